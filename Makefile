@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml Makefile
 	@touch $(STAMP)
 
 chat: setup
-	$(BIN)/agentcore chat $(ARGS)
+	@$(BIN)/agentcore chat $(ARGS)
 
 test: setup
 	$(BIN)/python -m pytest $(ARGS)

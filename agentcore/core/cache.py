@@ -1,0 +1,397 @@
+"""Attention-sink streaming KV cache (StreamingLLM) with static buffers.
+
+Owns the key/value state of one session: the first ``n_sink`` tokens of the stream, a
+sliding window of the most recent ``window`` tokens, the positions RoPE sees, and the
+attention over them. Never computes projections or sampling: the model core
+(:mod:`agentcore.core.llama`) calls :meth:`StreamingCache.attend` once per layer.
+
+Positions, as in StreamingLLM, are assigned *inside the cache*: a cache holding stream
+tokens ``[0,1,2,3,6,7,8]`` shows them to the model at positions ``0..6``. Keys are stored
+before RoPE (``k_raw``). For speed the window keys are also kept rotated at their stream
+position; because RoPE scores depend only on the distance between query and key, and the
+window is contiguous in the stream, a query rotated at its stream position sees every
+window key at exactly its in-cache distance. Sink keys (and any retrieved keys placed
+between sinks and window) live in the *cache frame* and are rotated at their cache
+positions against a query rotated at its cache position ``c(p) = R + min(p, n_sink+W-1)``.
+The result equals re-rotating every cached key at its cache position each step, without
+touching the window.
+
+Per query at stream position ``p`` the visible keys are the sinks plus stream positions
+``p-W+1 .. p``; chunked prefill masks per query, so token-by-token and chunked processing
+see identical keys and give identical logits.
+
+Shapes: buffers are ``[L, B, H_kv, S, D]``; ``attend`` takes ``q: [B, H_q, T, D]`` and
+``k, v: [B, H_kv, T, D]`` (pre-RoPE, interleaved rotary layout) and returns ``[B, H_q, T, D]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+
+from agentcore.core.rope import Rotary
+
+__all__ = ["EvictionListener", "StreamingCache", "StreamingConfig"]
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamingConfig:
+    """Sizes of the streaming cache. ``n_sink + window`` is the attention budget per token."""
+
+    n_sink: int = 4
+    window: int = 2044
+    chunk_size: int = 512
+
+    def __post_init__(self) -> None:
+        if self.n_sink < 0:
+            raise ValueError(f"n_sink must be >= 0, got {self.n_sink}")
+        if self.window < 1:
+            raise ValueError(f"window must be >= 1, got {self.window}")
+        if not 1 <= self.chunk_size <= self.window:
+            raise ValueError(
+                f"chunk_size must be between 1 and window ({self.window}), got {self.chunk_size}"
+            )
+
+    @property
+    def budget(self) -> int:
+        """Keys any single query attends to (sinks + window)."""
+        return self.n_sink + self.window
+
+    @classmethod
+    def for_budget(cls, budget: int, n_sink: int = 4, chunk_size: int = 512) -> StreamingConfig:
+        """A config whose sinks plus window equal ``budget`` tokens."""
+        window = budget - n_sink
+        return cls(n_sink=n_sink, window=window, chunk_size=min(chunk_size, window))
+
+
+class EvictionListener(Protocol):
+    """Receives keys/values as they leave the window (compressive memory, retrieval store)."""
+
+    def on_evict(
+        self, layer: int, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
+    ) -> None:
+        """``k_raw, v: [B, H_kv, n, D]`` pre-RoPE, in stream order; ``positions: [n]``."""
+        ...
+
+
+class StreamingCache:
+    """Sinks + sliding window KV state for one session, with the attention that reads it."""
+
+    def __init__(
+        self,
+        config: StreamingConfig,
+        *,
+        n_layers: int,
+        n_kv_heads: int,
+        head_dim: int,
+        rotary: Rotary,
+        device: torch.device,
+        dtype: torch.dtype,
+        batch: int = 1,
+    ) -> None:
+        self.config = config
+        self.n_layers = n_layers
+        self.n_kv_heads = n_kv_heads
+        self.head_dim = head_dim
+        self.rotary = rotary
+        self.device = device
+        self.dtype = dtype
+        self.batch = batch
+        ns, w = config.n_sink, config.window
+        shape_s = (n_layers, batch, n_kv_heads, ns, head_dim)
+        shape_w = (n_layers, batch, n_kv_heads, w, head_dim)
+        self.sink_k_raw = torch.zeros(shape_s, device=device, dtype=dtype)
+        self.ring_k_raw = torch.zeros(shape_w, device=device, dtype=dtype)
+        # Attention layout [sinks (cache frame, re-rotated per step) | ring (stream frame)].
+        self.att_k = torch.zeros(
+            (n_layers, batch, n_kv_heads, ns + w, head_dim), device=device, dtype=dtype
+        )
+        self.att_v = torch.zeros_like(self.att_k)
+        self.ring_pos = torch.full((w,), -1, dtype=torch.long)  # stream position per ring slot
+        self.pos = 0  # tokens processed so far (the next token's stream position)
+        self.listeners: list[EvictionListener] = []
+        self._sink_offset = -1  # the offset the sink keys in att_k are rotated for
+        self._step: _StepPlan | None = None
+        self._groups = 1  # query heads per KV head; set by the model core
+
+    def set_query_heads(self, n_heads: int) -> None:
+        if n_heads % self.n_kv_heads:
+            raise ValueError(
+                f"{n_heads} query heads do not group evenly over {self.n_kv_heads} KV heads"
+            )
+        self._groups = n_heads // self.n_kv_heads
+
+    # ------------------------------------------------------------------ bookkeeping
+    @property
+    def n_ring(self) -> int:
+        """Window slots currently filled."""
+        return int(min(max(self.pos - self.config.n_sink, 0), self.config.window))
+
+    @property
+    def n_sinks_filled(self) -> int:
+        return min(self.pos, self.config.n_sink)
+
+    def cached_tokens(self) -> int:
+        """Tokens held in the cache (never more than the budget)."""
+        return self.n_sinks_filled + self.n_ring
+
+    def cache_position(self, p: torch.Tensor | int) -> torch.Tensor:
+        """Cache-frame position of a query at stream position ``p``."""
+        limit = self.config.n_sink + self.config.window - 1
+        return torch.clamp(torch.as_tensor(p), max=limit)
+
+    def nbytes(self) -> int:
+        return sum(
+            t.numel() * t.element_size()
+            for t in (self.sink_k_raw, self.ring_k_raw, self.att_k, self.att_v)
+        )
+
+    # ------------------------------------------------------------------ per forward
+    def begin(self, n_new: int) -> None:
+        """Plan a forward of ``n_new`` tokens: positions, rotations and masks for all layers."""
+        cfg = self.config
+        if n_new > cfg.chunk_size and n_new > 1:
+            raise ValueError(f"a forward of {n_new} tokens exceeds chunk_size={cfg.chunk_size}")
+        p0 = self.pos
+        positions = torch.arange(p0, p0 + n_new, dtype=torch.long)
+        plan = _StepPlan(positions=positions)
+        plan.freqs_stream = self.rotary.freqs(positions, self.device)
+        if n_new == 1:
+            plan.decode = True
+            c = int(self.cache_position(p0))
+            offset = p0 - c
+            if self.n_sinks_filled and offset != self._sink_offset:
+                sink_pos = torch.arange(self.n_sinks_filled, dtype=torch.long) + offset
+                f = self.rotary.freqs(sink_pos, self.device)
+                ns = self.n_sinks_filled
+                self.att_k[:, :, :, :ns] = Rotary.rotate(self.sink_k_raw[:, :, :, :ns], f)
+                self._sink_offset = offset
+        else:
+            plan.decode = False
+            plan.freqs_cache = self.rotary.freqs(self.cache_position(positions), self.device)
+            n_old_sinks = self.n_sinks_filled
+            plan.n_old_sinks = n_old_sinks
+            if n_old_sinks:
+                plan.freqs_sink = self.rotary.freqs(torch.arange(n_old_sinks), self.device)
+            w = cfg.window
+            # ring mask [T, W]: slot filled and still inside the query's window
+            rp = self.ring_pos[None, :]
+            ring_ok = (rp >= 0) & (rp > positions[:, None] - w)
+            # new-token mask [T, T]: causal, inside the window (sinks always visible)
+            j = positions[None, :]
+            i = positions[:, None]
+            new_ok = (j <= i) & ((j > i - w) | (j < cfg.n_sink))
+            mask = torch.cat([ring_ok, new_ok], dim=1)  # [T, W+T]
+            bias = torch.zeros(mask.shape, dtype=torch.float32).masked_fill_(~mask, float("-inf"))
+            g = self._groups
+            # rows follow the folded query layout [G*T]: group-major, then token
+            plan.bias = bias.repeat(g, 1).to(self.device, self.dtype)
+        # where the new tokens go, and which ring entries they evict
+        is_sink = positions < cfg.n_sink
+        plan.sink_idx = positions[is_sink]
+        ring_positions = positions[~is_sink]
+        plan.ring_src = torch.nonzero(~is_sink).flatten()
+        plan.ring_slots = (ring_positions - cfg.n_sink) % cfg.window
+        old = self.ring_pos[plan.ring_slots]
+        plan.evicted_mask = old >= 0
+        plan.evicted_pos = old[plan.evicted_mask]
+        self._step = plan
+
+    def attend(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Store this layer's new keys/values and attend. ``q: [B,Hq,T,D]``, ``k,v: [B,Hkv,T,D]``."""
+        plan = self._step
+        assert plan is not None, "call begin() before attend()"
+        if plan.decode:
+            return self._attend_decode(layer, q, k, v, plan)
+        return self._attend_chunk(layer, q, k, v, plan)
+
+    def end(self) -> None:
+        """Commit the planned forward: advance the stream position and the ring bookkeeping."""
+        plan = self._step
+        assert plan is not None
+        if plan.ring_slots.numel():
+            self.ring_pos[plan.ring_slots] = plan.positions[plan.ring_src]
+        self.pos += int(plan.positions.numel())
+        self._step = None
+
+    # ------------------------------------------------------------------ phases
+    def _store(
+        self, layer: int, k: torch.Tensor, k_rot: torch.Tensor, v: torch.Tensor, plan: _StepPlan
+    ) -> None:
+        ns = self.config.n_sink
+        if plan.sink_idx.numel():
+            n = int(plan.sink_idx.numel())
+            idx = plan.sink_idx
+            self.sink_k_raw[layer, :, :, idx] = k[:, :, :n]
+            # new sinks join att_k in the cache frame at offset 0 (valid until the window fills)
+            self.att_k[layer, :, :, idx] = k_rot[:, :, :n]
+            self.att_v[layer, :, :, idx] = v[:, :, :n]
+            self._sink_offset = 0  # the stream is still inside its first n_sink tokens
+        if plan.ring_slots.numel():
+            src = plan.ring_src
+            slots = plan.ring_slots
+            if plan.evicted_pos.numel() and self.listeners:
+                ev_slots = slots[plan.evicted_mask]
+                ek = self.ring_k_raw[layer, :, :, ev_slots]
+                evv = self.att_v[layer, :, :, ns + ev_slots]
+                for listener in self.listeners:
+                    listener.on_evict(layer, ek, evv, plan.evicted_pos)
+            if src.numel() == 1:
+                s = int(slots[0])
+                i = int(src[0])
+                self.ring_k_raw[layer, :, :, s] = k[:, :, i]
+                self.att_k[layer, :, :, ns + s] = k_rot[:, :, i]
+                self.att_v[layer, :, :, ns + s] = v[:, :, i]
+            else:
+                self.ring_k_raw[layer, :, :, slots] = k[:, :, src]
+                self.att_k[layer, :, :, ns + slots] = k_rot[:, :, src]
+                self.att_v[layer, :, :, ns + slots] = v[:, :, src]
+
+    def _attend_decode(
+        self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: _StepPlan
+    ) -> torch.Tensor:
+        # q: [B,Hq,1,D]; k, v: [B,Hkv,1,D]
+        f = plan.freqs_stream
+        q_rot = Rotary.rotate(q, f)
+        k_rot = Rotary.rotate(k, f)
+        self._store(layer, k, k_rot, v, plan)
+        ns = self.config.n_sink
+        n_s = min(self.pos + 1, ns)
+        n_r = min(max(self.pos + 1 - ns, 0), self.config.window)
+        n = n_s + n_r  # the ring only fills once every sink slot is taken: a valid prefix
+        b, hq, _, d = q.shape
+        hkv = self.n_kv_heads
+        keys = self.att_k[layer, :, :, :n]  # [B,Hkv,n,D]
+        vals = self.att_v[layer, :, :, :n]
+        # fold the query heads of each KV group into the query-length axis: [B,Hkv,G,D]
+        out = F.scaled_dot_product_attention(q_rot.view(b, hkv, hq // hkv, d), keys, vals)
+        return out.view(b, hq, 1, d)
+
+    def _attend_chunk(
+        self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: _StepPlan
+    ) -> torch.Tensor:
+        b, hq, t, d = q.shape
+        hkv = k.shape[1]
+        g = hq // hkv
+        ns = self.config.n_sink
+        scale = d**-0.5
+        q_p = Rotary.rotate(q, plan.freqs_stream)
+        k_p = Rotary.rotate(k, plan.freqs_stream)
+        keys = torch.cat([self.att_k[layer, :, :, ns:], k_p], dim=2)  # [B,Hkv,W+T,D]
+        vals = torch.cat([self.att_v[layer, :, :, ns:], v], dim=2)
+        qf = q_p.reshape(b, hkv, g * t, d)  # query heads of a KV group folded into the length
+        out, lse = attention_with_lse(qf, keys, vals, plan.bias, scale)  # [B,Hkv,GT,D], [B,Hkv,GT]
+        if plan.n_old_sinks:
+            # sinks live in the cache frame: score them with the query at its cache position
+            n = plan.n_old_sinks
+            q_c = Rotary.rotate(q, plan.freqs_cache).reshape(b, hkv, g * t, d).float()
+            sink_k = Rotary.rotate(self.sink_k_raw[layer, :, :, :n], plan.freqs_sink).float()
+            s_sink = (q_c @ sink_k.transpose(-1, -2)) * scale  # [B,Hkv,GT,n]
+            lse_total = torch.logaddexp(lse, torch.logsumexp(s_sink, dim=-1))
+            w_local = torch.exp(lse - lse_total)[..., None]
+            w_sink = torch.exp(s_sink - lse_total[..., None])
+            sink_v = self.att_v[layer, :, :, :n].float()
+            out = (out.float() * w_local + w_sink @ sink_v).to(q.dtype)
+        self._store(layer, k, k_p, v, plan)
+        return out.reshape(b, hq, t, d)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, torch.Tensor | int]:
+        ns, nr = self.n_sinks_filled, self.config.n_sink
+        return {
+            "pos": self.pos,
+            "ring_pos": self.ring_pos.clone(),
+            "sink_k_raw": self.sink_k_raw[:, :, :, :ns].cpu().clone(),
+            "sink_v": self.att_v[:, :, :, :ns].cpu().clone(),
+            "ring_k_raw": self.ring_k_raw.cpu().clone(),
+            "ring_v": self.att_v[:, :, :, nr:].cpu().clone(),
+        }
+
+    def load_state_dict(self, state: dict[str, torch.Tensor | int]) -> None:
+        ns_cfg = self.config.n_sink
+        pos = int(state["pos"])
+        ring_pos = state["ring_pos"]
+        assert isinstance(ring_pos, torch.Tensor)
+        if ring_pos.shape != self.ring_pos.shape:
+            raise ValueError(
+                f"saved window has {ring_pos.shape[0]} slots, this cache has {self.ring_pos.shape[0]}"
+            )
+        self.pos = pos
+        self.ring_pos = ring_pos.clone().long()
+        sink_k = state["sink_k_raw"]
+        sink_v = state["sink_v"]
+        ring_k = state["ring_k_raw"]
+        ring_v = state["ring_v"]
+        assert isinstance(sink_k, torch.Tensor) and isinstance(sink_v, torch.Tensor)
+        assert isinstance(ring_k, torch.Tensor) and isinstance(ring_v, torch.Tensor)
+        ns = sink_k.shape[3]
+        dev, dt = self.device, self.dtype
+        self.sink_k_raw.zero_()
+        self.sink_k_raw[:, :, :, :ns] = sink_k.to(dev, dt)
+        self.ring_k_raw.copy_(ring_k.to(dev, dt))
+        self.att_v[:, :, :, :ns] = sink_v.to(dev, dt)
+        self.att_v[:, :, :, ns_cfg:] = ring_v.to(dev, dt)
+        # rebuild the rotated views from the raw keys
+        valid = self.ring_pos >= 0
+        ring_rot = torch.zeros_like(self.ring_k_raw)
+        if bool(valid.any()):
+            slots = torch.nonzero(valid).flatten()
+            f = self.rotary.freqs(self.ring_pos[slots], dev)
+            ring_rot[:, :, :, slots] = Rotary.rotate(self.ring_k_raw[:, :, :, slots], f)
+        self.att_k[:, :, :, ns_cfg:] = ring_rot
+        self._sink_offset = -1
+        if ns:
+            offset = self.pos - int(self.cache_position(self.pos))
+            f = self.rotary.freqs(torch.arange(ns) + offset, dev)
+            self.att_k[:, :, :, :ns] = Rotary.rotate(self.sink_k_raw[:, :, :, :ns], f)
+            self._sink_offset = offset
+
+
+def attention_with_lse(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax attention that also returns the log-sum-exp of each query's scores.
+
+    ``q: [B,H,M,D]``, ``k, v: [B,H,S,D]``, ``bias: [M,S]`` additive (0 / -inf) ->
+    ``out: [B,H,M,D]``, ``lse: [B,H,M]`` float32. Uses PyTorch's fused CPU flash kernel when
+    available, else plain matmuls (GPU: cheap enough for chunked prefill).
+    """
+    if q.device.type == "cpu" and _CPU_FLASH is not None:
+        out, lse = _CPU_FLASH(q, k, v, attn_mask=bias, scale=scale)
+        return out, lse.float()
+    s = (q.float() @ k.float().transpose(-1, -2)) * scale + bias.float()
+    lse = torch.logsumexp(s, dim=-1)
+    out = torch.exp(s - lse[..., None]) @ v.float()
+    return out.to(q.dtype), lse
+
+
+_CPU_FLASH = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+@dataclasses.dataclass
+class _StepPlan:
+    positions: torch.Tensor
+    decode: bool = False
+    freqs_stream: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
+    freqs_cache: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
+    freqs_sink: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
+    n_old_sinks: int = 0
+    bias: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
+    sink_idx: torch.Tensor = dataclasses.field(
+        default_factory=lambda: torch.empty(0, dtype=torch.long)
+    )
+    ring_src: torch.Tensor = dataclasses.field(
+        default_factory=lambda: torch.empty(0, dtype=torch.long)
+    )
+    ring_slots: torch.Tensor = dataclasses.field(
+        default_factory=lambda: torch.empty(0, dtype=torch.long)
+    )
+    evicted_mask: torch.Tensor = dataclasses.field(
+        default_factory=lambda: torch.empty(0, dtype=torch.bool)
+    )
+    evicted_pos: torch.Tensor = dataclasses.field(
+        default_factory=lambda: torch.empty(0, dtype=torch.long)
+    )

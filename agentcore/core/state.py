@@ -1,0 +1,138 @@
+"""Saving and restoring a whole session, atomically, with a versioned header.
+
+Owns the on-disk format of a session: a short text header (magic, format version, model
+fingerprint) followed by a ``torch.save`` payload read back with ``weights_only=True`` (no
+code execution on load). Writes go to a temp file in the same folder, are fsynced and then
+renamed over the target, so a crash or kill mid-write leaves the previous state intact.
+Never interprets what the state means: the session and its cache do.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from array import array
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from agentcore.core.cache import StreamingConfig
+
+if TYPE_CHECKING:
+    from agentcore.core.engine import Engine
+    from agentcore.core.session import Session
+
+__all__ = [
+    "FORMAT_VERSION",
+    "SessionStateError",
+    "atomic_write_bytes",
+    "load_session",
+    "save_session",
+]
+
+MAGIC = b"AGENTCORE-SESSION"
+FORMAT_VERSION = 1
+
+
+class SessionStateError(RuntimeError):
+    """A saved session cannot be read: wrong format, version or model."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_session(session: Session, path: Path) -> Path:
+    engine = session.engine
+    payload: dict[str, Any] = {
+        "id": session.id,
+        "streaming": {
+            "n_sink": session.config.streaming.n_sink,
+            "window": session.config.streaming.window,
+            "chunk_size": session.config.streaming.chunk_size,
+        },
+        "keep_token_ids": session.config.keep_token_ids,
+        "n_tokens": session.n_tokens,
+        "tokens": torch.frombuffer(bytearray(session.tokens.tobytes()), dtype=torch.int64)
+        if len(session.tokens)
+        else torch.zeros(0, dtype=torch.int64),
+        "next_logits": session.next_logits,
+        "sampler": session.sampler.get_state(),
+        "messages": json.dumps(session.messages),
+        "rendered": session.rendered,
+        "cache": session.cache.state_dict(),
+        "extensions": {name: ext.state_dict() for name, ext in session.extensions.items()},
+    }
+    buf = io.BytesIO()
+    header = {"version": FORMAT_VERSION, "model": engine.fingerprint()}
+    buf.write(MAGIC + b" " + json.dumps(header).encode() + b"\n")
+    torch.save(payload, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as fh:
+        line = fh.readline(4096)
+    if not line.startswith(MAGIC + b" "):
+        raise SessionStateError(f"{path} is not an agentcore session file (bad magic)")
+    header: dict[str, Any] = json.loads(line[len(MAGIC) + 1 :])
+    return header
+
+
+def load_session(engine: Engine, path: Path) -> Session:
+    from agentcore.core.session import Session, SessionConfig
+
+    if not path.is_file():
+        raise SessionStateError(f"no saved session at {path}")
+    raw = path.read_bytes()
+    newline = raw.find(b"\n")
+    header = read_header(path)
+    if header.get("version") != FORMAT_VERSION:
+        raise SessionStateError(
+            f"{path} has session format version {header.get('version')}, this agentcore reads "
+            f"version {FORMAT_VERSION}"
+        )
+    if header.get("model") != engine.fingerprint():
+        raise SessionStateError(
+            f"{path} was saved with model {header.get('model')!r}; the loaded model is "
+            f"{engine.fingerprint()!r}. Load the same model to resume this session."
+        )
+    payload = torch.load(io.BytesIO(raw[newline + 1 :]), weights_only=True)
+    streaming = StreamingConfig(**payload["streaming"])
+    config = SessionConfig(streaming=streaming, keep_token_ids=bool(payload["keep_token_ids"]))
+    session = Session(engine, config, session_id=str(payload["id"]))
+    session.cache.load_state_dict(payload["cache"])
+    session.n_tokens = int(payload["n_tokens"])
+    tokens = payload["tokens"]
+    session.tokens = array("l", tokens.tolist())
+    session.next_logits = payload["next_logits"]
+    session.sampler.set_state(payload["sampler"])
+    session.messages = json.loads(payload["messages"])
+    session.rendered = str(payload["rendered"])
+    from agentcore.core.extensions import restore_extensions
+
+    restore_extensions(session, payload.get("extensions", {}))
+    return session
