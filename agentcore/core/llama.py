@@ -142,6 +142,7 @@ class CoreModel(nn.Module):
         rotary = base.rotary_emb
         self.rotary = Rotary(rotary.inv_freq, float(getattr(rotary, "attention_scaling", 1.0)))
         self.embed_scale = float(getattr(text_cfg, "embedding_multiplier", 1.0) or 1.0)
+        self.last_logits: torch.Tensor | None = None  # set by score(): logits after the last token
 
     @property
     def device(self) -> torch.device:
@@ -197,6 +198,34 @@ class CoreModel(nn.Module):
             return x[:, :0, :0]
         x = F.rms_norm(x, (x.shape[-1],), self.norm, eps)
         return F.linear(x, self.lm_head).float()
+
+    @torch.inference_mode()
+    def score(
+        self, ids: torch.Tensor, cache: StreamingCache, first_logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Stream ``ids: [1,N]`` through the cache and return each token's log-probability ``[N]``.
+
+        Token ``i`` is scored by the logits after token ``i-1``; the first token uses
+        ``first_logits`` (the session's next-token logits) when given, else gets NaN. Memory
+        stays bounded: logits are reduced chunk by chunk, never kept for the whole input.
+        """
+        size = cache.config.chunk_size
+        n = ids.shape[1]
+        out = torch.full((n,), float("nan"))
+        prev = first_logits
+        for s in range(0, n, size):
+            chunk = ids[:, s : s + size]
+            logits = self.forward(chunk, cache, logits="all")[0]  # [T,V]
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            t = chunk.shape[1]
+            targets = chunk[0].to(logp.device)
+            if t > 1:
+                out[s + 1 : s + t] = logp[:-1].gather(1, targets[1:, None])[:, 0].cpu()
+            if prev is not None:
+                out[s] = torch.log_softmax(prev.float(), dim=-1)[int(chunk[0, 0])].cpu()
+            prev = logits[-1]
+        self.last_logits = prev
+        return out
 
     def prefill(
         self, ids: torch.Tensor, cache: StreamingCache, logits: str = "last"

@@ -1,0 +1,73 @@
+"""Shared helpers for benchmarks: book tokens, RSS, timing, writing tables and JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psutil
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "benchmarks"
+
+
+def shared_data() -> Path:
+    """The shared public-domain books (``$AGENTCORE_DATA`` overrides ``../shared/data``)."""
+    env = os.environ.get("AGENTCORE_DATA")
+    return Path(env) if env else ROOT.parent / "shared" / "data"
+
+
+def book_tokens(codec: Any, n: int, name: str = "austen-emma.txt") -> list[int]:
+    """``n`` tokens of a book, repeating it when it is shorter."""
+    text = (shared_data() / name).read_text(encoding="utf-8", errors="replace")
+    ids = codec.encode(text)
+    out: list[int] = []
+    while len(out) < n:
+        out.extend(ids)
+    return out[:n]
+
+
+def rss_mib() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def median_ms(samples: Sequence[float]) -> float:
+    return statistics.median(samples) * 1000
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_report(name: str, markdown: str, raw: dict[str, Any], out_dir: Path | None = None) -> Path:
+    folder = out_dir or DOCS
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(raw, indent=2, default=str) + "\n")
+    path = folder / f"{name}.md"
+    path.write_text(markdown.rstrip() + "\n")
+    return path

@@ -1,0 +1,294 @@
+"""Streaming benchmark: flat decode cost, bounded memory and streaming perplexity.
+
+Runs side by side, in one process, on the default model:
+
+* decode ms/token and RSS after contexts of 1K, 8K, 64K (and 1M with ``--long``) tokens for
+  this engine (sinks + window) vs transformers' plain ``DynamicCache`` (up to the model's
+  8192-token limit);
+* decode tokens/s at 1K context: this engine's session vs transformers' default ``generate``;
+* streaming perplexity over ``austen-emma.txt``: dense attention (first 8K), a sliding window
+  without sinks, and sinks + window.
+
+Writes ``docs/benchmarks/streaming.md``, ``streaming.json`` and ``streaming.png``.
+Usage: ``agentcore bench streaming [--tokens 65536] [--long] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import book_tokens, machine, markdown_table, median_ms, rss_mib, write_report  # noqa: E402
+
+from agentcore.core.cache import StreamingConfig  # noqa: E402
+from agentcore.core.engine import Engine  # noqa: E402
+from agentcore.core.loader import load_model  # noqa: E402
+from agentcore.core.session import Session, SessionConfig  # noqa: E402
+
+DECODE_STEPS = 24
+
+
+def decode_ms(session: Session, steps: int = DECODE_STEPS) -> float:
+    """Median ms per greedy decode step; the cache is restored afterwards."""
+    snapshot = session.cache.state_dict()
+    pos, logits, n = session.cache.pos, session.next_logits, session.n_tokens
+    tokens_len = len(session.tokens)
+    times = []
+    assert logits is not None
+    tok = int(torch.argmax(logits))
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        session.append_tokens([tok])
+        assert session.next_logits is not None
+        tok = int(torch.argmax(session.next_logits))
+        times.append(time.perf_counter() - t0)
+    session.cache.load_state_dict(snapshot)
+    session.cache.pos = pos
+    session.next_logits, session.n_tokens = logits, n
+    del session.tokens[tokens_len:]
+    return median_ms(times[2:])
+
+
+def hf_decode_ms(hf: Any, ids: list[int], steps: int = DECODE_STEPS) -> tuple[float, float]:
+    """transformers with DynamicCache: prefill ``ids``, then median ms per decode step, RSS."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    x = torch.tensor([ids])
+    with torch.inference_mode():
+        for s in range(0, len(ids), 2048):  # chunked prefill (same cache) to bound activations
+            out = hf(x[:, s : s + 2048], past_key_values=cache, use_cache=True)
+        tok = out.logits[:, -1:].argmax(-1)
+        times = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            out = hf(tok, past_key_values=cache, use_cache=True)
+            tok = out.logits[:, -1:].argmax(-1)
+            times.append(time.perf_counter() - t0)
+    rss = rss_mib()
+    del cache, out
+    gc.collect()
+    return median_ms(times[2:]), rss
+
+
+def generate_tok_s(hf: Any, ids: list[int], n: int = 64) -> float:
+    """Decode tokens/s of transformers' default ``generate`` (timed between streamed tokens)."""
+    from transformers.generation.streamers import BaseStreamer
+
+    class Clock(BaseStreamer):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.times: list[float] = []
+
+        def put(self, value: Any) -> None:
+            self.times.append(time.perf_counter())
+
+        def end(self) -> None:
+            pass
+
+    x = torch.tensor([ids])
+    clock = Clock()
+    with torch.inference_mode():
+        hf.generate(x, max_new_tokens=4, min_new_tokens=4, do_sample=False)  # warm up
+        hf.generate(x, max_new_tokens=n + 1, min_new_tokens=n + 1, do_sample=False, streamer=clock)
+    # times[0]: the prompt; times[1]: first new token (after prefill); then one per decode step
+    return (len(clock.times) - 2) / (clock.times[-1] - clock.times[1])
+
+
+def session_tok_s(engine: Engine, ids: list[int], n: int = 64) -> float:
+    from agentcore.core.sampling import SamplingParams
+
+    s = engine.new_session()
+    s.append_tokens(ids)
+    s.generate(SamplingParams(max_tokens=4, stop_token_ids=()))
+    t0 = time.perf_counter()
+    s.generate(SamplingParams(max_tokens=n, stop_token_ids=()))
+    return n / (time.perf_counter() - t0)
+
+
+def ppl(logps: torch.Tensor) -> float:
+    x = logps[~torch.isnan(logps)]
+    return math.exp(-float(x.mean())) if x.numel() else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokens", type=int, default=65536, help="perplexity stream length (default 64K)")
+    ap.add_argument("--long", action="store_true", help="also decode after a 1M-token context")
+    ap.add_argument("--quick", action="store_true", help="small smoke run (4K stream)")
+    ap.add_argument("--out", type=Path, default=None, help="output folder (default docs/benchmarks)")
+    args = ap.parse_args(argv)
+    n_stream = 4096 if args.quick else args.tokens
+    checkpoints = [c for c in (1024, 8192, 65536) if c <= n_stream]
+    if args.long:
+        checkpoints.append(1 << 20)
+    t_start = time.perf_counter()
+    engine = Engine.load()
+    codec = engine.codec
+    total = max([n_stream, *checkpoints])
+    book = book_tokens(codec, total)
+    print(f"model {engine.name} on {engine.info().device}/{engine.info().dtype}; stream {total} tokens")
+
+    # -- streaming arms over the book: sinks + window (also hosts the decode checkpoints), no sinks
+    arms = {"sinks+window (4+2044)": StreamingConfig(4, 2044, 512), "window, no sinks (0+2048)": StreamingConfig(0, 2048, 512)}
+    logps: dict[str, torch.Tensor] = {}
+    decode: dict[int, dict[str, float]] = {}
+    for arm, cfg in arms.items():
+        s = engine.new_session(SessionConfig(streaming=cfg, keep_token_ids=False))
+        scores = []
+        done = 0
+        marks = sorted(set(checkpoints)) if cfg.n_sink else []
+        limit = total if cfg.n_sink else n_stream
+        t0 = time.perf_counter()
+        while done < limit:
+            nxt = min([m for m in marks if m > done] + [limit, done + 8192])
+            ids = torch.tensor([book[done:nxt]])
+            with engine.lock:
+                part = engine.core.score(ids, s.cache, first_logits=s.next_logits)
+            s.next_logits = engine.core.last_logits.float().cpu() if engine.core.last_logits is not None else None
+            s.n_tokens = nxt
+            if done < n_stream:
+                scores.append(part[: max(0, n_stream - done)])
+            done = nxt
+            if done in marks:
+                ms = decode_ms(s)
+                decode[done] = {"ours_ms": ms, "ours_rss_mib": rss_mib()}
+                print(f"  {arm}: context {done}: decode {ms:.1f} ms/token, RSS {rss_mib():.0f} MiB")
+        logps[arm] = torch.cat(scores)
+        print(f"  {arm}: scored {n_stream} tokens in {time.perf_counter() - t0:.0f}s, ppl {ppl(logps[arm]):.2f}")
+        del s
+        gc.collect()
+
+    # -- transformers baseline: dense perplexity on the first 8K, DynamicCache decode up to 8K
+    hf = load_model().hf_model
+    dense_n = min(8192, n_stream)
+    with torch.inference_mode():
+        x = torch.tensor([book[:dense_n]])
+        logits = hf(x).logits[0]
+        lp = torch.log_softmax(logits.float(), -1)
+        dense = torch.full((dense_n,), float("nan"))
+        dense[1:] = lp[:-1].gather(1, x[0, 1:, None])[:, 0]
+        del logits, lp
+    logps["dense (first 8K)"] = dense
+    for c in checkpoints:
+        if c <= 8192 - DECODE_STEPS - 2:
+            ms, rss = hf_decode_ms(hf, book[:c])
+        elif c <= 8192:
+            ms, rss = hf_decode_ms(hf, book[: 8192 - DECODE_STEPS - 2])
+        else:
+            ms, rss = float("nan"), float("nan")  # beyond the model's trained length
+        decode.setdefault(c, {}).update({"hf_ms": ms, "hf_rss_mib": rss})
+        print(f"  transformers DynamicCache: context {c}: decode {ms:.1f} ms/token")
+
+    tok_ours = session_tok_s(engine, book[:1024])
+    tok_hf = generate_tok_s(hf, book[:1024])
+    print(f"  decode tok/s at 1K: ours {tok_ours:.1f}, transformers generate {tok_hf:.1f}")
+
+    # -- tables
+    first2k = {arm: ppl(lp[:2048]) for arm, lp in logps.items()}
+    rows = []
+    for arm, lp in logps.items():
+        rows.append(
+            [arm, lp.numel(), first2k[arm], ppl(lp[2048:8192]), ppl(lp), ppl(lp) / first2k[arm]]
+        )
+    ppl_table = markdown_table(
+        ["arm", "tokens", "ppl first 2K", "ppl 2K-8K", "ppl all", "all / first 2K"], rows
+    )
+    base_ms = decode[checkpoints[0]]["ours_ms"]
+    drows = []
+    for c in checkpoints:
+        d = decode[c]
+        drows.append(
+            [c, d["ours_ms"], d["ours_ms"] / base_ms, d["ours_rss_mib"], d.get("hf_ms", float("nan")), d.get("hf_rss_mib", float("nan")), d.get("hf_ms", float("nan")) / d["ours_ms"]]
+        )
+    dec_table = markdown_table(
+        ["context", "ours ms/tok", "ours vs 1K", "ours RSS MiB", "HF ms/tok", "HF RSS MiB", "HF / ours"], drows
+    )
+    speed_table = markdown_table(
+        ["1K context decode", "tokens/s"],
+        [["agentcore session", tok_ours], ["transformers generate", tok_hf], ["ratio", tok_ours / tok_hf]],
+    )
+    buckets = 4096 if n_stream >= 16384 else 512
+    curve = {
+        arm: [(i + buckets, ppl(lp[i : i + buckets])) for i in range(0, lp.numel(), buckets)]
+        for arm, lp in logps.items()
+    }
+    elapsed = time.perf_counter() - t_start
+    md = f"""# Streaming benchmark
+
+Model: {engine.name}, {engine.info().device}/{engine.info().dtype}. Machine: {machine()}.
+Command: `agentcore bench streaming {' '.join(argv or [])}`; took {elapsed / 60:.1f} min.
+
+## Decode cost against context length
+
+Median ms per greedy decode step after a context of N tokens of the book. "HF" is transformers'
+`DynamicCache` (dense attention over the whole context; the model stops at 8192 positions, so
+8K is measured at {8192 - DECODE_STEPS - 2} tokens and longer contexts are impossible).
+
+{dec_table}
+
+## Decode speed at 1K context
+
+{speed_table}
+
+## Streaming perplexity over austen-emma.txt
+
+Every arm scores the same {n_stream} book tokens one after another (chunked prefill, 512 tokens per
+forward, logits identical to token-by-token). Dense attention sees the whole prefix, up to 8K.
+
+{ppl_table}
+
+![perplexity and decode cost](streaming.png)
+"""
+    raw = {
+        "machine": machine(),
+        "decode": decode,
+        "tok_s_1k": {"ours": tok_ours, "transformers_generate": tok_hf},
+        "ppl": {arm: {"first2k": first2k[arm], "all": ppl(lp), "curve": curve[arm]} for arm, lp in logps.items()},
+        "elapsed_s": elapsed,
+    }
+    path = write_report("streaming", md, raw, args.out)
+    _plot(curve, decode, (args.out or path.parent) / "streaming.png")
+    print(ppl_table)
+    print(dec_table)
+    print(speed_table)
+    print(f"wrote {path}")
+    return 0
+
+
+def _plot(curve: dict[str, list[tuple[int, float]]], decode: dict[int, dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    for arm, pts in curve.items():
+        a.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", label=arm)
+    a.set_xlabel("tokens into the stream")
+    a.set_ylabel("perplexity (per bucket)")
+    a.set_yscale("log")
+    a.legend()
+    a.set_title("streaming perplexity")
+    ctx = sorted(decode)
+    b.plot(ctx, [decode[c]["ours_ms"] for c in ctx], marker="o", label="agentcore sinks+window")
+    b.plot(ctx, [decode[c].get("hf_ms", float("nan")) for c in ctx], marker="s", label="transformers DynamicCache")
+    b.set_xscale("log")
+    b.set_xlabel("context tokens")
+    b.set_ylabel("decode ms/token")
+    b.legend()
+    b.set_title("decode cost")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
