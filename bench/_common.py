@@ -64,7 +64,9 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
-def write_report(name: str, markdown: str, raw: dict[str, Any], out_dir: Path | None = None) -> Path:
+def write_report(
+    name: str, markdown: str, raw: dict[str, Any], out_dir: Path | None = None
+) -> Path:
     folder = out_dir or DOCS
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(raw, indent=2, default=str) + "\n")

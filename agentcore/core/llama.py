@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agentcore.core.cache import StreamingCache, StreamingConfig
+from agentcore.core.recall import EvictedStore
 from agentcore.core.rope import Rotary, interleave_permutation
 
 __all__ = ["CoreModel", "ModelDims"]
@@ -152,8 +153,13 @@ class CoreModel(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.embed.dtype
 
-    def new_cache(self, config: StreamingConfig | None = None, batch: int = 1) -> StreamingCache:
-        """A fresh, empty streaming cache shaped for this model."""
+    def new_cache(
+        self,
+        config: StreamingConfig | None = None,
+        batch: int = 1,
+        recall: EvictedStore | None = None,
+    ) -> StreamingCache:
+        """A fresh, empty streaming cache shaped for this model (optionally with recall)."""
         cache = StreamingCache(
             config or StreamingConfig(),
             n_layers=self.dims.n_layers,
@@ -163,6 +169,7 @@ class CoreModel(nn.Module):
             device=self.device,
             dtype=self.dtype,
             batch=batch,
+            recall=recall,
         )
         cache.set_query_heads(self.dims.n_heads)
         return cache

@@ -24,6 +24,7 @@ import torch
 
 from agentcore.core.cache import StreamingCache, StreamingConfig
 from agentcore.core.codec import Message
+from agentcore.core.recall import EvictedStore, RecallConfig
 from agentcore.core.sampling import Sampler, SamplingParams
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class SessionConfig:
 
     streaming: StreamingConfig = dataclasses.field(default_factory=StreamingConfig)
     keep_token_ids: bool = True  # keep the whole stream's ids (4 bytes/token) for inspection
+    recall: RecallConfig | None = None  # exact recall of evicted blocks (None: off)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,14 +84,24 @@ class Session:
         self.engine = engine
         self.config = config or SessionConfig(streaming=engine.default_streaming())
         self.id = session_id or uuid.uuid4().hex[:12]
-        self.cache: StreamingCache = engine.core.new_cache(self.config.streaming)
+        self.extensions: dict[str, Any] = {}  # attached memories by name (saved with the session)
+        recall = None
+        if self.config.recall is not None:
+            d = engine.core.dims
+            recall = EvictedStore(
+                self.config.recall,
+                n_layers=d.n_layers,
+                n_kv_heads=d.n_kv_heads,
+                head_dim=d.head_dim,
+            )
+            self.extensions["recall"] = recall
+        self.cache: StreamingCache = engine.core.new_cache(self.config.streaming, recall=recall)
         self.sampler = Sampler()
         self.tokens: array[int] = array("l")
         self.n_tokens = 0
         self.next_logits: torch.Tensor | None = None  # [V] float32, CPU
         self.messages: list[Message] = []
         self.rendered = ""  # the chat-template text the stream holds so far
-        self.extensions: dict[str, Any] = {}  # attached memories (infini, retrieval) by name
 
     # ------------------------------------------------------------------ appending
     def append_tokens(self, ids: Sequence[int]) -> None:
@@ -270,6 +282,25 @@ class Session:
         )
         self.append_messages(msgs, add_generation_prompt=True)
         return self.generate(params, on_token=on_token, constraint=constraint)
+
+    def fork(self) -> Session:
+        """An independent copy of this session (same stream so far; futures diverge)."""
+        twin = Session(self.engine, dataclasses.replace(self.config, recall=None))
+        twin.config = self.config
+        recall = self.extensions.get("recall")
+        if recall is not None:
+            store = recall.fork()
+            twin.extensions["recall"] = store
+            twin.cache = self.engine.core.new_cache(self.config.streaming, recall=store)
+        twin.cache.load_state_dict(self.cache.state_dict())
+        twin.cache.n_recalled = 0
+        twin.tokens = array("l", self.tokens)
+        twin.n_tokens = self.n_tokens
+        twin.next_logits = None if self.next_logits is None else self.next_logits.clone()
+        twin.sampler.set_state(self.sampler.get_state())
+        twin.messages = [dict(m) for m in self.messages]
+        twin.rendered = self.rendered
+        return twin
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> Path:

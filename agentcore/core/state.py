@@ -9,6 +9,7 @@ Never interprets what the state means: the session and its cache do.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from agentcore.core.cache import StreamingConfig
+from agentcore.core.recall import RecallConfig
 
 if TYPE_CHECKING:
     from agentcore.core.engine import Engine
@@ -74,6 +76,7 @@ def save_session(session: Session, path: Path) -> Path:
             "chunk_size": session.config.streaming.chunk_size,
         },
         "keep_token_ids": session.config.keep_token_ids,
+        "recall": dataclasses.asdict(session.config.recall) if session.config.recall else None,
         "n_tokens": session.n_tokens,
         "tokens": torch.frombuffer(bytearray(session.tokens.tobytes()), dtype=torch.int64)
         if len(session.tokens)
@@ -83,7 +86,7 @@ def save_session(session: Session, path: Path) -> Path:
         "messages": json.dumps(session.messages),
         "rendered": session.rendered,
         "cache": session.cache.state_dict(),
-        "extensions": {name: ext.state_dict() for name, ext in session.extensions.items()},
+        "extensions": _extension_states(session, path),
     }
     buf = io.BytesIO()
     header = {"version": FORMAT_VERSION, "model": engine.fingerprint()}
@@ -91,6 +94,14 @@ def save_session(session: Session, path: Path) -> Path:
     torch.save(payload, buf)
     atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+def _extension_states(session: Session, path: Path) -> dict[str, Any]:
+    recall = session.extensions.get("recall")
+    if recall is not None:
+        # evicted blocks live in append-only files beside the session file
+        recall.relocate(path.parent / f"{path.name}.recall")
+    return {name: ext.state_dict() for name, ext in session.extensions.items()}
 
 
 def read_header(path: Path) -> dict[str, Any]:
@@ -122,7 +133,10 @@ def load_session(engine: Engine, path: Path) -> Session:
         )
     payload = torch.load(io.BytesIO(raw[newline + 1 :]), weights_only=True)
     streaming = StreamingConfig(**payload["streaming"])
-    config = SessionConfig(streaming=streaming, keep_token_ids=bool(payload["keep_token_ids"]))
+    recall = RecallConfig(**payload["recall"]) if payload.get("recall") else None
+    config = SessionConfig(
+        streaming=streaming, keep_token_ids=bool(payload["keep_token_ids"]), recall=recall
+    )
     session = Session(engine, config, session_id=str(payload["id"]))
     session.cache.load_state_dict(payload["cache"])
     session.n_tokens = int(payload["n_tokens"])
@@ -132,7 +146,9 @@ def load_session(engine: Engine, path: Path) -> Session:
     session.sampler.set_state(payload["sampler"])
     session.messages = json.loads(payload["messages"])
     session.rendered = str(payload["rendered"])
-    from agentcore.core.extensions import restore_extensions
-
-    restore_extensions(session, payload.get("extensions", {}))
+    for name, state in payload.get("extensions", {}).items():
+        ext = session.extensions.get(name)
+        if ext is None:
+            raise SessionStateError(f"{path} uses the {name!r} memory, which this session lacks")
+        ext.load_state_dict(state)
     return session

@@ -1,0 +1,369 @@
+"""Exact recall of evicted context: a per-layer store of key/value blocks that left the window.
+
+Owns the evicted-context store of one session. Tokens leaving the sliding window arrive
+(pre-RoPE keys and values) through :meth:`EvictedStore.on_evict`; every ``block_size`` of them
+become a block with a few representative keys per KV head. At each chunk of new tokens (and
+every ``refresh`` decode steps) the cache asks :meth:`EvictedStore.select` for the blocks most
+relevant to the current queries, per layer, and attends to them between the sinks and the
+window. Never computes attention itself (the cache does) and never drops a block: the newest
+``host_blocks`` blocks per layer stay in RAM, older ones are read back from append-only files
+through ``numpy.memmap``.
+
+Selection is two-stage. A few *probe layers* (default: at 1/4, 1/2 and 3/4 of the depth) keep
+every evicted key in RAM (bfloat16) and score all of them exactly against the current queries
+(max over query heads and the latest ``query_window`` queries); the best ``candidates`` blocks
+of each probe layer form the candidate set of this forward. Every layer then re-ranks the
+candidates with its own queries and its own keys and attends to its ``top_k`` best. Layers that
+run before the first probe layer of a forward reuse the previous candidates (or, at the very
+start, the most recent blocks). Mean-pooled block summaries were tried first and lose an
+isolated needle among random keys; exact scoring on probe layers does not.
+
+Storage per evicted token: keys and values of every layer in float16 (``2 * L * H_kv * D * 2``
+bytes, RAM tier or disk) plus the probe layers' keys in RAM (``P * H_kv * D * 2`` bytes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["EvictedStore", "RecallConfig"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallConfig:
+    """Sizes of the evicted-context store and of what is recalled."""
+
+    block_size: int = 64
+    top_k: int = 4  # blocks recalled per layer (top_k * block_size extra keys)
+    candidates: int = 8  # blocks each probe layer nominates for re-ranking
+    refresh: int = 16  # decode steps between re-selections
+    host_blocks: int = 4096  # blocks per layer kept in RAM; older blocks live on disk
+    query_window: int = 8  # latest queries of a chunk used for selection
+    probe_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)  # probe layers, as depth fractions
+
+    def __post_init__(self) -> None:
+        for name in ("block_size", "top_k", "candidates", "refresh", "host_blocks", "query_window"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RecallConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.candidates < self.top_k:
+            raise ValueError(
+                f"RecallConfig.candidates ({self.candidates}) must be >= top_k ({self.top_k})"
+            )
+        if not self.probe_fractions or not all(0 <= f < 1 for f in self.probe_fractions):
+            raise ValueError(
+                f"RecallConfig.probe_fractions must be fractions in [0, 1), got {self.probe_fractions}"
+            )
+        object.__setattr__(self, "probe_fractions", tuple(self.probe_fractions))
+
+    @property
+    def recalled_tokens(self) -> int:
+        return self.top_k * self.block_size
+
+
+class _LayerStore:
+    """Blocks of one layer: a RAM tier of recent blocks and an append-only file of all blocks."""
+
+    def __init__(self, path: Path, n_kv: int, block: int, dim: int, host_blocks: int) -> None:
+        self.path = path
+        self.shape = (2, n_kv, block, dim)  # [k|v, H_kv, block, D]
+        self.record = int(np.prod(self.shape)) * 2  # float16 bytes
+        self.host_blocks = host_blocks
+        self.ram: dict[int, torch.Tensor] = {}  # block index -> [2,H_kv,block,D] float16
+        self.n_blocks = 0
+        self.n_persisted = 0  # blocks written to the file
+        self._map: np.memmap | None = None
+        self._map_blocks = 0
+
+    def add(self, kv: torch.Tensor) -> None:
+        # kv: [2,H_kv,block,D] float16
+        self.ram[self.n_blocks] = kv
+        self.n_blocks += 1
+        while len(self.ram) > self.host_blocks:
+            oldest = min(self.ram)
+            self.persist(upto=oldest + 1)
+            del self.ram[oldest]
+
+    def persist(self, upto: int | None = None) -> None:
+        """Append blocks ``[n_persisted, upto)`` to the file (all blocks by default)."""
+        end = self.n_blocks if upto is None else upto
+        if end <= self.n_persisted:
+            return
+        with open(self.path, "r+b" if self.path.exists() else "wb") as fh:
+            fh.seek(self.n_persisted * self.record)
+            for i in range(self.n_persisted, end):
+                fh.write(self.ram[i].numpy().tobytes())
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.n_persisted = end
+
+    def get(self, idx: int) -> torch.Tensor:
+        block = self.ram.get(idx)
+        if block is not None:
+            return block
+        if self._map is None or self._map_blocks <= idx:
+            self._map = np.memmap(
+                self.path, dtype=np.float16, mode="r", shape=(self.n_persisted, *self.shape)
+            )
+            self._map_blocks = self.n_persisted
+        return torch.from_numpy(np.array(self._map[idx]))
+
+    def ram_bytes(self) -> int:
+        return len(self.ram) * self.record
+
+
+class EvictedStore:
+    """Evicted key/value blocks of every layer of one session, with relevance selection."""
+
+    def __init__(
+        self,
+        config: RecallConfig,
+        *,
+        n_layers: int,
+        n_kv_heads: int,
+        head_dim: int,
+        directory: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.config = config
+        self.n_layers = n_layers
+        self.n_kv = n_kv_heads
+        self.dim = head_dim
+        self._own_dir = directory is None
+        self.directory = (
+            Path(directory)
+            if directory is not None
+            else Path(tempfile.mkdtemp(prefix="agentcore-recall-"))
+        )
+        self.directory.mkdir(parents=True, exist_ok=True)
+        bs = config.block_size
+        self.layers = [
+            _LayerStore(
+                self.directory / f"layer{i:03d}.kv", n_kv_heads, bs, head_dim, config.host_blocks
+            )
+            for i in range(n_layers)
+        ]
+        self.probes = sorted({min(n_layers - 1, int(f * n_layers)) for f in config.probe_fractions})
+        # probe layers: every evicted key, for exact scoring: [H_kv, N, D] bfloat16 (grown by doubling)
+        self._index = {
+            p: torch.zeros((n_kv_heads, 0, head_dim), dtype=torch.bfloat16) for p in self.probes
+        }
+        self._index_n = dict.fromkeys(self.probes, 0)
+        # evicted tokens waiting to fill a block: per layer lists of [H_kv,n,D] float16
+        self._pending_k: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
+        self._pending_v: list[list[torch.Tensor]] = [[] for _ in range(n_layers)]
+        self._pending_n = [0] * n_layers
+        self.block_start: list[int] = []  # stream position of each block's first token
+        self._pending_pos: list[int] = []
+        self._candidates: list[int] = []
+        self._fresh: set[int] = set()  # probe layers that nominated in the current selection
+
+    def __del__(self) -> None:
+        if getattr(self, "_own_dir", False):
+            shutil.rmtree(getattr(self, "directory", ""), ignore_errors=True)
+
+    # ------------------------------------------------------------------ writing
+    def on_evict(
+        self, layer: int, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
+    ) -> None:
+        """Tokens leaving the window: ``k_raw, v: [B,H_kv,n,D]`` pre-RoPE, ``positions: [n]``."""
+        if layer == 0:
+            self._pending_pos.extend(int(p) for p in positions)
+        k16 = k_raw[0].detach().to("cpu", torch.float16)
+        self._pending_k[layer].append(k16)
+        self._pending_v[layer].append(v[0].detach().to("cpu", torch.float16))
+        self._pending_n[layer] += int(k_raw.shape[2])
+        if layer in self._index:
+            self._append_index(layer, k_raw[0].detach().to("cpu", torch.bfloat16))
+        bs = self.config.block_size
+        while self._pending_n[layer] >= bs:
+            k_all = torch.cat(self._pending_k[layer], dim=1)  # [H_kv,n,D]
+            v_all = torch.cat(self._pending_v[layer], dim=1)
+            self._pending_k[layer] = [k_all[:, bs:]] if k_all.shape[1] > bs else []
+            self._pending_v[layer] = [v_all[:, bs:]] if v_all.shape[1] > bs else []
+            self._pending_n[layer] -= bs
+            self.layers[layer].add(torch.stack([k_all[:, :bs], v_all[:, :bs]]))
+            if layer == self.n_layers - 1:
+                self.block_start.append(self._pending_pos[0])
+                del self._pending_pos[:bs]
+
+    def _append_index(self, layer: int, k: torch.Tensor) -> None:
+        # k: [H_kv,n,D] bfloat16
+        n, cap = self._index_n[layer], self._index[layer].shape[1]
+        need = n + k.shape[1]
+        if need > cap:
+            grown = torch.zeros(
+                (self.n_kv, max(need, 2 * cap, 1024), self.dim), dtype=torch.bfloat16
+            )
+            grown[:, :n] = self._index[layer][:, :n]
+            self._index[layer] = grown
+        self._index[layer][:, n:need] = k
+        self._index_n[layer] = need
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def n_blocks(self) -> int:
+        return self.layers[-1].n_blocks
+
+    def begin_selection(self) -> None:
+        """A new forward will select: probe layers nominate fresh candidates."""
+        self._fresh = set()
+
+    def _queries(self, q_raw: torch.Tensor) -> torch.Tensor:
+        # q_raw: [B,H_q,T,D] -> [H_kv, G*T', D] float32 (latest query_window queries)
+        q = q_raw[0, :, -self.config.query_window :].detach().float().cpu()
+        g = q.shape[0] // self.n_kv
+        return q.reshape(self.n_kv, g * q.shape[1], self.dim)
+
+    def _nominate(self, layer: int, q: torch.Tensor, n: int) -> None:
+        bs = self.config.block_size
+        keys = self._index[layer][:, : n * bs]  # [H_kv, N, D]
+        scores = torch.matmul(keys, q.to(torch.bfloat16).transpose(1, 2))  # [H_kv, N, G*T]
+        per_token = scores.float().amax(dim=(0, 2))  # [N]
+        per_block = per_token.view(n, bs).amax(dim=1)
+        top = torch.topk(per_block, min(self.config.candidates, n)).indices.tolist()
+        if not self._fresh:
+            self._candidates = []
+        self._fresh.add(layer)
+        self._candidates = sorted(set(self._candidates) | set(top))
+
+    def select(self, layer: int, q_raw: torch.Tensor) -> list[int]:
+        """Top blocks for queries ``q_raw: [B,H_q,T,D]`` (pre-RoPE) in this layer, in stream order."""
+        store = self.layers[layer]
+        n = store.n_blocks
+        k = min(self.config.top_k, n)
+        if n <= k:
+            return list(range(n))
+        q = self._queries(q_raw)
+        if layer in self._index:
+            self._nominate(layer, q, n)
+        cands = [c for c in self._candidates if c < n]
+        if len(cands) < k:  # nothing nominated yet: fall back to the most recent blocks
+            cands = sorted(set(cands) | set(range(n - self.config.candidates, n)) - {-1})
+            cands = [c for c in cands if c >= 0]
+        keys = torch.stack([store.get(i)[0] for i in cands]).float()  # [C,H_kv,bs,D]
+        scores = torch.einsum("chbd,htd->chbt", keys, q)  # [C,H_kv,bs,G*T]
+        best = scores.amax(dim=(1, 2, 3))
+        top = torch.topk(best, k).indices.tolist()
+        return sorted(cands[i] for i in top)
+
+    def gather(
+        self, layer: int, blocks: list[int], device: torch.device, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys (pre-RoPE) and values of ``blocks`` -> ``[1,H_kv,n*block,D]`` each."""
+        store = self.layers[layer]
+        kv = torch.stack([store.get(i) for i in blocks])  # [n,2,H_kv,bs,D]
+        kv = kv.permute(1, 2, 0, 3, 4).reshape(2, self.n_kv, -1, self.dim)
+        kv = kv.to(device=device, dtype=dtype)
+        return kv[0][None], kv[1][None]
+
+    def relocate(self, directory: str | os.PathLike[str]) -> None:
+        """Move the store's files into ``directory`` (next to a saved session file)."""
+        target = Path(directory)
+        if target.resolve() == self.directory.resolve():
+            return
+        for s in self.layers:
+            s.persist()
+        target.mkdir(parents=True, exist_ok=True)
+        for s in self.layers:
+            dest = target / s.path.name
+            if s.path.exists():
+                shutil.move(str(s.path), dest)
+            s.path = dest
+            s._map = None
+        if self._own_dir:
+            shutil.rmtree(self.directory, ignore_errors=True)
+        self._own_dir = False
+        self.directory = target
+
+    def fork(self) -> EvictedStore:
+        """An independent copy that shares the (immutable) RAM blocks; files are not shared.
+
+        Only stores whose blocks are all still in RAM can fork (no disk tier yet).
+        """
+        if any(s.n_persisted for s in self.layers):
+            raise RuntimeError("cannot fork a recall store that has blocks on disk")
+        twin = EvictedStore(
+            self.config, n_layers=self.n_layers, n_kv_heads=self.n_kv, head_dim=self.dim
+        )
+        for mine, theirs in zip(self.layers, twin.layers, strict=True):
+            theirs.ram = dict(mine.ram)
+            theirs.n_blocks = mine.n_blocks
+        for p in self.probes:
+            twin._index[p] = self._index[p][:, : self._index_n[p]].clone()
+            twin._index_n[p] = self._index_n[p]
+        twin._pending_k = [list(x) for x in self._pending_k]
+        twin._pending_v = [list(x) for x in self._pending_v]
+        twin._pending_n = list(self._pending_n)
+        twin._pending_pos = list(self._pending_pos)
+        twin.block_start = list(self.block_start)
+        twin._candidates = list(self._candidates)
+        return twin
+
+    # ------------------------------------------------------------------ inspection & state
+    def stats(self) -> dict[str, Any]:
+        ram = sum(s.ram_bytes() for s in self.layers)
+        ram += sum(int(self._index_n[p]) * self.n_kv * self.dim * 2 for p in self.probes)
+        disk = sum(s.n_persisted * s.record for s in self.layers)
+        return {
+            "blocks": self.n_blocks,
+            "tokens": self.n_blocks * self.config.block_size,
+            "ram_bytes": ram,
+            "disk_bytes": disk,
+            "probe_layers": self.probes,
+            "directory": str(self.directory),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Persist every block to the append-only files and describe the store (small)."""
+        for s in self.layers:
+            s.persist()
+        return {
+            "config": dataclasses.asdict(self.config),
+            "directory": str(self.directory),
+            "n_blocks": [s.n_blocks for s in self.layers],
+            "block_start": torch.tensor(self.block_start, dtype=torch.long),
+            "pending_k": [torch.cat(p, 1) if p else torch.zeros(0) for p in self._pending_k],
+            "pending_v": [torch.cat(p, 1) if p else torch.zeros(0) for p in self._pending_v],
+            "pending_pos": torch.tensor(self._pending_pos, dtype=torch.long),
+            "candidates": torch.tensor(self._candidates, dtype=torch.long),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        directory = Path(state["directory"])
+        for i, s in enumerate(self.layers):
+            n = int(state["n_blocks"][i])
+            s.path = directory / s.path.name
+            size = s.path.stat().st_size if s.path.exists() else 0
+            if size < n * s.record:
+                raise RuntimeError(
+                    f"recall store {s.path} holds {size // s.record} blocks, the session expects {n}"
+                )
+            s.n_blocks = s.n_persisted = n
+            s.ram = {}
+            s._map = None
+        if self._own_dir and directory != self.directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self._own_dir = False
+        self.directory = directory
+        self.block_start = [int(x) for x in state["block_start"]]
+        self._pending_k = [[p] if p.numel() else [] for p in state["pending_k"]]
+        self._pending_v = [[p] if p.numel() else [] for p in state["pending_v"]]
+        self._pending_n = [int(p.shape[1]) if p.numel() else 0 for p in state["pending_k"]]
+        self._pending_pos = [int(x) for x in state["pending_pos"]]
+        self._candidates = [int(x) for x in state["candidates"]]
+        # rebuild the probe index from the stored blocks and the pending tokens
+        for p in self.probes:
+            self._index[p] = torch.zeros((self.n_kv, 0, self.dim), dtype=torch.bfloat16)
+            self._index_n[p] = 0
+            store = self.layers[p]
+            for b in range(store.n_blocks):
+                self._append_index(p, store.get(b)[0].to(torch.bfloat16))
+            if self._pending_k[p]:
+                self._append_index(p, self._pending_k[p][0].to(torch.bfloat16))

@@ -1,0 +1,91 @@
+"""planners: goals into task graphs on networkx; scheduling, replanning, reusable plans.
+
+A ``TaskGraph`` holds typed ``Task`` nodes and dependency edges (cycles rejected). Planners
+(``LLMPlanner`` on a ``JsonGenerator``, ``RuleBasedPlanner`` on goal patterns, ``SkillPlanner``
+on stored skills) turn a goal into a graph and refine a task into a subgraph. A ``Scheduler``
+hands out ready tasks and applies retry budgets; ``replan`` rewrites only the failed part.
+
+This package never executes tools and never imports the model core or ``memory/``.
+"""
+
+from planners._diff import GraphDiff, diff_graphs
+from planners._errors import (
+    CycleError,
+    InvalidTransitionError,
+    PlanError,
+    PlanLimitError,
+    PlanValidationError,
+    UnknownTaskError,
+)
+from planners._graph import GRAPH_FORMAT, TaskGraph
+from planners._limits import PlannerLimits
+from planners._llm import (
+    DEFAULT_SYSTEM_PROMPT,
+    JsonGenerator,
+    LLMPlanner,
+    build_messages,
+)
+from planners._plan_schema import (
+    AGENT_PREFIX,
+    assignee_names,
+    graph_from_plan,
+    plan_model,
+    plan_schema,
+)
+from planners._planner import DecomposingPlanner, PlanContext, Planner
+from planners._render import render_mermaid, render_text
+from planners._replan import ReplanResult, replan
+from planners._rules import RuleBasedPlanner, RuleTemplate
+from planners._scheduler import FailureOutcome, RetryPolicy, RunReport, Scheduler
+from planners._scripted import GeneratorCall, ScriptedJsonGenerator
+from planners._skills import InMemorySkillStore, SkillPlanner, SkillStore, goal_similarity
+from planners._task import TASK_ID_PATTERN, Assignee, Task, TaskStatus
+from planners._template import PlanTemplate, TemplateStep
+
+__all__ = [
+    "AGENT_PREFIX",
+    "DEFAULT_SYSTEM_PROMPT",
+    "GRAPH_FORMAT",
+    "TASK_ID_PATTERN",
+    "Assignee",
+    "CycleError",
+    "DecomposingPlanner",
+    "FailureOutcome",
+    "GeneratorCall",
+    "GraphDiff",
+    "InMemorySkillStore",
+    "InvalidTransitionError",
+    "JsonGenerator",
+    "LLMPlanner",
+    "PlanContext",
+    "PlanError",
+    "PlanLimitError",
+    "PlanTemplate",
+    "PlanValidationError",
+    "Planner",
+    "PlannerLimits",
+    "ReplanResult",
+    "RetryPolicy",
+    "RuleBasedPlanner",
+    "RuleTemplate",
+    "RunReport",
+    "Scheduler",
+    "ScriptedJsonGenerator",
+    "SkillPlanner",
+    "SkillStore",
+    "Task",
+    "TaskGraph",
+    "TaskStatus",
+    "TemplateStep",
+    "UnknownTaskError",
+    "assignee_names",
+    "build_messages",
+    "diff_graphs",
+    "goal_similarity",
+    "graph_from_plan",
+    "plan_model",
+    "plan_schema",
+    "render_mermaid",
+    "render_text",
+    "replan",
+]

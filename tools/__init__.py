@@ -1,0 +1,96 @@
+"""Tools an agent can call: typed definitions, a registry, valid-by-construction calls, MCP.
+
+Define a tool from a typed function (:func:`tool`) or a pydantic model
+(:meth:`Tool.from_model`), collect tools in a :class:`ToolRegistry`, export them as JSON Schema
+or OpenAI ``tools`` entries, and run calls with validation, timeouts and size limits
+(:class:`ToolResult`). :func:`build_action_grammar` turns the permitted tools into the grammar
+the model core decodes under, so every call parses and validates; :func:`parse_action` reads
+the answer back and :func:`render_tools_prompt` writes the matching system-prompt section.
+:class:`MCPToolset` imports the tools of an MCP server; :func:`mcp_server` exposes a registry as
+one. Built-in tools live in :mod:`tools.builtin`.
+
+Never decides whether a call is allowed: each tool declares its :class:`SideEffect` set and
+limits, and the agent's safety filter decides.
+"""
+
+from tools._action import Action, TextReply, ToolCall, format_tool_call, parse_action
+from tools._arguments import ArgumentSpec, JsonSchemaArguments, PydanticArguments
+from tools._errors import (
+    MISSING,
+    ArgumentProblem,
+    ErrorKind,
+    RemoteToolError,
+    ToolArgumentError,
+    ToolCallParseError,
+    ToolDefinitionError,
+    ToolError,
+    ToolExecutionError,
+    ToolNotFoundError,
+    ToolTimeoutError,
+)
+from tools._grammar import (
+    TOOL_CALL_CLOSE,
+    TOOL_CALL_OPEN,
+    ActionSpace,
+    ToolChoice,
+    arguments_grammar_schema,
+    build_action_grammar,
+    resolve_action_space,
+)
+from tools._mcp_client import MCPToolset
+from tools._mcp_server import (
+    mcp_server,
+    serve_stdio,
+    serve_streamable_http,
+    streamable_http_app,
+    to_mcp_tool,
+)
+from tools._meta import SideEffect, ToolLimits
+from tools._prompt import format_tool_result, render_tools_prompt
+from tools._registry import ToolRegistry
+from tools._result import ToolOutput, ToolResult
+from tools._tool import Tool, tool
+
+__all__ = [
+    "MISSING",
+    "TOOL_CALL_CLOSE",
+    "TOOL_CALL_OPEN",
+    "Action",
+    "ActionSpace",
+    "ArgumentProblem",
+    "ArgumentSpec",
+    "ErrorKind",
+    "JsonSchemaArguments",
+    "MCPToolset",
+    "PydanticArguments",
+    "RemoteToolError",
+    "SideEffect",
+    "TextReply",
+    "Tool",
+    "ToolArgumentError",
+    "ToolCall",
+    "ToolCallParseError",
+    "ToolChoice",
+    "ToolDefinitionError",
+    "ToolError",
+    "ToolExecutionError",
+    "ToolLimits",
+    "ToolNotFoundError",
+    "ToolOutput",
+    "ToolRegistry",
+    "ToolResult",
+    "ToolTimeoutError",
+    "arguments_grammar_schema",
+    "build_action_grammar",
+    "format_tool_call",
+    "format_tool_result",
+    "mcp_server",
+    "parse_action",
+    "render_tools_prompt",
+    "resolve_action_space",
+    "serve_stdio",
+    "serve_streamable_http",
+    "streamable_http_app",
+    "to_mcp_tool",
+    "tool",
+]

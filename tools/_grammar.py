@@ -1,0 +1,163 @@
+"""The action grammar: what the model may write when it answers, given the permitted tools.
+
+Owns :func:`build_action_grammar`, which turns a registry and an OpenAI-style ``tool_choice``
+into an llguidance grammar (Lark text) whose sentences are EITHER plain text that never
+contains ``<tool_call>`` OR exactly one call in the Hermes / Qwen / SmolLM format::
+
+    <tool_call>
+    {"name": "<a permitted tool>", "arguments": {...valid for that tool's schema...}}
+    </tool_call>
+
+Each permitted tool is its own alternative, so the name is one of the permitted names and the
+arguments are decoded under that tool's JSON Schema (compact separators, no extra keys, keys in
+schema order). Decoding under this grammar makes every tool call parse and validate. Never
+decodes anything itself: :mod:`agentcore.core.constraint` runs the grammar against a tokenizer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from tools._errors import ToolNotFoundError
+from tools._registry import ToolRegistry
+from tools._schema import decoding_schema
+from tools._tool import Tool
+
+__all__ = [
+    "TOOL_CALL_CLOSE",
+    "TOOL_CALL_OPEN",
+    "ActionSpace",
+    "ToolChoice",
+    "arguments_grammar_schema",
+    "build_action_grammar",
+    "resolve_action_space",
+]
+
+TOOL_CALL_OPEN = "<tool_call>"
+TOOL_CALL_CLOSE = "</tool_call>"
+
+ToolChoice = Literal["auto", "none", "required"] | Mapping[str, Any]
+"""OpenAI ``tool_choice``: ``"auto"`` (text or a call), ``"none"`` (text only), ``"required"``
+(some call), or ``{"type": "function", "function": {"name": X}}`` (a call to X)."""
+
+# How argument JSON is laid out: the separators of ``json.dumps`` and no free whitespace, so a
+# small model cannot wander into runs of spaces or newlines inside a call. ``lenient``: schema
+# keywords llguidance does not implement are ignored rather than fatal (an imported MCP tool
+# may use any JSON Schema); the registry still validates every parsed call.
+JSON_LAYOUT: dict[str, Any] = {
+    "whitespace_flexible": False,
+    "item_separator": ", ",
+    "key_separator": ": ",
+    "lenient": True,
+}
+
+# Plain text: one or more characters, none of which start a "<tool_call>" anywhere.
+_TEXT_LEXEME = r"/(?s:.+)/ & ~/(?s:.*)<tool_call>(?s:.*)/"
+
+
+@dataclasses.dataclass(frozen=True)
+class ActionSpace:
+    """What the model may do this turn: write text (``text``) and/or call one of ``tools``."""
+
+    text: bool
+    tools: tuple[Tool, ...]
+
+
+def _forced_name(tool_choice: Mapping[str, Any]) -> str:
+    function = tool_choice.get("function")
+    name = function.get("name") if isinstance(function, Mapping) else tool_choice.get("name")
+    if tool_choice.get("type", "function") != "function" or not isinstance(name, str):
+        raise ValueError(
+            f"tool_choice: got {tool_choice!r}; expected 'auto', 'none', 'required' or "
+            '{"type": "function", "function": {"name": "<tool name>"}}'
+        )
+    return name
+
+
+def resolve_action_space(
+    tools: ToolRegistry | Iterable[Tool],
+    tool_choice: ToolChoice = "auto",
+    *,
+    permitted: Iterable[str] | None = None,
+    require_tool: bool = False,
+    allow_text: bool = True,
+) -> ActionSpace:
+    """Combine the registry, the caller's permission list and ``tool_choice`` into what the
+    model may do. Raises ValueError when nothing would be allowed, ToolNotFoundError when a
+    forced or permitted tool does not exist."""
+    registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
+    registry = registry.subset(permitted)
+    candidates = list(registry)
+    text = allow_text and not require_tool
+    if isinstance(tool_choice, Mapping):
+        name = _forced_name(tool_choice)
+        if name not in registry:
+            raise ToolNotFoundError(name, registry.names())
+        return ActionSpace(text=False, tools=(registry.get(name),))
+    if tool_choice == "none":
+        if require_tool:
+            raise ValueError("tool_choice='none' contradicts require_tool=True")
+        candidates = []
+    elif tool_choice == "required":
+        text = False
+    elif tool_choice != "auto":
+        raise ValueError(
+            f"tool_choice: got {tool_choice!r}; expected 'auto', 'none', 'required' or "
+            '{"type": "function", "function": {"name": "<tool name>"}}'
+        )
+    if not text and not candidates:
+        raise ValueError(
+            "no action is possible: text is not allowed "
+            f"(tool_choice={tool_choice!r}, require_tool={require_tool}, allow_text={allow_text}) "
+            "and no tool is permitted"
+        )
+    return ActionSpace(text=text, tools=tuple(candidates))
+
+
+def _lark_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def arguments_grammar_schema(tool: Tool) -> dict[str, Any]:
+    """The schema a tool's arguments are decoded under (closed objects, compact layout)."""
+    schema = decoding_schema(tool.parameters)
+    schema["x-guidance"] = {**JSON_LAYOUT, **schema.get("x-guidance", {})}
+    return schema
+
+
+def build_action_grammar(
+    tools: ToolRegistry | Iterable[Tool],
+    tool_choice: ToolChoice = "auto",
+    *,
+    permitted: Iterable[str] | None = None,
+    require_tool: bool = False,
+    allow_text: bool = True,
+) -> str:
+    """The llguidance Lark grammar of one assistant answer (see the module docstring).
+
+    ``permitted``: tool names the caller allows this turn (``None``: every registered tool);
+    only those appear in the grammar. ``require_tool=True`` or ``allow_text=False`` forbid the
+    text branch, like ``tool_choice="required"``.
+    """
+    space = resolve_action_space(
+        tools,
+        tool_choice,
+        permitted=permitted,
+        require_tool=require_tool,
+        allow_text=allow_text,
+    )
+    branches: list[str] = []
+    rules: list[str] = []
+    if space.text:
+        branches.append("TEXT")
+        rules.append(f"TEXT: {_TEXT_LEXEME}")
+    for i, tool in enumerate(space.tools):
+        head = f'{TOOL_CALL_OPEN}\n{{"name": {json.dumps(tool.name)}, "arguments": '
+        tail = f"}}\n{TOOL_CALL_CLOSE}"
+        schema = json.dumps(arguments_grammar_schema(tool), ensure_ascii=False)
+        rules.append(f"call_{i}: {_lark_string(head)} %json {schema} {_lark_string(tail)}")
+        branches.append(f"call_{i}")
+    return "\n".join([f"start: {' | '.join(branches)}", *rules]) + "\n"

@@ -1,0 +1,123 @@
+"""Tools that let the agent write to and search its long-term memory.
+
+Owns :class:`MemoryStoreLike` (what a store must offer: ``add(record_dict)`` returning the
+stored record, and ``search(query, k)`` returning scored hits), the record / hit shapes the
+tools read, and :func:`memory_tools` (``remember`` and ``recall``). ``memory.LongTermMemory``
+satisfies the protocol as is; so does any object with the same two methods. Never stores
+anything itself and never decides what is worth remembering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import Field
+
+from tools._meta import SideEffect, ToolLimits
+from tools._tool import Tool
+
+__all__ = ["MemoryStoreLike", "RecalledMemory", "StoredMemory", "memory_tools"]
+
+
+@runtime_checkable
+class StoredMemory(Protocol):
+    """A stored record, as far as the tools care: its id, kind and text."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def kind(self) -> Any: ...
+
+    @property
+    def text(self) -> str: ...
+
+
+@runtime_checkable
+class RecalledMemory(Protocol):
+    """One search hit: the record and its score (higher is better)."""
+
+    @property
+    def record(self) -> StoredMemory: ...
+
+    @property
+    def score(self) -> float: ...
+
+
+@runtime_checkable
+class MemoryStoreLike(Protocol):
+    """A long-term memory the tools can write to and search."""
+
+    def add(self, record: dict[str, Any]) -> StoredMemory:
+        """Validate and store a record given as a dict (``kind``, ``text``, ``agent``,
+        ``source``, ``trust``, ``attributes``); return the stored record."""
+        ...
+
+    def search(self, query: str, k: int = 5) -> Sequence[RecalledMemory]:
+        """The ``k`` best memories for ``query``, best first."""
+        ...
+
+
+MemoryText = Annotated[
+    str,
+    Field(min_length=1, max_length=4_000, description="What to remember, in one or two sentences."),
+]
+MemoryKindName = Annotated[
+    Literal["fact", "lesson", "episodic", "skill"],
+    Field(description="fact: knowledge; lesson: an insight; episodic: an event; skill: a recipe."),
+]
+Tags = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=40)]],
+    Field(max_length=8, description="Optional short labels, e.g. ['user', 'preference']."),
+]
+Query = Annotated[str, Field(min_length=1, max_length=500, description="What to look for.")]
+Count = Annotated[int, Field(ge=1, le=20, description="How many memories to return.")]
+
+
+def memory_tools(
+    store: MemoryStoreLike,
+    *,
+    agent: str = "agent",
+    limits: ToolLimits = ToolLimits.DEFAULT,
+) -> list[Tool]:
+    """``remember`` (side effects ``writes``) and ``recall`` (``reads``) over ``store``.
+
+    Records written by ``remember`` carry ``agent`` as their author, ``source="tool:remember"``
+    and trust ``agent`` (the agent's own statement, not a verified fact).
+    """
+
+    def remember(text: MemoryText, kind: MemoryKindName = "fact", tags: Tags | None = None) -> str:
+        """Save a fact, lesson, event or skill to long-term memory for later sessions."""
+        record: dict[str, Any] = {
+            "kind": kind,
+            "text": text,
+            "agent": agent,
+            "source": "tool:remember",
+            "trust": "agent",
+        }
+        if tags:
+            record["attributes"] = {"tags": ",".join(tags)}
+        stored = store.add(record)
+        return f"remembered {kind} {stored.id}"
+
+    def recall(query: Query, k: Count = 5) -> str:
+        """Search long-term memory for what is relevant to a query, best match first."""
+        hits = store.search(query, k)
+        if not hits:
+            return "no memories found"
+        return "\n".join(
+            f"{i}. [{_kind(hit.record.kind)} {hit.record.id}] (score {hit.score:.2f}) "
+            f"{hit.record.text}"
+            for i, hit in enumerate(hits, 1)
+        )
+
+    tags = {"memory"}
+    return [
+        Tool.from_function(remember, side_effects=SideEffect.WRITES, limits=limits, tags=tags),
+        Tool.from_function(recall, side_effects=SideEffect.READS, limits=limits, tags=tags),
+    ]
+
+
+def _kind(kind: Any) -> str:
+    return str(getattr(kind, "value", kind))
