@@ -14,12 +14,17 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from agentcore.core.codec import ByteCodec
+from agentcore.core.engine import Engine
 
 
 class NetworkBlockedError(RuntimeError):
@@ -97,3 +102,34 @@ def real_engine() -> Any:
     from agentcore.core.engine import Engine
 
     return Engine.load()
+
+
+def tiny_llama(seed: int = 0, **overrides: Any) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    cfg = dict(
+        vocab_size=258,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        rope_theta=10000.0,
+    )
+    cfg.update(overrides)
+    return LlamaForCausalLM(LlamaConfig(**cfg)).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_hf() -> LlamaForCausalLM:
+    return tiny_llama()
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_hf: LlamaForCausalLM) -> Engine:
+    return Engine.from_hf(tiny_hf, ByteCodec(), name="tiny-llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_factory() -> Any:
+    return tiny_llama

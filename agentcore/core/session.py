@@ -12,6 +12,7 @@ Never decides what to say: agents and servers call :meth:`Session.chat`,
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import uuid
@@ -102,6 +103,7 @@ class Session:
         self.next_logits: torch.Tensor | None = None  # [V] float32, CPU
         self.messages: list[Message] = []
         self.rendered = ""  # the chat-template text the stream holds so far
+        self.meta: dict[str, Any] = {}  # JSON-serialisable notes of the owner, saved with the state
 
     # ------------------------------------------------------------------ appending
     def append_tokens(self, ids: Sequence[int]) -> None:
@@ -300,6 +302,7 @@ class Session:
         twin.sampler.set_state(self.sampler.get_state())
         twin.messages = [dict(m) for m in self.messages]
         twin.rendered = self.rendered
+        twin.meta = json.loads(json.dumps(self.meta))
         return twin
 
     # ------------------------------------------------------------------ persistence

@@ -85,6 +85,7 @@ def save_session(session: Session, path: Path) -> Path:
         "sampler": session.sampler.get_state(),
         "messages": json.dumps(session.messages),
         "rendered": session.rendered,
+        "meta": json.dumps(session.meta),
         "cache": session.cache.state_dict(),
         "extensions": _extension_states(session, path),
     }
@@ -146,6 +147,7 @@ def load_session(engine: Engine, path: Path) -> Session:
     session.sampler.set_state(payload["sampler"])
     session.messages = json.loads(payload["messages"])
     session.rendered = str(payload["rendered"])
+    session.meta = json.loads(payload.get("meta", "{}"))
     for name, state in payload.get("extensions", {}).items():
         ext = session.extensions.get(name)
         if ext is None:

@@ -12,27 +12,8 @@ from typing import Any
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import Qwen2Config, Qwen2ForCausalLM
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
-
-from agentcore.core.codec import ByteCodec
-from agentcore.core.engine import Engine
-
-
-def tiny_llama(seed: int = 0, **overrides: Any) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    cfg = dict(
-        vocab_size=258,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        rope_theta=10000.0,
-    )
-    cfg.update(overrides)
-    return LlamaForCausalLM(LlamaConfig(**cfg)).eval()
 
 
 def tiny_qwen2(seed: int = 0) -> Qwen2ForCausalLM:
@@ -52,16 +33,6 @@ def tiny_qwen2(seed: int = 0) -> Qwen2ForCausalLM:
             for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
                 proj.bias.normal_(0, 0.5)
     return model
-
-
-@pytest.fixture(scope="session")
-def tiny_hf() -> LlamaForCausalLM:
-    return tiny_llama()
-
-
-@pytest.fixture(scope="session")
-def tiny_engine(tiny_hf: LlamaForCausalLM) -> Engine:
-    return Engine.from_hf(tiny_hf, ByteCodec(), name="tiny-llama")
 
 
 @torch.no_grad()
@@ -109,8 +80,8 @@ def literal_reference() -> Any:
 
 
 @pytest.fixture(scope="session")
-def make_llama() -> Any:
-    return tiny_llama
+def make_llama(tiny_factory: Any) -> Any:
+    return tiny_factory
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,317 @@
+"""The local backend: the long-memory core in this process (CPU, or CUDA when present).
+
+Owns named persistent sessions on one :class:`~agentcore.core.engine.Engine` (saved atomically
+after every turn when a folder is given), the translation of OpenAI-style messages and tools
+into the model's chat template, and constrained decoding: with tools, the answer is decoded
+under the action grammar built from the permitted tools (text or one valid call); with a JSON
+Schema, under that schema. Never decides which tools are allowed: the caller passes them.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from agentcore.backends._protocol import (
+    Completion,
+    Message,
+    ToolCallOut,
+    ToolChoice,
+    Usage,
+    new_messages,
+)
+from agentcore.core.engine import Engine
+from agentcore.core.sampling import SamplingParams
+from agentcore.core.session import Session, SessionConfig
+from agentcore.paths import validate_name
+
+__all__ = ["LocalBackend", "normalize_messages", "tools_from_openai"]
+
+
+def tools_from_openai(entries: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """OpenAI ``tools`` entries -> :class:`tools.Tool` objects (declared here, run by the caller)."""
+    from tools import JsonSchemaArguments, Tool
+
+    out = []
+    for i, entry in enumerate(entries):
+        fn = entry.get("function") if entry.get("type", "function") == "function" else None
+        if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
+            raise ValueError(
+                f"tools[{i}]: expected {{'type': 'function', 'function': {{'name': ..., "
+                f"'parameters': {{...}}}}}}, got {dict(entry)!r}"
+            )
+        params = fn.get("parameters") or {"type": "object", "properties": {}}
+        name = fn["name"]
+
+        def declared(_args: Any, _name: str = name) -> Any:
+            raise RuntimeError(f"tool {_name!r} is declared by the caller, who runs it")
+
+        out.append(
+            Tool(
+                name=name,
+                description=str(fn.get("description") or ""),
+                arguments=JsonSchemaArguments(params),
+                invoke=declared,
+                source="declared",
+            )
+        )
+    return out
+
+
+def normalize_messages(messages: Sequence[Message]) -> list[Message]:
+    """OpenAI messages -> plain role/content messages in the Hermes tool-call format."""
+    from tools import format_tool_call, format_tool_result
+
+    out: list[Message] = []
+    names: dict[str, str] = {}
+    for i, m in enumerate(messages):
+        role = m.get("role")
+        if role not in ("system", "user", "assistant", "tool", "developer"):
+            raise ValueError(
+                f"messages[{i}].role: got {role!r}; expected system, user, assistant or tool"
+            )
+        content = m.get("content")
+        if isinstance(content, list):  # content parts: keep the text ones
+            content = "".join(p.get("text", "") for p in content if isinstance(p, Mapping))
+        if content is not None and not isinstance(content, str):
+            raise ValueError(
+                f"messages[{i}].content: got {type(content).__name__}; expected a string"
+            )
+        if role == "developer":
+            role = "system"
+        if role == "assistant" and m.get("tool_calls"):
+            parts = [content] if content else []
+            for call in m["tool_calls"]:
+                fn = call.get("function", {})
+                args = fn.get("arguments", {})
+                if isinstance(args, str):
+                    try:
+                        args = json.loads(args) if args.strip() else {}
+                    except json.JSONDecodeError as exc:
+                        raise ValueError(
+                            f"messages[{i}].tool_calls: arguments of {fn.get('name')!r} are not JSON: {exc}"
+                        ) from None
+                names[str(call.get("id"))] = str(fn.get("name"))
+                parts.append(format_tool_call(str(fn.get("name")), args))
+            out.append({"role": "assistant", "content": "\n".join(parts)})
+        elif role == "tool":
+            name = str(m.get("name") or names.get(str(m.get("tool_call_id")), "tool"))
+            out.append({"role": "tool", "content": format_tool_result(name, content or "")})
+        else:
+            out.append({"role": role, "content": content or ""})
+    return out
+
+
+class LocalBackend:
+    """In-process model sessions; persistent when ``sessions_dir`` is given."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        sessions_dir: str | Path | None = None,
+        session_config: SessionConfig | None = None,
+    ) -> None:
+        self.engine = engine
+        self.sessions_dir = Path(sessions_dir) if sessions_dir is not None else None
+        self.session_config = session_config
+        self._sessions: dict[str, Session] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    @classmethod
+    def load(cls, model: str | None = None, **kwargs: Any) -> LocalBackend:
+        device = kwargs.pop("device", None)
+        dtype = kwargs.pop("dtype", None)
+        return cls(Engine.load(model, device=device, dtype=dtype), **kwargs)
+
+    @property
+    def name(self) -> str:
+        return self.engine.name
+
+    # ------------------------------------------------------------------ sessions
+    def _path(self, sid: str) -> Path | None:
+        return self.sessions_dir / f"{validate_name(sid)}.session" if self.sessions_dir else None
+
+    def lock(self, sid: str) -> threading.Lock:
+        """The lock that serialises requests to one session."""
+        with self._guard:
+            return self._locks.setdefault(sid, threading.Lock())
+
+    def get_session(self, sid: str | None) -> Session:
+        """The named session (restored from disk or created), or a fresh stateless one."""
+        if sid is None:
+            return self.engine.new_session(self.session_config)
+        validate_name(sid)
+        with self._guard:
+            existing = self._sessions.get(sid)
+        if existing is not None:
+            return existing
+        path = self._path(sid)
+        if path is not None and path.exists():
+            session = self.engine.restore_session(path)
+        else:
+            session = self.engine.new_session(self.session_config)
+            session.id = sid
+        with self._guard:
+            return self._sessions.setdefault(sid, session)
+
+    def list_sessions(self) -> list[str]:
+        names = set(self._sessions)
+        if self.sessions_dir is not None and self.sessions_dir.exists():
+            names |= {p.name[: -len(".session")] for p in self.sessions_dir.glob("*.session")}
+        return sorted(names)
+
+    def session_info(self, session: str) -> dict[str, Any] | None:
+        path = self._path(session)
+        if session not in self._sessions and not (path is not None and path.exists()):
+            return None
+        with self.lock(session):
+            return self.get_session(session).stats()
+
+    def delete_session(self, session: str) -> bool:
+        with self.lock(session):
+            found = self._sessions.pop(session, None) is not None
+            path = self._path(session)
+            if path is not None and path.exists():
+                path.unlink()
+                found = True
+                recall = path.parent / f"{path.name}.recall"
+                if recall.is_dir():
+                    import shutil
+
+                    shutil.rmtree(recall, ignore_errors=True)
+            return found
+
+    def save(self, sid: str) -> None:
+        path = self._path(sid)
+        if path is not None and sid in self._sessions:
+            self._sessions[sid].save(path)
+
+    # ------------------------------------------------------------------ generation
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        session: str | None = None,
+        params: SamplingParams | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice = "auto",
+        json_schema: Mapping[str, Any] | None = None,
+        on_token: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Completion:
+        if session is None:
+            return self._chat(
+                self.get_session(None),
+                messages,
+                None,
+                params,
+                tools,
+                tool_choice,
+                json_schema,
+                on_token,
+                should_stop,
+            )
+        with self.lock(session):
+            s = self.get_session(session)
+            result = self._chat(
+                s, messages, session, params, tools, tool_choice, json_schema, on_token, should_stop
+            )
+            self.save(session)
+            return result
+
+    def _chat(
+        self,
+        s: Session,
+        messages: Sequence[Message],
+        sid: str | None,
+        params: SamplingParams | None,
+        tools: Sequence[Mapping[str, Any]] | None,
+        tool_choice: ToolChoice,
+        json_schema: Mapping[str, Any] | None,
+        on_token: Callable[[str], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> Completion:
+        from agentcore.core.constraint import GrammarConstraint
+
+        raw: list[Message] = s.meta.setdefault("raw_messages", [])
+        fresh = new_messages(raw, messages)
+        msgs = normalize_messages(fresh)
+        constraint = None
+        declared: list[Any] = []
+        codec = self.engine.codec
+        hf_tok = codec.hf
+        vocab = self.engine.core.dims.vocab
+        if tools and tool_choice != "none":
+            from tools import build_action_grammar, render_tools_prompt
+
+            declared = tools_from_openai(tools)
+            prompt = render_tools_prompt(declared, tool_choice)
+            if prompt and s.meta.get("tools_prompt") != prompt:
+                msgs = _with_system(msgs, prompt)
+                s.meta["tools_prompt"] = prompt
+            if hf_tok is None:
+                raise ValueError("constrained tool calls need a Hugging Face tokenizer")
+            grammar = build_action_grammar(declared, tool_choice)
+            constraint = GrammarConstraint.from_grammar(
+                hf_tok, grammar, vocab_size=vocab, eos_token_ids=sorted(codec.stop_ids)
+            )
+        elif json_schema is not None:
+            if hf_tok is None:
+                raise ValueError("JSON Schema output needs a Hugging Face tokenizer")
+            constraint = GrammarConstraint.from_json_schema(
+                hf_tok, dict(json_schema), vocab_size=vocab, eos_token_ids=sorted(codec.stop_ids)
+            )
+        before = s.n_tokens
+        s.append_messages(msgs, add_generation_prompt=True)
+        prompt_tokens = s.n_tokens - before
+        result = s.generate(
+            params,
+            constraint=constraint,
+            on_token=(lambda ev: on_token(ev.text)) if on_token else None,
+            should_stop=should_stop,
+        )
+        calls: tuple[ToolCallOut, ...] = ()
+        text = result.text
+        finish = result.finish_reason
+        if declared:
+            from tools import ToolCall, parse_action
+
+            action = parse_action(text)
+            if isinstance(action, ToolCall):
+                calls = (
+                    ToolCallOut(
+                        f"call_{uuid.uuid4().hex[:16]}", action.name, dict(action.arguments)
+                    ),
+                )
+                text = ""
+                finish = "tool_calls"
+        completion = Completion(
+            text=text,
+            tool_calls=calls,
+            finish_reason=finish,
+            usage=Usage(prompt_tokens, len(result.token_ids), s.n_tokens if sid else 0),
+            session=sid,
+            logprobs=result.logprobs,
+            token_ids=result.token_ids,
+        )
+        raw.extend(fresh)
+        raw.append(completion.message())
+        return completion
+
+    def generate_json(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], *, max_tokens: int = 512
+    ) -> str:
+        c = self.chat(messages, params=SamplingParams(max_tokens=max_tokens), json_schema=schema)
+        return c.text
+
+
+def _with_system(msgs: list[Message], text: str) -> list[Message]:
+    if msgs and msgs[0]["role"] == "system":
+        return [{"role": "system", "content": f"{msgs[0]['content']}\n\n{text}"}, *msgs[1:]]
+    return [{"role": "system", "content": text}, *msgs]

@@ -1,0 +1,128 @@
+"""The model backend protocol: one interface for local, HTTP and scripted models.
+
+Owns the types every backend speaks: chat messages in OpenAI shape, :class:`ToolCallOut`,
+:class:`Completion`, and the :class:`ModelBackend` protocol the agent layers use. Never
+implements a model: see ``_local`` (in-process long-memory core), ``_http`` (OpenAI-compatible
+servers) and ``_fake`` (scripted replies for tests).
+
+Sessions: ``chat(messages, session="id")`` appends to that session's endless stream. When the
+session's transcript is a prefix of ``messages`` (clients that resend the whole conversation)
+only the new suffix is appended; otherwise every message given is new. Without ``session`` a
+call is stateless.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from agentcore.core.sampling import SamplingParams
+
+__all__ = [
+    "Completion",
+    "Message",
+    "ModelBackend",
+    "ToolCallOut",
+    "ToolChoice",
+    "Usage",
+    "new_messages",
+]
+
+Message = dict[str, Any]
+ToolChoice = Literal["auto", "none", "required"] | Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolCallOut:
+    """A tool call the model made (valid under the tool's schema when decoded locally)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int  # tokens appended for this request (new messages + template)
+    completion_tokens: int
+    session_tokens: int = 0  # the session's whole stream after the request (0: stateless)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclasses.dataclass(frozen=True)
+class Completion:
+    """One assistant turn."""
+
+    text: str
+    tool_calls: tuple[ToolCallOut, ...] = ()
+    finish_reason: str = "stop"  # stop | length | tool_calls | cancelled
+    usage: Usage = dataclasses.field(default_factory=lambda: Usage(0, 0))
+    session: str | None = None
+    logprobs: tuple[float, ...] = ()
+    token_ids: tuple[int, ...] = ()
+
+    def message(self) -> Message:
+        """This turn as an OpenAI-style assistant message."""
+        msg: Message = {"role": "assistant", "content": self.text if not self.tool_calls else None}
+        if self.tool_calls:
+            msg["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
+                for c in self.tool_calls
+            ]
+        return msg
+
+
+@runtime_checkable
+class ModelBackend(Protocol):
+    """What the agent layers need from a model."""
+
+    @property
+    def name(self) -> str: ...
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        session: str | None = None,
+        params: SamplingParams | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice = "auto",
+        json_schema: Mapping[str, Any] | None = None,
+        on_token: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Completion:
+        """Generate one assistant turn; ``tools`` are OpenAI ``tools`` entries."""
+        ...
+
+    def generate_json(
+        self, messages: list[dict[str, str]], schema: dict[str, Any], *, max_tokens: int = 512
+    ) -> str:
+        """Stateless: an answer that is one JSON value valid under ``schema``."""
+        ...
+
+    def session_info(self, session: str) -> dict[str, Any] | None:
+        """Token count and memory sizes of a session, or None when it does not exist."""
+        ...
+
+    def delete_session(self, session: str) -> bool: ...
+
+
+def _same(a: Message, b: Message) -> bool:
+    keys = ("role", "content", "tool_calls", "tool_call_id", "name")
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+def new_messages(transcript: Sequence[Message], messages: Sequence[Message]) -> list[Message]:
+    """The messages not yet in ``transcript`` (see the module docstring)."""
+    n = len(transcript)
+    if n and len(messages) > n and all(_same(transcript[i], messages[i]) for i in range(n)):
+        return [dict(m) for m in messages[n:]]
+    return [dict(m) for m in messages]

@@ -1,0 +1,144 @@
+"""Model backends: the scripted fake and the local backend (tiny model; real model when slow)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from agentcore.backends import (
+    FakeBackend,
+    LocalBackend,
+    ModelBackend,
+    Reply,
+    ScriptExhaustedError,
+    new_messages,
+    normalize_messages,
+)
+from agentcore.core.engine import Engine
+from agentcore.core.sampling import SamplingParams
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["C", "F"]},
+            },
+            "required": ["city"],
+        },
+    },
+}
+
+
+def test_fake_plays_its_script_and_records_requests() -> None:
+    fake = FakeBackend(["hello there", Reply.call("get_weather", city="Oslo")])
+    assert isinstance(fake, ModelBackend)
+    pieces: list[str] = []
+    a = fake.chat([{"role": "user", "content": "hi"}], session="s", on_token=pieces.append)
+    assert a.text == "hello there" and "".join(pieces) == "hello there"
+    b = fake.chat(
+        [{"role": "user", "content": "hi"}, a.message(), {"role": "user", "content": "weather?"}],
+        session="s",
+        tools=[WEATHER],
+    )
+    assert b.finish_reason == "tool_calls"
+    assert b.tool_calls[0].arguments == {"city": "Oslo"}
+    # only the new message reached the fake: the session already held the first turn
+    assert [m["content"] for m in fake.requests[1].messages] == ["weather?"]
+    with pytest.raises(ScriptExhaustedError):
+        fake.chat([{"role": "user", "content": "more"}])
+
+
+def test_fake_refuses_calls_the_real_decoder_could_not_make() -> None:
+    fake = FakeBackend([Reply.call("get_weather", city=3)])
+    with pytest.raises(ValueError, match="do not match its schema"):
+        fake.chat([{"role": "user", "content": "x"}], tools=[WEATHER])
+    fake = FakeBackend([Reply.call("delete_all")])
+    with pytest.raises(ValueError, match="offered"):
+        fake.chat([{"role": "user", "content": "x"}], tools=[WEATHER])
+
+
+def test_new_messages_detects_resent_history() -> None:
+    hist = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
+    assert new_messages(hist, [*hist, {"role": "user", "content": "c"}]) == [
+        {"role": "user", "content": "c"}
+    ]
+    assert new_messages(hist, [{"role": "user", "content": "c"}]) == [
+        {"role": "user", "content": "c"}
+    ]
+
+
+def test_normalize_messages_formats_tool_turns() -> None:
+    msgs = normalize_messages(
+        [
+            {"role": "user", "content": "weather?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "c1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "c1", "content": "5 C"},
+        ]
+    )
+    assert "<tool_call>" in msgs[1]["content"] and '"city": "Oslo"' in msgs[1]["content"]
+    assert "get_weather" in msgs[2]["content"] and "<tool_response>" in msgs[2]["content"]
+    with pytest.raises(ValueError, match=r"messages\[0\]\.role"):
+        normalize_messages([{"role": "wizard", "content": "x"}])
+
+
+def test_local_backend_persists_sessions(tiny_engine: Engine, tmp_path: Path) -> None:
+    backend = LocalBackend(tiny_engine, sessions_dir=tmp_path)
+    p = SamplingParams(max_tokens=5, stop_token_ids=())
+    first = backend.chat([{"role": "user", "content": "hello"}], session="a", params=p)
+    assert first.usage.session_tokens > 0
+    assert (tmp_path / "a.session").is_file()
+    reopened = LocalBackend(tiny_engine, sessions_dir=tmp_path)
+    info = reopened.session_info("a")
+    assert info is not None and info["tokens"] == first.usage.session_tokens
+    second = reopened.chat([{"role": "user", "content": "again"}], session="a", params=p)
+    assert second.usage.session_tokens > first.usage.session_tokens
+    assert reopened.list_sessions() == ["a"]
+    assert reopened.delete_session("a") and reopened.session_info("a") is None
+    with pytest.raises(ValueError, match="session name"):
+        reopened.chat([{"role": "user", "content": "x"}], session="../evil", params=p)
+
+
+@pytest.mark.slow
+def test_real_model_tool_calls_and_json_are_valid(real_engine: Any, tmp_path: Path) -> None:
+    backend = LocalBackend(real_engine)
+    p = SamplingParams(max_tokens=60)
+    for city in ("Paris", "Tokyo", "Lima"):
+        c = backend.chat(
+            [{"role": "user", "content": f"What's the weather in {city}?"}],
+            tools=[WEATHER],
+            tool_choice="required",
+            params=p,
+        )
+        assert c.finish_reason == "tool_calls", c.text
+        jsonschema.validate(c.tool_calls[0].arguments, WEATHER["function"]["parameters"])
+    schema = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+        "required": ["name", "age"],
+    }
+    text = backend.chat(
+        [{"role": "user", "content": "A person named Ann, 31."}], json_schema=schema, params=p
+    ).text
+    jsonschema.validate(json.loads(text), schema)
+    assert json.loads(
+        backend.generate_json([{"role": "user", "content": "Ann, 31"}], schema, max_tokens=40)
+    )
