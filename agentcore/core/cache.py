@@ -122,6 +122,9 @@ class StreamingCache:
         self.ring_pos = torch.full((w,), -1, dtype=torch.long)  # stream position per ring slot
         self.pos = 0  # tokens processed so far (the next token's stream position)
         self.listeners: list[EvictionListener] = [recall] if recall is not None else []
+        if recall is not None:
+            # recalled blocks sit just before the window: score them at that distance
+            recall.set_geometry(rotary, config.window + self.r_max // 2)
         self.n_recalled = 0  # recalled tokens currently in the attention layout
         self._cf_offset = -1  # the offset the cache-frame keys in att_k are rotated for
         self._since_refresh = 0

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from agentcore.core.rope import Rotary
+
 __all__ = ["EvictedStore", "RecallConfig"]
 
 
@@ -162,7 +164,9 @@ class EvictedStore:
         self.block_start: list[int] = []  # stream position of each block's first token
         self._pending_pos: list[int] = []
         self._candidates: list[int] = []
-        self._fresh: set[int] = set()  # probe layers that nominated in the current selection
+        self._fresh: set[int] = set()
+        self._rotary: Rotary | None = None
+        self._distance = 0  # probe layers that nominated in the current selection
 
     def __del__(self) -> None:
         if getattr(self, "_own_dir", False):
@@ -215,18 +219,35 @@ class EvictedStore:
         """A new forward will select: probe layers nominate fresh candidates."""
         self._fresh = set()
 
+    def set_geometry(self, rotary: Rotary, distance: int) -> None:
+        """Score keys as attention would see them: rotated ``distance`` positions before the query."""
+        self._rotary = rotary
+        self._distance = distance
+
     def _queries(self, q_raw: torch.Tensor) -> torch.Tensor:
-        # q_raw: [B,H_q,T,D] -> [H_kv, G*T', D] float32 (latest query_window queries)
+        # q_raw: [B,H_q,T,D] -> [H_kv, G*T', D] float32 (latest query_window queries), rotated
+        # by -distance so that q'.k equals the RoPE score of a key sitting that far back
         q = q_raw[0, :, -self.config.query_window :].detach().float().cpu()
+        if self._rotary is not None:
+            f = self._rotary.freqs(torch.tensor([-self._distance]), torch.device("cpu"))
+            q = Rotary.rotate(q, f)
         g = q.shape[0] // self.n_kv
-        return q.reshape(self.n_kv, g * q.shape[1], self.dim)
+        scale = self.dim**-0.5
+        return q.reshape(self.n_kv, g * q.shape[1], self.dim) * scale
+
+    @staticmethod
+    def _token_weight(scores: torch.Tensor) -> torch.Tensor:
+        """``scores: [H_kv, N, Q]`` -> ``[N]``: the largest attention probability any head and
+        query would give each token among these tokens (per-head normalisation, so heads with
+        large logits everywhere do not drown the others)."""
+        probs = torch.exp(scores - torch.logsumexp(scores, dim=1, keepdim=True))
+        return probs.amax(dim=(0, 2))
 
     def _nominate(self, layer: int, q: torch.Tensor, n: int) -> None:
         bs = self.config.block_size
         keys = self._index[layer][:, : n * bs]  # [H_kv, N, D]
-        scores = torch.matmul(keys, q.to(torch.bfloat16).transpose(1, 2))  # [H_kv, N, G*T]
-        per_token = scores.float().amax(dim=(0, 2))  # [N]
-        per_block = per_token.view(n, bs).amax(dim=1)
+        scores = torch.matmul(keys, q.to(torch.bfloat16).transpose(1, 2)).float()  # [H_kv, N, Q]
+        per_block = self._token_weight(scores).view(n, bs).amax(dim=1)
         top = torch.topk(per_block, min(self.config.candidates, n)).indices.tolist()
         if not self._fresh:
             self._candidates = []
@@ -234,7 +255,11 @@ class EvictedStore:
         self._candidates = sorted(set(self._candidates) | set(top))
 
     def select(self, layer: int, q_raw: torch.Tensor) -> list[int]:
-        """Top blocks for queries ``q_raw: [B,H_q,T,D]`` (pre-RoPE) in this layer, in stream order."""
+        """Top blocks for queries ``q_raw: [B,H_q,T,D]`` (pre-RoPE) in this layer, in stream order.
+
+        Blocks are taken best first, each followed by its successor (a fact cut by a block
+        boundary comes back whole), until ``top_k`` blocks are chosen.
+        """
         store = self.layers[layer]
         n = store.n_blocks
         k = min(self.config.top_k, n)
@@ -245,13 +270,23 @@ class EvictedStore:
             self._nominate(layer, q, n)
         cands = [c for c in self._candidates if c < n]
         if len(cands) < k:  # nothing nominated yet: fall back to the most recent blocks
-            cands = sorted(set(cands) | set(range(n - self.config.candidates, n)) - {-1})
-            cands = [c for c in cands if c >= 0]
+            cands = sorted(set(cands) | set(range(max(0, n - self.config.candidates), n)))
         keys = torch.stack([store.get(i)[0] for i in cands]).float()  # [C,H_kv,bs,D]
-        scores = torch.einsum("chbd,htd->chbt", keys, q)  # [C,H_kv,bs,G*T]
-        best = scores.amax(dim=(1, 2, 3))
-        top = torch.topk(best, k).indices.tolist()
-        return sorted(cands[i] for i in top)
+        c, h, bs, d = keys.shape
+        flat = keys.permute(1, 0, 2, 3).reshape(h, c * bs, d)  # [H_kv, C*bs, D]
+        weight = self._token_weight(torch.matmul(flat, q.transpose(1, 2)))  # [C*bs]
+        ranked = [
+            cands[i]
+            for i in torch.argsort(weight.view(c, bs).amax(dim=1), descending=True).tolist()
+        ]
+        chosen: list[int] = []
+        for b in ranked:
+            for x in (b, b + 1):
+                if len(chosen) < k and x < n and x not in chosen:
+                    chosen.append(x)
+            if len(chosen) >= k:
+                break
+        return sorted(chosen)
 
     def gather(
         self, layer: int, blocks: list[int], device: torch.device, dtype: torch.dtype
@@ -292,6 +327,7 @@ class EvictedStore:
         twin = EvictedStore(
             self.config, n_layers=self.n_layers, n_kv_heads=self.n_kv, head_dim=self.dim
         )
+        twin._rotary, twin._distance = self._rotary, self._distance
         for mine, theirs in zip(self.layers, twin.layers, strict=True):
             theirs.ram = dict(mine.ram)
             theirs.n_blocks = mine.n_blocks

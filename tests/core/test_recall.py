@@ -81,6 +81,7 @@ def test_needle_block_is_selected_from_32k_stream(tiny_hf: Any, tmp_path: Path) 
         # query with the needle's own keys (layer 1, pre-RoPE), as queries would carry them
         layer = 1
         assert layer in store.probes
+        store.set_geometry(core.rotary, 0)  # score pure content: a query equal to a key
         store.begin_selection()
         block = store.layers[layer].get(needle_block)  # [2,H_kv,64,D]
         off = needle_at - store.block_start[needle_block]

@@ -1,0 +1,244 @@
+"""Passkey retrieval benchmark: can the model recall a number hidden far back in the stream?
+
+The standard template (task line, repeated filler, "The pass key is N. Remember it. N is the
+pass key.", more filler, "What is the pass key? The pass key is"), lengths counted in model
+tokens, needle depths 0%..100% in 10% steps, several trials per cell, exact match of the number.
+Each cell is tagged inside/outside the window (the needle's last token older than the window at
+question time). Arms run side by side on the same documents: sinks + window only, exact recall of
+evicted blocks, and any other memory that exists.
+
+The documents of one (length, trial) share everything but the needle position, so the stream is
+processed once up to each needle position and forked there (``Session.fork``): the cost is about
+6.5 documents per 11 depths, and every forked run is identical to a run from scratch.
+
+Writes ``docs/benchmarks/passkey.md``, ``passkey.json`` and ``passkey.png`` (heat maps).
+Usage: ``agentcore bench passkey [--lengths 4096,8192,16384,32768] [--trials 5] [--long]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, markdown_table, rss_mib, write_report
+
+from agentcore.core.cache import StreamingConfig
+from agentcore.core.engine import Engine
+from agentcore.core.recall import RecallConfig
+from agentcore.core.sampling import SamplingParams
+from agentcore.core.session import Session, SessionConfig
+
+TASK = (
+    "There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. "
+    "I will quiz you about the important information there.\n"
+)
+FILLER = (
+    "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
+)
+NEEDLE = "The pass key is {key}. Remember it. {key} is the pass key. "
+QUESTION = "What is the pass key? The pass key is"
+DEPTHS = [i / 10 for i in range(11)]
+
+
+def arm_configs(window: int) -> dict[str, SessionConfig]:
+    streaming = StreamingConfig.for_budget(window)
+    return {
+        "sinks+window": SessionConfig(streaming=streaming, keep_token_ids=False),
+        "recall": SessionConfig(
+            streaming=streaming,
+            keep_token_ids=False,
+            recall=RecallConfig(host_blocks=1 << 20),
+        ),
+    }
+
+
+def build(
+    engine: Engine, length: int, key: int
+) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+    """Token pieces: prefix (task), filler (to fill ``length``), needle, question, filler unit."""
+    codec = engine.codec
+    prefix = codec.begin_stream() + codec.encode(TASK)
+    needle = codec.encode(NEEDLE.format(key=key))
+    question = codec.encode(QUESTION)
+    unit = codec.encode(FILLER)
+    n_fill = length - len(prefix) - len(needle) - len(question)
+    filler = (unit * (n_fill // len(unit) + 1))[:n_fill]
+    return prefix, filler, needle, question, unit
+
+
+def answer(session: Session, question: list[int]) -> str:
+    session.append_tokens(question)
+    out = session.generate(SamplingParams(max_tokens=8, stop_token_ids=()))
+    return out.text
+
+
+def run_document(
+    engine: Engine, config: SessionConfig, length: int, key: int, window: int
+) -> list[dict[str, Any]]:
+    prefix, filler, needle, question, unit = build(engine, length, key)
+    u = len(unit)
+    base = engine.new_session(config)
+    base.append_tokens(prefix)
+    done = 0
+    rows = []
+    for depth in DEPTHS:
+        at = round(depth * len(filler) / u) * u  # needle at a filler sentence boundary
+        at = min(at, len(filler))
+        if at > done:
+            base.append_tokens(filler[done:at])
+            done = at
+        run = base.fork()
+        run.append_tokens(needle)
+        if at < len(filler):
+            run.append_tokens(filler[at:])
+        needle_end = len(prefix) + at + len(needle)
+        total = needle_end + len(filler) - at + len(question)
+        outside = needle_end <= total - window
+        text = answer(run, question)
+        found = re.findall(r"\d+", text)
+        rows.append(
+            {
+                "length": length,
+                "depth": depth,
+                "key": key,
+                "outside": outside,
+                "answer": text,
+                "correct": bool(found) and found[0] == str(key),
+                "tokens": run.n_tokens,
+            }
+        )
+        del run
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--lengths", default="4096,8192,16384,32768")
+    ap.add_argument("--trials", type=int, default=5)
+    ap.add_argument("--long", action="store_true", help="add 131072-token documents")
+    ap.add_argument("--arms", default=None, help="comma-separated arm names (default: all)")
+    ap.add_argument("--window", type=int, default=2048, help="sinks + window budget")
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--quick", action="store_true", help="one 4K document, 1 trial")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    lengths = [int(x) for x in args.lengths.split(",")]
+    if args.long:
+        lengths.append(131072)
+    trials = args.trials
+    if args.quick:
+        lengths, trials = [4096], 1
+    engine = Engine.load()
+    arms = arm_configs(args.window)
+    if args.arms:
+        arms = {k: v for k, v in arms.items() if k in args.arms.split(",")}
+    rng = random.Random(args.seed)
+    keys = {(n, t): rng.randint(10000, 99999) for n in lengths for t in range(trials)}
+    results: dict[str, list[dict[str, Any]]] = {arm: [] for arm in arms}
+    t0 = time.perf_counter()
+    for n in lengths:
+        for t in range(trials):
+            for arm, cfg in arms.items():
+                start = time.perf_counter()
+                rows = run_document(engine, cfg, n, keys[(n, t)], args.window)
+                results[arm].extend(rows)
+                acc = sum(r["correct"] for r in rows) / len(rows)
+                print(
+                    f"  {arm:14} len {n:6} trial {t}: {acc:.0%} correct "
+                    f"({time.perf_counter() - start:.0f}s, RSS {rss_mib():.0f} MiB)",
+                    flush=True,
+                )
+    elapsed = time.perf_counter() - t0
+    md, raw = report(results, lengths, trials, args, elapsed, engine)
+    path = write_report("passkey", md, raw, args.out)
+    heatmaps(results, lengths, (args.out or path.parent) / "passkey.png")
+    print(md)
+    return 0
+
+
+def accuracy(
+    rows: list[dict[str, Any]], keep: Callable[[dict[str, Any]], bool]
+) -> tuple[float, int]:
+    sel = [r for r in rows if keep(r)]
+    return (sum(r["correct"] for r in sel) / len(sel) if sel else float("nan")), len(sel)
+
+
+def report(
+    results: dict[str, list[dict[str, Any]]],
+    lengths: list[int],
+    trials: int,
+    args: Any,
+    elapsed: float,
+    engine: Engine,
+) -> tuple[str, dict[str, Any]]:
+    headers = (
+        ["arm"]
+        + [f"{n // 1024}K outside" for n in lengths]
+        + [f"{n // 1024}K inside" for n in lengths]
+    )
+    rows = []
+    for arm, rs in results.items():
+        row: list[Any] = [arm]
+        for inside in (False, True):
+            for n in lengths:
+                acc, cnt = accuracy(
+                    rs, lambda r, n=n, inside=inside: r["length"] == n and r["outside"] != inside
+                )
+                row.append(f"{acc:.0%} ({cnt})" if cnt else "-")
+        rows.append(row)
+    table = markdown_table(headers, rows)
+    md = f"""# Passkey retrieval
+
+Model {engine.name} ({engine.info().device}/{engine.info().dtype}); sinks + window = {args.window} tokens;
+{trials} trials x 11 depths per length; greedy answer, exact match of the 5-digit key.
+Cells: accuracy (number of documents). "outside": the needle had left the window when the
+question came. Machine: {machine()}. Took {elapsed / 60:.1f} min.
+
+{table}
+
+![passkey heat maps](passkey.png)
+"""
+    raw = {"machine": machine(), "args": vars(args), "results": results, "elapsed_s": elapsed}
+    return md, raw
+
+
+def heatmaps(results: dict[str, list[dict[str, Any]]], lengths: list[int], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.6), squeeze=False)
+    for ax, (arm, rs) in zip(axes[0], results.items(), strict=True):
+        grid = torch.full((len(DEPTHS), len(lengths)), float("nan"))
+        for j, n in enumerate(lengths):
+            for i, d in enumerate(DEPTHS):
+                acc, cnt = accuracy(
+                    rs, lambda r, n=n, d=d: r["length"] == n and abs(r["depth"] - d) < 1e-9
+                )
+                if cnt:
+                    grid[i, j] = acc
+        im = ax.imshow(grid.numpy(), vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+        ax.set_xticks(range(len(lengths)), [f"{n // 1024}K" for n in lengths])
+        ax.set_yticks(range(len(DEPTHS)), [f"{int(d * 100)}%" for d in DEPTHS])
+        ax.set_xlabel("document length (tokens)")
+        ax.set_ylabel("needle depth")
+        ax.set_title(arm)
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
