@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from agentcore.core.rope import Rotary
 
 if TYPE_CHECKING:
+    from agentcore.core.infini import InfiniMemory
     from agentcore.core.recall import EvictedStore
 
 __all__ = ["EvictionListener", "StreamingCache", "StreamingConfig"]
@@ -99,8 +100,10 @@ class StreamingCache:
         dtype: torch.dtype,
         batch: int = 1,
         recall: EvictedStore | None = None,
+        memory: InfiniMemory | None = None,
     ) -> None:
         self.config = config
+        self.memory = memory
         self.n_layers = n_layers
         self.n_kv_heads = n_kv_heads
         self.head_dim = head_dim
@@ -121,7 +124,7 @@ class StreamingCache:
         self.att_v = torch.zeros_like(self.att_k)
         self.ring_pos = torch.full((w,), -1, dtype=torch.long)  # stream position per ring slot
         self.pos = 0  # tokens processed so far (the next token's stream position)
-        self.listeners: list[EvictionListener] = [recall] if recall is not None else []
+        self.listeners: list[EvictionListener] = [x for x in (recall, memory) if x is not None]
         if recall is not None:
             # recalled blocks sit just before the window: score them at that distance
             recall.set_geometry(rotary, config.window + self.r_max // 2)
@@ -343,8 +346,10 @@ class StreamingCache:
             n = self.ring0 + n_r
             keys, vals = self.att_k[layer, :, :, :n], self.att_v[layer, :, :, :n]
             mask = plan.bias[:, :n] if self.r_max else None
-        out = F.scaled_dot_product_attention(qg, keys, vals, attn_mask=mask)
-        return out.view(b, hq, 1, d)
+        out = F.scaled_dot_product_attention(qg, keys, vals, attn_mask=mask).view(b, hq, 1, d)
+        if self.memory is not None:
+            out = self.memory.mix(layer, q, out)
+        return out
 
     def _attend_chunk(
         self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: _StepPlan
@@ -377,8 +382,11 @@ class StreamingCache:
             w_local = torch.exp(lse - lse_total)[..., None]
             w_cf = torch.exp(s_cf - lse_total[..., None])
             out = (out.float() * w_local + w_cf @ torch.cat(cf_v, dim=2).float()).to(q.dtype)
+        out = out.reshape(b, hq, t, d)
+        if self.memory is not None:  # read the memory as it was before this chunk's evictions
+            out = self.memory.mix(layer, q, out)
         self._store(layer, k, k_p, v, plan)
-        return out.reshape(b, hq, t, d)
+        return out
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, torch.Tensor | int]:

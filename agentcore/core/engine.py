@@ -17,6 +17,7 @@ import torch
 
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.codec import Codec, HFCodec
+from agentcore.core.infini import MemoryGates
 from agentcore.core.llama import CoreModel
 from agentcore.core.loader import LoadedModel, ModelSource, load_model
 
@@ -59,6 +60,17 @@ class Engine:
         self.load_seconds = load_seconds
         # One forward at a time on this model (sessions on different threads share it).
         self.lock = threading.RLock()
+        self._gates: MemoryGates | None = None
+
+    def memory_gates(self) -> MemoryGates:
+        """The Infini-attention gates sessions use (closed-ish, beta=-4, until an adapter loads)."""
+        if self._gates is None:
+            self._gates = MemoryGates(self.core.dims.n_layers, self.core.dims.n_heads)
+        return self._gates
+
+    def load_memory_adapter(self, path: str | os.PathLike[str]) -> None:
+        """Load gates trained by ``agentcore train memory`` for this model."""
+        self._gates = MemoryGates.load(Path(path), self.core.dims.n_layers, self.core.dims.n_heads)
 
     @classmethod
     def load(

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agentcore.core.cache import StreamingCache, StreamingConfig
+from agentcore.core.infini import InfiniMemory
 from agentcore.core.recall import EvictedStore
 from agentcore.core.rope import Rotary, interleave_permutation
 
@@ -158,8 +159,9 @@ class CoreModel(nn.Module):
         config: StreamingConfig | None = None,
         batch: int = 1,
         recall: EvictedStore | None = None,
+        memory: InfiniMemory | None = None,
     ) -> StreamingCache:
-        """A fresh, empty streaming cache shaped for this model (optionally with recall)."""
+        """A fresh, empty streaming cache for this model, optionally with recall and memory."""
         cache = StreamingCache(
             config or StreamingConfig(),
             n_layers=self.dims.n_layers,
@@ -170,6 +172,7 @@ class CoreModel(nn.Module):
             dtype=self.dtype,
             batch=batch,
             recall=recall,
+            memory=memory,
         )
         cache.set_query_heads(self.dims.n_heads)
         return cache

@@ -25,6 +25,7 @@ import torch
 
 from agentcore.core.cache import StreamingCache, StreamingConfig
 from agentcore.core.codec import Message
+from agentcore.core.infini import InfiniConfig, InfiniMemory
 from agentcore.core.recall import EvictedStore, RecallConfig
 from agentcore.core.sampling import Sampler, SamplingParams
 
@@ -53,6 +54,7 @@ class SessionConfig:
     streaming: StreamingConfig = dataclasses.field(default_factory=StreamingConfig)
     keep_token_ids: bool = True  # keep the whole stream's ids (4 bytes/token) for inspection
     recall: RecallConfig | None = None  # exact recall of evicted blocks (None: off)
+    infini: InfiniConfig | None = None  # compressive memory (None: off); gates from the engine
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +98,21 @@ class Session:
                 head_dim=d.head_dim,
             )
             self.extensions["recall"] = recall
-        self.cache: StreamingCache = engine.core.new_cache(self.config.streaming, recall=recall)
+        memory = None
+        if self.config.infini is not None:
+            d = engine.core.dims
+            memory = InfiniMemory(
+                self.config.infini,
+                engine.memory_gates(),
+                n_layers=d.n_layers,
+                n_kv_heads=d.n_kv_heads,
+                head_dim=d.head_dim,
+                device=engine.core.device,
+            )
+            self.extensions["infini"] = memory
+        self.cache: StreamingCache = engine.core.new_cache(
+            self.config.streaming, recall=recall, memory=memory
+        )
         self.sampler = Sampler()
         self.tokens: array[int] = array("l")
         self.n_tokens = 0
@@ -289,11 +305,16 @@ class Session:
         """An independent copy of this session (same stream so far; futures diverge)."""
         twin = Session(self.engine, dataclasses.replace(self.config, recall=None))
         twin.config = self.config
+        infini = self.extensions.get("infini")
         recall = self.extensions.get("recall")
         if recall is not None:
             store = recall.fork()
             twin.extensions["recall"] = store
-            twin.cache = self.engine.core.new_cache(self.config.streaming, recall=store)
+            twin.cache = self.engine.core.new_cache(
+                self.config.streaming, recall=store, memory=twin.extensions.get("infini")
+            )
+        if infini is not None:
+            twin.extensions["infini"].load_state_dict(infini.state_dict())
         twin.cache.load_state_dict(self.cache.state_dict())
         twin.cache.n_recalled = 0
         twin.tokens = array("l", self.tokens)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from agentcore.core.cache import StreamingConfig
+from agentcore.core.infini import InfiniConfig
 from agentcore.core.recall import RecallConfig
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def save_session(session: Session, path: Path) -> Path:
         },
         "keep_token_ids": session.config.keep_token_ids,
         "recall": dataclasses.asdict(session.config.recall) if session.config.recall else None,
+        "infini": dataclasses.asdict(session.config.infini) if session.config.infini else None,
         "n_tokens": session.n_tokens,
         "tokens": torch.frombuffer(bytearray(session.tokens.tobytes()), dtype=torch.int64)
         if len(session.tokens)
@@ -135,8 +137,12 @@ def load_session(engine: Engine, path: Path) -> Session:
     payload = torch.load(io.BytesIO(raw[newline + 1 :]), weights_only=True)
     streaming = StreamingConfig(**payload["streaming"])
     recall = RecallConfig(**payload["recall"]) if payload.get("recall") else None
+    infini = InfiniConfig(**payload["infini"]) if payload.get("infini") else None
     config = SessionConfig(
-        streaming=streaming, keep_token_ids=bool(payload["keep_token_ids"]), recall=recall
+        streaming=streaming,
+        keep_token_ids=bool(payload["keep_token_ids"]),
+        recall=recall,
+        infini=infini,
     )
     session = Session(engine, config, session_id=str(payload["id"]))
     session.cache.load_state_dict(payload["cache"])

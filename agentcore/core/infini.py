@@ -1,0 +1,201 @@
+"""Infini-attention: a compressive linear-attention memory per layer and KV head.
+
+Owns the memory matrices ``M [H_kv, D_k, D_v]`` and normalisers ``z [H_kv, D_k]`` of one
+session (float32 whatever the model dtype), their update with the tokens that leave the
+sliding window (the evicted chunk is the segment), the read-out for queries and the per-head
+gate that mixes it with local attention::
+
+    sigma(x) = ELU(x) + 1                     (keys and queries before RoPE)
+    linear:  M += sigma(K)^T V
+    delta:   M += sigma(K)^T (V - sigma(K) M / (sigma(K) z))
+             z += sum_t sigma(K_t)
+    read:    A_mem = sigma(Q) M / (sigma(Q) z + eps)       (zero before the first write)
+    mix:     A = sigmoid(beta) * A_mem + (1 - sigmoid(beta)) * A_local
+
+Never computes local attention (the cache does) and never trains: the gates ``beta`` (one per
+layer and query head) come from an adapter made by ``agentcore train memory``
+(:mod:`agentcore.train`), loaded with :meth:`MemoryGates.load`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["InfiniConfig", "InfiniMemory", "MemoryGates", "sigma"]
+
+ADAPTER_VERSION = 1
+
+
+def sigma(x: torch.Tensor) -> torch.Tensor:
+    """The ELU + 1 feature map (positive, so the normaliser never changes sign)."""
+    return F.elu(x) + 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class InfiniConfig:
+    """Which update rule the compressive memory uses."""
+
+    update: Literal["linear", "delta"] = "delta"
+    eps: float = 1e-6
+
+    def __post_init__(self) -> None:
+        if self.update not in ("linear", "delta"):
+            raise ValueError(
+                f"InfiniConfig.update must be 'linear' or 'delta', got {self.update!r}"
+            )
+
+
+class MemoryGates(torch.nn.Module):
+    """One learned gate per layer and query head: ``beta [L, H_q]`` (sigmoid(beta) = memory share)."""
+
+    def __init__(self, n_layers: int, n_heads: int, init: float = -4.0) -> None:
+        super().__init__()
+        self.beta = torch.nn.Parameter(torch.full((n_layers, n_heads), float(init)))
+
+    def weight(self, layer: int) -> torch.Tensor:
+        """``sigmoid(beta)`` of one layer, shaped to broadcast over ``[B, H_q, T, D]``."""
+        return torch.sigmoid(self.beta[layer])[None, :, None, None]
+
+    def save(self, path: str | Path, *, config: dict[str, Any], metrics: dict[str, Any]) -> Path:
+        """Write the adapter (safetensors) and its training config and metrics (JSON) beside it."""
+        from safetensors.torch import save_file
+
+        from agentcore.core.state import atomic_write_bytes
+
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        save_file(
+            {"beta": self.beta.detach().cpu().contiguous()},
+            str(tmp),
+            metadata={"version": str(ADAPTER_VERSION)},
+        )
+        tmp.replace(p)
+        meta = {
+            "version": ADAPTER_VERSION,
+            "config": config,
+            "metrics": metrics,
+            "shape": list(self.beta.shape),
+        }
+        atomic_write_bytes(p.with_suffix(".json"), json.dumps(meta, indent=2).encode())
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path, n_layers: int, n_heads: int) -> MemoryGates:
+        from safetensors import safe_open
+
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"memory adapter {p} does not exist (make one with `agentcore train memory`)"
+            )
+        with safe_open(str(p), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            if meta.get("version") != str(ADAPTER_VERSION):
+                raise ValueError(
+                    f"memory adapter {p} has version {meta.get('version')}, expected {ADAPTER_VERSION}"
+                )
+            beta = fh.get_tensor("beta")
+        if tuple(beta.shape) != (n_layers, n_heads):
+            raise ValueError(
+                f"memory adapter {p} is for {tuple(beta.shape)} (layers, heads); this model has "
+                f"({n_layers}, {n_heads})"
+            )
+        gates = cls(n_layers, n_heads)
+        with torch.no_grad():
+            gates.beta.copy_(beta)
+        return gates
+
+
+class InfiniMemory:
+    """The compressive memory of one session (an eviction listener of the streaming cache)."""
+
+    def __init__(
+        self,
+        config: InfiniConfig,
+        gates: MemoryGates,
+        *,
+        n_layers: int,
+        n_kv_heads: int,
+        head_dim: int,
+        device: torch.device,
+        batch: int = 1,
+    ) -> None:
+        self.config = config
+        self.gates = gates
+        self.n_kv = n_kv_heads
+        self.M = torch.zeros((n_layers, batch, n_kv_heads, head_dim, head_dim), device=device)
+        self.z = torch.zeros((n_layers, batch, n_kv_heads, head_dim), device=device)
+        self.written = torch.zeros(n_layers, dtype=torch.long)  # tokens folded in, per layer
+
+    # ------------------------------------------------------------------ phases
+    def memory_update(self, layer: int, k_raw: torch.Tensor, v: torch.Tensor) -> None:
+        """Fold a segment into the memory. ``k_raw, v: [B,H_kv,n,D]`` (pre-RoPE)."""
+        sk = sigma(k_raw.float())  # [B,H,n,Dk]
+        vf = v.float()
+        M, z = self.M[layer], self.z[layer]
+        if self.config.update == "delta" and int(self.written[layer]) > 0:
+            retrieved = (sk @ M) / ((sk @ z[..., None]) + self.config.eps)  # [B,H,n,Dv]
+            vf = vf - retrieved
+        M.add_(sk.transpose(-1, -2) @ vf)
+        z.add_(sk.sum(dim=2))
+        self.written[layer] += k_raw.shape[2]
+
+    def on_evict(
+        self, layer: int, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
+    ) -> None:
+        self.memory_update(layer, k_raw, v)
+
+    def memory_read(self, layer: int, q_raw: torch.Tensor) -> torch.Tensor:
+        """``q_raw: [B,H_q,T,D]`` (pre-RoPE) -> ``A_mem [B,H_q,T,D]`` float32."""
+        b, hq, t, d = q_raw.shape
+        if int(self.written[layer]) == 0:
+            return torch.zeros((b, hq, t, d), device=q_raw.device)
+        g = hq // self.n_kv
+        sq = sigma(q_raw.float()).reshape(b, self.n_kv, g * t, d)  # heads of a KV group folded
+        num = sq @ self.M[layer]  # [B,Hkv,GT,Dv]
+        den = sq @ self.z[layer][..., None] + self.config.eps  # [B,Hkv,GT,1]
+        return (num / den).reshape(b, hq, t, d)
+
+    def mix(self, layer: int, q_raw: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+        """Gate memory read-out against local attention ``local: [B,H_q,T,D]``."""
+        w = self.gates.weight(layer).to(local.device)
+        if not torch.any(w > 0):
+            return local  # a closed gate (beta = -inf) leaves local attention untouched
+        a_mem = self.memory_read(layer, q_raw)
+        return (w * a_mem + (1 - w) * local.float()).to(local.dtype)
+
+    # ------------------------------------------------------------------ inspection & state
+    def stats(self) -> dict[str, Any]:
+        return {
+            "update": self.config.update,
+            "tokens_folded": int(self.written.max()),
+            "bytes": self.M.numel() * 4 + self.z.numel() * 4,
+            "gate_mean": float(torch.sigmoid(self.gates.beta).mean()),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": dataclasses.asdict(self.config),
+            "M": self.M.cpu().clone(),
+            "z": self.z.cpu().clone(),
+            "written": self.written.clone(),
+            "beta": self.gates.beta.detach().cpu().clone(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["M"].shape != self.M.shape:
+            raise ValueError(
+                f"saved memory has shape {tuple(state['M'].shape)}, expected {tuple(self.M.shape)}"
+            )
+        self.M.copy_(state["M"].to(self.M.device))
+        self.z.copy_(state["z"].to(self.z.device))
+        self.written = state["written"].clone()
+        with torch.no_grad():
+            self.gates.beta.copy_(state["beta"])

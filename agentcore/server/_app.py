@@ -1,0 +1,332 @@
+"""The HTTP routes: an OpenAI-compatible API with persistent sessions, on FastAPI.
+
+Owns :func:`create_app`: ``GET /v1/models``, ``POST /v1/chat/completions`` and
+``POST /v1/completions`` (JSON or server-sent events ending with ``data: [DONE]``), and
+``/v1/sessions`` (list, create, inspect, delete). A body field ``"session": "<id>"`` appends the
+request to that persistent session; without it a request is stateless. Each request runs in a
+worker thread; text streams to the client as it is generated, and a client that disconnects
+(while queued, mid-generation or mid-stream) stops its generation at the next token and frees
+its session. Never touches tensors: :class:`~agentcore.server._service.ModelService` drives the
+backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response, StreamingResponse
+
+from agentcore._version import __version__
+from agentcore.backends._protocol import Completion, ModelBackend
+from agentcore.server._completions import TextCompletion
+from agentcore.server._config import ServerConfig
+from agentcore.server._errors import APIError, error_response, install_error_handlers, json_response
+from agentcore.server._jobs import Job, JobEvent
+from agentcore.server._limits import BodyLimitMiddleware
+from agentcore.server._responses import (
+    SSE_DONE,
+    ChatStreamShaper,
+    Ids,
+    chat_chunk,
+    chat_response,
+    completion_chunk,
+    completion_response,
+    sse,
+    usage_json,
+)
+from agentcore.server._schemas import ChatRequest, CompletionRequest, SessionCreate
+from agentcore.server._service import ClientGoneError, ModelService, api_error_for
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("agentcore.server")
+
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class _DisconnectWatch:
+    """Completes when the client disconnects (reads the ASGI receive channel until then)."""
+
+    def __init__(self, request: Request) -> None:
+        self.task: asyncio.Task[None] = asyncio.ensure_future(self._watch(request))
+
+    @staticmethod
+    async def _watch(request: Request) -> None:
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                return
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+def _client_gone(service: ModelService) -> Response:
+    service.counters["cancelled"] += 1
+    err = APIError(499, "the client closed the connection before the reply was ready")
+    return error_response(err)
+
+
+def _failed(service: ModelService, exc: BaseException) -> Response:
+    err = api_error_for(exc)
+    if err is None:
+        service.counters["errors"] += 1
+        log.error("request failed", exc_info=exc)
+        err = APIError(500, f"internal server error: {type(exc).__name__}: {exc}")
+    return error_response(err)
+
+
+async def _next_or_gone(job: Job[Any], watch: _DisconnectWatch) -> JobEvent | None:
+    """The job's next event, or None when the client disconnects first (the job is cancelled)."""
+    get = asyncio.ensure_future(job.next_event())
+    done, _ = await asyncio.wait({get, watch.task}, return_when=asyncio.FIRST_COMPLETED)
+    if get in done:
+        return get.result()
+    get.cancel()
+    job.cancel()
+    return None
+
+
+async def _start(
+    service: ModelService, session: str | None, fn: Any, request: Request
+) -> tuple[Job[Any] | None, JobEvent | None, _DisconnectWatch]:
+    """Queue for the session, start the job and wait for its first event (or the end)."""
+    watch = _DisconnectWatch(request)
+    try:
+        job = await service.start(session, fn, watch.task)
+    except ClientGoneError:
+        return None, None, watch
+    first = await _next_or_gone(job, watch)
+    return job, first, watch
+
+
+async def _run_to_end(job: Job[Any], first: JobEvent, watch: _DisconnectWatch) -> JobEvent | None:
+    event: JobEvent | None = first
+    while event is not None and event.kind == "text":
+        event = await _next_or_gone(job, watch)
+    return event
+
+
+def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> FastAPI:
+    """The ASGI app serving ``backend`` (a LocalBackend in production; any ModelBackend works
+    for chat, e.g. the scripted fake in tests)."""
+    cfg = config or ServerConfig()
+    service = ModelService(backend, cfg)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.get_running_loop().run_in_executor(None, service.close)
+
+    app = FastAPI(
+        title="agentcore",
+        version=__version__,
+        description="OpenAI-compatible model server with persistent long-memory sessions.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes)
+
+    @app.get("/health")
+    async def health() -> Response:
+        return json_response(
+            {
+                "status": "ok",
+                "model": service.model_name,
+                "active_requests": service.runner.active,
+                **service.counters,
+            }
+        )
+
+    @app.get("/v1/models")
+    async def models() -> Response:
+        return json_response({"object": "list", "data": [service.model_card()]})
+
+    @app.get("/v1/models/{model_id:path}")
+    async def model(model_id: str) -> Response:
+        service.check_model(model_id)
+        return json_response(service.model_card())
+
+    # ------------------------------------------------------------------ chat
+    @app.post("/v1/chat/completions")
+    async def chat_completions(body: ChatRequest, request: Request) -> Response:
+        service.check_model(body.model)
+        fn = service.chat_job(body)
+        ids = Ids("chatcmpl", service.model_name)
+        job, first, watch = await _start(service, body.session, fn, request)
+        if job is None or first is None:
+            await watch.stop()
+            return _client_gone(service)
+        if not body.stream:
+            last = await _run_to_end(job, first, watch)
+            await watch.stop()
+            if last is None:
+                return _client_gone(service)
+            if last.kind == "error":
+                return _failed(service, last.value)
+            return json_response(chat_response(last.value, ids))
+        await watch.stop()  # from here the streaming response watches the connection
+        if first.kind == "error":
+            return _failed(service, first.value)
+        active, forced = service.tool_mode(body)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(
+            _chat_events(job, first, ids, ChatStreamShaper(active, forced), include_usage),
+            media_type="text/event-stream",
+            headers=_SSE_HEADERS,
+        )
+
+    async def _chat_events(
+        job: Job[Completion],
+        first: JobEvent,
+        ids: Ids,
+        shaper: ChatStreamShaper,
+        include_usage: bool,
+    ) -> AsyncIterator[bytes]:
+        try:
+            yield sse(chat_chunk(ids, {"role": "assistant", "content": ""}))
+            event = first
+            while True:
+                if event.kind == "text":
+                    for delta in shaper.feed(event.value):
+                        yield sse(chat_chunk(ids, delta))
+                elif event.kind == "done":
+                    c: Completion = event.value
+                    for delta in shaper.finish(c):
+                        yield sse(chat_chunk(ids, delta))
+                    yield sse(chat_chunk(ids, {}, c.finish_reason, session=c.session))
+                    if include_usage:
+                        u = c.usage
+                        usage = usage_json(
+                            u.prompt_tokens,
+                            u.completion_tokens,
+                            u.session_tokens if c.session else None,
+                        )
+                        yield sse(chat_chunk(ids, None, usage=usage))
+                    yield SSE_DONE
+                    return
+                else:
+                    yield _error_event(service, event.value)
+                    yield SSE_DONE
+                    return
+                event = await job.next_event()
+        finally:
+            job.cancel()  # no-op when finished; stops the generation when the client left
+
+    # ------------------------------------------------------------------ completions
+    @app.post("/v1/completions")
+    async def completions(body: CompletionRequest, request: Request) -> Response:
+        service.check_model(body.model)
+        fn = service.completion_job(body)
+        ids = Ids("cmpl", service.model_name)
+        job, first, watch = await _start(service, body.session, fn, request)
+        if job is None or first is None:
+            await watch.stop()
+            return _client_gone(service)
+        if not body.stream:
+            last = await _run_to_end(job, first, watch)
+            await watch.stop()
+            if last is None:
+                return _client_gone(service)
+            if last.kind == "error":
+                return _failed(service, last.value)
+            return json_response(
+                completion_response(last.value, ids, echo=body.echo, session=body.session)
+            )
+        await watch.stop()
+        if first.kind == "error":
+            return _failed(service, first.value)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(
+            _completion_events(job, first, ids, include_usage, body.session),
+            media_type="text/event-stream",
+            headers=_SSE_HEADERS,
+        )
+
+    async def _completion_events(
+        job: Job[TextCompletion],
+        first: JobEvent,
+        ids: Ids,
+        include_usage: bool,
+        session: str | None,
+    ) -> AsyncIterator[bytes]:
+        try:
+            event = first
+            while True:
+                if event.kind == "text":
+                    yield sse(completion_chunk(ids, event.value))
+                elif event.kind == "done":
+                    tc: TextCompletion = event.value
+                    yield sse(completion_chunk(ids, "", tc.finish_reason))
+                    if include_usage:
+                        usage = usage_json(
+                            tc.prompt_tokens,
+                            tc.completion_tokens,
+                            tc.session_tokens if session else None,
+                        )
+                        yield sse(completion_chunk(ids, None, usage=usage))
+                    yield SSE_DONE
+                    return
+                else:
+                    yield _error_event(service, event.value)
+                    yield SSE_DONE
+                    return
+                event = await job.next_event()
+        finally:
+            job.cancel()
+
+    # ------------------------------------------------------------------ sessions
+    @app.get("/v1/sessions")
+    async def list_sessions() -> Response:
+        return json_response({"object": "list", "data": await service.list_sessions()})
+
+    @app.post("/v1/sessions")
+    async def create_session(body: SessionCreate) -> Response:
+        try:
+            return json_response(await service.create_session(body.id), 201)
+        except Exception as exc:
+            return _failed(service, exc)
+
+    @app.get("/v1/sessions/{sid}")
+    async def get_session(sid: str) -> Response:
+        try:
+            _valid_session(sid)
+            return json_response(await service.session_info(sid))
+        except Exception as exc:
+            return _failed(service, exc)
+
+    @app.delete("/v1/sessions/{sid}")
+    async def delete_session(sid: str) -> Response:
+        try:
+            _valid_session(sid)
+            return json_response(await service.delete_session(sid))
+        except Exception as exc:
+            return _failed(service, exc)
+
+    return app
+
+
+def _valid_session(sid: str) -> None:
+    from agentcore.paths import validate_name
+
+    try:
+        validate_name(sid)
+    except ValueError as exc:
+        raise APIError(400, str(exc), param="session") from None
+
+
+def _error_event(service: ModelService, exc: BaseException) -> bytes:
+    err = api_error_for(exc)
+    if err is None:
+        service.counters["errors"] += 1
+        log.error("streaming request failed", exc_info=exc)
+        err = APIError(500, f"internal server error: {type(exc).__name__}: {exc}")
+    return sse(err.body())

@@ -1,0 +1,201 @@
+"""Errors as the OpenAI API reports them: ``{"error": {"message", "type", "param", "code"}}``.
+
+Owns :class:`APIError` (raised by handlers with the HTTP status and a message that says what was
+wrong and what to do), the translation of request-validation failures into one readable 400
+message naming the field, the value and what was expected, and the JSON rendering every
+response of the server uses. Never decides *whether* a request is valid: the schemas and the
+service do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+__all__ = [
+    "APIError",
+    "describe_validation_errors",
+    "error_response",
+    "install_error_handlers",
+    "json_bytes",
+    "json_response",
+]
+
+log = logging.getLogger("agentcore.server")
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    499: "client_closed_request",
+}
+
+
+class APIError(Exception):
+    """A request the server refuses; becomes an OpenAI-style error response."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.type = type or _TYPES.get(status, "server_error" if status >= 500 else "error")
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+def json_bytes(obj: Any) -> bytes:
+    """Compact UTF-8 JSON; falls back to ASCII escapes when text holds lone surrogates."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json_bytes(obj), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def error_response(err: APIError) -> Response:
+    return json_response(err.body(), err.status)
+
+
+def _path(loc: Sequence[Any]) -> str:
+    parts = list(loc)
+    if parts and parts[0] == "body":
+        parts = parts[1:]
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        elif isinstance(p, str) and p in {"str", "int", "float", "bool", "list", "dict", "none"}:
+            continue  # pydantic names the union branch it tried; the field path is enough
+        elif isinstance(p, str) and ("[" in p or p.startswith(("function-", "tagged-union"))):
+            continue
+        else:
+            out += f".{p}" if out else str(p)
+    return out
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> tuple[str, str | None]:
+    """Pydantic/FastAPI errors -> (one message, the first offending field).
+
+    Errors of one field (one per branch of a union type) are merged into one sentence.
+    """
+    if not errors:
+        return "the request body is invalid", None
+    by_path: dict[str, list[str]] = {}
+    shown: dict[str, str] = {}
+    for err in errors:
+        kind = str(err.get("type", ""))
+        path = _path(err.get("loc", ()))
+        if kind == "json_invalid":
+            ctx = err.get("ctx") or {}
+            loc = err.get("loc", ())
+            where = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+            return f"the body is not valid JSON ({ctx.get('error', 'decode error')}{where})", None
+        if kind == "missing" and not path:
+            return "the request body is missing: send a JSON object", None
+        if kind in ("model_type", "model_attributes_type", "dict_type") and not path:
+            return f"the body must be a JSON object, got {_shown(err.get('input'))}", None
+        if kind == "extra_forbidden":
+            field = path.rsplit(".", 1)[-1]
+            where = path.rsplit(".", 1)[0] if "." in path else "the body"
+            text = f"unknown field {field!r} in {where}"
+            by_path.setdefault(f"{path}#extra", []).append(text)
+            continue
+        msg = str(err.get("msg", "invalid value"))
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if kind == "missing":
+            msg = "this field is required"
+        elif kind != "value_error":
+            msg = msg[:1].lower() + msg[1:]
+            shown.setdefault(path, _shown(err.get("input")))
+        reasons = by_path.setdefault(path, [])
+        if msg not in reasons:
+            reasons.append(msg)
+    messages: list[str] = []
+    for key, reasons in by_path.items():
+        if key.endswith("#extra"):
+            messages.extend(reasons)
+            continue
+        got = f"got {shown[key]}; " if key in shown else ""
+        text = got + " or ".join(reasons)
+        messages.append(f"{key}: {text}" if key else text)
+    first_param = next((k.removesuffix("#extra") for k in by_path if k), None)
+    more = len(messages) - 3
+    text = "; ".join(messages[:3]) + (f" (and {more} more problems)" if more > 0 else "")
+    return text, first_param
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    message, param = describe_validation_errors(exc.errors())
+    return error_response(APIError(400, message, param=param, code="invalid_request"))
+
+
+async def _on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, APIError)
+    return error_response(exc)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        message = f"no route {request.method} {request.url.path}; see GET /v1/models, POST /v1/chat/completions, POST /v1/completions, /v1/sessions"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    headers = dict(exc.headers) if exc.headers else None
+    err = APIError(exc.status_code, message)
+    return json_response(err.body(), exc.status_code, headers=headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    err = APIError(500, f"internal server error: {type(exc).__name__}: {exc}")
+    return error_response(err)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(APIError, _on_api_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,163 @@
+"""``agentcore serve``: load the model, open the sessions folder and run uvicorn.
+
+Owns the command-line options of the server, the choice of device (CUDA + bf16 when present,
+CPU + float32 otherwise, via the engine loader) and the listening socket: it is bound before
+the server starts, so ``--port 0`` picks a free port, and the line
+``agentcore serve: listening on http://HOST:PORT`` is printed (flushed) once requests are
+accepted. Never handles requests itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["add_serve_arguments", "build_parser", "main", "run_serve"]
+
+
+def add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``agentcore serve`` (shared with ``python -m agentcore.server``)."""
+    from agentcore.server._config import MIB, ServerConfig
+
+    d = ServerConfig()
+    p.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host})")
+    p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port}; 0: any)")
+    p.add_argument(
+        "--model", default=None, help="model: 'default', a .gguf file, a model directory, a hub id"
+    )
+    p.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if present)"
+    )
+    p.add_argument(
+        "--dtype", default=None, help="float32, bfloat16, float16 (default: bf16 on GPU)"
+    )
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument(
+        "--sessions-dir",
+        default=None,
+        help="folder of persistent sessions (default $AGENTCORE_HOME/server/sessions)",
+    )
+    p.add_argument(
+        "--window", type=int, default=None, help="sink + window budget per session (default 2048)"
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=d.max_body_bytes,
+        help=f"largest request body accepted (default {d.max_body_bytes // MIB} MiB)",
+    )
+    p.add_argument(
+        "--max-tokens-limit",
+        type=int,
+        default=d.max_tokens_limit,
+        help=f"most tokens one request may generate (default {d.max_tokens_limit})",
+    )
+    p.add_argument("--workers", type=int, default=d.workers, help="generation threads (default 32)")
+    p.add_argument(
+        "--no-auto-create",
+        action="store_true",
+        help="refuse requests naming an unknown session (create them with POST /v1/sessions)",
+    )
+    p.add_argument("--log-level", default=d.log_level, help="uvicorn log level (default info)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentcore serve",
+        description="OpenAI-compatible model server with persistent long-memory sessions.",
+    )
+    add_serve_arguments(parser)
+    return parser
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_serve(ns: argparse.Namespace) -> int:
+    """Load the model and serve until interrupted (SIGINT/SIGTERM: graceful shutdown)."""
+    import uvicorn
+
+    from agentcore.backends._local import LocalBackend
+    from agentcore.core.cache import StreamingConfig
+    from agentcore.core.engine import Engine
+    from agentcore.core.loader import ModelNotFoundError
+    from agentcore.core.session import SessionConfig
+    from agentcore.server._app import create_app
+    from agentcore.server._config import ServerConfig, default_sessions_dir
+
+    try:
+        config = ServerConfig(
+            host=ns.host,
+            port=ns.port,
+            max_body_bytes=ns.max_body_bytes,
+            max_tokens_limit=ns.max_tokens_limit,
+            workers=ns.workers,
+            auto_create_sessions=not ns.no_auto_create,
+            log_level=ns.log_level,
+        )
+        engine = Engine.load(ns.model, device=ns.device, dtype=ns.dtype, threads=ns.threads)
+    except (ModelNotFoundError, ValueError) as exc:
+        print(f"agentcore serve: {exc}", file=sys.stderr)
+        return 1
+    folder = Path(ns.sessions_dir) if ns.sessions_dir else default_sessions_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    session_config = (
+        SessionConfig(streaming=StreamingConfig.for_budget(ns.window)) if ns.window else None
+    )
+    backend = LocalBackend(engine, sessions_dir=folder, session_config=session_config)
+    app = create_app(backend, config)
+    try:
+        sock = _bind(config.host, config.port)
+    except OSError as exc:
+        print(
+            f"agentcore serve: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr
+        )
+        return 1
+    host, port = sock.getsockname()[:2]
+    info = engine.info()
+    uv = uvicorn.Config(
+        app,
+        log_level=config.log_level,
+        ws="none",
+        timeout_graceful_shutdown=10,
+        access_log=config.log_level == "debug",
+    )
+    server = uvicorn.Server(uv)
+    shown = f"[{host}]" if ":" in str(host) else host
+
+    async def serve() -> None:
+        task = asyncio.ensure_future(server.serve(sockets=[sock]))
+        while not server.started and not task.done():
+            await asyncio.sleep(0.02)
+        if server.started:
+            print(
+                f"agentcore serve: listening on http://{shown}:{port} (model {info.name} on "
+                f"{info.device}/{info.dtype}; sessions in {folder})",
+                flush=True,
+            )
+        await task
+
+    logging.getLogger("agentcore.server").setLevel(config.log_level.upper())
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_serve(build_parser().parse_args(argv))

@@ -1,0 +1,247 @@
+"""OpenAI-shaped response bodies and server-sent-event chunks.
+
+Owns the JSON of ``chat.completion``, ``chat.completion.chunk`` and ``text_completion`` objects,
+the SSE framing (``data: {...}`` lines ending with ``data: [DONE]``), and
+:class:`ChatStreamShaper`, which turns the raw text a tool-enabled model streams into OpenAI
+deltas: plain text streams as ``content``, a ``<tool_call>`` answer streams as ``tool_calls``
+deltas (``index``, ``id``, ``function.name``, then ``function.arguments``) and never leaks as
+text. Never runs a model and never reads requests.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from agentcore.backends._protocol import Completion
+from agentcore.server._completions import TextCompletion
+from agentcore.server._errors import json_bytes
+
+__all__ = [
+    "SSE_DONE",
+    "ChatStreamShaper",
+    "Ids",
+    "chat_chunk",
+    "chat_response",
+    "completion_chunk",
+    "completion_response",
+    "sse",
+    "tool_calls_json",
+    "usage_json",
+]
+
+SSE_DONE = b"data: [DONE]\n\n"
+_TOOL_OPEN = "<tool_call>"
+
+
+def sse(obj: Any) -> bytes:
+    return b"data: " + json_bytes(obj) + b"\n\n"
+
+
+class Ids:
+    """The id, creation time and model name every object of one response shares."""
+
+    def __init__(self, prefix: str, model: str) -> None:
+        self.id = f"{prefix}-{uuid.uuid4().hex[:24]}"
+        self.created = int(time.time())
+        self.model = model
+
+
+def usage_json(prompt: int, completion: int, session_tokens: int | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    if session_tokens is not None:
+        out["session_tokens"] = session_tokens
+    return out
+
+
+def tool_calls_json(c: Completion) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {
+                "name": call.name,
+                "arguments": json.dumps(call.arguments, ensure_ascii=False),
+            },
+        }
+        for call in c.tool_calls
+    ]
+
+
+def chat_response(c: Completion, ids: Ids) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": None if c.tool_calls else c.text}
+    if c.tool_calls:
+        message["tool_calls"] = tool_calls_json(c)
+    out: dict[str, Any] = {
+        "id": ids.id,
+        "object": "chat.completion",
+        "created": ids.created,
+        "model": ids.model,
+        "choices": [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": c.finish_reason}
+        ],
+        "usage": usage_json(
+            c.usage.prompt_tokens,
+            c.usage.completion_tokens,
+            c.usage.session_tokens if c.session else None,
+        ),
+    }
+    if c.session:
+        out["session"] = c.session
+    return out
+
+
+def chat_chunk(
+    ids: Ids,
+    delta: dict[str, Any] | None,
+    finish_reason: str | None = None,
+    usage: dict[str, Any] | None = None,
+    session: str | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": ids.id,
+        "object": "chat.completion.chunk",
+        "created": ids.created,
+        "model": ids.model,
+        "choices": []
+        if delta is None
+        else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
+    if usage is not None:
+        out["usage"] = usage
+    if session is not None:
+        out["session"] = session
+    return out
+
+
+class ChatStreamShaper:
+    """Raw streamed text -> OpenAI chat deltas, keeping tool calls out of ``content``.
+
+    ``tools``: whether the answer may be a tool call; ``forced``: whether it must be one
+    (``tool_choice`` ``required`` or a named function).
+    """
+
+    def __init__(self, tools: bool, forced: bool) -> None:
+        self.tools = tools
+        self.forced = forced
+        self.mode = "call" if forced else ("undecided" if tools else "text")
+        self._held = ""
+        self.emitted = ""
+
+    def feed(self, text: str) -> list[dict[str, Any]]:
+        """Deltas for one streamed piece (empty while a tool call may be starting)."""
+        if self.mode == "call":
+            return []
+        if self.mode == "undecided":
+            self._held += text
+            probe = self._held.lstrip()
+            if _TOOL_OPEN.startswith(probe):
+                return []  # could still become "<tool_call>"
+            if probe.startswith(_TOOL_OPEN):
+                self.mode = "call"
+                return []
+            self.mode = "text"
+            text, self._held = self._held, ""
+        self.emitted += text
+        return [{"content": text}]
+
+    def finish(self, c: Completion) -> list[dict[str, Any]]:
+        """Deltas that complete the message once the backend returned ``c``."""
+        out: list[dict[str, Any]] = []
+        if c.tool_calls:
+            for i, call in enumerate(tool_calls_json(c)):
+                fn = call["function"]
+                out.append(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": i,
+                                "id": call["id"],
+                                "type": "function",
+                                "function": {"name": fn["name"], "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+                out.append(
+                    {"tool_calls": [{"index": i, "function": {"arguments": fn["arguments"]}}]}
+                )
+        elif c.text.startswith(self.emitted) and len(c.text) > len(self.emitted):
+            rest = c.text[len(self.emitted) :]
+            self.emitted += rest
+            out.append({"content": rest})
+        return out
+
+
+def _logprobs_json(tc: TextCompletion, echo: bool) -> dict[str, Any] | None:
+    if tc.logprobs is None:
+        return None
+    tokens: list[str] = []
+    values: list[float | None] = []
+    tops: list[dict[str, float] | None] = []
+    offsets: list[int] = []
+    at = 0
+    for item in tc.logprobs:
+        tokens.append(item.token)
+        values.append(item.logprob)
+        tops.append(item.top)
+        offsets.append(at)
+        at += len(item.token)
+    has_top = any(t is not None for t in tops)
+    return {
+        "tokens": tokens,
+        "token_logprobs": values,
+        "top_logprobs": tops if has_top else None,
+        "text_offset": offsets,
+    }
+
+
+def completion_response(
+    tc: TextCompletion, ids: Ids, *, echo: bool, session: str | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": ids.id,
+        "object": "text_completion",
+        "created": ids.created,
+        "model": ids.model,
+        "choices": [
+            {
+                "index": 0,
+                "text": (tc.prompt_text if echo else "") + tc.text,
+                "logprobs": _logprobs_json(tc, echo),
+                "finish_reason": tc.finish_reason,
+            }
+        ],
+        "usage": usage_json(
+            tc.prompt_tokens, tc.completion_tokens, tc.session_tokens if session else None
+        ),
+    }
+    if session:
+        out["session"] = session
+    return out
+
+
+def completion_chunk(
+    ids: Ids,
+    text: str | None,
+    finish_reason: str | None = None,
+    usage: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": ids.id,
+        "object": "text_completion",
+        "created": ids.created,
+        "model": ids.model,
+        "choices": []
+        if text is None
+        else [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}],
+    }
+    if usage is not None:
+        out["usage"] = usage
+    return out

@@ -1,0 +1,332 @@
+"""The request bodies the server accepts, as strict pydantic models (OpenAI wire format).
+
+Owns the shape and the value ranges of ``POST /v1/chat/completions``, ``POST /v1/completions``
+and ``POST /v1/sessions`` bodies. Every model forbids unknown fields and coerces nothing (a
+string is not a number), so a malformed request fails here with the field, the value and what
+was expected. Fields OpenAI defines that this server cannot honour are accepted only at their
+neutral value (``n=1``, ``presence_penalty=0``, ...) and refused otherwise, never ignored.
+Never runs a model and never builds responses.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from agentcore.paths import validate_name
+
+__all__ = [
+    "ChatMessage",
+    "ChatRequest",
+    "CompletionRequest",
+    "FunctionDef",
+    "JsonSchemaFormat",
+    "NamedToolChoice",
+    "SessionCreate",
+    "StreamOptions",
+    "ToolDef",
+]
+
+_STRICT = ConfigDict(extra="forbid", strict=True)
+_NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # OpenAI's rule for function names
+_SEED_MAX = 2**63 - 1
+
+
+def _check_session(value: str | None) -> str | None:
+    if value is not None:
+        validate_name(value)
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = _STRICT
+
+
+class TextPart(_Strict):
+    """One content part; only text parts are understood by a text model."""
+
+    type: Literal["text"]
+    text: str
+
+
+class FunctionCallIn(_Strict):
+    name: str
+    arguments: str | dict[str, Any] = "{}"
+
+
+class ToolCallIn(_Strict):
+    """A tool call of an earlier assistant turn, as clients send it back."""
+
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCallIn
+
+
+class ChatMessage(_Strict):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    name: str | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: str | None = None
+    # what the openai client echoes back when a response message object is resent
+    refusal: str | None = None
+    annotations: list[Any] | None = None
+    audio: None = None
+    function_call: None = None
+
+    @model_validator(mode="after")
+    def _fields_fit_role(self) -> ChatMessage:
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError(f"tool_calls are only allowed on assistant messages, not {self.role}")
+        if self.role == "tool" and self.content is None:
+            raise ValueError("a tool message needs content (the tool's result)")
+        return self
+
+    def wire(self) -> dict[str, Any]:
+        """The message as the backends read it (OpenAI shape, unset fields left out)."""
+        """The message as the backends read it, in the shape backends record their own replies
+        (tool-call arguments as objects, no content beside tool calls), so a client resending
+        the conversation is recognised as continuing the session."""
+        out: dict[str, Any] = {"role": self.role, "content": self.content}
+        if isinstance(self.content, list):
+            out["content"] = "".join(p.text for p in self.content)
+        if self.tool_calls and not out["content"]:
+            out["content"] = None
+        if self.name is not None:
+            out["name"] = self.name
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        if self.tool_calls:
+            out["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.function.name, "arguments": _arguments(c.function)},
+                }
+                for c in self.tool_calls
+            ]
+        return out
+
+
+def _arguments(fn: FunctionCallIn) -> str | dict[str, Any]:
+    if isinstance(fn.arguments, dict):
+        return fn.arguments
+    try:
+        value = json.loads(fn.arguments) if fn.arguments.strip() else {}
+    except json.JSONDecodeError:
+        return fn.arguments  # the backend reports the bad JSON with the message's position
+    return value if isinstance(value, dict) else fn.arguments
+
+
+class FunctionDef(_Strict):
+    name: Annotated[str, Field(pattern=_NAME_PATTERN)]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolDef(_Strict):
+    type: Literal["function"] = "function"
+    function: FunctionDef
+
+
+class FunctionName(_Strict):
+    name: str
+
+
+class NamedToolChoice(_Strict):
+    type: Literal["function"] = "function"
+    function: FunctionName
+
+
+class TextFormat(_Strict):
+    type: Literal["text"]
+
+
+class JsonObjectFormat(_Strict):
+    type: Literal["json_object"]
+
+
+class JsonSchemaSpec(_Strict):
+    name: Annotated[str, Field(pattern=_NAME_PATTERN)] = "output"
+    description: str | None = None
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+
+class JsonSchemaFormat(_Strict):
+    type: Literal["json_schema"]
+    json_schema: JsonSchemaSpec
+
+
+ResponseFormat = Annotated[
+    TextFormat | JsonObjectFormat | JsonSchemaFormat, Field(discriminator="type")
+]
+
+
+class StreamOptions(_Strict):
+    include_usage: bool = False
+
+
+class _Sampling(_Strict):
+    """Fields both endpoints share."""
+
+    model: str | None = None
+    max_tokens: Annotated[int, Field(ge=0)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    top_k: Annotated[int, Field(ge=0)] | None = None  # vLLM-style extra
+    repetition_penalty: Annotated[float, Field(gt=0, le=10)] | None = None  # vLLM-style extra
+    stop: str | list[str] | None = None
+    seed: Annotated[int, Field(ge=0, le=_SEED_MAX)] | None = None
+    n: int = 1
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    user: str | None = None
+    ignore_eos: bool = False  # vLLM-style extra: generate exactly max_tokens
+    stop_token_ids: list[Annotated[int, Field(ge=0)]] | None = None  # vLLM-style extra
+    session: str | None = None  # agentcore extra: append to this persistent session
+
+    @field_validator("session")
+    @classmethod
+    def _valid_session(cls, value: str | None) -> str | None:
+        return _check_session(value)
+
+    @model_validator(mode="after")
+    def _neutral_only(self) -> _Sampling:
+        unsupported = {
+            "n": (self.n, 1, "send one request per choice"),
+            "presence_penalty": (self.presence_penalty, 0, "use repetition_penalty"),
+            "frequency_penalty": (self.frequency_penalty, 0, "use repetition_penalty"),
+            "logit_bias": (self.logit_bias or None, None, "leave it out"),
+        }
+        for name, (value, neutral, hint) in unsupported.items():
+            if value is not None and value != neutral:
+                raise ValueError(
+                    f"{name}={value!r} is not supported by this server (only {neutral!r}); {hint}"
+                )
+        return self
+
+    def stop_list(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        stops = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+        for i, s in enumerate(stops):
+            if not s:
+                raise ValueError(f"stop[{i}] is an empty string; stop strings must be non-empty")
+        return stops
+
+
+class ChatRequest(_Sampling):
+    """``POST /v1/chat/completions``."""
+
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    tools: list[ToolDef] | None = None
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    logprobs: bool | None = None  # only false: scoring is /v1/completions' job
+    top_logprobs: int | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ChatRequest:
+        if self.logprobs or self.top_logprobs:
+            raise ValueError(
+                "logprobs on chat completions are not supported by this server; score text with "
+                "POST /v1/completions (echo=true, logprobs=N)"
+            )
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ValueError(f"max_tokens={self.max_tokens}: a chat reply needs max_tokens >= 1")
+        if self.tool_choice is not None and self.tool_choice != "none" and not self.tools:
+            raise ValueError(f"tool_choice={self._choice_text()} needs a non-empty tools list")
+        if isinstance(self.tool_choice, NamedToolChoice) and self.tools:
+            names = [t.function.name for t in self.tools]
+            if self.tool_choice.function.name not in names:
+                raise ValueError(
+                    f"tool_choice names {self.tool_choice.function.name!r}, which is not one of "
+                    f"the tools given ({', '.join(names)})"
+                )
+        if self.tools:
+            seen: set[str] = set()
+            for t in self.tools:
+                if t.function.name in seen:
+                    raise ValueError(f"tools: the name {t.function.name!r} appears twice")
+                seen.add(t.function.name)
+        return self
+
+    def _choice_text(self) -> str:
+        c = self.tool_choice
+        return repr(c) if isinstance(c, str) else f"{{'function': {{'name': {c.function.name!r}}}}}"  # type: ignore[union-attr]
+
+    def requested_max_tokens(self) -> int | None:
+        return (
+            self.max_completion_tokens
+            if self.max_completion_tokens is not None
+            else self.max_tokens
+        )
+
+    def tool_choice_value(self) -> Any:
+        c = self.tool_choice
+        if c is None:
+            return "auto"
+        if isinstance(c, NamedToolChoice):
+            return {"type": "function", "function": {"name": c.function.name}}
+        return c
+
+    def json_schema(self) -> dict[str, Any] | None:
+        fmt = self.response_format
+        if isinstance(fmt, JsonObjectFormat):
+            return {"type": "object"}
+        if isinstance(fmt, JsonSchemaFormat):
+            return dict(fmt.json_schema.schema_ or {"type": "object"})
+        return None
+
+
+class CompletionRequest(_Sampling):
+    """``POST /v1/completions`` (text in, text out; ``echo`` + ``logprobs`` score text)."""
+
+    prompt: str | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | list[str]
+    echo: bool = False
+    logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    suffix: str | None = None
+    best_of: int | None = None
+
+    @model_validator(mode="after")
+    def _supported(self) -> CompletionRequest:
+        if self.suffix:
+            raise ValueError("suffix (fill-in-the-middle) is not supported by this server")
+        if self.best_of not in (None, 1):
+            raise ValueError(f"best_of={self.best_of!r} is not supported by this server (only 1)")
+        if self.stream and self.logprobs is not None:
+            raise ValueError("logprobs are returned only without stream; set stream=false")
+        return self
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_prompt(cls, value: Any) -> Any:
+        if isinstance(value, list) and value and isinstance(value[0], str):
+            if len(value) != 1:
+                raise ValueError(
+                    f"got {len(value)} prompts; this server completes one prompt per request"
+                )
+            return value[0]
+        return value
+
+
+class SessionCreate(_Strict):
+    """``POST /v1/sessions``: create an empty session (``id`` generated when absent)."""
+
+    id: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str | None) -> str | None:
+        return _check_session(value)

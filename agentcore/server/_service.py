@@ -1,0 +1,356 @@
+"""The model service behind the HTTP routes: requests in, jobs on the backend out.
+
+Owns the translation of validated request bodies into backend calls (sampling parameters,
+limits, tools, response formats), per-session serialisation (one :class:`asyncio.Lock` per
+session, waited on in the event loop so a queued request holds no thread and a client that
+leaves while queued never touches the session; the lock is released when the worker returns,
+whatever happened to the request), session listing/inspection/creation/deletion, and the
+mapping of backend exceptions to API errors. Sessions are saved atomically after every request
+by the local backend. Never speaks HTTP: routes and SSE framing live in ``_app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from agentcore.backends._local import LocalBackend
+from agentcore.backends._protocol import Completion, ModelBackend
+from agentcore.core.sampling import SamplingParams
+from agentcore.core.state import SessionStateError
+from agentcore.server._completions import TextCompletion, complete_text
+from agentcore.server._config import ServerConfig
+from agentcore.server._errors import APIError
+from agentcore.server._jobs import Emit, Job, JobRunner, ShouldStop
+from agentcore.server._schemas import ChatRequest, CompletionRequest, NamedToolChoice
+
+__all__ = ["ClientGoneError", "ModelService", "UnknownSessionError", "api_error_for"]
+
+log = logging.getLogger("agentcore.server")
+
+_GREEDY_BELOW = 1e-5  # temperatures below this decode greedily (as vLLM does)
+
+
+class UnknownSessionError(LookupError):
+    """A request names a session the server does not have (and may not create)."""
+
+    def __init__(self, sid: str) -> None:
+        super().__init__(sid)
+        self.sid = sid
+
+
+class ClientGoneError(Exception):
+    """The client disconnected before its request started."""
+
+
+def api_error_for(exc: BaseException) -> APIError | None:
+    """The API error a backend exception stands for (None: a server bug, answered with 500)."""
+    from tools import ToolError
+
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, UnknownSessionError):
+        return APIError(
+            404,
+            f"no session {exc.sid!r}: create it with POST /v1/sessions, or list the sessions "
+            "with GET /v1/sessions",
+            param="session",
+            code="session_not_found",
+        )
+    if isinstance(exc, SessionStateError):
+        return APIError(409, str(exc), param="session", code="session_unreadable")
+    if isinstance(exc, ToolError | ValueError):
+        return APIError(400, str(exc) or type(exc).__name__, code="invalid_request")
+    return None
+
+
+class ModelService:
+    """One backend served over HTTP."""
+
+    def __init__(self, backend: ModelBackend, config: ServerConfig | None = None) -> None:
+        self.backend = backend
+        self.config = config or ServerConfig()
+        self.runner = JobRunner(self.config.workers)
+        self.started = time.time()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.counters = {"requests": 0, "cancelled": 0, "errors": 0}
+
+    # ------------------------------------------------------------------ model
+    @property
+    def model_name(self) -> str:
+        return self.backend.name
+
+    def model_card(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"sessions": True, "backend": type(self.backend).__name__}
+        engine = getattr(self.backend, "engine", None)
+        if engine is not None:
+            info = engine.info()
+            streaming = engine.default_streaming()
+            extra.update(
+                device=info.device,
+                dtype=info.dtype,
+                layers=info.n_layers,
+                vocab=info.vocab,
+                cache_tokens=streaming.budget,
+            )
+        return {
+            "id": self.model_name,
+            "object": "model",
+            "created": int(self.started),
+            "owned_by": "agentcore",
+            "agentcore": extra,
+        }
+
+    def check_model(self, model: str | None) -> None:
+        if model is None or model in (self.model_name, "default", "agentcore"):
+            return
+        raise APIError(
+            404,
+            f"model {model!r} is not served here; this server serves {self.model_name!r} "
+            "(see GET /v1/models)",
+            param="model",
+            code="model_not_found",
+        )
+
+    # ------------------------------------------------------------------ parameters
+    def sampling(
+        self, req: ChatRequest | CompletionRequest, requested: int | None, default: int
+    ) -> SamplingParams:
+        limit = self.config.max_tokens_limit
+        max_tokens = min(default, limit) if requested is None else requested
+        if max_tokens > limit:
+            raise APIError(
+                400,
+                f"max_tokens={max_tokens} is more than this server generates per request "
+                f"({limit}); ask for fewer tokens or start the server with a larger "
+                "--max-tokens-limit",
+                param="max_tokens",
+                code="max_tokens_too_large",
+            )
+        try:
+            stops = req.stop_list()
+        except ValueError as exc:
+            raise APIError(400, str(exc), param="stop") from None
+        if len(stops) > self.config.max_stop_strings:
+            raise APIError(
+                400,
+                f"stop has {len(stops)} strings; this server accepts at most "
+                f"{self.config.max_stop_strings}",
+                param="stop",
+            )
+        temperature = req.temperature if req.temperature is not None else 0.0
+        if temperature < _GREEDY_BELOW:
+            temperature = 0.0  # logits / 1e-40 overflow float32; the limit of sampling is greedy
+        return SamplingParams(
+            max_tokens=max_tokens,
+            temperature=temperature,
+            top_p=req.top_p if req.top_p is not None else 1.0,
+            top_k=req.top_k or 0,
+            repetition_penalty=req.repetition_penalty or 1.0,
+            stop=stops,
+            stop_token_ids=() if req.ignore_eos else _stop_ids(req.stop_token_ids),
+            seed=req.seed,
+        )
+
+    # ------------------------------------------------------------------ jobs
+    def chat_job(self, req: ChatRequest) -> Callable[[Emit, ShouldStop], Completion]:
+        params = self.sampling(req, req.requested_max_tokens(), self.config.chat_max_tokens)
+        messages = [m.wire() for m in req.messages]
+        tools = [t.model_dump(exclude_none=True, by_alias=True) for t in req.tools or ()]
+        choice = req.tool_choice_value()
+        schema = req.json_schema()
+        sid = req.session
+        backend = self.backend
+
+        def run(emit: Emit, should_stop: ShouldStop) -> Completion:
+            self._check_exists(sid)
+            return backend.chat(
+                messages,
+                session=sid,
+                params=params,
+                tools=tools or None,
+                tool_choice=choice,
+                json_schema=schema,
+                on_token=emit,
+                should_stop=should_stop,
+            )
+
+        return run
+
+    @staticmethod
+    def tool_mode(req: ChatRequest) -> tuple[bool, bool]:
+        """(the answer may be a tool call, it must be one)."""
+        active = bool(req.tools) and req.tool_choice != "none"
+        forced = active and (
+            req.tool_choice == "required" or isinstance(req.tool_choice, NamedToolChoice)
+        )
+        return active, forced
+
+    def completion_job(
+        self, req: CompletionRequest
+    ) -> Callable[[Emit, ShouldStop], TextCompletion]:
+        backend = self.backend
+        if not isinstance(backend, LocalBackend):
+            raise APIError(
+                400,
+                f"POST /v1/completions needs the local model backend; this server runs "
+                f"{type(backend).__name__} (use POST /v1/chat/completions)",
+            )
+        params = self.sampling(req, req.max_tokens, self.config.completion_max_tokens)
+        prompt = req.prompt
+        if isinstance(prompt, list) and prompt and isinstance(prompt[0], str):
+            prompt = prompt[0]
+        assert isinstance(prompt, str | list)
+        sid = req.session
+
+        def run(emit: Emit, should_stop: ShouldStop) -> TextCompletion:
+            def go(session: Any) -> TextCompletion:
+                return complete_text(
+                    session,
+                    prompt,  # type: ignore[arg-type]
+                    params,
+                    echo=req.echo,
+                    logprobs=req.logprobs,
+                    on_text=emit,
+                    should_stop=should_stop,
+                )
+
+            if sid is None:
+                return go(backend.get_session(None))
+            self._check_exists(sid)
+            with backend.lock(sid):
+                out = go(backend.get_session(sid))
+                backend.save(sid)
+                return out
+
+        return run
+
+    def _check_exists(self, sid: str | None) -> None:
+        creatable = self.config.auto_create_sessions
+        if sid is not None and not creatable and self.backend.session_info(sid) is None:
+            raise UnknownSessionError(sid)
+
+    def _lock(self, sid: str) -> asyncio.Lock:
+        lock = self._locks.get(sid)
+        if lock is None:
+            lock = self._locks[sid] = asyncio.Lock()
+        return lock
+
+    async def _acquire(self, sid: str, gone: asyncio.Future[Any] | None) -> asyncio.Lock:
+        lock = self._lock(sid)
+        acquire = asyncio.ensure_future(lock.acquire())
+        waits: set[asyncio.Future[Any]] = {acquire}
+        if gone is not None:
+            waits.add(gone)
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        if acquire in done:
+            return lock
+        acquire.cancel()
+        try:
+            await acquire
+        except asyncio.CancelledError:
+            pass
+        else:
+            lock.release()  # it was acquired just before the cancel landed
+        raise ClientGoneError
+
+    async def start(
+        self,
+        sid: str | None,
+        fn: Callable[[Emit, ShouldStop], Any],
+        gone: asyncio.Future[Any] | None = None,
+    ) -> Job[Any]:
+        """Start ``fn`` in a worker once the session is free (raises ClientGoneError when the
+        ``gone`` future completes first). The session stays locked until the worker returns."""
+        self.counters["requests"] += 1
+        if sid is None:
+            return self.runner.start(fn)
+        lock = await self._acquire(sid, gone)
+        try:
+            job = self.runner.start(fn)
+        except BaseException:
+            lock.release()
+            raise
+        job.on_finished(lock.release)
+        return job
+
+    async def locked_call(self, sid: str, fn: Callable[[], Any]) -> Any:
+        """Run a short blocking call on one session while holding its lock."""
+        async with self._lock(sid):
+            return await self.runner.call(fn)
+
+    # ------------------------------------------------------------------ sessions
+    async def list_sessions(self) -> list[dict[str, Any]]:
+        backend = self.backend
+        names: list[str] = []
+        lister = getattr(backend, "list_sessions", None)
+        if callable(lister):
+            names = list(lister())
+        elif isinstance(getattr(backend, "transcripts", None), Mapping):
+            names = sorted(backend.transcripts)  # type: ignore[attr-defined]
+        out = []
+        for name in names:
+            out.append({"id": name, "object": "session", "saved_bytes": self._saved_bytes(name)})
+        return out
+
+    async def session_info(self, sid: str) -> dict[str, Any]:
+        info = await self.locked_call(sid, lambda: self.backend.session_info(sid))
+        if info is None:
+            raise UnknownSessionError(sid)
+        return {"object": "session", **info, "id": sid, "saved_bytes": self._saved_bytes(sid)}
+
+    def _saved_bytes(self, sid: str) -> int:
+        folder = getattr(self.backend, "sessions_dir", None)
+        if folder is None:
+            return 0
+        try:
+            return int((folder / f"{sid}.session").stat().st_size)
+        except OSError:
+            return 0
+
+    async def delete_session(self, sid: str) -> dict[str, Any]:
+        found = await self.locked_call(sid, lambda: self.backend.delete_session(sid))
+        lock = self._locks.get(sid)
+        if lock is not None and not lock.locked():
+            self._locks.pop(sid, None)
+        if not found:
+            raise UnknownSessionError(sid)
+        return {"id": sid, "object": "session.deleted", "deleted": True}
+
+    async def create_session(self, sid: str | None) -> dict[str, Any]:
+        backend = self.backend
+        if not isinstance(backend, LocalBackend):
+            raise APIError(
+                400,
+                f"this server's backend ({type(backend).__name__}) creates sessions on their "
+                "first request only",
+            )
+        name = sid or f"s-{uuid.uuid4().hex[:16]}"
+
+        def create() -> bool:
+            if backend.session_info(name) is not None:
+                return False
+            with backend.lock(name):
+                backend.get_session(name)
+                backend.save(name)
+            return True
+
+        if not await self.locked_call(name, create):
+            raise APIError(
+                409,
+                f"session {name!r} already exists (GET /v1/sessions/{name} shows it)",
+                param="id",
+                code="session_exists",
+            )
+        return await self.session_info(name)
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+def _stop_ids(ids: list[int] | None) -> tuple[int, ...] | None:
+    return None if ids is None else tuple(ids)
