@@ -28,8 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtypes", default="float32,bfloat16")
     ap.add_argument("--tokens", type=int, default=4096)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: all cores)"
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     n = 1024 if args.quick else args.tokens
     rows = []
     raw = {}

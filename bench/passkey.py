@@ -131,8 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--window", type=int, default=2048, help="sinks + window budget")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--quick", action="store_true", help="one 4K document, 1 trial")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: all cores)"
+    )
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     lengths = [int(x) for x in args.lengths.split(",")]
     if args.long:
         lengths.append(131072)

@@ -127,10 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--long", action="store_true", help="also decode after a 1M-token context")
     ap.add_argument("--quick", action="store_true", help="small smoke run (4K stream)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     ap.add_argument(
         "--out", type=Path, default=None, help="output folder (default docs/benchmarks)"
     )
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     n_stream = 4096 if args.quick else args.tokens
     checkpoints = [c for c in (1024, 8192, 65536) if c <= n_stream]
     if args.long:
