@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,17 @@ from agentcore.core.cache import StreamingConfig
 from agentcore.core.codec import Codec, HFCodec
 from agentcore.core.infini import MemoryGates
 from agentcore.core.llama import CoreModel
-from agentcore.core.loader import LoadedModel, ModelSource, load_model
+from agentcore.core.loader import (
+    LoadedModel,
+    ModelSource,
+    choose_device,
+    choose_dtype,
+    core_cache_path,
+    load_model,
+    load_tokenizer,
+    resolve_model,
+    source_directory,
+)
 
 __all__ = ["Engine", "EngineInfo"]
 
@@ -84,8 +95,38 @@ class Engine:
         """Load a Llama-family model (the default SmolLM2 when ``model`` is None)."""
         if threads:
             torch.set_num_threads(threads)
-        loaded = load_model(model, device=device, dtype=dtype)
-        return cls.from_loaded(loaded)
+        start = time.perf_counter()
+        source = resolve_model(model)
+        core_file = core_cache_path(source)
+        if core_file is not None and core_file.is_file():
+            folder = source_directory(source)
+            tokenizer = load_tokenizer(folder)
+            dev = choose_device(device)
+            dt = choose_dtype(dev, dtype)
+            core = CoreModel.load(core_file).to(device=dev, dtype=dt)
+            return cls(
+                core,
+                HFCodec(tokenizer),
+                name=source.name,
+                source=source,
+                load_seconds=time.perf_counter() - start,
+            )
+        if core_file is None:
+            return cls.from_loaded(load_model(model, device=device, dtype=dtype))
+        # first load: build the core from float32 weights and cache it for next time
+        loaded = load_model(model, device="cpu", dtype=torch.float32)
+        core = CoreModel(loaded.hf_model)
+        core_file.parent.mkdir(parents=True, exist_ok=True)
+        core.save(core_file)
+        dev = choose_device(device)
+        core = core.to(device=dev, dtype=choose_dtype(dev, dtype))
+        return cls(
+            core,
+            HFCodec(loaded.tokenizer),
+            name=source.name,
+            source=source,
+            load_seconds=time.perf_counter() - start,
+        )
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel) -> Engine:

@@ -13,6 +13,9 @@ chunks (eviction between them); a decode step is a forward of one token.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,7 +27,9 @@ from agentcore.core.infini import InfiniMemory
 from agentcore.core.recall import EvictedStore
 from agentcore.core.rope import Rotary, interleave_permutation
 
-__all__ = ["CoreModel", "ModelDims"]
+__all__ = ["CORE_FORMAT", "CoreModel", "ModelDims"]
+
+CORE_FORMAT = 1  # version of the re-laid weight cache written by CoreModel.save
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +44,10 @@ class ModelDims:
     vocab: int
     max_positions: int
     rms_eps: float
+
+
+def _meta(*shape: int) -> nn.Parameter:
+    return nn.Parameter(torch.empty(*shape, device="meta"), requires_grad=False)
 
 
 class CoreLayer(nn.Module):
@@ -91,6 +100,29 @@ class CoreLayer(nn.Module):
         )
         self.dims = dims
         self.split = (hq * d, hkv * d, hkv * d)
+
+    @classmethod
+    def _empty(
+        cls, dims: ModelDims, *, bias: bool, o_bias: bool, qk_norm: bool, inter: int
+    ) -> CoreLayer:
+        """A layer with meta-device parameters, filled by ``load_state_dict(assign=True)``."""
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        d, hq, hkv, hid = dims.head_dim, dims.n_heads, dims.n_kv_heads, dims.hidden
+        n_qkv = (hq + 2 * hkv) * d
+        layer.w_qkv = _meta(n_qkv, hid)
+        layer.b_qkv = _meta(n_qkv) if bias else None
+        layer.w_o = _meta(hid, hq * d)
+        layer.b_o = _meta(hid) if o_bias else None
+        layer.w_gate_up = _meta(2 * inter, hid)
+        layer.w_down = _meta(hid, inter)
+        layer.norm_in = _meta(hid)
+        layer.norm_post = _meta(hid)
+        layer.q_norm = _meta(d) if qk_norm else None
+        layer.k_norm = _meta(d) if qk_norm else None
+        layer.dims = dims
+        layer.split = (hq * d, hkv * d, hkv * d)
+        return layer
 
     def project_qkv(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``h: [B,T,hidden]`` -> ``q: [B,Hq,T,D]``, ``k, v: [B,Hkv,T,D]`` (pre-RoPE)."""
@@ -145,6 +177,70 @@ class CoreModel(nn.Module):
         self.rotary = Rotary(rotary.inv_freq, float(getattr(rotary, "attention_scaling", 1.0)))
         self.embed_scale = float(getattr(text_cfg, "embedding_multiplier", 1.0) or 1.0)
         self.last_logits: torch.Tensor | None = None  # set by score(): logits after the last token
+
+    # ------------------------------------------------------------------ core cache
+    def save(self, path: Path) -> None:
+        """Write the re-laid weights (and RoPE table) so later loads skip the HF model."""
+        from safetensors.torch import save_file
+
+        tied = self.lm_head is self.embed
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        if tied:
+            tensors.pop("lm_head", None)
+        tensors["rotary.inv_freq"] = self.rotary.inv_freq.to(torch.float32)
+        first: CoreLayer = self.layers[0]  # type: ignore[assignment]
+        meta = {
+            "format": str(CORE_FORMAT),
+            "tied": "1" if tied else "0",
+            "scaling": str(self.rotary.scaling),
+            "dims": json.dumps(dataclasses.asdict(self.dims)),
+            "embed_scale": str(self.embed_scale),
+            "flags": json.dumps(
+                {
+                    "bias": first.b_qkv is not None,
+                    "o_bias": first.b_o is not None,
+                    "qk_norm": first.q_norm is not None,
+                    "inter": int(first.w_down.shape[1]),
+                }
+            ),
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        save_file(tensors, str(tmp), metadata=meta)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> CoreModel:
+        """Rebuild a core saved by :meth:`save` (no transformers model is built)."""
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            if meta.get("format") != str(CORE_FORMAT):
+                raise ValueError(
+                    f"{path}: core cache format {meta.get('format')}, expected {CORE_FORMAT}"
+                )
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no __iter__
+        dims = ModelDims(**json.loads(meta["dims"]))
+        flags = json.loads(meta["flags"])
+        core = cls.__new__(cls)
+        nn.Module.__init__(core)
+        core.dims = dims
+        core.embed = _meta(dims.vocab, dims.hidden)
+        core.layers = nn.ModuleList(CoreLayer._empty(dims, **flags) for _ in range(dims.n_layers))
+        core.norm = _meta(dims.hidden)
+        tied = meta.get("tied") == "1"
+        core.lm_head = core.embed if tied else _meta(dims.vocab, dims.hidden)
+        core.embed_scale = float(meta.get("embed_scale", "1.0"))
+        core.last_logits = None
+        inv_freq = tensors.pop("rotary.inv_freq")
+        if tied:
+            tensors["lm_head"] = tensors["embed"]
+        params = {k: nn.Parameter(v, requires_grad=False) for k, v in tensors.items()}
+        core.load_state_dict(params, assign=True, strict=True)
+        if tied:
+            core.lm_head = core.embed
+        core.rotary = Rotary(inv_freq, float(meta.get("scaling", "1.0")))
+        return core
 
     @property
     def device(self) -> torch.device:

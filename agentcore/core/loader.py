@@ -37,8 +37,11 @@ __all__ = [
     "cache_root",
     "choose_device",
     "choose_dtype",
+    "core_cache_path",
     "load_model",
+    "load_tokenizer",
     "resolve_model",
+    "source_directory",
 ]
 
 DEFAULT_MODEL = "smollm2"
@@ -167,6 +170,44 @@ def _gguf_cache_dir(gguf: Path) -> Path:
         f"{gguf.resolve()}|{stat.st_size}|{int(stat.st_mtime)}".encode()
     ).hexdigest()
     return cache_root() / "models" / f"{gguf.stem}-{key[:12]}"
+
+
+def source_directory(source: ModelSource) -> Path:
+    """The local safetensors directory of a source (the conversion cache for GGUF files)."""
+    if source.kind == "gguf":
+        return _gguf_cache_dir(Path(source.location))
+    return Path(source.location)
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """The tokenizer of a local model directory (the fast class directly when it can be)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    if (folder / "tokenizer.json").is_file():
+        from transformers import PreTrainedTokenizerFast
+
+        return PreTrainedTokenizerFast.from_pretrained(str(folder))
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
+def core_cache_path(source: ModelSource) -> Path | None:
+    """Where the model core's re-laid weights are cached (None for hub ids: nothing local yet)."""
+    if source.kind == "hub":
+        return None
+    folder = source_directory(source)
+    if source.kind == "gguf":
+        if not (folder / "config.json").is_file():
+            _convert_gguf(Path(source.location), folder)
+        return folder / "agentcore-core.safetensors"
+    stamp = "|".join(
+        f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}"
+        for p in sorted(folder.glob("*.safetensors"))
+    )
+    key = hashlib.sha256(f"{folder.resolve()}|{stamp}".encode()).hexdigest()[:16]
+    return cache_root() / "cores" / f"{folder.name}-{key}.safetensors"
 
 
 def _convert_gguf(gguf: Path, target: Path) -> None:

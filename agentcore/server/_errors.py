@@ -95,13 +95,19 @@ def _path(loc: Sequence[Any]) -> str:
     if parts and parts[0] == "body":
         parts = parts[1:]
     out = ""
+    previous: Any = None
     for p in parts:
+        if p == previous and isinstance(p, str):
+            continue  # a discriminated union repeats its tag before the field of the same name
+        previous = p
         if isinstance(p, int):
             out += f"[{p}]"
         elif isinstance(p, str) and p in {"str", "int", "float", "bool", "list", "dict", "none"}:
             continue  # pydantic names the union branch it tried; the field path is enough
-        elif isinstance(p, str) and ("[" in p or p.startswith(("function-", "tagged-union"))):
-            continue
+        elif isinstance(p, str) and (
+            "[" in p or p[:1].isupper() or p.startswith(("function-", "tagged-union"))
+        ):
+            continue  # union branches named by type (fields are lower_snake_case)
         else:
             out += f".{p}" if out else str(p)
     return out
