@@ -15,8 +15,10 @@ from agentcore.backends._protocol import (
     Usage,
     new_messages,
 )
+from agentcore.backends._summarizer import BackendSummarizer, default_summarizer
 
 __all__ = [
+    "BackendSummarizer",
     "Completion",
     "FakeBackend",
     "FakeRequest",
@@ -28,6 +30,7 @@ __all__ = [
     "ToolCallOut",
     "ToolChoice",
     "Usage",
+    "default_summarizer",
     "new_messages",
     "normalize_messages",
     "tools_from_openai",

@@ -73,6 +73,7 @@ def requests(n: int) -> list[str]:
     return [forms[i % len(forms)]() for i in range(n)]
 
 
+@pytest.mark.timeout(1800)  # ~100 short generations: minutes on 2 shared CPU cores
 def test_every_constrained_call_parses_and_validates(real_engine: Any) -> None:
     registry = ToolRegistry([book_table, convert_currency, translate, play_music, create_note])
     tools = list(registry)
