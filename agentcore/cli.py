@@ -23,6 +23,7 @@ subcommands:
   chat        talk to the local model in the terminal; replies stream token by token and
               the conversation is one endless session (saved after every turn, resumed with
               --session NAME)
+  serve       run the OpenAI-compatible model server with persistent sessions
   bench       run a benchmark from bench/ (streaming, dtype, load, ...) and write its table
               under docs/benchmarks/
   info        show the resolved model, device, dtype and cache folders
@@ -81,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--plain", action="store_true", help="line-based chat (the default until the TUI lands)"
     )
 
+    serve = sub.add_parser("serve", help="run the OpenAI-compatible model server")
+    from agentcore.server._main import add_serve_arguments
+
+    add_serve_arguments(serve)
+
     bench = sub.add_parser("bench", help="run a benchmark script from bench/")
     bench.add_argument("name", help="benchmark name (file bench/NAME.py), or 'list'")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
@@ -133,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agentcore.chat_cli import run_chat
 
         return run_chat(ns)
+    if ns.command == "serve":
+        from agentcore.server import run_serve
+
+        return int(run_serve(ns))
     if ns.command == "bench":
         return run_bench(ns.name, ns.args)
     if ns.command == "info":

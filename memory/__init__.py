@@ -12,6 +12,7 @@ This package never calls a model for generation and never downloads anything.
 """
 
 from memory._hash_embedding import HashEmbeddingFunction
+from memory._index import IndexConfig
 from memory._journal import JournalCorruptError
 from memory._long_term import (
     DuplicateMemoryError,
@@ -45,6 +46,7 @@ __all__ = [
     "EmbedderMismatchError",
     "EmbeddingModelMissingError",
     "HashEmbeddingFunction",
+    "IndexConfig",
     "InvalidMemoryError",
     "ItemKind",
     "JournalCorruptError",

@@ -39,6 +39,7 @@ from chromadb.api.types import Documents, EmbeddingFunction
 from chromadb.config import Settings
 from chromadb.errors import ChromaError
 
+from memory._index import IndexConfig
 from memory._journal import Journal, JournalEntry, JournalState
 from memory._records import (
     InvalidMemoryError,
@@ -125,6 +126,10 @@ class LongTermMemory:
     (several clients can share the server, and a local journal cannot speak for them all).
     ``journal=False`` turns the journal off for an embedded store (faster single writes, no
     kill -9 guarantee). ``embedder`` defaults to the offline all-MiniLM-L6-v2 function.
+    ``weights`` are the default retrieval weights; ``index`` the HNSW settings.
+
+    One process per ``path`` (chromadb's embedded store is not multi-process safe): agents
+    in other processes share memory through a server and ``url=``. Thread-safe for writes.
     """
 
     def __init__(
@@ -136,6 +141,7 @@ class LongTermMemory:
         namespace: str = "agentcore",
         journal: bool | None = None,
         weights: RetrievalWeights | None = None,
+        index: IndexConfig | None = None,
     ) -> None:
         if (path is None) == (url is None):
             raise ValueError(
@@ -157,6 +163,7 @@ class LongTermMemory:
         self.namespace = namespace
         self.embedder: EmbeddingFunction[Documents] = embedder or _default_embedder()
         self.weights = weights or RetrievalWeights.default()
+        self.index = index or IndexConfig()
         self._closed = False
         self._suspect = False  # a rollback could not reach chromadb: skip the clean marker
         self._lock = threading.RLock()
@@ -193,9 +200,9 @@ class LongTermMemory:
 
     def _open_collection(self, kind: MemoryKind) -> Collection:
         try:
-            return self._client.get_or_create_collection(
+            collection = self._client.get_or_create_collection(
                 self._collection_name(kind),
-                configuration={"hnsw": {"space": "cosine"}},
+                configuration={"hnsw": self.index.hnsw()},
                 embedding_function=self.embedder,  # type: ignore[arg-type]
             )
         except ValueError as exc:
@@ -206,6 +213,10 @@ class LongTermMemory:
                 f"function than {self.embedder.name()!r} ({exc}); open it with the embedder it "
                 "was built with, or use a new path or namespace"
             ) from None
+        hnsw = collection.configuration.get("hnsw") or {}
+        if hnsw.get("ef_search") != self.index.ef_search:  # an existing collection
+            collection.modify(configuration={"hnsw": {"ef_search": self.index.ef_search}})
+        return collection
 
     @property
     def _clean_marker(self) -> Path:

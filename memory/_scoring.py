@@ -22,19 +22,25 @@ __all__ = ["ComponentScores", "RetrievalWeights", "score_candidates"]
 FloatArray = npt.NDArray[np.float64]
 
 
+# Generative Agents decays recency by 0.995 per game hour: a half-life of ln 0.5 / ln 0.995.
+GA_HALF_LIFE_HOURS = math.log(0.5) / math.log(0.995)  # ~138.3
+
+
 @dataclass(frozen=True)
 class RetrievalWeights:
     """How search ranks candidates; ``candidates`` is the vector-search pool per collection.
 
-    The defaults are the shipped mix (``default()``), picked on bench/memory.py's
-    long-conversation recall suite as the best over a good and a useless importance rater:
-    relevance dominates, importance and recency (30-day half-life) break near-ties.
+    The defaults are the shipped mix (``default()``): Generative Agents' released-code
+    weights (relevance 3, importance 2, recency 0.5, their 0.995-per-hour decay) over a
+    20-candidate pool. On bench/memory.py's long-conversation suite they beat relevance-only
+    retrieval when importance is rated sensibly; see docs/benchmarks/memory.md for how much,
+    and for what a useless importance rater costs.
     """
 
-    relevance: float = 2.0
+    relevance: float = 3.0
     recency: float = 0.5
-    importance: float = 0.5
-    half_life_hours: float = 720.0
+    importance: float = 2.0
+    half_life_hours: float = GA_HALF_LIFE_HOURS
     normalize: bool = True
     candidates: int = 20
 
@@ -65,17 +71,17 @@ class RetrievalWeights:
     @classmethod
     def generative_agents_paper(cls) -> RetrievalWeights:
         """Park et al. 2023 as published: 1/1/1 after min-max normalisation."""
-        return cls(relevance=1.0, recency=1.0, importance=1.0, normalize=True, candidates=50)
+        return cls(relevance=1.0, recency=1.0, importance=1.0, candidates=50)
 
     @classmethod
     def generative_agents_code(cls) -> RetrievalWeights:
         """Park et al.'s released code: relevance 3, importance 2, recency 0.5."""
-        return cls(relevance=3.0, recency=0.5, importance=2.0, normalize=True, candidates=50)
+        return cls(relevance=3.0, recency=0.5, importance=2.0, candidates=50)
 
     @classmethod
     def default(cls) -> RetrievalWeights:
-        """The shipped mix (docs/benchmarks/memory.md): relevance 2, recency 0.5 with a
-        30-day half-life, importance 0.5, min-max normalised, 20 candidates per collection."""
+        """The shipped mix: Generative Agents' code weights over 20 candidates per collection
+        (docs/benchmarks/memory.md)."""
         return cls()
 
 

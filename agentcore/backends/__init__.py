@@ -1,10 +1,12 @@
-"""Model backends: one protocol, a local long-memory implementation and a scripted fake.
+"""Model backends: one protocol; local, HTTP and scripted implementations.
 
-``LocalBackend`` runs the model core in-process; ``FakeBackend`` plays scripted replies for
-tests. Agents only see :class:`ModelBackend`.
+``LocalBackend`` runs the model core in-process; ``HttpBackend`` talks to agentcore's server or
+any OpenAI-compatible one; ``FakeBackend`` plays scripted replies for tests. Agents only see
+:class:`ModelBackend`.
 """
 
 from agentcore.backends._fake import FakeBackend, FakeRequest, Reply, ScriptExhaustedError
+from agentcore.backends._http import HttpBackend, ToolCallDecodeError
 from agentcore.backends._local import LocalBackend, normalize_messages, tools_from_openai
 from agentcore.backends._protocol import (
     Completion,
@@ -22,11 +24,13 @@ __all__ = [
     "Completion",
     "FakeBackend",
     "FakeRequest",
+    "HttpBackend",
     "LocalBackend",
     "Message",
     "ModelBackend",
     "Reply",
     "ScriptExhaustedError",
+    "ToolCallDecodeError",
     "ToolCallOut",
     "ToolChoice",
     "Usage",

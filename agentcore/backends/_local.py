@@ -252,15 +252,15 @@ class LocalBackend:
 
             declared = tools_from_openai(tools)
             prompt = render_tools_prompt(declared, tool_choice)
-            if prompt and s.meta.get("tools_prompt") != prompt:
-                msgs = _with_system(msgs, prompt)
-                s.meta["tools_prompt"] = prompt
             if hf_tok is None:
                 raise ValueError("constrained tool calls need a Hugging Face tokenizer")
             grammar = build_action_grammar(declared, tool_choice)
             constraint = GrammarConstraint.from_grammar(
                 hf_tok, grammar, vocab_size=vocab, eos_token_ids=sorted(codec.stop_ids)
             )
+            if prompt and s.meta.get("tools_prompt") != prompt:
+                msgs = _with_system(msgs, prompt)
+                s.meta["tools_prompt"] = prompt
         elif json_schema is not None:
             if hf_tok is None:
                 raise ValueError("JSON Schema output needs a Hugging Face tokenizer")

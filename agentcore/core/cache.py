@@ -396,8 +396,9 @@ class StreamingCache:
             "ring_pos": self.ring_pos.clone(),
             "sink_k_raw": self.cf_k_raw[:, :, :, :ns].cpu().clone(),
             "sink_v": self.att_v[:, :, :, :ns].cpu().clone(),
-            "ring_k_raw": self.ring_k_raw.cpu().clone(),
-            "ring_v": self.att_v[:, :, :, self.ring0 :].cpu().clone(),
+            # the ring fills slots 0.. in order before it wraps: only the filled prefix is saved
+            "ring_k_raw": self.ring_k_raw[:, :, :, : self.n_ring].cpu().clone(),
+            "ring_v": self.att_v[:, :, :, self.ring0 : self.ring0 + self.n_ring].cpu().clone(),
         }
 
     def load_state_dict(self, state: dict[str, torch.Tensor | int]) -> None:
@@ -418,10 +419,12 @@ class StreamingCache:
         dev, dt = self.device, self.dtype
         self.cf_k_raw.zero_()
         self.cf_k_raw[:, :, :, :ns] = sink_k.to(dev, dt)
-        self.ring_k_raw.copy_(ring_k.to(dev, dt))
+        n_ring = ring_k.shape[3]
+        self.ring_k_raw.zero_()
+        self.ring_k_raw[:, :, :, :n_ring] = ring_k.to(dev, dt)
         self.att_v.zero_()
         self.att_v[:, :, :, :ns] = sink_v.to(dev, dt)
-        self.att_v[:, :, :, self.ring0 :] = ring_v.to(dev, dt)
+        self.att_v[:, :, :, self.ring0 : self.ring0 + n_ring] = ring_v.to(dev, dt)
         # rebuild the rotated views from the raw keys
         valid = self.ring_pos >= 0
         ring_rot = torch.zeros_like(self.ring_k_raw)

@@ -94,7 +94,7 @@ class Sampler:
                 x[ids] = torch.where(vals > 0, vals / pen, vals * pen)
         if params.temperature == 0.0:
             return int(torch.argmax(x))
-        x = x / params.temperature
+        x = (x - x.max()) / params.temperature  # shift first: tiny temperatures cannot overflow
         if params.top_k:
             k = min(params.top_k, x.shape[0])
             kth = torch.topk(x, k).values[-1]

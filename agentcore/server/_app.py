@@ -103,6 +103,9 @@ async def _start(
         job = await service.start(session, fn, watch.task)
     except ClientGoneError:
         return None, None, watch
+    except BaseException:
+        await watch.stop()
+        raise
     first = await _next_or_gone(job, watch)
     return job, first, watch
 
@@ -161,7 +164,10 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
         service.check_model(body.model)
         fn = service.chat_job(body)
         ids = Ids("chatcmpl", service.model_name)
-        job, first, watch = await _start(service, body.session, fn, request)
+        try:
+            job, first, watch = await _start(service, body.session, fn, request)
+        except Exception as exc:
+            return _failed(service, exc)
         if job is None or first is None:
             await watch.stop()
             return _client_gone(service)
@@ -227,7 +233,10 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
         service.check_model(body.model)
         fn = service.completion_job(body)
         ids = Ids("cmpl", service.model_name)
-        job, first, watch = await _start(service, body.session, fn, request)
+        try:
+            job, first, watch = await _start(service, body.session, fn, request)
+        except Exception as exc:
+            return _failed(service, exc)
         if job is None or first is None:
             await watch.stop()
             return _client_gone(service)

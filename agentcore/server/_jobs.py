@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Job", "JobEvent", "JobRunner"]
+__all__ = ["Job", "JobEvent", "JobRunner", "ShuttingDownError"]
 
 log = logging.getLogger("agentcore.server")
 
@@ -26,6 +26,10 @@ T = TypeVar("T")
 
 Emit = Callable[[str], None]
 ShouldStop = Callable[[], bool]
+
+
+class ShuttingDownError(RuntimeError):
+    """The runner was closed: the server is shutting down and takes no new work."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +103,7 @@ class JobRunner:
     def start(self, fn: Callable[[Emit, ShouldStop], T]) -> Job[T]:
         """Run ``fn(emit, should_stop)`` in a worker; its result arrives as a ``done`` event."""
         if self._closed:
-            raise RuntimeError("the server is shutting down")
+            raise ShuttingDownError("the server is shutting down; retry against a running one")
         job: Job[T] = Job(asyncio.get_running_loop())
 
         def run() -> None:
@@ -121,7 +125,7 @@ class JobRunner:
     async def call(self, fn: Callable[[], T]) -> T:
         """Run a short blocking call (session inspection, deletion) in a worker."""
         if self._closed:
-            raise RuntimeError("the server is shutting down")
+            raise ShuttingDownError("the server is shutting down; retry against a running one")
         return await asyncio.wrap_future(self._pool.submit(fn))
 
     @property

@@ -25,7 +25,7 @@ from agentcore.core.state import SessionStateError
 from agentcore.server._completions import TextCompletion, complete_text
 from agentcore.server._config import ServerConfig
 from agentcore.server._errors import APIError
-from agentcore.server._jobs import Emit, Job, JobRunner, ShouldStop
+from agentcore.server._jobs import Emit, Job, JobRunner, ShouldStop, ShuttingDownError
 from agentcore.server._schemas import ChatRequest, CompletionRequest, NamedToolChoice
 
 __all__ = ["ClientGoneError", "ModelService", "UnknownSessionError", "api_error_for"]
@@ -61,6 +61,8 @@ def api_error_for(exc: BaseException) -> APIError | None:
             param="session",
             code="session_not_found",
         )
+    if isinstance(exc, ShuttingDownError):
+        return APIError(503, str(exc), code="shutting_down", type="server_unavailable")
     if isinstance(exc, SessionStateError):
         return APIError(409, str(exc), param="session", code="session_unreadable")
     if isinstance(exc, ToolError | ValueError):

@@ -329,3 +329,21 @@ def test_unreadable_collection_is_rebuilt_from_the_journal(
         assert memory.count() == 31
         assert memory.get(added[3].id) == added[3]
         assert memory.search("where is the boat moored", k=1)[0].record == added[-1]
+
+
+def test_index_settings_apply_to_new_and_existing_collections(store_path: Path) -> None:
+    from memory import IndexConfig
+
+    with LongTermMemory(
+        store_path, embedder=HashEmbeddingFunction(), index=IndexConfig.chroma_default()
+    ) as memory:
+        hnsw = memory._collections[MemoryKind.FACT].configuration["hnsw"]
+        assert (hnsw["max_neighbors"], hnsw["ef_construction"], hnsw["ef_search"]) == (16, 100, 100)
+        memory.add(_rec("kept across the change", kind="fact"))
+    with LongTermMemory(store_path, embedder=HashEmbeddingFunction()) as memory:
+        hnsw = memory._collections[MemoryKind.FACT].configuration["hnsw"]
+        assert hnsw["ef_search"] == IndexConfig().ef_search  # changed on the existing index
+        assert hnsw["max_neighbors"] == 16  # fixed at creation
+        assert memory.search("kept across", k=1)[0].record.text == "kept across the change"
+    with pytest.raises(ValueError, match=r"IndexConfig.ef_search=1: expected an integer >= 2"):
+        IndexConfig(ef_search=1)

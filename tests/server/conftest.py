@@ -1,0 +1,186 @@
+"""Fixtures for the model server: apps on the tiny engine, a uvicorn server in a thread, and a
+real ``python -m agentcore.server`` subprocess (real model) for the slow tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from agentcore.backends import LocalBackend
+from agentcore.core.engine import Engine
+from agentcore.server import ServerConfig, bind_socket, create_app
+
+
+class ThreadServer:
+    """uvicorn serving ``app`` on 127.0.0.1 (a free port) from a background thread."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.sock = bind_socket("127.0.0.1", 0)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    def __enter__(self) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+        self.sock.close()
+
+
+@pytest.fixture
+def sessions_dir(tmp_path: Path) -> Path:
+    return tmp_path / "sessions"
+
+
+@pytest.fixture
+def tiny_backend(tiny_engine: Engine, sessions_dir: Path) -> LocalBackend:
+    return LocalBackend(tiny_engine, sessions_dir=sessions_dir)
+
+
+@pytest.fixture
+def make_app() -> Iterator[Callable[..., FastAPI]]:
+    """Build apps (closed at teardown): ``make_app(backend, **ServerConfig.small overrides)``."""
+    apps: list[FastAPI] = []
+
+    def make(backend: Any, **overrides: Any) -> FastAPI:
+        app = create_app(backend, ServerConfig.small(**overrides))
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.state.service.close()
+
+
+@pytest.fixture
+def tiny_app(tiny_backend: LocalBackend, make_app: Callable[..., FastAPI]) -> FastAPI:
+    return make_app(tiny_backend)
+
+
+@pytest.fixture
+async def api(tiny_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client wired to the tiny app in-process (ASGI transport, no sockets)."""
+    transport = httpx.ASGITransport(app=tiny_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tiny") as client:
+        yield client
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[FastAPI], ThreadServer]]:
+    """Start apps behind real uvicorn servers (stopped at teardown); returns the server."""
+    running: list[ThreadServer] = []
+
+    def start(app: FastAPI) -> ThreadServer:
+        server = ThreadServer(app).__enter__()
+        running.append(server)
+        return server
+
+    yield start
+    for server in running:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def live(tiny_app: FastAPI) -> Iterator[ThreadServer]:
+    """The tiny app behind a real uvicorn on a free loopback port."""
+    with ThreadServer(tiny_app) as server:
+        yield server
+
+
+class ServerProcess:
+    """``python -m agentcore.server`` on a free port (the default model unless told)."""
+
+    def __init__(self, sessions: Path, *args: str) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "agentcore.server",
+            "--port",
+            "0",
+            "--sessions-dir",
+            str(sessions),
+            "--log-level",
+            "warning",
+            *args,
+        ]
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        self.url = self._wait_listening(timeout=180)
+
+    def _wait_listening(self, timeout: float) -> str:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        result: list[str] = []
+
+        def read() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                if "listening on " in line:
+                    result.append(line.split("listening on ", 1)[1].split()[0])
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(max(0.0, deadline - time.monotonic()))
+        if not result:
+            self.kill()
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise RuntimeError(f"the server did not start:\n{err[-3000:]}")
+        return result[0]
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers run."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def server_process() -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(sessions: Path, *args: str) -> ServerProcess:
+        proc = ServerProcess(sessions, *args)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()

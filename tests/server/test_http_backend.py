@@ -1,0 +1,251 @@
+"""The http backend behaves like the local one: against the agentcore server (sessions on the
+server), against a server without sessions (transcript kept by the backend), and with OpenAI's
+streamed tool-call deltas."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from agentcore.backends import LocalBackend, ModelBackend
+from agentcore.backends._http import HttpBackend, ToolCallDecodeError
+from agentcore.client import Client
+from agentcore.core.engine import Engine
+from agentcore.core.sampling import SamplingParams
+
+P = SamplingParams(max_tokens=6)
+TURNS = ["first question", "second question", "third question"]
+
+
+def conversation(backend: Any, session: str | None, resend: bool) -> list[tuple[str, int]]:
+    """Three turns; with ``resend`` the whole history is sent each time (an OpenAI habit)."""
+    history: list[dict[str, Any]] = []
+    out = []
+    for text in TURNS:
+        history.append({"role": "user", "content": text})
+        pieces: list[str] = []
+        sent = history if resend else history[-1:]
+        c = backend.chat(sent, session=session, params=P, on_token=pieces.append)
+        assert "".join(pieces) == c.text
+        history.append(c.message())
+        out.append((c.text, c.usage.session_tokens))
+    return out
+
+
+def test_http_backend_matches_the_local_backend(tiny_engine: Engine, live: Any) -> None:
+    local = LocalBackend(tiny_engine)
+    expected = conversation(local, "chat", resend=False)
+    with HttpBackend(live.url) as remote:
+        assert isinstance(remote, ModelBackend)
+        assert remote.name == "tiny-llama" and remote.server_sessions
+        assert conversation(remote, "chat", resend=False) == expected
+        assert conversation(remote, "again", resend=True) == expected  # resent history dedups
+        info = remote.session_info("chat")
+        assert info is not None and info["tokens"] == expected[-1][1]
+        assert remote.list_sessions() == ["again", "chat"]
+        assert remote.delete_session("chat") and remote.session_info("chat") is None
+        plain = remote.chat([{"role": "user", "content": "hi"}], params=P)
+        assert plain.text == local.chat([{"role": "user", "content": "hi"}], params=P).text
+
+
+def test_client_kept_transcripts_against_a_sessionless_server(
+    tiny_engine: Engine, live: Any
+) -> None:
+    sent: list[dict[str, Any]] = []
+    real = httpx.HTTPTransport()
+
+    class Recording(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "POST":
+                sent.append(json.loads(request.content))
+            return real.handle_request(request)
+
+    client = Client(live.url, transport=Recording())
+    with HttpBackend(live.url, sessions="client", client=client) as remote:
+        assert not remote.server_sessions
+        got = conversation(remote, "kept", resend=False)
+        assert remote.session_info("kept")["messages"] == 6  # type: ignore[index]
+        assert remote.list_sessions() == ["kept"]
+    # every request carried the whole conversation and no session field
+    assert [len(b["messages"]) for b in sent] == [1, 3, 5]
+    assert all("session" not in b for b in sent)
+    # and the server answered each as the stateless local backend answers the full history
+    local = LocalBackend(tiny_engine)
+    history: list[dict[str, Any]] = []
+    for (text, _), question in zip(got, TURNS, strict=True):
+        history.append({"role": "user", "content": question})
+        assert local.chat(history, params=P).text == text
+        history.append({"role": "assistant", "content": text})
+
+
+def test_should_stop_cancels_the_server_generation(
+    tiny_backend: LocalBackend, make_app: Callable[..., FastAPI], serve_app: Callable[..., Any]
+) -> None:
+    server = serve_app(make_app(tiny_backend, max_tokens_limit=20_000))
+    pieces: list[str] = []
+    with HttpBackend(server.url) as remote:
+        c = remote.chat(
+            [{"role": "user", "content": "go on"}],
+            session="long",
+            params=SamplingParams(max_tokens=20_000, stop_token_ids=()),
+            on_token=pieces.append,
+            should_stop=lambda: len(pieces) >= 3,
+        )
+        assert c.finish_reason == "cancelled" and len(pieces) == 3
+        info = remote.session_info("long")
+    assert info is not None and info["tokens"] < 10_000
+
+
+def openai_stream(chunks: list[dict[str, Any]]) -> httpx.MockTransport:
+    """What api.openai.com sends for a streamed tool call (arguments split across chunks)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": [{"id": "gpt-x", "owned_by": "openai"}]})
+        body = json.loads(request.content)
+        assert body["stream"] is True and body["tools"][0]["function"]["name"] == "get_weather"
+        text = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+        return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+
+    return httpx.MockTransport(handler)
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+def delta(d: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": d, "finish_reason": finish}]}
+
+
+def test_streamed_tool_call_deltas_are_assembled() -> None:
+    chunks = [
+        delta({"role": "assistant", "content": None}),
+        delta(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": ""},
+                    }
+                ]
+            }
+        ),
+        delta({"tool_calls": [{"index": 0, "function": {"arguments": '{"ci'}}]}),
+        delta({"tool_calls": [{"index": 0, "function": {"arguments": 'ty": "Oslo"}'}}]}),
+        delta(
+            {
+                "tool_calls": [
+                    {
+                        "index": 1,
+                        "id": "call_2",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": "{}"},
+                    }
+                ]
+            }
+        ),
+        delta({}, "tool_calls"),
+        {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}},
+    ]
+    client = Client("http://openai", transport=openai_stream(chunks))
+    backend = HttpBackend("http://openai", client=client)
+    pieces: list[str] = []
+    c = backend.chat(
+        [{"role": "user", "content": "weather?"}],
+        session="w",
+        tools=[WEATHER],
+        on_token=pieces.append,
+    )
+    assert not backend.server_sessions and backend.name == "gpt-x"
+    assert pieces == [] and c.text == "" and c.finish_reason == "tool_calls"
+    assert [(t.id, t.name, t.arguments) for t in c.tool_calls] == [
+        ("call_1", "get_weather", {"city": "Oslo"}),
+        ("call_2", "get_weather", {}),
+    ]
+    assert c.usage.prompt_tokens == 9 and c.usage.completion_tokens == 4
+    # the call is in the client-kept transcript, in the shape agents send back
+    assert backend.transcripts["w"][-1]["tool_calls"][0]["function"]["arguments"] == {
+        "city": "Oslo"
+    }
+
+
+def test_bad_tool_arguments_from_a_server_are_reported() -> None:
+    chunks = [
+        delta(
+            {
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "c",
+                        "function": {"name": "get_weather", "arguments": "{oops"},
+                    }
+                ]
+            }
+        ),
+        delta({}, "tool_calls"),
+    ]
+    backend = HttpBackend(
+        "http://openai", client=Client("http://openai", transport=openai_stream(chunks))
+    )
+    with pytest.raises(ToolCallDecodeError, match="get_weather"):
+        backend.chat([{"role": "user", "content": "x"}], tools=[WEATHER], on_token=print)
+
+
+def test_request_bodies_carry_the_sampling_parameters() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        msg = {"role": "assistant", "content": '{"a": 1}'}
+        return httpx.Response(200, json={"choices": [{"message": msg, "finish_reason": "stop"}]})
+
+    client = Client("http://vllm", transport=httpx.MockTransport(handler))
+    backend = HttpBackend("http://vllm", model="m", sessions="client", client=client)
+    params = SamplingParams(
+        max_tokens=7, temperature=0.5, top_p=0.9, top_k=4, stop=("x",), seed=3, stop_token_ids=()
+    )
+    backend.chat(
+        [
+            {"role": "user", "content": "q"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "1",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": {"k": 1}},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "1", "content": "ok"},
+        ],
+        params=params,
+        tools=[WEATHER],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
+    body = seen[0]
+    assert body["model"] == "m"
+    assert {
+        k: body[k] for k in ("max_tokens", "temperature", "top_p", "top_k", "stop", "seed")
+    } == {"max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "top_k": 4, "stop": ["x"], "seed": 3}
+    assert body["ignore_eos"] is True
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert body["messages"][1]["tool_calls"][0]["function"]["arguments"] == '{"k": 1}'
+    assert (
+        backend.generate_json([{"role": "user", "content": "j"}], {"type": "object"}) == '{"a": 1}'
+    )
+    assert seen[1]["response_format"]["json_schema"]["schema"] == {"type": "object"}
