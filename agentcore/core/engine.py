@@ -80,8 +80,23 @@ class Engine:
         return self._gates
 
     def load_memory_adapter(self, path: str | os.PathLike[str]) -> None:
-        """Load gates trained by ``agentcore train memory`` for this model."""
-        self._gates = MemoryGates.load(Path(path), self.core.dims.n_layers, self.core.dims.n_heads)
+        """Load gates trained by ``agentcore train memory`` for this model.
+
+        An adapter trained with low-rank Q/K/V adapters also updates the model's projections
+        (merged once, here): every session of this engine then uses them.
+        """
+        gates = MemoryGates.load(Path(path), self.core.dims.n_layers, self.core.dims.n_heads)
+        updates = MemoryGates.load_lora(Path(path))
+        if updates and len(updates) != self.core.dims.n_layers:
+            raise ValueError(
+                f"memory adapter {path} has adapters for {len(updates)} layers, the model has "
+                f"{self.core.dims.n_layers}"
+            )
+        with torch.no_grad():
+            for layer, delta in zip(self.core.layers, updates, strict=False):
+                w: torch.Tensor = layer.w_qkv  # type: ignore[assignment]
+                w.add_(delta.to(w.device, w.dtype))
+        self._gates = gates.to(self.core.device)
 
     @classmethod
     def load(

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-__all__ = ["InfiniConfig", "InfiniMemory", "MemoryGates", "sigma"]
+__all__ = ["InfiniConfig", "InfiniMemory", "MemoryGates", "memory_fold", "memory_retrieve", "sigma"]
 
 ADAPTER_VERSION = 1
 
@@ -35,6 +35,43 @@ ADAPTER_VERSION = 1
 def sigma(x: torch.Tensor) -> torch.Tensor:
     """The ELU + 1 feature map (positive, so the normaliser never changes sign)."""
     return F.elu(x) + 1.0
+
+
+def memory_fold(
+    M: torch.Tensor,
+    z: torch.Tensor,
+    k_raw: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    rule: str,
+    eps: float,
+    empty: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One segment's update, out of place (differentiable): returns ``(M', z')`` in float32.
+
+    ``M: [B,H,Dk,Dv]``, ``z: [B,H,Dk]``, ``k_raw, v: [B,H,n,D]`` (pre-RoPE). ``empty``: nothing
+    was written yet, so the delta rule has nothing to subtract.
+    """
+    sk = sigma(k_raw.float())  # [B,H,n,Dk]
+    vf = v.float()
+    if rule == "delta" and not empty:
+        vf = vf - (sk @ M) / ((sk @ z[..., None]) + eps)  # what the memory already returns
+    return M + sk.transpose(-1, -2) @ vf, z + sk.sum(dim=2)
+
+
+def memory_retrieve(
+    q_raw: torch.Tensor, M: torch.Tensor, z: torch.Tensor, *, eps: float
+) -> torch.Tensor:
+    """``A_mem = sigma(Q) M / (sigma(Q) z + eps)``; ``q_raw: [B,H_q,T,D]`` -> ``[B,H_q,T,D]`` f32.
+
+    Query heads share their KV head's memory (GQA): ``M: [B,H_kv,Dk,Dv]``, ``z: [B,H_kv,Dk]``.
+    """
+    b, hq, t, d = q_raw.shape
+    hkv = M.shape[1]
+    sq = sigma(q_raw.float()).reshape(b, hkv, (hq // hkv) * t, d)  # a KV group's heads folded
+    num = sq @ M  # [B,Hkv,GT,Dv]
+    den = sq @ z[..., None] + eps  # [B,Hkv,GT,1]
+    return (num / den).reshape(b, hq, t, d)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +99,18 @@ class MemoryGates(torch.nn.Module):
         """``sigmoid(beta)`` of one layer, shaped to broadcast over ``[B, H_q, T, D]``."""
         return torch.sigmoid(self.beta[layer])[None, :, None, None]
 
-    def save(self, path: str | Path, *, config: dict[str, Any], metrics: dict[str, Any]) -> Path:
-        """Write the adapter (safetensors) and its training config and metrics (JSON) beside it."""
+    def save(
+        self,
+        path: str | Path,
+        *,
+        config: dict[str, Any],
+        metrics: dict[str, Any],
+        extra: dict[str, torch.Tensor] | None = None,
+    ) -> Path:
+        """Write the adapter (safetensors) and its training config and metrics (JSON) beside it.
+
+        ``extra``: further tensors of the adapter (``lora.A.<layer>``, ``lora.B.<layer>``).
+        """
         from safetensors.torch import save_file
 
         from agentcore.core.state import atomic_write_bytes
@@ -71,10 +118,15 @@ class MemoryGates(torch.nn.Module):
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_suffix(p.suffix + ".tmp")
+        tensors = {"beta": self.beta.detach().cpu().contiguous()}
+        tensors.update({k: v.detach().cpu().contiguous() for k, v in (extra or {}).items()})
         save_file(
-            {"beta": self.beta.detach().cpu().contiguous()},
+            tensors,
             str(tmp),
-            metadata={"version": str(ADAPTER_VERSION)},
+            metadata={
+                "version": str(ADAPTER_VERSION),
+                "lora_scale": str(config.get("lora_scale", 0)),
+            },
         )
         tmp.replace(p)
         meta = {
@@ -85,6 +137,22 @@ class MemoryGates(torch.nn.Module):
         }
         atomic_write_bytes(p.with_suffix(".json"), json.dumps(meta, indent=2).encode())
         return p
+
+    @staticmethod
+    def load_lora(path: str | Path) -> list[torch.Tensor]:
+        """The adapter's low-rank Q/K/V updates merged per layer (``[n_out, hidden]``), or []."""
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            scale = float((fh.metadata() or {}).get("lora_scale", "0"))
+            names = set(fh.keys())
+            out = []
+            layer = 0
+            while f"lora.A.{layer}" in names:
+                a, b = fh.get_tensor(f"lora.A.{layer}"), fh.get_tensor(f"lora.B.{layer}")
+                out.append((b.float() @ a.float()) * scale)
+                layer += 1
+        return out
 
     @classmethod
     def load(cls, path: str | Path, n_layers: int, n_heads: int) -> MemoryGates:
@@ -137,14 +205,17 @@ class InfiniMemory:
     # ------------------------------------------------------------------ phases
     def memory_update(self, layer: int, k_raw: torch.Tensor, v: torch.Tensor) -> None:
         """Fold a segment into the memory. ``k_raw, v: [B,H_kv,n,D]`` (pre-RoPE)."""
-        sk = sigma(k_raw.float())  # [B,H,n,Dk]
-        vf = v.float()
-        M, z = self.M[layer], self.z[layer]
-        if self.config.update == "delta" and int(self.written[layer]) > 0:
-            retrieved = (sk @ M) / ((sk @ z[..., None]) + self.config.eps)  # [B,H,n,Dv]
-            vf = vf - retrieved
-        M.add_(sk.transpose(-1, -2) @ vf)
-        z.add_(sk.sum(dim=2))
+        M, z = memory_fold(
+            self.M[layer],
+            self.z[layer],
+            k_raw,
+            v,
+            rule=self.config.update,
+            eps=self.config.eps,
+            empty=int(self.written[layer]) == 0,
+        )
+        self.M[layer].copy_(M)
+        self.z[layer].copy_(z)
         self.written[layer] += k_raw.shape[2]
 
     def on_evict(
@@ -154,14 +225,9 @@ class InfiniMemory:
 
     def memory_read(self, layer: int, q_raw: torch.Tensor) -> torch.Tensor:
         """``q_raw: [B,H_q,T,D]`` (pre-RoPE) -> ``A_mem [B,H_q,T,D]`` float32."""
-        b, hq, t, d = q_raw.shape
         if int(self.written[layer]) == 0:
-            return torch.zeros((b, hq, t, d), device=q_raw.device)
-        g = hq // self.n_kv
-        sq = sigma(q_raw.float()).reshape(b, self.n_kv, g * t, d)  # heads of a KV group folded
-        num = sq @ self.M[layer]  # [B,Hkv,GT,Dv]
-        den = sq @ self.z[layer][..., None] + self.config.eps  # [B,Hkv,GT,1]
-        return (num / den).reshape(b, hq, t, d)
+            return torch.zeros(q_raw.shape, device=q_raw.device)
+        return memory_retrieve(q_raw, self.M[layer], self.z[layer], eps=self.config.eps)
 
     def mix(self, layer: int, q_raw: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
         """Gate memory read-out against local attention ``local: [B,H_q,T,D]``."""
@@ -177,7 +243,7 @@ class InfiniMemory:
             "update": self.config.update,
             "tokens_folded": int(self.written.max()),
             "bytes": self.M.numel() * 4 + self.z.numel() * 4,
-            "gate_mean": float(torch.sigmoid(self.gates.beta).mean()),
+            "gate_mean": float(torch.sigmoid(self.gates.beta.detach()).mean()),
         }
 
     def state_dict(self) -> dict[str, Any]:

@@ -124,11 +124,18 @@ class CoreLayer(nn.Module):
         layer.split = (hq * d, hkv * d, hkv * d)
         return layer
 
-    def project_qkv(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``h: [B,T,hidden]`` -> ``q: [B,Hq,T,D]``, ``k, v: [B,Hkv,T,D]`` (pre-RoPE)."""
+    def project_qkv(
+        self, h: torch.Tensor, delta: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``h: [B,T,hidden]`` -> ``q: [B,Hq,T,D]``, ``k, v: [B,Hkv,T,D]`` (pre-RoPE).
+
+        ``delta: [B,T,(Hq+2Hkv)*D]`` is added to the fused projection (low-rank adapters in training).
+        """
         b, t, _ = h.shape
         dims = self.dims
         qkv = F.linear(h, self.w_qkv, self.b_qkv)
+        if delta is not None:
+            qkv = qkv + delta
         q, k, v = qkv.split(self.split, dim=-1)
         q = q.view(b, t, dims.n_heads, dims.head_dim).transpose(1, 2)
         k = k.view(b, t, dims.n_kv_heads, dims.head_dim).transpose(1, 2)
