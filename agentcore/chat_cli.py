@@ -22,7 +22,10 @@ __all__ = ["run_chat", "run_info"]
 
 
 def _load_engine(ns: argparse.Namespace) -> Engine:
-    return Engine.load(ns.model, device=ns.device, dtype=ns.dtype, threads=ns.threads)
+    engine = Engine.load(ns.model, device=ns.device, dtype=ns.dtype, threads=ns.threads)
+    if getattr(ns, "memory_adapter", None):
+        engine.load_memory_adapter(ns.memory_adapter)
+    return engine
 
 
 def _open_session(engine: Engine, ns: argparse.Namespace) -> Session:
@@ -37,7 +40,7 @@ def _open_session(engine: Engine, ns: argparse.Namespace) -> Session:
             )
             return session
     streaming = StreamingConfig.for_budget(ns.window) if ns.window else engine.default_streaming()
-    session = engine.new_session(SessionConfig(streaming=streaming))
+    session = engine.new_session(SessionConfig(streaming=streaming, infini=engine.default_infini))
     if ns.system:
         session.messages.append({"role": "system", "content": ns.system})
     return session

@@ -52,6 +52,11 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads", type=int, default=None, help="CPU threads for torch (default: all cores)"
     )
+    p.add_argument(
+        "--memory-adapter",
+        default=None,
+        help="Infini-attention gates from `agentcore train memory`: new sessions get the memory",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,9 +33,11 @@ from _common import machine, markdown_table, rss_mib, write_report
 
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
+from agentcore.core.infini import InfiniConfig, MemoryGates
 from agentcore.core.recall import RecallConfig
 from agentcore.core.sampling import SamplingParams
 from agentcore.core.session import Session, SessionConfig
+from agentcore.train import default_adapter_path
 
 TASK = (
     "There is an important info hidden inside a lot of irrelevant text. Find it and memorize it. "
@@ -51,7 +53,7 @@ DEPTHS = [i / 10 for i in range(11)]
 
 def arm_configs(window: int) -> dict[str, SessionConfig]:
     streaming = StreamingConfig.for_budget(window)
-    return {
+    arms = {
         "sinks+window": SessionConfig(streaming=streaming, keep_token_ids=False),
         "recall": SessionConfig(
             streaming=streaming,
@@ -59,6 +61,36 @@ def arm_configs(window: int) -> dict[str, SessionConfig]:
             recall=RecallConfig(host_blocks=1 << 20),
         ),
     }
+    for update in ("linear", "delta"):
+        arms[f"infini-{update}"] = SessionConfig(
+            streaming=streaming,
+            keep_token_ids=False,
+            infini=InfiniConfig(update=update),  # type: ignore[arg-type]
+        )
+    return arms
+
+
+def arm_engines(
+    engine: Engine, arms: dict[str, SessionConfig], adapters: dict[str, Path | None]
+) -> dict[str, Engine]:
+    """One engine view per arm: Infini arms get the gates trained for their update rule.
+
+    The views share the model weights; only the gates differ. An arm without an adapter runs
+    with the untrained initial gates (beta = -4, about 2% memory) and says so in its name.
+    """
+    out: dict[str, Engine] = {}
+    for arm in arms:
+        if not arm.startswith("infini-"):
+            out[arm] = engine
+            continue
+        view = Engine(engine.core, engine.codec, name=engine.name, source=engine.source)
+        path = adapters.get(arm.removeprefix("infini-"))
+        if path is not None:
+            if MemoryGates.load_lora(path):
+                raise SystemExit(f"{path} carries Q/K/V adapters; the passkey views share weights")
+            view.load_memory_adapter(path)
+        out[arm] = view
+    return out
 
 
 def build(
@@ -135,6 +167,13 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=None, help="torch CPU threads (default: all cores)"
     )
     ap.add_argument("--out", type=Path, default=None)
+    for update in ("linear", "delta"):
+        ap.add_argument(
+            f"--adapter-{update}",
+            type=Path,
+            default=None,
+            help=f"gates for the infini-{update} arm (default: the shipped adapter, if any)",
+        )
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -148,6 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     arms = arm_configs(args.window)
     if args.arms:
         arms = {k: v for k, v in arms.items() if k in args.arms.split(",")}
+    adapters: dict[str, Path | None] = {}
+    for update in ("linear", "delta"):
+        given = getattr(args, f"adapter_{update}")
+        shipped = default_adapter_path(engine.name, update)
+        adapters[update] = given or (shipped if shipped.is_file() else None)
+        print(f"infini-{update}: gates from {adapters[update] or 'initial beta=-4 (untrained)'}")
+    engines = arm_engines(engine, arms, adapters)
+    args.adapters = {k: str(v) if v else None for k, v in adapters.items()}
     rng = random.Random(args.seed)
     keys = {(n, t): rng.randint(10000, 99999) for n in lengths for t in range(trials)}
     results: dict[str, list[dict[str, Any]]] = {arm: [] for arm in arms}
@@ -156,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         for t in range(trials):
             for arm, cfg in arms.items():
                 start = time.perf_counter()
-                rows = run_document(engine, cfg, n, keys[(n, t)], args.window)
+                rows = run_document(engines[arm], cfg, n, keys[(n, t)], args.window)
                 results[arm].extend(rows)
                 acc = sum(r["correct"] for r in rows) / len(rows)
                 print(
@@ -203,6 +250,10 @@ def report(
                 row.append(f"{acc:.0%} ({cnt})" if cnt else "-")
         rows.append(row)
     table = markdown_table(headers, rows)
+    gates = "; ".join(
+        f"{u}: {getattr(args, 'adapters', {}).get(u) or 'untrained (beta=-4)'}"
+        for u in ("linear", "delta")
+    )
     md = f"""# Passkey retrieval
 
 Model {engine.name} ({engine.info().device}/{engine.info().dtype}); sinks + window = {args.window} tokens;
@@ -212,9 +263,16 @@ question came. Machine: {machine()}. Took {elapsed / 60:.1f} min.
 
 {table}
 
+Gates of the Infini arms: {gates}.
+
 ![passkey heat maps](passkey.png)
 """
-    raw = {"machine": machine(), "args": vars(args), "results": results, "elapsed_s": elapsed}
+    raw = {
+        "machine": machine(),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "results": results,
+        "elapsed_s": elapsed,
+    }
     return md, raw
 
 

@@ -8,6 +8,7 @@ per-conversation state: that is the session's.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import threading
 import time
@@ -18,7 +19,7 @@ import torch
 
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.codec import Codec, HFCodec
-from agentcore.core.infini import MemoryGates
+from agentcore.core.infini import InfiniConfig, MemoryGates
 from agentcore.core.llama import CoreModel
 from agentcore.core.loader import (
     LoadedModel,
@@ -72,6 +73,8 @@ class Engine:
         # One forward at a time on this model (sessions on different threads share it).
         self.lock = threading.RLock()
         self._gates: MemoryGates | None = None
+        # the compressive memory new default sessions get (set by load_memory_adapter)
+        self.default_infini: InfiniConfig | None = None
 
     def memory_gates(self) -> MemoryGates:
         """The Infini-attention gates sessions use (closed-ish, beta=-4, until an adapter loads)."""
@@ -97,6 +100,11 @@ class Engine:
                 w: torch.Tensor = layer.w_qkv  # type: ignore[assignment]
                 w.add_(delta.to(w.device, w.dtype))
         self._gates = gates.to(self.core.device)
+        meta = Path(path).with_suffix(".json")
+        update = "delta"
+        if meta.is_file():
+            update = json.loads(meta.read_text()).get("config", {}).get("update", "delta")
+        self.default_infini = InfiniConfig(update=update)  # type: ignore[arg-type] # validated there
 
     @classmethod
     def load(
@@ -196,6 +204,8 @@ class Engine:
             if isinstance(config, SessionConfig)
             else SessionConfig(streaming=config or self.default_streaming(), **kwargs)
         )
+        if config is None and "infini" not in kwargs and self.default_infini is not None:
+            cfg = dataclasses.replace(cfg, infini=self.default_infini)
         return Session(self, cfg)
 
     def restore_session(self, path: str | os.PathLike[str]) -> Any:

@@ -38,6 +38,11 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument(
+        "--memory-adapter",
+        default=None,
+        help="Infini-attention gates from `agentcore train memory`: sessions get the memory",
+    )
+    p.add_argument(
         "--sessions-dir",
         default=None,
         help="folder of persistent sessions (default $AGENTCORE_HOME/server/sessions)",
@@ -114,13 +119,17 @@ def run_serve(ns: argparse.Namespace) -> int:
             log_level=ns.log_level,
         )
         engine = Engine.load(ns.model, device=ns.device, dtype=ns.dtype, threads=ns.threads)
-    except (ModelNotFoundError, ValueError) as exc:
+        if ns.memory_adapter:
+            engine.load_memory_adapter(ns.memory_adapter)
+    except (ModelNotFoundError, ValueError, FileNotFoundError) as exc:
         print(f"agentcore serve: {exc}", file=sys.stderr)
         return 1
     folder = Path(ns.sessions_dir) if ns.sessions_dir else default_sessions_dir()
     folder.mkdir(parents=True, exist_ok=True)
     session_config = (
-        SessionConfig(streaming=StreamingConfig.for_budget(ns.window)) if ns.window else None
+        SessionConfig(streaming=StreamingConfig.for_budget(ns.window), infini=engine.default_infini)
+        if ns.window
+        else None
     )
     backend = LocalBackend(engine, sessions_dir=folder, session_config=session_config)
     app = create_app(backend, config)
