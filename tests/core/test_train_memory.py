@@ -109,6 +109,8 @@ def test_training_runs_and_the_adapter_round_trips(
     other = Engine.from_hf(tiny_factory(seed=3), ByteCodec(), name="tiny-load")
     other.load_memory_adapter(path)
     torch.testing.assert_close(other.memory_gates().beta, gates.beta.detach())
+    assert other.default_infini is not None and other.default_infini.update == cfg.update
+    assert "infini" in other.new_session().extensions  # --memory-adapter turns the memory on
     merged = other.core.layers[0].w_qkv  # type: ignore[union-attr]
     torch.testing.assert_close(merged - before, lora.merged(0).detach(), atol=1e-6, rtol=0)
 
