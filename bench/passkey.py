@@ -28,7 +28,8 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
+sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
 from _common import machine, markdown_table, rss_mib, write_report
 
 from agentcore.core.cache import StreamingConfig

@@ -34,8 +34,8 @@ from typing import Any
 
 import networkx as nx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
+sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
 from _common import DOCS, machine, markdown_table, write_report
 
 from planners import Task, TaskGraph, TaskStatus
