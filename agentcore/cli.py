@@ -20,9 +20,11 @@ _DESCRIPTION = """\
 agentcore: agents on a local language model whose context never ends.
 
 subcommands:
-  chat        talk to the local model in the terminal; replies stream token by token and
-              the conversation is one endless session (saved after every turn, resumed with
-              --session NAME)
+  chat        the terminal assistant (Textual): chat with an agent on the local model, tool
+              panels, approvals, plan / memory / session panes, persistent conversations
+              (`agentcore chat --help-app` lists its options). With --plain, or when input
+              is piped, a line-based chat on one endless session (--session NAME resumes it)
+  sim         run a multi-agent simulation scenario (`agentcore sim --help`)
   serve       run the OpenAI-compatible model server with persistent sessions
   bench       run a benchmark from bench/ (streaming, dtype, load, ...) and write its table
               under docs/benchmarks/
@@ -85,8 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--window", type=int, default=None, help="sink + window budget in tokens (default 2048)"
     )
     chat.add_argument(
-        "--plain", action="store_true", help="line-based chat (the default until the TUI lands)"
+        "--plain", action="store_true", help="line-based chat (automatic when input is piped)"
     )
+    chat.add_argument(
+        "--help-app", action="store_true", help="show the terminal assistant's options"
+    )
+
+    sub.add_parser("sim", help="run a multi-agent simulation scenario", add_help=False)
 
     serve = sub.add_parser("serve", help="run the OpenAI-compatible model server")
     from agentcore.server._main import add_serve_arguments
@@ -141,9 +148,26 @@ def run_bench(name: str, args: Sequence[str]) -> int:
     return rc
 
 
+def _wants_app(args: Sequence[str]) -> bool:
+    """``chat`` opens the terminal assistant unless asked for the line chat or fed by a pipe."""
+    if "--plain" in args or "--help" in args or "-h" in args:
+        return False
+    return "--help-app" in args or (sys.stdin.isatty() and sys.stdout.isatty())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["sim"]:
+        from apps.sim import main as sim_main
+
+        return sim_main(args[1:])
+    if args[:1] == ["chat"] and _wants_app(args[1:]):
+        from apps.assistant import main as app_main
+
+        rest = ["--help" if a == "--help-app" else a for a in args[1:]]
+        return app_main(rest)
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns = parser.parse_args(args)
     if ns.command is None:
         parser.print_help()
         return 0

@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--n", type=int, default=100)
-    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: all cores)"
