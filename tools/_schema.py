@@ -84,12 +84,26 @@ def export_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
+DEFAULT_MAX_STRING = 200
+"""Longest string the grammar lets a model write where the schema sets no ``maxLength``."""
+DEFAULT_MAX_ITEMS = 32
+"""Longest array the grammar allows where the schema sets no ``maxItems``."""
+
+
+def decoding_schema(
+    schema: dict[str, Any],
+    *,
+    max_string: int | None = DEFAULT_MAX_STRING,
+    max_items: int | None = DEFAULT_MAX_ITEMS,
+) -> dict[str, Any]:
     """A copy of ``schema`` to build a decoding grammar from.
 
     Objects with declared ``properties`` and no ``additionalProperties`` get
-    ``additionalProperties: false``; nothing else changes, so every value the grammar allows
-    still validates against the original schema.
+    ``additionalProperties: false``; strings and arrays without a declared bound get
+    ``maxLength: max_string`` / ``maxItems: max_items``, so a model that loses its way inside a
+    value (a small model repeating itself in a string) still closes the call within a bounded
+    number of tokens. Both only narrow the schema: every value the grammar allows still
+    validates against the original. Tools that need longer values declare their own bounds.
     """
     out = copy.deepcopy(schema)
 
@@ -98,6 +112,12 @@ def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
         open_keys = ("additionalProperties", "patternProperties", "unevaluatedProperties")
         if declared and not any(k in node for k in open_keys):
             node["additionalProperties"] = False
+        kind = node.get("type")
+        free = not any(k in node for k in ("enum", "const"))
+        if max_string is not None and kind == "string" and free and "maxLength" not in node:
+            node["maxLength"] = max(max_string, int(node.get("minLength", 0)))
+        if max_items is not None and kind == "array" and "maxItems" not in node:
+            node["maxItems"] = max(max_items, int(node.get("minItems", 0)))
 
     walk_schemas(out, close_objects)
     return out
