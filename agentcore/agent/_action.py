@@ -1,0 +1,184 @@
+"""Action selection: one model turn choosing a reply or a tool call among permitted tools.
+
+Owns :class:`ActionSelector`, which sends the turn's new messages to the backend session with
+``tools=`` only the tools the safety filter permits now (a local backend decodes under the
+grammar of exactly those tools, so a call to anything else cannot be written) and
+``tool_choice`` forcing a plan task's tool when there is one. The blocking backend call runs
+on a worker thread; reply text streams out as it is generated (tool-call text never does) and
+``should_stop`` ends generation early. Never runs tools and never judges a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+from agentcore.agent._grounding import ground_tool
+from agentcore.backends import Completion, Message, ModelBackend, ToolChoice
+from agentcore.core.sampling import SamplingParams
+from tools import TOOL_CALL_OPEN, ToolRegistry
+
+__all__ = ["ActionSelector", "TurnRequest"]
+
+
+class TurnRequest:
+    """One model turn: messages, permitted tools, choice, and where the completion lands."""
+
+    def __init__(
+        self,
+        messages: Sequence[Message],
+        tools: list[str],
+        tool_choice: ToolChoice = "auto",
+        *,
+        step: str | None = None,
+        results: Sequence[str] = (),
+    ) -> None:
+        self.messages = list(messages)
+        self.tools = tools
+        self.tool_choice: ToolChoice = tool_choice if tools else "none"
+        self.step = step  # ground string arguments in this text (and ``results``)
+        self.results = list(results)
+        self.completion: Completion | None = None
+
+
+class _CallTextFilter:
+    """Passes reply text, swallows a tool call's text (which starts with ``<tool_call>``)."""
+
+    def __init__(self) -> None:
+        self.held = ""
+        self.decided: bool | None = None  # True: text reply, False: tool call
+
+    def feed(self, piece: str) -> str:
+        if self.decided is True:
+            return piece
+        if self.decided is False:
+            return ""
+        self.held += piece
+        head = self.held.lstrip()
+        if head.startswith(TOOL_CALL_OPEN):
+            self.decided = False
+            return ""
+        if TOOL_CALL_OPEN.startswith(head):
+            return ""  # could still become a call
+        self.decided = True
+        out, self.held = self.held, ""
+        return out
+
+    def flush(self) -> str:
+        if self.decided is None and not self.held.lstrip().startswith(TOOL_CALL_OPEN[:1]):
+            out, self.held = self.held, ""
+            return out
+        return ""
+
+
+class ActionSelector:
+    """Runs model turns for one agent session."""
+
+    def __init__(
+        self,
+        backend: ModelBackend,
+        registry: ToolRegistry,
+        *,
+        session: str,
+        params: SamplingParams,
+        hints: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.registry = registry
+        self.session = session
+        self.params = params
+        self.hints = hints or {}
+        self._cache: dict[str, dict[str, Any]] = {}
+
+    def openai_tools(self, names: list[str]) -> list[dict[str, Any]]:
+        """The OpenAI entries of ``names``, with the decoding hints applied."""
+        out = []
+        for name in names:
+            if name not in self._cache:
+                self._cache[name] = hinted_tool(
+                    self.registry.get(name).openai_tool(),
+                    {**self.hints.get("*", {}), **self.hints.get(name, {})},
+                )
+            out.append(self._cache[name])
+        return out
+
+    async def turn(
+        self, request: TurnRequest, should_stop: Callable[[], bool]
+    ) -> AsyncIterator[str]:
+        """Yield reply text pieces as they are generated; ``request.completion`` holds the
+        turn afterwards. Cancelling the consumer stops generation and waits for the worker,
+        so the session is never left mid-write."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str] = asyncio.Queue()
+        text_filter = _CallTextFilter()
+        cancelled = False
+
+        def on_token(piece: str) -> None:
+            shown = text_filter.feed(piece)
+            if shown:
+                loop.call_soon_threadsafe(queue.put_nowait, shown)
+
+        def stop() -> bool:
+            return cancelled or should_stop()
+
+        tools = self.openai_tools(request.tools) if request.tools else None
+        if tools and request.step is not None:
+            tools = [ground_tool(t, request.step, request.results) for t in tools]
+        work = asyncio.ensure_future(
+            asyncio.to_thread(
+                self.backend.chat,
+                request.messages,
+                session=self.session,
+                params=self.params,
+                tools=tools,
+                tool_choice=request.tool_choice if tools else "auto",
+                on_token=on_token,
+                should_stop=stop,
+            )
+        )
+        getter: asyncio.Future[str] | None = None
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({work, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield getter.result()
+                    continue
+                getter.cancel()
+                while not queue.empty():
+                    yield queue.get_nowait()
+                break
+            request.completion = work.result()
+            rest = text_filter.flush()
+            if rest and not request.completion.tool_calls:
+                yield rest
+        except BaseException:
+            cancelled = True
+            if getter is not None:
+                getter.cancel()
+            if not work.done():
+                await asyncio.shield(asyncio.wait({work}))
+            raise
+
+
+def hinted_tool(entry: dict[str, Any], hints: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """``entry`` with extra keywords merged into its string arguments' schemas. A hint only
+    applies to a string property, and ``maxLength`` only ever gets smaller."""
+    if not hints:
+        return entry
+    entry = copy.deepcopy(entry)
+    props = entry.get("function", {}).get("parameters", {}).get("properties", {})
+    for arg, extra in hints.items():
+        schema = props.get(arg)
+        if not isinstance(schema, dict) or schema.get("type") != "string":
+            continue
+        for key, value in extra.items():
+            if key == "maxLength" and "maxLength" in schema:
+                schema[key] = min(int(schema[key]), int(value))
+            elif key == "pattern" and "pattern" in schema:
+                continue  # the tool's own pattern stays (two patterns cannot be merged)
+            else:
+                schema[key] = value
+    return entry

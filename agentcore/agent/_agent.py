@@ -1,0 +1,886 @@
+"""The agent: one persistent model session driven through the layers, step by step.
+
+Owns :class:`Agent`, the loop that runs a goal through perception, working memory and
+recall, planning, action selection, the safety filter, execution and learning, emitting a
+typed event for each thing a layer does; stop conditions (answer, step limit, budgets,
+denials, :meth:`Agent.stop`, task cancellation) that always leave the session, plan, memory
+and saved state consistent; and save/load of the agent under its home folder. Never
+implements a layer itself: each lives in its own module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from agentcore.agent._action import ActionSelector, TurnRequest
+from agentcore.agent._audit import AuditLog
+from agentcore.agent._config import AgentConfig
+from agentcore.agent._events import (
+    ApprovalRequest,
+    Event,
+    FinalAnswer,
+    LessonEvent,
+    ObservationEvent,
+    PlanUpdate,
+    SafetyVerdict,
+    StatusEvent,
+    TokenEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    TrustLevel,
+)
+from agentcore.agent._execution import Executor
+from agentcore.agent._learning import Episode, Learner
+from agentcore.agent._perception import Observation, Perception
+from agentcore.agent._planning import PlanLayer
+from agentcore.agent._policy import Policy
+from agentcore.agent._recall import MemoryLayer, Recall
+from agentcore.agent._redact import StreamRedactor
+from agentcore.agent._result import Result
+from agentcore.agent._safety import ApprovalCallback, BudgetMeter, SafetyFilter
+from agentcore.agent._skills import MemorySkillStore
+from agentcore.agent._state import AgentState, load_state, save_state
+from agentcore.backends import Message, ModelBackend
+from agentcore.backends._summarizer import BackendSummarizer
+from agentcore.paths import data_home, validate_name
+from memory import LongTermMemory, Reflector
+from memory import TrustLevel as MemoryTrust
+from planners import PlanError, Planner, Task, TaskGraph, render_text
+from tools import Tool, ToolCallParseError, ToolRegistry
+from tools.builtin import default_tools
+
+__all__ = ["Agent"]
+
+STATE_FILE = "agent.json"
+_MEMORY_TRUST: dict[str, MemoryTrust] = {
+    "system": MemoryTrust.SYSTEM,
+    "user": MemoryTrust.USER,
+    "agent": MemoryTrust.AGENT,
+    "tool": MemoryTrust.TOOL,
+}
+
+
+def _resolve_backend(model: ModelBackend | str, home: Path) -> ModelBackend:
+    if not isinstance(model, str):
+        return model
+    if model.startswith(("http://", "https://")):
+        from agentcore.backends import HttpBackend
+
+        return HttpBackend(model)
+    from agentcore.backends import LocalBackend
+
+    return LocalBackend.load(None if model == "default" else model, sessions_dir=home / "sessions")
+
+
+def _resolve_memory(memory: LongTermMemory | Path | str | None, home: Path) -> LongTermMemory:
+    if isinstance(memory, LongTermMemory):
+        return memory
+    if isinstance(memory, str) and memory.startswith(("http://", "https://")):
+        return LongTermMemory(url=memory)  # a chromadb server shared by many agents
+    return LongTermMemory(Path(memory) if memory is not None else home / "memory")
+
+
+def _resolve_tools(
+    tools: ToolRegistry | Sequence[Tool | Callable[..., Any]] | None,
+    workspace: Path,
+    store: LongTermMemory,
+    name: str,
+) -> ToolRegistry:
+    if isinstance(tools, ToolRegistry):
+        return tools
+    if tools is None:
+        return default_tools(workspace=workspace, memory=store, agent=name)
+    return ToolRegistry(tools)
+
+
+class _Run:
+    """Bookkeeping of one run: ids, sequence numbers, the meter and the collected events."""
+
+    def __init__(self, agent: str, goal: str, policy: Policy, source: str) -> None:
+        self.agent = agent
+        self.run_id = uuid.uuid4().hex[:12]
+        self.goal = goal
+        self.meter = BudgetMeter(policy)
+        self.events: list[Event] = []
+        self.started = time.perf_counter()
+        self.episode = Episode(self.run_id, goal, source=source)
+        self.denials = 0
+        self.last_tool_ok: bool | None = None
+        self.final: FinalAnswer | None = None
+
+    def event(self, cls: type[Any], **fields: Any) -> Any:
+        ev = cls(agent=self.agent, run_id=self.run_id, seq=len(self.events), **fields)
+        self.events.append(ev)
+        if isinstance(ev, FinalAnswer):
+            self.final = ev
+        return ev
+
+
+class _Stop(Exception):
+    """Ends a run from deep inside the loop with a stop reason."""
+
+    def __init__(self, reason: str, text: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.text = text
+
+
+class Agent:
+    """A goal-directed agent on a persistent model session (see the module docstring).
+
+    ``run(goal)`` / ``stream(goal)`` run one goal; a plain chat message is a goal, and a text
+    reply is the final answer. The agent saves itself under ``home`` after every run and
+    :meth:`load` resumes it; the constructor always starts a fresh agent state.
+    """
+
+    def __init__(
+        self,
+        model: ModelBackend | str = "default",
+        *,
+        tools: ToolRegistry | Sequence[Tool | Callable[..., Any]] | None = None,
+        memory: LongTermMemory | Path | str | None = None,
+        planner: Planner | Literal["auto", "off"] = "auto",
+        policy: Policy | None = None,
+        name: str = "agent",
+        home: Path | None = None,
+        workspace: Path | None = None,
+        approve: ApprovalCallback | None = None,
+        config: AgentConfig | None = None,
+        session: str | None = None,
+    ) -> None:
+        self.name = validate_name(name, "agent")
+        self.home = Path(home) if home is not None else data_home() / "agents" / self.name
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.workspace = Path(workspace) if workspace is not None else self.home / "workspace"
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self.config = config or AgentConfig.default()
+        self.session_id = validate_name(session or f"agent-{self.name}")
+        self.backend: ModelBackend = _resolve_backend(model, self.home)
+        self.memory = _resolve_memory(memory, self.home)
+        self.tools = _resolve_tools(tools, self.workspace, self.memory, self.name)
+        policy = policy or Policy.default(self.workspace)
+        if policy.workspace is None:
+            policy = policy.with_changes(workspace=self.workspace)
+        self.policy: Policy = policy
+        self.approve = approve
+        self.audit = AuditLog(
+            policy.audit_path or self.home / "audit.jsonl", fsync=policy.audit_fsync
+        )
+        self.safety = SafetyFilter(policy, self.tools, agent=self.name, audit=self.audit)
+        self.perception = Perception(self.config.max_observation_chars)
+        self.recall_layer = MemoryLayer(
+            self.memory,
+            agent=self.name,
+            config=self.config.working_memory,
+            recall_k=self.config.recall_k,
+            lesson_k=self.config.lesson_k,
+            min_similarity=self.config.min_recall_similarity,
+        )
+        self.skills = MemorySkillStore(self.memory, agent=self.name, min_similarity=0.92)
+        self.planning = PlanLayer(planner, self.tools, skills=self.skills)
+        summarizer = BackendSummarizer(self.backend, max_tokens=60)
+        self.learner = Learner(
+            self.memory,
+            agent=self.name,
+            summarize=summarizer if self.config.distill_lessons else None,
+            skills=self.skills,
+            reflector=(
+                Reflector(self.memory, summarizer, agent=self.name)
+                if self.config.reflect and self.config.learn
+                else None
+            ),
+        )
+        self.selector = ActionSelector(
+            self.backend,
+            self.tools,
+            session=self.session_id,
+            params=self._params(),
+            hints=self.config.schema_hints,
+        )
+        self.executor = Executor(
+            self.tools, redact=self.safety.redact, max_chars=policy.max_output_chars
+        )
+        self._history: list[dict[str, Any]] = []
+        self._pending: list[Message] = []
+        self._system_sent = False
+        self._runs = 0
+        self._last_run_id: str | None = None
+        self._outcomes: dict[str, dict[str, Any]] = {}
+        self._stop = threading.Event()
+        self._running = False
+        self._lock = threading.Lock()
+
+    def _params(self) -> Any:
+        params = self.config.sampling
+        if self.config.seed is not None and params.seed is None:
+            import dataclasses
+
+            params = dataclasses.replace(params, seed=self.config.seed)
+        return params
+
+    # ------------------------------------------------------------------ public properties
+
+    @property
+    def plan(self) -> TaskGraph | None:
+        return self.planning.graph
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, goal: str, *, source: str = "user") -> Result:
+        """Run ``goal`` to its end (blocking) and return the :class:`Result`."""
+
+        async def drive() -> Result:
+            events = [ev async for ev in self.stream(goal, source=source)]
+            return self._result(goal, events)
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(drive())
+        raise RuntimeError(
+            "Agent.run() was called inside a running event loop; use `async for event in "
+            "agent.stream(goal)` (or `await agent.arun(goal)`) there instead"
+        )
+
+    async def arun(self, goal: str, *, source: str = "user") -> Result:
+        """:meth:`run` for async code."""
+        events = [ev async for ev in self.stream(goal, source=source)]
+        return self._result(goal, events)
+
+    def _result(self, goal: str, events: list[Event]) -> Result:
+        final = events[-1]
+        assert isinstance(final, FinalAnswer)
+        outcome = self._outcomes.get(final.run_id, {})
+        return Result(
+            run_id=final.run_id,
+            goal=goal,
+            answer=final.text,
+            success=final.success,
+            stop_reason=final.stop_reason,
+            events=events,
+            steps=int(outcome.get("steps", 0)),
+            tool_calls=int(outcome.get("tool_calls", 0)),
+            tokens=int(outcome.get("tokens", 0)),
+            duration_s=float(outcome.get("duration_s", 0.0)),
+        )
+
+    def stop(self) -> None:
+        """Ask the current run to end (thread-safe); it ends with ``stop_reason="cancelled"``."""
+        self._stop.set()
+
+    async def stream(self, goal: str, *, source: str = "user") -> AsyncIterator[Event]:
+        """Run ``goal``, yielding every event; the last one is a :class:`FinalAnswer`.
+
+        Cancelling the consuming task (or closing the iterator) stops generation, closes the
+        run as ``cancelled`` and saves a consistent state before the cancellation propagates.
+        """
+        if not isinstance(goal, str) or not goal.strip():
+            raise ValueError(f"goal={goal!r}: expected a non-empty string")
+        with self._lock:
+            if self._running:
+                raise RuntimeError(f"agent {self.name!r} is already running a goal")
+            self._running = True
+        self._stop.clear()
+        run = _Run(self.name, goal, self.policy, source)
+        sent = 0
+        closed = False
+        try:
+            try:
+                async for ev in self._steps(run, goal, source):
+                    sent += 1
+                    yield ev
+            except _Stop as stop:
+                if stop.reason.startswith("budget.") or stop.reason in ("max_steps", "denied"):
+                    self._verdict(run, "run", "deny", stop.reason, stop.text or stop.reason)
+                self._finish(run, stop.text, False, stop.reason)
+            except Exception as exc:
+                self._finish(run, f"error: {type(exc).__name__}: {exc}", False, "error")
+            await asyncio.to_thread(self._close_run, run)
+            closed = True
+            for ev in run.events[sent:]:
+                yield ev
+        except BaseException:
+            if not closed:  # cancelled or closed mid-run: settle everything, then propagate
+                self._finish(run, "", False, "cancelled")
+                self._close_run(run)
+            raise
+        finally:
+            self._running = False
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _steps(self, run: _Run, goal: str, source: str) -> AsyncIterator[Event]:
+        cfg = self.config
+        obs = self.perception.perceive(goal, source=source, trust=None)
+        self.recall_layer.working.add_goal(goal, obs.salience)  # the goal, not an observation
+        yield run.event(
+            ObservationEvent,
+            source=obs.source,
+            trust=obs.trust,
+            salience=obs.salience,
+            content=obs.content,
+        )
+        self._history.append({"role": "user", "content": goal, "run_id": run.run_id})
+        recall: Recall = await asyncio.to_thread(self.recall_layer.recall, goal)
+        if obs.trust == "user" and obs.salience >= 0.9 and cfg.learn:
+            # the user asked to remember something: a fact, recalled by later runs
+            self.learner.remember_fact(
+                goal, source=source, trust=MemoryTrust.USER, run_id=run.run_id
+            )
+        for hit in recall.lessons:
+            yield run.event(LessonEvent, text=hit.record.text, recalled=True)
+
+        permitted = self.safety.permitted_tools(run.meter)
+        graph: TaskGraph | None = None
+        if self.planning.wants_plan(goal, permitted):
+            yield run.event(StatusEvent, state="planning", detail=goal[:200])
+            notes = [h.record.text for h in recall.lessons]
+            try:
+                graph = await asyncio.to_thread(self.planning.create, goal, permitted, notes)
+            except PlanError as exc:
+                self.planning.adopt(None)
+                yield run.event(StatusEvent, state="planning", detail=f"no plan: {exc}"[:300])
+            if graph is not None:
+                yield self._plan_verdict(run, graph, permitted)
+                yield self._plan_event(run, "created")
+                run.episode.plan_text = "; ".join(t.goal for t in graph.tasks())
+        else:
+            self.planning.adopt(None)
+
+        extra = []
+        stats = self.learner.stats_text(permitted) if cfg.tool_stats else ""
+        if stats:
+            extra.append(stats)
+        context = self.recall_layer.context(recall, extra)
+        first = f"{context}\n\nRequest: {goal}" if context else goal
+        self._queue({"role": "user", "content": first})
+
+        if graph is None:
+            async for ev in self._act_until_answer(run, None):
+                yield ev
+            return
+        async for ev in self._run_plan(run):
+            yield ev
+
+    async def _run_plan(self, run: _Run) -> AsyncIterator[Event]:
+        results: list[str] = []
+        lines: list[str] = []
+        while True:
+            task = self.planning.next_task()
+            if task is None:
+                break
+            yield self._plan_event(run, "task_started", task.id)
+            graph = self.planning.graph
+            assert graph is not None
+            order = graph.topological_order()
+            step = order.index(task.id) + 1 if task.id in order else len(results) + 1
+            text = f"Step {step} of {len(order)}: {task.goal}"
+            if results:
+                text += f"\nInput: {results[-1][:300]}"
+            self._queue({"role": "user", "content": text})
+            outcome: list[Any] = []
+            async for ev in self._act_until_answer(run, task, outcome, results):
+                yield ev
+            ok, output = bool(outcome[0]), str(outcome[1])
+            if ok:
+                self.planning.complete(task.id, output)
+                results.append(output)
+                lines.append(f"{task.goal}: {output}")
+                yield self._plan_event(run, "task_done", task.id)
+                continue
+            permitted = self.safety.permitted_tools(run.meter)
+            state = self.planning.fail(task.id, output, permitted)
+            reason = {"retrying": "task_retry", "replanned": "replanned"}.get(state, "task_failed")
+            yield self._plan_event(run, reason, task.id)
+        if not self.planning.succeeded():
+            tasks = self.plan.tasks() if self.plan is not None else []
+            failed = [t for t in tasks if t.status.value == "failed"]
+            why = failed[0].error if failed and failed[0].error else "a step failed"
+            raise _Stop("plan_failed", f"could not finish the plan: {why}")
+        answer = ". ".join(line.rstrip(".") for line in lines) + "."
+        if self.config.final_summary:
+            self._queue(
+                {
+                    "role": "user",
+                    "content": "All steps are done. Give the final answer in one sentence.",
+                }
+            )
+            request = TurnRequest(self._take_pending(), [], "none")
+            async for ev in self._model_turn(run, request):
+                yield ev
+            assert request.completion is not None
+            answer = self.safety.redact(request.completion.text).strip() or answer
+        self._history.append({"role": "assistant", "content": answer})
+        yield self._reply_verdict(run)
+        self._finish(run, answer, True, "answered")
+
+    async def _act_until_answer(
+        self,
+        run: _Run,
+        task: Task | None,
+        outcome: list[Any] | None = None,
+        results: list[str] | None = None,
+    ) -> AsyncIterator[Event]:
+        """Model turns until a text reply (the answer, or the task's result), tool calls in
+        between. A task assigned to a permitted tool gets one call forced to that tool; its
+        result is the task's. With a task, ``outcome`` receives ``[ok, text]``."""
+        cfg = self.config
+        task_steps = 0
+        outputs: list[str] = list(results or [])
+        step_text = task.goal if task is not None else run.goal
+        while True:
+            self._check_limits(run)
+            if task is not None and task_steps >= cfg.max_steps_per_task:
+                assert outcome is not None
+                outcome[:] = [False, f"no result after {task_steps} model calls"]
+                return
+            permitted = self.safety.permitted_tools(run.meter)
+            choice: Any = "auto"
+            forced = None
+            if task is not None and task.assignee is not None and task.assignee.kind == "tool":
+                forced = task.assignee.name if task.assignee.name in permitted else None
+            if forced is not None:
+                choice = {"type": "function", "function": {"name": forced}}
+            request = TurnRequest(
+                self._take_pending(),
+                permitted,
+                choice,
+                step=step_text if cfg.grounding else None,
+                results=outputs,
+            )
+            task_steps += 1
+            try:
+                async for ev in self._model_turn(run, request):
+                    yield ev
+            except ToolCallParseError as exc:  # e.g. a call cut off by max_tokens
+                run.meter.steps += 1
+                run.episode.errors.append(f"unreadable tool call: {exc.reason}")
+                self._queue(
+                    {
+                        "role": "user",
+                        "content": f"Your tool call could not be read ({exc.reason}). "
+                        "Call the tool again with short arguments.",
+                    }
+                )
+                if forced is not None:
+                    assert outcome is not None
+                    outcome[:] = [False, f"unreadable tool call: {exc.reason}"]
+                    return
+                continue
+            completion = request.completion
+            assert completion is not None
+            if completion.finish_reason == "cancelled" or self._stop.is_set():
+                raise _Stop("cancelled", self.safety.redact(completion.text))
+            if not completion.tool_calls:
+                text = self.safety.redact(completion.text).strip()
+                self._history.append({"role": "assistant", "content": text})
+                if task is not None:
+                    assert outcome is not None
+                    outcome[:] = [True, text] if text else [False, "empty reply"]
+                    return
+                yield self._reply_verdict(run)
+                run.episode.actions.append("replied")
+                ok = bool(text) and run.last_tool_ok is not False
+                reason = "answered" if text else "empty_reply"
+                self._finish(run, text, ok, reason)
+                return
+            for call in completion.tool_calls:
+                result: list[Any] = []
+                async for ev in self._tool_call(
+                    run, call.id, call.name, call.arguments, permitted, result
+                ):
+                    yield ev
+                ok, output = bool(result[0]), str(result[1])
+                if ok:
+                    outputs.append(output)
+                if forced is not None:
+                    assert outcome is not None
+                    outcome[:] = [ok, output]
+                    return
+
+    async def _model_turn(self, run: _Run, request: TurnRequest) -> AsyncIterator[Event]:
+        yield run.event(StatusEvent, state="thinking", detail=f"step {run.meter.steps + 1}")
+        redactor = StreamRedactor(self.safety.redactor)
+        async for piece in self.selector.turn(request, self._stop.is_set):
+            shown = redactor.feed(piece)
+            if shown:
+                yield run.event(TokenEvent, text=shown)
+        rest = redactor.flush()
+        if rest:
+            yield run.event(TokenEvent, text=rest)
+        completion = request.completion
+        assert completion is not None
+        run.meter.steps += 1
+        run.meter.tokens += completion.usage.total_tokens
+
+    async def _tool_call(
+        self,
+        run: _Run,
+        call_id: str,
+        name: str,
+        arguments: dict[str, Any],
+        offered: list[str],
+        result: list[Any],
+    ) -> AsyncIterator[Event]:
+        shown_args = self.safety.redactor.redact_value(arguments)
+        assert isinstance(shown_args, dict)
+        yield run.event(ToolCallEvent, call_id=call_id, tool=name, arguments=shown_args)
+        self._history.append(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": call_id, "name": name, "arguments": shown_args}],
+            }
+        )
+        verdict = self.safety.check_call(name, arguments, run.meter, offered)
+        decision: str = verdict.decision
+        if verdict.decision == "needs_approval":
+            yield run.event(StatusEvent, state="waiting_for_approval", detail=verdict.reason)
+            request = ApprovalRequest(
+                agent=self.name,
+                call_id=call_id,
+                tool=name,
+                arguments=shown_args,
+                reason=verdict.reason,
+            )
+            verdict = await self.safety.ask_approval(request, self.approve)
+            decision = "approved" if verdict.allowed else "refused"
+        yield self._verdict(
+            run, f"tool:{name}", decision, verdict.rule, verdict.reason, call_id, shown_args
+        )
+        if not verdict.allowed:
+            run.denials += 1
+            message = f"Error: not allowed ({verdict.rule}): {verdict.reason}"
+            run.episode.errors.append(f"{name} was blocked: {verdict.reason}")
+            run.episode.actions.append(f"{name} blocked")
+            run.last_tool_ok = False
+            self._tool_message(call_id, name, message)
+            yield self._observe(run, self.perception.perceive(message, source="policy"))
+            result[:] = [False, message]
+            if run.denials >= self.config.max_denials:
+                raise _Stop("denied", f"stopped after {run.denials} blocked actions")
+            if verdict.rule == "budget.tool_calls":
+                raise _Stop("budget.tool_calls", "the tool-call budget is used up")
+            return
+        yield run.event(StatusEvent, state="calling_tool", detail=name)
+        run.meter.tool_calls += 1
+        done = await self.executor.run(name, arguments, time_left=run.meter.time_left())
+        self.learner.record_tool(name, done.ok)
+        run.last_tool_ok = done.ok
+        run.episode.actions.append(
+            f"{name}({_brief(shown_args)}) -> {'ok' if done.ok else 'failed'}"
+        )
+        if not done.ok:
+            run.episode.errors.append(f"{name}: {done.output[:200]}")
+        yield run.event(
+            ToolResultEvent,
+            call_id=call_id,
+            tool=name,
+            ok=done.ok,
+            output=done.output,
+            error=done.error,
+            duration_s=done.duration_s,
+        )
+        self._tool_message(call_id, name, done.output)
+        obs = self.perception.perceive(done.output, source=f"tool:{name}", trust="tool")
+        yield self._observe(run, obs)
+        result[:] = [done.ok, done.output]
+        if done.error == "budget.time":
+            raise _Stop("budget.time", "the time budget ran out")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _check_limits(self, run: _Run) -> None:
+        if self._stop.is_set():
+            raise _Stop("cancelled")
+        exhausted = run.meter.exhausted()
+        if exhausted is not None:
+            raise _Stop(exhausted, f"stopped: {exhausted} is used up")
+        if run.meter.steps >= self.config.max_steps:
+            raise _Stop("max_steps", f"stopped after {run.meter.steps} steps")
+
+    def _queue(self, message: Message) -> None:
+        self._pending.append(message)
+
+    def _take_pending(self) -> list[Message]:
+        messages: list[Message] = []
+        if not self._system_sent or self.backend.session_info(self.session_id) is None:
+            messages.append({"role": "system", "content": self.config.system_prompt(self.name)})
+            self._system_sent = True
+        messages += self._pending
+        self._pending = []
+        return messages
+
+    def _tool_message(self, call_id: str, name: str, content: str) -> None:
+        self._queue({"role": "tool", "tool_call_id": call_id, "name": name, "content": content})
+        self._history.append(
+            {"role": "tool", "tool_call_id": call_id, "name": name, "content": content}
+        )
+
+    def _observe(self, run: _Run, obs: Observation) -> ObservationEvent:
+        self.recall_layer.observe(obs)
+        if obs.source.startswith("tool:") or obs.source == "policy":
+            self.recall_layer.mark_seen()  # the model already read it as a tool message
+        return run.event(
+            ObservationEvent,
+            source=obs.source,
+            trust=obs.trust,
+            salience=obs.salience,
+            content=obs.content,
+        )
+
+    def _verdict(
+        self,
+        run: _Run,
+        action: str,
+        decision: str,
+        rule: str,
+        reason: str,
+        call_id: str | None = None,
+        arguments: dict[str, Any] | None = None,
+    ) -> SafetyVerdict:
+        self.safety.record(
+            run_id=run.run_id,
+            action=action,
+            decision=decision,
+            rule=rule,
+            reason=reason,
+            call_id=call_id,
+            arguments=arguments,
+        )
+        return run.event(
+            SafetyVerdict,
+            call_id=call_id,
+            action=action,
+            decision=decision,
+            rule=rule,
+            reason=self.safety.redact(reason),
+        )
+
+    def _reply_verdict(self, run: _Run) -> SafetyVerdict:
+        return self._verdict(run, "reply", "allow", "reply", "text replies are allowed; redacted")
+
+    def _plan_verdict(self, run: _Run, graph: TaskGraph, permitted: list[str]) -> SafetyVerdict:
+        dropped = []
+        for task in graph.tasks():
+            a = task.assignee
+            if a is not None and a.kind == "tool" and a.name not in permitted:
+                dropped.append(f"{task.id}:{a.name}")
+        if dropped:
+            reason = (
+                f"plan steps name tools that are not permitted (they will not be forced): {dropped}"
+            )
+            return self._verdict(run, "plan", "deny", "plan.tools", reason)
+        return self._verdict(run, "plan", "allow", "plan.tools", "every step uses permitted tools")
+
+    def _plan_event(self, run: _Run, reason: str, task_id: str | None = None) -> PlanUpdate:
+        graph = self.planning.graph
+        assert graph is not None
+        return run.event(
+            PlanUpdate,
+            reason=reason,
+            graph=graph.to_dict(),
+            text=render_text(graph),
+            current_task=task_id,
+        )
+
+    def _finish(self, run: _Run, text: str, success: bool, reason: str) -> None:
+        if run.final is not None:
+            return
+        text = self.safety.redact(text)
+        run.episode.answer, run.episode.success, run.episode.stop_reason = text, success, reason
+        run.event(FinalAnswer, text=text, success=success, stop_reason=reason)
+
+    def _close_run(self, run: _Run) -> None:
+        """Make everything consistent after any ending: answer the open tool calls, settle the
+        plan, learn, save."""
+        if run.final is None:
+            self._finish(run, "", False, "cancelled")
+        answered = {m.get("tool_call_id") for m in self._history if m.get("role") == "tool"}
+        for message in list(self._history):
+            for call in message.get("tool_calls") or []:
+                if call["id"] not in answered:
+                    self._tool_message(
+                        call["id"], call["name"], "Error: the run stopped before this call ran"
+                    )
+        self.planning.cancel_running(run.final.stop_reason if run.final else "stopped")
+        self._runs += 1
+        self._last_run_id = run.run_id
+        meter = run.meter
+        self._outcomes[run.run_id] = {
+            "goal": run.goal[:500],
+            "success": run.episode.success,
+            "stop_reason": run.episode.stop_reason,
+            "steps": meter.steps,
+            "tool_calls": meter.tool_calls,
+            "tokens": meter.tokens,
+            "duration_s": time.perf_counter() - run.started,
+        }
+        self.recall_layer.working.complete_goal(run.goal)
+        if self.config.learn:
+            try:
+                lessons = self.learner.finish(run.episode, self.planning.graph)
+            except Exception as exc:  # learning must never lose the run's saved state
+                lessons = []
+                run.episode.errors.append(f"learning failed: {exc!r}")
+            if lessons:  # new lessons go before the final answer, which stays last
+                final = run.events.pop()
+                for text in lessons:
+                    run.event(LessonEvent, text=text, recalled=False)
+                run.event(
+                    FinalAnswer,
+                    **final.model_dump(exclude={"seq", "agent", "run_id", "time", "type"}),
+                )
+        self.save()
+
+    # ------------------------------------------------------------------ perception from outside
+
+    def observe(self, content: str, *, source: str, trust: TrustLevel) -> None:
+        """Perceive ``content`` without acting (simulations, environments). It is shown to the
+        model as data at the start of the next run; trust is capped by the source."""
+        obs = self.perception.perceive(content, source=source, trust=trust)
+        self.recall_layer.observe(obs)
+
+    # ------------------------------------------------------------------ learning from outside
+
+    def feedback(self, rating: float | bool, note: str = "", *, run_id: str | None = None) -> None:
+        """Rate a run (the last one by default): ``True``/``False`` or -1..1, with a note.
+        Stored in long-term memory; a negative rating with a note becomes a lesson."""
+        value = (1.0 if rating else -1.0) if isinstance(rating, bool) else float(rating)
+        if not -1.0 <= value <= 1.0:
+            raise ValueError(f"rating={rating!r}: expected a bool or a number between -1 and 1")
+        rid = run_id or self._last_run_id
+        if rid is None or rid not in self._outcomes:
+            known = ", ".join(list(self._outcomes)[-5:]) or "none yet"
+            raise ValueError(f"run_id={rid!r}: no such run of this agent (recent: {known})")
+        outcome = self._outcomes[rid]
+        self.learner.feedback(
+            rid,
+            str(outcome.get("goal", "")),
+            value,
+            note,
+            {
+                "success": bool(outcome.get("success")),
+                "stop_reason": str(outcome.get("stop_reason")),
+            },
+        )
+        outcome["rating"] = value
+        self.save()
+
+    # ------------------------------------------------------------------ persistence
+
+    def _state(self) -> AgentState:
+        return AgentState(
+            name=self.name,
+            session_id=self.session_id,
+            model=self.backend.name,
+            runs=self._runs,
+            last_run_id=self._last_run_id,
+            system_sent=self._system_sent,
+            history=self._history,
+            pending=self._pending,
+            plan=self.plan.to_dict() if self.plan is not None else None,
+            tool_stats=self.learner.tool_stats,
+            working=self.recall_layer.dump(),
+            run_outcomes=dict(list(self._outcomes.items())[-200:]),
+        )
+
+    def save(self) -> None:
+        """Write the agent's state atomically to ``<home>/agent.json`` (the backend saves the
+        model session itself after every turn)."""
+        save_state(self._state(), self.home / STATE_FILE)
+        save_session = getattr(self.backend, "save", None)
+        if callable(save_session):
+            with contextlib.suppress(Exception):
+                save_session(self.session_id)
+
+    @classmethod
+    def load(
+        cls,
+        name: str,
+        *,
+        model: ModelBackend | str = "default",
+        home: Path | None = None,
+        **kwargs: Any,
+    ) -> Agent:
+        """Resume agent ``name`` from its home: same session, history, plan, statistics and
+        memory. Other keyword arguments are the constructor's (tools, approve, policy...)."""
+        home = (
+            Path(home)
+            if home is not None
+            else data_home() / "agents" / validate_name(name, "agent")
+        )
+        path = home / STATE_FILE
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no saved agent {name!r} at {path}; create it with Agent(name={name!r}) first"
+            )
+        state = load_state(path)
+        kwargs.setdefault("session", state.session_id)
+        agent = cls(model, name=name, home=home, **kwargs)
+        agent._history = list(state.history)
+        agent._pending = list(state.pending)
+        agent._system_sent = state.system_sent
+        agent._runs = state.runs
+        agent._last_run_id = state.last_run_id
+        agent._outcomes = dict(state.run_outcomes)
+        agent.learner.tool_stats = {k: list(v) for k, v in state.tool_stats.items()}
+        agent.recall_layer.restore(state.working)
+        if state.plan is not None:
+            agent.planning.adopt(TaskGraph.from_dict(state.plan))
+        return agent
+
+    # ------------------------------------------------------------------ inspection
+
+    def history(self) -> list[dict[str, Any]]:
+        """The visible conversation: user, assistant and tool turns (copies)."""
+        return [dict(m) for m in self._history]
+
+    def session_info(self) -> dict[str, Any]:
+        """Token count, window, memory sizes, model and device, for UIs."""
+        info: dict[str, Any] = {
+            "agent": self.name,
+            "session": self.session_id,
+            "model": self.backend.name,
+            "runs": self._runs,
+            "history": len(self._history),
+            "working_memory": len(self.recall_layer.working),
+            "memory": {
+                kind: self.memory.count(kind) for kind in ("episodic", "fact", "lesson", "skill")
+            },
+            "tools": self.tools.names(),
+            "plan": render_text(self.plan) if self.plan is not None else None,
+        }
+        backend_info = self.backend.session_info(self.session_id)
+        if backend_info:
+            info["tokens"] = backend_info.get("tokens")
+            info["window"] = backend_info.get("window")
+            info["backend"] = backend_info
+        engine = getattr(self.backend, "engine", None)
+        device = getattr(engine, "device", None)
+        info["device"] = (
+            str(device) if device is not None else "remote" if engine is None else "cpu"
+        )
+        return info
+
+    def close(self) -> None:
+        """Save and release the long-term memory store."""
+        self.save()
+        self.memory.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"Agent(name={self.name!r}, model={self.backend.name!r}, session={self.session_id!r})"
+        )
+
+
+def _brief(arguments: dict[str, Any]) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -1,0 +1,202 @@
+"""Learning: what the agent keeps from each run for the next ones.
+
+Owns :class:`Learner`: an ``episodic`` record per run (goal, plan, actions, outcome) and for
+user feedback; facts the user asked to be remembered; a lesson distilled by the model after a
+failed run (prompted for one ``LESSON:`` line, parsed with :func:`memory.parse_lessons`; when
+the model gives no usable line, the lesson states the failure itself); per-tool success
+statistics, rendered for the prompt; finished plans saved as skills; and the periodic
+:class:`memory.Reflector`. Never decides what the agent does next.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from memory import (
+    LongTermMemory,
+    MemoryKind,
+    MemoryRecord,
+    Reflector,
+    TrustLevel,
+    parse_lessons,
+)
+from planners import SkillStore, TaskGraph
+
+__all__ = ["Episode", "Learner"]
+
+LESSON_SOURCE = "lesson:failure"
+
+
+@dataclasses.dataclass
+class Episode:
+    """What happened in one run, filled in by the agent as it goes."""
+
+    run_id: str
+    goal: str
+    source: str = "user"
+    actions: list[str] = dataclasses.field(default_factory=list)
+    errors: list[str] = dataclasses.field(default_factory=list)
+    plan_text: str = ""
+    answer: str = ""
+    success: bool = False
+    stop_reason: str = ""
+
+    def text(self) -> str:
+        lines = [f"Goal: {self.goal}"]
+        if self.plan_text:
+            lines.append(f"Plan: {self.plan_text}")
+        if self.actions:
+            lines.append("Actions: " + "; ".join(self.actions[-8:]))
+        outcome = "succeeded" if self.success else f"failed ({self.stop_reason})"
+        lines.append(f"Outcome: {outcome}. Answer: {self.answer[:300]}")
+        return "\n".join(lines)
+
+
+class Learner:
+    """Writes one agent's experience to long-term memory and keeps its tool statistics."""
+
+    def __init__(
+        self,
+        store: LongTermMemory | None,
+        *,
+        agent: str,
+        summarize: Callable[[str], str] | None,
+        skills: SkillStore | None = None,
+        reflector: Reflector | None = None,
+    ) -> None:
+        self.store = store
+        self.agent = agent
+        self.summarize = summarize
+        self.skills = skills
+        self.reflector = reflector
+        self.tool_stats: dict[str, list[int]] = {}  # name -> [ok, failed]
+
+    # -- statistics -----------------------------------------------------------------------------
+
+    def record_tool(self, name: str, ok: bool) -> None:
+        counts = self.tool_stats.setdefault(name, [0, 0])
+        counts[0 if ok else 1] += 1
+
+    def stats_text(self, tools: list[str]) -> str:
+        """``Tool record: calculate 4/4 ok, write_file 1/3 ok`` for tools used before."""
+        parts = []
+        for name in tools:
+            ok, failed = self.tool_stats.get(name, (0, 0))
+            if ok + failed:
+                parts.append(f"{name} {ok}/{ok + failed} ok")
+        return "Tool record: " + ", ".join(parts) if parts else ""
+
+    # -- writing memories ----------------------------------------------------------------------
+
+    def remember_fact(self, text: str, *, source: str, trust: TrustLevel, run_id: str) -> None:
+        if self.store is None:
+            return
+        self.store.add(
+            MemoryRecord(
+                kind=MemoryKind.FACT,
+                text=text,
+                agent=self.agent,
+                importance=0.8,
+                source=source,
+                trust=trust,
+                attributes={"run_id": run_id},
+            )
+        )
+
+    def finish(self, episode: Episode, graph: TaskGraph | None) -> list[str]:
+        """Store the episode; after a failure distil a lesson, after a planned success save
+        a skill. Returns the texts of new lessons."""
+        if self.store is None:
+            return []
+        self.store.add(
+            MemoryRecord(
+                kind=MemoryKind.EPISODIC,
+                text=episode.text(),
+                agent=self.agent,
+                importance=0.5 if episode.success else 0.7,
+                source=f"run:{episode.source}",
+                trust=TrustLevel.AGENT,
+                attributes={
+                    "run_id": episode.run_id,
+                    "success": episode.success,
+                    "stop_reason": episode.stop_reason,
+                    "goal": episode.goal[:2000],
+                },
+            )
+        )
+        lessons: list[str] = []
+        if not episode.success and episode.stop_reason not in ("cancelled",):
+            lesson = self.distill(episode)
+            if lesson:
+                self._store_lesson(lesson, episode.goal, episode.run_id, LESSON_SOURCE)
+                lessons.append(lesson)
+        if episode.success and graph is not None and graph.succeeded() and self.skills:
+            self.skills.save(episode.goal, graph)
+        if self.reflector is not None:
+            lessons += [r.text for r in self.reflector.maybe_reflect()]
+        return lessons
+
+    def lesson_prompt(self, episode: Episode) -> str:
+        errors = "\n".join(f"- {e}" for e in episode.errors[-4:]) or "- (no error message)"
+        return (
+            f"A task failed.\nTask: {episode.goal}\nWhat went wrong:\n{errors}\n"
+            "Write one short lesson for next time, starting with LESSON:"
+        )
+
+    def distill(self, episode: Episode) -> str:
+        """One lesson for a failed run: the model's, else the failure stated plainly."""
+        if self.summarize is not None:
+            try:
+                reply = self.summarize(self.lesson_prompt(episode))
+            except Exception:  # a failing summariser must not lose the episode
+                reply = ""
+            parsed = parse_lessons(reply, 0, 1)
+            if parsed:
+                return f"For '{_short(episode.goal)}': {parsed[0][0]}"
+        what = episode.errors[-1] if episode.errors else episode.stop_reason
+        return f"For '{_short(episode.goal)}': the last attempt failed ({_short(what, 160)})."
+
+    def _store_lesson(self, text: str, goal: str, run_id: str, source: str) -> None:
+        assert self.store is not None
+        self.store.add(
+            MemoryRecord(
+                kind=MemoryKind.LESSON,
+                text=text,
+                agent=self.agent,
+                importance=0.8,
+                source=source,
+                trust=TrustLevel.AGENT,
+                attributes={"run_id": run_id, "goal": goal[:2000]},
+            )
+        )
+
+    def feedback(
+        self, run_id: str, goal: str, rating: float, note: str, outcome: dict[str, Any]
+    ) -> str | None:
+        """Store user feedback on a run; a negative rating with a note becomes a lesson."""
+        if self.store is None:
+            return None
+        text = f"Feedback on '{_short(goal)}': rating {rating:+.2f}" + (f". {note}" if note else "")
+        self.store.add(
+            MemoryRecord(
+                kind=MemoryKind.EPISODIC,
+                text=text,
+                agent=self.agent,
+                importance=min(1.0, 0.5 + abs(rating) / 2),
+                source="feedback",
+                trust=TrustLevel.USER,
+                attributes={"run_id": run_id, "rating": float(rating), **outcome},
+            )
+        )
+        if rating < 0 and note.strip():
+            lesson = f"For '{_short(goal)}': the user said {note.strip()}"
+            self._store_lesson(lesson, goal, run_id, "lesson:feedback")
+            return lesson
+        return None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,95 @@
+"""Perception: every input becomes a typed observation with a source, a trust level and a
+salience.
+
+Owns :class:`Observation` and :class:`Perception`. Trust is capped by the source: content from
+a tool, the web or the environment is untrusted whatever the caller claims, and another
+agent's message is at most ``agent``; salience (0..1) grows with trust, explicit requests to
+remember, errors and questions. Never acts on content and never changes permissions:
+instructions inside an untrusted observation stay data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+
+from agentcore.agent._events import TrustLevel
+
+__all__ = ["UNTRUSTED", "Observation", "Perception", "trust_ceiling"]
+
+UNTRUSTED: frozenset[str] = frozenset({"tool", "web", "environment"})
+_RANK: dict[str, int] = {"system": 5, "user": 4, "agent": 3, "tool": 1, "web": 0, "environment": 0}
+_BASE_SALIENCE: dict[str, float] = {
+    "system": 0.8,
+    "user": 0.7,
+    "agent": 0.5,
+    "tool": 0.4,
+    "web": 0.3,
+    "environment": 0.3,
+}
+_REMEMBER = re.compile(
+    r"\b(remember|don't forget|do not forget|note that|important|always|never|my name is"
+    r"|i am|i'm|i live|my favou?rite)\b",
+    re.IGNORECASE,
+)
+_ERROR = re.compile(r"^\s*error\b|\bfailed\b|\bexception\b|\btraceback\b", re.IGNORECASE)
+
+
+def trust_ceiling(source: str) -> TrustLevel:
+    """The most a source can be trusted: ``user``, ``system``, ``agent:<name>`` (agent),
+    ``tool:<name>`` (tool), ``web...`` (web); anything else is the environment."""
+    head = source.split(":", 1)[0].strip().lower()
+    if head == "system":
+        return "system"
+    if head == "user":
+        return "user"
+    if head == "agent":
+        return "agent"
+    if head in ("tool", "policy"):
+        return "tool" if head == "tool" else "system"
+    if head in ("web", "http", "https"):
+        return "web"
+    return "environment"
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """One perceived input. ``untrusted``: data only, never a source of instructions."""
+
+    content: str
+    source: str
+    trust: TrustLevel
+    salience: float
+    time: float = dataclasses.field(default_factory=time.time)
+
+    @property
+    def untrusted(self) -> bool:
+        return self.trust in UNTRUSTED
+
+
+class Perception:
+    """Turns raw inputs into :class:`Observation` values (``max_chars`` caps their size)."""
+
+    def __init__(self, max_chars: int = 2_000) -> None:
+        self.max_chars = max_chars
+
+    def perceive(
+        self, content: str, *, source: str, trust: TrustLevel | None = None
+    ) -> Observation:
+        ceiling = trust_ceiling(source)
+        claimed: TrustLevel = trust or ceiling
+        level = claimed if _RANK[claimed] <= _RANK[ceiling] else ceiling
+        text = content if len(content) <= self.max_chars else content[: self.max_chars] + " [...]"
+        return Observation(text, source, level, self.salience(text, level))
+
+    @staticmethod
+    def salience(content: str, trust: TrustLevel) -> float:
+        score = _BASE_SALIENCE[trust]
+        if trust not in UNTRUSTED and _REMEMBER.search(content):
+            score += 0.25  # an untrusted text cannot make itself memorable by asking
+        if _ERROR.search(content):
+            score += 0.2
+        if content.rstrip().endswith("?"):
+            score += 0.05
+        return round(min(1.0, max(0.0, score)), 3)

@@ -1,0 +1,129 @@
+"""Redaction of secrets in text the agent shows or hands on.
+
+Owns :class:`Redactor`: API-key and token patterns (OpenAI/Anthropic ``sk-``, GitHub, AWS,
+Slack, Google, JWTs, bearer tokens, ``password=...`` assignments, PEM private keys) plus the
+exact secret values a policy configures, all replaced by ``[REDACTED]``; and
+:class:`StreamRedactor`, which redacts streamed text while holding back the unfinished word.
+Never decides whether an action may run (the safety filter uses :meth:`Redactor.find`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["DEFAULT_SECRET_PATTERNS", "REDACTED", "Redactor", "StreamRedactor"]
+
+REDACTED = "[REDACTED]"
+
+DEFAULT_SECRET_PATTERNS: tuple[str, ...] = (
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+    r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{16,}",
+    r"\bgh[pousr]_[A-Za-z0-9]{20,}",
+    r"\bgithub_pat_[A-Za-z0-9_]{20,}",
+    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+    r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+    r"\bAIza[0-9A-Za-z_-]{35}",
+    r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+    r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*",
+    # key = value assignments: only the value is a secret (group "value")
+    r"(?i)\b(?:api[_-]?key|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|token|password"
+    r"|passwd)\b[\"']?\s*[:=]\s*[\"']?(?P<value>[^\s\"',;]{6,})",
+)
+
+
+class Redactor:
+    """Finds and replaces secrets: ``patterns`` (regular expressions; a named group ``value``
+    limits the replacement to that group) and ``secrets`` (exact strings, at least 4
+    characters, e.g. the values of environment variables the agent must never reveal)."""
+
+    def __init__(
+        self, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS, secrets: Iterable[str] = ()
+    ) -> None:
+        self.patterns = [re.compile(p) for p in patterns]
+        values = sorted({s for s in secrets if s}, key=len, reverse=True)
+        for value in values:
+            if len(value) < 4:
+                raise ValueError(
+                    f"secret of {len(value)} characters: expected at least 4 (shorter values "
+                    "would redact ordinary text)"
+                )
+        self.secrets = values
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        spans: list[tuple[int, int]] = []
+        for value in self.secrets:
+            start = text.find(value)
+            while start >= 0:
+                spans.append((start, start + len(value)))
+                start = text.find(value, start + 1)
+        for pattern in self.patterns:
+            for match in pattern.finditer(text):
+                if "value" in pattern.groupindex and match.group("value") is not None:
+                    spans.append(match.span("value"))
+                else:
+                    spans.append(match.span())
+        spans.sort()
+        merged: list[tuple[int, int]] = []
+        for start, end in spans:
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        return merged
+
+    def find(self, text: str) -> list[str]:
+        """The secret substrings found in ``text`` (for a verdict's reason, never shown)."""
+        return [text[a:b] for a, b in self._spans(text)]
+
+    def redact(self, text: str) -> tuple[str, int]:
+        """``text`` with every secret replaced, and how many were replaced."""
+        spans = self._spans(text)
+        if not spans:
+            return text, 0
+        out: list[str] = []
+        last = 0
+        for start, end in spans:
+            out.append(text[last:start])
+            out.append(REDACTED)
+            last = end
+        out.append(text[last:])
+        return "".join(out), len(spans)
+
+    def redact_value(self, value: object) -> object:
+        """Redact every string inside a JSON-like value (dicts, lists, strings)."""
+        if isinstance(value, str):
+            return self.redact(value)[0]
+        if isinstance(value, dict):
+            return {k: self.redact_value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.redact_value(v) for v in value]
+        return value
+
+
+class StreamRedactor:
+    """Redacts text that arrives in pieces: emits up to the last whitespace, keeps the rest.
+
+    Secrets never contain whitespace in the default patterns, so one cannot be split between
+    two emitted pieces; :meth:`flush` redacts and returns whatever is held at the end. A
+    configured secret that contains spaces is caught in the final answer, not in the stream.
+    """
+
+    def __init__(self, redactor: Redactor, hold_chars: int = 512) -> None:
+        self.redactor = redactor
+        self.hold_chars = hold_chars
+        self._buffer = ""
+
+    def feed(self, piece: str) -> str:
+        self._buffer += piece
+        cut = max(self._buffer.rfind(" "), self._buffer.rfind("\n"), self._buffer.rfind("\t"))
+        if cut < 0 and len(self._buffer) < self.hold_chars:
+            return ""
+        if cut < 0:
+            cut = len(self._buffer) - 1
+        ready, self._buffer = self._buffer[: cut + 1], self._buffer[cut + 1 :]
+        return self.redactor.redact(ready)[0]
+
+    def flush(self) -> str:
+        ready, self._buffer = self._buffer, ""
+        return self.redactor.redact(ready)[0] if ready else ""

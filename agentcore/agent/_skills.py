@@ -1,0 +1,56 @@
+"""Skills in long-term memory: finished plans kept as ``skill`` records for similar goals.
+
+Owns :class:`MemorySkillStore`, a :class:`planners.SkillStore` on
+:class:`memory.LongTermMemory`: ``save`` stores a finished graph's template (JSON in the
+record's attributes, the goal as the searchable text); ``find`` returns the template of the
+most similar stored goal above a similarity threshold. Never plans and never runs tasks.
+"""
+
+from __future__ import annotations
+
+from memory import LongTermMemory, MemoryKind, MemoryRecord, TrustLevel
+from planners import PlanError, PlanTemplate, TaskGraph
+
+__all__ = ["MemorySkillStore"]
+
+
+class MemorySkillStore:
+    """Skills of one agent in a long-term memory (embedding similarity >= ``min_similarity``)."""
+
+    def __init__(self, store: LongTermMemory, *, agent: str, min_similarity: float = 0.6) -> None:
+        self.store = store
+        self.agent = agent
+        self.min_similarity = min_similarity
+
+    def save(self, goal: str, graph: TaskGraph) -> PlanTemplate:
+        if not graph.succeeded():
+            raise PlanError(
+                f"only a finished graph (every task done) can be stored as a skill; "
+                f"graph for {goal!r} is not"
+            )
+        shaped = graph.copy()
+        shaped.goal = goal
+        template = PlanTemplate.from_graph(shaped)
+        self.store.add(
+            MemoryRecord(
+                kind=MemoryKind.SKILL,
+                text=goal,
+                agent=self.agent,
+                importance=0.6,
+                source="skill",
+                trust=TrustLevel.AGENT,
+                attributes={"template": template.model_dump_json()},
+            )
+        )
+        return template
+
+    def find(self, goal: str) -> PlanTemplate | None:
+        if not goal.strip():
+            return None
+        hits = self.store.search(goal, 1, kinds=[MemoryKind.SKILL], agent=self.agent)
+        if not hits or hits[0].similarity < self.min_similarity:
+            return None
+        raw = hits[0].record.attributes.get("template")
+        if not isinstance(raw, str):
+            return None
+        return PlanTemplate.model_validate_json(raw)

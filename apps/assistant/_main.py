@@ -1,0 +1,21 @@
+"""The assistant's entry point: parse the command line, run the app, return an exit status.
+
+Owns :func:`main` (wired to ``agentcore chat``). Never holds UI or agent logic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from apps.assistant._app import AssistantApp
+from apps.assistant._config import parse_args
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the terminal assistant; 0 on a normal quit, 1 when it could not start."""
+    config = parse_args(argv)
+    app = AssistantApp(config)
+    app.run()
+    return int(app.return_code or 0)

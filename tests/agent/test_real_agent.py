@@ -1,0 +1,59 @@
+"""End to end on the real default model (SmolLM2-135M-Instruct through LocalBackend) with real
+chromadb memory and the offline MiniLM embedder: the integration tests beside the fake-backend
+tests of this folder."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentcore.agent import Agent, LessonEvent
+from agentcore.backends import LocalBackend
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
+pytestmark = pytest.mark.slow
+
+
+def _backend(engine: Any, home: Path) -> LocalBackend:
+    return LocalBackend(engine, sessions_dir=home / "sessions")
+
+
+def test_two_step_tool_task_completes(real_engine: Any, tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("quickstart_real", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    home = tmp_path / "qs"
+    answer = module.main(_backend(real_engine, home), home=home)
+    assert (home / "workspace" / "result.txt").read_text().strip() == "391"
+    assert "391" in answer
+
+
+def test_restarted_agent_remembers_a_fact(real_engine: Any, tmp_path: Path) -> None:
+    home = tmp_path / "mem"
+    first = Agent(_backend(real_engine, home), name="rememberer", home=home)
+    told = first.run("Remember that my favourite colour is teal.")
+    assert told.stop_reason == "answered"
+    first.close()
+    again = Agent.load("rememberer", model=_backend(real_engine, home), home=home)
+    assert again.session_info()["tokens"] > 0  # the model session itself was restored
+    answer = again.run("What is my favourite colour?").answer
+    again.close()
+    assert "teal" in answer.lower(), answer
+
+
+def test_lesson_from_a_failed_run_is_recalled(real_engine: Any, tmp_path: Path) -> None:
+    home = tmp_path / "learn"
+    agent = Agent(_backend(real_engine, home), name="learner", home=home)
+    goal = "Read report.txt and summarise it"
+    failed = agent.run(goal)
+    assert not failed.success
+    written = [e for e in failed.events if isinstance(e, LessonEvent) and not e.recalled]
+    assert written, [e.type for e in failed.events]
+    second = agent.run("Please read report.txt and summarise it")
+    recalled = [e for e in second.events if isinstance(e, LessonEvent) and e.recalled]
+    agent.close()
+    assert recalled and recalled[0].text == written[0].text
