@@ -280,15 +280,18 @@ class LocalBackend:
         text = result.text
         finish = result.finish_reason
         if declared:
-            from tools import ToolCall, parse_action
+            from tools import ToolCall, ToolCallParseError, parse_action
 
-            action = parse_action(text)
+            try:
+                action: Any = parse_action(text)
+            except ToolCallParseError:
+                if finish not in ("length", "cancelled"):
+                    raise  # the grammar makes a finished call parse: this is a bug, not input
+                action = None  # a call cut off by max_tokens / stop: reported as text, as is
             if isinstance(action, ToolCall):
-                calls = (
-                    ToolCallOut(
-                        f"call_{uuid.uuid4().hex[:16]}", action.name, dict(action.arguments)
-                    ),
-                )
+                # session calls get ids from their stream position (reproducible transcripts)
+                call_id = f"call_{s.n_tokens:x}" if sid else f"call_{uuid.uuid4().hex[:16]}"
+                calls = (ToolCallOut(call_id, action.name, dict(action.arguments)),)
                 text = ""
                 finish = "tool_calls"
         completion = Completion(

@@ -142,3 +142,30 @@ def test_real_model_tool_calls_and_json_are_valid(real_engine: Any, tmp_path: Pa
     assert json.loads(
         backend.generate_json([{"role": "user", "content": "Ann, 31"}], schema, max_tokens=40)
     )
+
+
+@pytest.mark.slow
+def test_real_model_call_cut_off_by_max_tokens_is_text_with_length(
+    real_engine: Any, tmp_path: Path
+) -> None:
+    backend = LocalBackend(real_engine, sessions_dir=tmp_path)
+    msgs = [{"role": "user", "content": "What's the weather in Paris?"}]
+    c = backend.chat(
+        msgs,
+        session="cut",
+        tools=[WEATHER],
+        tool_choice="required",
+        params=SamplingParams(max_tokens=4),
+    )
+    assert c.finish_reason == "length" and not c.tool_calls
+    assert c.text and "<tool_call>".startswith(c.text[:11])  # a prefix of the call
+    # the turn is recorded: the next request appends only what is new
+    follow = [*msgs, c.message(), {"role": "user", "content": "Try again."}]
+    again = backend.chat(
+        follow,
+        session="cut",
+        tools=[WEATHER],
+        tool_choice="required",
+        params=SamplingParams(max_tokens=60),
+    )
+    assert again.finish_reason == "tool_calls" and again.tool_calls[0].id.startswith("call_")
