@@ -7,12 +7,12 @@ Never holds the model session (the backend persists it) or long-term memory (chr
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from agentcore._atomic import atomic_write_bytes
 
 __all__ = ["STATE_FORMAT", "AgentState", "load_state", "save_state"]
 
@@ -41,26 +41,7 @@ class AgentState(BaseModel):
 
 def save_state(state: AgentState, path: Path) -> None:
     """Atomically replace ``path`` with ``state`` as JSON."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = state.model_dump_json(indent=1).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write_bytes(path, state.model_dump_json(indent=1).encode("utf-8"))
 
 
 def load_state(path: Path) -> AgentState:

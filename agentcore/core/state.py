@@ -12,14 +12,13 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
-import tempfile
 from array import array
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from agentcore._atomic import atomic_write_bytes
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.infini import InfiniConfig
 from agentcore.core.recall import RecallConfig
@@ -42,29 +41,6 @@ FORMAT_VERSION = 1
 
 class SessionStateError(RuntimeError):
     """A saved session cannot be read: wrong format, version or model."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def save_session(session: Session, path: Path) -> Path:

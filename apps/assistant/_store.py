@@ -9,8 +9,6 @@ agent keeps its history and the model backend its token stream.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agentcore._atomic import atomic_write_bytes
 from agentcore.paths import validate_name
 
 __all__ = ["SessionMeta", "SessionStore", "StoreCorruptError"]
@@ -78,23 +77,8 @@ class SessionStore:
             ) from None
 
     def _write(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        data = self._doc.model_dump(mode="json")
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".sessions.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        data = json.dumps(self._doc.model_dump(mode="json"), indent=1).encode("utf-8")
+        atomic_write_bytes(self.path, data)
 
     # -- queries -------------------------------------------------------------------------
 

@@ -179,7 +179,7 @@ def test_save_is_atomic_when_killed(tiny_engine: Engine, tmp_path: Path) -> None
     script = textwrap.dedent(
         f"""
         import os, signal
-        import agentcore.core.state as st
+        import agentcore._atomic as st
         real = os.fsync
         def die(fd):
             os.kill(os.getpid(), signal.SIGKILL)
