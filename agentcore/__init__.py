@@ -36,30 +36,6 @@ if TYPE_CHECKING:
         TrustLevel,
     )
 
-_AGENT_NAMES = (
-    "Agent",
-    "AgentConfig",
-    "ApprovalCallback",
-    "ApprovalDecision",
-    "ApprovalRequest",
-    "ArgumentRule",
-    "Budgets",
-    "Event",
-    "EventAdapter",
-    "FinalAnswer",
-    "LessonEvent",
-    "ObservationEvent",
-    "PlanUpdate",
-    "Policy",
-    "Result",
-    "SafetyVerdict",
-    "StatusEvent",
-    "TokenEvent",
-    "ToolCallEvent",
-    "ToolResultEvent",
-    "TrustLevel",
-)
-
 __all__ = [
     "Agent",
     "AgentConfig",
@@ -84,6 +60,7 @@ __all__ = [
     "TrustLevel",
     "__version__",
 ]
+_AGENT_NAMES = frozenset(__all__) - {"__version__"}  # resolved lazily from agentcore.agent
 
 
 def __getattr__(name: str) -> Any:

@@ -28,10 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agentcore.core.infini import MemoryGates, memory_fold, memory_retrieve
+from agentcore.core.infini import InfiniConfig, MemoryGates, memory_fold, memory_retrieve
 from agentcore.core.llama import CoreLayer, CoreModel
 from agentcore.core.rope import Rotary
 from agentcore.train._data import Document, DocumentMaker
+
+_EPS = InfiniConfig().eps  # the same read-out epsilon a session uses
 
 __all__ = ["PRESETS", "LowRankQKV", "MemoryTrainConfig", "segment_forward", "train_memory"]
 
@@ -198,7 +200,7 @@ def _mix_memory(
                 k[:, :, folded:evicted],
                 v[:, :, folded:evicted],
                 rule=cfg.update,
-                eps=1e-6,
+                eps=_EPS,
                 empty=folded == cfg.n_sink,
             )
             folded = evicted
@@ -206,7 +208,7 @@ def _mix_memory(
         if folded == cfg.n_sink:  # empty memory reads as zero, as in a session
             parts.append((1 - w) * seg_local)
         else:
-            a_mem = memory_retrieve(q[:, :, lo:hi], M, z, eps=1e-6)
+            a_mem = memory_retrieve(q[:, :, lo:hi], M, z, eps=_EPS)
             parts.append(w * a_mem + (1 - w) * seg_local)
     return torch.cat(parts, dim=2).to(local.dtype)
 
