@@ -22,7 +22,9 @@ __all__ = ["run_chat", "run_info"]
 
 
 def _load_engine(ns: argparse.Namespace) -> Engine:
-    engine = Engine.load(ns.model, device=ns.device, dtype=ns.dtype, threads=ns.threads)
+    engine = Engine.load(
+        ns.model, device=ns.device, dtype=ns.dtype, threads=ns.threads, weights=ns.weights
+    )
     if getattr(ns, "memory_adapter", None):
         engine.load_memory_adapter(ns.memory_adapter)
     return engine

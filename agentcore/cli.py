@@ -49,7 +49,13 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dtype",
         default=None,
-        help="float32, bfloat16, float16 (default: bf16 on GPU, fp32 on CPU)",
+        help="float32, bfloat16, float16 (default: bf16 on GPU and on CPUs with bf16, else fp32)",
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        choices=["auto", "float", "int8"],
+        help="int8: projections as int8 weights (CPU + bf16); auto: int8 where bf16 runs on a CPU",
     )
     p.add_argument(
         "--threads", type=int, default=None, help="CPU threads for torch (default: all cores)"

@@ -37,25 +37,53 @@ from agentcore.core.session import Session, SessionConfig
 DECODE_STEPS = 24
 
 
+ROUNDS = 5  # decode timings are re-measured in interleaved rounds (the machine's speed drifts)
+
+
+def snapshot(session: Session) -> dict[str, Any]:
+    """What :func:`decode_ms` needs to return a session to this point (cache, logits, count)."""
+    return {
+        "cache": session.cache.state_dict(),
+        "logits": session.next_logits,
+        "n": session.n_tokens,
+        "tokens": len(session.tokens),
+    }
+
+
+def restore(session: Session, snap: dict[str, Any]) -> None:
+    session.cache.load_state_dict(snap["cache"])
+    session.next_logits, session.n_tokens = snap["logits"], snap["n"]
+    del session.tokens[snap["tokens"] :]
+
+
 def decode_ms(session: Session, steps: int = DECODE_STEPS) -> float:
-    """Median ms per greedy decode step; the cache is restored afterwards."""
-    snapshot = session.cache.state_dict()
-    pos, logits, n = session.cache.pos, session.next_logits, session.n_tokens
-    tokens_len = len(session.tokens)
+    """Median ms per greedy decode step; the session is returned to where it was afterwards."""
+    snap = snapshot(session)
     times = []
-    assert logits is not None
-    tok = int(torch.argmax(logits))
+    assert session.next_logits is not None
+    tok = int(torch.argmax(session.next_logits))
     for _ in range(steps):
         t0 = time.perf_counter()
         session.append_tokens([tok])
         assert session.next_logits is not None
         tok = int(torch.argmax(session.next_logits))
         times.append(time.perf_counter() - t0)
-    session.cache.load_state_dict(snapshot)
-    session.cache.pos = pos
-    session.next_logits, session.n_tokens = logits, n
-    del session.tokens[tokens_len:]
+    restore(session, snap)
     return median_ms(times[2:])
+
+
+def interleaved_decode_ms(session: Session, snaps: dict[int, dict[str, Any]]) -> dict[int, float]:
+    """Decode ms/token at every saved context, measured round-robin ``ROUNDS`` times; medians.
+
+    Measuring 1K and 64K minutes apart would compare the machine's speed at two moments as
+    much as the two contexts; round-robin puts every context in every moment.
+    """
+    samples: dict[int, list[float]] = {c: [] for c in snaps}
+    for _ in range(ROUNDS):
+        for c, snap in snaps.items():
+            restore(session, snap)
+            samples[c].append(decode_ms(session))
+    return {c: sorted(v)[len(v) // 2] for c, v in samples.items()}
 
 
 def hf_decode_ms(hf: Any, ids: list[int], steps: int = DECODE_STEPS) -> tuple[float, float]:
@@ -155,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     logps: dict[str, torch.Tensor] = {}
     decode: dict[int, dict[str, float]] = {}
+    snaps: dict[int, dict[str, Any]] = {}
     for arm, cfg in arms.items():
         s = engine.new_session(SessionConfig(streaming=cfg, keep_token_ids=False))
         scores = []
@@ -178,8 +207,14 @@ def main(argv: list[str] | None = None) -> int:
             done = nxt
             if done in marks:
                 ms = decode_ms(s)
+                snaps[done] = snapshot(s)
                 decode[done] = {"ours_ms": ms, "ours_rss_mib": rss_mib()}
                 print(f"  {arm}: context {done}: decode {ms:.1f} ms/token, RSS {rss_mib():.0f} MiB")
+        if snaps:
+            for c, ms in interleaved_decode_ms(s, snaps).items():
+                decode[c]["ours_ms"] = ms
+                print(f"  {arm}: context {c}: decode {ms:.1f} ms/token (median of {ROUNDS} rounds)")
+            snaps.clear()
         logps[arm] = torch.cat(scores)
         print(
             f"  {arm}: scored {n_stream} tokens in {time.perf_counter() - t0:.0f}s, ppl {ppl(logps[arm]):.2f}"
@@ -188,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         gc.collect()
 
     # -- transformers baseline: dense perplexity on the first 8K, DynamicCache decode up to 8K
-    hf = load_model().hf_model
+    # transformers loads the model file in float32 unless told otherwise: its default
+    hf = load_model(dtype="float32").hf_model
     dense_n = min(8192, n_stream)
     with torch.inference_mode():
         x = torch.tensor([book[:dense_n]])
@@ -208,9 +244,22 @@ def main(argv: list[str] | None = None) -> int:
         decode.setdefault(c, {}).update({"hf_ms": ms, "hf_rss_mib": rss})
         print(f"  transformers DynamicCache: context {c}: decode {ms:.1f} ms/token")
 
-    tok_ours = session_tok_s(engine, book[:1024])
-    tok_hf = generate_tok_s(hf, book[:1024])
-    print(f"  decode tok/s at 1K: ours {tok_ours:.1f}, transformers generate {tok_hf:.1f}")
+    # tokens/s at 1K: this engine, transformers' default generate (float32) and transformers in
+    # this engine's dtype, measured round-robin so each sees the same machine
+    hf_same = (
+        load_model(dtype=engine.core.dtype).hf_model if engine.core.dtype != torch.float32 else hf
+    )
+    speeds: dict[str, list[float]] = {"ours": [], "hf": [], "hf_same": []}
+    for _ in range(ROUNDS):
+        speeds["ours"].append(session_tok_s(engine, book[:1024]))
+        speeds["hf"].append(generate_tok_s(hf, book[:1024]))
+        speeds["hf_same"].append(generate_tok_s(hf_same, book[:1024]))
+    tok_ours, tok_hf, tok_hf_same = (sorted(v)[ROUNDS // 2] for v in speeds.values())
+    same_dtype = str(engine.core.dtype).replace("torch.", "")
+    print(
+        f"  decode tok/s at 1K: ours {tok_ours:.1f}, transformers generate {tok_hf:.1f} "
+        f"(float32), {tok_hf_same:.1f} ({same_dtype})"
+    )
 
     # -- tables
     first2k = {arm: ppl(lp[:2048]) for arm, lp in logps.items()}
@@ -249,12 +298,16 @@ def main(argv: list[str] | None = None) -> int:
         ],
         drows,
     )
+    info = engine.info()
+    engine_arm = f"{info.dtype}, {info.weights} weights"
     speed_table = markdown_table(
         ["1K context decode", "tokens/s"],
         [
-            ["agentcore session", tok_ours],
-            ["transformers generate", tok_hf],
-            ["ratio", tok_ours / tok_hf],
+            [f"agentcore session ({engine_arm})", tok_ours],
+            ["transformers generate (float32, its default)", tok_hf],
+            [f"transformers generate ({same_dtype})", tok_hf_same],
+            ["ratio to transformers' default", tok_ours / tok_hf],
+            [f"ratio to transformers in {same_dtype}", tok_ours / tok_hf_same],
         ],
     )
     buckets = 4096 if n_stream >= 16384 else 512
@@ -265,18 +318,21 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - t_start
     md = f"""# Streaming benchmark
 
-Model: {engine.name}, {engine.info().device}/{engine.info().dtype}. Machine: {machine()}.
+Model: {engine.name}, {info.device}, {engine_arm}. Machine: {machine()}.
 Command: `agentcore bench streaming {" ".join(argv or [])}`; took {elapsed / 60:.1f} min.
 
 ## Decode cost against context length
 
-Median ms per greedy decode step after a context of N tokens of the book. "HF" is transformers'
-`DynamicCache` (dense attention over the whole context; the model stops at 8192 positions, so
+Median ms per greedy decode step after a context of N tokens of the book ({DECODE_STEPS} steps per
+measurement; ours: median of {ROUNDS} rounds that visit every context in turn). "HF" is transformers'
+`DynamicCache` in float32 (dense attention over the whole context; the model stops at 8192 positions, so
 8K is measured at {8192 - DECODE_STEPS - 2} tokens and longer contexts are impossible).
 
 {dec_table}
 
 ## Decode speed at 1K context
+
+Greedy, 64 tokens after a 1,024-token prompt, median of {ROUNDS} interleaved rounds.
 
 {speed_table}
 
@@ -292,7 +348,13 @@ forward, logits identical to token-by-token). Dense attention sees the whole pre
     raw = {
         "machine": machine(),
         "decode": decode,
-        "tok_s_1k": {"ours": tok_ours, "transformers_generate": tok_hf},
+        "tok_s_1k": {
+            "ours": tok_ours,
+            "transformers_generate": tok_hf,
+            f"transformers_generate_{same_dtype}": tok_hf_same,
+            "samples": speeds,
+        },
+        "engine": engine_arm,
         "ppl": {
             arm: {"first2k": first2k[arm], "all": ppl(lp), "curve": curve[arm]}
             for arm, lp in logps.items()

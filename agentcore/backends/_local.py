@@ -127,7 +127,8 @@ class LocalBackend:
     def load(cls, model: str | None = None, **kwargs: Any) -> LocalBackend:
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
-        return cls(Engine.load(model, device=device, dtype=dtype), **kwargs)
+        weights = kwargs.pop("weights", None)
+        return cls(Engine.load(model, device=device, dtype=dtype, weights=weights), **kwargs)
 
     @property
     def name(self) -> str:

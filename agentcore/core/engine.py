@@ -26,6 +26,7 @@ from agentcore.core.loader import (
     ModelSource,
     choose_device,
     choose_dtype,
+    choose_weights,
     core_cache_path,
     load_model,
     load_tokenizer,
@@ -51,6 +52,7 @@ class EngineInfo:
     vocab: int
     max_positions: int
     load_seconds: float
+    weights: str = "float"
 
 
 class Engine:
@@ -95,10 +97,8 @@ class Engine:
                 f"memory adapter {path} has adapters for {len(updates)} layers, the model has "
                 f"{self.core.dims.n_layers}"
             )
-        with torch.no_grad():
-            for layer, delta in zip(self.core.layers, updates, strict=False):
-                w: torch.Tensor = layer.w_qkv  # type: ignore[assignment]
-                w.add_(delta.to(w.device, w.dtype))
+        for i, delta in enumerate(updates):
+            self.core.add_to_qkv(i, delta)
         self._gates = gates.to(self.core.device)
         meta = Path(path).with_suffix(".json")
         update = "delta"
@@ -114,38 +114,37 @@ class Engine:
         device: str | None = None,
         dtype: str | torch.dtype | None = None,
         threads: int | None = None,
+        weights: str | None = None,
     ) -> Engine:
-        """Load a Llama-family model (the default SmolLM2 when ``model`` is None)."""
+        """Load a Llama-family model (the default SmolLM2 when ``model`` is None).
+
+        ``weights``: ``"int8"`` stores the projections as int8 (CPU with bf16 activations),
+        ``"float"`` keeps them in ``dtype``; ``"auto"``/None picks int8 where that is the
+        faster choice (:func:`~agentcore.core.loader.choose_weights`).
+        """
         if threads:
             torch.set_num_threads(threads)
         start = time.perf_counter()
         source = resolve_model(model)
         core_file = core_cache_path(source)
-        if core_file is not None and core_file.is_file():
-            folder = source_directory(source)
-            tokenizer = load_tokenizer(folder)
-            dev = choose_device(device)
-            dt = choose_dtype(dev, dtype)
-            core = CoreModel.load(core_file).to(device=dev, dtype=dt)
-            return cls(
-                core,
-                HFCodec(tokenizer),
-                name=source.name,
-                source=source,
-                load_seconds=time.perf_counter() - start,
-            )
-        if core_file is None:
-            return cls.from_loaded(load_model(model, device=device, dtype=dtype))
-        # first load: build the core from float32 weights and cache it for next time
-        loaded = load_model(model, device="cpu", dtype=torch.float32)
-        core = CoreModel(loaded.hf_model)
-        core_file.parent.mkdir(parents=True, exist_ok=True)
-        core.save(core_file)
         dev = choose_device(device)
+        if core_file is not None and core_file.is_file():
+            tokenizer = load_tokenizer(source_directory(source))
+            core = CoreModel.load(core_file)
+        elif core_file is None:
+            loaded = load_model(model, device=device, dtype=dtype)
+            core, tokenizer = CoreModel(loaded.hf_model), loaded.tokenizer
+        else:  # first load: build the core from float32 weights and cache it for next time
+            loaded = load_model(model, device="cpu", dtype=torch.float32)
+            core, tokenizer = CoreModel(loaded.hf_model), loaded.tokenizer
+            core_file.parent.mkdir(parents=True, exist_ok=True)
+            core.save(core_file)
         core = core.to(device=dev, dtype=choose_dtype(dev, dtype))
+        if choose_weights(dev, core.dtype, weights) == "int8":
+            core.quantize_int8()
         return cls(
             core,
-            HFCodec(loaded.tokenizer),
+            HFCodec(tokenizer),
             name=source.name,
             source=source,
             load_seconds=time.perf_counter() - start,
@@ -181,6 +180,7 @@ class Engine:
             vocab=d.vocab,
             max_positions=d.max_positions,
             load_seconds=self.load_seconds,
+            weights="int8" if self.core.quantized else "float",
         )
 
     def default_streaming(self) -> StreamingConfig:

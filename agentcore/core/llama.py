@@ -24,6 +24,7 @@ from torch import nn
 
 from agentcore.core.cache import StreamingCache, StreamingConfig
 from agentcore.core.infini import InfiniMemory
+from agentcore.core.quant import Int8Weight, int8_available, linear
 from agentcore.core.recall import EvictedStore
 from agentcore.core.rope import Rotary, interleave_permutation
 
@@ -133,7 +134,7 @@ class CoreLayer(nn.Module):
         """
         b, t, _ = h.shape
         dims = self.dims
-        qkv = F.linear(h, self.w_qkv, self.b_qkv)
+        qkv = linear(h, self.w_qkv, self.b_qkv)
         if delta is not None:
             qkv = qkv + delta
         q, k, v = qkv.split(self.split, dim=-1)
@@ -147,8 +148,8 @@ class CoreLayer(nn.Module):
 
     def mlp(self, x: torch.Tensor) -> torch.Tensor:
         h = F.rms_norm(x, (x.shape[-1],), self.norm_post, self.dims.rms_eps)
-        gate, up = F.linear(h, self.w_gate_up).chunk(2, dim=-1)
-        return F.linear(F.silu(gate) * up, self.w_down)
+        gate, up = linear(h, self.w_gate_up).chunk(2, dim=-1)
+        return linear(F.silu(gate) * up, self.w_down)
 
 
 class CoreModel(nn.Module):
@@ -190,6 +191,8 @@ class CoreModel(nn.Module):
         """Write the re-laid weights (and RoPE table) so later loads skip the HF model."""
         from safetensors.torch import save_file
 
+        if self.quantized:
+            raise ValueError("an int8 core cannot be saved: save the float model it came from")
         tied = self.lm_head is self.embed
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         if tied:
@@ -249,6 +252,53 @@ class CoreModel(nn.Module):
         core.rotary = Rotary(inv_freq, float(meta.get("scaling", "1.0")))
         return core
 
+    # ------------------------------------------------------------------ int8 weights
+    _PROJECTIONS = ("w_qkv", "w_o", "w_gate_up", "w_down")
+
+    @property
+    def quantized(self) -> bool:
+        """Whether the projections are held as int8 (see :mod:`agentcore.core.quant`)."""
+        return isinstance(self.lm_head, Int8Weight)
+
+    def quantize_int8(self) -> None:
+        """Store every projection and the LM head as per-row int8 (CPU, bf16 activations).
+
+        Embeddings, norms, biases and the KV cache keep the model's dtype. A quantized core
+        cannot be saved (the float cache file is the source of truth) and is not trained.
+        """
+        if self.quantized:
+            return
+        if self.device.type != "cpu":
+            raise ValueError(f"int8 weights are for the CPU; this model is on {self.device}")
+        if not int8_available():
+            raise RuntimeError("this PyTorch build has no int8-weight matmul (_weight_int8pack_mm)")
+        for layer in self.layers:
+            for name in self._PROJECTIONS:
+                packed = Int8Weight(getattr(layer, name))
+                delattr(layer, name)  # drop the float Parameter, keep the int8 form
+                object.__setattr__(layer, name, packed)
+        head = Int8Weight(self.lm_head)
+        delattr(self, "lm_head")
+        object.__setattr__(self, "lm_head", head)
+
+    def add_to_qkv(self, layer_index: int, delta: torch.Tensor) -> None:
+        """Add ``delta: [n_qkv, hidden]`` to one layer's fused Q/K/V weight (adapter merge)."""
+        layer: CoreLayer = self.layers[layer_index]  # type: ignore[assignment]
+        w = layer.w_qkv
+        if isinstance(w, Int8Weight):
+            merged = w.dequantize(torch.float32) + delta.float()
+            object.__setattr__(layer, "w_qkv", Int8Weight(merged.to(w.scale.dtype)))
+            return
+        with torch.no_grad():
+            w.add_(delta.to(w.device, w.dtype))
+
+    def weight_bytes(self) -> int:
+        """Bytes the model's weights take as held now (int8 counted at its size)."""
+        total = sum(p.numel() * p.element_size() for p in self.parameters())
+        for module in [self, *self.layers]:
+            total += sum(v.nbytes() for v in vars(module).values() if isinstance(v, Int8Weight))
+        return total
+
     @property
     def device(self) -> torch.device:
         return self.embed.device
@@ -302,7 +352,7 @@ class CoreModel(nn.Module):
             h = F.rms_norm(x, (x.shape[-1],), layer.norm_in, eps)
             q, k, v = layer.project_qkv(h)
             a = cache.attend(i, q, k, v)  # [B,Hq,T,D]
-            x = x + F.linear(a.transpose(1, 2).reshape(b, t, -1), layer.w_o, layer.b_o)
+            x = x + linear(a.transpose(1, 2).reshape(b, t, -1), layer.w_o, layer.b_o)
             x = x + layer.mlp(x)
         cache.end()
         if logits == "last":
@@ -310,7 +360,7 @@ class CoreModel(nn.Module):
         elif logits == "none":
             return x[:, :0, :0]
         x = F.rms_norm(x, (x.shape[-1],), self.norm, eps)
-        return F.linear(x, self.lm_head).float()
+        return linear(x, self.lm_head).float()
 
     @torch.inference_mode()
     def score(

@@ -34,7 +34,15 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if present)"
     )
     p.add_argument(
-        "--dtype", default=None, help="float32, bfloat16, float16 (default: bf16 on GPU)"
+        "--dtype",
+        default=None,
+        help="float32, bfloat16, float16 (default: bf16 on GPU and bf16 CPUs)",
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        choices=["auto", "float", "int8"],
+        help="int8: projections as int8 weights (CPU + bf16); auto: int8 where bf16 runs on a CPU",
     )
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument(
@@ -118,7 +126,9 @@ def run_serve(ns: argparse.Namespace) -> int:
             auto_create_sessions=not ns.no_auto_create,
             log_level=ns.log_level,
         )
-        engine = Engine.load(ns.model, device=ns.device, dtype=ns.dtype, threads=ns.threads)
+        engine = Engine.load(
+            ns.model, device=ns.device, dtype=ns.dtype, threads=ns.threads, weights=ns.weights
+        )
         if ns.memory_adapter:
             engine.load_memory_adapter(ns.memory_adapter)
     except (ModelNotFoundError, ValueError, FileNotFoundError) as exc:

@@ -41,6 +41,7 @@ def run_train(ns: argparse.Namespace) -> int:
     import torch
 
     from agentcore.core.engine import Engine
+    from agentcore.core.loader import choose_device
     from agentcore.train._data import DocumentMaker
     from agentcore.train._memory import PRESETS, MemoryTrainConfig, train_memory
 
@@ -68,7 +69,12 @@ def run_train(ns: argparse.Namespace) -> int:
     if missing:
         print(f"agentcore train: missing book files {missing}; pass --data FOLDER")
         return 2
-    engine = Engine.load(ns.model, device=ns.device, dtype=ns.dtype, threads=ns.threads)
+    dtype = ns.dtype
+    if dtype is None and choose_device(ns.device).type == "cpu":
+        dtype = "float32"  # CPU inference defaults to bf16; CPU training runs in float32
+    engine = Engine.load(
+        ns.model, device=ns.device, dtype=dtype, threads=ns.threads, weights="float"
+    )
     if engine.core.dtype != torch.float32 and engine.core.device.type == "cpu":
         print("agentcore train: CPU training needs --dtype float32")
         return 2

@@ -52,9 +52,12 @@ def test_missing_default_model_names_the_install_command(monkeypatch: pytest.Mon
         loader.resolve_model(None)
 
 
-def test_dtype_and_device_choice() -> None:
+def test_dtype_and_device_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     cpu = torch.device("cpu")
+    monkeypatch.setattr(loader, "cpu_has_bf16", lambda: False)
     assert loader.choose_dtype(cpu) == torch.float32
+    monkeypatch.setattr(loader, "cpu_has_bf16", lambda: True)
+    assert loader.choose_dtype(cpu) == torch.bfloat16
     assert loader.choose_dtype(cpu, "bf16") == torch.bfloat16
     with pytest.raises(ValueError, match="dtype 'float8'"):
         loader.choose_dtype(cpu, "float8")

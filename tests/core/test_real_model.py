@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from agentcore.core.cache import StreamingConfig
+from agentcore.core.engine import Engine
 from agentcore.core.loader import ModelNotFoundError, load_model, resolve_model
 from agentcore.core.sampling import SamplingParams
 from agentcore.core.session import SessionConfig
@@ -26,17 +27,37 @@ def test_answers_the_capital_of_france(real_engine: Any) -> None:
     assert r.finish_reason == "stop"
 
 
-def test_logits_match_transformers(real_engine: Any) -> None:
-    loaded = load_model()
+@pytest.fixture(scope="module")
+def float_engine() -> Any:
+    return Engine.load(dtype="float32", weights="float")
+
+
+def test_logits_match_transformers(float_engine: Any) -> None:
+    loaded = load_model(dtype="float32")
     ids = torch.tensor(
-        [real_engine.codec.encode("The quick brown fox jumps over the lazy dog. " * 20)]
+        [float_engine.codec.encode("The quick brown fox jumps over the lazy dog. " * 20)]
     )
     with torch.no_grad():
         ref = loaded.hf_model(ids).logits
-    ours = real_engine.core.prefill(
-        ids, real_engine.core.new_cache(StreamingConfig(chunk_size=64)), logits="all"
+    ours = float_engine.core.prefill(
+        ids, float_engine.core.new_cache(StreamingConfig(chunk_size=64)), logits="all"
     )
     assert torch.allclose(ours, ref, atol=1e-4), (ours - ref).abs().max()
+
+
+def test_default_weights_track_float32(real_engine: Any, float_engine: Any) -> None:
+    """The CPU default (bf16 activations, int8 weights where supported) stays near float32."""
+    text = (
+        "It was a bright cold day in April, and the clocks were striking thirteen. Winston "
+        "Smith, his chin nuzzled into his breast in an effort to escape the vile wind, slipped "
+        "quickly through the glass doors of Victory Mansions. "
+    ) * 6
+    ids = torch.tensor([float_engine.codec.encode(text)])
+    cfg = StreamingConfig(chunk_size=64)
+    ref = float_engine.core.score(ids, float_engine.core.new_cache(cfg))[1:]
+    ours = real_engine.core.score(ids, real_engine.core.new_cache(cfg))[1:]
+    ppl_ref, ppl_ours = float(torch.exp(-ref.mean())), float(torch.exp(-ours.mean()))
+    assert abs(ppl_ours / ppl_ref - 1) < 0.03, (ppl_ours, ppl_ref)
 
 
 def test_chat_stream_equals_full_conversation_tokens(real_engine: Any) -> None:

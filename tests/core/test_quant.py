@@ -1,0 +1,104 @@
+"""Int8 weights: the packed form, the model core on it, and the loader's choice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from agentcore.core.cache import StreamingConfig
+from agentcore.core.llama import CoreModel
+from agentcore.core.loader import choose_weights
+from agentcore.core.quant import Int8Weight, linear
+
+CPU = torch.device("cpu")
+
+
+def test_int8_weight_rounds_each_row_to_its_own_scale() -> None:
+    w = torch.randn(48, 32, generator=torch.Generator().manual_seed(0))
+    w[3] *= 100  # one row far larger than the others keeps its own scale
+    packed = Int8Weight(w)
+    err = (packed.dequantize(torch.float32) - w).abs()
+    assert bool((err <= packed.scale[:, None] / 2 + 1e-6).all())
+    assert packed.nbytes() == 48 * 32 + 48 * 4
+
+
+@pytest.mark.parametrize("rows", [1, 3, 40])
+def test_int8_matmul_equals_dense_on_the_dequantized_weight(rows: int) -> None:
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randn(64, 32, generator=gen).bfloat16()
+    x = torch.randn(1, rows, 32, generator=gen).bfloat16()
+    bias = torch.randn(64, generator=gen).bfloat16()
+    packed = Int8Weight(w)
+    ref = F.linear(x.float(), packed.dequantize(torch.float32), bias.float())
+    out = linear(x, packed, bias)
+    assert out.shape == (1, rows, 64) and out.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), ref, atol=0.05, rtol=0.02)
+
+
+def test_float_weights_pass_through_unchanged() -> None:
+    x, w = torch.randn(2, 5, 8), torch.randn(4, 8)
+    assert torch.equal(linear(x, w), F.linear(x, w))
+
+
+@pytest.fixture
+def bf16_core(make_llama: Any) -> CoreModel:
+    return CoreModel(make_llama(seed=3)).to(dtype=torch.bfloat16)
+
+
+def test_quantized_core_stays_close_to_bf16(bf16_core: CoreModel, make_llama: Any) -> None:
+    ref_core = CoreModel(make_llama(seed=3)).to(dtype=torch.bfloat16)
+    bf16_core.quantize_int8()
+    assert bf16_core.quantized and not ref_core.quantized
+    assert bf16_core.weight_bytes() < 0.75 * ref_core.weight_bytes()
+    ids = torch.randint(0, 258, (1, 120), generator=torch.Generator().manual_seed(0))
+    cfg = StreamingConfig(n_sink=4, window=60, chunk_size=30)
+    ours = bf16_core.prefill(ids, bf16_core.new_cache(cfg), "all")
+    ref = ref_core.prefill(ids, ref_core.new_cache(cfg), "all")
+    # same prediction almost everywhere, probabilities close
+    agree = (ours.argmax(-1) == ref.argmax(-1)).float().mean()
+    assert agree > 0.9, agree
+    kl = F.kl_div(ours.log_softmax(-1), ref.log_softmax(-1), log_target=True, reduction="batchmean")
+    assert float(kl) < 0.05
+
+
+def test_quantized_decode_equals_chunked(bf16_core: CoreModel) -> None:
+    """The int8 kernel (few rows) and the dequantized matmul (many rows) agree to bf16 precision."""
+    bf16_core.quantize_int8()
+    ids = torch.randint(0, 258, (1, 40), generator=torch.Generator().manual_seed(2))
+    cfg = StreamingConfig(n_sink=4, window=30, chunk_size=20)
+    chunked = bf16_core.prefill(ids, bf16_core.new_cache(cfg), "all")
+    cache = bf16_core.new_cache(cfg)
+    steps = torch.cat([bf16_core.forward(ids[:, i : i + 1], cache) for i in range(40)], dim=1)
+    assert torch.allclose(chunked, steps, atol=0.1)
+    assert bool((chunked.argmax(-1) == steps.argmax(-1)).float().mean() > 0.95)
+
+
+def test_quantized_core_refuses_to_be_saved(bf16_core: CoreModel, tmp_path: Path) -> None:
+    bf16_core.quantize_int8()
+    with pytest.raises(ValueError, match="int8 core cannot be saved"):
+        bf16_core.save(tmp_path / "core.safetensors")
+
+
+def test_adapter_merge_into_int8_qkv(bf16_core: CoreModel) -> None:
+    bf16_core.quantize_int8()
+    layer = bf16_core.layers[0]
+    before = layer.w_qkv.dequantize(torch.float32)
+    delta = torch.full_like(before, 0.01)
+    bf16_core.add_to_qkv(0, delta)
+    after = layer.w_qkv.dequantize(torch.float32)
+    assert torch.allclose(after - before, delta, atol=float(layer.w_qkv.scale.max()))
+
+
+def test_choose_weights() -> None:
+    assert choose_weights(CPU, torch.bfloat16, "auto") == "int8"
+    assert choose_weights(CPU, torch.float32, None) == "float"
+    assert choose_weights(torch.device("cuda"), torch.bfloat16, "auto") == "float"
+    assert choose_weights(CPU, torch.bfloat16, "float") == "float"
+    with pytest.raises(ValueError, match="weights 'int4' is not one of auto, float, int8"):
+        choose_weights(CPU, torch.bfloat16, "int4")
+    with pytest.raises(ValueError, match="need the CPU and dtype bfloat16"):
+        choose_weights(CPU, torch.float32, "int8")
