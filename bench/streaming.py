@@ -3,8 +3,9 @@
 Runs side by side, in one process, on the default model:
 
 * decode ms/token and RSS after contexts of 1K, 8K, 64K (and 1M with ``--long``) tokens for
-  this engine (sinks + window) vs transformers' plain ``DynamicCache`` (up to the model's
-  8192-token limit);
+  this engine (sinks + window), the same with exact recall of evicted blocks (also at 128K,
+  with the store's host bytes per token) and transformers' plain ``DynamicCache`` (up to the
+  model's 8192-token limit);
 * decode tokens/s at 1K context: this engine's session vs transformers' default ``generate``;
 * streaming perplexity over ``austen-emma.txt``: dense attention (first 8K), a sliding window
   without sinks, and sinks + window.
@@ -16,6 +17,7 @@ Usage: ``agentcore bench streaming [--tokens 65536] [--long] [--quick]``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import math
 import sys
@@ -32,6 +34,7 @@ from _common import book_tokens, machine, markdown_table, median_ms, rss_mib, wr
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.loader import load_model
+from agentcore.core.recall import RecallConfig
 from agentcore.core.session import Session, SessionConfig
 
 DECODE_STEPS = 24
@@ -155,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         "--tokens", type=int, default=65536, help="perplexity stream length (default 64K)"
     )
     ap.add_argument("--long", action="store_true", help="also decode after a 1M-token context")
+    ap.add_argument(
+        "--recall-tokens",
+        type=int,
+        default=131072,
+        help="stream length of the recall arm (decode and RSS also measured there; 0: no arm)",
+    )
     ap.add_argument("--quick", action="store_true", help="small smoke run (4K stream)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     ap.add_argument(
@@ -170,26 +179,39 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     engine = Engine.load()
     codec = engine.codec
-    total = max([n_stream, *checkpoints])
+    recall_marks = sorted(
+        {c for c in checkpoints if c <= args.recall_tokens} | {args.recall_tokens}
+    )
+    if not args.recall_tokens:
+        recall_marks = []
+    total = max([n_stream, *checkpoints, *recall_marks])
     book = book_tokens(codec, total)
     print(
         f"model {engine.name} on {engine.info().device}/{engine.info().dtype}; stream {total} tokens"
     )
 
     # -- streaming arms over the book: sinks + window (also hosts the decode checkpoints), no sinks
-    arms = {
-        "sinks+window (4+2044)": StreamingConfig(4, 2044, 512),
-        "window, no sinks (0+2048)": StreamingConfig(0, 2048, 512),
+    base = StreamingConfig(4, 2044, 512)
+    arms: dict[str, tuple[SessionConfig, list[int], str]] = {
+        "sinks+window (4+2044)": (SessionConfig(streaming=base), checkpoints, "ours"),
+        "window, no sinks (0+2048)": (
+            SessionConfig(streaming=StreamingConfig(0, 2048, 512)),
+            [],
+            "",
+        ),
     }
+    if recall_marks:
+        recall = SessionConfig(streaming=base, recall=RecallConfig(host_blocks=1 << 20))
+        arms["sinks+window+recall"] = (recall, recall_marks, "recall")
+    store_bytes: dict[int, float] = {}
     logps: dict[str, torch.Tensor] = {}
     decode: dict[int, dict[str, float]] = {}
     snaps: dict[int, dict[str, Any]] = {}
-    for arm, cfg in arms.items():
-        s = engine.new_session(SessionConfig(streaming=cfg, keep_token_ids=False))
+    for arm, (session_cfg, marks, key) in arms.items():
+        s = engine.new_session(dataclasses.replace(session_cfg, keep_token_ids=False))
         scores = []
         done = 0
-        marks = sorted(set(checkpoints)) if cfg.n_sink else []
-        limit = total if cfg.n_sink else n_stream
+        limit = max([n_stream, *marks])
         t0 = time.perf_counter()
         while done < limit:
             nxt = min([m for m in marks if m > done] + [limit, done + 8192])
@@ -206,13 +228,19 @@ def main(argv: list[str] | None = None) -> int:
                 scores.append(part[: max(0, n_stream - done)])
             done = nxt
             if done in marks:
-                ms = decode_ms(s)
-                snaps[done] = snapshot(s)
-                decode[done] = {"ours_ms": ms, "ours_rss_mib": rss_mib()}
+                if key == "recall":  # the store is not rewound by restore(): measure in place
+                    ms = sorted(decode_ms(s) for _ in range(ROUNDS))[ROUNDS // 2]
+                else:
+                    ms = decode_ms(s)
+                    snaps[done] = snapshot(s)
+                decode.setdefault(done, {}).update({f"{key}_ms": ms, f"{key}_rss_mib": rss_mib()})
+                store = s.extensions.get("recall")
+                if store is not None:
+                    store_bytes[done] = store.stats()["ram_bytes"] / done
                 print(f"  {arm}: context {done}: decode {ms:.1f} ms/token, RSS {rss_mib():.0f} MiB")
         if snaps:
             for c, ms in interleaved_decode_ms(s, snaps).items():
-                decode[c]["ours_ms"] = ms
+                decode[c][f"{key}_ms"] = ms
                 print(f"  {arm}: context {c}: decode {ms:.1f} ms/token (median of {ROUNDS} rounds)")
             snaps.clear()
         logps[arm] = torch.cat(scores)
@@ -272,18 +300,24 @@ def main(argv: list[str] | None = None) -> int:
         ["arm", "tokens", "ppl first 2K", "ppl 2K-8K", "ppl all", "all / first 2K"], rows
     )
     base_ms = decode[checkpoints[0]]["ours_ms"]
+    recall_base = decode[recall_marks[0]].get("recall_ms", float("nan")) if recall_marks else 0.0
+    nan = float("nan")
     drows = []
-    for c in checkpoints:
+    for c in sorted(decode):
         d = decode[c]
         drows.append(
             [
                 c,
-                d["ours_ms"],
-                d["ours_ms"] / base_ms,
-                d["ours_rss_mib"],
-                d.get("hf_ms", float("nan")),
-                d.get("hf_rss_mib", float("nan")),
-                d.get("hf_ms", float("nan")) / d["ours_ms"],
+                d.get("ours_ms", nan),
+                d.get("ours_ms", nan) / base_ms,
+                d.get("ours_rss_mib", nan),
+                d.get("recall_ms", nan),
+                d.get("recall_ms", nan) / recall_base if recall_marks else nan,
+                d.get("recall_rss_mib", nan),
+                store_bytes.get(c, nan),
+                d.get("hf_ms", nan),
+                d.get("hf_rss_mib", nan),
+                d.get("hf_ms", nan) / d.get("ours_ms", nan),
             ]
         )
     dec_table = markdown_table(
@@ -292,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
             "ours ms/tok",
             "ours vs 1K",
             "ours RSS MiB",
+            "recall ms/tok",
+            "recall vs 1K",
+            "recall RSS MiB",
+            "store bytes/token",
             "HF ms/tok",
             "HF RSS MiB",
             "HF / ours",
@@ -324,8 +362,12 @@ Command: `agentcore bench streaming {" ".join(argv or [])}`; took {elapsed / 60:
 ## Decode cost against context length
 
 Median ms per greedy decode step after a context of N tokens of the book ({DECODE_STEPS} steps per
-measurement; ours: median of {ROUNDS} rounds that visit every context in turn). "HF" is transformers'
-`DynamicCache` in float32 (dense attention over the whole context; the model stops at 8192 positions, so
+measurement; ours: median of {ROUNDS} rounds that visit every context in turn; recall: median of
+{ROUNDS} measurements in place, since its store cannot be rewound). "recall" is sinks + window plus
+exact recall of evicted 64-token blocks (4 recalled per layer, refreshed every 16 steps); "store
+bytes/token" is the host RAM its store holds per streamed token. RSS is the whole process
+(every arm runs in the same one, so later arms include what the allocator kept). "HF" is
+transformers' `DynamicCache` in float32 (dense attention over the whole context; the model stops at 8192 positions, so
 8K is measured at {8192 - DECODE_STEPS - 2} tokens and longer contexts are impossible).
 
 {dec_table}
@@ -387,7 +429,9 @@ def _plot(
     a.legend()
     a.set_title("streaming perplexity")
     ctx = sorted(decode)
-    b.plot(ctx, [decode[c]["ours_ms"] for c in ctx], marker="o", label="agentcore sinks+window")
+    nan = float("nan")
+    b.plot(ctx, [decode[c].get("ours_ms", nan) for c in ctx], marker="o", label="sinks+window")
+    b.plot(ctx, [decode[c].get("recall_ms", nan) for c in ctx], marker="^", label="+ recall")
     b.plot(
         ctx,
         [decode[c].get("hf_ms", float("nan")) for c in ctx],
