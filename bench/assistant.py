@@ -274,20 +274,29 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         if not args.no_real:
+            import torch
+
             from agentcore.backends import LocalBackend
+            from apps.assistant._backend import model_threads
             from tools import ToolRegistry
             from tools.builtin import calculator_tool
 
             real = LocalBackend.load()
-            streams["real default model (CPU)"] = asyncio.run(
-                keystrokes_while_streaming(
-                    real,
-                    "Write a long story about a dragon who learns to bake bread.",
-                    keys,
-                    args.interval,
-                    tools=ToolRegistry([calculator_tool()]),
+            cores = os.cpu_count() or 1
+            # the app's default leaves the interface a core; all cores shown beside it
+            for threads in sorted({model_threads(), cores}):
+                torch.set_num_threads(threads)
+                label = "app default" if threads == model_threads() else "all cores"
+                name = f"real default model (CPU), {threads} model thread(s), {label}"
+                streams[name] = asyncio.run(
+                    keystrokes_while_streaming(
+                        real,
+                        "Write a long story about a dragon who learns to bake bread.",
+                        keys,
+                        args.interval,
+                        tools=ToolRegistry([calculator_tool()]),
+                    )
                 )
-            )
     total_s = time.perf_counter() - t_start
     load_after = os.getloadavg()
 

@@ -161,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=5)
     ap.add_argument("--long", action="store_true", help="add 131072-token documents")
     ap.add_argument("--arms", default=None, help="comma-separated arm names (default: all)")
+    ap.add_argument(
+        "--arm-max",
+        default="",
+        help="longest document per arm, e.g. infini-linear=8192,infini-delta=8192 (default: all)",
+    )
     ap.add_argument("--window", type=int, default=2048, help="sinks + window budget")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--quick", action="store_true", help="one 4K document, 1 trial")
@@ -194,6 +199,14 @@ def main(argv: list[str] | None = None) -> int:
         shipped = default_adapter_path(engine.name, update)
         adapters[update] = given or (shipped if shipped.is_file() else None)
         print(f"infini-{update}: gates from {adapters[update] or 'initial beta=-4 (untrained)'}")
+    arm_max: dict[str, int] = {}
+    for item in filter(None, args.arm_max.split(",")):
+        name, _, value = item.partition("=")
+        if name not in arms or not value.isdigit():
+            raise SystemExit(
+                f"--arm-max: expected ARM=TOKENS with ARM in {sorted(arms)}, got {item!r}"
+            )
+        arm_max[name] = int(value)
     engines = arm_engines(engine, arms, adapters)
     args.adapters = {k: str(v) if v else None for k, v in adapters.items()}
     rng = random.Random(args.seed)
@@ -203,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in lengths:
         for t in range(trials):
             for arm, cfg in arms.items():
+                if n > arm_max.get(arm, n):
+                    continue
                 start = time.perf_counter()
                 rows = run_document(engines[arm], cfg, n, keys[(n, t)], args.window)
                 results[arm].extend(rows)
@@ -258,7 +273,8 @@ def report(
     md = f"""# Passkey retrieval
 
 Model {engine.name} ({engine.info().device}/{engine.info().dtype}); sinks + window = {args.window} tokens;
-{trials} trials x 11 depths per length; greedy answer, exact match of the 5-digit key.
+{trials} trial(s) x 11 depths per length; greedy answer, exact match of the 5-digit key.
+Longest document per arm where limited: {args.arm_max or "none"}.
 Cells: accuracy (number of documents). "outside": the needle had left the window when the
 question came. Machine: {machine()}. Took {elapsed / 60:.1f} min.
 

@@ -43,48 +43,30 @@ DECODE_STEPS = 24
 ROUNDS = 5  # decode timings are re-measured in interleaved rounds (the machine's speed drifts)
 
 
-def snapshot(session: Session) -> dict[str, Any]:
-    """What :func:`decode_ms` needs to return a session to this point (cache, logits, count)."""
-    return {
-        "cache": session.cache.state_dict(),
-        "logits": session.next_logits,
-        "n": session.n_tokens,
-        "tokens": len(session.tokens),
-    }
-
-
-def restore(session: Session, snap: dict[str, Any]) -> None:
-    session.cache.load_state_dict(snap["cache"])
-    session.next_logits, session.n_tokens = snap["logits"], snap["n"]
-    del session.tokens[snap["tokens"] :]
-
-
 def decode_ms(session: Session, steps: int = DECODE_STEPS) -> float:
-    """Median ms per greedy decode step; the session is returned to where it was afterwards."""
-    snap = snapshot(session)
+    """Median ms per greedy decode step, run on a fork (the session itself does not move)."""
+    twin = session.fork()
     times = []
-    assert session.next_logits is not None
-    tok = int(torch.argmax(session.next_logits))
+    assert twin.next_logits is not None
+    tok = int(torch.argmax(twin.next_logits))
     for _ in range(steps):
         t0 = time.perf_counter()
-        session.append_tokens([tok])
-        assert session.next_logits is not None
-        tok = int(torch.argmax(session.next_logits))
+        twin.append_tokens([tok])
+        assert twin.next_logits is not None
+        tok = int(torch.argmax(twin.next_logits))
         times.append(time.perf_counter() - t0)
-    restore(session, snap)
     return median_ms(times[2:])
 
 
-def interleaved_decode_ms(session: Session, snaps: dict[int, dict[str, Any]]) -> dict[int, float]:
+def interleaved_decode_ms(saved: dict[int, Session]) -> dict[int, float]:
     """Decode ms/token at every saved context, measured round-robin ``ROUNDS`` times; medians.
 
     Measuring 1K and 64K minutes apart would compare the machine's speed at two moments as
     much as the two contexts; round-robin puts every context in every moment.
     """
-    samples: dict[int, list[float]] = {c: [] for c in snaps}
+    samples: dict[int, list[float]] = {c: [] for c in saved}
     for _ in range(ROUNDS):
-        for c, snap in snaps.items():
-            restore(session, snap)
+        for c, session in saved.items():
             samples[c].append(decode_ms(session))
     return {c: sorted(v)[len(v) // 2] for c, v in samples.items()}
 
@@ -206,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     store_bytes: dict[int, float] = {}
     logps: dict[str, torch.Tensor] = {}
     decode: dict[int, dict[str, float]] = {}
-    snaps: dict[int, dict[str, Any]] = {}
+    saved: dict[int, Session] = {}  # a fork of the arm's session at each checkpoint
     for arm, (session_cfg, marks, key) in arms.items():
         s = engine.new_session(dataclasses.replace(session_cfg, keep_token_ids=False))
         scores = []
@@ -228,21 +210,18 @@ def main(argv: list[str] | None = None) -> int:
                 scores.append(part[: max(0, n_stream - done)])
             done = nxt
             if done in marks:
-                if key == "recall":  # the store is not rewound by restore(): measure in place
-                    ms = sorted(decode_ms(s) for _ in range(ROUNDS))[ROUNDS // 2]
-                else:
-                    ms = decode_ms(s)
-                    snaps[done] = snapshot(s)
+                ms = decode_ms(s)
+                saved[done] = s.fork()  # shares the recall store's blocks: cheap
                 decode.setdefault(done, {}).update({f"{key}_ms": ms, f"{key}_rss_mib": rss_mib()})
                 store = s.extensions.get("recall")
                 if store is not None:
                     store_bytes[done] = store.stats()["ram_bytes"] / done
                 print(f"  {arm}: context {done}: decode {ms:.1f} ms/token, RSS {rss_mib():.0f} MiB")
-        if snaps:
-            for c, ms in interleaved_decode_ms(s, snaps).items():
+        if saved:
+            for c, ms in interleaved_decode_ms(saved).items():
                 decode[c][f"{key}_ms"] = ms
                 print(f"  {arm}: context {c}: decode {ms:.1f} ms/token (median of {ROUNDS} rounds)")
-            snaps.clear()
+            saved.clear()
         logps[arm] = torch.cat(scores)
         print(
             f"  {arm}: scored {n_stream} tokens in {time.perf_counter() - t0:.0f}s, ppl {ppl(logps[arm]):.2f}"
@@ -362,8 +341,8 @@ Command: `agentcore bench streaming {" ".join(argv or [])}`; took {elapsed / 60:
 ## Decode cost against context length
 
 Median ms per greedy decode step after a context of N tokens of the book ({DECODE_STEPS} steps per
-measurement; ours: median of {ROUNDS} rounds that visit every context in turn; recall: median of
-{ROUNDS} measurements in place, since its store cannot be rewound). "recall" is sinks + window plus
+measurement, on a fork of the session saved at that context; median of {ROUNDS} rounds that visit
+every context in turn, so that each context sees the machine at the same moments). "recall" is sinks + window plus
 exact recall of evicted 64-token blocks (4 recalled per layer, refreshed every 16 steps); "store
 bytes/token" is the host RAM its store holds per streamed token. RSS is the whole process
 (every arm runs in the same one, so later arms include what the allocator kept). "HF" is

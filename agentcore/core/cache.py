@@ -346,7 +346,7 @@ class StreamingCache:
             n = self.ring0 + n_r
             keys, vals = self.att_k[layer, :, :, :n], self.att_v[layer, :, :, :n]
             mask = plan.bias[:, :n] if self.r_max else None
-        out = F.scaled_dot_product_attention(qg, keys, vals, attn_mask=mask).view(b, hq, 1, d)
+        out = decode_attention(qg, keys, vals, mask).view(b, hq, 1, d)
         if self.memory is not None:
             out = self.memory.mix(layer, q, out)
         return out
@@ -438,6 +438,24 @@ class StreamingCache:
         self._cf_offset = -1
         if ns:
             self._rotate_cache_frame(self.pos - int(self.cache_position(self.pos)))
+
+
+def decode_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """One decode step's attention: ``q: [B,H,G,D]`` against ``k, v: [B,H,S,D]``.
+
+    The step is bound by reading K and V. Over a full window (``k`` one contiguous buffer) two
+    matmuls with a float32 softmax between them read it faster on a CPU than the fused kernel
+    (5.5 vs 8.4 ms per token for SmolLM2's 30 layers at 2048 keys); over a partly filled window
+    ``k`` is a strided slice that the matmuls would copy, and the fused kernel is faster there.
+    """
+    if q.device.type != "cpu" or not (k.is_contiguous() and v.is_contiguous()):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    scores = torch.matmul(q, k.transpose(-1, -2)).float() * q.shape[-1] ** -0.5
+    if mask is not None:
+        scores = scores + mask.float()
+    return torch.matmul(torch.softmax(scores, dim=-1).to(v.dtype), v)
 
 
 def attention_with_lse(

@@ -9,6 +9,8 @@ shows anything and never retries by itself.
 
 from __future__ import annotations
 
+import os
+
 import httpx
 
 from agentcore.backends import HttpBackend, LocalBackend, ModelBackend
@@ -59,8 +61,20 @@ def _open_http(base_url: str) -> HttpBackend:
     return backend
 
 
+def model_threads(requested: int | None = None) -> int:
+    """CPU threads for the local model: all cores but one, so the interface always has one.
+
+    The model runs in a thread of the app's own process; with every core busy in matrix
+    products, laying out a frame waits for a core and typing stutters (docs/benchmarks/assistant.md).
+    """
+    return requested or max(1, (os.cpu_count() or 1) - 1)
+
+
 def _open_local(config: AssistantConfig) -> LocalBackend:
+    import torch  # only the local model needs it (a --base-url start stays light)
+
     model = None if config.model == "default" else config.model
+    torch.set_num_threads(model_threads(config.threads))
     try:
         return LocalBackend.load(model, sessions_dir=config.model_sessions_dir)
     except ModelNotFoundError as exc:

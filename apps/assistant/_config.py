@@ -32,7 +32,8 @@ class AssistantConfig:
     sessions). ``theme``: ``"light"`` or ``"dark"`` (default: the last one chosen, else dark).
     ``workspace``: the folder the file tools may use. ``home``: where the assistant keeps its
     state (default ``data_home()/"assistant"``). ``planner``: ``"auto"`` plans goals that read
-    as several steps; ``"off"`` never plans.
+    as several steps; ``"off"`` never plans. ``threads``: CPU threads for the local model
+    (default: all cores but one, so that the interface keeps a core while a reply streams).
     """
 
     model: str = "default"
@@ -43,6 +44,7 @@ class AssistantConfig:
     workspace: Path | None = None
     home: Path | None = None
     planner: Literal["auto", "off"] = "auto"
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.agent, "agent")
@@ -52,6 +54,8 @@ class AssistantConfig:
             raise ValueError(f"theme={self.theme!r}: expected 'light' or 'dark'")
         if self.planner not in ("auto", "off"):
             raise ValueError(f"planner={self.planner!r}: expected 'auto' or 'off'")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads={self.threads!r}: expected an integer >= 1")
         if not self.model.strip():
             raise ValueError(f"model={self.model!r}: expected 'default', a path or a hub id")
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
@@ -103,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto: plan goals that read as several steps (default); off: never plan",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for the local model (default: all cores but one, for the interface)",
+    )
     return p
 
 
@@ -119,6 +129,7 @@ def parse_args(argv: Sequence[str] | None = None) -> AssistantConfig:
             theme=ns.theme,
             workspace=ns.workspace,
             planner=ns.planner,
+            threads=ns.threads,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -107,6 +107,8 @@ class TestConfig:
                 str(tmp_path),
                 "--planner",
                 "off",
+                "--threads",
+                "3",
             ]
         )
         assert config == AssistantConfig(
@@ -116,6 +118,7 @@ class TestConfig:
             theme="light",
             workspace=tmp_path,
             planner="off",
+            threads=3,
         )
         assert config.workspace_dir == tmp_path
 
@@ -126,8 +129,21 @@ class TestConfig:
             AssistantConfig(base_url="localhost:8000")
         with pytest.raises(ValueError, match="theme"):
             AssistantConfig(theme="blue")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="threads=0: expected an integer >= 1"):
+            AssistantConfig(threads=0)
         with pytest.raises(SystemExit):
             parse_args(["--session", "../x"])
+
+    def test_model_threads_leave_the_interface_a_core(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from apps.assistant._backend import model_threads
+
+        monkeypatch.setattr("os.cpu_count", lambda: 8)
+        assert model_threads() == 7
+        assert model_threads(8) == 8
+        monkeypatch.setattr("os.cpu_count", lambda: 1)
+        assert model_threads() == 1
 
     def test_folders_live_under_the_agent(self, tmp_path: Path) -> None:
         config = AssistantConfig(home=tmp_path, agent="helper")
