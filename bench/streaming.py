@@ -40,7 +40,7 @@ from agentcore.core.session import Session, SessionConfig
 DECODE_STEPS = 24
 
 
-ROUNDS = 5  # decode timings are re-measured in interleaved rounds (the machine's speed drifts)
+ROUNDS = 5  # tokens/s rounds: ours and transformers take turns (the machine's speed drifts)
 
 
 def decode_ms(session: Session, steps: int = DECODE_STEPS) -> float:
@@ -58,17 +58,27 @@ def decode_ms(session: Session, steps: int = DECODE_STEPS) -> float:
     return median_ms(times[2:])
 
 
-def interleaved_decode_ms(saved: dict[int, Session]) -> dict[int, float]:
-    """Decode ms/token at every saved context, measured round-robin ``ROUNDS`` times; medians.
+def interleaved_decode_ms(
+    saved: dict[int, Session], steps: int = 4 * DECODE_STEPS
+) -> dict[int, float]:
+    """Decode ms/token at every saved context, the contexts taking turns step by step; medians.
 
-    Measuring 1K and 64K minutes apart would compare the machine's speed at two moments as
-    much as the two contexts; round-robin puts every context in every moment.
+    This machine's speed drifts by a third within seconds (other tenants share its memory
+    bandwidth), so 1K and 64K measured even a minute apart compare two moments as much as two
+    contexts. Alternating single steps between forks of every context makes each context see
+    the same moments.
     """
+    twins = {c: s.fork() for c, s in saved.items()}
+    toks = {c: int(torch.argmax(t.next_logits)) for c, t in twins.items()}  # type: ignore[arg-type]
     samples: dict[int, list[float]] = {c: [] for c in saved}
-    for _ in range(ROUNDS):
-        for c, session in saved.items():
-            samples[c].append(decode_ms(session))
-    return {c: sorted(v)[len(v) // 2] for c, v in samples.items()}
+    for _ in range(steps):
+        for c, twin in twins.items():
+            t0 = time.perf_counter()
+            twin.append_tokens([toks[c]])
+            samples[c].append(time.perf_counter() - t0)
+            assert twin.next_logits is not None
+            toks[c] = int(torch.argmax(twin.next_logits))
+    return {c: median_ms(v[2:]) for c, v in samples.items()}
 
 
 def hf_decode_ms(hf: Any, ids: list[int], steps: int = DECODE_STEPS) -> tuple[float, float]:
@@ -220,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         if saved:
             for c, ms in interleaved_decode_ms(saved).items():
                 decode[c][f"{key}_ms"] = ms
-                print(f"  {arm}: context {c}: decode {ms:.1f} ms/token (median of {ROUNDS} rounds)")
+                print(f"  {arm}: context {c}: decode {ms:.1f} ms/token (interleaved steps)")
             saved.clear()
         logps[arm] = torch.cat(scores)
         print(
@@ -341,8 +351,9 @@ Command: `agentcore bench streaming {" ".join(argv or [])}`; took {elapsed / 60:
 ## Decode cost against context length
 
 Median ms per greedy decode step after a context of N tokens of the book ({DECODE_STEPS} steps per
-measurement, on a fork of the session saved at that context; median of {ROUNDS} rounds that visit
-every context in turn, so that each context sees the machine at the same moments). "recall" is sinks + window plus
+measurement: the median of {4 * DECODE_STEPS} steps taken on forks of the session saved at each
+context, the contexts of an arm taking turns step by step so that each sees the machine at the
+same moments; this machine's speed drifts by a third within seconds). "recall" is sinks + window plus
 exact recall of evicted 64-token blocks (4 recalled per layer, refreshed every 16 steps); "store
 bytes/token" is the host RAM its store holds per streamed token. RSS is the whole process
 (every arm runs in the same one, so later arms include what the allocator kept). "HF" is
