@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from agentcore._model_args import add_model_arguments
+
 __all__ = ["main"]
 
 _DESCRIPTION = """\
@@ -37,36 +39,6 @@ SmolLM), or a hub id (needs network the first time).
 """
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        default=None,
-        help="model: 'default', a .gguf file, a model directory or a hub id",
-    )
-    p.add_argument(
-        "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)"
-    )
-    p.add_argument(
-        "--dtype",
-        default=None,
-        help="float32, bfloat16, float16 (default: bf16 on GPU and on CPUs with bf16, else fp32)",
-    )
-    p.add_argument(
-        "--weights",
-        default=None,
-        choices=["auto", "float", "int8"],
-        help="int8: projections as int8 weights (CPU + bf16); auto: int8 where bf16 runs on a CPU",
-    )
-    p.add_argument(
-        "--threads", type=int, default=None, help="CPU threads for torch (default: all cores)"
-    )
-    p.add_argument(
-        "--memory-adapter",
-        default=None,
-        help="Infini-attention gates from `agentcore train memory`: new sessions get the memory",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="agentcore",
@@ -79,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     chat = sub.add_parser("chat", help="chat with the local model (streams tokens)")
-    _add_model_args(chat)
+    add_model_arguments(chat)
     chat.add_argument(
         "--session", default=None, help="name of a persistent session to resume or create"
     )
@@ -111,13 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the benchmark")
 
     train = sub.add_parser("train", help="train the long-memory gates (agentcore train memory)")
-    _add_model_args(train)
+    add_model_arguments(train)
     from agentcore.train._cli import add_train_arguments
 
     add_train_arguments(train)
 
     info = sub.add_parser("info", help="show model, device and folders")
-    _add_model_args(info)
+    add_model_arguments(info)
     return parser
 
 

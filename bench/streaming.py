@@ -157,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         help="stream length of the recall arm (decode and RSS also measured there; 0: no arm)",
     )
     ap.add_argument("--quick", action="store_true", help="small smoke run (4K stream)")
+    ap.add_argument(
+        "--decode-only",
+        action="store_true",
+        help="only decode cost and speed: sinks+window, recall up to --tokens, transformers "
+        "(no no-sink or dense-perplexity arms); writes streaming-decode.md",
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     ap.add_argument(
         "--out", type=Path, default=None, help="output folder (default docs/benchmarks)"
@@ -192,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
             "",
         ),
     }
+    if args.decode_only:
+        del arms["window, no sinks (0+2048)"]
+        recall_marks = [c for c in recall_marks if c <= n_stream]
     if recall_marks:
         recall = SessionConfig(streaming=base, recall=RecallConfig(host_blocks=1 << 20))
         arms["sinks+window+recall"] = (recall, recall_marks, "recall")
@@ -242,15 +251,16 @@ def main(argv: list[str] | None = None) -> int:
     # -- transformers baseline: dense perplexity on the first 8K, DynamicCache decode up to 8K
     # transformers loads the model file in float32 unless told otherwise: its default
     hf = load_model(dtype="float32").hf_model
-    dense_n = min(8192, n_stream)
-    with torch.inference_mode():
-        x = torch.tensor([book[:dense_n]])
-        logits = hf(x).logits[0]
-        lp = torch.log_softmax(logits.float(), -1)
-        dense = torch.full((dense_n,), float("nan"))
-        dense[1:] = lp[:-1].gather(1, x[0, 1:, None])[:, 0]
-        del logits, lp
-    logps["dense (first 8K)"] = dense
+    if not args.decode_only:
+        dense_n = min(8192, n_stream)
+        with torch.inference_mode():
+            x = torch.tensor([book[:dense_n]])
+            logits = hf(x).logits[0]
+            lp = torch.log_softmax(logits.float(), -1)
+            dense = torch.full((dense_n,), float("nan"))
+            dense[1:] = lp[:-1].gather(1, x[0, 1:, None])[:, 0]
+            del logits, lp
+        logps["dense (first 8K)"] = dense
     for c in checkpoints:
         if c <= 8192 - DECODE_STEPS - 2:
             ms, rss = hf_decode_ms(hf, book[:c])
@@ -393,8 +403,10 @@ forward, logits identical to token-by-token). Dense attention sees the whole pre
         },
         "elapsed_s": elapsed,
     }
-    path = write_report("streaming", md, raw, args.out)
-    _plot(curve, decode, (args.out or path.parent) / "streaming.png")
+    name = "streaming-decode" if args.decode_only else "streaming"
+    md = md.replace("(streaming.png)", f"({name}.png)")
+    path = write_report(name, md, raw, args.out)
+    _plot(curve, decode, (args.out or path.parent) / f"{name}.png")
     print(ppl_table)
     print(dec_table)
     print(speed_table)

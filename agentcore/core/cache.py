@@ -452,10 +452,10 @@ def decode_attention(
     """
     if q.device.type != "cpu" or not (k.is_contiguous() and v.is_contiguous()):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    scores = torch.matmul(q, k.transpose(-1, -2)).float() * q.shape[-1] ** -0.5
+    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2))
     if mask is not None:
-        scores = scores + mask.float()
-    return torch.matmul(torch.softmax(scores, dim=-1).to(v.dtype), v)
+        scores = scores + mask
+    return torch.matmul(torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype), v)
 
 
 def attention_with_lse(

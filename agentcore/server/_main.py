@@ -22,34 +22,13 @@ __all__ = ["add_serve_arguments", "bind_socket", "build_parser", "main", "run_se
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``agentcore serve`` (shared with ``python -m agentcore.server``)."""
+    from agentcore._model_args import add_model_arguments
     from agentcore.server._config import MIB, ServerConfig
 
     d = ServerConfig()
     p.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host})")
     p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port}; 0: any)")
-    p.add_argument(
-        "--model", default=None, help="model: 'default', a .gguf file, a model directory, a hub id"
-    )
-    p.add_argument(
-        "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if present)"
-    )
-    p.add_argument(
-        "--dtype",
-        default=None,
-        help="float32, bfloat16, float16 (default: bf16 on GPU and bf16 CPUs)",
-    )
-    p.add_argument(
-        "--weights",
-        default=None,
-        choices=["auto", "float", "int8"],
-        help="int8: projections as int8 weights (CPU + bf16); auto: int8 where bf16 runs on a CPU",
-    )
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    p.add_argument(
-        "--memory-adapter",
-        default=None,
-        help="Infini-attention gates from `agentcore train memory`: sessions get the memory",
-    )
+    add_model_arguments(p)
     p.add_argument(
         "--sessions-dir",
         default=None,

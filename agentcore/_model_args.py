@@ -1,0 +1,41 @@
+"""Command-line options shared by every command that loads a model (chat, serve, train, info).
+
+Owns only the argparse definitions; the commands read the parsed values themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_model_arguments"]
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """``--model --device --dtype --weights --threads --memory-adapter``."""
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model: 'default', a .gguf file, a model directory or a hub id",
+    )
+    p.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)"
+    )
+    p.add_argument(
+        "--dtype",
+        default=None,
+        help="float32, bfloat16, float16 (default: bf16 on GPU and on CPUs with bf16, else fp32)",
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        choices=["auto", "float", "int8"],
+        help="int8: projections as int8 weights (CPU + bf16); auto: int8 where bf16 runs on a CPU",
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (default: all cores)"
+    )
+    p.add_argument(
+        "--memory-adapter",
+        default=None,
+        help="Infini-attention gates from `agentcore train memory`: new sessions get the memory",
+    )
