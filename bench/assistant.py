@@ -283,10 +283,10 @@ def main(argv: list[str] | None = None) -> int:
 
             real = LocalBackend.load()
             cores = os.cpu_count() or 1
-            # the app's default leaves the interface a core; all cores shown beside it
-            for threads in sorted({model_threads(), cores}):
+            # the app's default (all cores) beside one core left free for the interface
+            for threads in sorted({max(1, cores - 1), model_threads()}):
                 torch.set_num_threads(threads)
-                label = "app default" if threads == model_threads() else "all cores"
+                label = "app default" if threads == model_threads() else "one core left free"
                 name = f"real default model (CPU), {threads} model thread(s), {label}"
                 streams[name] = asyncio.run(
                     keystrokes_while_streaming(

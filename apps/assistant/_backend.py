@@ -62,12 +62,14 @@ def _open_http(base_url: str) -> HttpBackend:
 
 
 def model_threads(requested: int | None = None) -> int:
-    """CPU threads for the local model: all cores but one, so the interface always has one.
+    """CPU threads for the local model: ``requested``, else every core.
 
-    The model runs in a thread of the app's own process; with every core busy in matrix
-    products, laying out a frame waits for a core and typing stutters (docs/benchmarks/assistant.md).
+    Leaving the interface a core of its own was measured on a 2-core box and made no consistent
+    difference (keystroke-to-frame p95 91 vs 83 ms in one run, 51 vs 65 ms in the next; see
+    docs/benchmarks/assistant.md) while decoding got slower: frames wait on Markdown layout,
+    not on the model.
     """
-    return requested or max(1, (os.cpu_count() or 1) - 1)
+    return requested or (os.cpu_count() or 1)
 
 
 def _open_local(config: AssistantConfig) -> LocalBackend:
