@@ -120,6 +120,7 @@ class AssistantApp(App[None]):
         self._approval: ApprovalScreen | None = None
         self._pane: str | None = None
         self._queued: str | None = None  # a question typed while a stop was completing
+        self._send_when_ready = False  # Enter was pressed while the model or chat was loading
         self._streamed = False  # whether the current run streamed any reply text
         self._idle = threading.Event()  # set when no run thread is alive
         self._idle.set()
@@ -259,6 +260,12 @@ class AssistantApp(App[None]):
         self.status.set_state("idle")
         self.prompt.placeholder = "Ask anything · enter to send"
         self._read_info()
+        if self._send_when_ready:
+            self._send_when_ready = False
+            text = self.prompt.value.strip()
+            if text and not self.busy:
+                self.prompt.value = ""
+                self.call_later(self._ask, text)
 
     async def _show_history(self, history: list[HistoryTurn]) -> None:
         panels: dict[str, ToolPanel] = {}
@@ -289,8 +296,9 @@ class AssistantApp(App[None]):
         if not text:
             return
         if not self.ready or self.session is None:
-            what = "the conversation is opening" if self.adapter.ready else "the model is loading"
-            self.notify(f"Wait a moment: {what}. Your text is kept.", severity="warning")
+            what = "the conversation is open" if self.adapter.ready else "the model is loaded"
+            self._send_when_ready = True  # the text stays in the prompt (editable) until then
+            self.notify(f"Sending as soon as {what}.")
             return
         if self.busy and self.status.state == "stopping":
             self._queued = text  # sent as soon as the stopped run has wound down

@@ -164,6 +164,34 @@ class TestChat:
             await pilot.pause()
             assert "result: 42" in str(panel._result.render())
 
+    async def test_enter_while_loading_sends_once_ready(
+        self, env: Env, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        gate = threading.Event()
+        app = env.app(["Ready now."])
+        opening = app._open_in_thread
+
+        def slow_open(sid: str) -> None:
+            gate.wait(10)
+            opening(sid)
+
+        monkeypatch.setattr(app, "_open_in_thread", slow_open)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert not app.ready
+            await pilot.press(*"early bird", "enter")
+            await pilot.pause()
+            assert app.query_one("#prompt", Input).value == "early bird"  # kept while loading
+            assert chat_texts(app) == []
+            gate.set()
+            await until(pilot, lambda: len(app.chat.children) >= 2 and not app.busy)
+            await pilot.pause()
+            assert chat_texts(app) == [
+                ("UserMessage", "early bird"),
+                ("AssistantMessage", "Ready now."),
+            ]
+            assert app.query_one("#prompt", Input).value == ""
+
     async def test_sending_while_busy_is_refused(self, env: Env) -> None:
         gate = threading.Event()
 
