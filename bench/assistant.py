@@ -282,11 +282,11 @@ def main(argv: list[str] | None = None) -> int:
             from tools.builtin import calculator_tool
 
             real = LocalBackend.load()
-            cores = os.cpu_count() or 1
-            # the app's default (all cores) beside one core left free for the interface
-            for threads in sorted({max(1, cores - 1), model_threads()}):
+            default = model_threads()  # read once: the loop below changes torch's pool
+            # the app's default beside one core left free for the interface
+            for threads in sorted({max(1, default - 1), default}):
                 torch.set_num_threads(threads)
-                label = "app default" if threads == model_threads() else "one core left free"
+                label = "app default" if threads == default else "one core left free"
                 name = f"real default model (CPU), {threads} model thread(s), {label}"
                 streams[name] = asyncio.run(
                     keystrokes_while_streaming(

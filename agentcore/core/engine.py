@@ -22,7 +22,6 @@ from agentcore.core.codec import Codec, HFCodec
 from agentcore.core.infini import InfiniConfig, MemoryGates
 from agentcore.core.llama import CoreModel
 from agentcore.core.loader import (
-    LoadedModel,
     ModelSource,
     choose_device,
     choose_dtype,
@@ -148,17 +147,6 @@ class Engine:
             name=source.name,
             source=source,
             load_seconds=time.perf_counter() - start,
-        )
-
-    @classmethod
-    def from_loaded(cls, loaded: LoadedModel) -> Engine:
-        core = CoreModel(loaded.hf_model)
-        return cls(
-            core,
-            HFCodec(loaded.tokenizer),
-            name=loaded.source.name,
-            source=loaded.source,
-            load_seconds=loaded.load_seconds,
         )
 
     @classmethod

@@ -9,8 +9,6 @@ shows anything and never retries by itself.
 
 from __future__ import annotations
 
-import os
-
 import httpx
 
 from agentcore.backends import HttpBackend, LocalBackend, ModelBackend
@@ -62,21 +60,24 @@ def _open_http(base_url: str) -> HttpBackend:
 
 
 def model_threads(requested: int | None = None) -> int:
-    """CPU threads for the local model: ``requested``, else every core.
+    """CPU threads for the local model: ``requested``, else PyTorch's own default (its pool).
 
     Leaving the interface a core of its own was measured on a 2-core box and made no consistent
     difference (keystroke-to-frame p95 91 vs 83 ms in one run, 51 vs 65 ms in the next; see
     docs/benchmarks/assistant.md) while decoding got slower: frames wait on Markdown layout,
     not on the model.
     """
-    return requested or (os.cpu_count() or 1)
+    import torch  # only the local model needs it (a --base-url start stays light)
+
+    return requested or torch.get_num_threads()
 
 
 def _open_local(config: AssistantConfig) -> LocalBackend:
-    import torch  # only the local model needs it (a --base-url start stays light)
+    import torch
 
     model = None if config.model == "default" else config.model
-    torch.set_num_threads(model_threads(config.threads))
+    if config.threads:
+        torch.set_num_threads(model_threads(config.threads))
     try:
         return LocalBackend.load(model, sessions_dir=config.model_sessions_dir)
     except ModelNotFoundError as exc:

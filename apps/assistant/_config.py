@@ -33,7 +33,7 @@ class AssistantConfig:
     ``workspace``: the folder the file tools may use. ``home``: where the assistant keeps its
     state (default ``data_home()/"assistant"``). ``planner``: ``"auto"`` plans goals that read
     as several steps; ``"off"`` never plans. ``threads``: CPU threads for the local model
-    (default: all cores).
+    (default: PyTorch's own thread pool).
     """
 
     model: str = "default"
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=None,
-        help="CPU threads for the local model (default: all cores)",
+        help="CPU threads for the local model (default: PyTorch's own, one per core)",
     )
     return p
 

@@ -134,13 +134,13 @@ class TestConfig:
         with pytest.raises(SystemExit):
             parse_args(["--session", "../x"])
 
-    def test_model_threads_default_to_every_core(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_model_threads_default_to_torch_pool(self, monkeypatch: pytest.MonkeyPatch) -> None:
         from apps.assistant._backend import model_threads
 
-        monkeypatch.setattr("os.cpu_count", lambda: 8)
+        monkeypatch.setattr("torch.get_num_threads", lambda: 8)
         assert model_threads() == 8
         assert model_threads(3) == 3
-        monkeypatch.setattr("os.cpu_count", lambda: None)
+        monkeypatch.setattr("torch.get_num_threads", lambda: 1)
         assert model_threads() == 1
 
     def test_folders_live_under_the_agent(self, tmp_path: Path) -> None:
