@@ -183,8 +183,13 @@ class HttpBackend:
             body["top_p"] = p.top_p
         if p.top_k:
             body["top_k"] = p.top_k
-        if p.repetition_penalty != 1.0:
+        if p.repetition_penalty != 1.0 and p.repetition_scope == "context":
             body["repetition_penalty"] = p.repetition_penalty
+        elif p.repetition_penalty != 1.0 and self.server_sessions:
+            # only agentcore knows the reply scope; elsewhere a penalty would also hit the
+            # prompt's words (the thing to repeat back), so the penalty is left out there
+            body["repetition_penalty"] = p.repetition_penalty
+            body["repetition_scope"] = p.repetition_scope
         if p.stop:
             body["stop"] = list(p.stop)
         if p.seed is not None:

@@ -276,6 +276,7 @@ class LocalBackend:
             constraint=constraint,
             on_token=(lambda ev: on_token(ev.text)) if on_token else None,
             should_stop=should_stop,
+            penalize=_outside_tool_call if declared else None,
         )
         calls: tuple[ToolCallOut, ...] = ()
         text = result.text
@@ -313,6 +314,16 @@ class LocalBackend:
     ) -> str:
         c = self.chat(messages, params=SamplingParams(max_tokens=max_tokens), json_schema=schema)
         return c.text
+
+
+def _outside_tool_call(text: str) -> bool:
+    """Whether a reply under the action grammar is free text so far (the repetition penalty
+    applies) rather than a tool call, or the start of one, whose JSON must repeat quotes and
+    digits freely."""
+    from tools import TOOL_CALL_OPEN
+
+    head = text.lstrip()
+    return not (TOOL_CALL_OPEN.startswith(head) or head.startswith(TOOL_CALL_OPEN))
 
 
 def _with_system(msgs: list[Message], text: str) -> list[Message]:

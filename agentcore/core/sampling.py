@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 
 __all__ = ["Sampler", "SamplingParams"]
 
+_SCOPES = ("context", "reply")
+
 
 @dataclasses.dataclass(frozen=True)
 class SamplingParams:
-    """How to pick tokens and when to stop. ``temperature == 0`` means greedy."""
+    """How to pick tokens and when to stop. ``temperature == 0`` means greedy.
+
+    ``repetition_penalty`` divides the positive logits (multiplies the negative ones) of tokens
+    seen recently: with ``repetition_scope="context"`` the last ``repetition_window`` tokens of
+    the stream, prompt included (as transformers does); with ``"reply"`` only the tokens this
+    reply generated, so that the prompt's words (a name, a number to repeat back) stay free
+    while the reply cannot loop on its own phrases.
+    """
 
     max_tokens: int = 256
     temperature: float = 0.0
@@ -24,6 +34,7 @@ class SamplingParams:
     top_k: int = 0
     repetition_penalty: float = 1.0
     repetition_window: int = 256
+    repetition_scope: Literal["context", "reply"] = "context"
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] | None = None  # None: the tokenizer's end-of-turn tokens
     seed: int | None = None
@@ -36,6 +47,7 @@ class SamplingParams:
             ("top_k", self.top_k >= 0, "an integer >= 0 (0 = off)"),
             ("repetition_penalty", self.repetition_penalty > 0, "a number > 0 (1 = off)"),
             ("repetition_window", self.repetition_window >= 0, "an integer >= 0"),
+            ("repetition_scope", self.repetition_scope in _SCOPES, "'context' or 'reply'"),
         ]
         for name, ok, expected in checks:
             if not ok:

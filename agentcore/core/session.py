@@ -190,10 +190,15 @@ class Session:
         on_token: Callable[[TokenEvent], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
         want_logprobs: bool = False,
+        penalize: Callable[[str], bool] | None = None,
     ) -> GenerationResult:
         """Generate and append tokens until a stop condition; see :meth:`stream` for events."""
         gen = self.stream(
-            params, constraint=constraint, should_stop=should_stop, want_logprobs=want_logprobs
+            params,
+            constraint=constraint,
+            should_stop=should_stop,
+            want_logprobs=want_logprobs,
+            penalize=penalize,
         )
         while True:
             try:
@@ -211,9 +216,13 @@ class Session:
         constraint: TokenConstraint | None = None,
         should_stop: Callable[[], bool] | None = None,
         want_logprobs: bool = False,
+        penalize: Callable[[str], bool] | None = None,
     ) -> Generator[TokenEvent, None, GenerationResult]:
         """Yield tokens as they are generated; every generated token is appended to the stream.
 
+        ``penalize(text so far)`` says whether the repetition penalty applies to the next token
+        (e.g. to free text but not inside a tool call's JSON, where repeating a quote or a digit
+        is the point); ``None``: always.
         The generator's return value (``StopIteration.value``) is a :class:`GenerationResult`.
         """
         p = params or SamplingParams()
@@ -229,8 +238,11 @@ class Session:
         emitted = ""
         finish = "length"
         stop_text: str | None = None
+        text = ""
         recent_base = (
-            list(self.tokens[-p.repetition_window :]) if p.repetition_penalty != 1.0 else []
+            list(self.tokens[-p.repetition_window :])
+            if p.repetition_penalty != 1.0 and p.repetition_scope == "context"
+            else []
         )
         for i in range(p.max_tokens):
             if should_stop is not None and should_stop():
@@ -239,7 +251,10 @@ class Session:
             allowed = constraint.allowed_tokens() if constraint is not None else None
             logits = self.next_logits
             assert logits is not None
-            tok = self.sampler.pick(logits, p, recent_base + out, allowed)
+            recent = recent_base + out
+            if recent and penalize is not None and not penalize(text):
+                recent = []
+            tok = self.sampler.pick(logits, p, recent, allowed)
             if want_logprobs:
                 logprobs.append(float(torch.log_softmax(logits, -1)[tok]))
             if constraint is not None:

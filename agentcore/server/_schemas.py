@@ -181,6 +181,7 @@ class _Sampling(_Strict):
     top_p: Annotated[float, Field(gt=0, le=1)] | None = None
     top_k: Annotated[int, Field(ge=0)] | None = None  # vLLM-style extra
     repetition_penalty: Annotated[float, Field(gt=0, le=10)] | None = None  # vLLM-style extra
+    repetition_scope: Literal["context", "reply"] | None = None  # agentcore extra
     stop: str | list[str] | None = None
     seed: Annotated[int, Field(ge=0, le=_SEED_MAX)] | None = None
     n: int = 1

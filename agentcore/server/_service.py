@@ -153,6 +153,7 @@ class ModelService:
             top_p=req.top_p if req.top_p is not None else 1.0,
             top_k=req.top_k or 0,
             repetition_penalty=req.repetition_penalty or 1.0,
+            repetition_scope=req.repetition_scope or "context",
             stop=stops,
             stop_token_ids=() if req.ignore_eos else _stop_ids(req.stop_token_ids),
             seed=req.seed,

@@ -169,3 +169,20 @@ def test_real_model_call_cut_off_by_max_tokens_is_text_with_length(
         params=SamplingParams(max_tokens=60),
     )
     assert again.finish_reason == "tool_calls" and again.tool_calls[0].id.startswith("call_")
+
+
+@pytest.mark.parametrize(
+    ("text", "free"),
+    [
+        ("", False),  # undecided: no penalty until the reply shows which branch it takes
+        ("<tool", False),
+        ('<tool_call>\n{"name": "calc', False),
+        ("  <tool_call>", False),
+        ("The answer", True),
+        ("<b>bold</b>", True),
+    ],
+)
+def test_penalty_gate_spares_tool_calls(text: str, free: bool) -> None:
+    from agentcore.backends._local import _outside_tool_call
+
+    assert _outside_tool_call(text) is free

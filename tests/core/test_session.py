@@ -137,11 +137,43 @@ def test_sampler_filters() -> None:
         ("top_k", -3),
         ("max_tokens", -1),
         ("repetition_penalty", 0.0),
+        ("repetition_scope", "both"),
     ],
 )
 def test_bad_sampling_params_name_the_field(field: str, value: Any) -> None:
     with pytest.raises(ValueError, match=field):
         SamplingParams(**{field: value})
+
+
+def _recents(
+    engine: Engine, params: SamplingParams, penalize: Any = None
+) -> tuple[list[int], list[list[int]]]:
+    """The prompt's tokens and the ``recent`` list the sampler saw at each generated token."""
+    s = engine.new_session(CFG)
+    s.append("the cat sat on the mat")
+    seen: list[list[int]] = []
+    pick = s.sampler.pick
+
+    def spy(logits: torch.Tensor, p: SamplingParams, recent: Any = (), allowed: Any = None) -> int:
+        seen.append(list(recent))
+        return pick(logits, p, recent, allowed)
+
+    s.sampler.pick = spy  # type: ignore[method-assign]
+    prompt = s.tokens.tolist()
+    s.generate(params, penalize=penalize)
+    return prompt, seen
+
+
+def test_repetition_scope_decides_what_is_penalised(tiny_engine: Engine) -> None:
+    base = dict(max_tokens=4, repetition_penalty=1.3, stop_token_ids=())
+    prompt, seen = _recents(tiny_engine, SamplingParams(**base))  # type: ignore[arg-type]
+    assert seen[0] == prompt  # "context": the prompt's tokens count, as in transformers
+    assert seen[3][: len(prompt)] == prompt and len(seen[3]) == len(prompt) + 3
+    _, seen = _recents(tiny_engine, SamplingParams(**base, repetition_scope="reply"))  # type: ignore[arg-type]
+    assert [len(r) for r in seen] == [0, 1, 2, 3]  # only what this reply generated
+    # the gate switches the penalty off (e.g. inside a tool call's JSON)
+    _, seen = _recents(tiny_engine, SamplingParams(**base), penalize=lambda text: False)  # type: ignore[arg-type]
+    assert seen == [[], [], [], []]
 
 
 def test_save_restore_gives_identical_logits(tiny_engine: Engine, tmp_path: Path) -> None:

@@ -51,6 +51,13 @@ CASES: list[tuple[str, Any, int, tuple[str, ...], str | None]] = [
     (CHAT, {"messages": MSG, "max_tokens": 10**6}, 400, ("max_tokens=1000000", "64"), "max_tokens"),
     (CHAT, {"messages": MSG, "top_p": 0}, 400, ("top_p", "greater than 0"), "top_p"),
     (CHAT, {"messages": MSG, "seed": -1}, 400, ("seed",), "seed"),
+    (
+        CHAT,
+        {"messages": MSG, "repetition_scope": "all"},
+        400,
+        ("repetition_scope", "'context' or 'reply'"),
+        "repetition_scope",
+    ),
     (CHAT, {"messages": []}, 400, ("messages", "at least 1"), "messages"),
     (CHAT, {}, 400, ("messages", "required"), "messages"),
     (

@@ -249,3 +249,39 @@ def test_request_bodies_carry_the_sampling_parameters() -> None:
         backend.generate_json([{"role": "user", "content": "j"}], {"type": "object"}) == '{"a": 1}'
     )
     assert seen[1]["response_format"]["json_schema"]["schema"] == {"type": "object"}
+
+
+@pytest.mark.parametrize(
+    ("scope", "sessions", "expected"),
+    [
+        ("context", "client", {"repetition_penalty": 1.2}),
+        ("reply", "client", {}),  # another server would also penalise the prompt: left out
+        ("reply", "server", {"repetition_penalty": 1.2, "repetition_scope": "reply"}),
+    ],
+)
+def test_repetition_penalty_is_sent_where_the_server_means_the_same(
+    scope: str, sessions: str, expected: dict[str, Any]
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        msg = {"role": "assistant", "content": "ok"}
+        return httpx.Response(200, json={"choices": [{"message": msg, "finish_reason": "stop"}]})
+
+    client = Client("http://x", transport=httpx.MockTransport(handler))
+    backend = HttpBackend("http://x", model="m", sessions=sessions, client=client)  # type: ignore[arg-type]
+    params = SamplingParams(repetition_penalty=1.2, repetition_scope=scope)  # type: ignore[arg-type]
+    backend.chat([{"role": "user", "content": "q"}], params=params)
+    got = {k: seen[0][k] for k in ("repetition_penalty", "repetition_scope") if k in seen[0]}
+    assert got == expected
+
+
+def test_reply_scoped_penalty_means_the_same_on_the_server(tiny_engine: Engine, live: Any) -> None:
+    params = SamplingParams(max_tokens=12, repetition_penalty=1.5, repetition_scope="reply")
+    msgs = [{"role": "user", "content": "aaaa aaaa aaaa"}]
+    local = LocalBackend(tiny_engine).chat(msgs, params=params)
+    context = LocalBackend(tiny_engine).chat(msgs, params=SamplingParams(max_tokens=12))
+    with HttpBackend(live.url) as remote:
+        assert remote.chat(msgs, params=params).text == local.text
+    assert local.token_ids != context.token_ids  # the penalty did change the reply
