@@ -232,7 +232,9 @@ def run_task(
         workspace=workspace,
         approve=lambda request: "once",
         config=AgentConfig(
-            lesson_k=2 if lessons else 0, recall_k=0, sampling=SamplingParams(max_tokens=64)
+            lesson_k=2 if lessons else 0,
+            recall_k=0,
+            sampling=dataclasses.replace(AgentConfig().sampling, max_tokens=64),
         ),
         name="bench",
     )
@@ -254,6 +256,73 @@ def run_task(
         "lessons_recalled": sum(1 for e in result.events if e.type == "lesson" and e.recalled),
         "answer": result.answer[:200],
     }
+
+
+# ------------------------------------------------------------------ facts across a restart
+
+FACTS = [  # (told in the first run, asked after a restart, expected in the answer)
+    ("Remember that my favourite colour is teal.", "What is my favourite colour?", "teal"),
+    ("Remember that my dog is called Biscuit.", "What is my dog called?", "biscuit"),
+    ("Please remember: I live in Lyon.", "Where do I live?", "lyon"),
+    ("Remember that my sister's birthday is on March 14.", "When is my sister's birthday?", "14"),
+    ("Remember that the wifi password is orange42.", "What is the wifi password?", "orange42"),
+    ("Remember that my manager's name is Priya.", "What is my manager's name?", "priya"),
+    ("Remember that I am allergic to peanuts.", "What am I allergic to?", "peanut"),
+    ("Remember that our meeting room is B-17.", "Which meeting room do we use?", "b-17"),
+]
+
+
+def fact_arms() -> dict[str, SamplingParams]:
+    default = AgentConfig().sampling
+    return {
+        "no repetition penalty": dataclasses.replace(default, repetition_penalty=1.0),
+        f"agent default ({default.repetition_penalty:g}, {default.repetition_scope})": default,
+    }
+
+
+def run_fact(engine: Any, root: Path, arm: str, sampling: SamplingParams, i: int) -> dict[str, Any]:
+    """Tell the agent a fact, close it, load it again (new process state, same home) and ask."""
+    tell, ask, want = FACTS[i]
+    home = root / f"fact-{i}-{time.monotonic_ns()}"
+    config = AgentConfig(sampling=sampling)
+
+    def backend() -> LocalBackend:
+        return LocalBackend(engine, sessions_dir=home / "sessions")
+
+    first = Agent(backend(), name="facts", home=home, config=config)
+    first.run(tell)
+    first.close()
+    again = Agent.load("facts", model=backend(), home=home, config=config)
+    t0 = time.perf_counter()
+    result = again.run(ask)
+    again.close()
+    answer = result.answer.lower()
+    return {
+        "arm": arm,
+        "fact": i,
+        "ok": want in answer,
+        "seconds": round(time.perf_counter() - t0, 2),
+        "looped": _looped(result.answer),
+        "answer": result.answer[:200],
+    }
+
+
+def run_facts(engine: Any, root: Path, raw: dict[str, Any], out: Path | None) -> None:
+    raw["facts"] = {arm: [] for arm in fact_arms()}
+    t0 = time.perf_counter()
+    for i in range(len(FACTS)):  # fact by fact through both arms
+        for arm, sampling in fact_arms().items():
+            row = run_fact(engine, root, arm, sampling, i)
+            raw["facts"][arm].append(row)
+            print(f"  {arm:32s} fact {i} {'pass' if row['ok'] else 'FAIL'}", flush=True)
+            raw["facts_wall_s"] = round(time.perf_counter() - t0)
+            report(raw, out)
+
+
+def _looped(text: str) -> bool:
+    """Whether a line of the answer repeats three times or more (a decoding loop)."""
+    lines = [x.strip() for x in text.splitlines() if x.strip()]
+    return any(lines.count(x) >= 3 for x in set(lines))
 
 
 ARMS = {
@@ -329,6 +398,33 @@ def report(raw: dict[str, Any], out: Path | None) -> Path:
                 ["task", *arms], [[t, *(v.get(a, "-") for a in arms)] for t, v in by_task.items()]
             )
         )
+    facts = raw.get("facts") or {}
+    if facts:
+        lines += [
+            "",
+            "## Facts across a restart (default model, real chromadb + MiniLM memory)",
+            "",
+            markdown_table(
+                ["sampling", "answers with the fact", "answers that loop", "median seconds"],
+                [
+                    [
+                        arm,
+                        f"{sum(r['ok'] for r in rows)}/{len(rows)}",
+                        f"{sum(r['looped'] for r in rows)}/{len(rows)}",
+                        statistics.median(r["seconds"] for r in rows),
+                    ]
+                    for arm, rows in facts.items()
+                    if rows
+                ],
+            ),
+            "",
+            f'{len(FACTS)} facts: the agent is told one ("Remember that my dog is called '
+            'Biscuit."), closed, loaded again from its home, and asked ("What is my dog '
+            'called?"); an answer passes when it contains the fact. The penalty with scope '
+            "`reply` counts only the reply's own tokens (the fact in the prompt stays free) and "
+            "never applies inside a tool call."
+            + (f" Wall time: {raw['facts_wall_s']} s." if "facts_wall_s" in raw else ""),
+        ]
     lines += ["", f"Wall time: {raw.get('wall_s', 0):.0f} s. {raw.get('note', '')}"]
     return write_report("agent", "\n".join(lines), raw, out)
 
@@ -347,6 +443,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--max-minutes", type=float, default=25.0, help="start no task after this (0: no limit)"
     )
+    ap.add_argument(
+        "--facts-only",
+        action="store_true",
+        help="only the facts-across-a-restart section (keeps the rest of the JSON report)",
+    )
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(list(argv) if argv is not None else None)
@@ -355,9 +456,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     t_start = time.perf_counter()
     raw: dict[str, Any] = {"machine": machine(), "tasks": {}, "quick": args.quick}
     previous = (args.out or DOCS) / "agent.json"
-    if args.no_tasks and previous.exists():
+    if (args.no_tasks or args.facts_only) and previous.exists():
         kept = json.loads(previous.read_text())
-        raw.update({k: kept[k] for k in ("tasks", "wall_s", "note", "skipped") if k in kept})
+        keep = ["tasks", "wall_s", "note", "skipped", "facts", "facts_wall_s", "overhead"]
+        raw.update({k: kept[k] for k in keep if k in kept})
+    if args.facts_only:
+        from agentcore.core.engine import Engine
+
+        engine = Engine.load()
+        with tempfile.TemporaryDirectory() as tmp:
+            run_facts(engine, Path(tmp), raw, args.out)
+        print(report(raw, args.out).read_text())
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         raw["overhead"] = {
@@ -402,6 +512,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report(raw, args.out)
         for store in stores.values():
             store.close()
+        if not args.quick:
+            run_facts(engine, root, raw, args.out)
         if skipped:
             raw["skipped"] = skipped
             raw["note"] = (

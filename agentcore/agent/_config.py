@@ -40,7 +40,10 @@ class AgentConfig:
 
     ``max_steps``: model calls per run (a run that needs more ends with ``max_steps``).
     ``max_steps_per_task``: model calls one plan task may take before it counts as failed.
-    ``sampling``: how replies are decoded (greedy by default, so runs are reproducible).
+    ``sampling``: how replies are decoded: greedy by default, so runs are reproducible, with a
+    mild repetition penalty on the reply's own tokens (a small model otherwise loops on a
+    phrase; the prompt's words, such as a recalled fact, are not penalised; never inside a
+    tool call).
     ``persona``: the system prompt; ``{name}`` is replaced by the agent's name.
     ``recall_k`` / ``lesson_k``: long-term memories and lessons recalled at the start of a run;
     ``min_recall_similarity``: hits below this cosine similarity are not shown.
@@ -62,7 +65,9 @@ class AgentConfig:
     max_steps: int = 12
     max_steps_per_task: int = 4
     sampling: SamplingParams = dataclasses.field(
-        default_factory=lambda: SamplingParams(max_tokens=160)
+        default_factory=lambda: SamplingParams(
+            max_tokens=160, repetition_penalty=1.15, repetition_scope="reply"
+        )
     )
     persona: str = DEFAULT_PERSONA
     seed: int | None = None
@@ -112,7 +117,9 @@ class AgentConfig:
         return cls(
             max_steps=8,
             max_steps_per_task=3,
-            sampling=SamplingParams(max_tokens=96),
+            sampling=SamplingParams(
+                max_tokens=96, repetition_penalty=1.15, repetition_scope="reply"
+            ),
             recall_k=2,
             lesson_k=1,
         )
