@@ -131,6 +131,7 @@ class StreamingCache:
         self.n_recalled = 0  # recalled tokens currently in the attention layout
         self._cf_offset = -1  # the offset the cache-frame keys in att_k are rotated for
         self._since_refresh = 0
+        self._bias_cache: dict[int, torch.Tensor] = {}
         self._step: _StepPlan | None = None
         self._groups = 1  # query heads per KV head; set by the model core
 
@@ -194,16 +195,18 @@ class StreamingCache:
             self._since_refresh = 0 if refresh else self._since_refresh + 1
             if refresh and self.recall is not None:
                 self.recall.begin_selection()
-            offset = p0 - int(self.cache_position(p0, r))
+            c = self.cache_position(p0, r)
+            offset = p0 - int(c)
             plan.cf_offset = offset
             n_cf = self.n_sinks_filled + self.n_recalled
-            if not refresh and n_cf and offset != self._cf_offset:
-                self._rotate_cache_frame(offset)
+            frame = self._frame(offset)
+            if not refresh and n_cf and frame != self._cf_offset:
+                self._rotate_cache_frame(frame)
             if self.r_max:
-                # mask the unused recalled slots between the sinks/recalled keys and the ring
-                bias = torch.zeros((1, self.ring0 + cfg.window), dtype=self.dtype)
-                bias[:, cfg.n_sink + r : self.ring0] = float("-inf")
-                plan.bias = bias.to(self.device)
+                # the sinks and recalled keys stay put; the query is rotated a second time, to
+                # its cache position, to score them (see _attend_decode)
+                plan.freqs_query_cf = self.rotary.freqs(c.reshape(1), self.device)
+                plan.bias = self._decode_bias(r)
         else:
             plan.decode = False
             if r and self.recall is not None:
@@ -235,6 +238,25 @@ class StreamingCache:
         plan.evicted_mask = old >= 0
         plan.evicted_pos = old[plan.evicted_mask]
         self._step = plan
+
+    def _frame(self, offset: int) -> int:
+        """The offset the cache-frame keys in ``att_k`` are kept rotated for during decoding.
+
+        Without recall only the few sinks are there: they follow the query (re-rotated each
+        step, ``offset = p - c(p)``), so one matmul scores every key. With recall a few hundred
+        recalled keys are there too: re-rotating them every step cost more than the attention
+        itself, so they stay at their cache positions (offset 0) and the query is rotated twice.
+        """
+        return 0 if self.r_max else offset
+
+    def _decode_bias(self, r: int) -> torch.Tensor:
+        """``[1, ring0 + W]``: masks the recalled slots beyond the ``r`` recalled tokens."""
+        cached = self._bias_cache.get(r)
+        if cached is None:
+            bias = torch.zeros((1, self.ring0 + self.config.window), dtype=self.dtype)
+            bias[:, self.config.n_sink + r : self.ring0] = float("-inf")
+            cached = self._bias_cache[r] = bias.to(self.device)
+        return cached
 
     def _rotate_cache_frame(self, offset: int) -> None:
         """Rotate sinks and recalled keys (all layers at once) for queries at ``c(p) + offset``."""
@@ -268,7 +290,7 @@ class StreamingCache:
         self.pos += int(plan.positions.numel())
         if plan.decode and plan.refresh:
             self.n_recalled = plan.n_recall
-            self._cf_offset = plan.cf_offset
+            self._cf_offset = self._frame(plan.cf_offset)
         elif not plan.decode and plan.n_recall:
             self.n_recalled = plan.n_recall
             self._cf_offset = -1  # the decode path re-rotates before its first use
@@ -330,7 +352,7 @@ class StreamingCache:
         if plan.refresh:
             r = plan.n_recall
             self._load_recalled(layer, q, r)
-            pos = torch.cat([torch.arange(ns), ns + torch.arange(r)]) + plan.cf_offset
+            pos = torch.cat([torch.arange(ns), ns + torch.arange(r)]) + self._frame(plan.cf_offset)
             fr = self.rotary.freqs(pos, self.device)
             self.att_k[layer, :, :, : ns + r] = Rotary.rotate(
                 self.cf_k_raw[layer, :, :, : ns + r], fr
@@ -346,7 +368,12 @@ class StreamingCache:
             n = self.ring0 + n_r
             keys, vals = self.att_k[layer, :, :, :n], self.att_v[layer, :, :, :n]
             mask = plan.bias[:, :n] if self.r_max else None
-        out = decode_attention(qg, keys, vals, mask).view(b, hq, 1, d)
+        if n_r and self._frame(plan.cf_offset) != plan.cf_offset:  # keys not in the query's frame
+            q_cf = Rotary.rotate(q, plan.freqs_query_cf).view(b, hkv, hq // hkv, d)
+            out = decode_attention_split(q_cf, qg, self.ring0, keys, vals, mask)
+        else:
+            out = decode_attention(qg, keys, vals, mask)
+        out = out.view(b, hq, 1, d)
         if self.memory is not None:
             out = self.memory.mix(layer, q, out)
         return out
@@ -437,7 +464,7 @@ class StreamingCache:
         self._since_refresh = 0
         self._cf_offset = -1
         if ns:
-            self._rotate_cache_frame(self.pos - int(self.cache_position(self.pos)))
+            self._rotate_cache_frame(self._frame(self.pos - int(self.cache_position(self.pos))))
 
 
 def decode_attention(
@@ -453,6 +480,26 @@ def decode_attention(
     if q.device.type != "cpu" or not (k.is_contiguous() and v.is_contiguous()):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2))
+    if mask is not None:
+        scores = scores + mask
+    return torch.matmul(torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype), v)
+
+
+def decode_attention_split(
+    q_cf: torch.Tensor,
+    q: torch.Tensor,
+    split: int,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+) -> torch.Tensor:
+    """:func:`decode_attention` where keys ``[:split]`` are scored by ``q_cf`` and the rest by
+    ``q`` (the same query rotated for two position frames). Both queries go through one matmul,
+    so the keys are read once; a decode step is bound by that read, not by the extra rows."""
+    g = q.shape[2]
+    both = torch.cat([q_cf, q], dim=2) * q.shape[-1] ** -0.5  # [B,H,2G,D]
+    s = torch.matmul(both, k.transpose(-1, -2))  # [B,H,2G,S]
+    scores = torch.cat([s[:, :, :g, :split], s[:, :, g:, split:]], dim=-1)
     if mask is not None:
         scores = scores + mask
     return torch.matmul(torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype), v)
@@ -489,6 +536,7 @@ class _StepPlan:
     n_recall: int = 0
     refresh: bool = False
     cf_offset: int = 0
+    freqs_query_cf: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     freqs_cf: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     bias: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     sink_idx: torch.Tensor = dataclasses.field(

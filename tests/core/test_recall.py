@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from agentcore.core.cache import StreamingConfig
+from agentcore.core.cache import StreamingCache, StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.llama import CoreModel
 from agentcore.core.recall import EvictedStore, RecallConfig
@@ -52,6 +52,30 @@ def test_recall_changes_attention_once_blocks_exist(tiny_engine: Engine) -> None
     r = on.generate(SamplingParams(max_tokens=10, stop_token_ids=()))
     assert len(r.token_ids) == 10
     assert torch.isfinite(on.next_logits).all()  # type: ignore[arg-type]
+
+
+def test_decode_scores_recalled_keys_like_re_rotating_them(
+    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Decoding keeps sinks and recalled keys at their cache positions and rotates the query a
+    second time; the logits equal re-rotating those keys to the query's frame every step."""
+    ids = torch.randint(0, 256, (400,), generator=torch.Generator().manual_seed(2)).tolist()
+
+    def decode_logits() -> list[torch.Tensor]:
+        s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=RECALL))
+        s.append_tokens(ids)
+        out = []
+        for t in ids[:12]:  # crosses refreshes (every 4 steps)
+            s.append_tokens([t])
+            assert s.next_logits is not None
+            out.append(s.next_logits.clone())
+        return out
+
+    fast = decode_logits()
+    monkeypatch.setattr(StreamingCache, "_frame", lambda self, offset: offset)
+    slow = decode_logits()
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
 def test_needle_block_is_selected_from_32k_stream(tiny_hf: Any, tmp_path: Path) -> None:
@@ -127,7 +151,7 @@ def test_spilled_store_survives_a_restart(tiny_engine: Engine, tmp_path: Path) -
         from transformers import LlamaConfig, LlamaForCausalLM
         from agentcore.core.codec import ByteCodec
         from agentcore.core.engine import Engine
-        from agentcore.core.cache import StreamingConfig
+        from agentcore.core.cache import StreamingCache, StreamingConfig
         from agentcore.core.recall import RecallConfig
         from agentcore.core.session import SessionConfig
         torch.manual_seed(0)
