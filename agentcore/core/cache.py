@@ -182,6 +182,16 @@ class StreamingCache:
         positions = torch.arange(p0, p0 + n_new, dtype=torch.long)
         plan = _StepPlan(positions=positions)
         plan.freqs_stream = self.rotary.freqs(positions, self.device)
+        self._plan_slots(plan)
+        if n_new == 1 and self.recall is not None and plan.evicted_pos.numel():
+            # a decode step: hand the store every layer's evicted token in one copy, before
+            # the blocks to recall are counted (see _store for the other listeners)
+            slots = plan.ring_slots[plan.evicted_mask]
+            self.recall.on_evict_layers(
+                self.ring_k_raw[:, :, :, slots],
+                self.att_v[:, :, :, self.ring0 + slots],
+                plan.evicted_pos,
+            )
         r = self._recall_tokens()
         plan.n_recall = r
         if n_new == 1:
@@ -193,13 +203,15 @@ class StreamingCache:
             )
             plan.refresh = refresh
             self._since_refresh = 0 if refresh else self._since_refresh + 1
-            if refresh and self.recall is not None:
-                self.recall.begin_selection()
             c = self.cache_position(p0, r)
             offset = p0 - int(c)
             plan.cf_offset = offset
             n_cf = self.n_sinks_filled + self.n_recalled
             frame = self._frame(offset)
+            if refresh and self.recall is not None:
+                self.recall.begin_selection()
+                pos = torch.cat([torch.arange(cfg.n_sink), cfg.n_sink + torch.arange(r)])
+                plan.freqs_refresh = self.rotary.freqs(pos + frame, self.device)
             if not refresh and n_cf and frame != self._cf_offset:
                 self._rotate_cache_frame(frame)
             if self.r_max:
@@ -228,7 +240,12 @@ class StreamingCache:
             bias = torch.zeros(mask.shape, dtype=torch.float32).masked_fill_(~mask, float("-inf"))
             # rows follow the folded query layout [G*T]: group-major, then token
             plan.bias = bias.repeat(self._groups, 1).to(self.device, self.dtype)
-        # where the new tokens go, and which ring entries they evict
+        self._step = plan
+
+    def _plan_slots(self, plan: _StepPlan) -> None:
+        """Where the new tokens go, and which ring entries they evict."""
+        cfg = self.config
+        positions = plan.positions
         is_sink = positions < cfg.n_sink
         plan.sink_idx = positions[is_sink]
         ring_positions = positions[~is_sink]
@@ -237,7 +254,6 @@ class StreamingCache:
         old = self.ring_pos[plan.ring_slots]
         plan.evicted_mask = old >= 0
         plan.evicted_pos = old[plan.evicted_mask]
-        self._step = plan
 
     def _frame(self, offset: int) -> int:
         """The offset the cache-frame keys in ``att_k`` are kept rotated for during decoding.
@@ -313,11 +329,14 @@ class StreamingCache:
         if plan.ring_slots.numel():
             src = plan.ring_src
             slots = plan.ring_slots
-            if plan.evicted_pos.numel() and self.listeners:
+            listeners = self.listeners
+            if plan.decode and self.recall is not None:  # the store took them in begin()
+                listeners = [x for x in listeners if x is not self.recall]
+            if plan.evicted_pos.numel() and listeners:
                 ev_slots = slots[plan.evicted_mask]
                 ek = self.ring_k_raw[layer, :, :, ev_slots]
                 evv = self.att_v[layer, :, :, r0 + ev_slots]
-                for listener in self.listeners:
+                for listener in listeners:
                     listener.on_evict(layer, ek, evv, plan.evicted_pos)
             if src.numel() == 1:
                 s = int(slots[0])
@@ -352,10 +371,8 @@ class StreamingCache:
         if plan.refresh:
             r = plan.n_recall
             self._load_recalled(layer, q, r)
-            pos = torch.cat([torch.arange(ns), ns + torch.arange(r)]) + self._frame(plan.cf_offset)
-            fr = self.rotary.freqs(pos, self.device)
             self.att_k[layer, :, :, : ns + r] = Rotary.rotate(
-                self.cf_k_raw[layer, :, :, : ns + r], fr
+                self.cf_k_raw[layer, :, :, : ns + r], plan.freqs_refresh
             )
         n_s = min(self.pos + 1, ns)
         n_r = min(max(self.pos + 1 - ns, 0), self.config.window)
@@ -537,6 +554,7 @@ class _StepPlan:
     refresh: bool = False
     cf_offset: int = 0
     freqs_query_cf: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
+    freqs_refresh: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     freqs_cf: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     bias: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     sink_idx: torch.Tensor = dataclasses.field(

@@ -46,7 +46,7 @@ class RecallConfig:
     block_size: int = 64
     top_k: int = 4  # blocks recalled per layer (top_k * block_size extra keys)
     candidates: int = 8  # blocks each probe layer nominates for re-ranking
-    refresh: int = 16  # decode steps between re-selections
+    refresh: int = 32  # decode steps between re-selections (a re-selection costs ~2 steps)
     host_blocks: int = 4096  # blocks per layer kept in RAM; older blocks live on disk
     query_window: int = 8  # latest queries of a chunk used for selection
     probe_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)  # probe layers, as depth fractions
@@ -166,6 +166,7 @@ class EvictedStore:
         self._candidates: list[int] = []
         self._fresh: set[int] = set()
         self._rotary: Rotary | None = None
+        self._back: torch.Tensor | None = None  # RoPE rotation by -distance
         self._distance = 0  # probe layers that nominated in the current selection
 
     def __del__(self) -> None:
@@ -173,18 +174,17 @@ class EvictedStore:
             shutil.rmtree(getattr(self, "directory", ""), ignore_errors=True)
 
     # ------------------------------------------------------------------ writing
-    def on_evict(
-        self, layer: int, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
+    def _take(
+        self, layer: int, k16: torch.Tensor, v16: torch.Tensor, positions: torch.Tensor
     ) -> None:
-        """Tokens leaving the window: ``k_raw, v: [B,H_kv,n,D]`` pre-RoPE, ``positions: [n]``."""
+        # k16, v16: [H_kv,n,D] float16 on the host
         if layer == 0:
-            self._pending_pos.extend(int(p) for p in positions)
-        k16 = k_raw[0].detach().to("cpu", torch.float16)
+            self._pending_pos.extend(positions.tolist())
         self._pending_k[layer].append(k16)
-        self._pending_v[layer].append(v[0].detach().to("cpu", torch.float16))
-        self._pending_n[layer] += int(k_raw.shape[2])
+        self._pending_v[layer].append(v16)
+        self._pending_n[layer] += int(k16.shape[1])
         if layer in self._index:
-            self._append_index(layer, k_raw[0].detach().to("cpu", torch.bfloat16))
+            self._append_index(layer, k16.to(torch.bfloat16))
         bs = self.config.block_size
         while self._pending_n[layer] >= bs:
             k_all = torch.cat(self._pending_k[layer], dim=1)  # [H_kv,n,D]
@@ -196,6 +196,26 @@ class EvictedStore:
             if layer == self.n_layers - 1:
                 self.block_start.append(self._pending_pos[0])
                 del self._pending_pos[:bs]
+
+    def on_evict_layers(
+        self, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
+    ) -> None:
+        """Every layer's tokens leaving the window at once: ``k_raw, v: [L,B,H_kv,n,D]``.
+
+        The same as calling :meth:`on_evict` layer by layer, with one device-to-host copy for
+        all layers instead of one per layer (a decode step evicts one token per layer).
+        """
+        k16 = k_raw[:, 0].detach().to("cpu", torch.float16)
+        v16 = v[:, 0].detach().to("cpu", torch.float16)
+        for layer in range(self.n_layers):
+            self._take(layer, k16[layer], v16[layer], positions)
+
+    def on_evict(
+        self, layer: int, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
+    ) -> None:
+        """Tokens leaving the window: ``k_raw, v: [B,H_kv,n,D]`` pre-RoPE, ``positions: [n]``."""
+        k16 = k_raw[0].detach().to("cpu", torch.float16)
+        self._take(layer, k16, v[0].detach().to("cpu", torch.float16), positions)
 
     def _append_index(self, layer: int, k: torch.Tensor) -> None:
         # k: [H_kv,n,D] bfloat16
@@ -223,31 +243,34 @@ class EvictedStore:
         """Score keys as attention would see them: rotated ``distance`` positions before the query."""
         self._rotary = rotary
         self._distance = distance
+        self._back = rotary.freqs(torch.tensor([-distance]), torch.device("cpu"))
 
     def _queries(self, q_raw: torch.Tensor) -> torch.Tensor:
         # q_raw: [B,H_q,T,D] -> [H_kv, G*T', D] float32 (latest query_window queries), rotated
         # by -distance so that q'.k equals the RoPE score of a key sitting that far back
         q = q_raw[0, :, -self.config.query_window :].detach().float().cpu()
-        if self._rotary is not None:
-            f = self._rotary.freqs(torch.tensor([-self._distance]), torch.device("cpu"))
-            q = Rotary.rotate(q, f)
+        if self._back is not None:
+            q = Rotary.rotate(q, self._back)
         g = q.shape[0] // self.n_kv
         scale = self.dim**-0.5
         return q.reshape(self.n_kv, g * q.shape[1], self.dim) * scale
 
     @staticmethod
-    def _token_weight(scores: torch.Tensor) -> torch.Tensor:
-        """``scores: [H_kv, N, Q]`` -> ``[N]``: the largest attention probability any head and
-        query would give each token among these tokens (per-head normalisation, so heads with
-        large logits everywhere do not drown the others)."""
-        probs = torch.exp(scores - torch.logsumexp(scores, dim=1, keepdim=True))
-        return probs.amax(dim=(0, 2))
+    def _block_weight(keys: torch.Tensor, q: torch.Tensor, block: int) -> torch.Tensor:
+        """``keys: [H_kv, n*block, D]``, ``q: [H_kv, Q, D]`` -> ``[n]``: per block, the log of
+        the largest attention probability any head and query would give one of its tokens
+        among these tokens (per-head normalisation, so heads with large logits everywhere do
+        not drown the others). Scores run along the last, contiguous axis; the exponentials
+        stay inside one log-sum-exp."""
+        scores = torch.matmul(q.to(keys.dtype), keys.transpose(1, 2)).float()  # [H_kv, Q, N]
+        lse = torch.logsumexp(scores, dim=-1, keepdim=True)
+        h, nq, n = scores.shape
+        best = scores.view(h, nq, n // block, block).amax(dim=-1)  # [H_kv, Q, n]
+        return (best - lse).amax(dim=(0, 1))
 
     def _nominate(self, layer: int, q: torch.Tensor, n: int) -> None:
         bs = self.config.block_size
-        keys = self._index[layer][:, : n * bs]  # [H_kv, N, D]
-        scores = torch.matmul(keys, q.to(torch.bfloat16).transpose(1, 2)).float()  # [H_kv, N, Q]
-        per_block = self._token_weight(scores).view(n, bs).amax(dim=1)
+        per_block = self._block_weight(self._index[layer][:, : n * bs], q, bs)
         top = torch.topk(per_block, min(self.config.candidates, n)).indices.tolist()
         if not self._fresh:
             self._candidates = []
@@ -261,7 +284,7 @@ class EvictedStore:
         boundary comes back whole), until ``top_k`` blocks are chosen.
         """
         store = self.layers[layer]
-        n = store.n_blocks
+        n = self.n_blocks  # blocks complete in every layer: what the cache planned for
         k = min(self.config.top_k, n)
         if n <= k:
             return list(range(n))
@@ -274,11 +297,8 @@ class EvictedStore:
         keys = torch.stack([store.get(i)[0] for i in cands]).float()  # [C,H_kv,bs,D]
         c, h, bs, d = keys.shape
         flat = keys.permute(1, 0, 2, 3).reshape(h, c * bs, d)  # [H_kv, C*bs, D]
-        weight = self._token_weight(torch.matmul(flat, q.transpose(1, 2)))  # [C*bs]
-        ranked = [
-            cands[i]
-            for i in torch.argsort(weight.view(c, bs).amax(dim=1), descending=True).tolist()
-        ]
+        weight = self._block_weight(flat, q, bs)  # [C]
+        ranked = [cands[i] for i in torch.argsort(weight, descending=True).tolist()]
         chosen: list[int] = []
         for b in ranked:
             for x in (b, b + 1):
@@ -327,7 +347,7 @@ class EvictedStore:
         twin = EvictedStore(
             self.config, n_layers=self.n_layers, n_kv_heads=self.n_kv, head_dim=self.dim
         )
-        twin._rotary, twin._distance = self._rotary, self._distance
+        twin._rotary, twin._distance, twin._back = self._rotary, self._distance, self._back
         for mine, theirs in zip(self.layers, twin.layers, strict=True):
             theirs.ram = dict(mine.ram)
             theirs.n_blocks = mine.n_blocks

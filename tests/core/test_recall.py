@@ -78,6 +78,23 @@ def test_decode_scores_recalled_keys_like_re_rotating_them(
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
+def test_decoding_across_the_first_blocks_keeps_the_plan(tiny_engine: Engine) -> None:
+    """Token by token through the first evictions with a re-selection at every step: a block
+    completes mid-step while fewer than top_k exist, and every layer still recalls exactly
+    the blocks the step planned for (it used to take the new block in some layers only)."""
+    # re-selection every 3rd step, blocks every 16th: they coincide
+    cfg = RecallConfig(block_size=16, top_k=4, candidates=4, refresh=2, host_blocks=100)
+    s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
+    ids = torch.randint(0, 256, (200,), generator=torch.Generator().manual_seed(3)).tolist()
+    store = s.extensions["recall"]
+    for i, t in enumerate(ids):
+        s.append_tokens([t])
+        n = min(cfg.top_k, store.n_blocks)
+        assert s.cache.n_recalled in (n * 16, max(n - 1, 0) * 16), i
+        assert torch.isfinite(s.next_logits).all()  # type: ignore[arg-type]
+    assert store.n_blocks == (200 - 4 - 60) // 16
+
+
 def test_needle_block_is_selected_from_32k_stream(tiny_hf: Any, tmp_path: Path) -> None:
     """A needle anywhere in a 32K-token stream is retrieved when queried with its own keys."""
     core = CoreModel(tiny_hf)
