@@ -204,16 +204,24 @@ def test_bad_tool_arguments_from_a_server_are_reported() -> None:
         backend.chat([{"role": "user", "content": "x"}], tools=[WEATHER], on_token=print)
 
 
-def test_request_bodies_carry_the_sampling_parameters() -> None:
+def recording_backend(
+    content: str, sessions: str = "client"
+) -> tuple[HttpBackend, list[dict[str, Any]]]:
+    """A backend whose server answers ``content`` to everything and keeps the request bodies."""
     seen: list[dict[str, Any]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(json.loads(request.content))
-        msg = {"role": "assistant", "content": '{"a": 1}'}
+        msg = {"role": "assistant", "content": content}
         return httpx.Response(200, json={"choices": [{"message": msg, "finish_reason": "stop"}]})
 
     client = Client("http://vllm", transport=httpx.MockTransport(handler))
-    backend = HttpBackend("http://vllm", model="m", sessions="client", client=client)
+    backend = HttpBackend("http://vllm", model="m", sessions=sessions, client=client)  # type: ignore[arg-type]
+    return backend, seen
+
+
+def test_request_bodies_carry_the_sampling_parameters() -> None:
+    backend, seen = recording_backend('{"a": 1}')
     params = SamplingParams(
         max_tokens=7, temperature=0.5, top_p=0.9, top_k=4, stop=("x",), seed=3, stop_token_ids=()
     )
@@ -262,15 +270,7 @@ def test_request_bodies_carry_the_sampling_parameters() -> None:
 def test_repetition_penalty_is_sent_where_the_server_means_the_same(
     scope: str, sessions: str, expected: dict[str, Any]
 ) -> None:
-    seen: list[dict[str, Any]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(json.loads(request.content))
-        msg = {"role": "assistant", "content": "ok"}
-        return httpx.Response(200, json={"choices": [{"message": msg, "finish_reason": "stop"}]})
-
-    client = Client("http://x", transport=httpx.MockTransport(handler))
-    backend = HttpBackend("http://x", model="m", sessions=sessions, client=client)  # type: ignore[arg-type]
+    backend, seen = recording_backend("ok", sessions)
     params = SamplingParams(repetition_penalty=1.2, repetition_scope=scope)  # type: ignore[arg-type]
     backend.chat([{"role": "user", "content": "q"}], params=params)
     got = {k: seen[0][k] for k in ("repetition_penalty", "repetition_scope") if k in seen[0]}
