@@ -1,13 +1,18 @@
-"""Command-line options shared by every command that loads a model (chat, serve, train, info).
+"""Command-line options shared by every command that loads a model (chat, serve, train, info),
+and the engine they describe.
 
-Owns only the argparse definitions; the commands read the parsed values themselves.
+Owns the argparse definitions and :func:`load_engine`; the commands handle the errors.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-__all__ = ["add_model_arguments"]
+if TYPE_CHECKING:
+    from agentcore.core.engine import Engine
+
+__all__ = ["add_model_arguments", "load_engine"]
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,3 +44,15 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="Infini-attention gates from `agentcore train memory`: new sessions get the memory",
     )
+
+
+def load_engine(ns: argparse.Namespace) -> Engine:
+    """The engine the options of :func:`add_model_arguments` name, memory adapter included."""
+    from agentcore.core.engine import Engine
+
+    engine = Engine.load(
+        ns.model, device=ns.device, dtype=ns.dtype, threads=ns.threads, weights=ns.weights
+    )
+    if ns.memory_adapter:
+        engine.load_memory_adapter(ns.memory_adapter)
+    return engine

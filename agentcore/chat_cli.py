@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 
+from agentcore._model_args import load_engine
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.loader import ModelNotFoundError, cache_root
@@ -19,15 +20,6 @@ from agentcore.core.state import SessionStateError
 from agentcore.paths import data_home, session_path
 
 __all__ = ["run_chat", "run_info"]
-
-
-def _load_engine(ns: argparse.Namespace) -> Engine:
-    engine = Engine.load(
-        ns.model, device=ns.device, dtype=ns.dtype, threads=ns.threads, weights=ns.weights
-    )
-    if getattr(ns, "memory_adapter", None):
-        engine.load_memory_adapter(ns.memory_adapter)
-    return engine
 
 
 def _open_session(engine: Engine, ns: argparse.Namespace) -> Session:
@@ -54,7 +46,7 @@ def run_chat(ns: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         if interactive:
             print("loading model...", file=sys.stderr, flush=True)
-        engine = _load_engine(ns)
+        engine = load_engine(ns)
     except ModelNotFoundError as exc:
         print(f"agentcore: {exc}", file=sys.stderr)
         return 1
@@ -94,7 +86,7 @@ def run_chat(ns: argparse.Namespace) -> int:
 
 def run_info(ns: argparse.Namespace) -> int:
     try:
-        engine = _load_engine(ns)
+        engine = load_engine(ns)
     except ModelNotFoundError as exc:
         print(f"agentcore: {exc}", file=sys.stderr)
         return 1

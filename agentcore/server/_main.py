@@ -87,9 +87,9 @@ def run_serve(ns: argparse.Namespace) -> int:
     """Load the model and serve until interrupted (SIGINT/SIGTERM: graceful shutdown)."""
     import uvicorn
 
+    from agentcore._model_args import load_engine
     from agentcore.backends._local import LocalBackend
     from agentcore.core.cache import StreamingConfig
-    from agentcore.core.engine import Engine
     from agentcore.core.loader import ModelNotFoundError
     from agentcore.core.session import SessionConfig
     from agentcore.server._app import create_app
@@ -105,11 +105,7 @@ def run_serve(ns: argparse.Namespace) -> int:
             auto_create_sessions=not ns.no_auto_create,
             log_level=ns.log_level,
         )
-        engine = Engine.load(
-            ns.model, device=ns.device, dtype=ns.dtype, threads=ns.threads, weights=ns.weights
-        )
-        if ns.memory_adapter:
-            engine.load_memory_adapter(ns.memory_adapter)
+        engine = load_engine(ns)
     except (ModelNotFoundError, ValueError, FileNotFoundError) as exc:
         print(f"agentcore serve: {exc}", file=sys.stderr)
         return 1
