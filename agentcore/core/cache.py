@@ -125,6 +125,8 @@ class StreamingCache:
         self.ring_pos = torch.full((w,), -1, dtype=torch.long)  # stream position per ring slot
         self.pos = 0  # tokens processed so far (the next token's stream position)
         self.listeners: list[EvictionListener] = [x for x in (recall, memory) if x is not None]
+        # a decode step hands the recall store its evictions in begin(), for all layers at once
+        self._decode_listeners = [x for x in self.listeners if x is not recall]
         if recall is not None:
             # recalled blocks sit just before the window: score them at that distance
             recall.set_geometry(rotary, config.window + self.r_max // 2)
@@ -329,9 +331,7 @@ class StreamingCache:
         if plan.ring_slots.numel():
             src = plan.ring_src
             slots = plan.ring_slots
-            listeners = self.listeners
-            if plan.decode and self.recall is not None:  # the store took them in begin()
-                listeners = [x for x in listeners if x is not self.recall]
+            listeners = self._decode_listeners if plan.decode else self.listeners
             if plan.evicted_pos.numel() and listeners:
                 ev_slots = slots[plan.evicted_mask]
                 ek = self.ring_k_raw[layer, :, :, ev_slots]
@@ -496,7 +496,13 @@ def decode_attention(
     """
     if q.device.type != "cpu" or not (k.is_contiguous() and v.is_contiguous()):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2))
+    return _softmax_values(torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2)), mask, v)
+
+
+def _softmax_values(
+    scores: torch.Tensor, mask: torch.Tensor | None, v: torch.Tensor
+) -> torch.Tensor:
+    """``softmax(scores + mask) @ v``, the softmax in float32."""
     if mask is not None:
         scores = scores + mask
     return torch.matmul(torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype), v)
@@ -516,10 +522,7 @@ def decode_attention_split(
     g = q.shape[2]
     both = torch.cat([q_cf, q], dim=2) * q.shape[-1] ** -0.5  # [B,H,2G,D]
     s = torch.matmul(both, k.transpose(-1, -2))  # [B,H,2G,S]
-    scores = torch.cat([s[:, :, :g, :split], s[:, :, g:, split:]], dim=-1)
-    if mask is not None:
-        scores = scores + mask
-    return torch.matmul(torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype), v)
+    return _softmax_values(torch.cat([s[:, :, :g, :split], s[:, :, g:, split:]], dim=-1), mask, v)
 
 
 def attention_with_lse(
