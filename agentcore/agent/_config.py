@@ -34,6 +34,11 @@ DEFAULT_PERSONA = (
 )
 
 
+def _reply_sampling(max_tokens: int) -> SamplingParams:
+    """Greedy, with a mild repetition penalty on the reply's own tokens (see ``sampling``)."""
+    return SamplingParams(max_tokens=max_tokens, repetition_penalty=1.15, repetition_scope="reply")
+
+
 @dataclasses.dataclass(frozen=True)
 class AgentConfig:
     """How one agent runs.
@@ -64,11 +69,7 @@ class AgentConfig:
 
     max_steps: int = 12
     max_steps_per_task: int = 4
-    sampling: SamplingParams = dataclasses.field(
-        default_factory=lambda: SamplingParams(
-            max_tokens=160, repetition_penalty=1.15, repetition_scope="reply"
-        )
-    )
+    sampling: SamplingParams = dataclasses.field(default_factory=lambda: _reply_sampling(160))
     persona: str = DEFAULT_PERSONA
     seed: int | None = None
     recall_k: int = 3
@@ -117,9 +118,7 @@ class AgentConfig:
         return cls(
             max_steps=8,
             max_steps_per_task=3,
-            sampling=SamplingParams(
-                max_tokens=96, repetition_penalty=1.15, repetition_scope="reply"
-            ),
+            sampling=_reply_sampling(96),
             recall_k=2,
             lesson_k=1,
         )
