@@ -165,9 +165,7 @@ class EvictedStore:
         self._pending_pos: list[int] = []
         self._candidates: list[int] = []
         self._fresh: set[int] = set()
-        self._rotary: Rotary | None = None
-        self._back: torch.Tensor | None = None  # RoPE rotation by -distance
-        self._distance = 0  # probe layers that nominated in the current selection
+        self._back: torch.Tensor | None = None  # RoPE rotation by -distance (set_geometry)
 
     def __del__(self) -> None:
         if getattr(self, "_own_dir", False):
@@ -241,8 +239,6 @@ class EvictedStore:
 
     def set_geometry(self, rotary: Rotary, distance: int) -> None:
         """Score keys as attention would see them: rotated ``distance`` positions before the query."""
-        self._rotary = rotary
-        self._distance = distance
         self._back = rotary.freqs(torch.tensor([-distance]), torch.device("cpu"))
 
     def _queries(self, q_raw: torch.Tensor) -> torch.Tensor:
@@ -347,7 +343,7 @@ class EvictedStore:
         twin = EvictedStore(
             self.config, n_layers=self.n_layers, n_kv_heads=self.n_kv, head_dim=self.dim
         )
-        twin._rotary, twin._distance, twin._back = self._rotary, self._distance, self._back
+        twin._back = self._back
         for mine, theirs in zip(self.layers, twin.layers, strict=True):
             theirs.ram = dict(mine.ram)
             theirs.n_blocks = mine.n_blocks
