@@ -267,7 +267,7 @@ FACTS = [  # (told in the first run, asked after a restart, expected in the answ
     ("Remember that my sister's birthday is on March 14.", "When is my sister's birthday?", "14"),
     ("Remember that the wifi password is orange42.", "What is the wifi password?", "orange42"),
     ("Remember that my manager's name is Priya.", "What is my manager's name?", "priya"),
-    ("Remember that I am allergic to peanuts.", "What am I allergic to?", "peanut"),
+    ("Remember that I am allergic to peanuts.", "What am I allergic to?", "peanuts"),
     ("Remember that our meeting room is B-17.", "Which meeting room do we use?", "b-17"),
 ]
 
@@ -296,11 +296,10 @@ def run_fact(engine: Any, root: Path, arm: str, sampling: SamplingParams, i: int
     t0 = time.perf_counter()
     result = again.run(ask)
     again.close()
-    answer = result.answer.lower()
     return {
         "arm": arm,
         "fact": i,
-        "ok": want in answer,
+        "ok": _answer_has(want)(result, home),  # whole token: "14" is not found in "2014"
         "seconds": round(time.perf_counter() - t0, 2),
         "looped": _looped(result.answer),
         "answer": result.answer[:200],
@@ -420,7 +419,7 @@ def report(raw: dict[str, Any], out: Path | None) -> Path:
             "",
             f'{len(FACTS)} facts: the agent is told one ("Remember that my dog is called '
             'Biscuit."), closed, loaded again from its home, and asked ("What is my dog '
-            'called?"); an answer passes when it contains the fact. The penalty with scope '
+            'called?"); an answer passes when it contains the fact as a whole token ("14" is not found in "2014"). The penalty with scope '
             "`reply` counts only the reply's own tokens (the fact in the prompt stays free) and "
             "never applies inside a tool call."
             + (f" Wall time: {raw['facts_wall_s']} s." if "facts_wall_s" in raw else ""),
