@@ -12,12 +12,15 @@ processed once up to each needle position and forked there (``Session.fork``): t
 6.5 documents per 11 depths, and every forked run is identical to a run from scratch.
 
 Writes ``docs/benchmarks/passkey.md``, ``passkey.json`` and ``passkey.png`` (heat maps).
+The report is rewritten after every document, so a run cut short keeps what it measured, and
+``--resume`` continues it (documents already in ``passkey.json`` are skipped).
 Usage: ``agentcore bench passkey [--lengths 4096,8192,16384,32768] [--trials 5] [--long]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import sys
@@ -30,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
 sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
-from _common import machine, markdown_table, rss_mib, write_report
+from _common import DOCS, machine, markdown_table, rss_mib, write_report
 
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
@@ -173,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         "--threads", type=int, default=None, help="torch CPU threads (default: all cores)"
     )
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the documents already in the output folder's passkey.json and run the rest",
+    )
     for update in ("linear", "delta"):
         ap.add_argument(
             f"--adapter-{update}",
@@ -212,27 +220,75 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     keys = {(n, t): rng.randint(10000, 99999) for n in lengths for t in range(trials)}
     results: dict[str, list[dict[str, Any]]] = {arm: [] for arm in arms}
+    earlier = 0.0
+    if args.resume:
+        earlier = resume(results, (args.out or DOCS) / "passkey.json", args)
+    plan = [
+        (n, t, arm)
+        for n in lengths
+        for t in range(trials)
+        for arm in arms
+        if n <= arm_max.get(arm, n)
+    ]
     t0 = time.perf_counter()
-    for n in lengths:
-        for t in range(trials):
-            for arm, cfg in arms.items():
-                if n > arm_max.get(arm, n):
-                    continue
-                start = time.perf_counter()
-                rows = run_document(engines[arm], cfg, n, keys[(n, t)], args.window)
-                results[arm].extend(rows)
-                acc = sum(r["correct"] for r in rows) / len(rows)
-                print(
-                    f"  {arm:14} len {n:6} trial {t}: {acc:.0%} correct "
-                    f"({time.perf_counter() - start:.0f}s, RSS {rss_mib():.0f} MiB)",
-                    flush=True,
-                )
-    elapsed = time.perf_counter() - t0
-    md, raw = report(results, lengths, trials, args, elapsed, engine)
-    path = write_report("passkey", md, raw, args.out)
-    heatmaps(results, lengths, (args.out or path.parent) / "passkey.png")
-    print(md)
+    for i, (n, t, arm) in enumerate(plan):
+        if any(r["length"] == n and r["trial"] == t for r in results[arm]):
+            continue  # done by the run this one resumes
+        start = time.perf_counter()
+        rows = run_document(engines[arm], arms[arm], n, keys[(n, t)], args.window)
+        for r in rows:
+            r["trial"] = t
+        results[arm].extend(rows)
+        acc = sum(r["correct"] for r in rows) / len(rows)
+        print(
+            f"  [{i + 1}/{len(plan)}] {arm:14} len {n:6} trial {t}: {acc:.0%} correct "
+            f"({time.perf_counter() - start:.0f}s, RSS {rss_mib():.0f} MiB)",
+            flush=True,
+        )
+        # the report is rewritten after every document: a run cut short keeps what it measured
+        save(results, lengths, trials, args, earlier + time.perf_counter() - t0, engine, plan)
+    print(save(results, lengths, trials, args, earlier + time.perf_counter() - t0, engine, plan))
     return 0
+
+
+def save(
+    results: dict[str, list[dict[str, Any]]],
+    lengths: list[int],
+    trials: int,
+    args: Any,
+    elapsed: float,
+    engine: Engine,
+    plan: list[tuple[int, int, str]],
+) -> str:
+    """Write passkey.md, .json and .png for the documents measured so far; returns the table."""
+    measured = {(r["length"], r["trial"], arm) for arm, rs in results.items() for r in rs}
+    done = sum(item in measured for item in plan)
+    md, raw = report(results, lengths, trials, args, elapsed, engine, (done, len(plan)))
+    path = write_report("passkey", md, raw, args.out)
+    heatmaps(results, lengths, path.parent / "passkey.png")
+    return md
+
+
+def resume(results: dict[str, list[dict[str, Any]]], path: Path, args: Any) -> float:
+    """Load the documents an earlier run with the same seed and window already measured."""
+    if not path.is_file():
+        raise SystemExit(f"--resume: no earlier report at {path}")
+    raw = json.loads(path.read_text())
+    before = raw.get("args", {})
+    for name in ("seed", "window"):
+        if before.get(name) != getattr(args, name):
+            raise SystemExit(
+                f"--resume: {path} was made with {name}={before.get(name)!r}, "
+                f"this run has {name}={getattr(args, name)!r}"
+            )
+    kept = 0
+    for arm, rows in raw.get("results", {}).items():
+        if arm in results:
+            usable = [r for r in rows if "trial" in r]
+            results[arm].extend(usable)
+            kept += len(usable)
+    print(f"--resume: {kept} answers from {path}")
+    return float(raw.get("elapsed_s", 0.0))
 
 
 def accuracy(
@@ -249,6 +305,7 @@ def report(
     args: Any,
     elapsed: float,
     engine: Engine,
+    progress: tuple[int, int],
 ) -> tuple[str, dict[str, Any]]:
     headers = (
         ["arm"]
@@ -270,6 +327,13 @@ def report(
         f"{u}: {getattr(args, 'adapters', {}).get(u) or 'untrained (beta=-4)'}"
         for u in ("linear", "delta")
     )
+    done, planned = progress
+    status = (
+        f"Documents measured: {done} of {planned} planned (arm x length x trial)."
+        if done == planned
+        else f"**Partial run**: {done} of {planned} planned documents (arm x length x trial) "
+        "measured so far; cells count what was measured."
+    )
     md = f"""# Passkey retrieval
 
 Model {engine.name} ({engine.info().device}/{engine.info().dtype}); sinks + window = {args.window} tokens;
@@ -277,6 +341,7 @@ Model {engine.name} ({engine.info().device}/{engine.info().dtype}); sinks + wind
 Longest document per arm where limited: {args.arm_max or "none"}.
 Cells: accuracy (number of documents). "outside": the needle had left the window when the
 question came. Machine: {machine()}. Took {elapsed / 60:.1f} min.
+{status}
 
 {table}
 

@@ -220,7 +220,8 @@ class StreamingCache:
                 # the sinks and recalled keys stay put; the query is rotated a second time, to
                 # its cache position, to score them (see _attend_decode)
                 plan.freqs_query_cf = self.rotary.freqs(c.reshape(1), self.device)
-                plan.bias = self._decode_bias(r)
+                if r < self.r_max:  # some recalled slots are empty: mask them
+                    plan.bias = self._decode_bias(r)
         else:
             plan.decode = False
             if r and self.recall is not None:
@@ -384,7 +385,7 @@ class StreamingCache:
         else:  # the ring only fills once every sink slot is taken
             n = self.ring0 + n_r
             keys, vals = self.att_k[layer, :, :, :n], self.att_v[layer, :, :, :n]
-            mask = plan.bias[:, :n] if self.r_max else None
+            mask = plan.bias[:, :n] if plan.bias.numel() else None
         if n_r and self._frame(plan.cf_offset) != plan.cf_offset:  # keys not in the query's frame
             q_cf = Rotary.rotate(q, plan.freqs_query_cf).view(b, hkv, hq // hkv, d)
             out = decode_attention_split(q_cf, qg, self.ring0, keys, vals, mask)
@@ -522,7 +523,9 @@ def decode_attention_split(
     g = q.shape[2]
     both = torch.cat([q_cf, q], dim=2) * q.shape[-1] ** -0.5  # [B,H,2G,D]
     s = torch.matmul(both, k.transpose(-1, -2))  # [B,H,2G,S]
-    return _softmax_values(torch.cat([s[:, :, :g, :split], s[:, :, g:, split:]], dim=-1), mask, v)
+    scores = s[:, :, g:]  # the stream-frame rows; their first ``split`` columns take the others'
+    scores[..., :split] = s[:, :, :g, :split]
+    return _softmax_values(scores, mask, v)
 
 
 def attention_with_lse(
