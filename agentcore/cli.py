@@ -120,6 +120,7 @@ def run_bench(name: str, args: Sequence[str]) -> int:
     spec = importlib.util.spec_from_file_location(f"agentcore_bench_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look their module up there
     sys.path.append(str(folder))  # last: bench/tools.py must not shadow the tools package
     spec.loader.exec_module(module)
     rc: int = module.main(list(args))

@@ -73,3 +73,20 @@ def write_report(
     path = folder / f"{name}.md"
     path.write_text(markdown.rstrip() + "\n")
     return path
+
+
+def memory_view(engine: Any, adapter: Path | None) -> Any:
+    """A view of ``engine`` sharing its weights, with the Infini gates of ``adapter``.
+
+    ``None`` keeps the untrained initial gates (beta = -4, about 2% memory). Adapters that carry
+    Q/K/V low-rank weights are refused: merging them would change the shared weights.
+    """
+    from agentcore.core.engine import Engine
+    from agentcore.core.infini import MemoryGates
+
+    view = Engine(engine.core, engine.codec, name=engine.name, source=engine.source)
+    if adapter is not None:
+        if MemoryGates.load_lora(adapter):
+            raise SystemExit(f"{adapter} carries Q/K/V adapters; benchmark views share weights")
+        view.load_memory_adapter(adapter)
+    return view

@@ -33,11 +33,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
 sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
-from _common import DOCS, machine, markdown_table, rss_mib, write_report
+from _common import DOCS, machine, markdown_table, memory_view, rss_mib, write_report
 
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
-from agentcore.core.infini import InfiniConfig, MemoryGates
+from agentcore.core.infini import InfiniConfig
 from agentcore.core.recall import RecallConfig
 from agentcore.core.sampling import SamplingParams
 from agentcore.core.session import Session, SessionConfig
@@ -82,19 +82,12 @@ def arm_engines(
     The views share the model weights; only the gates differ. An arm without an adapter runs
     with the untrained initial gates (beta = -4, about 2% memory) and says so in its name.
     """
-    out: dict[str, Engine] = {}
-    for arm in arms:
-        if not arm.startswith("infini-"):
-            out[arm] = engine
-            continue
-        view = Engine(engine.core, engine.codec, name=engine.name, source=engine.source)
-        path = adapters.get(arm.removeprefix("infini-"))
-        if path is not None:
-            if MemoryGates.load_lora(path):
-                raise SystemExit(f"{path} carries Q/K/V adapters; the passkey views share weights")
-            view.load_memory_adapter(path)
-        out[arm] = view
-    return out
+    return {
+        arm: memory_view(engine, adapters.get(arm.removeprefix("infini-")))
+        if arm.startswith("infini-")
+        else engine
+        for arm in arms
+    }
 
 
 def build(

@@ -80,6 +80,14 @@ class EvictionListener(Protocol):
         """``k_raw, v: [B, H_kv, n, D]`` pre-RoPE, in stream order; ``positions: [n]``."""
         ...
 
+    def on_evict_layers(
+        self, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
+    ) -> None:
+        """Every layer's evictions at once (a decode step): ``k_raw, v: [L, B, H_kv, n, D]``.
+
+        Must equal calling :meth:`on_evict` for each layer in turn."""
+        ...
+
 
 class StreamingCache:
     """Sinks + sliding window KV state for one session, with the attention that reads it.
@@ -125,8 +133,6 @@ class StreamingCache:
         self.ring_pos = torch.full((w,), -1, dtype=torch.long)  # stream position per ring slot
         self.pos = 0  # tokens processed so far (the next token's stream position)
         self.listeners: list[EvictionListener] = [x for x in (recall, memory) if x is not None]
-        # a decode step hands the recall store its evictions in begin(), for all layers at once
-        self._decode_listeners = [x for x in self.listeners if x is not recall]
         if recall is not None:
             # recalled blocks sit just before the window: score them at that distance
             recall.set_geometry(rotary, config.window + self.r_max // 2)
@@ -185,15 +191,16 @@ class StreamingCache:
         plan = _StepPlan(positions=positions)
         plan.freqs_stream = self.rotary.freqs(positions, self.device)
         self._plan_slots(plan)
-        if n_new == 1 and self.recall is not None and plan.evicted_pos.numel():
-            # a decode step: hand the store every layer's evicted token in one copy, before
-            # the blocks to recall are counted (see _store for the other listeners)
+        if n_new == 1 and self.listeners and plan.evicted_pos.numel():
+            # a decode step: every listener gets every layer's evicted token at once (one copy,
+            # a few batched ops instead of a few per layer), before the recall store counts its
+            # blocks and before any layer reads the memory (a chunk reads it before its
+            # evictions and hands them over layer by layer, in _store)
             slots = plan.ring_slots[plan.evicted_mask]
-            self.recall.on_evict_layers(
-                self.ring_k_raw[:, :, :, slots],
-                self.att_v[:, :, :, self.ring0 + slots],
-                plan.evicted_pos,
-            )
+            k_ev = self.ring_k_raw[:, :, :, slots]
+            v_ev = self.att_v[:, :, :, self.ring0 + slots]
+            for listener in self.listeners:
+                listener.on_evict_layers(k_ev, v_ev, plan.evicted_pos)
         r = self._recall_tokens()
         plan.n_recall = r
         if n_new == 1:
@@ -332,12 +339,11 @@ class StreamingCache:
         if plan.ring_slots.numel():
             src = plan.ring_src
             slots = plan.ring_slots
-            listeners = self._decode_listeners if plan.decode else self.listeners
-            if plan.evicted_pos.numel() and listeners:
+            if plan.evicted_pos.numel() and self.listeners and not plan.decode:
                 ev_slots = slots[plan.evicted_mask]
                 ek = self.ring_k_raw[layer, :, :, ev_slots]
                 evv = self.att_v[layer, :, :, r0 + ev_slots]
-                for listener in listeners:
+                for listener in self.listeners:
                     listener.on_evict(layer, ek, evv, plan.evicted_pos)
             if src.numel() == 1:
                 s = int(slots[0])

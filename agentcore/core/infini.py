@@ -49,14 +49,15 @@ def memory_fold(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One segment's update, out of place (differentiable): returns ``(M', z')`` in float32.
 
-    ``M: [B,H,Dk,Dv]``, ``z: [B,H,Dk]``, ``k_raw, v: [B,H,n,D]`` (pre-RoPE). ``empty``: nothing
-    was written yet, so the delta rule has nothing to subtract.
+    ``M: [B,H,Dk,Dv]``, ``z: [B,H,Dk]``, ``k_raw, v: [B,H,n,D]`` (pre-RoPE); any leading
+    dimensions broadcast (a layer axis folds every layer at once). ``empty``: nothing was written
+    yet, so the delta rule has nothing to subtract.
     """
     sk = sigma(k_raw.float())  # [B,H,n,Dk]
     vf = v.float()
     if rule == "delta" and not empty:
         vf = vf - (sk @ M) / ((sk @ z[..., None]) + eps)  # what the memory already returns
-    return M + sk.transpose(-1, -2) @ vf, z + sk.sum(dim=2)
+    return M + sk.transpose(-1, -2) @ vf, z + sk.sum(dim=-2)
 
 
 def memory_retrieve(
@@ -222,6 +223,32 @@ class InfiniMemory:
         self, layer: int, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
     ) -> None:
         self.memory_update(layer, k_raw, v)
+
+    def on_evict_layers(
+        self, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
+    ) -> None:
+        """Fold every layer's evicted tokens at once: ``k_raw, v: [L,B,H_kv,n,D]``.
+
+        Equal to :meth:`memory_update` layer by layer (every layer evicts the same tokens, so
+        every layer has folded as many): a decode step runs a few batched ops, not a few per layer.
+        """
+        written = int(self.written[0])
+        if not bool(torch.all(self.written == written)):
+            for layer in range(k_raw.shape[0]):
+                self.memory_update(layer, k_raw[layer], v[layer])
+            return
+        M, z = memory_fold(
+            self.M,
+            self.z,
+            k_raw,
+            v,
+            rule=self.config.update,
+            eps=self.config.eps,
+            empty=written == 0,
+        )
+        self.M.copy_(M)
+        self.z.copy_(z)
+        self.written += k_raw.shape[3]
 
     def memory_read(self, layer: int, q_raw: torch.Tensor) -> torch.Tensor:
         """``q_raw: [B,H_q,T,D]`` (pre-RoPE) -> ``A_mem [B,H_q,T,D]`` float32."""

@@ -73,6 +73,61 @@ def test_delta_rule_repeated_write_leaves_memory_unchanged() -> None:
     assert torch.equal(z1 * 2, mem.z)
 
 
+def test_folding_every_layer_at_once_equals_layer_by_layer() -> None:
+    g = torch.Generator().manual_seed(5)
+    for update in ("linear", "delta"):
+        mems = [
+            InfiniMemory(
+                InfiniConfig(update=update),  # type: ignore[arg-type]
+                MemoryGates(3, 4),
+                n_layers=3,
+                n_kv_heads=2,
+                head_dim=8,
+                device=torch.device("cpu"),
+            )
+            for _ in range(2)
+        ]
+        for step in range(5):  # one token per step, as a decode step evicts
+            k = torch.randn(3, 1, 2, 1, 8, generator=g)
+            v = torch.randn(3, 1, 2, 1, 8, generator=g)
+            for layer in range(3):
+                mems[0].memory_update(layer, k[layer], v[layer])
+            mems[1].on_evict_layers(k, v, torch.tensor([step]))
+        assert torch.allclose(mems[0].M, mems[1].M, atol=1e-6), update
+        assert torch.allclose(mems[0].z, mems[1].z, atol=1e-6), update
+        assert torch.equal(mems[0].written, mems[1].written)
+
+
+def test_decode_folds_like_the_layer_by_layer_path(
+    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Token-by-token decoding across evictions, open gates: the batched fold of a decode step
+    gives the logits the per-layer fold gives."""
+    ids = torch.randint(0, 256, (120,), generator=torch.Generator().manual_seed(6)).tolist()
+
+    def run() -> list[torch.Tensor]:
+        s = tiny_engine.new_session(SessionConfig(streaming=STREAM, infini=InfiniConfig()))
+        s.append_tokens(ids[:30])
+        out = []
+        for t in ids[30:]:
+            s.append_tokens([t])
+            out.append(s.next_logits.clone())  # type: ignore[union-attr]
+        assert s.extensions["infini"].written.min() > 0
+        return out
+
+    batched = run()
+
+    def layer_by_layer(
+        self: InfiniMemory, k: torch.Tensor, v: torch.Tensor, pos: torch.Tensor
+    ) -> None:
+        for layer in range(k.shape[0]):
+            self.on_evict(layer, k[layer], v[layer], pos)
+
+    monkeypatch.setattr(InfiniMemory, "on_evict_layers", layer_by_layer)
+    for a, b in zip(batched, run(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
 def test_associative_recall_through_memory() -> None:
     """Keys written with their values come back when queried; unrelated queries do not."""
     d, pairs = 16, 4
