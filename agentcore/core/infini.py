@@ -202,6 +202,8 @@ class InfiniMemory:
         self.M = torch.zeros((n_layers, batch, n_kv_heads, head_dim, head_dim), device=device)
         self.z = torch.zeros((n_layers, batch, n_kv_heads, head_dim), device=device)
         self.written = torch.zeros(n_layers, dtype=torch.long)  # tokens folded in, per layer
+        self._gate_key: tuple[int, int, torch.device] | None = None
+        self._gate_w: list[torch.Tensor | None] = []
 
     # ------------------------------------------------------------------ phases
     def memory_update(self, layer: int, k_raw: torch.Tensor, v: torch.Tensor) -> None:
@@ -256,13 +258,29 @@ class InfiniMemory:
             return torch.zeros(q_raw.shape, device=q_raw.device)
         return memory_retrieve(q_raw, self.M[layer], self.z[layer], eps=self.config.eps)
 
+    def _weights(self, device: torch.device) -> list[torch.Tensor | None]:
+        """Per layer ``sigmoid(beta)`` shaped for ``[B,H_q,T,D]``, or None where every gate of
+        the layer is closed; derived again only when ``beta`` changes (training, loading)."""
+        beta = self.gates.beta
+        key = (beta._version, id(beta), device)
+        if self._gate_key != key:
+            with torch.no_grad():
+                w = torch.sigmoid(beta.detach().float()).to(device)
+            self._gate_w = [
+                w[layer][None, :, None, None] if bool(torch.any(w[layer] > 0)) else None
+                for layer in range(w.shape[0])
+            ]
+            self._gate_key = key
+        return self._gate_w
+
     def mix(self, layer: int, q_raw: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
-        """Gate memory read-out against local attention ``local: [B,H_q,T,D]``."""
-        w = self.gates.weight(layer).to(local.device)
-        if not torch.any(w > 0):
+        """Gate memory read-out against local attention ``local: [B,H_q,T,D]``:
+        ``w * A_mem + (1 - w) * local``, as one interpolation."""
+        w = self._weights(local.device)[layer]
+        if w is None:
             return local  # a closed gate (beta = -inf) leaves local attention untouched
         a_mem = self.memory_read(layer, q_raw)
-        return (w * a_mem + (1 - w) * local.float()).to(local.dtype)
+        return torch.lerp(local.float(), a_mem, w).to(local.dtype)
 
     # ------------------------------------------------------------------ inspection & state
     def stats(self) -> dict[str, Any]:
