@@ -104,9 +104,12 @@ def build(
     return prefix, filler, needle, question, unit
 
 
+ANSWER_TOKENS = 16  # room for a short preamble (" the pass key.") and a key of one digit per token
+
+
 def answer(session: Session, question: list[int]) -> str:
     session.append_tokens(question)
-    out = session.generate(SamplingParams(max_tokens=8, stop_token_ids=()))
+    out = session.generate(SamplingParams(max_tokens=ANSWER_TOKENS, stop_token_ids=()))
     return out.text
 
 
@@ -213,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     keys = {(n, t): rng.randint(10000, 99999) for n in lengths for t in range(trials)}
     results: dict[str, list[dict[str, Any]]] = {arm: [] for arm in arms}
+    args.answer_tokens = ANSWER_TOKENS  # recorded: a resumed run must score answers alike
     earlier = 0.0
     if args.resume:
         earlier = resume(results, (args.out or DOCS) / "passkey.json", args)
@@ -224,6 +228,17 @@ def main(argv: list[str] | None = None) -> int:
         if n <= arm_max.get(arm, n)
     ]
     t0 = time.perf_counter()
+
+    def save() -> str:
+        """Write passkey.md, .json and .png for the documents measured so far."""
+        measured = {(r["length"], r["trial"], arm) for arm, rs in results.items() for r in rs}
+        progress = (sum(item in measured for item in plan), len(plan))
+        elapsed = earlier + time.perf_counter() - t0
+        md, raw = report(results, lengths, trials, args, elapsed, engine, progress)
+        path = write_report("passkey", md, raw, args.out)
+        heatmaps(results, lengths, path.parent / "passkey.png")
+        return md
+
     for i, (n, t, arm) in enumerate(plan):
         if any(r["length"] == n and r["trial"] == t for r in results[arm]):
             continue  # done by the run this one resumes
@@ -238,28 +253,9 @@ def main(argv: list[str] | None = None) -> int:
             f"({time.perf_counter() - start:.0f}s, RSS {rss_mib():.0f} MiB)",
             flush=True,
         )
-        # the report is rewritten after every document: a run cut short keeps what it measured
-        save(results, lengths, trials, args, earlier + time.perf_counter() - t0, engine, plan)
-    print(save(results, lengths, trials, args, earlier + time.perf_counter() - t0, engine, plan))
+        save()  # after every document: a run cut short keeps what it measured
+    print(save())
     return 0
-
-
-def save(
-    results: dict[str, list[dict[str, Any]]],
-    lengths: list[int],
-    trials: int,
-    args: Any,
-    elapsed: float,
-    engine: Engine,
-    plan: list[tuple[int, int, str]],
-) -> str:
-    """Write passkey.md, .json and .png for the documents measured so far; returns the table."""
-    measured = {(r["length"], r["trial"], arm) for arm, rs in results.items() for r in rs}
-    done = sum(item in measured for item in plan)
-    md, raw = report(results, lengths, trials, args, elapsed, engine, (done, len(plan)))
-    path = write_report("passkey", md, raw, args.out)
-    heatmaps(results, lengths, path.parent / "passkey.png")
-    return md
 
 
 def resume(results: dict[str, list[dict[str, Any]]], path: Path, args: Any) -> float:
@@ -268,7 +264,7 @@ def resume(results: dict[str, list[dict[str, Any]]], path: Path, args: Any) -> f
         raise SystemExit(f"--resume: no earlier report at {path}")
     raw = json.loads(path.read_text())
     before = raw.get("args", {})
-    for name in ("seed", "window"):
+    for name in ("seed", "window", "answer_tokens"):
         if before.get(name) != getattr(args, name):
             raise SystemExit(
                 f"--resume: {path} was made with {name}={before.get(name)!r}, "
@@ -330,7 +326,8 @@ def report(
     md = f"""# Passkey retrieval
 
 Model {engine.name} ({engine.info().device}/{engine.info().dtype}); sinks + window = {args.window} tokens;
-{trials} trial(s) x 11 depths per length; greedy answer, exact match of the 5-digit key.
+{trials} trial(s) x 11 depths per length; greedy answer of up to {ANSWER_TOKENS} tokens, its first
+number must equal the 5-digit key.
 Longest document per arm where limited: {args.arm_max or "none"}.
 Cells: accuracy (number of documents). "outside": the needle had left the window when the
 question came. Machine: {machine()}. Took {elapsed / 60:.1f} min.
