@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import torch
+
+if TYPE_CHECKING:
+    from agentcore.core.session import Session
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks"
@@ -90,3 +94,41 @@ def memory_view(engine: Any, adapter: Path | None) -> Any:
             raise SystemExit(f"{adapter} carries Q/K/V adapters; benchmark views share weights")
         view.load_memory_adapter(adapter)
     return view
+
+
+def ppl(logps: torch.Tensor) -> float:
+    x = logps[~torch.isnan(logps)]
+    return math.exp(-float(x.mean())) if x.numel() else float("nan")
+
+
+def interleaved_decode_ms(
+    saved: dict[int, Session], steps: int, period: int = 1
+) -> dict[int, float]:
+    """Decode ms/token at every saved context, the contexts taking turns step by step; medians.
+
+    ``period``: steps of a cycle whose cost must be counted whole (recall re-selects its blocks
+    once per ``refresh + 1`` steps, a step several times longer than the others). The steps are
+    then cut into runs of ``period``, each run's mean is one sample, and the median is over
+    those: the re-selection is amortised into every sample instead of dropped as an outlier.
+
+    This machine's speed drifts by a third within seconds (other tenants share its memory
+    bandwidth), so 1K and 64K measured even a minute apart compare two moments as much as two
+    contexts. Alternating single steps between forks of every context makes each context see
+    the same moments.
+    """
+    twins = {c: s.fork() for c, s in saved.items()}
+    toks = {c: int(torch.argmax(t.next_logits)) for c, t in twins.items()}  # type: ignore[arg-type]
+    samples: dict[int, list[float]] = {c: [] for c in saved}
+    for _ in range(steps):
+        for c, twin in twins.items():
+            t0 = time.perf_counter()
+            twin.append_tokens([toks[c]])
+            samples[c].append(time.perf_counter() - t0)
+            assert twin.next_logits is not None
+            toks[c] = int(torch.argmax(twin.next_logits))
+    out = {}
+    for c, v in samples.items():
+        v = v[2:]
+        runs = [sum(v[i : i + period]) / period for i in range(0, len(v) - period + 1, period)]
+        out[c] = median_ms(runs)
+    return out

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,7 +30,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
 sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
-from _common import book_tokens, machine, markdown_table, memory_view, write_report
+from _common import (
+    book_tokens,
+    interleaved_decode_ms,
+    machine,
+    markdown_table,
+    memory_view,
+    ppl,
+    write_report,
+)
 
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
@@ -88,25 +94,6 @@ def stream_logps(arm: Arm, ids: list[int], chunk: int = 8192) -> tuple[torch.Ten
     return torch.cat(parts), s
 
 
-def ppl(logps: torch.Tensor) -> float:
-    x = logps[~torch.isnan(logps)]
-    return math.exp(-float(x.mean())) if x.numel() else float("nan")
-
-
-def interleaved_steps(sessions: list[Session], steps: int) -> list[float]:
-    """Median ms per greedy decode step of each session, the sessions taking turns."""
-    toks = [int(torch.argmax(s.next_logits)) for s in sessions]  # type: ignore[arg-type]
-    samples: list[list[float]] = [[] for _ in sessions]
-    for _ in range(steps):
-        for i, s in enumerate(sessions):
-            t0 = time.perf_counter()
-            s.append_tokens([toks[i]])
-            samples[i].append(time.perf_counter() - t0)
-            assert s.next_logits is not None
-            toks[i] = int(torch.argmax(s.next_logits))
-    return [statistics.median(v[2:]) * 1000 for v in samples]
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -149,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         logps[arm.name] = lp
         sessions.append(s)
         print(f"  {arm.name}: ppl {ppl(lp):.3f} ({time.perf_counter() - t0:.0f}s)", flush=True)
-    ms = interleaved_steps([s.fork() for s in sessions], args.steps)
+    by_arm = interleaved_decode_ms(dict(enumerate(sessions)), args.steps)
+    ms = [by_arm[i] for i in range(len(arms))]
     base_name = arms[0].name
     evicted_from = args.window  # tokens scored after the first eviction
     rows, raw_rows = [], []

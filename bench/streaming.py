@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
-import math
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
 sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
-from _common import book_tokens, machine, markdown_table, median_ms, rss_mib, write_report
+from _common import (
+    book_tokens,
+    interleaved_decode_ms,
+    machine,
+    markdown_table,
+    median_ms,
+    ppl,
+    rss_mib,
+    write_report,
+)
 
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
@@ -56,39 +64,6 @@ def decode_ms(session: Session, steps: int = DECODE_STEPS) -> float:
         tok = int(torch.argmax(twin.next_logits))
         times.append(time.perf_counter() - t0)
     return median_ms(times[2:])
-
-
-def interleaved_decode_ms(
-    saved: dict[int, Session], steps: int = 4 * DECODE_STEPS, period: int = 1
-) -> dict[int, float]:
-    """Decode ms/token at every saved context, the contexts taking turns step by step; medians.
-
-    ``period``: steps of a cycle whose cost must be counted whole (recall re-selects its blocks
-    once per ``refresh + 1`` steps, a step several times longer than the others). The steps are
-    then cut into runs of ``period``, each run's mean is one sample, and the median is over
-    those: the re-selection is amortised into every sample instead of dropped as an outlier.
-
-    This machine's speed drifts by a third within seconds (other tenants share its memory
-    bandwidth), so 1K and 64K measured even a minute apart compare two moments as much as two
-    contexts. Alternating single steps between forks of every context makes each context see
-    the same moments.
-    """
-    twins = {c: s.fork() for c, s in saved.items()}
-    toks = {c: int(torch.argmax(t.next_logits)) for c, t in twins.items()}  # type: ignore[arg-type]
-    samples: dict[int, list[float]] = {c: [] for c in saved}
-    for _ in range(steps):
-        for c, twin in twins.items():
-            t0 = time.perf_counter()
-            twin.append_tokens([toks[c]])
-            samples[c].append(time.perf_counter() - t0)
-            assert twin.next_logits is not None
-            toks[c] = int(torch.argmax(twin.next_logits))
-    out = {}
-    for c, v in samples.items():
-        v = v[2:]
-        runs = [sum(v[i : i + period]) / period for i in range(0, len(v) - period + 1, period)]
-        out[c] = median_ms(runs)
-    return out
 
 
 def hf_decode_ms(hf: Any, ids: list[int], steps: int = DECODE_STEPS) -> tuple[float, float]:
@@ -145,11 +120,6 @@ def session_tok_s(engine: Engine, ids: list[int], n: int = 64) -> float:
     t0 = time.perf_counter()
     s.generate(SamplingParams(max_tokens=n, stop_token_ids=()))
     return n / (time.perf_counter() - t0)
-
-
-def ppl(logps: torch.Tensor) -> float:
-    x = logps[~torch.isnan(logps)]
-    return math.exp(-float(x.mean())) if x.numel() else float("nan")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -231,14 +231,10 @@ class InfiniMemory:
     ) -> None:
         """Fold every layer's evicted tokens at once: ``k_raw, v: [L,B,H_kv,n,D]``.
 
-        Equal to :meth:`memory_update` layer by layer (every layer evicts the same tokens, so
-        every layer has folded as many): a decode step runs a few batched ops, not a few per layer.
+        Equal to :meth:`memory_update` layer by layer: a decode step runs a few batched ops, not
+        a few per layer. (``empty`` only skips the delta rule's subtraction, which is exactly
+        zero for a memory that holds nothing, so one flag serves every layer.)
         """
-        written = int(self.written[0])
-        if not bool(torch.all(self.written == written)):
-            for layer in range(k_raw.shape[0]):
-                self.memory_update(layer, k_raw[layer], v[layer])
-            return
         M, z = memory_fold(
             self.M,
             self.z,
@@ -246,7 +242,7 @@ class InfiniMemory:
             v,
             rule=self.config.update,
             eps=self.config.eps,
-            empty=written == 0,
+            empty=not bool(self.written.any()),
         )
         self.M.copy_(M)
         self.z.copy_(z)
@@ -265,11 +261,8 @@ class InfiniMemory:
         key = (beta._version, id(beta), device)
         if self._gate_key != key:
             with torch.no_grad():
-                w = torch.sigmoid(beta.detach().float()).to(device)
-            self._gate_w = [
-                w[layer][None, :, None, None] if bool(torch.any(w[layer] > 0)) else None
-                for layer in range(w.shape[0])
-            ]
+                ws = [self.gates.weight(layer).to(device) for layer in range(beta.shape[0])]
+            self._gate_w = [w if bool(torch.any(w > 0)) else None for w in ws]
             self._gate_key = key
         return self._gate_w
 
