@@ -20,8 +20,9 @@ import os
 import re
 import shutil
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,7 @@ from chromadb.api import ClientAPI, ServerAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction
 from chromadb.config import Settings
-from chromadb.errors import ChromaError
+from chromadb.errors import ChromaError, InternalError
 
 from memory._index import IndexConfig
 from memory._journal import Journal, JournalEntry, JournalState
@@ -108,6 +109,34 @@ def _shared_systems() -> dict[str, Any]:
     from chromadb.api.shared_system_client import SharedSystemClient
 
     return dict(getattr(SharedSystemClient, "_identifier_to_system", {}))
+
+
+def _when_unlocked(action: Callable[[], None], what: str, *, wait_s: float = 30.0) -> None:
+    """Run ``action``, retrying while SQLite reports the embedded store busy.
+
+    chromadb's embedded store runs a pool of SQLite connections; right after opening, a
+    configuration change can meet a transaction of its own start-up work and fail with
+    "database is locked" on a loaded machine (about one open in ten with all cores busy).
+    The lock clears within milliseconds, so wait with backoff; after ``wait_s`` the store is
+    really held (another process on the same path) and the error says so.
+    """
+    deadline = time.monotonic() + wait_s
+    pause = 0.005
+    while True:
+        try:
+            action()
+            return
+        except InternalError as exc:
+            if "database is locked" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise InternalError(
+                    f"{what}: the chromadb store stayed locked for {wait_s:g} s; is another "
+                    "process using the same path? (one process per path; share memory "
+                    "across processes through a chromadb server and url=)"
+                ) from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -215,7 +244,11 @@ class LongTermMemory:
             ) from None
         hnsw = collection.configuration.get("hnsw") or {}
         if hnsw.get("ef_search") != self.index.ef_search:  # an existing collection
-            collection.modify(configuration={"hnsw": {"ef_search": self.index.ef_search}})
+            change = {"hnsw": {"ef_search": self.index.ef_search}}
+            _when_unlocked(
+                lambda: collection.modify(configuration=change),  # type: ignore[arg-type]
+                f"setting ef_search on {self._collection_name(kind)!r}",
+            )
         return collection
 
     @property

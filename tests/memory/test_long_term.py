@@ -347,3 +347,34 @@ def test_index_settings_apply_to_new_and_existing_collections(store_path: Path) 
         assert memory.search("kept across", k=1)[0].record.text == "kept across the change"
     with pytest.raises(ValueError, match=r"IndexConfig.ef_search=1: expected an integer >= 2"):
         IndexConfig(ef_search=1)
+
+
+def test_a_briefly_locked_store_is_waited_for_and_a_held_one_named() -> None:
+    from chromadb.errors import InternalError
+
+    from memory._long_term import _when_unlocked
+
+    calls: list[int] = []
+
+    def locked_twice() -> None:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise InternalError("Database error: (code: 5) database is locked")
+
+    _when_unlocked(locked_twice, "changing a setting")
+    assert len(calls) == 3
+
+    def always_locked() -> None:
+        raise InternalError("Database error: (code: 5) database is locked")
+
+    with pytest.raises(InternalError, match=r"changing a setting: .*locked for 0.05 s.*another"):
+        _when_unlocked(always_locked, "changing a setting", wait_s=0.05)
+
+    def broken() -> None:
+        calls.append(1)
+        raise InternalError("Database error: no such table")
+
+    calls.clear()
+    with pytest.raises(InternalError, match="no such table"):
+        _when_unlocked(broken, "changing a setting")
+    assert len(calls) == 1  # only a lock is waited for
