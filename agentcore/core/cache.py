@@ -14,7 +14,8 @@ window key at exactly its in-cache distance. Sink keys (and any retrieved keys p
 between sinks and window) live in the *cache frame* and are rotated at their cache
 positions against a query rotated at its cache position ``c(p) = R + min(p, n_sink+W-1)``.
 The result equals re-rotating every cached key at its cache position each step, without
-touching the window.
+touching the window. (Decoding with recalled blocks is the one exception, by design: see
+:meth:`StreamingCache._decode_frame`.)
 
 Per query at stream position ``p`` the visible keys are the sinks plus stream positions
 ``p-W+1 .. p``; chunked prefill masks per query, so token-by-token and chunked processing
@@ -127,7 +128,7 @@ class StreamingCache:
         # Cache-frame keys before RoPE: [sinks | recalled blocks]
         self.cf_k_raw = torch.zeros((*shape, ns + self.r_max, head_dim), device=device, dtype=dtype)
         self.ring_k_raw = torch.zeros((*shape, w, head_dim), device=device, dtype=dtype)
-        # Attention layout [sinks | recalled (cache frame, re-rotated per step) | ring (stream frame)]
+        # Attention layout [sinks | recalled (cache frame, see _decode_frame) | ring (stream frame)]
         self.att_k = torch.zeros((*shape, self.ring0 + w, head_dim), device=device, dtype=dtype)
         self.att_v = torch.zeros_like(self.att_k)
         self.ring_pos = torch.full((w,), -1, dtype=torch.long)  # stream position per ring slot
@@ -137,7 +138,8 @@ class StreamingCache:
             # recalled blocks sit just before the window: score them at that distance
             recall.set_geometry(rotary, config.window + self.r_max // 2)
         self.n_recalled = 0  # recalled tokens currently in the attention layout
-        self._cf_offset = -1  # the offset the cache-frame keys in att_k are rotated for
+        self._cf_offset: int | None = None  # the offset the cache-frame keys in att_k are
+        # rotated for in decode steps (None: not yet, rotate before the next decode step)
         self._since_refresh = 0
         self._bias_cache: dict[int, torch.Tensor] = {}
         self._step: _StepPlan | None = None
@@ -212,23 +214,18 @@ class StreamingCache:
             )
             plan.refresh = refresh
             self._since_refresh = 0 if refresh else self._since_refresh + 1
-            c = self.cache_position(p0, r)
-            offset = p0 - int(c)
-            plan.cf_offset = offset
+            offset = p0 - int(self.cache_position(p0, r))
+            frame = self._decode_frame(offset, refresh)
+            plan.cf_offset = frame
             n_cf = self.n_sinks_filled + self.n_recalled
-            frame = self._frame(offset)
             if refresh and self.recall is not None:
                 self.recall.begin_selection()
                 pos = torch.cat([torch.arange(cfg.n_sink), cfg.n_sink + torch.arange(r)])
                 plan.freqs_refresh = self.rotary.freqs(pos + frame, self.device)
             if not refresh and n_cf and frame != self._cf_offset:
                 self._rotate_cache_frame(frame)
-            if self.r_max:
-                # the sinks and recalled keys stay put; the query is rotated a second time, to
-                # its cache position, to score them (see _attend_decode)
-                plan.freqs_query_cf = self.rotary.freqs(c.reshape(1), self.device)
-                if r < self.r_max:  # some recalled slots are empty: mask them
-                    plan.bias = self._decode_bias(r)
+            if self.r_max and r < self.r_max:  # some recalled slots are empty: mask them
+                plan.bias = self._decode_bias(r)
         else:
             plan.decode = False
             if r and self.recall is not None:
@@ -265,15 +262,24 @@ class StreamingCache:
         plan.evicted_mask = old >= 0
         plan.evicted_pos = old[plan.evicted_mask]
 
-    def _frame(self, offset: int) -> int:
-        """The offset the cache-frame keys in ``att_k`` are kept rotated for during decoding.
+    def _decode_frame(self, offset: int, refresh: bool) -> int:
+        """The offset a decode step sees the cache-frame keys (sinks, recalled blocks) rotated for.
 
-        Without recall only the few sinks are there: they follow the query (re-rotated each
-        step, ``offset = p - c(p)``), so one matmul scores every key. With recall a few hundred
-        recalled keys are there too: re-rotating them every step cost more than the attention
-        itself, so they stay at their cache positions (offset 0) and the query is rotated twice.
+        ``offset = p - c(p)`` puts them exactly where the cache places them, right before the
+        window, for a query rotated at its stream position ``p``. Without recall only the few
+        sinks are there and they follow the query every step. With recall a few hundred
+        recalled keys are there too; re-rotating them every step cost more than the attention
+        (and scoring them with a second rotation of the query cost ~2 ms per token over 30
+        layers), so they are rotated when the blocks are re-selected and then kept: until the
+        next re-selection they recede one position per step, at most ``refresh - 1`` positions
+        behind their exact place, and are exact again at the next one. The blocks themselves
+        are chosen once per ``refresh`` steps too; the positions are no staler than the choice.
         """
-        return 0 if self.r_max else offset
+        if self.recall is None or refresh or self._cf_offset is None:
+            return offset
+        if 0 <= offset - self._cf_offset < self.recall.config.refresh:
+            return self._cf_offset
+        return offset
 
     def _decode_bias(self, r: int) -> torch.Tensor:
         """``[1, ring0 + W]``: masks the recalled slots beyond the ``r`` recalled tokens."""
@@ -316,10 +322,10 @@ class StreamingCache:
         self.pos += int(plan.positions.numel())
         if plan.decode and plan.refresh:
             self.n_recalled = plan.n_recall
-            self._cf_offset = self._frame(plan.cf_offset)
+            self._cf_offset = plan.cf_offset
         elif not plan.decode and plan.n_recall:
             self.n_recalled = plan.n_recall
-            self._cf_offset = -1  # the decode path re-rotates before its first use
+            self._cf_offset = None  # the decode path re-rotates before its first use
             self._since_refresh = 0
         self._step = None
 
@@ -392,12 +398,7 @@ class StreamingCache:
             n = self.ring0 + n_r
             keys, vals = self.att_k[layer, :, :, :n], self.att_v[layer, :, :, :n]
             mask = plan.bias[:, :n] if plan.bias.numel() else None
-        if n_r and self._frame(plan.cf_offset) != plan.cf_offset:  # keys not in the query's frame
-            q_cf = Rotary.rotate(q, plan.freqs_query_cf).view(b, hkv, hq // hkv, d)
-            out = decode_attention_split(q_cf, qg, self.ring0, keys, vals, mask)
-        else:
-            out = decode_attention(qg, keys, vals, mask)
-        out = out.view(b, hq, 1, d)
+        out = decode_attention(qg, keys, vals, mask).view(b, hq, 1, d)
         if self.memory is not None:
             out = self.memory.mix(layer, q, out)
         return out
@@ -486,9 +487,9 @@ class StreamingCache:
         self.att_k[:, :, :, self.ring0 :] = ring_rot
         self.n_recalled = 0  # recalled blocks are re-selected on the next forward
         self._since_refresh = 0
-        self._cf_offset = -1
+        self._cf_offset = None
         if ns:
-            self._rotate_cache_frame(self._frame(self.pos - int(self.cache_position(self.pos))))
+            self._rotate_cache_frame(self.pos - int(self.cache_position(self.pos)))
 
 
 def decode_attention(
@@ -513,25 +514,6 @@ def _softmax_values(
     if mask is not None:
         scores = scores + mask
     return torch.matmul(torch.softmax(scores, dim=-1, dtype=torch.float32).to(v.dtype), v)
-
-
-def decode_attention_split(
-    q_cf: torch.Tensor,
-    q: torch.Tensor,
-    split: int,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    mask: torch.Tensor | None,
-) -> torch.Tensor:
-    """:func:`decode_attention` where keys ``[:split]`` are scored by ``q_cf`` and the rest by
-    ``q`` (the same query rotated for two position frames). Both queries go through one matmul,
-    so the keys are read once; a decode step is bound by that read, not by the extra rows."""
-    g = q.shape[2]
-    both = torch.cat([q_cf, q], dim=2) * q.shape[-1] ** -0.5  # [B,H,2G,D]
-    s = torch.matmul(both, k.transpose(-1, -2))  # [B,H,2G,S]
-    scores = s[:, :, g:]  # the stream-frame rows; their first ``split`` columns take the others'
-    scores[..., :split] = s[:, :, :g, :split]
-    return _softmax_values(scores, mask, v)
 
 
 def attention_with_lse(
@@ -565,7 +547,6 @@ class _StepPlan:
     n_recall: int = 0
     refresh: bool = False
     cf_offset: int = 0
-    freqs_query_cf: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     freqs_refresh: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     freqs_cf: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     bias: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))

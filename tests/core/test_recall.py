@@ -15,6 +15,7 @@ from agentcore.core.cache import StreamingCache, StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.llama import CoreModel
 from agentcore.core.recall import EvictedStore, RecallConfig
+from agentcore.core.rope import Rotary
 from agentcore.core.sampling import SamplingParams
 from agentcore.core.session import SessionConfig
 
@@ -54,28 +55,45 @@ def test_recall_changes_attention_once_blocks_exist(tiny_engine: Engine) -> None
     assert torch.isfinite(on.next_logits).all()  # type: ignore[arg-type]
 
 
-def test_decode_scores_recalled_keys_like_re_rotating_them(
+def test_decode_keeps_recalled_keys_rotated_from_the_last_selection(
     tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Decoding keeps sinks and recalled keys at their cache positions and rotates the query a
-    second time; the logits equal re-rotating those keys to the query's frame every step."""
+    """Decoding rotates sinks and recalled keys for the query's position when the blocks are
+    (re)selected and on the first step after a chunk, then keeps them until the next selection:
+    they lag their exact place by the steps since, never by ``refresh`` or more, and always
+    equal their raw keys rotated for the frame the step used. The first step after a chunk
+    equals re-rotating every step."""
     ids = torch.randint(0, 256, (400,), generator=torch.Generator().manual_seed(2)).tolist()
 
-    def decode_logits() -> list[torch.Tensor]:
+    def decode(exact: bool) -> tuple[list[torch.Tensor], list[int], list[bool]]:
         s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=RECALL))
         s.append_tokens(ids)
-        out = []
-        for t in ids[:12]:  # crosses refreshes (every 4 steps)
+        cache = s.cache
+        logits, lags, still = [], [], []
+        for t in ids[:14]:  # crosses re-selections (every 4 steps)
+            p = cache.pos
+            before = cache.att_k[:, :, :, : cache.ring0].clone()
             s.append_tokens([t])
-            assert s.next_logits is not None
-            out.append(s.next_logits.clone())
-        return out
+            assert s.next_logits is not None and cache._cf_offset is not None
+            logits.append(s.next_logits.clone())
+            ns, r = cache.config.n_sink, cache.n_recalled
+            exact_offset = p - int(cache.cache_position(p, r))
+            lags.append(exact_offset - cache._cf_offset)
+            still.append(torch.equal(before, cache.att_k[:, :, :, : cache.ring0]))
+            pos = torch.cat([torch.arange(ns), ns + torch.arange(r)]) + cache._cf_offset
+            want = Rotary.rotate(cache.cf_k_raw[:, :, :, : ns + r], cache.rotary.freqs(pos, "cpu"))
+            torch.testing.assert_close(cache.att_k[:, :, :, : ns + r], want)
+        if exact:
+            assert lags == [0] * len(lags)
+        return logits, lags, still
 
-    fast = decode_logits()
-    monkeypatch.setattr(StreamingCache, "_frame", lambda self, offset: offset)
-    slow = decode_logits()
-    for a, b in zip(fast, slow, strict=True):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    kept, lags, still = decode(exact=False)
+    assert lags[0] == 0 and all(0 <= lag < RECALL.refresh for lag in lags)
+    assert lags.count(0) >= 3 and max(lags) == RECALL.refresh - 1  # re-selected on schedule
+    assert all(still[i] for i, lag in enumerate(lags) if lag)  # no per-step rotation work
+    monkeypatch.setattr(StreamingCache, "_decode_frame", lambda self, offset, refresh: offset)
+    exact, _, _ = decode(exact=True)
+    torch.testing.assert_close(kept[0], exact[0], atol=1e-5, rtol=1e-5)
 
 
 def test_decoding_across_the_first_blocks_keeps_the_plan(tiny_engine: Engine) -> None:
