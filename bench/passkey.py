@@ -315,7 +315,9 @@ def report(
     gates = "; ".join(
         f"{u}: {getattr(args, 'adapters', {}).get(u) or 'untrained (beta=-4)'}"
         for u in ("linear", "delta")
+        if f"infini-{u}" in results
     )
+    gates_line = f"Gates of the Infini arms: {gates}.\n\n" if gates else ""
     done, planned = progress
     status = (
         f"Documents measured: {done} of {planned} planned (arm x length x trial)."
@@ -335,9 +337,7 @@ question came. Machine: {machine()}. Took {elapsed / 60:.1f} min.
 
 {table}
 
-Gates of the Infini arms: {gates}.
-
-![passkey heat maps](passkey.png)
+{gates_line}![passkey heat maps](passkey.png)
 """
     raw = {
         "machine": machine(),
