@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,9 @@ from agentcore.core.sampling import SamplingParams
 from agentcore.core.session import Session, SessionConfig
 from agentcore.paths import validate_name
 
-__all__ = ["LocalBackend", "normalize_messages", "tools_from_openai"]
+__all__ = ["DEFAULT_MAX_RESIDENT", "LocalBackend", "normalize_messages", "tools_from_openai"]
+
+DEFAULT_MAX_RESIDENT = 16  # sessions a persistent backend keeps in memory
 
 
 def tools_from_openai(entries: Sequence[Mapping[str, Any]]) -> list[Any]:
@@ -107,7 +110,14 @@ def normalize_messages(messages: Sequence[Message]) -> list[Message]:
 
 
 class LocalBackend:
-    """In-process model sessions; persistent when ``sessions_dir`` is given."""
+    """In-process model sessions; persistent when ``sessions_dir`` is given.
+
+    A persistent backend keeps at most ``max_resident`` sessions in memory (each holds its
+    window's keys and values: ~68 MiB for SmolLM2-135M's default 2K window): opening one more
+    saves the least recently used idle ones to their files and lets them go; they are
+    restored from there when next named. Without ``sessions_dir`` every session stays
+    resident (there is nowhere to put it); ``max_resident=None`` lifts the cap.
+    """
 
     def __init__(
         self,
@@ -115,11 +125,15 @@ class LocalBackend:
         *,
         sessions_dir: str | Path | None = None,
         session_config: SessionConfig | None = None,
+        max_resident: int | None = DEFAULT_MAX_RESIDENT,
     ) -> None:
+        if max_resident is not None and max_resident < 1:
+            raise ValueError(f"max_resident must be >= 1 or None, got {max_resident}")
         self.engine = engine
         self.sessions_dir = Path(sessions_dir) if sessions_dir is not None else None
         self.session_config = session_config
-        self._sessions: dict[str, Session] = {}
+        self.max_resident = max_resident
+        self._sessions: OrderedDict[str, Session] = OrderedDict()  # least recently used first
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -150,8 +164,9 @@ class LocalBackend:
         validate_name(sid)
         with self._guard:
             existing = self._sessions.get(sid)
-        if existing is not None:
-            return existing
+            if existing is not None:
+                self._sessions.move_to_end(sid)
+                return existing
         path = self._path(sid)
         if path is not None and path.exists():
             session = self.engine.restore_session(path)
@@ -159,7 +174,45 @@ class LocalBackend:
             session = self.engine.new_session(self.session_config)
             session.id = sid
         with self._guard:
-            return self._sessions.setdefault(sid, session)
+            session = self._sessions.setdefault(sid, session)
+        self._offload(keep=sid)
+        return session
+
+    def resident_sessions(self) -> list[str]:
+        """Sessions held in memory now, least recently used first."""
+        with self._guard:
+            return list(self._sessions)
+
+    def _offload(self, keep: str) -> None:
+        """Save and let go of the least recently used idle sessions beyond ``max_resident``.
+
+        Runs with ``keep``'s lock held; a session whose lock another request holds is in use
+        and stays (the next session opened tries again), so no lock is ever waited for here.
+        """
+        if self.sessions_dir is None or self.max_resident is None:
+            return
+        with self._guard:
+            excess = len(self._sessions) - self.max_resident
+            oldest = [sid for sid in self._sessions if sid != keep]
+        for sid in oldest:
+            if excess <= 0:
+                return
+            lock = self.lock(sid)
+            if not lock.acquire(blocking=False):
+                continue
+            try:
+                with self._guard:
+                    session = self._sessions.get(sid)
+                if session is None:  # deleted meanwhile
+                    continue
+                path = self._path(sid)
+                assert path is not None
+                session.save(path)  # atomic: a kill here leaves the previous file whole
+                with self._guard:
+                    del self._sessions[sid]
+                excess -= 1
+            finally:
+                lock.release()
 
     def list_sessions(self) -> list[str]:
         names = set(self._sessions)

@@ -23,6 +23,7 @@ __all__ = ["add_serve_arguments", "bind_socket", "build_parser", "main", "run_se
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``agentcore serve`` (shared with ``python -m agentcore.server``)."""
     from agentcore._model_args import add_model_arguments
+    from agentcore.backends._local import DEFAULT_MAX_RESIDENT
     from agentcore.server._config import MIB, ServerConfig
 
     d = ServerConfig()
@@ -36,6 +37,13 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--window", type=int, default=None, help="sink + window budget per session (default 2048)"
+    )
+    p.add_argument(
+        "--max-resident-sessions",
+        type=int,
+        default=DEFAULT_MAX_RESIDENT,
+        help="sessions kept in memory; the least recently used others wait in their files "
+        f"(default {DEFAULT_MAX_RESIDENT})",
     )
     p.add_argument(
         "--max-body-bytes",
@@ -105,6 +113,10 @@ def run_serve(ns: argparse.Namespace) -> int:
             auto_create_sessions=not ns.no_auto_create,
             log_level=ns.log_level,
         )
+        if ns.max_resident_sessions < 1:
+            raise ValueError(
+                f"--max-resident-sessions must be >= 1, got {ns.max_resident_sessions}"
+            )
         engine = load_engine(ns)
     except (ModelNotFoundError, ValueError, FileNotFoundError) as exc:
         print(f"agentcore serve: {exc}", file=sys.stderr)
@@ -116,7 +128,12 @@ def run_serve(ns: argparse.Namespace) -> int:
         if ns.window
         else None
     )
-    backend = LocalBackend(engine, sessions_dir=folder, session_config=session_config)
+    backend = LocalBackend(
+        engine,
+        sessions_dir=folder,
+        session_config=session_config,
+        max_resident=ns.max_resident_sessions,
+    )
     app = create_app(backend, config)
     try:
         sock = bind_socket(config.host, config.port)

@@ -18,8 +18,11 @@ from agentcore.backends import (
     new_messages,
     normalize_messages,
 )
+from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
+from agentcore.core.recall import RecallConfig
 from agentcore.core.sampling import SamplingParams
+from agentcore.core.session import SessionConfig
 
 WEATHER = {
     "type": "function",
@@ -115,6 +118,56 @@ def test_local_backend_persists_sessions(tiny_engine: Engine, tmp_path: Path) ->
     assert reopened.delete_session("a") and reopened.session_info("a") is None
     with pytest.raises(ValueError, match="session name"):
         reopened.chat([{"role": "user", "content": "x"}], session="../evil", params=p)
+
+
+def _turns(backend: LocalBackend, plan: list[tuple[str, str]]) -> list[tuple[int, ...]]:
+    p = SamplingParams(max_tokens=4, stop_token_ids=())
+    return [
+        backend.chat([{"role": "user", "content": text}], session=sid, params=p).token_ids
+        for sid, text in plan
+    ]
+
+
+def test_least_recently_used_sessions_wait_in_their_files(
+    tiny_engine: Engine, tmp_path: Path
+) -> None:
+    # a window small enough that every session evicts, with recall on: the store must come back
+    config = SessionConfig(
+        streaming=StreamingConfig(n_sink=2, window=24, chunk_size=12),
+        recall=RecallConfig(block_size=8, top_k=1, candidates=2, refresh=2, host_blocks=2),
+    )
+    plan = [(sid, f"{sid} turn {i}: " + "the river runs on " * 4) for i in range(3) for sid in "abc"]
+    capped = LocalBackend(
+        tiny_engine, sessions_dir=tmp_path / "capped", session_config=config, max_resident=1
+    )
+    free = LocalBackend(tiny_engine, sessions_dir=tmp_path / "free", session_config=config)
+    assert _turns(capped, plan) == _turns(free, plan)  # offloading changes no answer
+    assert capped.resident_sessions() == ["c"]
+    assert free.resident_sessions() == ["a", "b", "c"]
+    info = capped.session_info("a")  # restored from its file: the last one out is "c" now
+    assert info is not None and info["tokens"] == free.session_info("a")["tokens"]  # type: ignore[index]
+    assert info["recall"]["blocks"] > 2  # more than the RAM tier holds: some came from disk
+    assert capped.resident_sessions() == ["a"]
+    assert capped.list_sessions() == ["a", "b", "c"]
+
+
+def test_a_session_in_use_is_not_offloaded(tiny_engine: Engine, tmp_path: Path) -> None:
+    backend = LocalBackend(tiny_engine, sessions_dir=tmp_path, max_resident=2)
+    _turns(backend, [("a", "one"), ("b", "two")])
+    with backend.lock("a"):  # a request is running on "a"
+        _turns(backend, [("c", "three")])
+        assert backend.resident_sessions() == ["a", "c"]  # "b" went although "a" is older
+    info = backend.session_info("b")  # back from its file; now "a" is idle and the oldest
+    assert info is not None and info["tokens"] > 0
+    assert backend.resident_sessions() == ["c", "b"]
+
+
+def test_without_a_folder_every_session_stays(tiny_engine: Engine) -> None:
+    backend = LocalBackend(tiny_engine, max_resident=1)
+    _turns(backend, [("a", "one"), ("b", "two")])
+    assert backend.resident_sessions() == ["a", "b"]
+    with pytest.raises(ValueError, match="max_resident must be >= 1 or None, got 0"):
+        LocalBackend(tiny_engine, max_resident=0)
 
 
 @pytest.mark.slow

@@ -209,3 +209,11 @@ async def test_a_message_longer_than_the_window_streams_through(
     info = (await api.get("/v1/sessions/big")).json()
     assert info["tokens"] == r.json()["usage"]["session_tokens"]
     assert info["cached_tokens"] <= budget
+
+
+def test_serve_refuses_a_residency_cap_below_one(capsys: Any, tmp_path: Path) -> None:
+    from agentcore.cli import main
+
+    code = main(["serve", "--max-resident-sessions", "0", "--sessions-dir", str(tmp_path)])
+    assert code == 1
+    assert "--max-resident-sessions must be >= 1, got 0" in capsys.readouterr().err
