@@ -8,9 +8,9 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import psutil
 import torch
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks"
+K = TypeVar("K", bound=Hashable)
 
 
 def shared_data() -> Path:
@@ -102,9 +103,9 @@ def ppl(logps: torch.Tensor) -> float:
 
 
 def interleaved_decode_ms(
-    saved: dict[int, Session], steps: int, period: int = 1
-) -> dict[int, float]:
-    """Decode ms/token at every saved context, the contexts taking turns step by step; medians.
+    saved: dict[K, Session], steps: int, period: int = 1
+) -> dict[K, float]:
+    """Decode ms/token of every saved session, the sessions taking turns step by step; medians.
 
     ``period``: steps of a cycle whose cost must be counted whole (recall re-selects its blocks
     once per ``refresh + 1`` steps, a step several times longer than the others). The steps are
@@ -118,7 +119,7 @@ def interleaved_decode_ms(
     """
     twins = {c: s.fork() for c, s in saved.items()}
     toks = {c: int(torch.argmax(t.next_logits)) for c, t in twins.items()}  # type: ignore[arg-type]
-    samples: dict[int, list[float]] = {c: [] for c in saved}
+    samples: dict[K, list[float]] = {c: [] for c in saved}
     for _ in range(steps):
         for c, twin in twins.items():
             t0 = time.perf_counter()
