@@ -102,9 +102,7 @@ def ppl(logps: torch.Tensor) -> float:
     return math.exp(-float(x.mean())) if x.numel() else float("nan")
 
 
-def interleaved_decode_ms(
-    saved: dict[K, Session], steps: int, period: int = 1
-) -> dict[K, float]:
+def interleaved_decode_ms(saved: dict[K, Session], steps: int, period: int = 1) -> dict[K, float]:
     """Decode ms/token of every saved session, the sessions taking turns step by step; medians.
 
     ``period``: steps of a cycle whose cost must be counted whole (recall re-selects its blocks

@@ -46,7 +46,9 @@ from agentcore.core.recall import RecallConfig
 from agentcore.core.session import Session, SessionConfig
 
 DECODE_STEPS = 24
-PERIOD = RecallConfig().refresh + 1  # steps of one recall cycle: a re-selection and the steps after it
+PERIOD = (
+    RecallConfig().refresh + 1
+)  # steps of one recall cycle: a re-selection and the steps after it
 PERIOD_RUNS = 16  # cycles measured per context (each context and arm takes turns step by step)
 
 

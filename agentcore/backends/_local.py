@@ -134,6 +134,7 @@ class LocalBackend:
         self.session_config = session_config
         self.max_resident = max_resident
         self._sessions: OrderedDict[str, Session] = OrderedDict()  # least recently used first
+        self._clean: set[str] = set()  # resident sessions unchanged since save() wrote them
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -163,6 +164,7 @@ class LocalBackend:
             return self.engine.new_session(self.session_config)
         validate_name(sid)
         with self._guard:
+            self._clean.discard(sid)  # the caller may change it
             existing = self._sessions.get(sid)
             if existing is not None:
                 self._sessions.move_to_end(sid)
@@ -207,9 +209,11 @@ class LocalBackend:
                     continue
                 path = self._path(sid)
                 assert path is not None
-                session.save(path)  # atomic: a kill here leaves the previous file whole
+                if sid not in self._clean:
+                    session.save(path)  # atomic: a kill here leaves the previous file whole
                 with self._guard:
                     del self._sessions[sid]
+                    self._clean.discard(sid)
                 excess -= 1
             finally:
                 lock.release()
@@ -230,6 +234,7 @@ class LocalBackend:
     def delete_session(self, session: str) -> bool:
         with self.lock(session):
             found = self._sessions.pop(session, None) is not None
+            self._clean.discard(session)
             path = self._path(session)
             if path is not None and path.exists():
                 path.unlink()
@@ -245,6 +250,7 @@ class LocalBackend:
         path = self._path(sid)
         if path is not None and sid in self._sessions:
             self._sessions[sid].save(path)
+            self._clean.add(sid)
 
     # ------------------------------------------------------------------ generation
     def chat(

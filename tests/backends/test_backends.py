@@ -22,7 +22,7 @@ from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.recall import RecallConfig
 from agentcore.core.sampling import SamplingParams
-from agentcore.core.session import SessionConfig
+from agentcore.core.session import Session, SessionConfig
 
 WEATHER = {
     "type": "function",
@@ -129,19 +129,29 @@ def _turns(backend: LocalBackend, plan: list[tuple[str, str]]) -> list[tuple[int
 
 
 def test_least_recently_used_sessions_wait_in_their_files(
-    tiny_engine: Engine, tmp_path: Path
+    tiny_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a window small enough that every session evicts, with recall on: the store must come back
     config = SessionConfig(
         streaming=StreamingConfig(n_sink=2, window=24, chunk_size=12),
         recall=RecallConfig(block_size=8, top_k=1, candidates=2, refresh=2, host_blocks=2),
     )
-    plan = [(sid, f"{sid} turn {i}: " + "the river runs on " * 4) for i in range(3) for sid in "abc"]
+    plan = [
+        (sid, f"{sid} turn {i}: " + "the river runs on " * 4) for i in range(3) for sid in "abc"
+    ]
     capped = LocalBackend(
         tiny_engine, sessions_dir=tmp_path / "capped", session_config=config, max_resident=1
     )
     free = LocalBackend(tiny_engine, sessions_dir=tmp_path / "free", session_config=config)
+    writes: list[str] = []
+    real_save = Session.save
+    monkeypatch.setattr(
+        Session, "save", lambda self, path: writes.append(self.id) or real_save(self, path)
+    )
     assert _turns(capped, plan) == _turns(free, plan)  # offloading changes no answer
+    # each turn saved its session once: a session saved after its turn is not written again
+    # when it is let go
+    assert len(writes) == 2 * len(plan)
     assert capped.resident_sessions() == ["c"]
     assert free.resident_sessions() == ["a", "b", "c"]
     info = capped.session_info("a")  # restored from its file: the last one out is "c" now
