@@ -130,6 +130,9 @@ def describe_validation_errors(errors: Sequence[Any]) -> tuple[str, str | None]:
     for err in errors:
         kind = str(err.get("type", ""))
         path = _path(err.get("loc", ()))
+        blamed = getattr((err.get("ctx") or {}).get("error"), "param", None)
+        if isinstance(blamed, str):  # a check across fields names the field it refuses
+            path = f"{path}.{blamed}" if path else blamed
         if kind == "json_invalid":
             ctx = err.get("ctx") or {}
             loc = err.get("loc", ())

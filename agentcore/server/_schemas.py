@@ -1,16 +1,20 @@
-"""The request bodies the server accepts, as strict pydantic models (OpenAI wire format).
+"""The request bodies the server accepts, as pydantic models (OpenAI wire format).
 
 Owns the shape and the value ranges of ``POST /v1/chat/completions``, ``POST /v1/completions``
-and ``POST /v1/sessions`` bodies. Every model forbids unknown fields and coerces nothing (a
-string is not a number), so a malformed request fails here with the field, the value and what
-was expected. Fields OpenAI defines that this server cannot honour are accepted only at their
-neutral value (``n=1``, ``presence_penalty=0``, ...) and refused otherwise, never ignored.
-Never runs a model and never builds responses.
+and ``POST /v1/sessions`` bodies. Fields the server reads are strict (a string is not a number),
+so a malformed value fails here with the field, the value and what was expected. Fields it does
+not know (``store``, ``metadata``, ``service_tier``, ``cache_control`` on a content part, ...)
+are ignored at any depth and logged once per name, as OpenAI-compatible servers do; an explicit
+``null`` on an optional field means its default. Fields OpenAI defines that this server cannot
+honour are accepted only at their neutral value (``n=1``, no ``logit_bias``) and refused
+otherwise, never ignored; a refusal raised across fields names its parameter
+(:class:`ParamError`). Never runs a model and never builds responses.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -24,14 +28,41 @@ __all__ = [
     "FunctionDef",
     "JsonSchemaFormat",
     "NamedToolChoice",
+    "ParamError",
     "SessionCreate",
     "StreamOptions",
     "ToolDef",
 ]
 
-_STRICT = ConfigDict(extra="forbid", strict=True)
+log = logging.getLogger("agentcore.server")
+
+_CONFIG = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
 _NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # OpenAI's rule for function names
-_SEED_MAX = 2**63 - 1
+_SEED_MIN, _SEED_MAX = -(2**63), 2**63 - 1  # OpenAI: any 64-bit integer
+_PENALTY = Field(ge=-2, le=2)  # OpenAI's range for presence/frequency penalties
+
+
+class ParamError(ValueError):
+    """A request value refused by a check across fields; ``param`` is the field to blame."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class _UnknownFields:
+    """The unknown field names already logged (each is logged once per process)."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def note(self, where: str, name: str) -> None:
+        if name not in self.seen:
+            self.seen.add(name)
+            log.warning("ignoring the unknown request field %r (in %s)", name, where)
+
+
+UNKNOWN_FIELDS = _UnknownFields()
 
 
 def _check_session(value: str | None) -> str | None:
@@ -41,7 +72,25 @@ def _check_session(value: str | None) -> str | None:
 
 
 class _Strict(BaseModel):
-    model_config = _STRICT
+    """Known fields strict; unknown ones dropped (logged); null on an optional one: default."""
+
+    model_config = _CONFIG
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_and_set(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data  # pydantic reports the wrong type
+        fields = dict(cls.model_fields)
+        fields.update({f.alias: f for f in cls.model_fields.values() if f.alias})
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            field = fields.get(key)
+            if field is None:
+                UNKNOWN_FIELDS.note(cls.__name__, str(key))
+            elif value is not None or field.is_required():
+                out[key] = value
+        return out
 
 
 class TextPart(_Strict):
@@ -65,7 +114,7 @@ class ToolCallIn(_Strict):
 
 
 class ChatMessage(_Strict):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[TextPart] | None = None
     name: str | None = None
     tool_calls: list[ToolCallIn] | None = None
@@ -73,19 +122,26 @@ class ChatMessage(_Strict):
     # what the openai client echoes back when a response message object is resent
     refusal: str | None = None
     annotations: list[Any] | None = None
-    audio: None = None
-    function_call: None = None
+    audio: dict[str, Any] | None = None
+    reasoning_content: str | None = None
+    function_call: FunctionCallIn | None = None  # legacy form of one tool call
 
     @model_validator(mode="after")
     def _fields_fit_role(self) -> ChatMessage:
+        if self.function_call is not None and not self.tool_calls and self.role == "assistant":
+            call = ToolCallIn(id=f"call_{self.function_call.name}", function=self.function_call)
+            self.tool_calls = [call]
+        if self.role == "function":  # legacy: a function's result, named by the function
+            self.role = "tool"
         if self.tool_calls and self.role != "assistant":
-            raise ValueError(f"tool_calls are only allowed on assistant messages, not {self.role}")
+            raise ParamError(
+                "tool_calls", f"tool_calls are only allowed on assistant messages, not {self.role}"
+            )
         if self.role == "tool" and self.content is None:
-            raise ValueError("a tool message needs content (the tool's result)")
+            raise ParamError("content", "a tool message needs content (the tool's result)")
         return self
 
     def wire(self) -> dict[str, Any]:
-        """The message as the backends read it (OpenAI shape, unset fields left out)."""
         """The message as the backends read it, in the shape backends record their own replies
         (tool-call arguments as objects, no content beside tool calls), so a client resending
         the conversation is recognised as continuing the session."""
@@ -155,8 +211,6 @@ class JsonSchemaSpec(_Strict):
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
     strict: bool | None = None
 
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
-
 
 class JsonSchemaFormat(_Strict):
     type: Literal["json_schema"]
@@ -178,17 +232,17 @@ class _Sampling(_Strict):
     model: str | None = None
     max_tokens: Annotated[int, Field(ge=0)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(gt=0, le=1)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None  # 0: greedy
     top_k: Annotated[int, Field(ge=0)] | None = None  # vLLM-style extra
     repetition_penalty: Annotated[float, Field(gt=0, le=10)] | None = None  # vLLM-style extra
     repetition_scope: Literal["context", "reply"] | None = None  # agentcore extra
     stop: str | list[str] | None = None
-    seed: Annotated[int, Field(ge=0, le=_SEED_MAX)] | None = None
+    seed: Annotated[int, Field(ge=_SEED_MIN, le=_SEED_MAX)] | None = None
     n: int = 1
     stream: bool = False
     stream_options: StreamOptions | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
+    presence_penalty: Annotated[float, _PENALTY] | None = None
+    frequency_penalty: Annotated[float, _PENALTY] | None = None
     logit_bias: dict[str, float] | None = None
     user: str | None = None
     ignore_eos: bool = False  # vLLM-style extra: generate exactly max_tokens
@@ -210,8 +264,9 @@ class _Sampling(_Strict):
         }
         for name, (value, neutral, hint) in unsupported.items():
             if value is not None and value != neutral:
-                raise ValueError(
-                    f"{name}={value!r} is not supported by this server (only {neutral!r}); {hint}"
+                raise ParamError(
+                    name,
+                    f"{name}={value!r} is not supported by this server (only {neutral!r}); {hint}",
                 )
         return self
 
@@ -226,7 +281,11 @@ class _Sampling(_Strict):
 
 
 class ChatRequest(_Sampling):
-    """``POST /v1/chat/completions``."""
+    """``POST /v1/chat/completions``.
+
+    The legacy ``functions`` / ``function_call`` fields are read as ``tools`` / ``tool_choice``
+    when those are not given.
+    """
 
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
@@ -236,32 +295,53 @@ class ChatRequest(_Sampling):
     response_format: ResponseFormat | None = None
     logprobs: bool | None = None  # only false: scoring is /v1/completions' job
     top_logprobs: int | None = None
+    functions: list[FunctionDef] | None = None
+    function_call: Literal["auto", "none"] | FunctionName | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ChatRequest:
+        self._read_legacy_functions()
         if self.logprobs or self.top_logprobs:
-            raise ValueError(
+            raise ParamError(
+                "logprobs",
                 "logprobs on chat completions are not supported by this server; score text with "
-                "POST /v1/completions (echo=true, logprobs=N)"
+                "POST /v1/completions (echo=true, logprobs=N)",
             )
         if self.max_tokens is not None and self.max_tokens < 1:
-            raise ValueError(f"max_tokens={self.max_tokens}: a chat reply needs max_tokens >= 1")
+            raise ParamError(
+                "max_tokens", f"max_tokens={self.max_tokens}: a chat reply needs max_tokens >= 1"
+            )
         if self.tool_choice is not None and self.tool_choice != "none" and not self.tools:
-            raise ValueError(f"tool_choice={self._choice_text()} needs a non-empty tools list")
+            raise ParamError(
+                "tool_choice", f"tool_choice={self._choice_text()} needs a non-empty tools list"
+            )
         if isinstance(self.tool_choice, NamedToolChoice) and self.tools:
             names = [t.function.name for t in self.tools]
             if self.tool_choice.function.name not in names:
-                raise ValueError(
+                raise ParamError(
+                    "tool_choice",
                     f"tool_choice names {self.tool_choice.function.name!r}, which is not one of "
-                    f"the tools given ({', '.join(names)})"
+                    f"the tools given ({', '.join(names)})",
                 )
         if self.tools:
             seen: set[str] = set()
-            for t in self.tools:
+            for i, t in enumerate(self.tools):
                 if t.function.name in seen:
-                    raise ValueError(f"tools: the name {t.function.name!r} appears twice")
+                    raise ParamError(
+                        f"tools[{i}].function.name",
+                        f"tools[{i}]: the name {t.function.name!r} appears twice",
+                    )
                 seen.add(t.function.name)
         return self
+
+    def _read_legacy_functions(self) -> None:
+        if self.functions is not None and self.tools is None:
+            self.tools = [ToolDef(function=f) for f in self.functions]
+        fc = self.function_call
+        if fc is not None and self.tool_choice is None:
+            self.tool_choice = (
+                fc if isinstance(fc, str) else NamedToolChoice(function=FunctionName(name=fc.name))
+            )
 
     def _choice_text(self) -> str:
         c = self.tool_choice
@@ -303,11 +383,17 @@ class CompletionRequest(_Sampling):
     @model_validator(mode="after")
     def _supported(self) -> CompletionRequest:
         if self.suffix:
-            raise ValueError("suffix (fill-in-the-middle) is not supported by this server")
+            raise ParamError(
+                "suffix", "suffix (fill-in-the-middle) is not supported by this server"
+            )
         if self.best_of not in (None, 1):
-            raise ValueError(f"best_of={self.best_of!r} is not supported by this server (only 1)")
+            raise ParamError(
+                "best_of", f"best_of={self.best_of!r} is not supported by this server (only 1)"
+            )
         if self.stream and self.logprobs is not None:
-            raise ValueError("logprobs are returned only without stream; set stream=false")
+            raise ParamError(
+                "logprobs", "logprobs are returned only without stream; set stream=false"
+            )
         return self
 
     @field_validator("prompt")

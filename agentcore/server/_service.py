@@ -145,12 +145,14 @@ class ModelService:
                 param="stop",
             )
         temperature = req.temperature if req.temperature is not None else 0.0
-        if temperature < _GREEDY_BELOW:
+        top_p = req.top_p if req.top_p is not None else 1.0
+        if temperature < _GREEDY_BELOW or top_p == 0:
             temperature = 0.0  # logits / 1e-40 overflow float32; the limit of sampling is greedy
+            top_p = 1.0  # top_p=0 keeps only the most likely token: greedy too
         return SamplingParams(
             max_tokens=max_tokens,
             temperature=temperature,
-            top_p=req.top_p if req.top_p is not None else 1.0,
+            top_p=top_p,
             top_k=req.top_k or 0,
             repetition_penalty=req.repetition_penalty or 1.0,
             repetition_scope=req.repetition_scope or "context",
