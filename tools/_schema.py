@@ -3,9 +3,9 @@
 Owns pure functions over JSON Schema documents: :func:`export_schema` (what users and
 OpenAI-style clients see: pydantic's auto-generated ``title`` noise removed, the rest kept),
 :func:`decoding_schema` (what the grammar is built from: the same schema, but objects that do
-not say otherwise accept no extra keys, so a small model cannot invent arguments) and
-:func:`describe_schema` (a schema in words, for error messages). Never validates values: that
-is :mod:`tools._arguments`.
+not say otherwise accept no extra keys, so a small model cannot invent arguments; lengths are
+never narrowed) and :func:`describe_schema` (a schema in words, for error messages). Never
+validates values: that is :mod:`tools._arguments`.
 """
 
 from __future__ import annotations
@@ -84,26 +84,15 @@ def export_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-DEFAULT_MAX_STRING = 200
-"""Longest string the grammar lets a model write where the schema sets no ``maxLength``."""
-DEFAULT_MAX_ITEMS = 32
-"""Longest array the grammar allows where the schema sets no ``maxItems``."""
-
-
-def decoding_schema(
-    schema: dict[str, Any],
-    *,
-    max_string: int | None = DEFAULT_MAX_STRING,
-    max_items: int | None = DEFAULT_MAX_ITEMS,
-) -> dict[str, Any]:
+def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``schema`` to build a decoding grammar from.
 
     Objects with declared ``properties`` and no ``additionalProperties`` get
-    ``additionalProperties: false``; strings and arrays without a declared bound get
-    ``maxLength: max_string`` / ``maxItems: max_items``, so a model that loses its way inside a
-    value (a small model repeating itself in a string) still closes the call within a bounded
-    number of tokens. Both only narrow the schema: every value the grammar allows still
-    validates against the original. Tools that need longer values declare their own bounds.
+    ``additionalProperties: false``, so every value the grammar allows still validates against
+    the original. Strings and arrays keep exactly the bounds the schema declares: a grammar
+    that capped an unbounded string would cut a valid value short and still look like a
+    finished call. What bounds a model that loses its way inside a value is the generation's
+    ``max_tokens``; a call cut off there does not parse and is an incomplete call.
     """
     out = copy.deepcopy(schema)
 
@@ -112,12 +101,6 @@ def decoding_schema(
         open_keys = ("additionalProperties", "patternProperties", "unevaluatedProperties")
         if declared and not any(k in node for k in open_keys):
             node["additionalProperties"] = False
-        kind = node.get("type")
-        free = not any(k in node for k in ("enum", "const"))
-        if max_string is not None and kind == "string" and free and "maxLength" not in node:
-            node["maxLength"] = max(max_string, int(node.get("minLength", 0)))
-        if max_items is not None and kind == "array" and "maxItems" not in node:
-            node["maxItems"] = max(max_items, int(node.get("minItems", 0)))
 
     walk_schemas(out, close_objects)
     return out

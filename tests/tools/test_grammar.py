@@ -305,23 +305,3 @@ class TestRealTokenizerWalks:
         assert not constraint.allowed_tokens()[smollm2_tokenizer.eos_token_id]
         forced = smollm2_tokenizer.decode(constraint.forced_tokens())
         assert forced.startswith('{"name": "')
-
-
-def test_unbounded_strings_and_arrays_get_a_bound_in_the_grammar_only() -> None:
-    from tools import arguments_grammar_schema
-    from tools._schema import DEFAULT_MAX_ITEMS, DEFAULT_MAX_STRING, decoding_schema
-
-    @tool
-    def note(text: str, tags: list[str], short: Annotated[str, Field(max_length=5)]) -> str:
-        """Store a note."""
-        return text
-
-    original = note.parameters
-    schema = decoding_schema(original)
-    props = schema["properties"]
-    assert props["text"]["maxLength"] == DEFAULT_MAX_STRING
-    assert props["tags"]["maxItems"] == DEFAULT_MAX_ITEMS
-    assert props["tags"]["items"]["maxLength"] == DEFAULT_MAX_STRING
-    assert props["short"]["maxLength"] == 5  # a declared bound wins
-    assert "maxLength" not in original["properties"]["text"]  # the tool's schema is untouched
-    assert "maxLength" in arguments_grammar_schema(note)["properties"]["text"]

@@ -1,0 +1,99 @@
+"""Real-world tool schemas through the path a client's call takes: a raw JSON Schema (an
+OpenAI ``tools`` entry, an MCP ``inputSchema``) or a pydantic model -> tool -> action grammar
+-> validation. A value is accepted when the grammar lets a model write the call AND the tool
+validates it; the grammar must never forbid a valid value nor let an invalid one through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agentcore.core.constraint import GrammarConstraint, TokenNotAllowedError
+from tools import (
+    JsonSchemaArguments,
+    Tool,
+    ToolArgumentError,
+    ToolCallParseError,
+    build_action_grammar,
+    format_tool_call,
+    parse_action,
+)
+
+
+def declared(schema: dict[str, Any], name: str = "f") -> Tool:
+    """A tool declared by a client from a raw JSON Schema (what the server builds)."""
+    return Tool(
+        name=name,
+        description="A declared tool.",
+        arguments=JsonSchemaArguments(schema),
+        invoke=lambda args: "ok",
+    )
+
+
+def grammar_accepts(tokenizer: Any, tool: Tool, arguments: dict[str, Any]) -> bool:
+    """Whether a model decoding under the tool's action grammar can write this call."""
+    constraint = GrammarConstraint.from_grammar(tokenizer, build_action_grammar([tool], "required"))
+    try:
+        for token in tokenizer.encode(format_tool_call(tool.name, arguments)):
+            constraint.advance(token)
+        constraint.advance(tokenizer.eos_token_id)
+    except TokenNotAllowedError:
+        return False
+    return constraint.is_finished()
+
+
+def validates(tool: Tool, arguments: dict[str, Any]) -> bool:
+    try:
+        tool.validate(arguments)
+    except ToolArgumentError:
+        return False
+    return True
+
+
+def assert_valid(tokenizer: Any, tool: Tool, *values: dict[str, Any]) -> None:
+    for value in values:
+        assert grammar_accepts(tokenizer, tool, value), f"grammar forbids valid {value}"
+        assert validates(tool, value), f"validation rejects valid {value}"
+
+
+def assert_invalid(tokenizer: Any, tool: Tool, *values: dict[str, Any]) -> None:
+    for value in values:
+        assert not validates(tool, value), f"validation accepts invalid {value}"
+
+
+def obj(props: dict[str, Any], required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": props, **extra}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+class TestUnboundedValues:
+    """No silent truncation: a string or array the schema leaves unbounded stays unbounded."""
+
+    def test_long_string_without_max_length(self, tiny_tokenizer: Any) -> None:
+        write = declared(obj({"path": {"type": "string"}, "content": {"type": "string"}}))
+        assert_valid(tiny_tokenizer, write, {"path": "a.txt", "content": "x" * 500})
+
+    def test_long_array_without_max_items(self, tiny_tokenizer: Any) -> None:
+        ids = declared(obj({"ids": {"type": "array", "items": {"type": "integer"}}}, ["ids"]))
+        assert_valid(tiny_tokenizer, ids, {"ids": list(range(50))})
+
+    def test_declared_bounds_still_hold(self, tiny_tokenizer: Any) -> None:
+        short = declared(obj({"s": {"type": "string", "maxLength": 4}}, ["s"]))
+        assert_valid(tiny_tokenizer, short, {"s": "abcd"})
+        assert not grammar_accepts(tiny_tokenizer, short, {"s": "abcde"})
+
+    def test_a_call_cut_off_by_max_tokens_is_incomplete(self, tiny_tokenizer: Any) -> None:
+        write = declared(obj({"content": {"type": "string"}}, ["content"]))
+        constraint = GrammarConstraint.from_grammar(
+            tiny_tokenizer, build_action_grammar([write], "required")
+        )
+        text = format_tool_call("f", {"content": "x" * 300})[:-40]  # the budget ran out here
+        for token in tiny_tokenizer.encode(text):
+            constraint.advance(token)
+        assert not constraint.is_finished()
+        assert not constraint.allowed_tokens()[tiny_tokenizer.eos_token_id]
+        with pytest.raises(ToolCallParseError):
+            parse_action(text)
