@@ -1,12 +1,15 @@
 """Next-token selection: greedy, temperature, top-k, top-p, repetition penalty, token masks.
 
 Owns the sampling parameters and the seeded random generator whose state is part of a
-saved session. Never runs the model and never sees text: it maps logits to a token id.
+saved session (a sampler given no seed draws one from the operating system, so two unseeded
+sessions never sample alike). Never runs the model and never sees text: it maps logits to a
+token id.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Sequence
 from typing import Literal
 
@@ -67,11 +70,14 @@ class SamplingParams:
 
 
 class Sampler:
-    """Picks the next token from logits; holds the random generator (saved with the session)."""
+    """Picks the next token from logits; holds the random generator (saved with the session).
+
+    ``seed``: any 64-bit integer, negative ones included; ``None``: a fresh random seed.
+    """
 
     def __init__(self, seed: int | None = None) -> None:
         self.generator = torch.Generator(device="cpu")
-        self.generator.manual_seed(seed if seed is not None else 0)
+        self.reseed(seed if seed is not None else secrets.randbits(63))
 
     def reseed(self, seed: int) -> None:
         self.generator.manual_seed(seed)

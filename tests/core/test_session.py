@@ -129,6 +129,19 @@ def test_sampler_filters() -> None:
     assert sampler.pick(logits, SamplingParams(repetition_penalty=2.0), recent=[1]) == 2
 
 
+def test_unseeded_samplers_differ_and_seeds_repeat() -> None:
+    logits = torch.zeros(50)  # uniform: every pick is up to the random generator
+    params = SamplingParams(temperature=1.0)
+
+    def picks(sampler: Sampler) -> list[int]:
+        return [sampler.pick(logits, params) for _ in range(20)]
+
+    assert picks(Sampler()) != picks(Sampler())
+    for seed in (0, -1, -(2**63), 2**63 - 1):
+        assert picks(Sampler(seed)) == picks(Sampler(seed))
+    assert picks(Sampler(-1)) != picks(Sampler(1))
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

@@ -88,6 +88,20 @@ async def test_stop_strings_and_seeded_sampling(api: httpx.AsyncClient) -> None:
     assert exact["usage"]["completion_tokens"] == 20
 
 
+async def test_unseeded_sampling_differs_per_request(api: httpx.AsyncClient) -> None:
+    sampled = {"messages": [USER], "max_tokens": 12, "temperature": 1.0}
+    replies = [
+        (await api.post("/v1/chat/completions", json=sampled)).json()["choices"][0]["message"]
+        for _ in range(3)
+    ]
+    assert len({r["content"] for r in replies}) == 3
+    seeded = [
+        (await api.post("/v1/chat/completions", json={**sampled, "seed": -42})).json()
+        for _ in range(2)
+    ]
+    assert seeded[0]["choices"] == seeded[1]["choices"]
+
+
 async def test_session_appends_only_what_is_new(
     api: httpx.AsyncClient, tiny_engine: Engine
 ) -> None:
