@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 __all__ = [
@@ -40,6 +40,24 @@ _LIST_VALUED = ("anyOf", "allOf", "oneOf", "prefixItems")
 _MAP_VALUED = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
 
 
+def _subschemas(schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(keyword, subschema)`` for every subschema directly inside ``schema``."""
+    for key in _SCHEMA_VALUED:
+        value = schema.get(key)
+        if isinstance(value, dict):
+            yield key, value
+        elif isinstance(value, list) and key == "items":  # draft-4 tuple form
+            yield from ((key, item) for item in value if isinstance(item, dict))
+    for key in _LIST_VALUED:
+        value = schema.get(key)
+        if isinstance(value, list):
+            yield from ((key, item) for item in value if isinstance(item, dict))
+    for key in _MAP_VALUED:
+        value = schema.get(key)
+        if isinstance(value, dict):
+            yield from ((key, item) for item in value.values() if isinstance(item, dict))
+
+
 def walk_schemas(schema: Any, visit: Callable[[dict[str, Any]], None]) -> None:
     """Call ``visit`` on ``schema`` and on every subschema it contains (in place, depth first).
 
@@ -48,23 +66,8 @@ def walk_schemas(schema: Any, visit: Callable[[dict[str, Any]], None]) -> None:
     if not isinstance(schema, dict):
         return
     visit(schema)
-    for key in _SCHEMA_VALUED:
-        value = schema.get(key)
-        if isinstance(value, dict):
-            walk_schemas(value, visit)
-        elif isinstance(value, list) and key == "items":  # draft-4 tuple form
-            for item in value:
-                walk_schemas(item, visit)
-    for key in _LIST_VALUED:
-        value = schema.get(key)
-        if isinstance(value, list):
-            for item in value:
-                walk_schemas(item, visit)
-    for key in _MAP_VALUED:
-        value = schema.get(key)
-        if isinstance(value, dict):
-            for item in value.values():
-                walk_schemas(item, visit)
+    for _key, sub in _subschemas(schema):
+        walk_schemas(sub, visit)
 
 
 def export_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -84,25 +87,117 @@ def export_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_OPEN_KEYS = ("additionalProperties", "patternProperties", "unevaluatedProperties")
+_COMPOSITION = ("allOf", "anyOf", "oneOf")
+# Subschemas that hold for the same instance as their parent (keys of one are keys of all),
+# and subschemas whose closing would widen what the parent accepts (never closed).
+_CONJUNCTIVE = ("allOf", "then", "else", "dependentSchemas")
+_NEGATED = ("not", "if")
+
+
+def _pointer(ref: str, root: dict[str, Any]) -> dict[str, Any] | None:
+    """The subschema a local ``$ref`` (``#``, ``#/$defs/Name``) points at, or ``None``."""
+    if ref == "#":
+        return root
+    if not ref.startswith("#/"):
+        return None
+    node: Any = root
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node if isinstance(node, dict) else None
+
+
+def _named_keys(
+    schema: dict[str, Any], root: dict[str, Any], skip: str = "", seen: frozenset[str] = frozenset()
+) -> set[str]:
+    """Every key an object valid under ``schema`` may need at this level: declared, required
+    or dependent keys of the schema, of its composition branches and of what it refers to."""
+    keys: set[str] = set()
+    if isinstance(schema.get("properties"), dict):
+        keys.update(schema["properties"])
+    if isinstance(schema.get("required"), list):
+        keys.update(k for k in schema["required"] if isinstance(k, str))
+    for key, needs in (schema.get("dependentRequired") or {}).items():
+        keys.add(key)
+        keys.update(k for k in needs if isinstance(k, str))
+    keys.update(schema.get("dependentSchemas") or {})
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref not in seen:
+        target = _pointer(ref, root)
+        if target is not None:
+            keys |= _named_keys(target, root, seen=seen | {ref})
+    for keyword, sub in _subschemas(schema):
+        if keyword != skip and (keyword in _COMPOSITION or keyword in _CONJUNCTIVE):
+            keys |= _named_keys(sub, root, seen=seen)
+    return keys
+
+
+def _object_contexts(root: dict[str, Any]) -> dict[int, set[str]]:
+    """For every subschema (by ``id``): the keys that other schemas applying to the same
+    instance may need (an ``allOf`` sibling's required key, the parent's properties, ...).
+
+    Closing a composition branch to its own properties would make such keys impossible; it
+    is closed to its own keys plus these instead. A ``$ref`` target collects the contexts of
+    every place that refers to it.
+    """
+    contexts: dict[int, set[str]] = {}
+
+    def visit(node: dict[str, Any], context: set[str]) -> None:
+        known = contexts.get(id(node))
+        if known is not None and context <= known:
+            return  # seen with at least these keys (also ends recursive $refs)
+        context = context | (known or set())
+        contexts[id(node)] = context
+        ref = node.get("$ref")
+        target = _pointer(ref, root) if isinstance(ref, str) else None
+        if target is not None:
+            visit(target, context | _named_keys(node, root))
+        for keyword, sub in _subschemas(node):
+            if keyword in _NEGATED:
+                continue
+            if keyword in _CONJUNCTIVE:
+                visit(sub, context | _named_keys(node, root))
+            elif keyword in ("anyOf", "oneOf"):
+                visit(sub, context | _named_keys(node, root, skip=keyword))
+            else:  # a property, an item, a definition: a value of its own
+                visit(sub, set())
+
+    visit(root, set())
+    return contexts
+
+
 def decoding_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``schema`` to build a decoding grammar from.
 
-    Objects with declared ``properties`` and no ``additionalProperties`` get
-    ``additionalProperties: false``, so every value the grammar allows still validates against
-    the original. Strings and arrays keep exactly the bounds the schema declares: a grammar
-    that capped an unbounded string would cut a valid value short and still look like a
-    finished call. What bounds a model that loses its way inside a value is the generation's
-    ``max_tokens``; a call cut off there does not parse and is an incomplete call.
+    Objects with declared ``properties`` and no ``additionalProperties`` accept no other keys
+    (``additionalProperties: false``), so a small model cannot invent arguments. Keys that the
+    object's composition branches, its ``required`` list or the schemas it is combined with
+    (``allOf`` siblings, the parent of an ``anyOf`` branch) need stay allowed, declared with
+    the empty schema: closing only narrows what the original accepts, and a composition that
+    the JSON Schema can satisfy stays satisfiable.
+
+    Strings and arrays keep exactly the bounds the schema declares: a grammar that capped an
+    unbounded string would cut a valid value short and still look like a finished call. What
+    bounds a model that loses its way inside a value is the generation's ``max_tokens``; a
+    call cut off there does not parse and is an incomplete call.
     """
     out = copy.deepcopy(schema)
+    contexts = _object_contexts(out)
 
-    def close_objects(node: dict[str, Any]) -> None:
-        declared = "properties" in node
-        open_keys = ("additionalProperties", "patternProperties", "unevaluatedProperties")
-        if declared and not any(k in node for k in open_keys):
+    def close(node: dict[str, Any]) -> None:
+        props = node.get("properties")
+        if isinstance(props, dict) and not any(k in node for k in _OPEN_KEYS):
+            for key in sorted(_named_keys(node, out) | contexts.get(id(node), set())):
+                props.setdefault(key, {})
             node["additionalProperties"] = False
+        for keyword, sub in _subschemas(node):
+            if keyword not in _NEGATED:
+                close(sub)
 
-    walk_schemas(out, close_objects)
+    close(out)
     return out
 
 

@@ -97,3 +97,93 @@ class TestUnboundedValues:
         assert not constraint.allowed_tokens()[tiny_tokenizer.eos_token_id]
         with pytest.raises(ToolCallParseError):
             parse_action(text)
+
+
+def ref_schema(props: dict[str, Any], defs: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {**obj(props, required), "$defs": defs}
+
+
+class TestComposition:
+    """Objects inside ``allOf`` / ``anyOf`` / ``oneOf`` stay satisfiable exactly when the JSON
+    Schema is: closing a branch must not forbid a key another part of the schema needs."""
+
+    def test_root_all_of_two_objects_each_requiring_a_key(self, tiny_tokenizer: Any) -> None:
+        both = declared(
+            {
+                "type": "object",
+                "allOf": [
+                    obj({"a": {"type": "string"}}, ["a"]),
+                    obj({"b": {"type": "integer"}}, ["b"]),
+                ],
+            }
+        )
+        assert_valid(tiny_tokenizer, both, {"a": "x", "b": 1})
+        assert_invalid(tiny_tokenizer, both, {"a": "x"}, {"b": 1})
+        assert not grammar_accepts(tiny_tokenizer, both, {"a": "x", "b": 1, "c": 2})
+
+    def test_nested_all_of(self, tiny_tokenizer: Any) -> None:
+        both = obj({"a": {"type": "string"}}, ["a"]), obj({"b": {"type": "integer"}}, ["b"])
+        nested = declared(obj({"p": {"allOf": list(both)}}, ["p"]))
+        assert_valid(tiny_tokenizer, nested, {"p": {"a": "x", "b": 1}})
+        assert_invalid(tiny_tokenizer, nested, {"p": {"a": "x"}})
+
+    def test_all_of_refs_extending_a_base(self, tiny_tokenizer: Any) -> None:
+        schema = ref_schema(
+            {"pet": {"allOf": [{"$ref": "#/$defs/Named"}, {"$ref": "#/$defs/Aged"}]}},
+            {
+                "Named": obj({"name": {"type": "string"}}, ["name"]),
+                "Aged": obj({"age": {}}, ["age"]),
+            },
+            ["pet"],
+        )
+        pets = declared(schema)
+        assert_valid(tiny_tokenizer, pets, {"pet": {"name": "Rex", "age": 3}})
+        assert_invalid(tiny_tokenizer, pets, {"pet": {"name": "Rex"}})
+
+    def test_root_properties_with_one_of_branches_requiring_keys(self, tiny_tokenizer: Any) -> None:
+        mode = declared(
+            obj(
+                {"mode": {"enum": ["x", "y"]}, "a": {"type": "string"}, "b": {"type": "integer"}},
+                ["mode"],
+                oneOf=[
+                    {"properties": {"mode": {"const": "x"}}, "required": ["a"]},
+                    {"properties": {"mode": {"const": "y"}}, "required": ["b"]},
+                ],
+            )
+        )
+        assert_valid(tiny_tokenizer, mode, {"mode": "x", "a": "s"}, {"mode": "y", "b": 1})
+        assert_invalid(tiny_tokenizer, mode, {"mode": "x", "b": 1})
+        assert not grammar_accepts(tiny_tokenizer, mode, {"mode": "x", "b": 1})
+
+    def test_any_of_branches_without_type(self, tiny_tokenizer: Any) -> None:
+        either = declared(
+            obj(
+                {"a": {"type": "string"}, "b": {"type": "integer"}},
+                anyOf=[
+                    {"properties": {"a": {"minLength": 1}}, "required": ["a"]},
+                    {"required": ["b"]},
+                ],
+            )
+        )
+        assert_valid(tiny_tokenizer, either, {"a": "s"}, {"b": 1}, {"a": "s", "b": 1})
+        assert_invalid(tiny_tokenizer, either, {})
+
+    def test_required_key_without_a_properties_entry(self, tiny_tokenizer: Any) -> None:
+        loose = declared(obj({"a": {"type": "string"}}, ["a", "b"]))
+        assert_valid(tiny_tokenizer, loose, {"a": "x", "b": 1}, {"a": "x", "b": {"k": [1]}})
+        assert_invalid(tiny_tokenizer, loose, {"a": "x"})
+        assert not grammar_accepts(tiny_tokenizer, loose, {"a": "x", "b": 1, "c": 1})
+
+    def test_discriminated_union_branches_stay_closed(self, tiny_tokenizer: Any) -> None:
+        defs = {
+            "Cat": obj({"kind": {"const": "cat"}, "meows": {"type": "integer"}}, ["kind", "meows"]),
+            "Dog": obj({"kind": {"const": "dog"}, "barks": {"type": "integer"}}, ["kind", "barks"]),
+        }
+        union = {"oneOf": [{"$ref": "#/$defs/Cat"}, {"$ref": "#/$defs/Dog"}]}
+        pets = declared(ref_schema({"pet": union}, defs, ["pet"]))
+        assert_valid(tiny_tokenizer, pets, {"pet": {"kind": "cat", "meows": 1}})
+        assert_valid(tiny_tokenizer, pets, {"pet": {"kind": "dog", "barks": 2}})
+        assert not grammar_accepts(tiny_tokenizer, pets, {"pet": {"kind": "cat", "barks": 1}})
+        assert not grammar_accepts(
+            tiny_tokenizer, pets, {"pet": {"kind": "cat", "meows": 1, "x": 1}}
+        )
