@@ -38,6 +38,7 @@ _SCHEMA_VALUED = (
 )
 _LIST_VALUED = ("anyOf", "allOf", "oneOf", "prefixItems")
 _MAP_VALUED = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_OPEN_KEYS = ("additionalProperties", "patternProperties", "unevaluatedProperties")
 
 
 def _subschemas(schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -74,7 +75,9 @@ def export_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``schema`` without ``title`` keywords (pydantic adds one to every field).
 
     The root keeps ``type: object`` and gets ``properties: {}`` when it has none, which is what
-    OpenAI-style clients and MCP require of a tool's parameters.
+    OpenAI-style clients and MCP require of a tool's parameters; it then also says
+    ``additionalProperties: true`` (what a root without properties means in JSON Schema), so
+    that it stays free-form and is not read as a tool that takes no arguments.
     """
     out = copy.deepcopy(schema)
 
@@ -84,10 +87,11 @@ def export_schema(schema: dict[str, Any]) -> dict[str, Any]:
     walk_schemas(out, drop_title)
     if out.get("type") == "object" and "properties" not in out:
         out["properties"] = {}
+        if not any(k in out for k in _OPEN_KEYS):
+            out["additionalProperties"] = True
     return out
 
 
-_OPEN_KEYS = ("additionalProperties", "patternProperties", "unevaluatedProperties")
 _COMPOSITION = ("allOf", "anyOf", "oneOf")
 # Subschemas that hold for the same instance as their parent (keys of one are keys of all),
 # and subschemas whose closing would widen what the parent accepts (never closed).

@@ -187,3 +187,32 @@ class TestComposition:
         assert not grammar_accepts(
             tiny_tokenizer, pets, {"pet": {"kind": "cat", "meows": 1, "x": 1}}
         )
+
+
+class TestFreeFormRoot:
+    """A root object without declared properties takes any keys, like a nested one."""
+
+    @pytest.mark.parametrize(
+        "schema", [{"type": "object"}, {"type": "object", "required": ["query"]}]
+    )
+    def test_root_without_properties_is_free_form(
+        self, tiny_tokenizer: Any, schema: dict[str, Any]
+    ) -> None:
+        loose = declared(schema)
+        assert_valid(tiny_tokenizer, loose, {"query": "x", "n": 1, "nested": {"k": [1, None]}})
+
+    def test_nested_object_without_properties_is_free_form(self, tiny_tokenizer: Any) -> None:
+        meta = declared(obj({"meta": {"type": "object"}}, ["meta"]))
+        assert_valid(tiny_tokenizer, meta, {"meta": {}}, {"meta": {"k": "v", "n": 1}})
+
+    def test_declared_empty_properties_take_no_arguments(self, tiny_tokenizer: Any) -> None:
+        ping = declared({"type": "object", "properties": {}})
+        assert_valid(tiny_tokenizer, ping, {})
+        assert not grammar_accepts(tiny_tokenizer, ping, {"x": 1})
+
+    def test_exported_root_still_lists_properties(self) -> None:
+        assert declared({"type": "object"}).parameters == {
+            "type": "object",
+            "properties": {},
+            "additionalProperties": True,
+        }
