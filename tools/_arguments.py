@@ -19,7 +19,7 @@ import jsonschema.validators
 from pydantic import BaseModel, ValidationError
 
 from tools._errors import MISSING, ArgumentProblem, ToolArgumentError, ToolDefinitionError
-from tools._schema import describe_schema, export_schema, resolve_ref
+from tools._schema import describe_schema, export_schema, inline_root_ref, resolve_ref
 
 __all__ = [
     "ArgumentSpec",
@@ -228,7 +228,7 @@ class PydanticArguments:
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise ToolDefinitionError(f"expected a pydantic BaseModel subclass, got {model!r}")
         self.model = model
-        raw = model.model_json_schema()
+        raw = inline_root_ref(model.model_json_schema())
         if raw.get("type") != "object":
             raise ToolDefinitionError(
                 f"{model.__name__}: a tool's arguments must be a JSON object schema, got {raw!r}"
@@ -251,7 +251,7 @@ class JsonSchemaArguments:
     arguments dict unchanged."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
-        raw = dict(schema)
+        raw = inline_root_ref(dict(schema))
         if raw.get("type") != "object":
             raise ToolDefinitionError(
                 f"a tool's input schema must have type 'object' at the root, got {raw!r}"

@@ -19,6 +19,7 @@ __all__ = [
     "decoding_schema",
     "describe_schema",
     "export_schema",
+    "inline_root_ref",
     "resolve_ref",
     "walk_schemas",
 ]
@@ -210,19 +211,25 @@ def resolve_ref(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     seen: set[str] = set()
     while isinstance(schema.get("$ref"), str):
         ref: str = schema["$ref"]
-        if ref in seen or not ref.startswith("#/"):
+        node = _pointer(ref, root) if ref not in seen else None
+        if node is None:
             break
         seen.add(ref)
-        node: Any = root
-        for part in ref[2:].split("/"):
-            part = part.replace("~1", "/").replace("~0", "~")
-            if not isinstance(node, dict) or part not in node:
-                return schema
-            node = node[part]
-        if not isinstance(node, dict):
-            return schema
         schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
     return schema
+
+
+def inline_root_ref(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with a root ``$ref`` (and no ``type`` beside it) replaced by what it points
+    at, ``$defs`` kept.
+
+    Pydantic writes a self-referential model (``friends: list["Person"]``) as
+    ``{"$ref": "#/$defs/Person", "$defs": {...}}``, but a tool's parameters must be an object
+    schema at the root. Inner references keep pointing into the kept ``$defs``.
+    """
+    if "type" in schema or not isinstance(schema.get("$ref"), str):
+        return schema
+    return resolve_ref(schema, schema)
 
 
 _TYPE_WORDS = {

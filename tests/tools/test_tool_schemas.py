@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from agentcore.core.constraint import GrammarConstraint, TokenNotAllowedError
 from tools import (
@@ -216,3 +217,31 @@ class TestFreeFormRoot:
             "properties": {},
             "additionalProperties": True,
         }
+
+
+class Person(BaseModel):
+    """Add a person and their friends."""
+
+    name: str
+    friends: list[Person] = []
+
+
+class TestRootRef:
+    """A schema whose root is a ``$ref`` (pydantic's form of a self-referential model)."""
+
+    def test_self_referential_pydantic_model_is_a_tool(self, tiny_tokenizer: Any) -> None:
+        add = Tool.from_model(Person, lambda person: person.name)
+        assert add.parameters["type"] == "object"
+        nested = {"name": "Ann", "friends": [{"name": "Bo", "friends": [{"name": "Cy"}]}]}
+        assert_valid(tiny_tokenizer, add, {"name": "Ann"}, nested)
+        assert add.validate(nested).friends[0].friends[0].name == "Cy"
+        with pytest.raises(ToolArgumentError, match=r"friends\[0\]\.name: missing"):
+            add.validate({"name": "Ann", "friends": [{"friends": []}]})
+        assert not grammar_accepts(tiny_tokenizer, add, {"name": "Ann", "friends": [{}]})
+
+    def test_raw_schema_with_a_root_ref(self, tiny_tokenizer: Any) -> None:
+        raw = Person.model_json_schema()
+        assert "$ref" in raw and "type" not in raw
+        add = declared(raw)
+        assert_valid(tiny_tokenizer, add, {"name": "Ann", "friends": [{"name": "Bo"}]})
+        assert_invalid(tiny_tokenizer, add, {"name": "Ann", "friends": [{"friends": []}]})
