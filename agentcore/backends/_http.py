@@ -190,6 +190,10 @@ class HttpBackend:
             # prompt's words (the thing to repeat back), so the penalty is left out there
             body["repetition_penalty"] = p.repetition_penalty
             body["repetition_scope"] = p.repetition_scope
+        if p.presence_penalty:
+            body["presence_penalty"] = p.presence_penalty
+        if p.frequency_penalty:
+            body["frequency_penalty"] = p.frequency_penalty
         if p.stop:
             body["stop"] = list(p.stop)
         if p.seed is not None:

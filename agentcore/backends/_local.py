@@ -9,6 +9,7 @@ Schema, under that schema. Never decides which tools are allowed: the caller pas
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import uuid
@@ -26,8 +27,8 @@ from agentcore.backends._protocol import (
     new_messages,
 )
 from agentcore.core.engine import Engine
-from agentcore.core.sampling import SamplingParams
-from agentcore.core.session import Session, SessionConfig
+from agentcore.core.sampling import RecordingSampler, SamplingParams
+from agentcore.core.session import GenerationResult, Session, SessionConfig
 from agentcore.paths import validate_name
 
 __all__ = ["DEFAULT_MAX_RESIDENT", "LocalBackend", "normalize_messages", "tools_from_openai"]
@@ -264,41 +265,25 @@ class LocalBackend:
         json_schema: Mapping[str, Any] | None = None,
         on_token: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        logprobs: int | None = None,
     ) -> Completion:
+        """One assistant turn (see :class:`ModelBackend`). ``logprobs=k`` (this backend only)
+        records each generated token's log-probability and its ``k`` best alternatives."""
+        turn = _Turn(params, tools, tool_choice, json_schema, on_token, should_stop, logprobs)
         if session is None:
-            return self._chat(
-                self.get_session(None),
-                messages,
-                None,
-                params,
-                tools,
-                tool_choice,
-                json_schema,
-                on_token,
-                should_stop,
-            )
+            return self._chat(self.get_session(None), messages, None, turn)
         with self.lock(session):
             s = self.get_session(session)
-            result = self._chat(
-                s, messages, session, params, tools, tool_choice, json_schema, on_token, should_stop
-            )
+            result = self._chat(s, messages, session, turn)
             self.save(session)
             return result
 
     def _chat(
-        self,
-        s: Session,
-        messages: Sequence[Message],
-        sid: str | None,
-        params: SamplingParams | None,
-        tools: Sequence[Mapping[str, Any]] | None,
-        tool_choice: ToolChoice,
-        json_schema: Mapping[str, Any] | None,
-        on_token: Callable[[str], None] | None,
-        should_stop: Callable[[], bool] | None,
+        self, s: Session, messages: Sequence[Message], sid: str | None, turn: _Turn
     ) -> Completion:
         from agentcore.core.constraint import GrammarConstraint
 
+        tools, tool_choice, json_schema = turn.tools, turn.tool_choice, turn.json_schema
         raw: list[Message] = s.meta.setdefault("raw_messages", [])
         fresh = new_messages(raw, messages)
         msgs = normalize_messages(fresh)
@@ -330,13 +315,7 @@ class LocalBackend:
         before = s.n_tokens
         s.append_messages(msgs, add_generation_prompt=True)
         prompt_tokens = s.n_tokens - before
-        result = s.generate(
-            params,
-            constraint=constraint,
-            on_token=(lambda ev: on_token(ev.text)) if on_token else None,
-            should_stop=should_stop,
-            penalize=_outside_tool_call if declared else None,
-        )
+        result, records = _generate(s, turn, constraint, bool(declared))
         calls: tuple[ToolCallOut, ...] = ()
         text = result.text
         finish = result.finish_reason
@@ -361,8 +340,9 @@ class LocalBackend:
             finish_reason=finish,
             usage=Usage(prompt_tokens, len(result.token_ids), s.n_tokens if sid else 0),
             session=sid,
-            logprobs=result.logprobs,
+            logprobs=tuple(lp for lp, _ in records),
             token_ids=result.token_ids,
+            top_logprobs=tuple(tuple(top) for _, top in records),
         )
         raw.extend(fresh)
         raw.append(completion.message())
@@ -373,6 +353,42 @@ class LocalBackend:
     ) -> str:
         c = self.chat(messages, params=SamplingParams(max_tokens=max_tokens), json_schema=schema)
         return c.text
+
+
+def _generate(
+    s: Session, turn: _Turn, constraint: Any, tool_calls: bool
+) -> tuple[GenerationResult, list[tuple[float, list[tuple[int, float]]]]]:
+    """Decode the reply; with ``turn.logprobs``, also (log-probability, best alternatives) per
+    generated token. Penalties never apply inside a tool call."""
+    on_token = turn.on_token
+    inner = s.sampler
+    recorder = RecordingSampler(inner, turn.logprobs) if turn.logprobs is not None else None
+    if recorder is not None:
+        s.sampler = recorder
+    try:
+        result = s.generate(
+            turn.params,
+            constraint=constraint,
+            on_token=(lambda ev: on_token(ev.text)) if on_token else None,
+            should_stop=turn.should_stop,
+            penalize=_outside_tool_call if tool_calls else None,
+        )
+    finally:
+        s.sampler = inner
+    return result, recorder.records if recorder is not None else []
+
+
+@dataclasses.dataclass(frozen=True)
+class _Turn:
+    """What one chat request asks of the model besides its messages."""
+
+    params: SamplingParams | None
+    tools: Sequence[Mapping[str, Any]] | None
+    tool_choice: ToolChoice
+    json_schema: Mapping[str, Any] | None
+    on_token: Callable[[str], None] | None
+    should_stop: Callable[[], bool] | None
+    logprobs: int | None
 
 
 def _outside_tool_call(text: str) -> bool:

@@ -62,8 +62,9 @@ class Completion:
     finish_reason: str = "stop"  # stop | length | tool_calls | cancelled
     usage: Usage = dataclasses.field(default_factory=lambda: Usage(0, 0))
     session: str | None = None
-    logprobs: tuple[float, ...] = ()
+    logprobs: tuple[float, ...] = ()  # per generated token, when asked for
     token_ids: tuple[int, ...] = ()
+    top_logprobs: tuple[tuple[tuple[int, float], ...], ...] = ()  # per token: (id, logprob) best
 
     def message(self) -> Message:
         """This turn as an OpenAI-style assistant message."""

@@ -1,4 +1,5 @@
-"""Next-token selection: greedy, temperature, top-k, top-p, repetition penalty, token masks.
+"""Next-token selection: greedy, temperature, top-k, top-p, repetition/presence/frequency
+penalties, token masks.
 
 Owns the sampling parameters and the seeded random generator whose state is part of a
 saved session (a sampler given no seed draws one from the operating system, so two unseeded
@@ -15,7 +16,7 @@ from typing import Literal
 
 import torch
 
-__all__ = ["Sampler", "SamplingParams"]
+__all__ = ["RecordingSampler", "Sampler", "SamplingParams", "top_logprobs"]
 
 _SCOPES = ("context", "reply")
 
@@ -29,6 +30,10 @@ class SamplingParams:
     the stream, prompt included (as transformers does); with ``"reply"`` only the tokens this
     reply generated, so that the prompt's words (a name, a number to repeat back) stay free
     while the reply cannot loop on its own phrases.
+
+    ``presence_penalty`` and ``frequency_penalty`` are OpenAI's (each in -2..2, 0 = off): the
+    logit of every token this reply already generated is lowered by ``presence_penalty`` once
+    and by ``frequency_penalty`` per occurrence (negative values favour repeats).
     """
 
     max_tokens: int = 256
@@ -38,6 +43,8 @@ class SamplingParams:
     repetition_penalty: float = 1.0
     repetition_window: int = 256
     repetition_scope: Literal["context", "reply"] = "context"
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] | None = None  # None: the tokenizer's end-of-turn tokens
     seed: int | None = None
@@ -51,6 +58,8 @@ class SamplingParams:
             ("repetition_penalty", self.repetition_penalty > 0, "a number > 0 (1 = off)"),
             ("repetition_window", self.repetition_window >= 0, "an integer >= 0"),
             ("repetition_scope", self.repetition_scope in _SCOPES, "'context' or 'reply'"),
+            ("presence_penalty", -2 <= self.presence_penalty <= 2, "a number in -2..2 (0 = off)"),
+            ("frequency_penalty", -2 <= self.frequency_penalty <= 2, "a number in -2..2 (0 = off)"),
         ]
         for name, ok, expected in checks:
             if not ok:
@@ -94,8 +103,11 @@ class Sampler:
         params: SamplingParams,
         recent: Sequence[int] = (),
         allowed: torch.Tensor | None = None,
+        reply: Sequence[int] = (),
     ) -> int:
-        """``logits: [V]`` -> token id. ``allowed: [V] bool`` restricts the choice (grammar)."""
+        """``logits: [V]`` -> token id. ``allowed: [V] bool`` restricts the choice (grammar);
+        ``recent``: the tokens the repetition penalty sees; ``reply``: the tokens this reply
+        generated so far (presence and frequency penalties)."""
         x = logits.detach().to("cpu", torch.float32).clone()
         if allowed is not None:
             mask = allowed.to("cpu")
@@ -110,6 +122,8 @@ class Sampler:
                 vals = x[ids]
                 pen = params.repetition_penalty
                 x[ids] = torch.where(vals > 0, vals / pen, vals * pen)
+        if (params.presence_penalty or params.frequency_penalty) and reply:
+            x = _penalize_reply(x, reply, params.presence_penalty, params.frequency_penalty)
         if params.temperature == 0.0:
             return int(torch.argmax(x))
         x = (x - x.max()) / params.temperature  # shift first: tiny temperatures cannot overflow
@@ -126,3 +140,51 @@ class Sampler:
             x = torch.full_like(x, float("-inf")).scatter(0, order, sorted_x)
         probs = torch.softmax(x, dim=-1)
         return int(torch.multinomial(probs, 1, generator=self.generator))
+
+
+def _penalize_reply(
+    x: torch.Tensor, reply: Sequence[int], presence: float, frequency: float
+) -> torch.Tensor:
+    """OpenAI's penalties: ``x[j] -= presence * (c[j] > 0) + frequency * c[j]``, where ``c[j]``
+    counts token ``j`` in ``reply`` (``x: [V]``; masked ``-inf`` entries stay ``-inf``)."""
+    ids, counts = torch.unique(torch.tensor(list(reply), dtype=torch.long), return_counts=True)
+    inside = ids < x.shape[0]
+    ids, counts = ids[inside], counts[inside].to(x.dtype)
+    x[ids] = x[ids] - (presence + frequency * counts)
+    return x
+
+
+def top_logprobs(logp: torch.Tensor, k: int) -> list[tuple[int, float]]:
+    """``logp: [V]`` -> the ``k`` most likely (token id, log-probability) pairs."""
+    if k <= 0:
+        return []
+    values, ids = torch.topk(logp, min(k, logp.shape[-1]))
+    return [(int(i), float(v)) for i, v in zip(ids.tolist(), values.tolist(), strict=True)]
+
+
+class RecordingSampler(Sampler):
+    """Delegates every pick to another sampler and notes the model's log-probabilities.
+
+    ``records``: per pick, the picked token's log-probability under the model's logits (before
+    penalties, masks and temperature) and the ``top`` most likely alternatives. The random
+    state is the inner sampler's, so recording never changes what is sampled.
+    """
+
+    def __init__(self, inner: Sampler, top: int) -> None:
+        self.generator = inner.generator
+        self.inner = inner
+        self.top = top
+        self.records: list[tuple[float, list[tuple[int, float]]]] = []
+
+    def pick(
+        self,
+        logits: torch.Tensor,
+        params: SamplingParams,
+        recent: Sequence[int] = (),
+        allowed: torch.Tensor | None = None,
+        reply: Sequence[int] = (),
+    ) -> int:
+        token = self.inner.pick(logits, params, recent, allowed, reply)
+        logp = torch.log_softmax(logits.detach().float().cpu(), dim=-1)  # [V]
+        self.records.append((float(logp[token]), top_logprobs(logp, self.top)))
+        return token

@@ -220,9 +220,9 @@ class Session:
     ) -> Generator[TokenEvent, None, GenerationResult]:
         """Yield tokens as they are generated; every generated token is appended to the stream.
 
-        ``penalize(text so far)`` says whether the repetition penalty applies to the next token
-        (e.g. to free text but not inside a tool call's JSON, where repeating a quote or a digit
-        is the point); ``None``: always.
+        ``penalize(text so far)`` says whether the penalties (repetition, presence, frequency)
+        apply to the next token (e.g. to free text but not inside a tool call's JSON, where
+        repeating a quote or a digit is the point); ``None``: always.
         The generator's return value (``StopIteration.value``) is a :class:`GenerationResult`.
         """
         p = params or SamplingParams()
@@ -251,10 +251,10 @@ class Session:
             allowed = constraint.allowed_tokens() if constraint is not None else None
             logits = self.next_logits
             assert logits is not None
-            recent = recent_base + out
+            recent, reply = recent_base + out, out
             if recent and penalize is not None and not penalize(text):
-                recent = []
-            tok = self.sampler.pick(logits, p, recent, allowed)
+                recent, reply = [], []
+            tok = self.sampler.pick(logits, p, recent, allowed, reply)
             if want_logprobs:
                 logprobs.append(float(torch.log_softmax(logits, -1)[tok]))
             if constraint is not None:

@@ -178,14 +178,15 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
                 return _client_gone(service)
             if last.kind == "error":
                 return _failed(service, last.value)
-            return json_response(chat_response(last.value, ids))
+            logprobs = service.chat_logprobs(body, last.value)
+            return json_response(chat_response(last.value, ids, logprobs))
         await watch.stop()  # from here the streaming response watches the connection
         if first.kind == "error":
             return _failed(service, first.value)
         active, forced = service.tool_mode(body)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
-            _chat_events(job, first, ids, ChatStreamShaper(active, forced), include_usage),
+            _chat_events(job, first, ids, ChatStreamShaper(active, forced), include_usage, body),
             media_type="text/event-stream",
             headers=_SSE_HEADERS,
         )
@@ -196,6 +197,7 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
         ids: Ids,
         shaper: ChatStreamShaper,
         include_usage: bool,
+        body: ChatRequest,
     ) -> AsyncIterator[bytes]:
         try:
             yield sse(chat_chunk(ids, {"role": "assistant", "content": ""}))
@@ -208,7 +210,10 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
                     c: Completion = event.value
                     for delta in shaper.finish(c):
                         yield sse(chat_chunk(ids, delta))
-                    yield sse(chat_chunk(ids, {}, c.finish_reason, session=c.session))
+                    logprobs = service.chat_logprobs(body, c)  # all in the last chunk
+                    yield sse(
+                        chat_chunk(ids, {}, c.finish_reason, session=c.session, logprobs=logprobs)
+                    )
                     if include_usage:
                         u = c.usage
                         usage = usage_json(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from agentcore.core.sampling import Sampler, SamplingParams
+from agentcore.core.sampling import RecordingSampler, SamplingParams, top_logprobs
 from agentcore.core.session import Session
 
 __all__ = ["TextCompletion", "TokenLogprob", "complete_text"]
@@ -42,37 +42,6 @@ class TextCompletion:
     completion_tokens: int
     session_tokens: int
     logprobs: tuple[TokenLogprob, ...] | None
-
-
-class _RecordingSampler(Sampler):
-    """Delegates every pick to the session's sampler and notes the model's log-probabilities."""
-
-    def __init__(self, inner: Sampler, top: int) -> None:
-        super().__init__()
-        self.generator = inner.generator  # same random state: the session's sampling is unchanged
-        self.inner = inner
-        self.top = top
-        self.records: list[tuple[float, list[tuple[int, float]]]] = []
-
-    def pick(
-        self,
-        logits: torch.Tensor,
-        params: SamplingParams,
-        recent: Sequence[int] = (),
-        allowed: torch.Tensor | None = None,
-    ) -> int:
-        token = self.inner.pick(logits, params, recent, allowed)
-        logp = torch.log_softmax(logits.detach().float().cpu(), dim=-1)  # [V]
-        self.records.append((float(logp[token]), _top(logp, self.top)))
-        return token
-
-
-def _top(logp: torch.Tensor, k: int) -> list[tuple[int, float]]:
-    """``logp: [V]`` -> the ``k`` most likely (token id, log-probability) pairs."""
-    if k <= 0:
-        return []
-    values, ids = torch.topk(logp, min(k, logp.shape[-1]))
-    return [(int(i), float(v)) for i, v in zip(ids.tolist(), values.tolist(), strict=True)]
 
 
 def _prompt_ids(session: Session, prompt: str | Sequence[int]) -> list[int]:
@@ -110,7 +79,7 @@ def _append_scored(
         if dist is None:
             out.append((None, None))
         else:
-            out.append((float(dist[tok]), _top(dist, top) if top else None))
+            out.append((float(dist[tok]), top_logprobs(dist, top) if top else None))
     # the same bookkeeping as Session.append_tokens
     session.next_logits = logits[-1].float().cpu()
     session.n_tokens += len(ids)
@@ -164,7 +133,7 @@ def complete_text(
     records: list[tuple[float, list[tuple[int, float]]]] = []
     if not cancelled and params.max_tokens > 0:
         inner = session.sampler
-        recorder = _RecordingSampler(inner, logprobs or 0) if logprobs is not None else None
+        recorder = RecordingSampler(inner, logprobs or 0) if logprobs is not None else None
         if recorder is not None:
             session.sampler = recorder
         try:

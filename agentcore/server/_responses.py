@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from agentcore.backends._protocol import Completion
@@ -24,6 +25,7 @@ __all__ = [
     "ChatStreamShaper",
     "Ids",
     "chat_chunk",
+    "chat_logprobs_json",
     "chat_response",
     "completion_chunk",
     "completion_response",
@@ -74,7 +76,35 @@ def tool_calls_json(c: Completion) -> list[dict[str, Any]]:
     ]
 
 
-def chat_response(c: Completion, ids: Ids) -> dict[str, Any]:
+def _token_json(token: str, logprob: float) -> dict[str, Any]:
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
+
+
+def chat_logprobs_json(
+    c: Completion, decode: Callable[..., str], stop_ids: Collection[int]
+) -> dict[str, Any]:
+    """OpenAI's ``choices[0].logprobs`` of a chat reply: one entry per token of ``content``
+    (the end-of-turn token and tokens past a stop string left out; none for a tool call).
+    ``decode(ids, skip_special=...)`` is the model's detokenizer."""
+    if c.tool_calls:
+        return {"content": None, "refusal": None}
+    content: list[dict[str, Any]] = []
+    ids: Sequence[int] = c.token_ids
+    for k, (token, logprob) in enumerate(zip(ids, c.logprobs, strict=False)):
+        if len(decode(ids[:k], skip_special=True)) >= len(c.text):
+            break  # the content is complete: the rest is a stop string or markup
+        if token in stop_ids:
+            continue
+        entry = _token_json(decode([token]), logprob)
+        tops = c.top_logprobs[k] if k < len(c.top_logprobs) else ()
+        entry["top_logprobs"] = [_token_json(decode([t]), v) for t, v in tops]
+        content.append(entry)
+    return {"content": content, "refusal": None}
+
+
+def chat_response(
+    c: Completion, ids: Ids, logprobs: dict[str, Any] | None = None
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": None if c.tool_calls else c.text}
     if c.tool_calls:
         message["tool_calls"] = tool_calls_json(c)
@@ -84,7 +114,12 @@ def chat_response(c: Completion, ids: Ids) -> dict[str, Any]:
         "created": ids.created,
         "model": ids.model,
         "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": c.finish_reason}
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": logprobs,
+                "finish_reason": c.finish_reason,
+            }
         ],
         "usage": usage_json(
             c.usage.prompt_tokens,
@@ -103,15 +138,15 @@ def chat_chunk(
     finish_reason: str | None = None,
     usage: dict[str, Any] | None = None,
     session: str | None = None,
+    logprobs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    choice = {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
     out: dict[str, Any] = {
         "id": ids.id,
         "object": "chat.completion.chunk",
         "created": ids.created,
         "model": ids.model,
-        "choices": []
-        if delta is None
-        else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        "choices": [] if delta is None else [choice],
     }
     if usage is not None:
         out["usage"] = usage

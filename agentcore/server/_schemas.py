@@ -258,8 +258,6 @@ class _Sampling(_Strict):
     def _neutral_only(self) -> _Sampling:
         unsupported = {
             "n": (self.n, 1, "send one request per choice"),
-            "presence_penalty": (self.presence_penalty, 0, "use repetition_penalty"),
-            "frequency_penalty": (self.frequency_penalty, 0, "use repetition_penalty"),
             "logit_bias": (self.logit_bias or None, None, "leave it out"),
         }
         for name, (value, neutral, hint) in unsupported.items():
@@ -293,19 +291,17 @@ class ChatRequest(_Sampling):
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
-    logprobs: bool | None = None  # only false: scoring is /v1/completions' job
-    top_logprobs: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     functions: list[FunctionDef] | None = None
     function_call: Literal["auto", "none"] | FunctionName | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ChatRequest:
         self._read_legacy_functions()
-        if self.logprobs or self.top_logprobs:
+        if self.top_logprobs and not self.logprobs:
             raise ParamError(
-                "logprobs",
-                "logprobs on chat completions are not supported by this server; score text with "
-                "POST /v1/completions (echo=true, logprobs=N)",
+                "top_logprobs", f"top_logprobs={self.top_logprobs} needs logprobs=true"
             )
         if self.max_tokens is not None and self.max_tokens < 1:
             raise ParamError(
@@ -353,6 +349,10 @@ class ChatRequest(_Sampling):
             if self.max_completion_tokens is not None
             else self.max_tokens
         )
+
+    def logprobs_wanted(self) -> int | None:
+        """None: no log-probabilities; k: each token's and its k best alternatives."""
+        return (self.top_logprobs or 0) if self.logprobs else None
 
     def tool_choice_value(self) -> Any:
         c = self.tool_choice

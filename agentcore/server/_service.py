@@ -26,6 +26,7 @@ from agentcore.server._completions import TextCompletion, complete_text
 from agentcore.server._config import ServerConfig
 from agentcore.server._errors import APIError
 from agentcore.server._jobs import Emit, Job, JobRunner, ShouldStop, ShuttingDownError
+from agentcore.server._responses import chat_logprobs_json
 from agentcore.server._schemas import ChatRequest, CompletionRequest, NamedToolChoice
 
 __all__ = ["ClientGoneError", "ModelService", "UnknownSessionError", "api_error_for"]
@@ -156,6 +157,8 @@ class ModelService:
             top_k=req.top_k or 0,
             repetition_penalty=req.repetition_penalty or 1.0,
             repetition_scope=req.repetition_scope or "context",
+            presence_penalty=req.presence_penalty or 0.0,
+            frequency_penalty=req.frequency_penalty or 0.0,
             stop=stops,
             stop_token_ids=() if req.ignore_eos else _stop_ids(req.stop_token_ids),
             seed=req.seed,
@@ -170,6 +173,14 @@ class ModelService:
         schema = req.json_schema()
         sid = req.session
         backend = self.backend
+        top = req.logprobs_wanted()
+        if top is not None and not isinstance(backend, LocalBackend):
+            raise APIError(
+                400,
+                f"logprobs need the local model backend; this server runs {type(backend).__name__}",
+                param="logprobs",
+            )
+        extra: dict[str, Any] = {"logprobs": top} if top is not None else {}
 
         def run(emit: Emit, should_stop: ShouldStop) -> Completion:
             self._check_exists(sid)
@@ -182,9 +193,17 @@ class ModelService:
                 json_schema=schema,
                 on_token=emit,
                 should_stop=should_stop,
+                **extra,
             )
 
         return run
+
+    def chat_logprobs(self, req: ChatRequest, c: Completion) -> dict[str, Any] | None:
+        """``choices[0].logprobs`` of a chat reply (None when the request did not ask)."""
+        engine = getattr(self.backend, "engine", None)
+        if not req.logprobs or engine is None:
+            return None
+        return chat_logprobs_json(c, engine.codec.decode, engine.codec.stop_ids)
 
     @staticmethod
     def tool_mode(req: ChatRequest) -> tuple[bool, bool]:

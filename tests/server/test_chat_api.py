@@ -231,3 +231,45 @@ def test_serve_refuses_a_residency_cap_below_one(capsys: Any, tmp_path: Path) ->
     code = main(["serve", "--max-resident-sessions", "0", "--sessions-dir", str(tmp_path)])
     assert code == 1
     assert "--max-resident-sessions must be >= 1, got 0" in capsys.readouterr().err
+
+
+async def test_presence_and_frequency_penalties_change_the_reply(api: httpx.AsyncClient) -> None:
+    base = {"messages": [USER], "max_tokens": 24, "ignore_eos": True, "logprobs": True}
+
+    async def tokens(**extra: Any) -> list[str]:
+        r = await api.post("/v1/chat/completions", json={**base, **extra})
+        assert r.status_code == 200, r.text
+        return [t["token"] for t in r.json()["choices"][0]["logprobs"]["content"]]
+
+    plain = await tokens()
+    assert len(set(plain)) < len(plain)  # the tiny model repeats itself
+    penalised = await tokens(frequency_penalty=2, presence_penalty=2)
+    assert penalised != plain
+    assert len(set(penalised)) > len(set(plain))
+    r = await api.post("/v1/chat/completions", json={**base, "presence_penalty": 2.5})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "presence_penalty"
+
+
+async def test_chat_logprobs_in_openai_shape(api: httpx.AsyncClient) -> None:
+    body = {"messages": [USER], "max_tokens": 6, "logprobs": True, "top_logprobs": 3}
+    plain = (await api.post("/v1/chat/completions", json=body)).json()
+    choice = plain["choices"][0]
+    content = choice["logprobs"]["content"]
+    assert choice["logprobs"]["refusal"] is None
+    assert len(content) == plain["usage"]["completion_tokens"] - (choice["finish_reason"] == "stop")
+    for entry in content:
+        assert set(entry) == {"token", "logprob", "bytes", "top_logprobs"}
+        assert entry["bytes"] == list(entry["token"].encode())
+        tops = [t["logprob"] for t in entry["top_logprobs"]]
+        assert len(tops) == 3 and tops == sorted(tops, reverse=True) and tops[0] <= 0
+        assert entry["logprob"] == tops[0]  # greedy: the most likely token was picked
+    events = sse_events(
+        (await api.post("/v1/chat/completions", json={**body, "stream": True})).text
+    )
+    last = [e for e in events[:-1] if e["choices"] and e["choices"][0]["finish_reason"]]
+    assert last[0]["choices"][0]["logprobs"] == choice["logprobs"]
+    off = {**body, "logprobs": False, "top_logprobs": None}
+    without = (await api.post("/v1/chat/completions", json=off)).json()
+    assert without["choices"][0]["logprobs"] is None
+    r = await api.post("/v1/chat/completions", json={**body, "logprobs": None})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "top_logprobs"

@@ -223,7 +223,15 @@ def recording_backend(
 def test_request_bodies_carry_the_sampling_parameters() -> None:
     backend, seen = recording_backend('{"a": 1}')
     params = SamplingParams(
-        max_tokens=7, temperature=0.5, top_p=0.9, top_k=4, stop=("x",), seed=3, stop_token_ids=()
+        max_tokens=7,
+        temperature=0.5,
+        top_p=0.9,
+        top_k=4,
+        stop=("x",),
+        seed=3,
+        stop_token_ids=(),
+        presence_penalty=0.5,
+        frequency_penalty=-0.25,
     )
     backend.chat(
         [
@@ -251,6 +259,7 @@ def test_request_bodies_carry_the_sampling_parameters() -> None:
         k: body[k] for k in ("max_tokens", "temperature", "top_p", "top_k", "stop", "seed")
     } == {"max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "top_k": 4, "stop": ["x"], "seed": 3}
     assert body["ignore_eos"] is True
+    assert (body["presence_penalty"], body["frequency_penalty"]) == (0.5, -0.25)
     assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     assert body["messages"][1]["tool_calls"][0]["function"]["arguments"] == '{"k": 1}'
     assert (
