@@ -10,21 +10,30 @@ contains ``<tool_call>`` OR exactly one call in the Hermes / Qwen / SmolLM forma
 
 Each permitted tool is its own alternative, so the name is one of the permitted names and the
 arguments are decoded under that tool's JSON Schema (compact separators, no extra keys, keys in
-schema order). Decoding under this grammar makes every tool call parse and validate. Never
-decodes anything itself: :mod:`agentcore.core.constraint` runs the grammar against a tokenizer.
+schema order). Decoding under this grammar makes every tool call parse and validate, except
+for rules llguidance cannot express (``uniqueItems``, ``not``, a look-around ``pattern``, which
+is left out and logged): the grammar is then looser than the schema, never tighter, and the
+registry's validation still applies them. Never decodes anything itself:
+:mod:`agentcore.core.constraint` runs the grammar against a tokenizer.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+import llguidance
+
 from tools._errors import ToolNotFoundError
 from tools._registry import ToolRegistry
-from tools._schema import decoding_schema
+from tools._schema import decoding_schema, walk_schemas
 from tools._tool import Tool
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "TOOL_CALL_CLOSE",
@@ -121,9 +130,64 @@ def _lark_string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _one_line(message: str, limit: int = 240) -> str:
+    text = " ".join(message.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@functools.lru_cache(maxsize=1024)
+def _regex_problem(pattern: str) -> str | None:
+    """Why llguidance cannot compile ``pattern`` (look-around, back-references, ...), or None."""
+    try:
+        grammar = llguidance.LLMatcher.grammar_from_json_schema(
+            json.dumps({"type": "string", "pattern": pattern})
+        )
+        is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
+    except ValueError as exc:
+        return _one_line(str(exc))
+    if not is_error:
+        return None
+    reason = messages[0] if messages else "?"
+    return _one_line(reason.rsplit("error:", 1)[-1])  # the rest repeats the pattern
+
+
+@functools.lru_cache(maxsize=256)
+def _warn_dropped_pattern(tool: str, pattern: str, reason: str) -> None:
+    """Logged once per tool and pattern (the grammar is rebuilt every turn)."""
+    log.warning(
+        "tool %r: the pattern %r is left out of the decoding grammar (%s); "
+        "calls are still validated against it",
+        tool,
+        pattern,
+        reason,
+    )
+
+
+def _drop_uncompilable_patterns(tool: str, schema: dict[str, Any]) -> None:
+    """Remove, in place, the ``pattern`` / ``patternProperties`` regexes llguidance cannot
+    compile. The grammar then allows more than the schema, never less; the registry's
+    validation (Python ``re``) still enforces them."""
+
+    def visit(node: dict[str, Any]) -> None:
+        pattern = node.get("pattern")
+        if isinstance(pattern, str) and (reason := _regex_problem(pattern)):
+            del node["pattern"]
+            _warn_dropped_pattern(tool, pattern, reason)
+        keyed = node.get("patternProperties")
+        if isinstance(keyed, dict):
+            for key in list(keyed):
+                if reason := _regex_problem(key):
+                    del keyed[key]
+                    _warn_dropped_pattern(tool, key, reason)
+
+    walk_schemas(schema, visit)
+
+
 def arguments_grammar_schema(tool: Tool) -> dict[str, Any]:
-    """The schema a tool's arguments are decoded under (closed objects, compact layout)."""
+    """The schema a tool's arguments are decoded under: closed objects, compact layout, and
+    no regex the grammar engine cannot compile (those are logged and left to validation)."""
     schema = decoding_schema(tool.parameters)
+    _drop_uncompilable_patterns(tool.name, schema)
     schema["x-guidance"] = {**JSON_LAYOUT, **schema.get("x-guidance", {})}
     return schema
 

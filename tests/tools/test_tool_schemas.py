@@ -5,6 +5,7 @@ validates it; the grammar must never forbid a valid value nor let an invalid one
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -245,3 +246,32 @@ class TestRootRef:
         add = declared(raw)
         assert_valid(tiny_tokenizer, add, {"name": "Ann", "friends": [{"name": "Bo"}]})
         assert_invalid(tiny_tokenizer, add, {"name": "Ann", "friends": [{"friends": []}]})
+
+
+class TestPatterns:
+    """A ``pattern`` the grammar engine cannot compile is left out of the grammar only."""
+
+    def test_back_reference_is_dropped_from_the_grammar_and_still_validated(
+        self, tiny_tokenizer: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        twice = declared(obj({"s": {"type": "string", "pattern": "^(a+)-\\1$"}}, ["s"]), "twice")
+        with caplog.at_level(logging.WARNING, logger="tools"):
+            assert_valid(tiny_tokenizer, twice, {"s": "aa-aa"})
+        assert_invalid(tiny_tokenizer, twice, {"s": "aa-a"})
+        assert grammar_accepts(tiny_tokenizer, twice, {"s": "aa-a"})  # looser, never tighter
+        warned = [r.getMessage() for r in caplog.records if "twice" in r.getMessage()]
+        assert len(warned) == 1 and "backreferences" in warned[0]
+        assert "pattern" in twice.parameters["properties"]["s"]  # the tool's schema keeps it
+
+    def test_look_ahead_in_a_union_branch(self, tiny_tokenizer: Any) -> None:
+        decimal_text = {"type": "string", "pattern": "^(?!^[-+.]*$)[+-]?0*\\d*\\.?\\d*$"}
+        pay = declared(obj({"amount": {"anyOf": [{"type": "number"}, decimal_text]}}, ["amount"]))
+        assert_valid(tiny_tokenizer, pay, {"amount": "1.50"}, {"amount": 1.5})
+        assert_invalid(tiny_tokenizer, pay, {"amount": "abc"}, {"amount": "+."})
+
+    def test_pattern_properties_key_with_look_around(self, tiny_tokenizer: Any) -> None:
+        keyed = declared(
+            {"type": "object", "patternProperties": {"^(?!_)\\w+$": {"type": "integer"}}}
+        )
+        assert_valid(tiny_tokenizer, keyed, {"n": 1})
+        assert_invalid(tiny_tokenizer, keyed, {"n": "x"})
