@@ -19,6 +19,7 @@ import jsonschema.validators
 from pydantic import BaseModel, ValidationError
 
 from tools._errors import MISSING, ArgumentProblem, ToolArgumentError, ToolDefinitionError
+from tools._formats import FORMAT_CHECKER
 from tools._schema import describe_schema, export_schema, inline_root_ref, resolve_ref
 
 __all__ = [
@@ -247,8 +248,9 @@ class PydanticArguments:
 
 
 class JsonSchemaArguments:
-    """Arguments checked by a raw JSON Schema (tools imported over MCP); the tool receives the
-    arguments dict unchanged."""
+    """Arguments checked by a raw JSON Schema (tools imported over MCP, tools a client declares);
+    the tool receives the arguments dict unchanged. String formats are checked too (see
+    :mod:`tools._formats`)."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         raw = inline_root_ref(dict(schema))
@@ -266,7 +268,7 @@ class JsonSchemaArguments:
                 f"invalid JSON Schema for tool arguments: {exc.message}"
             ) from None
         self._schema = export_schema(raw)
-        self._validator = validator_cls(raw)
+        self._validator = validator_cls(raw, format_checker=FORMAT_CHECKER)
 
     @property
     def schema(self) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from tools._formats import FORMAT_EXAMPLES
+
 __all__ = [
     "decoding_schema",
     "describe_schema",
@@ -270,7 +272,9 @@ def _bounds(schema: dict[str, Any]) -> list[str]:
     if "pattern" in schema:
         words.append(f"matching the pattern {schema['pattern']!r}")
     if "format" in schema:
-        words.append(f"in {schema['format']} format")
+        example = FORMAT_EXAMPLES.get(schema["format"])
+        hint = f" (e.g. {json.dumps(example)})" if example else ""
+        words.append(f"in {schema['format']} format{hint}")
     return words
 
 

@@ -275,3 +275,46 @@ class TestPatterns:
         )
         assert_valid(tiny_tokenizer, keyed, {"n": 1})
         assert_invalid(tiny_tokenizer, keyed, {"n": "x"})
+
+
+class TestFormats:
+    """``format`` is checked for raw-schema tools: a wrong value names the field and format."""
+
+    @pytest.mark.parametrize(
+        ("fmt", "good", "bad"),
+        [
+            ("date-time", "2024-01-31T10:00:00Z", "yesterday"),
+            ("date-time", "2024-01-31T10:00:00.123456+02:00", "2024-02-30T10:00:00Z"),
+            ("date", "2024-01-31", "31/01/2024"),
+            ("time", "10:00:00Z", "10am"),
+            ("time", "23:59:59.5-05:00", "25:00:00"),
+            ("email", "a@b.co", "nope"),
+            ("uuid", "123e4567-e89b-12d3-a456-426614174000", "xyz"),
+            ("uri", "https://example.com/a?b=c", "not a uri"),
+            ("uri", "urn:isbn:0451450523", "/relative/path"),
+            ("ipv4", "1.2.3.4", "999.1"),
+            ("ipv6", "2001:db8::1", "1::2::3"),
+        ],
+    )
+    def test_wrong_values_are_refused(
+        self, tiny_tokenizer: Any, fmt: str, good: str, bad: str
+    ) -> None:
+        typed = declared(obj({"when": {"type": "string", "format": fmt}}, ["when"]))
+        assert_valid(tiny_tokenizer, typed, {"when": good})
+        with pytest.raises(ToolArgumentError) as info:
+            typed.validate({"when": bad})
+        (problem,) = info.value.problems
+        assert problem.field == "when" and problem.value == bad
+        assert f"in {fmt} format (e.g. " in problem.expected
+
+    def test_pydantic_style_values_stay_valid(self) -> None:
+        """Naive date-times and times without seconds, which pydantic servers accept."""
+        typed = declared(
+            obj({"at": {"type": "string", "format": "date-time"}, "t": {"format": "time"}})
+        )
+        assert validates(typed, {"at": "2024-01-31T10:00:00", "t": "10:00"})
+        assert validates(typed, {"at": "2024-01-31 10:00"})
+
+    def test_unknown_formats_are_annotations(self) -> None:
+        typed = declared(obj({"p": {"type": "string", "format": "path"}}))
+        assert validates(typed, {"p": "/tmp/x"})
