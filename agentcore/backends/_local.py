@@ -327,7 +327,11 @@ class LocalBackend:
             except ToolCallParseError:
                 if finish not in ("length", "cancelled"):
                     raise  # the grammar makes a finished call parse: this is a bug, not input
-                action = None  # a call cut off by max_tokens / stop: reported as text, as is
+                action = None
+            if finish in ("length", "cancelled") and not _outside_tool_call(text):
+                # a call cut off by max_tokens: its markup is never shown (the grammar lets
+                # nothing but the call into this answer, so no text remains)
+                action, text = None, ""
             if isinstance(action, ToolCall):
                 # session calls get ids from their stream position (reproducible transcripts)
                 call_id = f"call_{s.n_tokens:x}" if sid else f"call_{uuid.uuid4().hex[:16]}"

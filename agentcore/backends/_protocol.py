@@ -66,9 +66,17 @@ class Completion:
     token_ids: tuple[int, ...] = ()
     top_logprobs: tuple[tuple[tuple[int, float], ...], ...] = ()  # per token: (id, logprob) best
 
+    @property
+    def content(self) -> str | None:
+        """The message's ``content``: None beside tool calls, and for a reply cut off by
+        ``max_tokens`` before any text."""
+        if self.tool_calls or (not self.text and self.finish_reason == "length"):
+            return None
+        return self.text
+
     def message(self) -> Message:
         """This turn as an OpenAI-style assistant message."""
-        msg: Message = {"role": "assistant", "content": self.text if not self.tool_calls else None}
+        msg: Message = {"role": "assistant", "content": self.content}
         if self.tool_calls:
             msg["tool_calls"] = [
                 {

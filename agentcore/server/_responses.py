@@ -105,7 +105,7 @@ def chat_logprobs_json(
 def chat_response(
     c: Completion, ids: Ids, logprobs: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": None if c.tool_calls else c.text}
+    message: dict[str, Any] = {"role": "assistant", "content": c.content}
     if c.tool_calls:
         message["tool_calls"] = tool_calls_json(c)
     out: dict[str, Any] = {
@@ -207,11 +207,22 @@ class ChatStreamShaper:
                 out.append(
                     {"tool_calls": [{"index": i, "function": {"arguments": fn["arguments"]}}]}
                 )
-        elif c.text.startswith(self.emitted) and len(c.text) > len(self.emitted):
-            rest = c.text[len(self.emitted) :]
-            self.emitted += rest
-            out.append({"content": rest})
+        else:
+            text = _without_call_markup(c.text) if self.tools else c.text
+            if text.startswith(self.emitted) and len(text) > len(self.emitted):
+                rest = text[len(self.emitted) :]
+                self.emitted += rest
+                out.append({"content": rest})
         return out
+
+
+def _without_call_markup(text: str) -> str:
+    """The text before a tool call that was cut off (by ``max_tokens``) before it could be
+    read: its ``<tool_call>`` markup, or the start of it, is never shown as content."""
+    cut = text.find(_TOOL_OPEN)
+    if cut >= 0:
+        return text[:cut]
+    return "" if _TOOL_OPEN.startswith(text.lstrip()) else text
 
 
 def _logprobs_json(tc: TextCompletion, echo: bool) -> dict[str, Any] | None:

@@ -61,3 +61,46 @@ async def test_penalised_json_output_stays_valid(hf_api: httpx.AsyncClient) -> N
     choice = r.json()["choices"][0]
     assert choice["finish_reason"] == "stop", choice
     jsonschema.validate(json.loads(choice["message"]["content"]), PERSON)
+
+
+@pytest.mark.parametrize("max_tokens", [1, 3, 8])
+async def test_a_call_cut_off_by_max_tokens_shows_no_markup(
+    hf_api: httpx.AsyncClient, max_tokens: int
+) -> None:
+    body = {
+        "messages": MSG,
+        "max_tokens": max_tokens,
+        "tools": [WEATHER],
+        "tool_choice": "required",
+    }
+    plain = (await hf_api.post(CHAT, json=body)).json()["choices"][0]
+    assert plain["finish_reason"] == "length"
+    assert plain["message"] == {"role": "assistant", "content": None}
+    chunks = sse_chunks((await hf_api.post(CHAT, json={**body, "stream": True})).text)
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    assert "".join(d.get("content") or "" for d in deltas) == ""
+    assert not any("tool_calls" in d for d in deltas)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+
+
+async def test_a_cut_off_call_resent_continues_the_session(hf_api: httpx.AsyncClient) -> None:
+    body = {"messages": MSG, "max_tokens": 3, "tools": [WEATHER], "tool_choice": "required"}
+    first = (await hf_api.post(CHAT, json={**body, "session": "cut"})).json()
+    follow = [*MSG, first["choices"][0]["message"], {"role": "user", "content": "again"}]
+    second = (await hf_api.post(CHAT, json={**body, "messages": follow, "session": "cut"})).json()
+    # only the new user message was appended: the echoed cut-off turn matched the transcript
+    assert second["usage"]["prompt_tokens"] < first["usage"]["prompt_tokens"]
+
+
+def test_the_stream_shaper_never_shows_call_markup() -> None:
+    from agentcore.backends import Completion
+    from agentcore.server._responses import ChatStreamShaper
+
+    for forced in (True, False):
+        shaper = ChatStreamShaper(tools=True, forced=forced)
+        cut = '<tool_call>\n{"name'
+        assert shaper.feed(cut[:5]) + shaper.feed(cut[5:]) == []
+        assert shaper.finish(Completion(text=cut, finish_reason="length")) == []
+    shaper = ChatStreamShaper(tools=True, forced=False)
+    assert shaper.feed("<to") == []
+    assert shaper.finish(Completion(text="<to", finish_reason="length")) == []
