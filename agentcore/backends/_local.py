@@ -3,8 +3,9 @@
 Owns named persistent sessions on one :class:`~agentcore.core.engine.Engine` (saved atomically
 after every turn when a folder is given), the translation of OpenAI-style messages and tools
 into the model's chat template, and constrained decoding: with tools, the answer is decoded
-under the action grammar built from the permitted tools (text or one valid call); with a JSON
-Schema, under that schema. Never decides which tools are allowed: the caller passes them.
+under the action grammar built from the permitted tools (text or one valid call; with a JSON
+Schema as well, JSON valid under it or one valid call); with a JSON Schema alone, under that
+schema. Never decides which tools are allowed: the caller passes them.
 """
 
 from __future__ import annotations
@@ -299,7 +300,11 @@ class LocalBackend:
             prompt = render_tools_prompt(declared, tool_choice)
             if hf_tok is None:
                 raise ValueError("constrained tool calls need a Hugging Face tokenizer")
-            grammar = build_action_grammar(declared, tool_choice)
+            if json_schema is not None and tool_choice == "auto":
+                # response_format shapes the text alternative: a reply is JSON or a call
+                grammar = _with_json_text(build_action_grammar(declared, "required"), json_schema)
+            else:  # a forced call leaves no text for response_format to shape
+                grammar = build_action_grammar(declared, tool_choice)
             constraint = GrammarConstraint.from_grammar(
                 hf_tok, grammar, vocab_size=vocab, eos_token_ids=sorted(codec.stop_ids)
             )
@@ -403,6 +408,19 @@ def _outside_tool_call(text: str) -> bool:
 
     head = text.lstrip()
     return not (TOOL_CALL_OPEN.startswith(head) or head.startswith(TOOL_CALL_OPEN))
+
+
+def _with_json_text(calls_grammar: str, schema: Mapping[str, Any]) -> str:
+    """An action grammar with only call alternatives (``start: call_0 | ...``), plus a text
+    alternative that is one JSON value valid under ``schema`` (laid out compactly)."""
+    from agentcore.core.constraint import COMPACT_JSON
+
+    head, _, rules = calls_grammar.partition("\n")
+    if not head.startswith("start: "):
+        raise RuntimeError(f"unexpected action grammar start rule: {head!r}")
+    layout = {**COMPACT_JSON, **schema.get("x-guidance", {})}
+    body = json.dumps({**schema, "x-guidance": layout}, ensure_ascii=False)
+    return f"start: json_text | {head[len('start: ') :]}\njson_text: %json {body}\n{rules}"
 
 
 def _with_system(msgs: list[Message], text: str) -> list[Message]:

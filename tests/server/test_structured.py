@@ -104,3 +104,52 @@ def test_the_stream_shaper_never_shows_call_markup() -> None:
     shaper = ChatStreamShaper(tools=True, forced=False)
     assert shaper.feed("<to") == []
     assert shaper.finish(Completion(text="<to", finish_reason="length")) == []
+
+
+def test_response_format_shapes_the_text_alternative_of_the_action_grammar(
+    smollm2_engine: Any,
+) -> None:
+    from agentcore.backends._local import _with_json_text, tools_from_openai
+    from agentcore.core.constraint import GrammarConstraint, TokenNotAllowedError
+    from tools import build_action_grammar
+
+    tok = smollm2_engine.codec.hf
+    grammar = _with_json_text(
+        build_action_grammar(tools_from_openai([WEATHER]), "required"), PERSON
+    )
+
+    def accepts(text: str) -> bool:
+        c = GrammarConstraint.from_grammar(tok, grammar, eos_token_ids=[tok.eos_token_id])
+        try:
+            for t in tok.encode(text, add_special_tokens=False):
+                c.advance(t)
+        except TokenNotAllowedError:
+            return False
+        return c.is_accepting()
+
+    assert accepts('{"name": "Ann", "age": 31}')
+    assert accepts(
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "c"}}\n</tool_call>'
+    )
+    assert not accepts("Hello there")
+    assert not accepts('{"name": "Ann"}')  # age is required
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_tools_and_response_format_together(hf_api: httpx.AsyncClient, seed: int) -> None:
+    fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": PERSON}}
+    body = {
+        "messages": MSG,
+        "max_tokens": 120,
+        "tools": [WEATHER],
+        "response_format": fmt,
+        "temperature": 1.0,
+        "seed": seed,
+    }
+    choice = (await hf_api.post(CHAT, json=body)).json()["choices"][0]
+    if choice["finish_reason"] == "tool_calls":
+        args = choice["message"]["tool_calls"][0]["function"]["arguments"]
+        jsonschema.validate(json.loads(args), WEATHER_PARAMS)
+    else:
+        assert choice["finish_reason"] == "stop", choice
+        jsonschema.validate(json.loads(choice["message"]["content"]), PERSON)
