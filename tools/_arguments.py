@@ -191,34 +191,89 @@ def _into_matching_branch(
     return [leaf for sub in matching[0] for leaf in _into_matching_branch(sub)]
 
 
+# Rules that describe_schema reads out in words; when any other rule fails (``contains``,
+# ``propertyNames``, ``if``/``then`` schemas, ...), jsonschema's own message says which.
+_DESCRIBED_RULES = {
+    "type",
+    "enum",
+    "const",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "uniqueItems",
+    "pattern",
+    "format",
+    "not",
+    "anyOf",
+    "oneOf",
+}
+
+
+def _missing(
+    err: jsonschema.exceptions.ValidationError, key: str, why: str, schema: dict[str, Any]
+) -> ArgumentProblem:
+    """A required key that is absent, described by its schema wherever it is declared (the
+    failing subschema, or the object's own properties for an ``if``/``then`` rule)."""
+    sub = err.schema if isinstance(err.schema, dict) else {}
+    prop = sub.get("properties", {}).get(key)
+    if not isinstance(prop, dict):
+        prop = _locate([*err.absolute_path, key], schema).schema
+    words = describe_schema(prop, schema) if isinstance(prop, dict) else "a value"
+    return ArgumentProblem(_join_path([*err.absolute_path, key]), MISSING, f"{words} ({why})")
+
+
+def _dependent_keys(err: jsonschema.exceptions.ValidationError) -> list[tuple[str, str]]:
+    """``(missing key, the key that needs it)`` for a ``dependentRequired`` failure."""
+    out = []
+    for key, needs in err.validator_value.items():
+        if key in err.instance and isinstance(needs, list):
+            out += [(need, key) for need in needs if need not in err.instance]
+    return out
+
+
 def problems_from_jsonschema(
     errors: Sequence[jsonschema.exceptions.ValidationError], schema: dict[str, Any]
 ) -> list[ArgumentProblem]:
-    """Translate jsonschema errors: ``required`` and ``additionalProperties`` point at the
-    missing / unexpected key, not at the object holding it."""
+    """Translate jsonschema errors: ``required``, ``dependentRequired`` and
+    ``additionalProperties`` point at the missing / unexpected key, not at the object holding
+    it; a rule the plain-words description cannot express is quoted from jsonschema."""
     problems: dict[str, ArgumentProblem] = {}
     for err in (leaf for top in errors for leaf in _into_matching_branch(top)):
         base = list(err.absolute_path)
         sub = err.schema if isinstance(err.schema, dict) else {}
+        found: list[ArgumentProblem] = []
         if err.validator == "required" and isinstance(err.instance, dict):
-            for key in err.validator_value:
-                if key not in err.instance:
-                    prop = sub.get("properties", {}).get(key)
-                    words = describe_schema(prop, schema) if isinstance(prop, dict) else "a value"
-                    path = _join_path([*base, key])
-                    problems.setdefault(path, ArgumentProblem(path, MISSING, f"{words} (required)"))
-            continue
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            keys = [k for k in err.validator_value if k not in err.instance]
+            found = [_missing(err, key, "required", schema) for key in keys]
+        elif err.validator in ("dependentRequired", "dependencies") and isinstance(
+            err.instance, dict
+        ):
+            pairs = _dependent_keys(err)
+            found = [_missing(err, k, f"required when {by!r} is given", schema) for k, by in pairs]
+        elif err.validator == "additionalProperties" and isinstance(err.instance, dict):
             declared = set(sub.get("properties", {}))
             for key, value in err.instance.items():
                 if key not in declared:
                     path = _join_path([*base, key])
                     expected = f"no argument named {key!r}; allowed: {_allowed_keys(sub)}"
-                    problems.setdefault(path, ArgumentProblem(path, value, expected))
+                    found.append(ArgumentProblem(path, value, expected))
+        if found:
+            for problem in found:
+                problems.setdefault(problem.field, problem)
             continue
         path = _join_path(base)
-        expected = describe_schema(sub, schema) if sub else err.message
-        problems.setdefault(path, ArgumentProblem(path, err.instance, expected))
+        words = describe_schema(sub, schema) if sub else "a value"
+        if words == "a value" or err.validator not in _DESCRIBED_RULES:
+            words = err.message if words == "a value" else f"{words} ({err.message})"
+        problems.setdefault(path, ArgumentProblem(path, err.instance, words))
     return _in_schema_order(problems, schema)
 
 

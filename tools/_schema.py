@@ -256,7 +256,14 @@ def _range(schema: dict[str, Any], low: str, high: str, unit: str) -> list[str]:
     return []
 
 
-def _bounds(schema: dict[str, Any]) -> list[str]:
+_DRAFT4_EXCLUSIVE = {"minimum": "exclusiveMinimum", "maximum": "exclusiveMaximum"}
+
+
+def _count(n: Any, unit: str) -> str:
+    return f"{n} {unit}" + ("" if n == 1 else "s")
+
+
+def _bounds(schema: dict[str, Any], root: dict[str, Any], depth: int) -> list[str]:
     words = []
     for key, text in (
         ("minimum", ">= {}"),
@@ -266,21 +273,39 @@ def _bounds(schema: dict[str, Any]) -> list[str]:
         ("multipleOf", "a multiple of {}"),
     ):
         if key in schema and not isinstance(schema[key], bool):
+            if schema.get(_DRAFT4_EXCLUSIVE.get(key, "")) is True:
+                text = text.replace("=", "")
             words.append(text.format(schema[key]))
     words += _range(schema, "minLength", "maxLength", "characters")
     words += _range(schema, "minItems", "maxItems", "items")
+    if isinstance(schema.get("minProperties"), int):
+        words.append(f"with at least {_count(schema['minProperties'], 'key')}")
+    if isinstance(schema.get("maxProperties"), int):
+        words.append(f"with at most {_count(schema['maxProperties'], 'key')}")
+    if schema.get("uniqueItems") is True:
+        words.append("with no repeated items")
     if "pattern" in schema:
         words.append(f"matching the pattern {schema['pattern']!r}")
     if "format" in schema:
         example = FORMAT_EXAMPLES.get(schema["format"])
         hint = f" (e.g. {json.dumps(example)})" if example else ""
         words.append(f"in {schema['format']} format{hint}")
+    if isinstance(schema.get("not"), dict):
+        words.append(f"but not {_describe(schema['not'], root, depth + 1)}")
     return words
+
+
+_MAX_DEPTH = 6  # nesting read out in words; deeper (or recursive) schemas are "a value"
 
 
 def describe_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) -> str:
     """A short plain-words reading of ``schema``: ``"an integer >= 1, <= 14"``."""
-    root = root if root is not None else schema
+    return _describe(schema, root if root is not None else schema, 0)
+
+
+def _describe(schema: dict[str, Any], root: dict[str, Any], depth: int) -> str:
+    if depth > _MAX_DEPTH:
+        return "a value"
     schema = resolve_ref(schema, root)
     if "const" in schema:
         return f"exactly {json.dumps(schema['const'])}"
@@ -288,10 +313,10 @@ def describe_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) 
         return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
     for key in ("anyOf", "oneOf"):
         if isinstance(schema.get(key), list):
-            parts = [describe_schema(s, root) for s in schema[key] if isinstance(s, dict)]
+            parts = [_describe(s, root, depth + 1) for s in schema[key] if isinstance(s, dict)]
             return " or ".join(dict.fromkeys(parts))
     if isinstance(schema.get("allOf"), list) and len(schema["allOf"]) == 1:
-        return describe_schema(schema["allOf"][0], root)
+        return _describe(schema["allOf"][0], root, depth + 1)
     kind = schema.get("type")
     if isinstance(kind, list):
         base = " or ".join(_TYPE_WORDS.get(str(k), str(k)) for k in kind)
@@ -299,11 +324,13 @@ def describe_schema(schema: dict[str, Any], root: dict[str, Any] | None = None) 
         base = _TYPE_WORDS.get(kind, kind)
     else:
         base = "a value"
+    required = [k for k in schema.get("required", []) if isinstance(k, str)]
     if kind == "array" and isinstance(schema.get("items"), dict):
-        base = f"a list of ({describe_schema(schema['items'], root)})"
+        base = f"a list of ({_describe(schema['items'], root, depth + 1)})"
     if kind == "object" and isinstance(schema.get("properties"), dict):
-        required = set(schema.get("required", []))
         keys = [k + ("" if k in required else "?") for k in schema["properties"]]
         base = "an object with keys " + ", ".join(keys) if keys else "an empty object"
-    bounds = _bounds(schema)
+    elif kind in (None, "object") and required:  # e.g. an anyOf branch that names keys
+        base = "an object with " + ("key " if len(required) == 1 else "keys ") + ", ".join(required)
+    bounds = _bounds(schema, root, depth)
     return base + (" " + ", ".join(bounds) if bounds else "")

@@ -205,3 +205,81 @@ class TestJsonSchemaArguments:
             JsonSchemaArguments({"type": "string"})
         with pytest.raises(ToolDefinitionError, match="invalid JSON Schema"):
             JsonSchemaArguments({"type": "object", "properties": {"a": {"type": 5}}})
+
+
+def declared(schema: dict[str, Any]) -> Tool:
+    return Tool(
+        name="f",
+        description="A declared tool.",
+        arguments=JsonSchemaArguments(schema),
+        invoke=lambda args: "ok",
+    )
+
+
+def two_strings(**rules: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+        **rules,
+    }
+
+
+class TestRulesInMessages:
+    """Each failing rule is in the message, on the field it concerns: in words where the schema
+    description can say it, else in jsonschema's own words."""
+
+    def test_unique_items(self) -> None:
+        tags = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+        schema = {"type": "object", "properties": {"tags": tags}}
+        (problem,) = problems(declared(schema), {"tags": ["a", "a"]})
+        assert problem.field == "tags" and "no repeated items" in problem.expected
+
+    def test_not(self) -> None:
+        user = {"type": "string", "not": {"enum": ["root"]}}
+        (problem,) = problems(
+            declared({"type": "object", "properties": {"user": user}}), {"user": "root"}
+        )
+        assert problem.field == "user" and problem.expected == 'a string but not one of "root"'
+
+    def test_dependent_required_names_the_missing_key(self) -> None:
+        schema = two_strings(dependentRequired={"a": ["b"]})
+        (problem,) = problems(declared(schema), {"a": "x"})
+        assert problem == ArgumentProblem("b", MISSING, "a string (required when 'a' is given)")
+
+    def test_min_properties(self) -> None:
+        (problem,) = problems(declared(two_strings(minProperties=1)), {})
+        assert problem.field == "" and "with at least 1 key" in problem.expected
+
+    def test_root_any_of_required(self) -> None:
+        schema = two_strings(anyOf=[{"required": ["a"]}, {"required": ["b"]}])
+        (problem,) = problems(declared(schema), {})
+        assert problem.expected == "an object with key a or an object with key b"
+
+    def test_then_required_is_described_by_the_object_property(self) -> None:
+        schema = {
+            "type": "object",
+            "properties": {"kind": {"enum": ["a", "b"]}, "x": {"type": "integer"}},
+            "if": {"properties": {"kind": {"const": "a"}}},
+            "then": {"required": ["x"]},
+        }
+        (problem,) = problems(declared(schema), {"kind": "a"})
+        assert problem == ArgumentProblem("x", MISSING, "an integer (required)")
+
+    def test_other_rules_quote_jsonschema(self) -> None:
+        point = {"type": "array", "prefixItems": [{"type": "number"}] * 2, "items": False}
+        nested = {
+            "type": "object",
+            "properties": {"p": {"type": "object", "properties": {"pt": point}}},
+        }
+        (problem,) = problems(declared(nested), {"p": {"pt": [1, 2, 3]}})
+        assert problem.field == "p.pt"
+        assert problem.expected == "a list (Expected at most 2 items but found 1 extra: 3)"
+        contains = {"type": "array", "contains": {"const": 1}}
+        found = problems(declared({"type": "object", "properties": {"c": contains}}), {"c": [2]})
+        assert found[0].field == "c" and "does not contain items" in found[0].expected
+
+    def test_draft4_boolean_exclusive_minimum(self) -> None:
+        n = {"type": "number", "minimum": 0, "exclusiveMinimum": True}
+        schema = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object"}
+        (problem,) = problems(declared({**schema, "properties": {"n": n}}), {"n": 0})
+        assert problem.expected == "a number > 0"
