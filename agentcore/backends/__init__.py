@@ -7,7 +7,12 @@ any OpenAI-compatible one; ``FakeBackend`` plays scripted replies for tests. Age
 
 from agentcore.backends._fake import FakeBackend, FakeRequest, Reply, ScriptExhaustedError
 from agentcore.backends._http import HttpBackend, ToolCallDecodeError
-from agentcore.backends._local import LocalBackend, normalize_messages, tools_from_openai
+from agentcore.backends._local import (
+    LocalBackend,
+    ToolDeclarationError,
+    normalize_messages,
+    tools_from_openai,
+)
 from agentcore.backends._protocol import (
     Completion,
     Message,
@@ -33,6 +38,7 @@ __all__ = [
     "ToolCallDecodeError",
     "ToolCallOut",
     "ToolChoice",
+    "ToolDeclarationError",
     "Usage",
     "default_summarizer",
     "new_messages",

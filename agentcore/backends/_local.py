@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import threading
 import uuid
 from collections import OrderedDict
@@ -32,22 +33,44 @@ from agentcore.core.sampling import RecordingSampler, SamplingParams
 from agentcore.core.session import GenerationResult, Session, SessionConfig
 from agentcore.paths import validate_name
 
-__all__ = ["DEFAULT_MAX_RESIDENT", "LocalBackend", "normalize_messages", "tools_from_openai"]
+__all__ = [
+    "DEFAULT_MAX_RESIDENT",
+    "LocalBackend",
+    "ToolDeclarationError",
+    "normalize_messages",
+    "tools_from_openai",
+]
+
+log = logging.getLogger("agentcore.backends")
 
 DEFAULT_MAX_RESIDENT = 16  # sessions a persistent backend keeps in memory
+_SCHEMA_CHECKS_KEPT = 256  # tool schemas whose grammar warnings a backend remembers
+
+
+class ToolDeclarationError(ValueError):
+    """A ``tools`` entry this backend cannot decode under; ``param`` locates it."""
+
+    def __init__(self, index: int, name: str | None, problem: str, field: str = "") -> None:
+        who = f"tools[{index}]" + (f" ({name!r})" if name else "")
+        super().__init__(f"{who}: {problem}")
+        self.param = f"tools[{index}]{field}"
 
 
 def tools_from_openai(entries: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """OpenAI ``tools`` entries -> :class:`tools.Tool` objects (declared here, run by the caller)."""
-    from tools import JsonSchemaArguments, Tool
+    """OpenAI ``tools`` entries -> :class:`tools.Tool` objects (declared here, run by the caller).
+
+    Raises :class:`ToolDeclarationError` naming the entry (``tools[i]`` and its name)."""
+    from tools import JsonSchemaArguments, Tool, ToolError
 
     out = []
     for i, entry in enumerate(entries):
         fn = entry.get("function") if entry.get("type", "function") == "function" else None
         if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
-            raise ValueError(
-                f"tools[{i}]: expected {{'type': 'function', 'function': {{'name': ..., "
-                f"'parameters': {{...}}}}}}, got {dict(entry)!r}"
+            raise ToolDeclarationError(
+                i,
+                None,
+                f"expected {{'type': 'function', 'function': {{'name': ..., "
+                f"'parameters': {{...}}}}}}, got {dict(entry)!r}",
             )
         params = fn.get("parameters") or {"type": "object", "properties": {}}
         name = fn["name"]
@@ -55,15 +78,17 @@ def tools_from_openai(entries: Sequence[Mapping[str, Any]]) -> list[Any]:
         def declared(_args: Any, _name: str = name) -> Any:
             raise RuntimeError(f"tool {_name!r} is declared by the caller, who runs it")
 
-        out.append(
-            Tool(
+        try:
+            tool = Tool(
                 name=name,
                 description=str(fn.get("description") or ""),
                 arguments=JsonSchemaArguments(params),
                 invoke=declared,
                 source="declared",
             )
-        )
+        except (ToolError, ValueError, TypeError) as exc:
+            raise ToolDeclarationError(i, name, str(exc), ".function.parameters") from None
+        out.append(tool)
     return out
 
 
@@ -139,6 +164,7 @@ class LocalBackend:
         self._clean: set[str] = set()  # resident sessions unchanged since save() wrote them
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._schema_warnings: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     @classmethod
     def load(cls, model: str | None = None, **kwargs: Any) -> LocalBackend:
@@ -300,6 +326,7 @@ class LocalBackend:
             prompt = render_tools_prompt(declared, tool_choice)
             if hf_tok is None:
                 raise ValueError("constrained tool calls need a Hugging Face tokenizer")
+            self._check_tool_schemas(tools, declared)
             if json_schema is not None and tool_choice == "auto":
                 # response_format shapes the text alternative: a reply is JSON or a call
                 grammar = _with_json_text(build_action_grammar(declared, "required"), json_schema)
@@ -356,6 +383,61 @@ class LocalBackend:
         raw.extend(fresh)
         raw.append(completion.message())
         return completion
+
+    def _check_tool_schemas(
+        self, entries: Sequence[Mapping[str, Any]], declared: Sequence[Any]
+    ) -> None:
+        """What the grammar cannot enforce of each tool's parameters (keywords it ignores,
+        unknown formats): refused for a tool declared ``"strict": true`` (as OpenAI refuses
+        such schemas), logged for the others, whose calls the decoder then only approximates.
+        """
+        for i, (entry, tool) in enumerate(zip(entries, declared, strict=True)):
+            warnings = self._grammar_warnings(i, tool)
+            if not warnings:
+                continue
+            what = "; ".join(warnings)
+            if entry.get("function", {}).get("strict") is True:
+                raise ToolDeclarationError(
+                    i,
+                    tool.name,
+                    f"the tool is strict, but its parameters use JSON Schema that constrained "
+                    f"decoding cannot enforce ({what}); remove those keywords or set strict to "
+                    "false",
+                    ".function.parameters",
+                )
+            log.warning(
+                "tool %r: decoding ignores part of its parameters' schema: %s", tool.name, what
+            )
+
+    def _grammar_warnings(self, index: int, tool: Any) -> tuple[str, ...]:
+        """llguidance's warnings for one tool's argument schema (remembered per schema)."""
+        from agentcore.core.constraint import GrammarConstraint, GrammarError
+        from tools import arguments_grammar_schema
+
+        schema = arguments_grammar_schema(tool)
+        key = json.dumps(schema, sort_keys=True)
+        with self._guard:
+            if key in self._schema_warnings:
+                self._schema_warnings.move_to_end(key)
+                return self._schema_warnings[key]
+        codec = self.engine.codec
+        try:
+            c = GrammarConstraint.from_json_schema(
+                codec.hf,
+                schema,
+                vocab_size=self.engine.core.dims.vocab,
+                eos_token_ids=sorted(codec.stop_ids),
+            )
+        except GrammarError as exc:
+            raise ToolDeclarationError(
+                index, tool.name, f"its parameters cannot be decoded: {exc}", ".function.parameters"
+            ) from None
+        warnings = tuple(c.grammar_warnings)
+        with self._guard:
+            self._schema_warnings[key] = warnings
+            while len(self._schema_warnings) > _SCHEMA_CHECKS_KEPT:
+                self._schema_warnings.popitem(last=False)
+        return warnings
 
     def generate_json(
         self, messages: list[dict[str, str]], schema: dict[str, Any], *, max_tokens: int = 512

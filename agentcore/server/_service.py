@@ -67,7 +67,13 @@ def api_error_for(exc: BaseException) -> APIError | None:
     if isinstance(exc, SessionStateError):
         return APIError(409, str(exc), param="session", code="session_unreadable")
     if isinstance(exc, ToolError | ValueError):
-        return APIError(400, str(exc) or type(exc).__name__, code="invalid_request")
+        param = getattr(exc, "param", None)  # e.g. ToolDeclarationError: "tools[2]..."
+        return APIError(
+            400,
+            str(exc) or type(exc).__name__,
+            param=param if isinstance(param, str) else None,
+            code="invalid_request",
+        )
     return None
 
 

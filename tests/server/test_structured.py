@@ -153,3 +153,57 @@ async def test_tools_and_response_format_together(hf_api: httpx.AsyncClient, see
     else:
         assert choice["finish_reason"] == "stop", choice
         jsonschema.validate(json.loads(choice["message"]["content"]), PERSON)
+
+
+def _tool(name: str, parameters: dict[str, Any], strict: bool | None = None) -> dict[str, Any]:
+    fn: dict[str, Any] = {"name": name, "parameters": parameters}
+    if strict is not None:
+        fn["strict"] = strict
+    return {"type": "function", "function": fn}
+
+
+TAGS = {
+    "type": "object",
+    "properties": {"tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}},
+    "required": ["tags"],
+}
+
+
+async def test_strict_tools_refuse_keywords_the_grammar_cannot_enforce(
+    hf_api: httpx.AsyncClient,
+) -> None:
+    body = {"messages": MSG, "max_tokens": 3, "tool_choice": "required"}
+    r = await hf_api.post(CHAT, json={**body, "tools": [WEATHER, _tool("tag", TAGS, True)]})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["param"] == "tools[1].function.parameters"
+    for word in ("tools[1]", "'tag'", "strict", "uniqueItems"):
+        assert word in err["message"], err["message"]
+
+
+async def test_other_tools_are_decoded_best_effort_with_a_warning(
+    hf_api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {"messages": MSG, "max_tokens": 3, "tool_choice": "required"}
+    with caplog.at_level("WARNING", logger="agentcore.backends"):
+        r = await hf_api.post(CHAT, json={**body, "tools": [_tool("tag", TAGS, False)]})
+    assert r.status_code == 200, r.text
+    assert any("uniqueItems" in rec.getMessage() for rec in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"type": "array"},
+        {"type": "object", "properties": {"a": {"type": "strin"}}},
+    ],
+)
+async def test_bad_tool_schemas_name_their_entry(
+    hf_api: httpx.AsyncClient, parameters: dict[str, Any]
+) -> None:
+    tools = [WEATHER, _tool("broken", parameters)]
+    r = await hf_api.post(CHAT, json={"messages": MSG, "max_tokens": 3, "tools": tools})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["message"].startswith("tools[1] ('broken'): "), err["message"]
+    assert err["param"] == "tools[1].function.parameters"
