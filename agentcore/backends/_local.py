@@ -389,10 +389,11 @@ class LocalBackend:
     ) -> None:
         """What the grammar cannot enforce of each tool's parameters (keywords it ignores,
         unknown formats): refused for a tool declared ``"strict": true`` (as OpenAI refuses
-        such schemas), logged for the others, whose calls the decoder then only approximates.
+        such schemas), logged (once per schema) for the others, whose calls the decoder then
+        only approximates.
         """
         for i, (entry, tool) in enumerate(zip(entries, declared, strict=True)):
-            warnings = self._grammar_warnings(i, tool)
+            warnings, fresh = self._grammar_warnings(i, tool)
             if not warnings:
                 continue
             what = "; ".join(warnings)
@@ -405,12 +406,14 @@ class LocalBackend:
                     "false",
                     ".function.parameters",
                 )
-            log.warning(
-                "tool %r: decoding ignores part of its parameters' schema: %s", tool.name, what
-            )
+            if fresh:
+                log.warning(
+                    "tool %r: decoding ignores part of its parameters' schema: %s", tool.name, what
+                )
 
-    def _grammar_warnings(self, index: int, tool: Any) -> tuple[str, ...]:
-        """llguidance's warnings for one tool's argument schema (remembered per schema)."""
+    def _grammar_warnings(self, index: int, tool: Any) -> tuple[tuple[str, ...], bool]:
+        """llguidance's warnings for one tool's argument schema, and whether they are new
+        (they are remembered per schema)."""
         from agentcore.core.constraint import GrammarConstraint, GrammarError
         from tools import arguments_grammar_schema
 
@@ -419,7 +422,7 @@ class LocalBackend:
         with self._guard:
             if key in self._schema_warnings:
                 self._schema_warnings.move_to_end(key)
-                return self._schema_warnings[key]
+                return self._schema_warnings[key], False
         codec = self.engine.codec
         try:
             c = GrammarConstraint.from_json_schema(
@@ -437,7 +440,7 @@ class LocalBackend:
             self._schema_warnings[key] = warnings
             while len(self._schema_warnings) > _SCHEMA_CHECKS_KEPT:
                 self._schema_warnings.popitem(last=False)
-        return warnings
+        return warnings, True
 
     def generate_json(
         self, messages: list[dict[str, str]], schema: dict[str, Any], *, max_tokens: int = 512
