@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from tools._grammar import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, ToolChoice, resolve_action_space
 from tools._registry import ToolRegistry
@@ -30,7 +31,9 @@ def render_tools_prompt(
     """The system-prompt text that lists the callable tools and how to call them.
 
     Takes the same arguments as :func:`~tools.build_action_grammar` and lists exactly the
-    tools that grammar allows; returns ``""`` when no tool may be called.
+    tools that grammar allows; returns ``""`` when no tool may be called. Descriptions are
+    untrusted text (a client's, an MCP server's): each tool's JSON has its tags escaped, so
+    none can close ``<tools>`` or open a ``<tool_call>``.
     """
     space = resolve_action_space(
         tools, tool_choice, permitted=permitted, require_tool=require_tool, allow_text=allow_text
@@ -40,7 +43,7 @@ def render_tools_prompt(
     lines = [
         "You can call tools. Each tool is described by one JSON object inside <tools></tools>:",
         "<tools>",
-        *(json.dumps(t.openai_tool(), ensure_ascii=False) for t in space.tools),
+        *(_json_inside_tags(t.openai_tool()) for t in space.tools),
         "</tools>",
         "",
         "To call a tool, answer with only this, the arguments matching the tool's parameters:",
@@ -57,12 +60,23 @@ def render_tools_prompt(
     return "\n".join(lines)
 
 
+def _json_inside_tags(value: Any) -> str:
+    """``value`` as one line of JSON that cannot end or start a block of the prompt format.
+
+    ``</`` is written ``<\\/``, and ``<tool`` and ``<|`` (``<tool_call>``, ``<tools>``, a
+    chat-template token such as ``<|im_start|>``) start with ``\\u003c``: the same strings once
+    the JSON is read, but no tag or special token in the text the model sees.
+    """
+    text = json.dumps(value, ensure_ascii=False)
+    text = text.replace("</", "<\\/")
+    return text.replace("<tool", "\\u003ctool").replace("<|", "\\u003c|")
+
+
 def format_tool_result(name: str, content: str) -> str:
     """A tool result as the model reads it: a ``<tool_response>`` block around a JSON object.
 
-    The content is JSON-encoded and ``</`` is written ``<\\/`` (the same string in JSON), so
-    an untrusted result cannot close the block early and pose as the assistant.
+    The content is JSON-encoded with its tags escaped (see :func:`_json_inside_tags`), so an
+    untrusted result cannot close the block early and pose as the assistant.
     """
-    body = json.dumps({"name": name, "content": content}, ensure_ascii=False)
-    body = body.replace("</", "<\\/")
+    body = _json_inside_tags({"name": name, "content": content})
     return f"<tool_response>\n{body}\n</tool_response>"
