@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response, StreamingResponse
 
 from agentcore._version import __version__
@@ -28,6 +29,7 @@ from agentcore.server._config import ServerConfig
 from agentcore.server._errors import APIError, error_response, install_error_handlers, json_response
 from agentcore.server._jobs import Job, JobEvent
 from agentcore.server._limits import BodyLimitMiddleware
+from agentcore.server._middleware import APIKeyMiddleware, JsonBodyMiddleware
 from agentcore.server._responses import (
     SSE_DONE,
     ChatStreamShaper,
@@ -136,7 +138,19 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
     )
     app.state.service = service
     install_error_handlers(app)
+    # the last added runs first: CORS (answers preflights, marks every reply, 401s included),
+    # then the API key, then bodies read as JSON, then the size limit
     app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes)
+    app.add_middleware(JsonBodyMiddleware)
+    if cfg.api_key is not None:
+        app.add_middleware(APIKeyMiddleware, api_key=cfg.api_key)
+    if cfg.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cfg.cors_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
 
     @app.get("/health")
     async def health() -> Response:

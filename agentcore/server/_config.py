@@ -36,6 +36,9 @@ class ServerConfig:
     auto_create_sessions: bool = True  # a request naming a new session creates it
     max_stop_strings: int = 16
     log_level: str = "info"
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API ("*": any)
+    # when set, requests need "Authorization: Bearer <api_key>" (kept out of the repr)
+    api_key: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         checks = [
@@ -46,6 +49,8 @@ class ServerConfig:
             ("completion_max_tokens", self.completion_max_tokens >= 0, "an integer >= 0"),
             ("workers", self.workers >= 1, "an integer >= 1"),
             ("max_stop_strings", self.max_stop_strings >= 1, "an integer >= 1"),
+            ("api_key", self.api_key is None or bool(self.api_key.strip()), "a non-empty key"),
+            ("cors_origins", all(o.strip() for o in self.cors_origins), "non-empty origins"),
         ]
         for name, ok, expected in checks:
             if not ok:

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 __all__ = [
+    "SENT_CONTENT_TYPE",
     "APIError",
     "describe_validation_errors",
     "error_response",
@@ -29,6 +30,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("agentcore.server")
+
+SENT_CONTENT_TYPE = "agentcore.sent_content_type"  # scope key: a body's type, when not JSON
 
 _TYPES = {
     400: "invalid_request_error",
@@ -176,6 +179,13 @@ def describe_validation_errors(errors: Sequence[Any]) -> tuple[str, str | None]:
 async def _on_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     message, param = describe_validation_errors(exc.errors())
+    sent = request.scope.get(SENT_CONTENT_TYPE)
+    if sent is not None and any(e.get("type") == "json_invalid" for e in exc.errors()):
+        how = f"as Content-Type: {sent}" if sent else "without a Content-Type"
+        message += (
+            f"; the body was sent {how}, and this API reads JSON: send a JSON object with "
+            "Content-Type: application/json"
+        )
     return error_response(APIError(400, message, param=param, code="invalid_request"))
 
 

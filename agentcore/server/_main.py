@@ -12,12 +12,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["add_serve_arguments", "bind_socket", "build_parser", "main", "run_serve"]
+if TYPE_CHECKING:
+    from agentcore.server._config import ServerConfig
+
+__all__ = [
+    "add_serve_arguments",
+    "bind_socket",
+    "build_parser",
+    "config_from_args",
+    "main",
+    "run_serve",
+]
 
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
@@ -63,6 +75,20 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="refuse requests naming an unknown session (create them with POST /v1/sessions)",
     )
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let browser pages from ORIGIN (e.g. http://localhost:3000) call the API; "
+        "repeatable; '*' allows any origin (default: none, no CORS headers)",
+    )
+    p.add_argument(
+        "--api-key",
+        default=None,
+        help="require 'Authorization: Bearer API_KEY' on every request but GET /health "
+        "(default $AGENTCORE_API_KEY; neither set: no check)",
+    )
     p.add_argument("--log-level", default=d.log_level, help="uvicorn log level (default info)")
 
 
@@ -91,6 +117,24 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def config_from_args(ns: argparse.Namespace) -> ServerConfig:
+    """The server's limits and access rules from parsed options (``$AGENTCORE_API_KEY`` when
+    ``--api-key`` is not given)."""
+    from agentcore.server._config import ServerConfig
+
+    return ServerConfig(
+        host=ns.host,
+        port=ns.port,
+        max_body_bytes=ns.max_body_bytes,
+        max_tokens_limit=ns.max_tokens_limit,
+        workers=ns.workers,
+        auto_create_sessions=not ns.no_auto_create,
+        log_level=ns.log_level,
+        cors_origins=tuple(ns.cors_origin),
+        api_key=ns.api_key or os.environ.get("AGENTCORE_API_KEY") or None,
+    )
+
+
 def run_serve(ns: argparse.Namespace) -> int:
     """Load the model and serve until interrupted (SIGINT/SIGTERM: graceful shutdown)."""
     import uvicorn
@@ -101,18 +145,10 @@ def run_serve(ns: argparse.Namespace) -> int:
     from agentcore.core.loader import ModelNotFoundError
     from agentcore.core.session import SessionConfig
     from agentcore.server._app import create_app
-    from agentcore.server._config import ServerConfig, default_sessions_dir
+    from agentcore.server._config import default_sessions_dir
 
     try:
-        config = ServerConfig(
-            host=ns.host,
-            port=ns.port,
-            max_body_bytes=ns.max_body_bytes,
-            max_tokens_limit=ns.max_tokens_limit,
-            workers=ns.workers,
-            auto_create_sessions=not ns.no_auto_create,
-            log_level=ns.log_level,
-        )
+        config = config_from_args(ns)
         if ns.max_resident_sessions < 1:
             raise ValueError(
                 f"--max-resident-sessions must be >= 1, got {ns.max_resident_sessions}"
@@ -161,7 +197,8 @@ def run_serve(ns: argparse.Namespace) -> int:
         if server.started:
             print(
                 f"agentcore serve: listening on http://{shown}:{port} (model {info.name} on "
-                f"{info.device}/{info.dtype}; sessions in {folder})",
+                f"{info.device}/{info.dtype}; sessions in {folder}"
+                f"{'; API key required' if config.api_key else ''})",
                 flush=True,
             )
         await task
