@@ -18,7 +18,13 @@ import jsonschema.exceptions
 import jsonschema.validators
 from pydantic import BaseModel, ValidationError
 
-from tools._errors import MISSING, ArgumentProblem, ToolArgumentError, ToolDefinitionError
+from tools._errors import (
+    MISSING,
+    ArgumentProblem,
+    ToolArgumentError,
+    ToolDefinitionError,
+    short_repr,
+)
 from tools._formats import FORMAT_CHECKER
 from tools._schema import describe_schema, export_schema, inline_root_ref, resolve_ref
 
@@ -302,6 +308,12 @@ class PydanticArguments:
             raise ToolArgumentError(tool, problems_from_pydantic(exc, self._schema)) from None
 
 
+_TOO_DEEP = (
+    "a tool's input schema nests too deeply to be checked (Python's recursion limit was "
+    "reached); flatten it"
+)
+
+
 class JsonSchemaArguments:
     """Arguments checked by a raw JSON Schema (tools imported over MCP, tools a client declares);
     the tool receives the arguments dict unchanged. String formats are checked too (see
@@ -311,18 +323,20 @@ class JsonSchemaArguments:
         raw = inline_root_ref(dict(schema))
         if raw.get("type") != "object":
             raise ToolDefinitionError(
-                f"a tool's input schema must have type 'object' at the root, got {raw!r}"
+                f"a tool's input schema must have type 'object' at the root, got {short_repr(raw)}"
             )
         validator_cls = jsonschema.validators.validator_for(
             raw, default=jsonschema.Draft202012Validator
         )
         try:
             validator_cls.check_schema(raw)
+            self._schema = export_schema(raw)
         except jsonschema.exceptions.SchemaError as exc:
             raise ToolDefinitionError(
                 f"invalid JSON Schema for tool arguments: {exc.message}"
             ) from None
-        self._schema = export_schema(raw)
+        except RecursionError:
+            raise ToolDefinitionError(_TOO_DEEP) from None
         self._validator = validator_cls(raw, format_checker=FORMAT_CHECKER)
 
     @property
@@ -331,9 +345,14 @@ class JsonSchemaArguments:
 
     def validate(self, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
         value = dict(arguments)
-        errors = sorted(
-            self._validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path]
-        )
-        if errors:
-            raise ToolArgumentError(tool, problems_from_jsonschema(errors, self._schema))
+        try:
+            errors = sorted(
+                self._validator.iter_errors(value), key=lambda e: [str(p) for p in e.absolute_path]
+            )
+            problems = problems_from_jsonschema(errors, self._schema) if errors else []
+        except RecursionError:
+            expected = "arguments nested less deeply (checking them ran out of recursion depth)"
+            problems = [ArgumentProblem("", value, expected)]
+        if problems:
+            raise ToolArgumentError(tool, problems)
         return value

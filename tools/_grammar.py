@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import llguidance
 
-from tools._errors import ToolNotFoundError
+from tools._errors import ToolDefinitionError, ToolNotFoundError
 from tools._registry import ToolRegistry
 from tools._schema import decoding_schema, walk_schemas
 from tools._tool import Tool
@@ -192,6 +192,38 @@ def arguments_grammar_schema(tool: Tool) -> dict[str, Any]:
     return schema
 
 
+@functools.lru_cache(maxsize=256)
+def _schema_problem(schema_text: str) -> str | None:
+    """Why llguidance cannot compile this arguments schema (short), or None."""
+    try:
+        grammar = llguidance.LLMatcher.grammar_from_json_schema(schema_text)
+        is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
+    except ValueError as exc:  # the schema JSON nests deeper than llguidance reads
+        return _one_line(str(exc))
+    if not is_error:
+        return None
+    return _one_line(messages[0] if messages else "?")
+
+
+def _arguments_grammar_text(tool: Tool) -> str:
+    """The tool's decoding schema as JSON, checked to compile on its own, so that a broken
+    tool is named in a short error instead of failing the whole grammar with a dump of it."""
+    try:
+        text = json.dumps(arguments_grammar_schema(tool), ensure_ascii=False)
+    except RecursionError:
+        problem: str | None = "it nests too deeply (Python's recursion limit was reached)"
+    else:
+        problem = _schema_problem(text)
+    if problem is None:
+        return text
+    if "recursion limit" in problem:
+        problem = f"it nests too deeply for the grammar engine ({problem})"
+    raise ToolDefinitionError(
+        f"tool {tool.name!r}: its parameters cannot be turned into a decoding grammar: "
+        f"{problem}. Fix or flatten the schema, or leave the tool out."
+    )
+
+
 def build_action_grammar(
     tools: ToolRegistry | Iterable[Tool],
     tool_choice: ToolChoice = "auto",
@@ -204,7 +236,8 @@ def build_action_grammar(
 
     ``permitted``: tool names the caller allows this turn (``None``: every registered tool);
     only those appear in the grammar. ``require_tool=True`` or ``allow_text=False`` forbid the
-    text branch, like ``tool_choice="required"``.
+    text branch, like ``tool_choice="required"``. Raises :class:`~tools.ToolDefinitionError`,
+    naming the tool, when a tool's schema cannot be compiled (unsatisfiable, nested too deeply).
     """
     space = resolve_action_space(
         tools,
@@ -221,7 +254,7 @@ def build_action_grammar(
     for i, tool in enumerate(space.tools):
         head = f'{TOOL_CALL_OPEN}\n{{"name": {json.dumps(tool.name)}, "arguments": '
         tail = f"}}\n{TOOL_CALL_CLOSE}"
-        schema = json.dumps(arguments_grammar_schema(tool), ensure_ascii=False)
+        schema = _arguments_grammar_text(tool)
         rules.append(f"call_{i}: {_lark_string(head)} %json {schema} {_lark_string(tail)}")
         branches.append(f"call_{i}")
     return "\n".join([f"start: {' | '.join(branches)}", *rules]) + "\n"

@@ -17,6 +17,7 @@ from tools import (
     Tool,
     ToolArgumentError,
     ToolCallParseError,
+    ToolDefinitionError,
     build_action_grammar,
     format_tool_call,
     parse_action,
@@ -318,3 +319,54 @@ class TestFormats:
     def test_unknown_formats_are_annotations(self) -> None:
         typed = declared(obj({"p": {"type": "string", "format": "path"}}))
         assert validates(typed, {"p": "/tmp/x"})
+
+
+def nested(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(depth):
+        schema = obj({"c": schema}, ["c"])
+    return schema
+
+
+class _RawSpec:
+    """An argument spec that hands over its schema unchecked (as a custom spec may)."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+
+    def validate(self, tool: str, arguments: Any) -> Any:
+        return arguments
+
+
+class TestGrammarBuildErrors:
+    """A tool whose schema cannot become a grammar is named in a short error."""
+
+    def test_unsatisfiable_tool_is_named_without_a_grammar_dump(self) -> None:
+        fine = obj({"q": {"type": "string", "description": "query " * 50}}, ["q"])
+        tools = [declared(fine, f"t{i}") for i in range(5)]
+        tools.insert(2, declared(obj({"e": {"enum": []}}, ["e"]), "broken_tool"))
+        with pytest.raises(ToolDefinitionError) as info:
+            build_action_grammar(tools, "auto")
+        message = str(info.value)
+        assert "'broken_tool'" in message and "unsatisfiable" in message
+        assert len(message) < 400 and "%json" not in message and "query" not in message
+
+    def test_too_deep_for_the_grammar_engine(self) -> None:
+        with pytest.raises(ToolDefinitionError, match=r"'deep'.*nests too deeply"):
+            build_action_grammar([declared(nested(70), "deep")], "required")
+
+    def test_too_deep_for_python_is_a_clear_error(self) -> None:
+        with pytest.raises(ToolDefinitionError, match="nests too deeply"):
+            JsonSchemaArguments(nested(100))
+        custom = Tool(name="deeper", description="d", arguments=_RawSpec(nested(400)), invoke=id)
+        with pytest.raises(ToolDefinitionError, match=r"'deeper'.*nests too deeply"):
+            build_action_grammar([custom], "required")
+
+    def test_deeply_nested_arguments_are_an_argument_error(self) -> None:
+        add = declared(Person.model_json_schema())
+        value: dict[str, Any] = {"name": "a"}
+        for _ in range(600):
+            value = {"name": "a", "friends": [value]}
+        with pytest.raises(ToolArgumentError, match="nested less deeply"):
+            add.validate(value)
+        assert not add.run_sync(value).ok
