@@ -169,7 +169,8 @@ def describe_validation_errors(errors: Sequence[Any]) -> tuple[str, str | None]:
             continue
         got = f"got {shown[key]}; " if key in shown else ""
         text = got + " or ".join(reasons)
-        messages.append(f"{key}: {text}" if key else text)
+        named = key and not text.startswith(key.rsplit(".", 1)[-1])  # "n=2 is ..." names n
+        messages.append(f"{key}: {text}" if named else text)
     first_param = next((k.removesuffix("#extra") for k in by_path if k), None)
     more = len(messages) - 3
     text = "; ".join(messages[:3]) + (f" (and {more} more problems)" if more > 0 else "")

@@ -36,7 +36,7 @@ __all__ = [
 
 log = logging.getLogger("agentcore.server")
 
-_CONFIG = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
+_CONFIG = ConfigDict(extra="allow", strict=True, populate_by_name=True)
 _NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # OpenAI's rule for function names
 _SEED_MIN, _SEED_MAX = -(2**63), 2**63 - 1  # OpenAI: any 64-bit integer
 _PENALTY = Field(ge=-2, le=2)  # OpenAI's range for presence/frequency penalties
@@ -78,19 +78,26 @@ class _Strict(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _known_and_set(cls, data: Any) -> Any:
+    def _null_means_default(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data  # pydantic reports the wrong type
         fields = dict(cls.model_fields)
         fields.update({f.alias: f for f in cls.model_fields.values() if f.alias})
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            field = fields.get(key)
-            if field is None:
-                UNKNOWN_FIELDS.note(cls.__name__, str(key))
-            elif value is not None or field.is_required():
-                out[key] = value
-        return out
+        return {
+            key: value
+            for key, value in data.items()
+            if value is not None or key not in fields or fields[key].is_required()
+        }
+
+    @model_validator(mode="after")
+    def _drop_unknown(self) -> Any:
+        # logged only once the object is valid: a union branch tried and refused says nothing
+        extra = self.__pydantic_extra__
+        if extra:
+            for name in extra:
+                UNKNOWN_FIELDS.note(type(self).__name__, str(name))
+            extra.clear()
+        return self
 
 
 class TextPart(_Strict):
@@ -324,8 +331,7 @@ class ChatRequest(_Sampling):
             for i, t in enumerate(self.tools):
                 if t.function.name in seen:
                     raise ParamError(
-                        f"tools[{i}].function.name",
-                        f"tools[{i}]: the name {t.function.name!r} appears twice",
+                        f"tools[{i}].function.name", f"the name {t.function.name!r} appears twice"
                     )
                 seen.add(t.function.name)
         return self

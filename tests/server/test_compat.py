@@ -136,3 +136,19 @@ def test_legacy_function_messages_are_read_as_tool_messages() -> None:
     call, result = (m.wire() for m in req.messages[1:])
     assert call["tool_calls"][0]["function"] == {"name": "f", "arguments": {"a": 1}}
     assert result == {"role": "tool", "content": "42", "name": "f"}
+
+
+async def test_refused_values_log_no_unknown_fields(
+    api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    UNKNOWN_FIELDS.seen.discard("image_url")
+    part = {"type": "image_url", "image_url": {"url": "http://x/y.png"}}
+    with caplog.at_level(logging.WARNING, logger="agentcore.server"):
+        r = await api.post(CHAT, json={"messages": [{"role": "user", "content": [part]}]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages[0].content"
+    assert not any("image_url" in rec.getMessage() for rec in caplog.records)
+
+
+async def test_refusals_name_their_param_once(api: httpx.AsyncClient) -> None:
+    err = (await api.post(CHAT, json={"messages": MSG, "n": 3})).json()["error"]
+    assert err["param"] == "n" and err["message"].startswith("n=3 is not supported")
