@@ -127,10 +127,14 @@ def _named_keys(
         keys.update(schema["properties"])
     if isinstance(schema.get("required"), list):
         keys.update(k for k in schema["required"] if isinstance(k, str))
-    for key, needs in (schema.get("dependentRequired") or {}).items():
-        keys.add(key)
-        keys.update(k for k in needs if isinstance(k, str))
-    keys.update(schema.get("dependentSchemas") or {})
+    dependent = schema.get("dependentRequired")
+    if isinstance(dependent, dict):
+        for key, needs in dependent.items():
+            keys.add(key)
+            if isinstance(needs, list):
+                keys.update(k for k in needs if isinstance(k, str))
+    if isinstance(schema.get("dependentSchemas"), dict):
+        keys.update(schema["dependentSchemas"])
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref not in seen:
         target = _pointer(ref, root)
@@ -158,16 +162,17 @@ def _object_contexts(root: dict[str, Any]) -> dict[int, set[str]]:
             return  # seen with at least these keys (also ends recursive $refs)
         context = context | (known or set())
         contexts[id(node)] = context
+        together = context | _named_keys(node, root)  # what the same instance may carry
         ref = node.get("$ref")
         target = _pointer(ref, root) if isinstance(ref, str) else None
         if target is not None:
-            visit(target, context | _named_keys(node, root))
+            visit(target, together)
         for keyword, sub in _subschemas(node):
             if keyword in _NEGATED:
                 continue
             if keyword in _CONJUNCTIVE:
-                visit(sub, context | _named_keys(node, root))
-            elif keyword in ("anyOf", "oneOf"):
+                visit(sub, together)
+            elif keyword in ("anyOf", "oneOf"):  # not the keys of the other branches
                 visit(sub, context | _named_keys(node, root, skip=keyword))
             else:  # a property, an item, a definition: a value of its own
                 visit(sub, set())
