@@ -177,6 +177,18 @@ class TestComposition:
         assert_invalid(tiny_tokenizer, loose, {"a": "x"})
         assert not grammar_accepts(tiny_tokenizer, loose, {"a": "x", "b": 1, "c": 1})
 
+    @pytest.mark.parametrize(
+        "second",
+        [
+            obj({"a": {"type": "integer"}}),  # a must be a string and an integer
+            obj({"b": {"type": "integer"}}, ["b"], additionalProperties=False),  # a is forbidden
+        ],
+    )
+    def test_unsatisfiable_compositions_stay_unsatisfiable(self, second: dict[str, Any]) -> None:
+        schema = {"type": "object", "allOf": [obj({"a": {"type": "string"}}, ["a"]), second]}
+        with pytest.raises(ToolDefinitionError, match="unsatisfiable"):
+            build_action_grammar([declared(schema)], "required")
+
     def test_discriminated_union_branches_stay_closed(self, tiny_tokenizer: Any) -> None:
         defs = {
             "Cat": obj({"kind": {"const": "cat"}, "meows": {"type": "integer"}}, ["kind", "meows"]),
