@@ -80,8 +80,28 @@ def test_chat_plain_and_streamed(client: openai.OpenAI) -> None:
         usage = chunk.usage or usage
     assert "".join(pieces) == text  # greedy by default: the same reply
     assert usage is not None and usage.total_tokens == plain.usage.total_tokens
-    with pytest.raises(openai.BadRequestError, match="unknown field 'colour'"):
-        client.chat.completions.create(model=MODEL, messages=msgs, extra_body={"colour": 1})
+    with pytest.raises(openai.BadRequestError, match="temperature"):
+        client.chat.completions.create(model=MODEL, messages=msgs, extra_body={"temperature": "x"})
+    # what newer clients send is accepted: unknown fields are ignored
+    extra = client.chat.completions.create(
+        model=MODEL, messages=msgs, max_tokens=8, store=False, metadata={"a": "b"}, seed=None
+    )
+    assert extra.choices[0].message.content == text
+
+
+def test_chat_logprobs_and_penalties(client: openai.OpenAI) -> None:
+    msgs: list[Any] = [{"role": "user", "content": "Count from one to ten."}]
+    r = client.chat.completions.create(
+        model=MODEL, messages=msgs, max_tokens=10, logprobs=True, top_logprobs=2
+    )
+    lp = r.choices[0].logprobs
+    assert lp is not None and lp.content
+    assert "".join(t.token for t in lp.content) == r.choices[0].message.content
+    assert all(len(t.top_logprobs) == 2 and t.logprob <= 0 for t in lp.content)
+    penalised = client.chat.completions.create(
+        model=MODEL, messages=msgs, max_tokens=10, frequency_penalty=2, presence_penalty=2
+    )
+    assert penalised.choices[0].message.content != r.choices[0].message.content
 
 
 def test_tool_calls_plain_and_streamed(client: openai.OpenAI) -> None:
