@@ -38,6 +38,7 @@ from agentcore.server._responses import (
     chat_response,
     completion_chunk,
     completion_response,
+    finish_reason,
     sse,
     usage_json,
 )
@@ -193,14 +194,22 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
             if last.kind == "error":
                 return _failed(service, last.value)
             logprobs = service.chat_logprobs(body, last.value)
-            return json_response(chat_response(last.value, ids, logprobs))
+            reply = chat_response(last.value, ids, logprobs, legacy=body.legacy_functions)
+            return json_response(reply)
         await watch.stop()  # from here the streaming response watches the connection
         if first.kind == "error":
             return _failed(service, first.value)
         active, forced = service.tool_mode(body)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
-            _chat_events(job, first, ids, ChatStreamShaper(active, forced), include_usage, body),
+            _chat_events(
+                job,
+                first,
+                ids,
+                ChatStreamShaper(active, forced, body.legacy_functions),
+                include_usage,
+                body,
+            ),
             media_type="text/event-stream",
             headers=_SSE_HEADERS,
         )
@@ -226,7 +235,13 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
                         yield sse(chat_chunk(ids, delta))
                     logprobs = service.chat_logprobs(body, c)  # all in the last chunk
                     yield sse(
-                        chat_chunk(ids, {}, c.finish_reason, session=c.session, logprobs=logprobs)
+                        chat_chunk(
+                            ids,
+                            {},
+                            finish_reason(c, shaper.legacy),
+                            session=c.session,
+                            logprobs=logprobs,
+                        )
                     )
                     if include_usage:
                         u = c.usage

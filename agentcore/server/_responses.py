@@ -29,6 +29,7 @@ __all__ = [
     "chat_response",
     "completion_chunk",
     "completion_response",
+    "finish_reason",
     "sse",
     "tool_calls_json",
     "usage_json",
@@ -102,11 +103,20 @@ def chat_logprobs_json(
     return {"content": content, "refusal": None}
 
 
+def finish_reason(c: Completion, legacy: bool = False) -> str:
+    """``c.finish_reason``, as a client that declared legacy ``functions`` expects it."""
+    return "function_call" if legacy and c.tool_calls else c.finish_reason
+
+
 def chat_response(
-    c: Completion, ids: Ids, logprobs: dict[str, Any] | None = None
+    c: Completion, ids: Ids, logprobs: dict[str, Any] | None = None, *, legacy: bool = False
 ) -> dict[str, Any]:
+    """The ``chat.completion`` object; ``legacy``: a call as ``function_call`` (the request
+    declared ``functions``), not ``tool_calls``."""
     message: dict[str, Any] = {"role": "assistant", "content": c.content}
-    if c.tool_calls:
+    if c.tool_calls and legacy:
+        message["function_call"] = tool_calls_json(c)[0]["function"]
+    elif c.tool_calls:
         message["tool_calls"] = tool_calls_json(c)
     out: dict[str, Any] = {
         "id": ids.id,
@@ -118,7 +128,7 @@ def chat_response(
                 "index": 0,
                 "message": message,
                 "logprobs": logprobs,
-                "finish_reason": c.finish_reason,
+                "finish_reason": finish_reason(c, legacy),
             }
         ],
         "usage": usage_json(
@@ -159,12 +169,14 @@ class ChatStreamShaper:
     """Raw streamed text -> OpenAI chat deltas, keeping tool calls out of ``content``.
 
     ``tools``: whether the answer may be a tool call; ``forced``: whether it must be one
-    (``tool_choice`` ``required`` or a named function).
+    (``tool_choice`` ``required`` or a named function); ``legacy``: a call streams as
+    ``function_call`` deltas (the request declared legacy ``functions``).
     """
 
-    def __init__(self, tools: bool, forced: bool) -> None:
+    def __init__(self, tools: bool, forced: bool, legacy: bool = False) -> None:
         self.tools = tools
         self.forced = forced
+        self.legacy = legacy
         self.mode = "call" if forced else ("undecided" if tools else "text")
         self._held = ""
         self.emitted = ""
@@ -189,7 +201,11 @@ class ChatStreamShaper:
     def finish(self, c: Completion) -> list[dict[str, Any]]:
         """Deltas that complete the message once the backend returned ``c``."""
         out: list[dict[str, Any]] = []
-        if c.tool_calls:
+        if c.tool_calls and self.legacy:
+            fn = tool_calls_json(c)[0]["function"]
+            out.append({"function_call": {"name": fn["name"], "arguments": ""}})
+            out.append({"function_call": {"arguments": fn["arguments"]}})
+        elif c.tool_calls:
             for i, call in enumerate(tool_calls_json(c)):
                 fn = call["function"]
                 out.append(

@@ -17,7 +17,14 @@ import json
 import logging
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from agentcore.paths import validate_name
 
@@ -289,7 +296,7 @@ class ChatRequest(_Sampling):
     """``POST /v1/chat/completions``.
 
     The legacy ``functions`` / ``function_call`` fields are read as ``tools`` / ``tool_choice``
-    when those are not given.
+    when those are not given (and the reply then speaks the legacy shape: ``function_call``).
     """
 
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
@@ -302,6 +309,7 @@ class ChatRequest(_Sampling):
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
     functions: list[FunctionDef] | None = None
     function_call: Literal["auto", "none"] | FunctionName | None = None
+    _legacy: bool = PrivateAttr(default=False)  # the tools came as legacy functions
 
     @model_validator(mode="after")
     def _consistent(self) -> ChatRequest:
@@ -339,6 +347,7 @@ class ChatRequest(_Sampling):
     def _read_legacy_functions(self) -> None:
         if self.functions is not None and self.tools is None:
             self.tools = [ToolDef(function=f) for f in self.functions]
+            self._legacy = True
         fc = self.function_call
         if fc is not None and self.tool_choice is None:
             self.tool_choice = (
@@ -355,6 +364,11 @@ class ChatRequest(_Sampling):
             if self.max_completion_tokens is not None
             else self.max_tokens
         )
+
+    @property
+    def legacy_functions(self) -> bool:
+        """Whether the reply should speak the legacy ``function_call`` shape."""
+        return self._legacy
 
     def logprobs_wanted(self) -> int | None:
         """None: no log-probabilities; k: each token's and its k best alternatives."""

@@ -208,3 +208,23 @@ async def test_bad_tool_schemas_name_their_entry(
     err = r.json()["error"]
     assert err["message"].startswith("tools[1] ('broken'): "), err["message"]
     assert err["param"] == "tools[1].function.parameters"
+
+
+async def test_legacy_functions_get_a_legacy_function_call(hf_api: httpx.AsyncClient) -> None:
+    body = {
+        "messages": MSG,
+        "max_tokens": 120,
+        "functions": [WEATHER["function"]],
+        "function_call": {"name": "get_weather"},
+    }
+    choice = (await hf_api.post(CHAT, json=body)).json()["choices"][0]
+    assert choice["finish_reason"] == "function_call", choice
+    call = choice["message"]["function_call"]
+    assert call["name"] == "get_weather" and "tool_calls" not in choice["message"]
+    jsonschema.validate(json.loads(call["arguments"]), WEATHER_PARAMS)
+    chunks = sse_chunks((await hf_api.post(CHAT, json={**body, "stream": True})).text)
+    deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+    streamed = [d["function_call"] for d in deltas if "function_call" in d]
+    assert streamed[0]["name"] == "get_weather"
+    assert "".join(d["arguments"] for d in streamed) == call["arguments"]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "function_call"
