@@ -6,8 +6,9 @@ Owns :func:`create_app`: ``GET /v1/models``, ``POST /v1/chat/completions`` and
 request to that persistent session; without it a request is stateless. Each request runs in a
 worker thread; text streams to the client as it is generated, and a client that disconnects
 (while queued, mid-generation or mid-stream) stops its generation at the next token and frees
-its session. Never touches tensors: :class:`~agentcore.server._service.ModelService` drives the
-backend.
+its session. In front of the routes (see ``_middleware``): opt-in CORS, an optional API key,
+JSON bodies read whatever content type they came with, and the body-size limit. Never touches
+tensors: :class:`~agentcore.server._service.ModelService` drives the backend.
 """
 
 from __future__ import annotations
