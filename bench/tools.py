@@ -5,6 +5,9 @@ each with the tool and arguments a correct answer uses. Both arms see the same s
 (the tools section from :func:`tools.render_tools_prompt`) and the same request:
 
 * constrained: decoded under the action grammar with ``tool_choice="required"``;
+* bounded: the same grammar over the same tools with every string and array the schema leaves
+  open bounded (200 characters, 32 items), as the grammar did before it stopped cutting valid
+  long values short: what the bound bought on this model, side by side;
 * unconstrained: free greedy decoding, then parsed with :func:`tools.parse_action`.
 
 Reported: valid-call rate (parses and validates against the tool's schema), tool-choice and
@@ -31,6 +34,7 @@ from agentcore.core.constraint import GrammarConstraint
 from agentcore.core.engine import Engine
 from agentcore.core.sampling import SamplingParams
 from tools import (
+    JsonSchemaArguments,
     Tool,
     ToolCall,
     ToolRegistry,
@@ -161,6 +165,37 @@ def suite(n: int, seed: int = 7) -> list[dict[str, Any]]:
     return out
 
 
+OPEN_STRING, OPEN_ARRAY = 200, 32  # the bounds the grammar used to put on open values
+
+
+def bounded(schema: Any) -> Any:
+    """``schema`` with every string lacking ``maxLength`` and array lacking ``maxItems`` bounded."""
+    if isinstance(schema, list):
+        return [bounded(x) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: bounded(v) for k, v in schema.items()}
+    types = out.get("type")
+    types = types if isinstance(types, list) else [types]
+    if "string" in types and "maxLength" not in out and "enum" not in out:
+        out["maxLength"] = OPEN_STRING
+    if "array" in types and "maxItems" not in out:
+        out["maxItems"] = OPEN_ARRAY
+    return out
+
+
+def bounded_tools(tools: list[Tool]) -> list[Tool]:
+    return [
+        Tool(
+            name=t.name,
+            description=t.description,
+            arguments=JsonSchemaArguments(bounded(t.parameters)),
+            invoke=lambda args: None,  # never run: only the grammar is used
+        )
+        for t in tools
+    ]
+
+
 def registry() -> ToolRegistry:
     return ToolRegistry([get_weather, calculate, send_email, search_files, set_timer])
 
@@ -186,6 +221,9 @@ def check(reg: ToolRegistry, text: str, case: dict[str, Any]) -> dict[str, bool]
     return {"parsed": True, "valid": valid, "tool_ok": tool_ok, "args_ok": args_ok}
 
 
+ARMS = ("constrained", "bounded", "unconstrained")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -205,13 +243,15 @@ def main(argv: list[str] | None = None) -> int:
     reg = registry()
     tools: list[Tool] = list(reg)
     system = "You are a helpful assistant.\n\n" + render_tools_prompt(tools, "required")
-    grammar = build_action_grammar(tools, "required")
+    grammars = {
+        "constrained": build_action_grammar(tools, "required"),
+        "bounded": build_action_grammar(bounded_tools(tools), "required"),
+    }
     base = engine.new_session()
     base.append_messages([{"role": "system", "content": system}], add_generation_prompt=False)
     cases = suite(n)
     stats: dict[str, dict[str, int]] = {
-        arm: {"parsed": 0, "valid": 0, "tool_ok": 0, "args_ok": 0}
-        for arm in ("constrained", "unconstrained")
+        arm: {"parsed": 0, "valid": 0, "tool_ok": 0, "args_ok": 0} for arm in ARMS
     }
     mask_s = 0.0
     mask_tokens = 0
@@ -220,17 +260,17 @@ def main(argv: list[str] | None = None) -> int:
     stop_ids = sorted(engine.codec.stop_ids)
     t_start = time.perf_counter()
     for i, case in enumerate(cases):
-        for arm in ("constrained", "unconstrained"):
+        for arm in ARMS:
             s = base.fork()
             s.append_messages(
                 [{"role": "user", "content": case["prompt"]}], add_generation_prompt=True
             )
             constraint = None
-            if arm == "constrained":
+            if arm in grammars:
                 constraint = _Timed(
                     GrammarConstraint.from_grammar(
                         engine.codec.hf,
-                        grammar,
+                        grammars[arm],
                         vocab_size=engine.core.dims.vocab,
                         eos_token_ids=stop_ids,
                     )
@@ -238,14 +278,15 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             out = s.generate(SamplingParams(max_tokens=args.max_tokens), constraint=constraint)
             elapsed = time.perf_counter() - t0
-            if constraint is not None:
+            if arm == "constrained":
+                assert constraint is not None
                 mask_s += constraint.seconds
                 mask_tokens += constraint.calls
                 decode_s += elapsed
             res = check(reg, out.text, case)
             for k, ok in res.items():
                 stats[arm][k] += int(ok)
-            if i < 6:
+            if i < 6 and arm != "bounded":
                 samples.append({"arm": arm, "prompt": case["prompt"], "answer": out.text, **res})
         if (i + 1) % 10 == 0:
             print(
@@ -280,7 +321,10 @@ def main(argv: list[str] | None = None) -> int:
 
 Default model {engine.name}; {n} requests over 5 tools (get_weather, calculate, send_email,
 search_files, set_timer), greedy, at most {args.max_tokens} new tokens. Constrained = the action
-grammar with `tool_choice="required"`; unconstrained = free text parsed afterwards.
+grammar with `tool_choice="required"`; bounded = the same grammar with every string and array the
+schemas leave open bounded ({OPEN_STRING} characters, {OPEN_ARRAY} items), as the grammar did before it
+stopped cutting valid long values short; unconstrained = free text parsed afterwards. A call
+that runs to the token limit does not parse.
 "right tool + values": the call names the expected tool and carries the values the request
 states (city, unit, expression, recipient and subject, pattern, minutes). Machine: {machine()}.
 Took {elapsed / 60:.1f} min.
