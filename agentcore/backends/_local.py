@@ -29,7 +29,7 @@ from agentcore.backends._protocol import (
     new_messages,
 )
 from agentcore.core.engine import Engine
-from agentcore.core.sampling import RecordingSampler, SamplingParams
+from agentcore.core.sampling import SamplingParams, recording
 from agentcore.core.session import GenerationResult, Session, SessionConfig
 from agentcore.paths import validate_name
 
@@ -455,11 +455,7 @@ def _generate(
     """Decode the reply; with ``turn.logprobs``, also (log-probability, best alternatives) per
     generated token. Penalties never apply inside a tool call."""
     on_token = turn.on_token
-    inner = s.sampler
-    recorder = RecordingSampler(inner, turn.logprobs) if turn.logprobs is not None else None
-    if recorder is not None:
-        s.sampler = recorder
-    try:
+    with recording(s, turn.logprobs) as records:
         result = s.generate(
             turn.params,
             constraint=constraint,
@@ -467,9 +463,7 @@ def _generate(
             should_stop=turn.should_stop,
             penalize=_outside_tool_call if tool_calls else None,
         )
-    finally:
-        s.sampler = inner
-    return result, recorder.records if recorder is not None else []
+    return result, records
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,14 +9,15 @@ token id.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import secrets
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
 
 import torch
 
-__all__ = ["RecordingSampler", "Sampler", "SamplingParams", "top_logprobs"]
+__all__ = ["RecordingSampler", "Sampler", "SamplingParams", "recording", "top_logprobs"]
 
 _SCOPES = ("context", "reply")
 
@@ -188,3 +189,20 @@ class RecordingSampler(Sampler):
         logp = torch.log_softmax(logits.detach().float().cpu(), dim=-1)  # [V]
         self.records.append((float(logp[token]), top_logprobs(logp, self.top)))
         return token
+
+
+@contextlib.contextmanager
+def recording(owner: Any, top: int | None) -> Iterator[list[tuple[float, list[tuple[int, float]]]]]:
+    """While open, ``owner.sampler`` (a session's) also notes each picked token's
+    log-probability and its ``top`` best alternatives into the yielded list; ``top=None``
+    notes nothing. The session's own sampler is back in place when the block ends."""
+    if top is None:
+        yield []
+        return
+    inner = owner.sampler
+    recorder = RecordingSampler(inner, top)
+    owner.sampler = recorder
+    try:
+        yield recorder.records
+    finally:
+        owner.sampler = inner

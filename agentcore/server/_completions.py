@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from agentcore.core.sampling import RecordingSampler, SamplingParams, top_logprobs
+from agentcore.core.sampling import SamplingParams, recording, top_logprobs
 from agentcore.core.session import Session
 
 __all__ = ["TextCompletion", "TokenLogprob", "complete_text"]
@@ -132,20 +132,13 @@ def complete_text(
     generated: tuple[int, ...] = ()
     records: list[tuple[float, list[tuple[int, float]]]] = []
     if not cancelled and params.max_tokens > 0:
-        inner = session.sampler
-        recorder = RecordingSampler(inner, logprobs or 0) if logprobs is not None else None
-        if recorder is not None:
-            session.sampler = recorder
-        try:
+        with recording(session, logprobs) as records:
             result = session.generate(
                 params,
                 on_token=(lambda ev: on_text(ev.text)) if on_text is not None else None,
                 should_stop=should_stop,
             )
-        finally:
-            session.sampler = inner
         text, finish, generated = result.text, result.finish_reason, result.token_ids
-        records = recorder.records if recorder is not None else []
 
     def entry(tok: int, lp: float | None, top: list[tuple[int, float]] | None) -> TokenLogprob:
         alternatives: dict[str, float] | None = None
