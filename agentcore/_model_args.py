@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from agentcore.core.engine import Engine
 
-__all__ = ["add_model_arguments", "load_engine"]
+__all__ = ["add_model_arguments", "add_session_arguments", "load_engine"]
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,8 +46,19 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_session_arguments(p: argparse.ArgumentParser) -> None:
+    """``--recall``: for the commands that open sessions (chat, serve)."""
+    p.add_argument(
+        "--recall",
+        action="store_true",
+        help="exact recall of evicted context: new sessions keep the blocks that leave the "
+        "window (RAM, then disk) and attend to the most relevant ones (docs/long-memory.md)",
+    )
+
+
 def load_engine(ns: argparse.Namespace) -> Engine:
-    """The engine the options of :func:`add_model_arguments` name, memory adapter included."""
+    """The engine the options of :func:`add_model_arguments` name, memory adapter included
+    (and, where :func:`add_session_arguments` added it, ``--recall`` for new sessions)."""
     from agentcore.core.engine import Engine
 
     engine = Engine.load(
@@ -55,4 +66,8 @@ def load_engine(ns: argparse.Namespace) -> Engine:
     )
     if ns.memory_adapter:
         engine.load_memory_adapter(ns.memory_adapter)
+    if getattr(ns, "recall", False):
+        from agentcore.core.recall import RecallConfig
+
+        engine.default_recall = RecallConfig()
     return engine

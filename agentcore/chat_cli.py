@@ -15,7 +15,7 @@ from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.loader import ModelNotFoundError, cache_root
 from agentcore.core.sampling import SamplingParams
-from agentcore.core.session import Session, SessionConfig
+from agentcore.core.session import Session
 from agentcore.core.state import SessionStateError
 from agentcore.paths import data_home, session_path
 
@@ -34,7 +34,7 @@ def _open_session(engine: Engine, ns: argparse.Namespace) -> Session:
             )
             return session
     streaming = StreamingConfig.for_budget(ns.window) if ns.window else engine.default_streaming()
-    session = engine.new_session(SessionConfig(streaming=streaming, infini=engine.default_infini))
+    session = engine.new_session(engine.session_config(streaming))
     if ns.system:
         session.messages.append({"role": "system", "content": ns.system})
     return session

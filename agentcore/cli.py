@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agentcore._model_args import add_model_arguments
+from agentcore._model_args import add_model_arguments, add_session_arguments
 
 __all__ = ["main"]
 
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", help="chat with the local model (streams tokens)")
     add_model_arguments(chat)
+    add_session_arguments(chat)
     chat.add_argument(
         "--session", default=None, help="name of a persistent session to resume or create"
     )

@@ -32,6 +32,7 @@ from agentcore.core.loader import (
     resolve_model,
     source_directory,
 )
+from agentcore.core.recall import RecallConfig
 
 __all__ = ["Engine", "EngineInfo"]
 
@@ -76,6 +77,8 @@ class Engine:
         self._gates: MemoryGates | None = None
         # the compressive memory new default sessions get (set by load_memory_adapter)
         self.default_infini: InfiniConfig | None = None
+        # the evicted-context store new default sessions get (``--recall``; None: off)
+        self.default_recall: RecallConfig | None = None
 
     def memory_gates(self) -> MemoryGates:
         """The Infini-attention gates sessions use (closed-ish, beta=-4, until an adapter loads)."""
@@ -184,17 +187,25 @@ class Engine:
             f"V{d.vocab}|{self.core.dtype}"
         )
 
+    def session_config(self, streaming: StreamingConfig | None = None) -> Any:
+        """The :class:`SessionConfig` of a default session: ``streaming`` (else
+        :meth:`default_streaming`) with this engine's default compressive memory and recall."""
+        from agentcore.core.session import SessionConfig
+
+        return SessionConfig(
+            streaming=streaming or self.default_streaming(),
+            infini=self.default_infini,
+            recall=self.default_recall,
+        )
+
     def new_session(self, config: Any = None, **kwargs: Any) -> Any:
+        """A new session: ``config`` a SessionConfig as it is, else (a StreamingConfig or None)
+        :meth:`session_config` with ``kwargs`` replacing its fields."""
         from agentcore.core.session import Session, SessionConfig
 
-        cfg = (
-            config
-            if isinstance(config, SessionConfig)
-            else SessionConfig(streaming=config or self.default_streaming(), **kwargs)
-        )
-        if config is None and "infini" not in kwargs and self.default_infini is not None:
-            cfg = dataclasses.replace(cfg, infini=self.default_infini)
-        return Session(self, cfg)
+        if isinstance(config, SessionConfig):
+            return Session(self, config)
+        return Session(self, dataclasses.replace(self.session_config(config), **kwargs))
 
     def restore_session(self, path: str | os.PathLike[str]) -> Any:
         from agentcore.core.session import Session

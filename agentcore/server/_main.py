@@ -34,7 +34,7 @@ __all__ = [
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``agentcore serve`` (shared with ``python -m agentcore.server``)."""
-    from agentcore._model_args import add_model_arguments
+    from agentcore._model_args import add_model_arguments, add_session_arguments
     from agentcore.backends._local import DEFAULT_MAX_RESIDENT
     from agentcore.server._config import MIB, ServerConfig
 
@@ -42,6 +42,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host})")
     p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port}; 0: any)")
     add_model_arguments(p)
+    add_session_arguments(p)
     p.add_argument(
         "--sessions-dir",
         default=None,
@@ -143,7 +144,6 @@ def run_serve(ns: argparse.Namespace) -> int:
     from agentcore.backends._local import LocalBackend
     from agentcore.core.cache import StreamingConfig
     from agentcore.core.loader import ModelNotFoundError
-    from agentcore.core.session import SessionConfig
     from agentcore.server._app import create_app
     from agentcore.server._config import default_sessions_dir
 
@@ -159,10 +159,8 @@ def run_serve(ns: argparse.Namespace) -> int:
         return 1
     folder = Path(ns.sessions_dir) if ns.sessions_dir else default_sessions_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    session_config = (
-        SessionConfig(streaming=StreamingConfig.for_budget(ns.window), infini=engine.default_infini)
-        if ns.window
-        else None
+    session_config = engine.session_config(
+        StreamingConfig.for_budget(ns.window) if ns.window else None
     )
     backend = LocalBackend(
         engine,

@@ -79,7 +79,7 @@ def _open_local(config: AssistantConfig) -> LocalBackend:
     if config.threads:
         torch.set_num_threads(model_threads(config.threads))
     try:
-        return LocalBackend.load(model, sessions_dir=config.model_sessions_dir)
+        backend = LocalBackend.load(model, sessions_dir=config.model_sessions_dir)
     except ModelNotFoundError as exc:
         raise BackendUnavailableError(
             "The model is not installed",
@@ -93,3 +93,8 @@ def _open_local(config: AssistantConfig) -> LocalBackend:
             f"{type(exc).__name__}: {exc}",
             "Pass --model with a Llama-family model folder or .gguf file, or use --base-url.",
         ) from None
+    if config.recall:
+        from agentcore.core.recall import RecallConfig
+
+        backend.engine.default_recall = RecallConfig()
+    return backend

@@ -33,7 +33,8 @@ class AssistantConfig:
     ``workspace``: the folder the file tools may use. ``home``: where the assistant keeps its
     state (default ``data_home()/"assistant"``). ``planner``: ``"auto"`` plans goals that read
     as several steps; ``"off"`` never plans. ``threads``: CPU threads for the local model
-    (default: PyTorch's own thread pool).
+    (default: PyTorch's own thread pool). ``recall``: the local model's sessions keep what leaves
+    their window and recall the most relevant blocks (exact recall of evicted context).
     """
 
     model: str = "default"
@@ -45,6 +46,7 @@ class AssistantConfig:
     home: Path | None = None
     planner: Literal["auto", "off"] = "auto"
     threads: int | None = None
+    recall: bool = False
 
     def __post_init__(self) -> None:
         validate_name(self.agent, "agent")
@@ -113,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="CPU threads for the local model (default: PyTorch's own, one per core)",
     )
+    p.add_argument(
+        "--recall",
+        action="store_true",
+        help="the local model recalls context that left its window (docs/long-memory.md)",
+    )
     return p
 
 
@@ -130,6 +137,7 @@ def parse_args(argv: Sequence[str] | None = None) -> AssistantConfig:
             workspace=ns.workspace,
             planner=ns.planner,
             threads=ns.threads,
+            recall=ns.recall,
         )
     except ValueError as exc:
         parser.error(str(exc))

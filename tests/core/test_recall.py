@@ -227,3 +227,42 @@ def test_fork_continues_like_the_original(tiny_engine: Engine) -> None:
     spilled.append_tokens(ids)
     with pytest.raises(RuntimeError, match="on disk"):
         spilled.fork()
+
+
+def test_engine_default_recall_reaches_default_sessions(tiny_factory: Any) -> None:
+    from agentcore.core.codec import ByteCodec
+
+    engine = Engine.from_hf(tiny_factory(seed=4), ByteCodec(), name="tiny-recall")
+    assert "recall" not in engine.new_session().extensions  # off unless asked for
+    engine.default_recall = RECALL
+    assert "recall" in engine.new_session().extensions
+    assert "recall" in engine.new_session(STREAM).extensions
+    assert engine.session_config(STREAM).recall == RECALL
+    assert "recall" not in engine.new_session(recall=None).extensions
+    assert "recall" not in engine.new_session(SessionConfig(streaming=STREAM)).extensions
+
+
+def test_recall_flag_is_offered_where_sessions_open() -> None:
+    from agentcore.cli import build_parser
+    from agentcore.server._main import build_parser as serve_parser
+    from apps.assistant._config import parse_args
+
+    assert build_parser().parse_args(["chat", "--recall"]).recall is True
+    assert build_parser().parse_args(["chat"]).recall is False
+    assert serve_parser().parse_args(["--recall"]).recall is True
+    assert parse_args(["--recall"]).recall is True and parse_args([]).recall is False
+
+
+@pytest.mark.slow
+def test_recall_flag_on_the_default_model_stores_what_leaves_the_window() -> None:
+    from agentcore._model_args import load_engine
+    from agentcore.cli import build_parser
+
+    engine = load_engine(build_parser().parse_args(["chat", "--recall", "--threads", "2"]))
+    session = engine.new_session()
+    store = session.extensions["recall"]
+    budget = session.config.streaming.n_sink + session.config.streaming.window
+    text = " ".join(f"Item {i} is stored in box {i * 7 % 101}." for i in range(400))
+    session.append_tokens(engine.codec.encode(text)[: budget + 300])
+    assert store.n_blocks >= 300 // store.config.block_size
+    assert torch.isfinite(session.next_logits).all()  # type: ignore[arg-type]
