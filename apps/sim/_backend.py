@@ -63,14 +63,13 @@ def make_backend(spec: BackendSpec, sessions_dir: Path, engine: Any = None) -> M
     from agentcore.backends import LocalBackend
     from agentcore.core.cache import StreamingConfig
     from agentcore.core.engine import Engine
-    from agentcore.core.session import SessionConfig
 
     if engine is None:
         engine = Engine.load(spec.model, threads=spec.threads)
     config = None
     if spec.window is not None:
-        config = SessionConfig(
-            streaming=StreamingConfig(window=spec.window, chunk_size=min(512, spec.window))
+        config = engine.session_config(
+            StreamingConfig(window=spec.window, chunk_size=min(512, spec.window))
         )
     return LocalBackend(engine, sessions_dir=sessions_dir, session_config=config)
 
