@@ -41,7 +41,7 @@ from _common import (
 
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
-from agentcore.core.loader import load_model
+from agentcore.core.loader import hf_cache_kwargs, load_model
 from agentcore.core.recall import RecallConfig
 from agentcore.core.session import Session, SessionConfig
 
@@ -78,12 +78,12 @@ def hf_decode_ms(hf: Any, ids: list[int], steps: int = DECODE_STEPS) -> tuple[fl
     x = torch.tensor([ids])
     with torch.inference_mode():
         for s in range(0, len(ids), 2048):  # chunked prefill (same cache) to bound activations
-            out = hf(x[:, s : s + 2048], past_key_values=cache, use_cache=True)
+            out = hf(x[:, s : s + 2048], **hf_cache_kwargs(hf, cache))
         tok = out.logits[:, -1:].argmax(-1)
         times = []
         for _ in range(steps):
             t0 = time.perf_counter()
-            out = hf(tok, past_key_values=cache, use_cache=True)
+            out = hf(tok, **hf_cache_kwargs(hf, cache))
             tok = out.logits[:, -1:].argmax(-1)
             times.append(time.perf_counter() - t0)
     rss = rss_mib()

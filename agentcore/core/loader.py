@@ -39,6 +39,7 @@ __all__ = [
     "choose_dtype",
     "choose_weights",
     "core_cache_path",
+    "hf_cache_kwargs",
     "load_model",
     "load_tokenizer",
     "resolve_model",
@@ -247,6 +248,20 @@ def core_cache_path(source: ModelSource) -> Path | None:
     )
     key = hashlib.sha256(f"{folder.resolve()}|{stamp}".encode()).hexdigest()[:16]
     return cache_root() / "cores" / f"{folder.name}-{key}.safetensors"
+
+
+def hf_cache_kwargs(hf_model: Any, cache: Any) -> dict[str, Any]:
+    """Keyword arguments that hand ``cache`` to a transformers model's ``forward``.
+
+    transformers 5.x renamed the keyword from ``past_key_values`` to ``cache`` (the old name
+    still works but warns); the name is read off the forward signature, so callers work on
+    every transformers release the project allows without a deprecation warning.
+    """
+    import inspect
+
+    params = inspect.signature(hf_model.forward).parameters
+    name = "cache" if "cache" in params else "past_key_values"
+    return {name: cache, "use_cache": True}
 
 
 def _convert_gguf(gguf: Path, target: Path) -> None:

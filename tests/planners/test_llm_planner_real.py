@@ -54,6 +54,9 @@ class SchemaDecoder:
         self, messages: list[dict[str, str]], schema: dict[str, Any], *, max_tokens: int = 512
     ) -> str:
         from llguidance import LLMatcher
+        from transformers import DynamicCache
+
+        from agentcore.core.loader import hf_cache_kwargs
 
         torch = self.torch
         grammar = LLMatcher.grammar_from_json_schema(
@@ -65,8 +68,9 @@ class SchemaDecoder:
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )["input_ids"]
         out: list[int] = []
+        cache = DynamicCache()
         with torch.inference_mode():
-            step = self.model(prompt, use_cache=True)
+            step = self.model(prompt, **hf_cache_kwargs(self.model, cache))
             for _ in range(max_tokens):
                 logits = step.logits[0, -1]  # [V]
                 mask = np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8)
@@ -79,9 +83,7 @@ class SchemaDecoder:
                 out.append(token)
                 if matcher.is_stopped():
                     break
-                step = self.model(
-                    torch.tensor([[token]]), past_key_values=step.past_key_values, use_cache=True
-                )
+                step = self.model(torch.tensor([[token]]), **hf_cache_kwargs(self.model, cache))
         text: str = self.tokenizer.decode(out)
         self.texts.append(text)
         return text
