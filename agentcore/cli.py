@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from agentcore._extras import MissingExtraError, require_extra
 from agentcore._model_args import add_model_arguments, add_session_arguments
 
 __all__ = ["main"]
@@ -122,7 +123,7 @@ def run_bench(name: str, args: Sequence[str]) -> int:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses and pickling look their module up there
-    sys.path.append(str(folder))  # last: bench/tools.py must not shadow the tools package
+    sys.path.insert(0, str(folder))  # for bench/_common.py
     spec.loader.exec_module(module)
     rc: int = module.main(list(args))
     return rc
@@ -136,13 +137,22 @@ def _wants_app(args: Sequence[str]) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(list(sys.argv[1:] if argv is None else argv))
+    except MissingExtraError as exc:
+        print(f"agentcore: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: list[str]) -> int:
     if args[:1] == ["sim"]:
-        from apps.sim import main as sim_main
+        require_extra("sim", "yaml", feature="agentcore sim")
+        from agentcore.apps.sim import main as sim_main
 
         return sim_main(args[1:])
     if args[:1] == ["chat"] and _wants_app(args[1:]):
-        from apps.assistant import main as app_main
+        require_extra("tui", "textual", feature="the terminal assistant (agentcore chat)")
+        from agentcore.apps.assistant import main as app_main
 
         rest = ["--help" if a == "--help-app" else a for a in args[1:]]
         return app_main(rest)
@@ -156,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_chat(ns)
     if ns.command == "serve":
+        require_extra("server", "fastapi", "uvicorn", feature="agentcore serve")
         from agentcore.server import run_serve
 
         return int(run_serve(ns))

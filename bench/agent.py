@@ -25,7 +25,6 @@ import dataclasses
 import json
 import re
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -33,15 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
-sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
 from _common import DOCS, machine, markdown_table, write_report
 
 from agentcore.agent import Agent, AgentConfig, Budgets, Policy, Result
 from agentcore.backends import Completion, FakeBackend, LocalBackend, Reply
 from agentcore.core.sampling import SamplingParams
-from memory import HashEmbeddingFunction, LongTermMemory
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory
 
 # ---------------------------------------------------------------------------------- overhead
 

@@ -27,12 +27,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, markdown_table, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 LONG_REPLY = "\n\n".join(
     f"## Part {i}\n\nThe agent keeps a **persistent session** and streams this paragraph "
@@ -49,7 +46,7 @@ replies at 160 tokens, about 600 characters)."""
 def startup_probe(spawned: float) -> dict[str, float]:
     """Runs in the child: the real app, headless, timed from the parent's spawn."""
     t_import = time.time()
-    from apps.assistant import AssistantApp, AssistantConfig
+    from agentcore.apps.assistant import AssistantApp, AssistantConfig
 
     imported = time.time()
     home = Path(tempfile.mkdtemp(prefix="assistant-bench-"))
@@ -151,8 +148,8 @@ async def keystrokes_while_streaming(
     from textual import events
 
     from agentcore.agent import TokenEvent
-    from apps.assistant import AssistantApp, AssistantConfig
-    from memory import HashEmbeddingFunction, LongTermMemory
+    from agentcore.apps.assistant import AssistantApp, AssistantConfig
+    from agentcore.memory import HashEmbeddingFunction, LongTermMemory
 
     home = Path(tempfile.mkdtemp(prefix="assistant-bench-"))
     memory = LongTermMemory(home / "memory", embedder=HashEmbeddingFunction())
@@ -276,10 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_real:
             import torch
 
+            from agentcore.apps.assistant._backend import model_threads
             from agentcore.backends import LocalBackend
-            from apps.assistant._backend import model_threads
-            from tools import ToolRegistry
-            from tools.builtin import calculator_tool
+            from agentcore.tools import ToolRegistry
+            from agentcore.tools.builtin import calculator_tool
 
             real = LocalBackend.load()
             default = model_threads()  # read once: the loop below changes torch's pool

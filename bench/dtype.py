@@ -18,9 +18,6 @@ import time
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
-sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
 from _common import book_tokens, machine, markdown_table, median_ms, write_report
 
 from agentcore.core.engine import Engine

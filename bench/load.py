@@ -17,8 +17,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
-sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
 from _common import machine, markdown_table, write_report
 
 PROBE = (

@@ -43,21 +43,13 @@ from typing import Any
 
 import numpy as np
 
-# This script is named like the package it measures: drop its own folder from the path so
-# ``import memory`` finds the package, then add the folder back (last) for ``_common``.
-_BENCH = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
-sys.path.insert(0, str(_BENCH.parent))
-if getattr(sys.modules.get("memory"), "__file__", None) == __file__:
-    del sys.modules["memory"]  # imported as a module called "memory": let the package load
-sys.path.append(str(_BENCH))
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from _common import DOCS, machine, markdown_table, write_report  # noqa: E402
+from _common import DOCS, machine, markdown_table, write_report
 
-from memory import (  # noqa: E402
+from agentcore.memory import (
     LongTermMemory,
     MemoryKind,
     MemoryRecord,
@@ -68,7 +60,7 @@ from memory import (  # noqa: E402
     embed_texts,
     load_embedding_model,
 )
-from memory._scoring import score_candidates  # noqa: E402
+from agentcore.memory._scoring import score_candidates
 
 GOAL_P95_MS = 50.0
 T0 = datetime(2025, 1, 1, 8, 0, tzinfo=UTC)
@@ -829,7 +821,7 @@ while True:
 
 _JOURNAL_WRITER = """
 import sys, numpy as np
-from memory import HashEmbeddingFunction, LongTermMemory, MemoryKind, MemoryRecord
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory, MemoryKind, MemoryRecord
 path, seed = sys.argv[1], int(sys.argv[2])
 memory = LongTermMemory(path, embedder=HashEmbeddingFunction())
 rng = np.random.default_rng(seed)
@@ -861,7 +853,7 @@ try:
         handler = logging.Handler()
         handler.emit = lambda record: warnings.append(record.getMessage())
         logging.getLogger("memory").addHandler(handler)
-        from memory import HashEmbeddingFunction, LongTermMemory
+        from agentcore.memory import HashEmbeddingFunction, LongTermMemory
         with LongTermMemory(path, embedder=HashEmbeddingFunction()) as memory:
             ids = {r.id for r in memory.list_records(agent="w")}
             memory.search("doc 1", k=3)
@@ -874,7 +866,7 @@ except Exception as exc:
 
 
 def _kill_round(script: Path, store: Path, seed: int, rng: random.Random) -> int:
-    env = dict(os.environ, ANONYMIZED_TELEMETRY="False", PYTHONPATH=str(_BENCH.parent))
+    env = dict(os.environ, ANONYMIZED_TELEMETRY="False")
     proc = subprocess.Popen(
         [sys.executable, str(script), str(store), str(seed)],
         stdout=subprocess.PIPE,
@@ -913,7 +905,7 @@ def bench_durability(rounds: int, workdir: Path, log: Any) -> dict[str, Any]:
                 [sys.executable, str(checker), str(store), mode, json.dumps(acked)],
                 capture_output=True,
                 text=True,
-                env=dict(os.environ, ANONYMIZED_TELEMETRY="False", PYTHONPATH=str(_BENCH.parent)),
+                env=dict(os.environ, ANONYMIZED_TELEMETRY="False"),
                 timeout=600,
             )
             lines = done.stdout.strip().splitlines()

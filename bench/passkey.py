@@ -30,9 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
-sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
 from _common import DOCS, machine, markdown_table, memory_view, rss_mib, write_report
 
 from agentcore.core.cache import StreamingConfig

@@ -27,18 +27,14 @@ import os
 import platform
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
-sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
 from _common import DOCS, machine, markdown_table, write_report
 
-from planners import Task, TaskGraph, TaskStatus
+from agentcore.planners import Task, TaskGraph, TaskStatus
 
 GOAL_MS = 50.0
 

@@ -18,14 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
-sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
 from _common import machine, markdown_table, write_report
 
 from agentcore.backends import LocalBackend
 from agentcore.core.engine import Engine
-from planners import LLMPlanner, PlanContext, PlannerLimits
+from agentcore.planners import LLMPlanner, PlanContext, PlannerLimits
 
 GOALS = [
     "Compute the total cost of three invoices and save it to a file",

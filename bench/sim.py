@@ -27,10 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench._common import DOCS, machine, markdown_table, rss_mib, write_report
+from _common import DOCS, machine, markdown_table, rss_mib, write_report
 
 PLACES = ("cafe", "park", "market", "library", "home")
 
@@ -68,7 +65,7 @@ def child(
     """Runs in a fresh process: set up, run, report numbers as a dict."""
     import torch
 
-    from apps.sim import BackendSpec, RunOptions, run_scenario
+    from agentcore.apps.sim import BackendSpec, RunOptions, run_scenario
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -294,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
 
-    from apps.sim._ray import ray_available
+    from agentcore.apps.sim._ray import ray_available
 
     sizes = (5, 25) if args.quick else (5, 25, 100)
     w = args.window

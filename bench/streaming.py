@@ -25,9 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
-sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
 from _common import (
     book_tokens,
     interleaved_decode_ms,

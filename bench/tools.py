@@ -25,15 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # repo packages before bench/*.py
-sys.path.append(str(Path(__file__).resolve().parent))  # bench/_common.py
 from _common import machine, markdown_table, write_report
 
 from agentcore.core.constraint import GrammarConstraint
 from agentcore.core.engine import Engine
 from agentcore.core.sampling import SamplingParams
-from tools import (
+from agentcore.tools import (
     JsonSchemaArguments,
     Tool,
     ToolCall,

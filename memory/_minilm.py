@@ -15,7 +15,7 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from memory._model import EMBEDDING_DIM, embed_texts
+from agentcore.memory._model import EMBEDDING_DIM, embed_texts
 
 __all__ = ["MiniLMEmbeddingFunction"]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-from memory._long_term import LongTermMemory
-from memory._records import MemoryKind, MemoryRecord, TrustLevel
+from agentcore.memory._long_term import LongTermMemory
+from agentcore.memory._records import MemoryKind, MemoryRecord, TrustLevel
 
 __all__ = ["ReflectionConfig", "Reflector", "Summarizer", "parse_lessons"]
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from memory._long_term import ScoredMemory
-from memory._records import MemoryRecord
+from agentcore.memory._long_term import ScoredMemory
+from agentcore.memory._records import MemoryRecord
 
 __all__ = [
     "ItemKind",

@@ -8,8 +8,8 @@ hands out ready tasks and applies retry budgets; ``replan`` rewrites only the fa
 This package never executes tools and never imports the model core or ``memory/``.
 """
 
-from planners._diff import GraphDiff, diff_graphs
-from planners._errors import (
+from agentcore.planners._diff import GraphDiff, diff_graphs
+from agentcore.planners._errors import (
     CycleError,
     InvalidTransitionError,
     PlanError,
@@ -17,30 +17,30 @@ from planners._errors import (
     PlanValidationError,
     UnknownTaskError,
 )
-from planners._graph import GRAPH_FORMAT, TaskGraph
-from planners._limits import PlannerLimits
-from planners._llm import (
+from agentcore.planners._graph import GRAPH_FORMAT, TaskGraph
+from agentcore.planners._limits import PlannerLimits
+from agentcore.planners._llm import (
     DEFAULT_SYSTEM_PROMPT,
     JsonGenerator,
     LLMPlanner,
     build_messages,
 )
-from planners._plan_schema import (
+from agentcore.planners._plan_schema import (
     AGENT_PREFIX,
     assignee_names,
     graph_from_plan,
     plan_model,
     plan_schema,
 )
-from planners._planner import DecomposingPlanner, PlanContext, Planner
-from planners._render import render_mermaid, render_text
-from planners._replan import ReplanResult, replan
-from planners._rules import RuleBasedPlanner, RuleTemplate
-from planners._scheduler import FailureOutcome, RetryPolicy, RunReport, Scheduler
-from planners._scripted import GeneratorCall, ScriptedJsonGenerator
-from planners._skills import InMemorySkillStore, SkillPlanner, SkillStore, goal_similarity
-from planners._task import TASK_ID_PATTERN, Assignee, Task, TaskStatus
-from planners._template import PlanTemplate, TemplateStep
+from agentcore.planners._planner import DecomposingPlanner, PlanContext, Planner
+from agentcore.planners._render import render_mermaid, render_text
+from agentcore.planners._replan import ReplanResult, replan
+from agentcore.planners._rules import RuleBasedPlanner, RuleTemplate
+from agentcore.planners._scheduler import FailureOutcome, RetryPolicy, RunReport, Scheduler
+from agentcore.planners._scripted import GeneratorCall, ScriptedJsonGenerator
+from agentcore.planners._skills import InMemorySkillStore, SkillPlanner, SkillStore, goal_similarity
+from agentcore.planners._task import TASK_ID_PATTERN, Assignee, Task, TaskStatus
+from agentcore.planners._template import PlanTemplate, TemplateStep
 
 __all__ = [
     "AGENT_PREFIX",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from planners._graph import TaskGraph
+    from agentcore.planners._graph import TaskGraph
 
 __all__ = ["GraphDiff", "diff_graphs"]
 

@@ -28,17 +28,17 @@ import networkx as nx
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
-from planners._errors import (
+from agentcore.planners._errors import (
     CycleError,
     InvalidTransitionError,
     PlanError,
     PlanValidationError,
     UnknownTaskError,
 )
-from planners._task import TASK_ID_PATTERN, Task, TaskStatus
+from agentcore.planners._task import TASK_ID_PATTERN, Task, TaskStatus
 
 if TYPE_CHECKING:
-    from planners._diff import GraphDiff
+    from agentcore.planners._diff import GraphDiff
 
 __all__ = ["GRAPH_FORMAT", "TaskGraph"]
 
@@ -382,19 +382,19 @@ class TaskGraph:
 
     def diff(self, other: TaskGraph) -> GraphDiff:
         """What changed from this graph to ``other`` (tasks, fields, edges)."""
-        from planners._diff import diff_graphs
+        from agentcore.planners._diff import diff_graphs
 
         return diff_graphs(self, other)
 
     def render_text(self) -> str:
         """A tree of tasks with status marks (subtasks under the task they refine)."""
-        from planners._render import render_text
+        from agentcore.planners._render import render_text
 
         return render_text(self)
 
     def render_mermaid(self) -> str:
         """A Mermaid ``flowchart`` of the graph, nodes styled by status."""
-        from planners._render import render_mermaid
+        from agentcore.planners._render import render_mermaid
 
         return render_mermaid(self)
 

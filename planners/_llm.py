@@ -14,20 +14,20 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
-from planners._errors import PlanError
-from planners._graph import TaskGraph
-from planners._limits import PlannerLimits
-from planners._plan_schema import (
+from agentcore.planners._errors import PlanError
+from agentcore.planners._graph import TaskGraph
+from agentcore.planners._limits import PlannerLimits
+from agentcore.planners._plan_schema import (
     assignee_names,
     graph_from_plan,
     plan_model,
     plan_schema,
     schema_name,
 )
-from planners._planner import DecomposingPlanner, PlanContext
-from planners._skills import SkillStore
-from planners._task import Task
-from planners._template import PlanTemplate
+from agentcore.planners._planner import DecomposingPlanner, PlanContext
+from agentcore.planners._skills import SkillStore
+from agentcore.planners._task import Task
+from agentcore.planners._template import PlanTemplate
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",

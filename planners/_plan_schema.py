@@ -24,10 +24,10 @@ from typing import Annotated, Any, Literal
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from planners._errors import CycleError, PlanValidationError
-from planners._graph import TaskGraph
-from planners._limits import PlannerLimits
-from planners._task import Assignee, Task
+from agentcore.planners._errors import CycleError, PlanValidationError
+from agentcore.planners._graph import TaskGraph
+from agentcore.planners._limits import PlannerLimits
+from agentcore.planners._task import Assignee, Task
 
 __all__ = [
     "AGENT_PREFIX",

@@ -13,10 +13,10 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from planners._errors import PlanLimitError
-from planners._graph import TaskGraph
-from planners._limits import PlannerLimits
-from planners._task import Task, TaskStatus
+from agentcore.planners._errors import PlanLimitError
+from agentcore.planners._graph import TaskGraph
+from agentcore.planners._limits import PlannerLimits
+from agentcore.planners._task import Task, TaskStatus
 
 __all__ = ["DecomposingPlanner", "PlanContext", "Planner"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from planners._task import Task, TaskStatus
+from agentcore.planners._task import Task, TaskStatus
 
 if TYPE_CHECKING:
-    from planners._graph import TaskGraph
+    from agentcore.planners._graph import TaskGraph
 
 __all__ = ["render_mermaid", "render_text"]
 

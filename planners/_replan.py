@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from planners._graph import TaskGraph
-from planners._planner import PlanContext, Planner
-from planners._task import TaskStatus
+from agentcore.planners._graph import TaskGraph
+from agentcore.planners._planner import PlanContext, Planner
+from agentcore.planners._task import TaskStatus
 
 __all__ = ["ReplanResult", "replan"]
 

@@ -12,12 +12,12 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from planners._errors import PlanError
-from planners._graph import TaskGraph
-from planners._limits import PlannerLimits
-from planners._planner import DecomposingPlanner, PlanContext
-from planners._task import Task
-from planners._template import PlanTemplate, TemplateStep
+from agentcore.planners._errors import PlanError
+from agentcore.planners._graph import TaskGraph
+from agentcore.planners._limits import PlannerLimits
+from agentcore.planners._planner import DecomposingPlanner, PlanContext
+from agentcore.planners._task import Task
+from agentcore.planners._template import PlanTemplate, TemplateStep
 
 __all__ = ["RuleBasedPlanner", "RuleTemplate"]
 

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from planners._graph import TaskGraph
-from planners._task import Task, TaskStatus
+from agentcore.planners._graph import TaskGraph
+from agentcore.planners._task import Task, TaskStatus
 
 __all__ = ["FailureOutcome", "RetryPolicy", "RunReport", "Scheduler"]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from planners._errors import PlanError
+from agentcore.planners._errors import PlanError
 
 __all__ = ["GeneratorCall", "ScriptedJsonGenerator"]
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from typing import Protocol, runtime_checkable
 
-from planners._errors import PlanError
-from planners._graph import TaskGraph
-from planners._planner import PlanContext, Planner
-from planners._task import TaskStatus
-from planners._template import PlanTemplate
+from agentcore.planners._errors import PlanError
+from agentcore.planners._graph import TaskGraph
+from agentcore.planners._planner import PlanContext, Planner
+from agentcore.planners._task import TaskStatus
+from agentcore.planners._template import PlanTemplate
 
 __all__ = ["InMemorySkillStore", "SkillPlanner", "SkillStore", "goal_similarity"]
 

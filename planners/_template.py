@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from planners._errors import CycleError, PlanValidationError
-from planners._graph import TaskGraph
-from planners._task import TASK_ID_PATTERN, Assignee, Task
+from agentcore.planners._errors import CycleError, PlanValidationError
+from agentcore.planners._graph import TaskGraph
+from agentcore.planners._task import TASK_ID_PATTERN, Assignee, Task
 
 __all__ = ["PlanTemplate", "TemplateStep"]
 

@@ -13,9 +13,9 @@ Never decides whether a call is allowed: each tool declares its :class:`SideEffe
 limits, and the agent's safety filter decides.
 """
 
-from tools._action import Action, TextReply, ToolCall, format_tool_call, parse_action
-from tools._arguments import ArgumentSpec, JsonSchemaArguments, PydanticArguments
-from tools._errors import (
+from agentcore.tools._action import Action, TextReply, ToolCall, format_tool_call, parse_action
+from agentcore.tools._arguments import ArgumentSpec, JsonSchemaArguments, PydanticArguments
+from agentcore.tools._errors import (
     MISSING,
     ArgumentProblem,
     ErrorKind,
@@ -28,7 +28,7 @@ from tools._errors import (
     ToolNotFoundError,
     ToolTimeoutError,
 )
-from tools._grammar import (
+from agentcore.tools._grammar import (
     TOOL_CALL_CLOSE,
     TOOL_CALL_OPEN,
     ActionSpace,
@@ -37,19 +37,19 @@ from tools._grammar import (
     build_action_grammar,
     resolve_action_space,
 )
-from tools._mcp_client import MCPToolset
-from tools._mcp_server import (
+from agentcore.tools._mcp_client import MCPToolset
+from agentcore.tools._mcp_server import (
     mcp_server,
     serve_stdio,
     serve_streamable_http,
     streamable_http_app,
     to_mcp_tool,
 )
-from tools._meta import SideEffect, ToolLimits
-from tools._prompt import format_tool_result, render_tools_prompt
-from tools._registry import ToolRegistry
-from tools._result import ToolOutput, ToolResult
-from tools._tool import Tool, tool
+from agentcore.tools._meta import SideEffect, ToolLimits
+from agentcore.tools._prompt import format_tool_result, render_tools_prompt
+from agentcore.tools._registry import ToolRegistry
+from agentcore.tools._result import ToolOutput, ToolResult
+from agentcore.tools._tool import Tool, tool
 
 __all__ = [
     "MISSING",

@@ -13,8 +13,8 @@ import dataclasses
 import json
 from typing import Any
 
-from tools._errors import ToolCallParseError
-from tools._grammar import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
+from agentcore.tools._errors import ToolCallParseError
+from agentcore.tools._grammar import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
 __all__ = ["Action", "TextReply", "ToolCall", "format_tool_call", "parse_action"]
 

@@ -18,15 +18,15 @@ import jsonschema.exceptions
 import jsonschema.validators
 from pydantic import BaseModel, ValidationError
 
-from tools._errors import (
+from agentcore.tools._errors import (
     MISSING,
     ArgumentProblem,
     ToolArgumentError,
     ToolDefinitionError,
     short_repr,
 )
-from tools._formats import FORMAT_CHECKER
-from tools._schema import describe_schema, export_schema, inline_root_ref, resolve_ref
+from agentcore.tools._formats import FORMAT_CHECKER
+from agentcore.tools._schema import describe_schema, export_schema, inline_root_ref, resolve_ref
 
 __all__ = [
     "ArgumentSpec",

@@ -28,10 +28,10 @@ from typing import Any, Literal
 
 import llguidance
 
-from tools._errors import ToolDefinitionError, ToolNotFoundError
-from tools._registry import ToolRegistry
-from tools._schema import decoding_schema, walk_schemas
-from tools._tool import Tool
+from agentcore.tools._errors import ToolDefinitionError, ToolNotFoundError
+from agentcore.tools._registry import ToolRegistry
+from agentcore.tools._schema import decoding_schema, walk_schemas
+from agentcore.tools._tool import Tool
 
 log = logging.getLogger(__name__)
 

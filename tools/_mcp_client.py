@@ -20,13 +20,13 @@ import mcp_types as mt
 from mcp import Client, StdioServerParameters
 from mcp.server import Server
 
-from tools._arguments import JsonSchemaArguments
-from tools._errors import ErrorKind, RemoteToolError, ToolDefinitionError
-from tools._mcp_server import ERROR_KIND_META_KEY, SIDE_EFFECTS_META_KEY, WRAPPED_META_KEY
-from tools._meta import SideEffect, ToolLimits, normalize_side_effects
-from tools._registry import ToolRegistry
-from tools._result import ToolOutput
-from tools._tool import SideEffectsArg, Tool
+from agentcore.tools._arguments import JsonSchemaArguments
+from agentcore.tools._errors import ErrorKind, RemoteToolError, ToolDefinitionError
+from agentcore.tools._mcp_server import ERROR_KIND_META_KEY, SIDE_EFFECTS_META_KEY, WRAPPED_META_KEY
+from agentcore.tools._meta import SideEffect, ToolLimits, normalize_side_effects
+from agentcore.tools._registry import ToolRegistry
+from agentcore.tools._result import ToolOutput
+from agentcore.tools._tool import SideEffectsArg, Tool
 
 __all__ = ["MCPToolset"]
 

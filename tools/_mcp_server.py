@@ -20,9 +20,9 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from starlette.applications import Starlette
 
-from tools._meta import SideEffect
-from tools._registry import ToolRegistry
-from tools._tool import Tool
+from agentcore.tools._meta import SideEffect
+from agentcore.tools._registry import ToolRegistry
+from agentcore.tools._tool import Tool
 
 __all__ = [
     "ERROR_KIND_META_KEY",

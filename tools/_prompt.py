@@ -13,9 +13,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from tools._grammar import TOOL_CALL_CLOSE, TOOL_CALL_OPEN, ToolChoice, resolve_action_space
-from tools._registry import ToolRegistry
-from tools._tool import Tool
+from agentcore.tools._grammar import (
+    TOOL_CALL_CLOSE,
+    TOOL_CALL_OPEN,
+    ToolChoice,
+    resolve_action_space,
+)
+from agentcore.tools._registry import ToolRegistry
+from agentcore.tools._tool import Tool
 
 __all__ = ["format_tool_result", "render_tools_prompt"]
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from tools._errors import ToolDefinitionError, ToolNotFoundError
-from tools._meta import SideEffect
-from tools._result import ToolResult
-from tools._tool import Tool
+from agentcore.tools._errors import ToolDefinitionError, ToolNotFoundError
+from agentcore.tools._meta import SideEffect
+from agentcore.tools._result import ToolResult
+from agentcore.tools._tool import Tool
 
 __all__ = ["ToolRegistry"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import pydantic_core
 from pydantic import BaseModel
 
-from tools._errors import ErrorKind, ToolError
+from agentcore.tools._errors import ErrorKind, ToolError
 
 __all__ = ["ToolOutput", "ToolResult", "render_value", "truncate_text"]
 

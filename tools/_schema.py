@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tools._formats import FORMAT_EXAMPLES
+from agentcore.tools._formats import FORMAT_EXAMPLES
 
 __all__ = [
     "decoding_schema",

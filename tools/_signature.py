@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
-from tools._errors import ToolDefinitionError
+from agentcore.tools._errors import ToolDefinitionError
 
 __all__ = ["FunctionArguments"]
 

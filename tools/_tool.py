@@ -20,18 +20,18 @@ from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
 
-from tools._arguments import ArgumentSpec, PydanticArguments, coerce_arguments
-from tools._docstring import parse_docstring
-from tools._errors import (
+from agentcore.tools._arguments import ArgumentSpec, PydanticArguments, coerce_arguments
+from agentcore.tools._docstring import parse_docstring
+from agentcore.tools._errors import (
     ToolArgumentError,
     ToolDefinitionError,
     ToolError,
     ToolExecutionError,
     ToolTimeoutError,
 )
-from tools._meta import SideEffect, ToolLimits, normalize_side_effects
-from tools._result import ToolResult
-from tools._signature import FunctionArguments
+from agentcore.tools._meta import SideEffect, ToolLimits, normalize_side_effects
+from agentcore.tools._result import ToolResult
+from agentcore.tools._signature import FunctionArguments
 
 __all__ = ["Tool", "tool"]
 

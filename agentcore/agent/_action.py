@@ -18,7 +18,7 @@ from typing import Any
 from agentcore.agent._grounding import ground_tool
 from agentcore.backends import Completion, Message, ModelBackend, ToolChoice
 from agentcore.core.sampling import SamplingParams
-from tools import TOOL_CALL_OPEN, ToolRegistry
+from agentcore.tools import TOOL_CALL_OPEN, ToolRegistry
 
 __all__ = ["ActionSelector", "TurnRequest"]
 

@@ -49,12 +49,12 @@ from agentcore.agent._skills import MemorySkillStore
 from agentcore.agent._state import AgentState, load_state, save_state
 from agentcore.backends import Message, ModelBackend
 from agentcore.backends._summarizer import BackendSummarizer
+from agentcore.memory import LongTermMemory, Reflector
+from agentcore.memory import TrustLevel as MemoryTrust
 from agentcore.paths import data_home, validate_name
-from memory import LongTermMemory, Reflector
-from memory import TrustLevel as MemoryTrust
-from planners import PlanError, Planner, Task, TaskGraph, render_text
-from tools import Tool, ToolCallParseError, ToolRegistry
-from tools.builtin import default_tools
+from agentcore.planners import PlanError, Planner, Task, TaskGraph, render_text
+from agentcore.tools import Tool, ToolCallParseError, ToolRegistry
+from agentcore.tools.builtin import default_tools
 
 __all__ = ["Agent"]
 

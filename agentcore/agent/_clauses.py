@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import re
 
-from planners import Assignee, DecomposingPlanner, PlanContext, PlannerLimits, Task, TaskGraph
-from tools import ToolRegistry
+from agentcore.planners import (
+    Assignee,
+    DecomposingPlanner,
+    PlanContext,
+    PlannerLimits,
+    Task,
+    TaskGraph,
+)
+from agentcore.tools import ToolRegistry
 
 __all__ = ["ClausePlanner", "is_tool_step", "match_tool", "score_tools", "split_clauses"]
 

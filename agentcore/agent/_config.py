@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentcore.core.sampling import SamplingParams
-from memory import WorkingMemoryConfig
+from agentcore.memory import WorkingMemoryConfig
 
 __all__ = ["DEFAULT_PERSONA", "SMALL_MODEL_HINTS", "AgentConfig"]
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tools import ToolRegistry
+from agentcore.tools import ToolRegistry
 
 __all__ = ["Execution", "Executor"]
 

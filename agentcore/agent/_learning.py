@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from memory import (
+from agentcore.memory import (
     LongTermMemory,
     MemoryKind,
     MemoryRecord,
@@ -22,7 +22,7 @@ from memory import (
     TrustLevel,
     parse_lessons,
 )
-from planners import SkillStore, TaskGraph
+from agentcore.planners import SkillStore, TaskGraph
 
 __all__ = ["Episode", "Learner"]
 

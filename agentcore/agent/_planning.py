@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Literal
 
 from agentcore.agent._clauses import ClausePlanner, is_tool_step, split_clauses
-from planners import (
+from agentcore.planners import (
     PlanContext,
     PlanError,
     Planner,
@@ -28,7 +28,7 @@ from planners import (
     TaskGraph,
     replan,
 )
-from tools import ToolRegistry
+from agentcore.tools import ToolRegistry
 
 __all__ = ["PlanLayer", "looks_multi_step"]
 

@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any
 
 from agentcore.agent._perception import Observation
-from memory import (
+from agentcore.memory import (
     ItemKind,
     LongTermMemory,
     MemoryKind,

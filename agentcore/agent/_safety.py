@@ -25,8 +25,8 @@ from agentcore.agent._audit import AuditLog
 from agentcore.agent._events import ApprovalDecision, ApprovalRequest
 from agentcore.agent._policy import Policy
 from agentcore.agent._redact import Redactor
-from tools import ToolArgumentError, ToolRegistry
-from tools.builtin import HostAllowlist, Workspace, WorkspaceError
+from agentcore.tools import ToolArgumentError, ToolRegistry
+from agentcore.tools.builtin import HostAllowlist, Workspace, WorkspaceError
 
 __all__ = ["ApprovalCallback", "BudgetMeter", "SafetyFilter", "Verdict"]
 

@@ -8,8 +8,8 @@ most similar stored goal above a similarity threshold. Never plans and never run
 
 from __future__ import annotations
 
-from memory import LongTermMemory, MemoryKind, MemoryRecord, TrustLevel
-from planners import PlanError, PlanTemplate, TaskGraph
+from agentcore.memory import LongTermMemory, MemoryKind, MemoryRecord, TrustLevel
+from agentcore.planners import PlanError, PlanTemplate, TaskGraph
 
 __all__ = ["MemorySkillStore"]
 

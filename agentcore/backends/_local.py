@@ -60,7 +60,7 @@ def tools_from_openai(entries: Sequence[Mapping[str, Any]]) -> list[Any]:
     """OpenAI ``tools`` entries -> :class:`tools.Tool` objects (declared here, run by the caller).
 
     Raises :class:`ToolDeclarationError` naming the entry (``tools[i]`` and its name)."""
-    from tools import JsonSchemaArguments, Tool, ToolError
+    from agentcore.tools import JsonSchemaArguments, Tool, ToolError
 
     out = []
     for i, entry in enumerate(entries):
@@ -94,7 +94,7 @@ def tools_from_openai(entries: Sequence[Mapping[str, Any]]) -> list[Any]:
 
 def normalize_messages(messages: Sequence[Message]) -> list[Message]:
     """OpenAI messages -> plain role/content messages in the Hermes tool-call format."""
-    from tools import format_tool_call, format_tool_result
+    from agentcore.tools import format_tool_call, format_tool_result
 
     out: list[Message] = []
     names: dict[str, str] = {}
@@ -320,7 +320,7 @@ class LocalBackend:
         hf_tok = codec.hf
         vocab = self.engine.core.dims.vocab
         if tools and tool_choice != "none":
-            from tools import build_action_grammar, render_tools_prompt
+            from agentcore.tools import build_action_grammar, render_tools_prompt
 
             declared = tools_from_openai(tools)
             prompt = render_tools_prompt(declared, tool_choice)
@@ -352,7 +352,7 @@ class LocalBackend:
         text = result.text
         finish = result.finish_reason
         if declared:
-            from tools import ToolCall, ToolCallParseError, parse_action
+            from agentcore.tools import ToolCall, ToolCallParseError, parse_action
 
             try:
                 action: Any = parse_action(text)
@@ -415,7 +415,7 @@ class LocalBackend:
         """llguidance's warnings for one tool's argument schema, and whether they are new
         (they are remembered per schema)."""
         from agentcore.core.constraint import GrammarConstraint, GrammarError
-        from tools import arguments_grammar_schema
+        from agentcore.tools import arguments_grammar_schema
 
         schema = arguments_grammar_schema(tool)
         key = json.dumps(schema, sort_keys=True)
@@ -483,7 +483,7 @@ def _outside_tool_call(text: str) -> bool:
     """Whether a reply under the action grammar is free text so far (the repetition penalty
     applies) rather than a tool call, or the start of one, whose JSON must repeat quotes and
     digits freely."""
-    from tools import TOOL_CALL_OPEN
+    from agentcore.tools import TOOL_CALL_OPEN
 
     head = text.lstrip()
     return not (TOOL_CALL_OPEN.startswith(head) or head.startswith(TOOL_CALL_OPEN))

@@ -50,7 +50,7 @@ class ClientGoneError(Exception):
 
 def api_error_for(exc: BaseException) -> APIError | None:
     """The API error a backend exception stands for (None: a server bug, answered with 500)."""
-    from tools import ToolError
+    from agentcore.tools import ToolError
 
     if isinstance(exc, APIError):
         return exc

@@ -7,12 +7,12 @@ is the app (tests drive it with Pilot on a FakeBackend); :class:`AgentAdapter` i
 code that talks to the agent.
 """
 
-from apps.assistant._adapter import AgentAdapter, HistoryTurn, MemoryHit
-from apps.assistant._app import AssistantApp
-from apps.assistant._backend import BackendUnavailableError, open_backend
-from apps.assistant._config import AssistantConfig, parse_args
-from apps.assistant._main import main
-from apps.assistant._store import SessionMeta, SessionStore, StoreCorruptError
+from agentcore.apps.assistant._adapter import AgentAdapter, HistoryTurn, MemoryHit
+from agentcore.apps.assistant._app import AssistantApp
+from agentcore.apps.assistant._backend import BackendUnavailableError, open_backend
+from agentcore.apps.assistant._config import AssistantConfig, parse_args
+from agentcore.apps.assistant._main import main
+from agentcore.apps.assistant._store import SessionMeta, SessionStore, StoreCorruptError
 
 __all__ = [
     "AgentAdapter",

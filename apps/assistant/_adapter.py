@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from agentcore.agent import Agent, ApprovalDecision, ApprovalRequest, Event
+from agentcore.apps.assistant._backend import open_backend
+from agentcore.apps.assistant._config import AssistantConfig
 from agentcore.backends import ModelBackend
-from apps.assistant._backend import open_backend
-from apps.assistant._config import AssistantConfig
-from memory import LongTermMemory, MemoryKind, MemoryRecord
+from agentcore.memory import LongTermMemory, MemoryKind, MemoryRecord
 
 __all__ = ["AgentAdapter", "ApprovalAsker", "HistoryTurn", "MemoryHit"]
 

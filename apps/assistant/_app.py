@@ -37,10 +37,9 @@ from agentcore.agent import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from agentcore.backends import ModelBackend
-from apps.assistant._adapter import AgentAdapter, HistoryTurn
-from apps.assistant._backend import BackendUnavailableError
-from apps.assistant._chat import (
+from agentcore.apps.assistant._adapter import AgentAdapter, HistoryTurn
+from agentcore.apps.assistant._backend import BackendUnavailableError
+from agentcore.apps.assistant._chat import (
     AssistantMessage,
     ChatView,
     Notice,
@@ -49,9 +48,9 @@ from apps.assistant._chat import (
     UserMessage,
     Welcome,
 )
-from apps.assistant._config import THEMES, AssistantConfig
-from apps.assistant._error_screen import ErrorScreen
-from apps.assistant._messages import (
+from agentcore.apps.assistant._config import THEMES, AssistantConfig
+from agentcore.apps.assistant._error_screen import ErrorScreen
+from agentcore.apps.assistant._messages import (
     AgentEventPosted,
     ApprovalAsked,
     InfoRead,
@@ -60,10 +59,11 @@ from apps.assistant._messages import (
     RunFinished,
     SessionOpened,
 )
-from apps.assistant._modals import ApprovalScreen, ConfirmScreen, RenameScreen
-from apps.assistant._panes import InfoPane, MemoryPane, PlanPane, SessionsPane
-from apps.assistant._store import SessionStore, StoreCorruptError
-from memory import LongTermMemory
+from agentcore.apps.assistant._modals import ApprovalScreen, ConfirmScreen, RenameScreen
+from agentcore.apps.assistant._panes import InfoPane, MemoryPane, PlanPane, SessionsPane
+from agentcore.apps.assistant._store import SessionStore, StoreCorruptError
+from agentcore.backends import ModelBackend
+from agentcore.memory import LongTermMemory
 
 __all__ = ["AssistantApp"]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import httpx
 
+from agentcore.apps.assistant._config import AssistantConfig
 from agentcore.backends import HttpBackend, LocalBackend, ModelBackend
 from agentcore.client import APIError, ClientConfig, ConnectionFailedError
 from agentcore.core.loader import ModelNotFoundError
-from apps.assistant._config import AssistantConfig
 
 __all__ = ["BackendUnavailableError", "open_backend"]
 

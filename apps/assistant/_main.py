@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from apps.assistant._app import AssistantApp
-from apps.assistant._config import parse_args
+from agentcore.apps.assistant._app import AssistantApp
+from agentcore.apps.assistant._config import parse_args
 
 __all__ = ["main"]
 

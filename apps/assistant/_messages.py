@@ -14,7 +14,7 @@ from typing import Any
 from textual.message import Message
 
 from agentcore.agent import ApprovalDecision, ApprovalRequest, Event
-from apps.assistant._adapter import HistoryTurn, MemoryHit
+from agentcore.apps.assistant._adapter import HistoryTurn, MemoryHit
 
 __all__ = [
     "AgentEventPosted",

@@ -21,9 +21,9 @@ from textual.message import Message
 from textual.widgets import Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from apps.assistant._adapter import MemoryHit
-from apps.assistant._store import SessionMeta
-from memory import MemoryKind
+from agentcore.apps.assistant._adapter import MemoryHit
+from agentcore.apps.assistant._store import SessionMeta
+from agentcore.memory import MemoryKind
 
 __all__ = ["InfoPane", "MemoryPane", "PlanPane", "SessionsPane", "format_info"]
 

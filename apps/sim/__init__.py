@@ -13,14 +13,21 @@ with metrics and a plot in ``summary.md``. ``--ray`` runs the agents on local Ra
 Never implements an agent (that is :mod:`agentcore.agent`) and never calls a model directly.
 """
 
-from apps.sim._backend import BackendSpec, ScriptedPolicy, make_backend
-from apps.sim._checkpoint import Checkpoint, RunPaths
-from apps.sim._cli import main
-from apps.sim._host import LocalHost, SimAgent, TurnRequest, TurnResult, build_agent, turn_prompt
-from apps.sim._loader import Problem, ScenarioError, load_scenario, parse_scenario
-from apps.sim._metrics import MetricTracker
-from apps.sim._runner import RunOptions, SimResult, run_scenario
-from apps.sim._scenario import (
+from agentcore.apps.sim._backend import BackendSpec, ScriptedPolicy, make_backend
+from agentcore.apps.sim._checkpoint import Checkpoint, RunPaths
+from agentcore.apps.sim._cli import main
+from agentcore.apps.sim._host import (
+    LocalHost,
+    SimAgent,
+    TurnRequest,
+    TurnResult,
+    build_agent,
+    turn_prompt,
+)
+from agentcore.apps.sim._loader import Problem, ScenarioError, load_scenario, parse_scenario
+from agentcore.apps.sim._metrics import MetricTracker
+from agentcore.apps.sim._runner import RunOptions, SimResult, run_scenario
+from agentcore.apps.sim._scenario import (
     WORLD_TOOLS,
     AgentSpec,
     ClockSpec,
@@ -31,14 +38,14 @@ from apps.sim._scenario import (
     Scenario,
     WorldSpec,
 )
-from apps.sim._transcript import (
+from agentcore.apps.sim._transcript import (
     SimEventAdapter,
     TickEvent,
     TranscriptLine,
     normalized,
     read_transcript,
 )
-from apps.sim._world import Action, Offer, Percept, World, WorldEvent, WorldView
+from agentcore.apps.sim._world import Action, Offer, Percept, World, WorldEvent, WorldView
 
 __all__ = [
     "WORLD_TOOLS",

@@ -21,8 +21,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agentcore._atomic import atomic_write_bytes
-from apps.sim._metrics import MetricTracker
-from apps.sim._world import World
+from agentcore.apps.sim._metrics import MetricTracker
+from agentcore.apps.sim._world import World
 
 __all__ = ["Checkpoint", "RunPaths", "scenario_digest"]
 

@@ -11,9 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from apps.sim._backend import BackendSpec
-from apps.sim._loader import ScenarioError
-from apps.sim._runner import RunOptions, run_scenario
+from agentcore.apps.sim._backend import BackendSpec
+from agentcore.apps.sim._loader import ScenarioError
+from agentcore.apps.sim._runner import RunOptions, run_scenario
 
 __all__ = ["main"]
 

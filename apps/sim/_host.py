@@ -24,11 +24,11 @@ if TYPE_CHECKING:
     from agentcore import Agent
 
 from agentcore.agent._events import FinalAnswer, TokenEvent, ToolCallEvent
+from agentcore.apps.sim._scenario import AgentSpec, Scenario
+from agentcore.apps.sim._tools import TurnContext, world_tools
+from agentcore.apps.sim._world import Action, Percept, WorldView
 from agentcore.backends import ModelBackend
-from apps.sim._scenario import AgentSpec, Scenario
-from apps.sim._tools import TurnContext, world_tools
-from apps.sim._world import Action, Percept, WorldView
-from memory import LongTermMemory
+from agentcore.memory import LongTermMemory
 
 __all__ = ["LocalHost", "SimAgent", "TurnRequest", "TurnResult", "build_agent", "turn_prompt"]
 

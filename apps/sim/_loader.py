@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from apps.sim._scenario import Scenario, ScenarioReferenceError
+from agentcore.apps.sim._scenario import Scenario, ScenarioReferenceError
 
 __all__ = ["Problem", "ScenarioError", "load_scenario", "parse_scenario"]
 

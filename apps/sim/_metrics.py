@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from apps.sim._scenario import MetricSpec, Scenario
-from apps.sim._world import World, WorldEvent, get_path, matches
+from agentcore.apps.sim._scenario import MetricSpec, Scenario
+from agentcore.apps.sim._world import World, WorldEvent, get_path, matches
 
 __all__ = ["MetricTracker"]
 

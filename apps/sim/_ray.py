@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from apps.sim._backend import BackendSpec, make_backend
-from apps.sim._checkpoint import RunPaths
-from apps.sim._host import LocalHost, TurnRequest, TurnResult, build_agent
-from apps.sim._scenario import Scenario
+from agentcore.apps.sim._backend import BackendSpec, make_backend
+from agentcore.apps.sim._checkpoint import RunPaths
+from agentcore.apps.sim._host import LocalHost, TurnRequest, TurnResult, build_agent
+from agentcore.apps.sim._scenario import Scenario
 
 __all__ = ["RayHost", "ray_available"]
 
@@ -36,7 +36,7 @@ class _Worker:
     def __init__(
         self, scenario_json: str, spec: BackendSpec, root: str, names: list[str], worker: int
     ) -> None:
-        from memory import LongTermMemory
+        from agentcore.memory import LongTermMemory
 
         scenario = Scenario.model_validate_json(scenario_json)
         paths = RunPaths(Path(root))

@@ -11,9 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from apps.sim._backend import BackendSpec
-from apps.sim._checkpoint import Checkpoint, RunPaths
-from apps.sim._scenario import Scenario
+from agentcore.apps.sim._backend import BackendSpec
+from agentcore.apps.sim._checkpoint import Checkpoint, RunPaths
+from agentcore.apps.sim._scenario import Scenario
 
 __all__ = ["write_summary"]
 

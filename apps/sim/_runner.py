@@ -18,16 +18,16 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from agentcore.apps.sim._backend import BackendSpec, make_backend
+from agentcore.apps.sim._checkpoint import Checkpoint, RunPaths, scenario_digest
+from agentcore.apps.sim._host import LocalHost, TurnRequest, TurnResult, build_agent, turn_prompt
+from agentcore.apps.sim._loader import parse_scenario
+from agentcore.apps.sim._metrics import MetricTracker
+from agentcore.apps.sim._report import write_summary
+from agentcore.apps.sim._scenario import Scenario
+from agentcore.apps.sim._transcript import TickEvent, TranscriptWriter
+from agentcore.apps.sim._world import World
 from agentcore.backends import ModelBackend
-from apps.sim._backend import BackendSpec, make_backend
-from apps.sim._checkpoint import Checkpoint, RunPaths, scenario_digest
-from apps.sim._host import LocalHost, TurnRequest, TurnResult, build_agent, turn_prompt
-from apps.sim._loader import parse_scenario
-from apps.sim._metrics import MetricTracker
-from apps.sim._report import write_summary
-from apps.sim._scenario import Scenario
-from apps.sim._transcript import TickEvent, TranscriptWriter
-from apps.sim._world import World
 
 __all__ = ["RunOptions", "SimResult", "run_scenario"]
 
@@ -104,10 +104,10 @@ def _build_host(
     if spec.window is None and scenario.model.window is not None:
         spec = dataclasses.replace(spec, window=scenario.model.window)
     if options.ray:
-        from apps.sim._ray import RayHost
+        from agentcore.apps.sim._ray import RayHost
 
         return RayHost(scenario, spec, paths, workers=options.ray_workers)
-    from memory import LongTermMemory
+    from agentcore.memory import LongTermMemory
 
     shared = backend if backend is not None else make_backend(spec, paths.sessions, engine)
     store = LongTermMemory(paths.live / "memory")

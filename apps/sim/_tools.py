@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 
-from apps.sim._world import Action, WorldView
-from tools import SideEffect, Tool, ToolLimits, tool
+from agentcore.apps.sim._world import Action, WorldView
+from agentcore.tools import SideEffect, Tool, ToolLimits, tool
 
 __all__ = ["TurnContext", "world_tools"]
 

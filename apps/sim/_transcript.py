@@ -29,7 +29,7 @@ from agentcore.agent._events import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from apps.sim._world import WorldEvent
+from agentcore.apps.sim._world import WorldEvent
 
 __all__ = [
     "SimEvent",

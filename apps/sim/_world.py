@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from apps.sim._scenario import EventSpec, Scenario
+from agentcore.apps.sim._scenario import EventSpec, Scenario
 
 __all__ = ["Action", "Offer", "Percept", "World", "WorldEvent", "WorldView"]
 

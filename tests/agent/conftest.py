@@ -14,9 +14,9 @@ import pytest
 from agentcore.agent import Agent, AgentConfig, Policy
 from agentcore.backends import Completion, Message, ToolCallOut, Usage
 from agentcore.core.sampling import SamplingParams
-from memory import HashEmbeddingFunction, LongTermMemory
-from tools import Tool, ToolRegistry, tool
-from tools.builtin import default_tools
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory
+from agentcore.tools import Tool, ToolRegistry, tool
+from agentcore.tools.builtin import default_tools
 
 RogueStep = str | tuple[str, dict[str, Any]] | Callable[[list[Message]], Any]
 

@@ -16,7 +16,7 @@ import pytest
 from agentcore import Agent, AgentConfig, EventAdapter, FinalAnswer, Result
 from agentcore.agent import Policy
 from agentcore.backends import FakeBackend, FakeRequest, Reply
-from memory import HashEmbeddingFunction, LongTermMemory
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory
 
 
 def test_text_reply_is_the_final_answer(make_agent: Callable[..., Agent]) -> None:

@@ -25,9 +25,9 @@ from agentcore.agent._action import _CallTextFilter, hinted_tool
 from agentcore.agent._clauses import ClausePlanner, match_tool, split_clauses
 from agentcore.agent._grounding import candidates, ground_tool
 from agentcore.agent._state import AgentState, load_state, save_state
-from memory import LongTermMemory, MemoryKind, MemoryRecord, WorkingMemoryConfig
-from planners import PlanContext
-from tools.builtin import calculator_tool, default_tools
+from agentcore.memory import LongTermMemory, MemoryKind, MemoryRecord, WorkingMemoryConfig
+from agentcore.planners import PlanContext
+from agentcore.tools.builtin import calculator_tool, default_tools
 
 # -- perception -------------------------------------------------------------------------------
 

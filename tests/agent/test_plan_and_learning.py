@@ -12,8 +12,8 @@ import pytest
 
 from agentcore.agent import Agent, AgentConfig, LessonEvent
 from agentcore.backends import FakeBackend, FakeRequest, Reply
-from memory import LongTermMemory
-from planners import RuleBasedPlanner, RuleTemplate, TaskGraph
+from agentcore.memory import LongTermMemory
+from agentcore.planners import RuleBasedPlanner, RuleTemplate, TaskGraph
 
 GOAL = "Compute 17*23 and write the result to result.txt"
 
@@ -218,7 +218,7 @@ def test_no_learning_writes_nothing(
 def test_reflection_writes_lessons_when_enough_happened(
     make_agent: Callable[..., Agent], store: LongTermMemory
 ) -> None:
-    from memory import MemoryKind, MemoryRecord
+    from agentcore.memory import MemoryKind, MemoryRecord
 
     store.add_many(
         [

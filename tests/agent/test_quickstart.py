@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from agentcore.backends import FakeBackend, Reply
-from memory import LongTermMemory
+from agentcore.memory import LongTermMemory
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
 

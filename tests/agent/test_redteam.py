@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from agentcore.agent import Agent, AgentConfig, ApprovalRequest, ArgumentRule, Budgets, Policy
-from memory import LongTermMemory
-from tools import Tool, ToolRegistry, tool
+from agentcore.memory import LongTermMemory
+from agentcore.tools import Tool, ToolRegistry, tool
 
 KEY = "sk-live-0123456789abcdefghijklmnop"
 CONFIGURED = "correct-horse-battery-staple"

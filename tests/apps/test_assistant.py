@@ -19,13 +19,13 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
 from agentcore.agent import Event, FinalAnswer, TokenEvent
+from agentcore.apps.assistant import AssistantApp, AssistantConfig, SessionStore
+from agentcore.apps.assistant._chat import AssistantMessage, Notice, ToolPanel, UserMessage, Welcome
+from agentcore.apps.assistant._error_screen import ErrorScreen
+from agentcore.apps.assistant._modals import ApprovalScreen, ConfirmScreen, RenameScreen
+from agentcore.apps.assistant._panes import InfoPane, MemoryPane
 from agentcore.backends import FakeBackend, FakeRequest, Reply
-from apps.assistant import AssistantApp, AssistantConfig, SessionStore
-from apps.assistant._chat import AssistantMessage, Notice, ToolPanel, UserMessage, Welcome
-from apps.assistant._error_screen import ErrorScreen
-from apps.assistant._modals import ApprovalScreen, ConfirmScreen, RenameScreen
-from apps.assistant._panes import InfoPane, MemoryPane
-from memory import HashEmbeddingFunction, LongTermMemory, MemoryKind, MemoryRecord
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory, MemoryKind, MemoryRecord
 
 SIZE = (80, 24)
 

@@ -17,12 +17,12 @@ import pytest
 from textual.pilot import Pilot
 
 from agentcore.agent import Event, FinalAnswer, TokenEvent
+from agentcore.apps.assistant import AssistantApp, AssistantConfig
+from agentcore.apps.assistant._chat import AssistantMessage, UserMessage
 from agentcore.backends import LocalBackend
-from apps.assistant import AssistantApp, AssistantConfig
-from apps.assistant._chat import AssistantMessage, UserMessage
-from memory import HashEmbeddingFunction, LongTermMemory
-from tools import ToolRegistry
-from tools.builtin import calculator_tool
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory
+from agentcore.tools import ToolRegistry
+from agentcore.tools.builtin import calculator_tool
 
 
 async def until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float) -> None:

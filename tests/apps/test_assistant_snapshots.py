@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from agentcore.apps.assistant import AssistantApp, AssistantConfig
+from agentcore.apps.assistant._modals import ApprovalScreen
 from agentcore.backends import FakeBackend, FakeRequest, Reply
-from apps.assistant import AssistantApp, AssistantConfig
-from apps.assistant._modals import ApprovalScreen
-from memory import HashEmbeddingFunction, LongTermMemory
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory
 
 SIZE = (80, 24)
 PLAN = {
@@ -168,7 +168,7 @@ def test_error_screen(snap_compare: Any, tmp_path: Path, memory: LongTermMemory)
     app = AssistantApp(config, memory=memory)
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        from apps.assistant._error_screen import ErrorScreen
+        from agentcore.apps.assistant._error_screen import ErrorScreen
 
         await until(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=30)
         await pilot.pause(0.2)

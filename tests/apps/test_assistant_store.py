@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from apps.assistant import AssistantConfig, SessionStore, StoreCorruptError, parse_args
-from apps.assistant._adapter import history_turns
-from apps.assistant._panes import format_info
-from apps.assistant._store import title_from
+from agentcore.apps.assistant import AssistantConfig, SessionStore, StoreCorruptError, parse_args
+from agentcore.apps.assistant._adapter import history_turns
+from agentcore.apps.assistant._panes import format_info
+from agentcore.apps.assistant._store import title_from
 
 
 class TestSessionStore:
@@ -135,7 +135,7 @@ class TestConfig:
             parse_args(["--session", "../x"])
 
     def test_model_threads_default_to_torch_pool(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        from apps.assistant._backend import model_threads
+        from agentcore.apps.assistant._backend import model_threads
 
         monkeypatch.setattr("torch.get_num_threads", lambda: 8)
         assert model_threads() == 8

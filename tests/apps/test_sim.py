@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentcore.backends import FakeBackend, Reply
-from apps.sim import (
+from agentcore.apps.sim import (
     BackendSpec,
     Checkpoint,
     RunOptions,
@@ -22,7 +21,8 @@ from apps.sim import (
     read_transcript,
     run_scenario,
 )
-from apps.sim._world import Action
+from agentcore.apps.sim._world import Action
+from agentcore.backends import FakeBackend, Reply
 
 SCRIPTED = BackendSpec(kind="scripted")
 

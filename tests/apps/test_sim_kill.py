@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from apps.sim import Checkpoint, RunOptions, RunPaths, normalized, run_scenario
-from apps.sim._backend import BackendSpec
+from agentcore.apps.sim import Checkpoint, RunOptions, RunPaths, normalized, run_scenario
+from agentcore.apps.sim._backend import BackendSpec
 
 SCENARIO = """
 name: kill-town
@@ -34,7 +34,7 @@ metrics:
 
 
 def _start(scenario: Path, out: Path, *extra: str) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "apps.sim", str(scenario), "--model", "scripted:0.03"]
+    cmd = [sys.executable, "-m", "agentcore.apps.sim", str(scenario), "--model", "scripted:0.03"]
     return subprocess.Popen(
         [*cmd, "--out", str(out), *extra],
         cwd=Path(__file__).resolve().parents[2],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.sim import BackendSpec, RunOptions, normalized, run_scenario
+from agentcore.apps.sim import BackendSpec, RunOptions, normalized, run_scenario
 
 ray = pytest.importorskip("ray")
 

@@ -8,8 +8,15 @@ from typing import Any
 
 import pytest
 
-from apps.sim import Checkpoint, RunOptions, RunPaths, load_scenario, normalized, run_scenario
-from apps.sim import read_transcript as read
+from agentcore.apps.sim import (
+    Checkpoint,
+    RunOptions,
+    RunPaths,
+    load_scenario,
+    normalized,
+    run_scenario,
+)
+from agentcore.apps.sim import read_transcript as read
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "apps" / "scenarios"
 pytestmark = pytest.mark.slow

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.sim import ScenarioError, load_scenario, parse_scenario
+from agentcore.apps.sim import ScenarioError, load_scenario, parse_scenario
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "apps" / "scenarios"
 

@@ -243,9 +243,9 @@ def test_engine_default_recall_reaches_default_sessions(tiny_factory: Any) -> No
 
 
 def test_recall_flag_is_offered_where_sessions_open() -> None:
+    from agentcore.apps.assistant._config import parse_args
     from agentcore.cli import build_parser
     from agentcore.server._main import build_parser as serve_parser
-    from apps.assistant._config import parse_args
 
     assert build_parser().parse_args(["chat", "--recall"]).recall is True
     assert build_parser().parse_args(["chat"]).recall is False

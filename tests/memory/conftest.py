@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from memory import HashEmbeddingFunction, LongTermMemory
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory
 
 NETWORK_GUARD = textwrap.dedent(
     """

@@ -19,8 +19,8 @@ from chromadb.utils.embedding_functions import (
     known_embedding_functions,
 )
 
-import memory._model as model_module
-from memory import (
+import agentcore.memory._model as model_module
+from agentcore.memory import (
     EMBEDDING_DIM,
     EmbeddingModelMissingError,
     LongTermMemory,
@@ -126,7 +126,7 @@ ONNXMiniLM_L6_V2._download_model_if_not_exists = forbidden
 
 import chromadb
 from chromadb.config import Settings
-from memory import LongTermMemory, MemoryRecord
+from agentcore.memory import LongTermMemory, MemoryRecord
 
 root = Path(sys.argv[1])
 with LongTermMemory(root / "mem") as ltm:  # the default embedder: offline MiniLM

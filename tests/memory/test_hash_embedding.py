@@ -9,7 +9,7 @@ from chromadb.utils.embedding_functions import (
     known_embedding_functions,
 )
 
-from memory import HashEmbeddingFunction
+from agentcore.memory import HashEmbeddingFunction
 
 
 def test_vectors_are_deterministic_unit_float32() -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from memory import HashEmbeddingFunction, LongTermMemory, MemoryRecord
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory, MemoryRecord
 
 
 def _free_port() -> int:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from memory import JournalCorruptError, MemoryKind, MemoryRecord
-from memory._journal import Journal
+from agentcore.memory import JournalCorruptError, MemoryKind, MemoryRecord
+from agentcore.memory._journal import Journal
 
 
 def _records(n: int, kind: str = "episodic") -> list[MemoryRecord]:

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from memory import HashEmbeddingFunction, LongTermMemory
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory
 
 _WRITER = """
 import random, sys
 from collections.abc import Callable
 from pathlib import Path
-from memory import HashEmbeddingFunction, LongTermMemory, MemoryRecord
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory, MemoryRecord
 
 path, seed = Path(sys.argv[1]), int(sys.argv[2])
 rng = random.Random(seed)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from chromadb.config import Settings
 
-from memory import (
+from agentcore.memory import (
     DuplicateMemoryError,
     EmbedderMismatchError,
     HashEmbeddingFunction,
@@ -332,7 +332,7 @@ def test_unreadable_collection_is_rebuilt_from_the_journal(
 
 
 def test_index_settings_apply_to_new_and_existing_collections(store_path: Path) -> None:
-    from memory import IndexConfig
+    from agentcore.memory import IndexConfig
 
     with LongTermMemory(
         store_path, embedder=HashEmbeddingFunction(), index=IndexConfig.chroma_default()
@@ -352,7 +352,7 @@ def test_index_settings_apply_to_new_and_existing_collections(store_path: Path) 
 def test_a_briefly_locked_store_is_waited_for_and_a_held_one_named() -> None:
     from chromadb.errors import InternalError
 
-    from memory._long_term import _when_unlocked
+    from agentcore.memory._long_term import _when_unlocked
 
     calls: list[int] = []
 

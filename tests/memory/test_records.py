@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memory import InvalidMemoryError, MemoryKind, MemoryRecord, TrustLevel
-from memory._records import record_from_metadata, record_to_metadata, validate_record
+from agentcore.memory import InvalidMemoryError, MemoryKind, MemoryRecord, TrustLevel
+from agentcore.memory._records import record_from_metadata, record_to_metadata, validate_record
 
 
 def _fields(**overrides: object) -> dict[str, object]:

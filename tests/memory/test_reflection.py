@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from memory import (
+from agentcore.memory import (
     HashEmbeddingFunction,
     LongTermMemory,
     MemoryKind,

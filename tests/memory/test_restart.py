@@ -13,7 +13,7 @@ _WRITE = """
 import json, random, sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from memory import HashEmbeddingFunction, LongTermMemory, MemoryRecord, MiniLMEmbeddingFunction
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory, MemoryRecord, MiniLMEmbeddingFunction
 
 path, embedder_name = Path(sys.argv[1]), sys.argv[2]
 needles = json.loads(Path(sys.argv[3]).read_text())
@@ -48,7 +48,7 @@ if sys.argv[4] == "close":
 _READ = """
 import json, sys
 from pathlib import Path
-from memory import HashEmbeddingFunction, LongTermMemory, MiniLMEmbeddingFunction, RetrievalWeights
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory, MiniLMEmbeddingFunction, RetrievalWeights
 
 path, embedder_name = Path(sys.argv[1]), sys.argv[2]
 needles = json.loads(Path(sys.argv[3]).read_text())

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memory import RetrievalWeights
-from memory._scoring import score_candidates
+from agentcore.memory import RetrievalWeights
+from agentcore.memory._scoring import score_candidates
 
 
 def _score(sim: list[float], age: list[float], imp: list[float], w: RetrievalWeights) -> np.ndarray:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memory import (
+from agentcore.memory import (
     ItemKind,
     MemoryRecord,
     ScoredMemory,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from planners import (
+from agentcore.planners import (
     CycleError,
     InvalidTransitionError,
     PlanError,

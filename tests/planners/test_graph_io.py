@@ -9,7 +9,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from planners import (
+from agentcore.planners import (
     GRAPH_FORMAT,
     Assignee,
     CycleError,

@@ -14,7 +14,7 @@ import llguidance
 import pytest
 from llguidance import LLMatcher
 
-from planners import (
+from agentcore.planners import (
     Assignee,
     InMemorySkillStore,
     JsonGenerator,

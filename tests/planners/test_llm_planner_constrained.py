@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from llguidance import LLMatcher
 
-from planners import LLMPlanner, PlanContext, PlannerLimits, TaskStatus
+from agentcore.planners import LLMPlanner, PlanContext, PlannerLimits, TaskStatus
 
 BYTES = llguidance.LLTokenizer("byte")
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agentcore.backends import LocalBackend
-from planners import LLMPlanner, PlanContext, PlannerLimits, TaskStatus
+from agentcore.planners import LLMPlanner, PlanContext, PlannerLimits, TaskStatus
 
 pytestmark = pytest.mark.slow
 

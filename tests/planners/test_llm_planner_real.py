@@ -16,7 +16,7 @@ from typing import Any, cast
 import numpy as np
 import pytest
 
-from planners import LLMPlanner, PlanContext, PlannerLimits, TaskStatus
+from agentcore.planners import LLMPlanner, PlanContext, PlannerLimits, TaskStatus
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

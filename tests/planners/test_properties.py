@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from planners import (
+from agentcore.planners import (
     CycleError,
     InvalidTransitionError,
     PlannerLimits,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from planners import Assignee, Task, TaskGraph
+from agentcore.planners import Assignee, Task, TaskGraph
 
 
 def graph() -> TaskGraph:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from planners import (
+from agentcore.planners import (
     LLMPlanner,
     PlanContext,
     PlanLimitError,
@@ -112,7 +112,7 @@ def test_replan_selected_tasks_only() -> None:
 
 async def test_plan_run_replan_run_and_remember() -> None:
     """The whole loop an agent runs: plan, execute, replan the failure, finish, keep the skill."""
-    from planners import InMemorySkillStore, RetryPolicy, Scheduler, SkillPlanner
+    from agentcore.planners import InMemorySkillStore, RetryPolicy, Scheduler, SkillPlanner
 
     rules = [
         RuleTemplate.chain(

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from planners import RetryPolicy, Scheduler, Task, TaskGraph, TaskStatus
+from agentcore.planners import RetryPolicy, Scheduler, Task, TaskGraph, TaskStatus
 
 
 def chain(n: int) -> TaskGraph:

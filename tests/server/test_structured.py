@@ -111,7 +111,7 @@ def test_response_format_shapes_the_text_alternative_of_the_action_grammar(
 ) -> None:
     from agentcore.backends._local import _with_json_text, tools_from_openai
     from agentcore.core.constraint import GrammarConstraint, TokenNotAllowedError
-    from tools import build_action_grammar
+    from agentcore.tools import build_action_grammar
 
     tok = smollm2_engine.codec.hf
     grammar = _with_json_text(

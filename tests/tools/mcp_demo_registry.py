@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 import anyio
 from pydantic import BaseModel, Field
 
-from tools import ToolRegistry, serve_stdio, tool
-from tools.builtin import calculator_tool
+from agentcore.tools import ToolRegistry, serve_stdio, tool
+from agentcore.tools.builtin import calculator_tool
 
 
 class Item(BaseModel):

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from agentcore.core.constraint import GrammarConstraint, TokenNotAllowedError
-from tools import SideEffect, build_action_grammar, format_tool_call, parse_action
-from tools.builtin import default_tools
+from agentcore.tools import SideEffect, build_action_grammar, format_tool_call, parse_action
+from agentcore.tools.builtin import default_tools
 
 
 @pytest.fixture
 def long_term(tmp_path: Path) -> Iterator[Any]:
-    from memory import HashEmbeddingFunction, LongTermMemory
+    from agentcore.memory import HashEmbeddingFunction, LongTermMemory
 
     store = LongTermMemory(tmp_path / "memory", embedder=HashEmbeddingFunction())
     yield store
@@ -24,7 +24,7 @@ def long_term(tmp_path: Path) -> Iterator[Any]:
 
 
 def _plan() -> Any:
-    from planners import TaskGraph
+    from agentcore.planners import TaskGraph
 
     return TaskGraph("test")
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tools.builtin import CalculatorError, calculator_tool, evaluate
+from agentcore.tools.builtin import CalculatorError, calculator_tool, evaluate
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from tools import SideEffect
-from tools.builtin import clock_tool
+from agentcore.tools import SideEffect
+from agentcore.tools.builtin import clock_tool
 
 FIXED = dt.datetime(2025, 3, 30, 0, 30, tzinfo=dt.UTC)  # the night Europe moves to summer time
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools import SideEffect, Tool, ToolDefinitionError, ToolLimits, tool
+from agentcore.tools import SideEffect, Tool, ToolDefinitionError, ToolLimits, tool
 
 
 class Unit(enum.Enum):

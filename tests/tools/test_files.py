@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tools import SideEffect, ToolRegistry
-from tools.builtin import Workspace, WorkspaceError, file_tools
+from agentcore.tools import SideEffect, ToolRegistry
+from agentcore.tools.builtin import Workspace, WorkspaceError, file_tools
 
 
 @pytest.fixture

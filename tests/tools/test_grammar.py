@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from agentcore.core.constraint import GrammarConstraint, TokenNotAllowedError
-from tools import (
+from agentcore.tools import (
     JsonSchemaArguments,
     TextReply,
     Tool,

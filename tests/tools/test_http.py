@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tools import SideEffect, ToolRegistry
-from tools.builtin import HostAllowlist, http_get_tool
+from agentcore.tools import SideEffect, ToolRegistry
+from agentcore.tools.builtin import HostAllowlist, http_get_tool
 
 
 def mock_site(request: httpx.Request) -> httpx.Response:

@@ -18,7 +18,7 @@ import mcp_types as mt
 import pytest
 from mcp.server import Server
 
-from tools import (
+from agentcore.tools import (
     MCPToolset,
     SideEffect,
     ToolRegistry,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tools import SideEffect, ToolRegistry
-from tools.builtin import MemoryStoreLike, PlanLike, memory_tools, plan_tools
+from agentcore.tools import SideEffect, ToolRegistry
+from agentcore.tools.builtin import MemoryStoreLike, PlanLike, memory_tools, plan_tools
 
 # -- fakes ---------------------------------------------------------------------------------
 
@@ -156,7 +156,7 @@ class TestMemoryToolsOnAFake:
 
 @pytest.fixture
 def long_term(tmp_path: Path) -> Iterator[Any]:
-    from memory import HashEmbeddingFunction, LongTermMemory
+    from agentcore.memory import HashEmbeddingFunction, LongTermMemory
 
     store = LongTermMemory(tmp_path / "memory", embedder=HashEmbeddingFunction())
     yield store
@@ -255,7 +255,7 @@ class TestPlanToolsOnAFake:
 
 class TestPlanToolsOnTaskGraph:
     def test_a_small_plan_end_to_end(self) -> None:
-        from planners import TaskGraph
+        from agentcore.planners import TaskGraph
 
         graph = TaskGraph("weekend trip")
         assert isinstance(graph, PlanLike)

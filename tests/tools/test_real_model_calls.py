@@ -10,7 +10,7 @@ from pydantic import Field
 
 from agentcore.core.constraint import GrammarConstraint
 from agentcore.core.sampling import SamplingParams
-from tools import (
+from agentcore.tools import (
     ToolCall,
     ToolRegistry,
     build_action_grammar,

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from tools import (
+from agentcore.tools import (
     SideEffect,
     Tool,
     ToolDefinitionError,

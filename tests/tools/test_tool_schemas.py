@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from agentcore.core.constraint import GrammarConstraint, TokenNotAllowedError
-from tools import (
+from agentcore.tools import (
     JsonSchemaArguments,
     Tool,
     ToolArgumentError,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, Field, field_validator
 
-from tools import (
+from agentcore.tools import (
     MISSING,
     ArgumentProblem,
     JsonSchemaArguments,

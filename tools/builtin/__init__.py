@@ -9,14 +9,19 @@ the ones a configuration asks for. Each tool declares its side effects; none of 
 whether it may run.
 """
 
-from tools.builtin._calculator import CalculatorError, calculator_tool, evaluate
-from tools.builtin._clock import clock_tool
-from tools.builtin._defaults import default_tools
-from tools.builtin._files import file_tools
-from tools.builtin._http import HostAllowlist, HostNotAllowedError, http_get_tool
-from tools.builtin._memory import MemoryStoreLike, RecalledMemory, StoredMemory, memory_tools
-from tools.builtin._plan import PlanLike, plan_tools
-from tools.builtin._workspace import Workspace, WorkspaceError
+from agentcore.tools.builtin._calculator import CalculatorError, calculator_tool, evaluate
+from agentcore.tools.builtin._clock import clock_tool
+from agentcore.tools.builtin._defaults import default_tools
+from agentcore.tools.builtin._files import file_tools
+from agentcore.tools.builtin._http import HostAllowlist, HostNotAllowedError, http_get_tool
+from agentcore.tools.builtin._memory import (
+    MemoryStoreLike,
+    RecalledMemory,
+    StoredMemory,
+    memory_tools,
+)
+from agentcore.tools.builtin._plan import PlanLike, plan_tools
+from agentcore.tools.builtin._workspace import Workspace, WorkspaceError
 
 __all__ = [
     "CalculatorError",

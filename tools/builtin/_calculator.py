@@ -17,9 +17,9 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from tools._errors import ToolExecutionError
-from tools._meta import SideEffect, ToolLimits
-from tools._tool import Tool
+from agentcore.tools._errors import ToolExecutionError
+from agentcore.tools._meta import SideEffect, ToolLimits
+from agentcore.tools._tool import Tool
 
 __all__ = ["CalculatorError", "calculator_tool", "evaluate"]
 

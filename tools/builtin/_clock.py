@@ -14,9 +14,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from tools._errors import ArgumentProblem, ToolArgumentError
-from tools._meta import SideEffect, ToolLimits
-from tools._tool import Tool
+from agentcore.tools._errors import ArgumentProblem, ToolArgumentError
+from agentcore.tools._meta import SideEffect, ToolLimits
+from agentcore.tools._tool import Tool
 
 __all__ = ["clock_tool"]
 

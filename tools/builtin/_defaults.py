@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from tools._registry import ToolRegistry
-from tools.builtin._calculator import calculator_tool
-from tools.builtin._clock import clock_tool
-from tools.builtin._files import file_tools
-from tools.builtin._http import http_get_tool
-from tools.builtin._memory import MemoryStoreLike, memory_tools
-from tools.builtin._plan import PlanLike, plan_tools
-from tools.builtin._workspace import Workspace
+from agentcore.tools._registry import ToolRegistry
+from agentcore.tools.builtin._calculator import calculator_tool
+from agentcore.tools.builtin._clock import clock_tool
+from agentcore.tools.builtin._files import file_tools
+from agentcore.tools.builtin._http import http_get_tool
+from agentcore.tools.builtin._memory import MemoryStoreLike, memory_tools
+from agentcore.tools.builtin._plan import PlanLike, plan_tools
+from agentcore.tools.builtin._workspace import Workspace
 
 __all__ = ["default_tools"]
 

@@ -17,9 +17,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from tools._meta import SideEffect, ToolLimits
-from tools._tool import Tool
-from tools.builtin._workspace import Workspace, WorkspaceError
+from agentcore.tools._meta import SideEffect, ToolLimits
+from agentcore.tools._tool import Tool
+from agentcore.tools.builtin._workspace import Workspace, WorkspaceError
 
 __all__ = ["file_tools"]
 

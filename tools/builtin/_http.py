@@ -18,9 +18,9 @@ from typing import Annotated, Any
 import httpx
 from pydantic import ConfigDict, Field, create_model
 
-from tools._errors import ToolExecutionError
-from tools._meta import SideEffect, ToolLimits
-from tools._tool import Tool
+from agentcore.tools._errors import ToolExecutionError
+from agentcore.tools._meta import SideEffect, ToolLimits
+from agentcore.tools._tool import Tool
 
 __all__ = ["HostAllowlist", "HostNotAllowedError", "http_get_tool"]
 

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import Field
 
-from tools._meta import SideEffect, ToolLimits
-from tools._tool import Tool
+from agentcore.tools._meta import SideEffect, ToolLimits
+from agentcore.tools._tool import Tool
 
 __all__ = ["MemoryStoreLike", "RecalledMemory", "StoredMemory", "memory_tools"]
 

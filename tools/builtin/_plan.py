@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tools._meta import SideEffect, ToolLimits
-from tools._tool import Tool
+from agentcore.tools._meta import SideEffect, ToolLimits
+from agentcore.tools._tool import Tool
 
 __all__ = ["PlanLike", "plan_tools"]
 
@@ -50,7 +50,7 @@ class PlanLike(Protocol):
 
 
 def _planners_task(task_id: str, goal: str) -> Any:
-    from planners import Task
+    from agentcore.planners import Task
 
     return Task(id=task_id, goal=goal)
 

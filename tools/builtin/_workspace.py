@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from tools._errors import ToolExecutionError
+from agentcore.tools._errors import ToolExecutionError
 
 __all__ = ["Workspace", "WorkspaceError"]
 
