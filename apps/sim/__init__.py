@@ -8,7 +8,8 @@ own model session on one shared backend; it perceives what it heard (``Agent.obs
 a turn (``Agent.stream``) and acts through world tools; the world applies the actions in a
 fixed order, so a run is reproducible for a seed on one model and device. Every tick is
 checkpointed (a killed run resumes exactly), written to ``transcript.jsonl`` and summarised
-with metrics and a plot in ``summary.md``. ``--ray`` runs the agents on local Ray workers.
+with metrics and a plot in ``summary.md``. ``--ray [ADDRESS]`` runs the agents on Ray workers
+(a private local instance, or the cluster at ADDRESS; docs/scaling.md).
 
 Never implements an agent (that is :mod:`agentcore.agent`) and never calls a model directly.
 """

@@ -41,8 +41,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     p.add_argument("--max-tokens", type=int, default=None, help="override tokens per reply")
     p.add_argument("--workers", type=int, default=1, help="agent turns run at once (threads)")
-    p.add_argument("--ray", action="store_true", help="run agents on local Ray workers")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="run agents on Ray workers: alone, on a private local Ray instance; with an "
+        "ADDRESS ('auto', HOST:PORT, ray://HOST:10001), on that cluster (the run folder must "
+        "then be on a file system every node shares; see docs/scaling.md)",
+    )
     p.add_argument("--ray-workers", type=int, default=2, help="Ray workers (with --ray)")
+    p.add_argument(
+        "--memory-url",
+        default=None,
+        metavar="URL",
+        help="keep the agents' long-term memory on this chromadb server (http://host:port, "
+        "started with `chroma run`) instead of an embedded store in the run folder",
+    )
     p.add_argument("--window", type=int, default=None, help="tokens of window per agent session")
     p.add_argument("--threads", type=int, default=None, help="torch threads (local model)")
     return p
@@ -71,8 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         max_tokens=args.max_tokens,
         resume=args.resume,
         workers=args.workers,
-        ray=args.ray,
+        ray=args.ray is not None,
         ray_workers=args.ray_workers,
+        ray_address=None if args.ray in (None, "local") else args.ray,
+        memory_url=args.memory_url,
     )
     try:
         result = run_scenario(scenario, options)

@@ -4,15 +4,24 @@ Owns :class:`RayHost`: agent ``i`` lives on worker ``i % workers`` (a Ray actor 
 model backend and its own agents, restored from the run's ``live/`` folder), and each tick
 the runner sends every worker its agents' turn requests and gets the results back in
 request order. The world stays in the driver, so the same scenario file gives the same
-transcript as :class:`~apps.sim._host.LocalHost`. Workers share the run folder, which is
-why this targets local workers (or a cluster with a shared file system). Never imported
-unless ``--ray`` is asked for.
+transcript as :class:`~apps.sim._host.LocalHost`.
+
+Where Ray runs: a Ray instance this process already joined is used as it is; otherwise
+``address`` names a running cluster (``"auto"``, ``"HOST:PORT"`` or ``"ray://HOST:10001"``)
+and RayHost connects to it (and only disconnects at the end); with neither, it starts a
+private local instance (loopback only, no dashboard, ``workers`` CPUs) and stops it at the end.
+Workers read and write the run folder (agent homes, model sessions, checkpoints), so on a
+cluster of several machines it must be a shared file system mounted at the same path on
+every node (docs/scaling.md). Never imported unless ``--ray`` is asked for.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from agentcore.apps.sim._backend import BackendSpec, make_backend
 from agentcore.apps.sim._checkpoint import RunPaths
@@ -20,6 +29,8 @@ from agentcore.apps.sim._host import LocalHost, TurnRequest, TurnResult, build_a
 from agentcore.apps.sim._scenario import Scenario
 
 __all__ = ["RayHost", "ray_available"]
+
+START_TIMEOUT_S = 600.0  # workers load a model each; a cluster may have to free CPUs first
 
 
 def ray_available() -> bool:
@@ -34,15 +45,25 @@ class _Worker:
     """Body of one Ray actor: some of the scenario's agents on a backend of its own."""
 
     def __init__(
-        self, scenario_json: str, spec: BackendSpec, root: str, names: list[str], worker: int
+        self,
+        scenario_json: str,
+        spec: BackendSpec,
+        root: str,
+        names: list[str],
+        worker: int,
+        memory_url: str | None = None,
     ) -> None:
         from agentcore.memory import LongTermMemory
 
         scenario = Scenario.model_validate_json(scenario_json)
         paths = RunPaths(Path(root))
         backend = make_backend(spec, paths.sessions)
-        # one embedded store per process (chromadb's embedded store is single-process)
-        store = LongTermMemory(paths.live / f"memory-w{worker}")
+        # a chromadb server shared by every worker, or one embedded store per process
+        # (chromadb's embedded store is single-process)
+        if memory_url is not None:
+            store = LongTermMemory(url=memory_url)
+        else:
+            store = LongTermMemory(paths.live / f"memory-w{worker}")
         index = {a.name: i for i, a in enumerate(scenario.agents)}
         agents = [
             build_agent(scenario.agent(n), scenario, backend, paths.agent_home(n), index[n], store)
@@ -61,12 +82,56 @@ class _Worker:
         self.host.close()
 
 
+def _is_loopback(address: str) -> bool:
+    host = urlsplit(address if "://" in address else f"//{address}").hostname or ""
+    return host in ("localhost", "127.0.0.1", "::1")
+
+
+def _connect(ray: Any, address: str | None, workers: int) -> bool:
+    """Join ``address`` (or start a private local instance); True when this call did."""
+    if ray.is_initialized():
+        return False
+    common: dict[str, Any] = dict(log_to_driver=False, configure_logging=False)
+    if address is None:
+        ray.init(
+            num_cpus=workers,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            **common,
+        )
+    elif address.startswith("ray://"):
+        ray.init(address=address, **common)  # Ray Client: no local node to name
+    else:
+        if _is_loopback(address):  # a cluster on this machine: stay on the loopback interface
+            common["_node_ip_address"] = "127.0.0.1"
+        ray.init(address=address, **common)
+    return True
+
+
 class RayHost:
-    """Runs agents on ``workers`` local Ray actors (starts Ray on this machine if needed)."""
+    """Runs agents on ``workers`` Ray actors of one CPU each.
+
+    ``address``: a running Ray cluster to join (None: the instance this process already
+    joined, else a private local one). ``memory_url``: a chromadb server every worker's
+    agents share (None: one embedded store per worker inside the run folder).
+    """
 
     def __init__(
-        self, scenario: Scenario, spec: BackendSpec, paths: RunPaths, *, workers: int = 2
+        self,
+        scenario: Scenario,
+        spec: BackendSpec,
+        paths: RunPaths,
+        *,
+        workers: int = 2,
+        address: str | None = None,
+        memory_url: str | None = None,
     ) -> None:
+        if address is None and "ray" not in sys.modules:
+            # A private instance stays on this machine: Ray swaps 127.0.0.1 for the machine's
+            # address unless multi-node mode is off (read at import), and reports usage
+            # over the network unless told not to. Both stay overridable from the environment.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         try:
             import ray
         except ImportError:
@@ -76,16 +141,23 @@ class RayHost:
         if workers < 1:
             raise ValueError(f"ray workers={workers}: expected an integer >= 1")
         self._ray = ray
-        self._started = False
-        if not ray.is_initialized():
-            ray.init(
-                num_cpus=workers,
-                include_dashboard=False,
-                log_to_driver=False,
-                _node_ip_address="127.0.0.1",
-                configure_logging=False,
-            )
-            self._started = True
+        self._actors: list[Any] = []
+        self._started = _connect(ray, address, workers)
+        try:
+            self._start_workers(scenario, spec, paths, workers, memory_url)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start_workers(
+        self,
+        scenario: Scenario,
+        spec: BackendSpec,
+        paths: RunPaths,
+        workers: int,
+        memory_url: str | None,
+    ) -> None:
+        ray = self._ray
         n = min(workers, len(scenario.agents))
         groups: list[list[str]] = [[] for _ in range(n)]
         for i, a in enumerate(scenario.agents):
@@ -93,11 +165,19 @@ class RayHost:
         self._owner = {name: w for w, names in enumerate(groups) for name in names}
         actor: Any = ray.remote(num_cpus=1)(_Worker)
         payload = scenario.model_dump_json()
-        self._actors: list[Any] = [
-            actor.remote(payload, spec, str(paths.root), names, w) for w, names in enumerate(groups)
+        root = str(paths.root.resolve())  # workers may not share this process's cwd
+        self._actors = [
+            actor.remote(payload, spec, root, names, w, memory_url)
+            for w, names in enumerate(groups)
         ]
         # wait for every worker to load its model and agents (so tick 0 measures turns only)
-        ray.get([a.ready.remote() for a in self._actors])
+        try:
+            ray.get([a.ready.remote() for a in self._actors], timeout=START_TIMEOUT_S)
+        except ray.exceptions.GetTimeoutError:
+            raise RuntimeError(
+                f"{n} Ray workers did not start within {START_TIMEOUT_S:g} s: does the cluster "
+                f"have {n} free CPUs, and agentcore (and the model) on every node?"
+            ) from None
 
     def run_turns(self, requests: list[TurnRequest]) -> list[TurnResult]:
         per: dict[int, list[dict[str, Any]]] = {}
@@ -112,10 +192,13 @@ class RayHost:
         return [done[r.agent] for r in requests]
 
     def close(self) -> None:
+        """Close every worker's agents, end the actors, and leave Ray as it was found."""
         try:
-            self._ray.get([a.close.remote() for a in self._actors])
+            self._ray.get([a.close.remote() for a in self._actors], timeout=120)
         finally:
             for a in self._actors:
                 self._ray.kill(a)
+            self._actors = []
             if self._started:
                 self._ray.shutdown()
+                self._started = False

@@ -38,7 +38,10 @@ class RunOptions:
 
     ``ticks`` / ``seed`` / ``max_tokens`` override the file's values (the seed is fixed for a run: resuming
     with another is refused). ``workers``: agent turns that may run at once in this process.
-    ``ray``: run agents on ``ray_workers`` local Ray workers, each with its own model copy.
+    ``ray``: run agents on ``ray_workers`` Ray workers, each with its own model copy (or its
+    own HTTP backend); ``ray_address``: the cluster to join (None: a private local instance).
+    ``memory_url``: agents keep long-term memory on this chromadb server instead of an
+    embedded store in the run folder (it is then not part of the tick checkpoints).
     ``stop_after``: end this invocation after that many ticks (the run stays resumable).
     """
 
@@ -51,6 +54,8 @@ class RunOptions:
     workers: int = 1
     ray: bool = False
     ray_workers: int = 2
+    ray_address: str | None = None
+    memory_url: str | None = None
     stop_after: int | None = None
     summary: bool = True
 
@@ -106,11 +111,21 @@ def _build_host(
     if options.ray:
         from agentcore.apps.sim._ray import RayHost
 
-        return RayHost(scenario, spec, paths, workers=options.ray_workers)
+        return RayHost(
+            scenario,
+            spec,
+            paths,
+            workers=options.ray_workers,
+            address=options.ray_address,
+            memory_url=options.memory_url,
+        )
     from agentcore.memory import LongTermMemory
 
     shared = backend if backend is not None else make_backend(spec, paths.sessions, engine)
-    store = LongTermMemory(paths.live / "memory")
+    if options.memory_url is not None:
+        store = LongTermMemory(url=options.memory_url)
+    else:
+        store = LongTermMemory(paths.live / "memory")
     agents = [
         build_agent(a, scenario, shared, paths.agent_home(a.name), i, store)
         for i, a in enumerate(scenario.agents)
