@@ -863,11 +863,8 @@ class Agent:
             info["tokens"] = backend_info.get("tokens")
             info["window"] = backend_info.get("window")
             info["backend"] = backend_info
-        engine = getattr(self.backend, "engine", None)
-        device = getattr(engine, "device", None)
-        info["device"] = (
-            str(device) if device is not None else "remote" if engine is None else "cpu"
-        )
+        engine = getattr(self.backend, "engine", None)  # a local backend's Engine
+        info["device"] = str(getattr(engine, "device", "unknown")) if engine else "remote"
         return info
 
     def close(self) -> None:

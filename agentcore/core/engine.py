@@ -80,6 +80,11 @@ class Engine:
         # the evicted-context store new default sessions get (``--recall``; None: off)
         self.default_recall: RecallConfig | None = None
 
+    @property
+    def device(self) -> torch.device:
+        """The device the model runs on (where sessions keep their caches)."""
+        return self.core.device
+
     def memory_gates(self) -> MemoryGates:
         """The Infini-attention gates sessions use (closed-ish, beta=-4, until an adapter loads)."""
         if self._gates is None:
@@ -162,7 +167,7 @@ class Engine:
         return EngineInfo(
             name=self.name,
             source=self.source.location if self.source else "in-memory",
-            device=str(self.core.device),
+            device=str(self.device),
             dtype=str(self.core.dtype).replace("torch.", ""),
             n_layers=d.n_layers,
             n_heads=d.n_heads,

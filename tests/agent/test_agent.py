@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from agentcore import Agent, AgentConfig, EventAdapter, FinalAnswer, Result
 from agentcore.agent import Policy
@@ -234,6 +235,20 @@ def test_session_info_and_defaults(make_agent: Callable[..., Agent], tmp_path: P
     assert agent.plan is None
     with pytest.raises(ValueError, match="agent name"):
         make_agent(FakeBackend(), name="../evil")
+
+
+def test_session_info_names_the_engine_device(
+    make_agent: Callable[..., Agent], tiny_engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The info pane shows the device the local model runs on (not "cpu" on CUDA)."""
+    from agentcore.backends import LocalBackend
+    from agentcore.core.llama import CoreModel
+
+    agent = make_agent(LocalBackend(tiny_engine))
+    assert agent.session_info()["device"] == "cpu"
+    monkeypatch.setattr(CoreModel, "device", property(lambda self: torch.device("cuda", 0)))
+    assert agent.session_info()["device"] == "cuda:0"
+    assert make_agent(FakeBackend(["ok"]), name="other").session_info()["device"] == "remote"
 
 
 def test_default_home_uses_agentcore_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
