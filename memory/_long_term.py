@@ -31,10 +31,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import chromadb
-import httpx
 import numpy as np
 import numpy.typing as npt
-from chromadb.api import ClientAPI, ServerAPI
+from chromadb.api import ClientAPI
 from chromadb.api.models.Collection import Collection
 from chromadb.api.types import Documents, EmbeddingFunction
 from chromadb.config import Settings
@@ -103,12 +102,6 @@ def _http_client(url: str, settings: Settings) -> ClientAPI:
     ssl = parts.scheme == "https"
     port = parts.port or (443 if ssl else 8000)
     return chromadb.HttpClient(host=parts.hostname, port=port, ssl=ssl, settings=settings)
-
-
-def _shared_systems() -> dict[str, Any]:
-    from chromadb.api.shared_system_client import SharedSystemClient
-
-    return dict(getattr(SharedSystemClient, "_identifier_to_system", {}))
 
 
 def _when_unlocked(action: Callable[[], None], what: str, *, wait_s: float = 30.0) -> None:
@@ -196,8 +189,13 @@ class LongTermMemory:
         self._closed = False
         self._suspect = False  # a rollback could not reach chromadb: skip the clean marker
         self._lock = threading.RLock()
-        self._settings = Settings(anonymized_telemetry=False)
-        self._http_sessions: list[httpx.Client] = []
+        self._settings = Settings(
+            anonymized_telemetry=False,
+            # chromadb's HTTP client keeps its connection pool open after the client is
+            # closed (1.x); with no idle connections kept, nothing is left to leak. Costs a
+            # new TCP connection per request (see docs/benchmarks/scale.md).
+            chroma_http_max_keepalive_connections=0,
+        )
         self._client = self._connect()
         self._collections: dict[MemoryKind, Collection] = {}
         self._journal: Journal | None = None
@@ -212,14 +210,7 @@ class LongTermMemory:
 
     def _connect(self) -> ClientAPI:
         if self.url is not None:
-            before = set(_shared_systems())
-            client = _http_client(self.url, self._settings)
-            for identifier, system in _shared_systems().items():
-                if identifier not in before:
-                    session = getattr(system.instance(ServerAPI), "_session", None)
-                    if isinstance(session, httpx.Client):
-                        self._http_sessions.append(session)
-            return client
+            return _http_client(self.url, self._settings)
         assert self.path is not None
         (self.path / "chroma").mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(self.path / "chroma"), settings=self._settings)
@@ -738,11 +729,6 @@ class LongTermMemory:
         close = getattr(self._client, "close", None)  # chromadb's Client has it, ClientAPI not
         if callable(close):
             close()
-        # chromadb stops an HTTP client's systems without closing their httpx sessions, whose
-        # sockets then leak until garbage collection: close the ones this client created.
-        for session in self._http_sessions:
-            session.close()
-        self._http_sessions = []
 
     def _close_journal(self) -> None:
         assert self._journal is not None

@@ -129,7 +129,10 @@ class AgentAdapter:
         if self.backend is None:
             self.backend = open_backend(self.config)
         if self.memory is None:
-            self.memory = LongTermMemory(self.config.memory_dir)
+            if self.config.memory_url is not None:  # a chromadb server shared with other agents
+                self.memory = LongTermMemory(url=self.config.memory_url)
+            else:
+                self.memory = LongTermMemory(self.config.memory_dir)
 
     @property
     def ready(self) -> bool:

@@ -35,6 +35,8 @@ class AssistantConfig:
     as several steps; ``"off"`` never plans. ``threads``: CPU threads for the local model
     (default: PyTorch's own thread pool). ``recall``: the local model's sessions keep what leaves
     their window and recall the most relevant blocks (exact recall of evicted context).
+    ``memory_url``: keep long-term memory on this chromadb server (``chroma run``) instead of
+    the embedded store under ``home``, e.g. to share it with agents on other machines.
     """
 
     model: str = "default"
@@ -47,6 +49,7 @@ class AssistantConfig:
     planner: Literal["auto", "off"] = "auto"
     threads: int | None = None
     recall: bool = False
+    memory_url: str | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.agent, "agent")
@@ -63,6 +66,11 @@ class AssistantConfig:
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
             raise ValueError(
                 f"base_url={self.base_url!r}: expected http://host:port or https://host:port"
+            )
+        if self.memory_url is not None and not self.memory_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"memory_url={self.memory_url!r}: expected http://host:port or "
+                "https://host:port (a chromadb server)"
             )
 
     @classmethod
@@ -120,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the local model recalls context that left its window (docs/long-memory.md)",
     )
+    p.add_argument(
+        "--memory-url",
+        default=None,
+        metavar="URL",
+        help="keep long-term memory on this chromadb server (http://host:port, started with "
+        "`chroma run`) instead of the embedded store (docs/scaling.md)",
+    )
     return p
 
 
@@ -138,6 +153,7 @@ def parse_args(argv: Sequence[str] | None = None) -> AssistantConfig:
             planner=ns.planner,
             threads=ns.threads,
             recall=ns.recall,
+            memory_url=ns.memory_url,
         )
     except ValueError as exc:
         parser.error(str(exc))
