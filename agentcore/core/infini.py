@@ -301,5 +301,19 @@ class InfiniMemory:
         self.M.copy_(state["M"].to(self.M.device))
         self.z.copy_(state["z"].to(self.z.device))
         self.written = state["written"].clone()
-        with torch.no_grad():
-            self.gates.beta.copy_(state["beta"])
+        self.gates = _gates_for(self.gates, state["beta"])
+
+
+def _gates_for(shared: MemoryGates, beta: torch.Tensor) -> MemoryGates:
+    """``shared`` when it holds ``beta`` (``[L, H_q]``), else a private copy with ``beta``.
+
+    The engine's gates are read by every session on it: a restored session saved under other
+    gates resumes with its own copy of them, never by overwriting the shared ones.
+    """
+    current = shared.beta.detach()
+    if torch.equal(current, beta.to(current.device, current.dtype)):
+        return shared
+    own = MemoryGates(*beta.shape).to(current.device)
+    with torch.no_grad():
+        own.beta.copy_(beta)
+    return own

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from agentcore.core.cache import StreamingConfig
+from agentcore.core.codec import ByteCodec
 from agentcore.core.engine import Engine
 from agentcore.core.infini import InfiniConfig, InfiniMemory, MemoryGates, sigma
 from agentcore.core.session import SessionConfig
@@ -160,6 +162,34 @@ def test_memory_is_saved_with_the_session(tiny_engine: Engine, tmp_path: Path) -
     s.append_tokens([5, 6, 7])
     r.append_tokens([5, 6, 7])
     assert torch.allclose(s.next_logits, r.next_logits, atol=1e-6)  # type: ignore[arg-type]
+
+
+def test_restoring_a_session_leaves_the_engine_gates_alone(
+    tiny_factory: Any, tmp_path: Path
+) -> None:
+    """A session saved under other gates resumes with its own copy of them; the gates every
+    other session of the engine reads stay as they are."""
+    engine = Engine.from_hf(tiny_factory(), ByteCodec(), name="tiny-gates")
+    config = SessionConfig(streaming=STREAM, infini=InfiniConfig())
+    ids = torch.randint(0, 256, (250,), generator=torch.Generator().manual_seed(5)).tolist()
+    saved = engine.new_session(config)
+    saved.append_tokens(ids)
+    path = saved.save(tmp_path / "g.session")
+    shared = engine.memory_gates()
+    with torch.no_grad():
+        shared.beta.fill_(-1.0)  # e.g. an adapter loaded since the save
+    other = engine.new_session(config)
+    restored = engine.restore_session(path)
+    assert torch.equal(shared.beta, torch.full_like(shared.beta, -1.0))
+    assert other.extensions["infini"].gates is shared
+    assert torch.equal(restored.extensions["infini"].gates.beta, torch.full_like(shared.beta, -4.0))
+    restored.append_tokens([5, 6, 7])
+    with torch.no_grad():
+        shared.beta.fill_(-4.0)
+    saved.append_tokens([5, 6, 7])
+    assert torch.allclose(saved.next_logits, restored.next_logits, atol=1e-6)  # type: ignore[arg-type]
+    again = engine.restore_session(path)  # saved gates equal to the engine's: shared again
+    assert again.extensions["infini"].gates is shared
 
 
 def test_gates_adapter_round_trip(tmp_path: Path) -> None:
