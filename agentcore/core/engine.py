@@ -95,23 +95,27 @@ class Engine:
         """Load gates trained by ``agentcore train memory`` for this model.
 
         An adapter trained with low-rank Q/K/V adapters also updates the model's projections
-        (merged once, here): every session of this engine then uses them.
+        (merged here, under the forward lock): every session of this engine then uses them.
+        Loading again replaces the previous adapter's update; it never adds a second one.
         """
-        gates = MemoryGates.load(Path(path), self.core.dims.n_layers, self.core.dims.n_heads)
+        n_layers = self.core.dims.n_layers
+        gates = MemoryGates.load(Path(path), n_layers, self.core.dims.n_heads)
         updates = MemoryGates.load_lora(Path(path))
-        if updates and len(updates) != self.core.dims.n_layers:
+        if updates and len(updates) != n_layers:
             raise ValueError(
                 f"memory adapter {path} has adapters for {len(updates)} layers, the model has "
-                f"{self.core.dims.n_layers}"
+                f"{n_layers}"
             )
-        for i, delta in enumerate(updates):
-            self.core.add_to_qkv(i, delta)
-        self._gates = gates.to(self.core.device)
         meta = Path(path).with_suffix(".json")
         update = "delta"
         if meta.is_file():
             update = json.loads(meta.read_text()).get("config", {}).get("update", "delta")
-        self.default_infini = InfiniConfig(update=update)  # type: ignore[arg-type] # validated there
+        infini = InfiniConfig(update=update)  # type: ignore[arg-type] # validated there
+        with self.lock:  # no forward runs on half-merged weights
+            for i in range(n_layers):
+                self.core.set_qkv_update(i, updates[i] if updates else None)
+            self._gates = gates.to(self.core.device)
+            self.default_infini = infini
 
     @classmethod
     def load(

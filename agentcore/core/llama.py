@@ -185,6 +185,7 @@ class CoreModel(nn.Module):
         self.rotary = Rotary(rotary.inv_freq, float(getattr(rotary, "attention_scaling", 1.0)))
         self.embed_scale = float(getattr(text_cfg, "embedding_multiplier", 1.0) or 1.0)
         self.last_logits: torch.Tensor | None = None  # set by score(): logits after the last token
+        self._qkv_bases: dict[int, torch.Tensor | Int8Weight] = {}  # see set_qkv_update
 
     # ------------------------------------------------------------------ core cache
     def save(self, path: Path) -> None:
@@ -242,6 +243,7 @@ class CoreModel(nn.Module):
         core.lm_head = core.embed if tied else _meta(dims.vocab, dims.hidden)
         core.embed_scale = float(meta.get("embed_scale", "1.0"))
         core.last_logits = None
+        core._qkv_bases = {}
         inv_freq = tensors.pop("rotary.inv_freq")
         if tied:
             tensors["lm_head"] = tensors["embed"]
@@ -286,11 +288,34 @@ class CoreModel(nn.Module):
         layer: CoreLayer = self.layers[layer_index]  # type: ignore[assignment]
         w = layer.w_qkv
         if isinstance(w, Int8Weight):
-            merged = w.dequantize(torch.float32) + delta.float()
-            object.__setattr__(layer, "w_qkv", Int8Weight(merged.to(w.scale.dtype)))
+            object.__setattr__(layer, "w_qkv", _int8_plus(w, delta))
             return
         with torch.no_grad():
             w.add_(delta.to(w.device, w.dtype))
+
+    def set_qkv_update(self, layer_index: int, delta: torch.Tensor | None) -> None:
+        """Make one layer's fused Q/K/V weight its own weight plus ``delta: [n_qkv, hidden]``
+        (None: its own weight again). The weight before the first update is kept, so a second
+        update replaces the first instead of adding to it; callers hold the forward lock."""
+        layer: CoreLayer = self.layers[layer_index]  # type: ignore[assignment]
+        base = self._qkv_bases.get(layer_index)
+        if base is None:
+            if delta is None:
+                return  # never updated: already its own weight
+            w = layer.w_qkv
+            base = w if isinstance(w, Int8Weight) else w.detach().clone()
+            self._qkv_bases[layer_index] = base
+        if isinstance(base, Int8Weight):
+            merged = base if delta is None else _int8_plus(base, delta)
+            object.__setattr__(layer, "w_qkv", merged)
+            return
+        w = layer.w_qkv
+        assert isinstance(w, torch.Tensor)
+        with torch.no_grad():
+            if delta is None:
+                w.copy_(base)
+            else:
+                w.copy_((base.float() + delta.to(base.device, torch.float32)).to(w.dtype))
 
     def weight_bytes(self) -> int:
         """Bytes the model's weights take as held now (int8 counted at its size)."""
@@ -414,3 +439,9 @@ class CoreModel(nn.Module):
             elif is_last:
                 last = out
         return torch.cat(outs, dim=1) if logits == "all" else last
+
+
+def _int8_plus(w: Int8Weight, delta: torch.Tensor) -> Int8Weight:
+    """``w + delta`` re-quantized (``delta: [n_out, n_in]``)."""
+    merged = w.dequantize(torch.float32) + delta.float()
+    return Int8Weight(merged.to(w.scale.dtype))
