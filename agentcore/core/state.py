@@ -37,6 +37,7 @@ __all__ = [
 
 MAGIC = b"AGENTCORE-SESSION"
 FORMAT_VERSION = 1
+_INT_OF_SIZE = {2: torch.int16, 4: torch.int32, 8: torch.int64}  # array item size -> dtype
 
 
 class SessionStateError(RuntimeError):
@@ -56,9 +57,7 @@ def save_session(session: Session, path: Path) -> Path:
         "recall": dataclasses.asdict(session.config.recall) if session.config.recall else None,
         "infini": dataclasses.asdict(session.config.infini) if session.config.infini else None,
         "n_tokens": session.n_tokens,
-        "tokens": torch.frombuffer(bytearray(session.tokens.tobytes()), dtype=torch.int64)
-        if len(session.tokens)
-        else torch.zeros(0, dtype=torch.int64),
+        "tokens": _tokens_tensor(session.tokens),
         "next_logits": session.next_logits,
         "sampler": session.sampler.get_state(),
         "messages": json.dumps(session.messages),
@@ -73,6 +72,15 @@ def save_session(session: Session, path: Path) -> Path:
     torch.save(payload, buf)
     atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+def _tokens_tensor(tokens: array[int]) -> torch.Tensor:
+    """The stream's ids as ``[N]`` int32, whatever the item size of the array holding them
+    (``array("l")`` is 4 bytes on Windows and 8 on Linux); files written before held int64."""
+    if not len(tokens):
+        return torch.zeros(0, dtype=torch.int32)
+    raw = torch.frombuffer(bytearray(tokens.tobytes()), dtype=_INT_OF_SIZE[tokens.itemsize])
+    return raw.to(torch.int32)
 
 
 def _extension_states(session: Session, path: Path) -> dict[str, Any]:
@@ -124,7 +132,7 @@ def load_session(engine: Engine, path: Path) -> Session:
     session.cache.load_state_dict(payload["cache"])
     session.n_tokens = int(payload["n_tokens"])
     tokens = payload["tokens"]
-    session.tokens = array("l", tokens.tolist())
+    session.tokens = array(session.tokens.typecode, tokens.tolist())  # int32 or older int64
     session.next_logits = payload["next_logits"]
     session.sampler.set_state(payload["sampler"])
     session.messages = json.loads(payload["messages"])

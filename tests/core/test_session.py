@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 import textwrap
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +239,39 @@ def test_save_restore_gives_identical_logits(tiny_engine: Engine, tmp_path: Path
     b = r.generate(p)
     assert a.token_ids == b.token_ids
     assert torch.allclose(r.next_logits, s.next_logits, atol=1e-6)  # type: ignore[arg-type]
+
+
+def _payload(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """A saved session's header line and its payload."""
+    header, _, body = path.read_bytes().partition(b"\n")
+    return header, torch.load(io.BytesIO(body), weights_only=True)
+
+
+def test_token_ids_are_saved_with_a_fixed_width(tiny_engine: Engine, tmp_path: Path) -> None:
+    """Whatever the item size of the stream's id array (``array("l")`` is 4 bytes on
+    Windows, 8 on Linux), the file holds int32 ids and restores the same stream."""
+    s = tiny_engine.new_session(CFG)
+    s.append_text("token ids of any width")
+    ids = s.tokens.tolist()
+    for typecode in ("i", "q"):  # 4-byte and 8-byte items
+        s.tokens = array(typecode, ids)
+        path = s.save(tmp_path / f"{typecode}.session")
+        assert _payload(path)[1]["tokens"].dtype == torch.int32
+        assert tiny_engine.restore_session(path).tokens.tolist() == ids
+
+
+def test_sessions_saved_with_int64_token_ids_still_restore(
+    tiny_engine: Engine, tmp_path: Path
+) -> None:
+    s = tiny_engine.new_session(CFG)
+    s.append_text("an older file")
+    path = s.save(tmp_path / "old.session")
+    header, payload = _payload(path)
+    payload["tokens"] = torch.tensor(s.tokens.tolist(), dtype=torch.int64)  # the old format
+    body = io.BytesIO()
+    torch.save(payload, body)
+    path.write_bytes(header + b"\n" + body.getvalue())
+    assert tiny_engine.restore_session(path).tokens.tolist() == s.tokens.tolist()
 
 
 def test_restore_rejects_other_files(tiny_engine: Engine, tmp_path: Path) -> None:
