@@ -1,0 +1,335 @@
+"""Scale-out costs: Ray vs in-process simulation, chromadb server vs embedded memory.
+
+Two parts, each on the real engines the product scales out to:
+
+- **simulation**: agent-steps/s of the same generated town (``bench/sim.py``'s scenario and
+  child process) in this process (``scripted``, ``local``) and on 2 Ray workers of a private
+  local Ray instance (``ray-scripted``, ``ray-local``), at 5 and 25 agents with the scripted
+  stand-in model, and at 5 agents with the real default model (``--no-real`` skips it);
+- **memory**: ``LongTermMemory.search(query, k=5)`` p50/p95 on the embedded store (journal on,
+  as shipped) and through a ``chroma run`` server on 127.0.0.1 (``url=``), at 10K and 100K
+  memories, plus a filtered search (agent, kind, time), fill rate, disk and server RSS.
+  Both stores get the same records and vectors. The vectors come from the offline hash
+  embedding (embedding 100K texts with all-MiniLM-L6-v2 takes most of an hour on 2 cores), so
+  the times are the store's alone: a real query adds its embedding (~12 ms p50 here, see
+  ``docs/benchmarks/memory.md``) to either arm.
+
+Usage: ``agentcore bench scale [--quick]`` or ``.venv/bin/python bench/scale.py``.
+Writes ``docs/benchmarks/scale.md`` and ``scale.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import psutil
+from _common import DOCS, machine, markdown_table, write_report
+
+from agentcore.memory import HashEmbeddingFunction, LongTermMemory, MemoryKind, MemoryRecord
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+PEOPLE = ["ann", "bob", "cid", "dora", "eli", "fay", "gus", "hal", "ida", "jon", "kim", "lea"]
+PLACES = ["cafe", "park", "office", "library", "market", "station", "gym", "garden"]
+TOPICS = ["the budget", "a holiday", "the garden", "football", "the new printer", "lunch",
+          "the roadmap", "a birthday", "the weather", "the move", "a concert", "the dog"]  # fmt: skip
+
+
+# ---------------------------------------------------------------------- simulation
+
+
+def bench_sim(real: bool, log: Any) -> list[dict[str, Any]]:
+    import sim  # bench/sim.py: the town scenario and its measuring child process
+
+    plan = [(arm, n, 3) for n in (5, 25) for arm in ("scripted", "ray-scripted")]
+    if real:
+        plan += [("local", 5, 2), ("ray-local", 5, 2)]
+    rows = []
+    for arm, n, ticks in plan:
+        row = sim.measure(arm, n, ticks, 4, 1020, None)
+        rows.append(row)
+        log(
+            f"{arm:13s} n={n:3d} {row['steps_per_s']:8.3g} steps/s "
+            f"(after tick 0: {row['steps_per_s_later_ticks']}); setup {row['setup_s']:.1f} s"
+        )
+    return rows
+
+
+# ---------------------------------------------------------------------- memory
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_chroma(path: Path, log_file: Path) -> tuple[subprocess.Popen[bytes], str]:
+    binary = Path(sys.executable).parent / "chroma"
+    port = _free_port()
+    with open(log_file, "ab") as out:
+        proc = subprocess.Popen(
+            [str(binary), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, ANONYMIZED_TELEMETRY="False"),
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/api/v2/heartbeat", timeout=1.0).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"chroma run did not start: {log_file.read_text()[-2000:]}")
+
+
+def records_and_vectors(
+    start: int, n: int, embedder: HashEmbeddingFunction
+) -> tuple[list[MemoryRecord], np.ndarray]:
+    rng = random.Random(start)
+    kinds = [MemoryKind.EPISODIC] * 7 + [MemoryKind.FACT] * 2 + [MemoryKind.LESSON]
+    records = [
+        MemoryRecord(
+            kind=kinds[i % len(kinds)],
+            text=f"{rng.choice(PEOPLE)} met {rng.choice(PEOPLE)} at the {rng.choice(PLACES)} "
+            f"about {rng.choice(TOPICS)} on day {i}",
+            agent=f"agent{i % 8}",
+            time=T0 + timedelta(minutes=i),
+            importance=(i * 7919 % 100) / 100,
+        )
+        for i in range(start, start + n)
+    ]
+    vectors = np.stack([embedder.embed(r.text) for r in records])  # [n, 384]
+    return records, vectors
+
+
+def queries(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [
+        f"when did {rng.choice(PEOPLE)} talk about {rng.choice(TOPICS)} at the "
+        f"{rng.choice(PLACES)}?"
+        for _ in range(n)
+    ]
+
+
+def timed_ms(memory: LongTermMemory, qs: list[str], **kw: Any) -> tuple[float, float]:
+    now = T0 + timedelta(days=400)
+    for q in qs[:5]:  # warm up
+        memory.search(q, k=5, now=now, **kw)
+    samples = []
+    for q in qs[5:]:
+        t = time.perf_counter()
+        memory.search(q, k=5, now=now, **kw)
+        samples.append(time.perf_counter() - t)
+    ms = np.array(samples) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 95))
+
+
+def _du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def bench_memory(sizes: list[int], n_queries: int, workdir: Path, log: Any) -> list[dict[str, Any]]:
+    embedder = HashEmbeddingFunction()
+    server, url = start_chroma(workdir / "server", workdir / "chroma.log")
+    rows: list[dict[str, Any]] = []
+    try:
+        stores = {
+            "embedded": LongTermMemory(workdir / "embedded", embedder=embedder),
+            "server": LongTermMemory(url=url, embedder=embedder),
+        }
+        fill_s = dict.fromkeys(stores, 0.0)
+        pool = ThreadPoolExecutor(max_workers=len(stores))
+        stored = 0
+        qs = queries(n_queries + 5, seed=3)
+        for size in sizes:
+            while stored < size:
+                n = min(2000, size - stored)
+                records, vectors = records_and_vectors(stored, n, embedder)
+
+                def fill(
+                    name: str, r: list[MemoryRecord] = records, v: np.ndarray = vectors
+                ) -> None:
+                    t = time.perf_counter()
+                    stores[name].add_many(r, embeddings=v)
+                    fill_s[name] += time.perf_counter() - t
+
+                # both stores fill at once (the 2 cores shared): the fill rates are lower bounds
+                list(pool.map(fill, stores))
+                stored += n
+            for name, memory in stores.items():
+                assert memory.count() == size
+                p50, p95 = timed_ms(memory, qs)
+                f50, f95 = timed_ms(
+                    memory,
+                    qs[:55],
+                    agent="agent3",
+                    kinds=["episodic"],
+                    since=T0 + timedelta(days=1),
+                )
+                disk = _du(workdir / ("server" if name == "server" else "embedded"))
+                rss = psutil.Process(server.pid).memory_info().rss if name == "server" else None
+                row = {
+                    "store": name,
+                    "memories": size,
+                    "search_p50_ms": p50,
+                    "search_p95_ms": p95,
+                    "filtered_p50_ms": f50,
+                    "filtered_p95_ms": f95,
+                    "fill_per_s": stored / fill_s[name],
+                    "disk_mib": disk / 2**20,
+                    "bytes_per_memory": disk / size,
+                    "server_rss_mib": rss / 2**20 if rss is not None else None,
+                }
+                rows.append(row)
+                log(
+                    f"{name:8s} {size:7d}: search p50 {p50:.1f} ms p95 {p95:.1f} ms; filtered "
+                    f"p50 {f50:.1f} p95 {f95:.1f}; fill {row['fill_per_s']:.0f}/s; "
+                    f"disk {row['disk_mib']:.0f} MiB"
+                )
+        pool.shutdown()
+        for memory in stores.values():
+            memory.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return rows
+
+
+# ---------------------------------------------------------------------- report
+
+
+def report(raw: dict[str, Any], args: argparse.Namespace) -> str:
+    info = raw["machine"]
+    sim_rows = raw["sim"]
+    sim_table = markdown_table(
+        ["arm", "agents", "ticks", "agent-steps", "steps/s", "steps/s after tick 0", "setup s"],
+        [
+            [
+                r["arm"],
+                r["agents"],
+                r["ticks"],
+                r["agent_steps"],
+                r["steps_per_s"],
+                r["steps_per_s_later_ticks"] if r["steps_per_s_later_ticks"] else "-",
+                r["setup_s"],
+            ]
+            for r in sim_rows
+        ],
+    )
+    mem_table = markdown_table(
+        [
+            "store",
+            "memories",
+            "search p50 ms",
+            "search p95 ms",
+            "filtered p50 ms",
+            "filtered p95 ms",
+            "fill memories/s",
+            "disk MiB",
+            "bytes per memory",
+            "server RSS MiB",
+        ],
+        [
+            [
+                r["store"],
+                f"{r['memories']:,}",
+                r["search_p50_ms"],
+                r["search_p95_ms"],
+                r["filtered_p50_ms"],
+                r["filtered_p95_ms"],
+                r["fill_per_s"],
+                r["disk_mib"],
+                r["bytes_per_memory"],
+                r["server_rss_mib"] if r["server_rss_mib"] is not None else "-",
+            ]
+            for r in raw["memory"]
+        ],
+    )
+    return f"""# Scale-out: Ray simulations and a chromadb server (`bench/scale.py`)
+
+Command: `.venv/bin/python bench/scale.py{" --quick" if args.quick else ""}` under `nice`;
+took {raw["took_s"] / 60:.1f} min. Machine: {info["cores"]} cores, torch {info["torch"]},
+CUDA: {info["cuda"]}; {info["date"]}. Other jobs shared the 2 cores while it ran, so every
+number is noisy (a tenth either way between runs is common).
+
+## Simulation: in-process vs 2 Ray workers
+
+The generated town of `bench/sim.py` (N agents over 5 places, speak / move / wait), one fresh
+process per row. `scripted`: the rule-based stand-in model (what the framework costs per
+agent step); `local`: the real default model (SmolLM2-135M, 4 tokens per reply, window 1020),
+one shared engine in the process; `ray-*`: the same file on 2 workers of a private local
+Ray instance (1 CPU each; `local` loads one model per worker, 1 torch thread each). Setup
+includes starting Ray and the workers (and loading their models). An agent step is one
+agent's turn in one tick; tick 0 includes every agent's first prefill.
+
+{sim_table}
+
+## Memory search: embedded vs a `chroma run` server on 127.0.0.1
+
+Both stores hold the same records (70% episodic, 20% facts, 10% lessons; 8 agents) with the
+same vectors from the offline hash embedding (not the MiniLM model: see above; a real query
+adds its embedding, ~12 ms p50, to both arms). `search` = `search(query, k=5)` over all
+kinds with the default weights ({args.queries} queries after 5 warm-ups); `filtered` adds
+agent, kind and time filters (50 queries). Through the server each search is 5 HTTP requests
+(4 collection queries + 1 document fetch), each on a new loopback connection (agentcore keeps
+no idle connections open: chromadb's client cannot close its pool). The embedded store writes
+its journal too (as shipped); the server owns its durability. `disk` is the whole store folder.
+Both stores were filled at the same time (2,000 records per `add_many`, two threads sharing the
+2 cores), so the fill rates are lower bounds for either alone.
+
+{mem_table}
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="10K memories only, scripted model only")
+    ap.add_argument("--no-real", action="store_true", help="skip the real-model rows")
+    ap.add_argument("--no-sim", action="store_true", help="memory part only")
+    ap.add_argument("--queries", type=int, default=200, help="timed searches per row")
+    ap.add_argument("--out", type=Path, default=DOCS)
+    args = ap.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, flush=True)
+
+    t0 = time.perf_counter()
+    sim_rows = [] if args.no_sim else bench_sim(not (args.quick or args.no_real), log)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    try:
+        sizes = [10_000] if args.quick else [10_000, 100_000]
+        mem_rows = bench_memory(sizes, args.queries, workdir, log)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    raw = {
+        "machine": machine(),
+        "took_s": time.perf_counter() - t0,
+        "sim": sim_rows,
+        "memory": mem_rows,
+    }
+    md = report(raw, args)
+    path = write_report("scale", md, raw, args.out)
+    print(md)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
