@@ -315,17 +315,26 @@ class EvictedStore:
         return kv[0][None], kv[1][None]
 
     def relocate(self, directory: str | os.PathLike[str]) -> None:
-        """Move the store's files into ``directory`` (next to a saved session file)."""
+        """Make ``directory`` (next to a saved session file) hold this store's blocks, and go on
+        writing there.
+
+        Files in the store's private temporary folder move; files in a folder that another saved
+        session reads (a "save as") are copied, so that session stays restorable.
+        """
         target = Path(directory)
-        if target.resolve() == self.directory.resolve():
-            return
         for s in self.layers:
             s.persist()
+        if target.resolve() == self.directory.resolve():
+            return
         target.mkdir(parents=True, exist_ok=True)
         for s in self.layers:
             dest = target / s.path.name
-            if s.path.exists():
+            if not s.path.exists():
+                dest.unlink(missing_ok=True)  # a stale file of an earlier session
+            elif self._own_dir:
                 shutil.move(str(s.path), dest)
+            else:
+                _copy_head(s.path, dest, s.n_persisted * s.record)
             s.path = dest
             s._map = None
         if self._own_dir:
@@ -419,3 +428,19 @@ class EvictedStore:
                 self._append_index(p, store.get(b)[0].to(torch.bfloat16))
             if self._pending_k[p]:
                 self._append_index(p, self._pending_k[p][0].to(torch.bfloat16))
+
+
+def _copy_head(src: Path, dest: Path, nbytes: int) -> None:
+    """Copy the first ``nbytes`` of ``src`` over ``dest`` atomically (temp file, fsync, rename)."""
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        left = nbytes
+        while left > 0:
+            chunk = fin.read(min(left, 1 << 24))
+            if not chunk:
+                break
+            fout.write(chunk)
+            left -= len(chunk)
+        fout.flush()
+        os.fsync(fout.fileno())
+    os.replace(tmp, dest)

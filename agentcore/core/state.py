@@ -83,12 +83,32 @@ def _tokens_tensor(tokens: array[int]) -> torch.Tensor:
     return raw.to(torch.int32)
 
 
+def _recall_folder(path: Path) -> str:
+    """The folder of a session file's evicted blocks, relative to the file's own folder."""
+    return f"{path.name}.recall"
+
+
 def _extension_states(session: Session, path: Path) -> dict[str, Any]:
-    recall = session.extensions.get("recall")
-    if recall is not None:
-        # evicted blocks live in append-only files beside the session file
-        recall.relocate(path.parent / f"{path.name}.recall")
-    return {name: ext.state_dict() for name, ext in session.extensions.items()}
+    states = {}
+    for name, ext in session.extensions.items():
+        if name == "recall":
+            # evicted blocks live in append-only files beside the session file; the state
+            # names their folder relative to it, so a moved sessions folder still restores
+            ext.relocate(path.parent / _recall_folder(path))
+            states[name] = {**ext.state_dict(), "directory": _recall_folder(path)}
+        else:
+            states[name] = ext.state_dict()
+    return states
+
+
+def _recall_directory(path: Path, saved: str) -> str:
+    """Where the evicted blocks of the session file ``path`` are: ``saved`` relative to its
+    folder; an absolute ``saved`` (files written before) while it exists, else beside it."""
+    folder = Path(saved)
+    if not folder.is_absolute():
+        return str(path.parent / folder)
+    beside = path.parent / _recall_folder(path)
+    return str(beside if not folder.is_dir() and beside.is_dir() else folder)
 
 
 def read_header(path: Path) -> dict[str, Any]:
@@ -142,5 +162,7 @@ def load_session(engine: Engine, path: Path) -> Session:
         ext = session.extensions.get(name)
         if ext is None:
             raise SessionStateError(f"{path} uses the {name!r} memory, which this session lacks")
+        if name == "recall":
+            state = {**state, "directory": _recall_directory(path, state["directory"])}
         ext.load_state_dict(state)
     return session

@@ -178,6 +178,45 @@ def test_save_restore_round_trips_the_store(tiny_engine: Engine, tmp_path: Path)
     assert torch.allclose(s.next_logits, r.next_logits, atol=1e-5)  # type: ignore[arg-type]
 
 
+def _spilling_session(engine: Engine, seed: int) -> Any:
+    s = engine.new_session(SessionConfig(streaming=STREAM, recall=RECALL))
+    ids = torch.randint(0, 256, (700,), generator=torch.Generator().manual_seed(seed)).tolist()
+    s.append_tokens(ids)
+    return s
+
+
+def test_save_as_leaves_the_earlier_file_restorable(tiny_engine: Engine, tmp_path: Path) -> None:
+    s = _spilling_session(tiny_engine, seed=7)
+    first = s.save(tmp_path / "a.session")
+    logits_at_first = s.next_logits
+    blocks_at_first = s.extensions["recall"].n_blocks
+    s.append_tokens(list(range(200)))
+    second = s.save(tmp_path / "b.session")  # "save as"
+    s.append_tokens(list(range(50, 250)))
+    s.save(second)  # the live session goes on in its new file
+    a = tiny_engine.restore_session(first)
+    assert a.extensions["recall"].n_blocks == blocks_at_first
+    assert torch.equal(a.next_logits, logits_at_first)  # type: ignore[arg-type]
+    b = tiny_engine.restore_session(second)
+    assert b.extensions["recall"].n_blocks == s.extensions["recall"].n_blocks > blocks_at_first
+    more = [5, 6, 7]
+    s.append_tokens(more)
+    b.append_tokens(more)
+    assert torch.allclose(s.next_logits, b.next_logits, atol=1e-5)  # type: ignore[arg-type]
+
+
+def test_a_moved_sessions_folder_restores(tiny_engine: Engine, tmp_path: Path) -> None:
+    s = _spilling_session(tiny_engine, seed=8)
+    s.save(tmp_path / "old" / "r.session")
+    (tmp_path / "old").rename(tmp_path / "new")
+    r = tiny_engine.restore_session(tmp_path / "new" / "r.session")
+    assert r.extensions["recall"].n_blocks == s.extensions["recall"].n_blocks
+    assert Path(r.extensions["recall"].directory) == tmp_path / "new" / "r.session.recall"
+    assert torch.equal(r.next_logits, s.next_logits)  # type: ignore[arg-type]
+    r.append_tokens([1, 2, 3])  # reads blocks back from the moved folder
+    assert torch.isfinite(r.next_logits).all()  # type: ignore[arg-type]
+
+
 def test_spilled_store_survives_a_restart(tiny_engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "spill.session"
     script = textwrap.dedent(
