@@ -242,6 +242,7 @@ class LocalBackend:
                 with self._guard:
                     del self._sessions[sid]
                     self._clean.discard(sid)
+                session.close()
                 excess -= 1
             finally:
                 lock.release()
@@ -261,7 +262,10 @@ class LocalBackend:
 
     def delete_session(self, session: str) -> bool:
         with self.lock(session):
-            found = self._sessions.pop(session, None) is not None
+            resident = self._sessions.pop(session, None)
+            found = resident is not None
+            if resident is not None:
+                resident.close()
             self._clean.discard(session)
             path = self._path(session)
             if path is not None and path.exists():
@@ -298,7 +302,8 @@ class LocalBackend:
         records each generated token's log-probability and its ``k`` best alternatives."""
         turn = _Turn(params, tools, tool_choice, json_schema, on_token, should_stop, logprobs)
         if session is None:
-            return self._chat(self.get_session(None), messages, None, turn)
+            with self.get_session(None) as s:  # stateless: its recall folder goes with it
+                return self._chat(s, messages, None, turn)
         with self.lock(session):
             s = self.get_session(session)
             result = self._chat(s, messages, session, turn)

@@ -7,7 +7,9 @@ every ``refresh`` decode steps) the cache asks :meth:`EvictedStore.select` for t
 relevant to the current queries, per layer, and attends to them between the sinks and the
 window. Never computes attention itself (the cache does) and never drops a block: the newest
 ``host_blocks`` blocks per layer stay in RAM, older ones are read back from append-only files
-through ``numpy.memmap``.
+through ``numpy.memmap``. A store given no folder works in a private temporary one, removed by
+:meth:`EvictedStore.close` (the store is a context manager) or, failing that, when the store is
+collected or the interpreter exits.
 
 Selection is two-stage. A few *probe layers* (default: at 1/4, 1/2 and 3/4 of the depth) keep
 every evicted key in RAM (bfloat16) and score all of them exactly against the current queries
@@ -28,6 +30,7 @@ import dataclasses
 import os
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -137,13 +140,18 @@ class EvictedStore:
         self.n_layers = n_layers
         self.n_kv = n_kv_heads
         self.dim = head_dim
-        self._own_dir = directory is None
-        self.directory = (
-            Path(directory)
-            if directory is not None
-            else Path(tempfile.mkdtemp(prefix="agentcore-recall-"))
+        private = directory is None
+        self.directory = Path(
+            tempfile.mkdtemp(prefix="agentcore-recall-") if directory is None else directory
         )
         self.directory.mkdir(parents=True, exist_ok=True)
+        # a private temporary folder goes with close(), or when the store is collected or the
+        # interpreter exits, whichever comes first; a folder the caller named always stays
+        self._remove_own_dir: weakref.finalize[Any, Any] | None = (
+            weakref.finalize(self, shutil.rmtree, str(self.directory), ignore_errors=True)
+            if private
+            else None
+        )
         bs = config.block_size
         self.layers = [
             _LayerStore(
@@ -167,9 +175,25 @@ class EvictedStore:
         self._fresh: set[int] = set()
         self._back: torch.Tensor | None = None  # RoPE rotation by -distance (set_geometry)
 
-    def __del__(self) -> None:
-        if getattr(self, "_own_dir", False):
-            shutil.rmtree(getattr(self, "directory", ""), ignore_errors=True)
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Let go of the block files and remove the store's private temporary folder (if it
+        still has one: the folder of a saved session stays). Closing twice is harmless."""
+        for s in self.layers:
+            s._map = None
+        self._drop_own_dir()
+
+    def __enter__(self) -> EvictedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _drop_own_dir(self) -> None:
+        """Remove the private temporary folder now; from here on the store has none."""
+        if self._remove_own_dir is not None:
+            self._remove_own_dir()  # rmtree, once; the finalizer is then dead
+            self._remove_own_dir = None
 
     # ------------------------------------------------------------------ writing
     def _take(
@@ -331,15 +355,13 @@ class EvictedStore:
             dest = target / s.path.name
             if not s.path.exists():
                 dest.unlink(missing_ok=True)  # a stale file of an earlier session
-            elif self._own_dir:
+            elif self._remove_own_dir is not None:  # the private folder: nobody else reads it
                 shutil.move(str(s.path), dest)
             else:
                 _copy_head(s.path, dest, s.n_persisted * s.record)
             s.path = dest
             s._map = None
-        if self._own_dir:
-            shutil.rmtree(self.directory, ignore_errors=True)
-        self._own_dir = False
+        self._drop_own_dir()
         self.directory = target
 
     def fork(self) -> EvictedStore:
@@ -409,9 +431,8 @@ class EvictedStore:
             s.n_blocks = s.n_persisted = n
             s.ram = {}
             s._map = None
-        if self._own_dir and directory != self.directory:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            self._own_dir = False
+        if directory != self.directory:
+            self._drop_own_dir()
         self.directory = directory
         self.block_start = [int(x) for x in state["block_start"]]
         self._pending_k = [[p] if p.numel() else [] for p in state["pending_k"]]

@@ -354,6 +354,22 @@ class Session:
 
         return load_session(engine, Path(path))
 
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Release what the attached memories hold outside this object (a recall store's
+        private temporary folder; the files of a saved session stay). Closing twice is
+        harmless; a closed session is not used again."""
+        for ext in self.extensions.values():
+            close = getattr(ext, "close", None)
+            if callable(close):
+                close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def stats(self) -> dict[str, Any]:
         """Token count, cache occupancy and memory sizes, for inspection."""
         cfg = self.config.streaming

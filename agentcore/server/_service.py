@@ -250,7 +250,8 @@ class ModelService:
                 )
 
             if sid is None:
-                return go(backend.get_session(None))
+                with backend.get_session(None) as session:  # stateless: nothing outlives it
+                    return go(session)
             self._check_exists(sid)
             with backend.lock(sid):
                 out = go(backend.get_session(sid))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
@@ -215,6 +216,30 @@ def test_a_moved_sessions_folder_restores(tiny_engine: Engine, tmp_path: Path) -
     assert torch.equal(r.next_logits, s.next_logits)  # type: ignore[arg-type]
     r.append_tokens([1, 2, 3])  # reads blocks back from the moved folder
     assert torch.isfinite(r.next_logits).all()  # type: ignore[arg-type]
+
+
+def test_a_private_store_folder_goes_with_close(tmp_path: Path) -> None:
+    with EvictedStore(RECALL, n_layers=2, n_kv_heads=2, head_dim=8) as store:
+        folder = store.directory
+        assert folder.is_dir()
+    assert not folder.exists()
+    store.close()  # closing twice is harmless
+    kept = EvictedStore(RECALL, n_layers=2, n_kv_heads=2, head_dim=8, directory=tmp_path / "k")
+    kept.close()
+    assert (tmp_path / "k").is_dir()  # a folder the caller named is never removed
+    dropped = EvictedStore(RECALL, n_layers=2, n_kv_heads=2, head_dim=8)
+    folder = dropped.directory
+    del dropped
+    gc.collect()
+    assert not folder.exists()  # a store never closed is cleaned when collected
+
+
+def test_closing_a_session_removes_its_private_recall_folder(tiny_engine: Engine) -> None:
+    with tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=RECALL)) as s:
+        folder = s.extensions["recall"].directory
+        s.append_tokens(list(range(200)))
+        assert folder.is_dir()
+    assert not folder.exists()
 
 
 def test_spilled_store_survives_a_restart(tiny_engine: Engine, tmp_path: Path) -> None:
