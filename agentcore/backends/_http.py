@@ -16,7 +16,6 @@ Agents see no difference from the local backend. Never runs a model.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -28,6 +27,7 @@ from agentcore.backends._protocol import (
     Usage,
     new_messages,
 )
+from agentcore.backends._session_locks import SessionLocks
 from agentcore.client import Client, ClientConfig
 from agentcore.core.sampling import SamplingParams
 
@@ -127,8 +127,7 @@ class HttpBackend:
         ]
         self.transcripts: dict[str, list[Message]] = {}
         self._session_tokens: dict[str, int] = {}
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks = SessionLocks()  # one per session in use, dropped when released
 
     # ------------------------------------------------------------------ discovery
     def _discover(self) -> None:
@@ -215,10 +214,6 @@ class HttpBackend:
             }
         return body
 
-    def _lock(self, session: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(session, threading.Lock())
-
     def chat(
         self,
         messages: Sequence[Message],
@@ -237,7 +232,7 @@ class HttpBackend:
         if self.server_sessions:
             body["session"] = session
             return self._send(list(messages), body, session, on_token, should_stop)
-        with self._lock(session):
+        with self._locks.hold(session):
             transcript = self.transcripts.get(session, [])
             full = [*transcript, *new_messages(transcript, messages)]
             completion = self._send(full, body, None, on_token, should_stop)

@@ -17,6 +17,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from agentcore.backends._protocol import (
     Usage,
     new_messages,
 )
+from agentcore.backends._session_locks import SessionLocks
 from agentcore.core.engine import Engine
 from agentcore.core.sampling import SamplingParams, recording
 from agentcore.core.session import GenerationResult, Session, SessionConfig
@@ -162,8 +164,8 @@ class LocalBackend:
         self.max_resident = max_resident
         self._sessions: OrderedDict[str, Session] = OrderedDict()  # least recently used first
         self._clean: set[str] = set()  # resident sessions unchanged since save() wrote them
-        self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._locks = SessionLocks()  # one per session in use, dropped when released
+        self._guard = threading.Lock()  # guards _sessions, _clean and _schema_warnings
         self._schema_warnings: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     @classmethod
@@ -181,10 +183,9 @@ class LocalBackend:
     def _path(self, sid: str) -> Path | None:
         return self.sessions_dir / f"{validate_name(sid)}.session" if self.sessions_dir else None
 
-    def lock(self, sid: str) -> threading.Lock:
-        """The lock that serialises requests to one session."""
-        with self._guard:
-            return self._locks.setdefault(sid, threading.Lock())
+    def lock(self, sid: str) -> AbstractContextManager[None]:
+        """Hold the lock that serialises requests to one session (``with backend.lock(sid):``)."""
+        return self._locks.hold(sid)
 
     def get_session(self, sid: str | None) -> Session:
         """The named session (restored from disk or created), or a fresh stateless one."""
@@ -227,46 +228,51 @@ class LocalBackend:
         for sid in oldest:
             if excess <= 0:
                 return
-            lock = self.lock(sid)
-            if not lock.acquire(blocking=False):
-                continue
-            try:
-                with self._guard:
-                    session = self._sessions.get(sid)
-                if session is None:  # deleted meanwhile
-                    continue
-                path = self._path(sid)
-                assert path is not None
-                if sid not in self._clean:
-                    session.save(path)  # atomic: a kill here leaves the previous file whole
-                with self._guard:
-                    del self._sessions[sid]
-                    self._clean.discard(sid)
-                session.close()
-                excess -= 1
-            finally:
-                lock.release()
+            with self._locks.hold_if_free(sid) as free:
+                if free and self._offload_one(sid):
+                    excess -= 1
+
+    def _offload_one(self, sid: str) -> bool:
+        """Save one idle session (its lock held) and let it go; False when it is gone already."""
+        with self._guard:
+            session = self._sessions.get(sid)
+            clean = sid in self._clean
+        if session is None:  # deleted meanwhile
+            return False
+        path = self._path(sid)
+        assert path is not None
+        if not clean:
+            session.save(path)  # atomic: a kill here leaves the previous file whole
+        with self._guard:
+            del self._sessions[sid]
+            self._clean.discard(sid)
+        session.close()
+        return True
 
     def list_sessions(self) -> list[str]:
-        names = set(self._sessions)
+        with self._guard:
+            names = set(self._sessions)
         if self.sessions_dir is not None and self.sessions_dir.exists():
             names |= {p.name[: -len(".session")] for p in self.sessions_dir.glob("*.session")}
         return sorted(names)
 
     def session_info(self, session: str) -> dict[str, Any] | None:
         path = self._path(session)
-        if session not in self._sessions and not (path is not None and path.exists()):
+        with self._guard:
+            resident = session in self._sessions
+        if not resident and not (path is not None and path.exists()):
             return None
         with self.lock(session):
             return self.get_session(session).stats()
 
     def delete_session(self, session: str) -> bool:
         with self.lock(session):
-            resident = self._sessions.pop(session, None)
+            with self._guard:
+                resident = self._sessions.pop(session, None)
+                self._clean.discard(session)
             found = resident is not None
             if resident is not None:
                 resident.close()
-            self._clean.discard(session)
             path = self._path(session)
             if path is not None and path.exists():
                 path.unlink()
@@ -280,9 +286,12 @@ class LocalBackend:
 
     def save(self, sid: str) -> None:
         path = self._path(sid)
-        if path is not None and sid in self._sessions:
-            self._sessions[sid].save(path)
-            self._clean.add(sid)
+        with self._guard:
+            session = self._sessions.get(sid)
+        if path is not None and session is not None:
+            session.save(path)
+            with self._guard:
+                self._clean.add(sid)
 
     # ------------------------------------------------------------------ generation
     def chat(

@@ -2,9 +2,9 @@
 
 Owns the translation of validated request bodies into backend calls (sampling parameters,
 limits, tools, response formats), per-session serialisation (one :class:`asyncio.Lock` per
-session, waited on in the event loop so a queued request holds no thread and a client that
-leaves while queued never touches the session; the lock is released when the worker returns,
-whatever happened to the request), session listing/inspection/creation/deletion, and the
+session in use, waited on in the event loop so a queued request holds no thread and a client
+that leaves while queued never touches the session; the lock is released when the worker
+returns, whatever happened to the request, and dropped when nobody holds or awaits it), session listing/inspection/creation/deletion, and the
 mapping of backend exceptions to API errors. Sessions are saved atomically after every request
 by the local backend. Never speaks HTTP: routes and SSE framing live in ``_app``.
 """
@@ -28,6 +28,7 @@ from agentcore.server._errors import APIError
 from agentcore.server._jobs import Emit, Job, JobRunner, ShouldStop, ShuttingDownError
 from agentcore.server._responses import chat_logprobs_json
 from agentcore.server._schemas import ChatRequest, CompletionRequest, NamedToolChoice
+from agentcore.server._session_locks import AsyncSessionLocks
 
 __all__ = ["ClientGoneError", "ModelService", "UnknownSessionError", "api_error_for"]
 
@@ -85,7 +86,7 @@ class ModelService:
         self.config = config or ServerConfig()
         self.runner = JobRunner(self.config.workers)
         self.started = time.time()
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = AsyncSessionLocks()  # one per session in use, dropped when released
         self.counters = {"requests": 0, "cancelled": 0, "errors": 0}
 
     # ------------------------------------------------------------------ model
@@ -265,21 +266,30 @@ class ModelService:
         if sid is not None and not creatable and self.backend.session_info(sid) is None:
             raise UnknownSessionError(sid)
 
-    def _lock(self, sid: str) -> asyncio.Lock:
-        lock = self._locks.get(sid)
-        if lock is None:
-            lock = self._locks[sid] = asyncio.Lock()
+    async def _acquire(self, sid: str, gone: asyncio.Future[Any] | None) -> asyncio.Lock:
+        """Wait for ``sid``'s lock (raises ClientGoneError when ``gone`` completes first); the
+        caller releases it with :meth:`_release`."""
+        lock = self._locks.enter(sid)
+        try:
+            await self._wait_for(lock, gone)
+        except BaseException:
+            self._locks.leave(sid)
+            raise
         return lock
 
-    async def _acquire(self, sid: str, gone: asyncio.Future[Any] | None) -> asyncio.Lock:
-        lock = self._lock(sid)
+    def _release(self, sid: str, lock: asyncio.Lock) -> None:
+        lock.release()
+        self._locks.leave(sid)
+
+    @staticmethod
+    async def _wait_for(lock: asyncio.Lock, gone: asyncio.Future[Any] | None) -> None:
         acquire = asyncio.ensure_future(lock.acquire())
         waits: set[asyncio.Future[Any]] = {acquire}
         if gone is not None:
             waits.add(gone)
         done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         if acquire in done:
-            return lock
+            return
         acquire.cancel()
         try:
             await acquire
@@ -304,14 +314,14 @@ class ModelService:
         try:
             job = self.runner.start(fn)
         except BaseException:
-            lock.release()
+            self._release(sid, lock)
             raise
-        job.on_finished(lock.release)
+        job.on_finished(lambda: self._release(sid, lock))
         return job
 
     async def locked_call(self, sid: str, fn: Callable[[], Any]) -> Any:
         """Run a short blocking call on one session while holding its lock."""
-        async with self._lock(sid):
+        async with self._locks.hold(sid):
             return await self.runner.call(fn)
 
     # ------------------------------------------------------------------ sessions
@@ -345,9 +355,6 @@ class ModelService:
 
     async def delete_session(self, sid: str) -> dict[str, Any]:
         found = await self.locked_call(sid, lambda: self.backend.delete_session(sid))
-        lock = self._locks.get(sid)
-        if lock is not None and not lock.locked():
-            self._locks.pop(sid, None)
         if not found:
             raise UnknownSessionError(sid)
         return {"id": sid, "object": "session.deleted", "deleted": True}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +171,67 @@ def test_a_session_in_use_is_not_offloaded(tiny_engine: Engine, tmp_path: Path) 
     info = backend.session_info("b")  # back from its file; now "a" is idle and the oldest
     assert info is not None and info["tokens"] > 0
     assert backend.resident_sessions() == ["c", "b"]
+
+
+class _GuardedSessions(OrderedDict[str, Any]):
+    """A session map that fails any read or change made without the backend's guard."""
+
+    def __init__(self, guard: Any) -> None:
+        super().__init__()
+        self.guard = guard
+
+    def _check(self) -> None:
+        assert self.guard.locked(), "the session map was used outside its guard"
+
+    def __getitem__(self, key: str) -> Any:
+        self._check()
+        return super().__getitem__(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._check()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._check()
+        super().__delitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self._check()
+        return super().__contains__(key)
+
+    def __iter__(self) -> Any:
+        self._check()
+        return super().__iter__()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._check()
+        return super().get(key, default)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._check()
+        return super().pop(key, *default)
+
+
+def test_the_session_map_is_only_used_under_its_guard(tiny_engine: Engine, tmp_path: Path) -> None:
+    backend = LocalBackend(tiny_engine, sessions_dir=tmp_path, max_resident=2)
+    backend._sessions = _GuardedSessions(backend._guard)
+    _turns(backend, [("a", "one"), ("b", "two"), ("c", "three")])  # "a" is offloaded
+    assert backend.list_sessions() == ["a", "b", "c"]
+    assert backend.session_info("b") is not None
+    backend.save("b")
+    assert backend.delete_session("b") and backend.delete_session("a")
+    assert backend.resident_sessions() == ["c"]
+
+
+def test_session_locks_are_dropped_when_released(tiny_engine: Engine, tmp_path: Path) -> None:
+    backend = LocalBackend(tiny_engine, sessions_dir=tmp_path, max_resident=2)
+    _turns(backend, [(f"s{i}", "hi") for i in range(5)])
+    for i in range(5):
+        assert backend.session_info(f"s{i}") is not None
+    backend.delete_session("s0")
+    with backend.lock("busy"):
+        assert len(backend._locks) == 1  # only the lock held now
+    assert len(backend._locks) == 0
 
 
 def test_without_a_folder_every_session_stays(tiny_engine: Engine) -> None:
