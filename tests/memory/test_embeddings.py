@@ -7,6 +7,7 @@ subprocess test adds a fresh HOME so a download would have nowhere cached to hid
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,27 @@ def test_missing_model_files_are_reported(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setattr(model_module, "_models", {})
     with pytest.raises(EmbeddingModelMissingError, match="model files are missing"):
         load_embedding_model("cpu")
+
+
+def test_loading_leaves_the_process_environment_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model loads from the package's files; the process is not switched to offline mode
+    (other libraries in it may use the hub)."""
+    import sentence_transformers
+
+    seen: dict[str, Any] = {}
+
+    class FakeModel:
+        def __init__(self, path: str, **kwargs: Any) -> None:
+            seen.update(kwargs, path=path)
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformer", FakeModel)
+    monkeypatch.setattr(model_module, "_models", {})
+    load_embedding_model("cpu")
+    assert "HF_HUB_OFFLINE" not in os.environ and "TRANSFORMERS_OFFLINE" not in os.environ
+    assert seen["local_files_only"] is True
+    assert Path(seen["path"]) == model_module.embedding_model_path()
 
 
 def test_function_is_registered_with_chromadb() -> None:
