@@ -37,7 +37,7 @@ from agentcore.agent._events import (
     TrustLevel,
 )
 from agentcore.agent._execution import Executor
-from agentcore.agent._learning import Episode, Learner
+from agentcore.agent._learning import Episode, Learner, asks_to_remember
 from agentcore.agent._perception import Observation, Perception
 from agentcore.agent._planning import PlanLayer
 from agentcore.agent._policy import Policy
@@ -329,7 +329,7 @@ class Agent:
         )
         self._history.append({"role": "user", "content": goal, "run_id": run.run_id})
         recall: Recall = await asyncio.to_thread(self.recall_layer.recall, goal)
-        if obs.trust == "user" and obs.salience >= 0.9 and cfg.learn:
+        if obs.trust == "user" and cfg.learn and asks_to_remember(goal):
             # the user asked to remember something: a fact, recalled by later runs
             self.learner.remember_fact(
                 goal, source=source, trust=MemoryTrust.USER, run_id=run.run_id

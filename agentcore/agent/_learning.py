@@ -11,6 +11,7 @@ statistics, rendered for the prompt; finished plans saved as skills; and the per
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,9 +25,24 @@ from agentcore.memory import (
 )
 from agentcore.planners import SkillStore, TaskGraph
 
-__all__ = ["Episode", "Learner"]
+__all__ = ["Episode", "Learner", "asks_to_remember"]
 
 LESSON_SOURCE = "lesson:failure"
+# a request to keep something: an imperative at the start of a sentence or clause
+_REMEMBER_REQUEST = re.compile(
+    r"(?:^|[.!;:,]\s*)(?:please\s+)?"
+    r"(?:remember|memori[sz]e|don't forget|do not forget|note that|keep in mind)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_to_remember(text: str) -> bool:
+    """Whether a user's goal asks for something to be kept ("Remember that ...", "Please note
+    that ...", "Don't forget ...", "Keep in mind ..."), the only goals stored as permanent
+    facts. Words such as "always", "never", "important" or "I'm" make a goal salient, not a
+    fact; a question ("Do you remember ...?") is never a request."""
+    stripped = text.strip()
+    return not stripped.endswith("?") and _REMEMBER_REQUEST.search(stripped) is not None
 
 
 @dataclasses.dataclass

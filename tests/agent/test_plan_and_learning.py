@@ -207,6 +207,24 @@ def test_user_facts_are_remembered_across_restarts(
     assert "From memory:" in prompt and "favourite colour is teal" in prompt
 
 
+def test_only_an_explicit_request_makes_a_user_goal_a_fact(
+    make_agent: Callable[..., Agent], store: LongTermMemory
+) -> None:
+    """Salient words ("I'm", "always", "never", "important") do not make a goal permanent."""
+    agent = make_agent(FakeBackend(["ok"] * 6), name="careful")
+    for goal in (
+        "I'm stuck: this loop never ends.",
+        "Always answer briefly.",
+        "It is important that you summarise the log",
+        "Do you remember my name?",
+    ):
+        agent.run(goal)
+    assert store.list_records(kinds=["fact"], agent="careful") == []
+    agent.run("Hi. Please remember that I'm allergic to nuts.")
+    facts = store.list_records(kinds=["fact"], agent="careful")
+    assert [f.text for f in facts] == ["Hi. Please remember that I'm allergic to nuts."]
+
+
 def test_no_learning_writes_nothing(
     make_agent: Callable[..., Agent], store: LongTermMemory
 ) -> None:
