@@ -10,11 +10,22 @@ the answer back and :func:`render_tools_prompt` writes the matching system-promp
 one. Built-in tools live in :mod:`tools.builtin`.
 
 Never decides whether a call is allowed: each tool declares its :class:`SideEffect` set and
-limits, and the agent's safety filter decides.
+limits, and the agent's safety filter decides; :func:`guarded` runs a call under the filter's
+:class:`EffectGuard`, which sees every file, address and process the call touches.
 """
 
 from agentcore.tools._action import Action, TextReply, ToolCall, format_tool_call, parse_action
 from agentcore.tools._arguments import ArgumentSpec, JsonSchemaArguments, PydanticArguments
+from agentcore.tools._effects import (
+    EffectDenied,
+    EffectGuard,
+    check_url,
+    check_write,
+    current_guard,
+    guarded,
+    install_effect_hook,
+    path_visible,
+)
 from agentcore.tools._errors import (
     MISSING,
     ArgumentProblem,
@@ -47,6 +58,7 @@ from agentcore.tools._mcp_server import (
 )
 from agentcore.tools._meta import SideEffect, ToolLimits
 from agentcore.tools._prompt import format_tool_result, render_tools_prompt
+from agentcore.tools._regex import regex_risk
 from agentcore.tools._registry import ToolRegistry
 from agentcore.tools._result import ToolOutput, ToolResult
 from agentcore.tools._tool import Tool, tool
@@ -59,6 +71,8 @@ __all__ = [
     "ActionSpace",
     "ArgumentProblem",
     "ArgumentSpec",
+    "EffectDenied",
+    "EffectGuard",
     "ErrorKind",
     "JsonSchemaArguments",
     "MCPToolset",
@@ -82,10 +96,17 @@ __all__ = [
     "ToolTimeoutError",
     "arguments_grammar_schema",
     "build_action_grammar",
+    "check_url",
+    "check_write",
+    "current_guard",
     "format_tool_call",
     "format_tool_result",
+    "guarded",
+    "install_effect_hook",
     "mcp_server",
     "parse_action",
+    "path_visible",
+    "regex_risk",
     "render_tools_prompt",
     "resolve_action_space",
     "serve_stdio",

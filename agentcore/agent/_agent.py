@@ -38,7 +38,7 @@ from agentcore.agent._events import (
 )
 from agentcore.agent._execution import Executor
 from agentcore.agent._learning import Episode, Learner, asks_to_remember
-from agentcore.agent._perception import Observation, Perception
+from agentcore.agent._perception import Observation, Perception, neutralize
 from agentcore.agent._planning import PlanLayer
 from agentcore.agent._policy import Policy
 from agentcore.agent._recall import MemoryLayer, Recall
@@ -173,7 +173,14 @@ class Agent:
         self.audit = AuditLog(
             policy.audit_path or self.home / "audit.jsonl", fsync=policy.audit_fsync
         )
-        self.safety = SafetyFilter(policy, self.tools, agent=self.name, audit=self.audit)
+        self.safety = SafetyFilter(
+            policy,
+            self.tools,
+            agent=self.name,
+            audit=self.audit,
+            home=self.home,
+            resources=[self.memory.path] if self.memory.path is not None else [],
+        )
         self.perception = Perception(self.config.max_observation_chars)
         self.recall_layer = MemoryLayer(
             self.memory,
@@ -531,12 +538,13 @@ class Agent:
     ) -> AsyncIterator[Event]:
         shown_args = self.safety.redactor.redact_value(arguments)
         assert isinstance(shown_args, dict)
-        yield run.event(ToolCallEvent, call_id=call_id, tool=name, arguments=shown_args)
+        shown_name = self.safety.redact(name)  # a tool name is model output too
+        yield run.event(ToolCallEvent, call_id=call_id, tool=shown_name, arguments=shown_args)
         self._history.append(
             {
                 "role": "assistant",
                 "content": None,
-                "tool_calls": [{"id": call_id, "name": name, "arguments": shown_args}],
+                "tool_calls": [{"id": call_id, "name": shown_name, "arguments": shown_args}],
             }
         )
         verdict = self.safety.check_call(name, arguments, run.meter, offered)
@@ -552,17 +560,25 @@ class Agent:
             )
             verdict = await self.safety.ask_approval(request, self.approve)
             decision = "approved" if verdict.allowed else "refused"
+            if verdict.allowed:  # the world may have changed while the human decided
+                again = self.safety.recheck(name, arguments)
+                if not again.allowed:
+                    verdict, decision = again, "deny"
         yield self._verdict(
             run, f"tool:{name}", decision, verdict.rule, verdict.reason, call_id, shown_args
         )
         if not verdict.allowed:
             run.denials += 1
+            run.episode.untrusted = True
             message = f"Error: not allowed ({verdict.rule}): {verdict.reason}"
-            run.episode.errors.append(f"{name} was blocked: {verdict.reason}")
-            run.episode.actions.append(f"{name} blocked")
+            run.episode.errors.append(f"{shown_name} was blocked: {verdict.reason}")
+            run.episode.actions.append(f"{shown_name} blocked")
             run.last_tool_ok = False
-            self._tool_message(call_id, name, message)
-            yield self._observe(run, self.perception.perceive(message, source="policy"))
+            self._tool_message(call_id, shown_name, message)
+            # the reason quotes the model's own call (its tool name, paths, values): it is
+            # perceived as untrusted data, never with the policy's (system) trust
+            denial = self.perception.perceive(message, source="policy", trust="tool")
+            yield self._observe(run, denial)
             result[:] = [False, message]
             if run.denials >= self.config.max_denials:
                 raise _Stop("denied", f"stopped after {run.denials} blocked actions")
@@ -571,8 +587,14 @@ class Agent:
             return
         yield run.event(StatusEvent, state="calling_tool", detail=name)
         run.meter.tool_calls += 1
-        done = await self.executor.run(name, arguments, time_left=run.meter.time_left())
+        guard = self.safety.guard_for(name)
+        done = await self.executor.run(
+            name, arguments, time_left=run.meter.time_left(), guard=guard
+        )
+        for rule, reason in guard.denials:  # effects refused while the tool ran
+            yield self._verdict(run, f"effect:{name}", "deny", rule, reason, call_id, shown_args)
         self.learner.record_tool(name, done.ok)
+        run.episode.untrusted = True  # its output (or error) is untrusted content
         run.last_tool_ok = done.ok
         run.episode.actions.append(
             f"{name}({_brief(shown_args)}) -> {'ok' if done.ok else 'failed'}"
@@ -607,6 +629,11 @@ class Agent:
             raise _Stop("max_steps", f"stopped after {run.meter.steps} steps")
 
     def _queue(self, message: Message) -> None:
+        # every channel into the model (the goal, observations, plan inputs, tool results,
+        # denials) passes here: control tokens are data, never chat-template markup
+        content = message.get("content")
+        if isinstance(content, str):
+            message = {**message, "content": neutralize(content)}
         self._pending.append(message)
 
     def _take_pending(self) -> list[Message]:
@@ -658,7 +685,7 @@ class Agent:
         return run.event(
             SafetyVerdict,
             call_id=call_id,
-            action=action,
+            action=self.safety.redact(action),
             decision=decision,
             rule=rule,
             reason=self.safety.redact(reason),

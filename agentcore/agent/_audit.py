@@ -1,7 +1,9 @@
 """The audit log: every safety verdict, one JSON object per line, durable on return.
 
-Owns :class:`AuditLog` (append a record, flush, fsync; read records back). A crash can lose
-at most the line being written, never an earlier one. Never decides anything and never
+Owns :class:`AuditLog` (append a record, flush, fsync; read records back). Records are
+ASCII-escaped JSON split only on ``\n``, so no character in the data ends or hides one. A crash
+can lose at most the line being written, never an earlier one. Tools never reach the file: the
+effect guard refuses every path that leads to it. Never decides anything and never
 writes secrets: callers pass arguments already redacted.
 """
 
@@ -28,8 +30,10 @@ class AuditLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps({"time": time.time(), **record}, ensure_ascii=False, default=str)
-        data = (line.replace("\n", " ") + "\n").encode("utf-8")
+        # ASCII-escaped JSON: no character in the data (newline, U+2028, U+2029, NUL, a lone
+        # surrogate) can end a record or hide one; every record is exactly one line
+        line = json.dumps({"time": time.time(), **record}, ensure_ascii=True, default=str)
+        data = (line + "\n").encode("ascii")
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
@@ -44,7 +48,9 @@ class AuditLog:
         if not self.path.exists():
             return []
         out: list[dict[str, Any]] = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in self.path.read_bytes().decode("utf-8", "replace").split("\n"):
+            if not line:
+                continue
             try:
                 out.append(json.loads(line))
             except json.JSONDecodeError:

@@ -1,9 +1,11 @@
 """Execution: run one approved tool call with its timeouts and hand back what it returned.
 
 Owns :class:`Executor`: dispatch through the registry (which validates arguments and applies
-the tool's own timeout and size limit), bounded further by the run's remaining time budget;
-the output is redacted and cut to the policy's size before anyone sees it. Never decides
-whether a call may run: it is only ever given calls the safety filter allowed.
+the tool's own timeout), bounded further by the run's remaining time budget, under the call's
+effect guard (:func:`agentcore.tools.guarded`: every path, address and process the tool
+touches is checked as it happens); the whole output is redacted first and only then cut to the
+tool's and the policy's size, so a cut never leaves half a secret. Never decides whether a
+call may run: it is only ever given calls the safety filter allowed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agentcore.tools import ToolRegistry
+from agentcore.tools import EffectGuard, ToolRegistry, guarded
+from agentcore.tools._result import render_value, truncate_text
 
 __all__ = ["Execution", "Executor"]
 
@@ -41,15 +44,34 @@ class Executor:
         self.max_chars = max_chars
 
     async def run(
-        self, name: str, arguments: Mapping[str, Any], *, time_left: float | None
+        self,
+        name: str,
+        arguments: Mapping[str, Any],
+        *,
+        time_left: float | None,
+        guard: EffectGuard | None = None,
     ) -> Execution:
         started = time.perf_counter()
+        call = self.registry.call(name, dict(arguments))
         try:
-            result = await asyncio.wait_for(self.registry.call(name, dict(arguments)), time_left)
+            if guard is not None:
+                with guarded(guard):  # the task created here inherits the guard
+                    task = asyncio.ensure_future(call)
+            else:
+                task = asyncio.ensure_future(call)
+            result = await asyncio.wait_for(task, time_left)
         except TimeoutError:
             message = f"Error: the run's time budget ran out while {name!r} was running"
             return Execution(name, False, message, "budget.time", time.perf_counter() - started)
-        text = self.redact(result.content)
+        if result.ok:
+            full = render_value(result.value)
+        elif result.error is not None:
+            full = f"Error: {result.error}"
+        else:
+            full = result.content
+        text = self.redact(full)
+        if name in self.registry:
+            text, _ = truncate_text(text, self.registry.get(name).limits.max_result_chars)
         if len(text) > self.max_chars:
             text = text[: self.max_chars] + f"\n[... cut at {self.max_chars} characters]"
         error = None if result.ok else (result.error_kind or "error")

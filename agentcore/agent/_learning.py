@@ -58,6 +58,7 @@ class Episode:
     answer: str = ""
     success: bool = False
     stop_reason: str = ""
+    untrusted: bool = False  # the run read untrusted content (a tool result, a denial)
 
     def text(self) -> str:
         lines = [f"Goal: {self.goal}"]
@@ -133,7 +134,7 @@ class Learner:
                 agent=self.agent,
                 importance=0.5 if episode.success else 0.7,
                 source=f"run:{episode.source}",
-                trust=TrustLevel.AGENT,
+                trust=TrustLevel.TOOL if episode.untrusted else TrustLevel.AGENT,
                 attributes={
                     "run_id": episode.run_id,
                     "success": episode.success,
@@ -146,7 +147,8 @@ class Learner:
         if not episode.success and episode.stop_reason not in ("cancelled",):
             lesson = self.distill(episode)
             if lesson:
-                self._store_lesson(lesson, episode.goal, episode.run_id, LESSON_SOURCE)
+                trust = TrustLevel.TOOL if episode.untrusted else TrustLevel.AGENT
+                self._store_lesson(lesson, episode.goal, episode.run_id, LESSON_SOURCE, trust)
                 lessons.append(lesson)
         if episode.success and graph is not None and graph.succeeded() and self.skills:
             self.skills.save(episode.goal, graph)
@@ -174,7 +176,14 @@ class Learner:
         what = episode.errors[-1] if episode.errors else episode.stop_reason
         return f"For '{_short(episode.goal)}': the last attempt failed ({_short(what, 160)})."
 
-    def _store_lesson(self, text: str, goal: str, run_id: str, source: str) -> None:
+    def _store_lesson(
+        self,
+        text: str,
+        goal: str,
+        run_id: str,
+        source: str,
+        trust: TrustLevel = TrustLevel.AGENT,
+    ) -> None:
         assert self.store is not None
         self.store.add(
             MemoryRecord(
@@ -183,7 +192,7 @@ class Learner:
                 agent=self.agent,
                 importance=0.8,
                 source=source,
-                trust=TrustLevel.AGENT,
+                trust=trust,
                 attributes={"run_id": run_id, "goal": goal[:2000]},
             )
         )

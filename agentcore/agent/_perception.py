@@ -4,7 +4,8 @@ salience.
 Owns :class:`Observation` and :class:`Perception`. Trust is capped by the source: content from
 a tool, the web or the environment is untrusted whatever the caller claims, and another
 agent's message is at most ``agent``; salience (0..1) grows with trust, explicit requests to
-remember, errors and questions. Never acts on content and never changes permissions:
+remember, errors and questions. :func:`neutralize` breaks up chat-template control tokens in
+any text that reaches the model. Never acts on content and never changes permissions:
 instructions inside an untrusted observation stay data.
 """
 
@@ -16,7 +17,7 @@ import time
 
 from agentcore.agent._events import TrustLevel
 
-__all__ = ["UNTRUSTED", "Observation", "Perception", "trust_ceiling"]
+__all__ = ["UNTRUSTED", "Observation", "Perception", "neutralize", "trust_ceiling"]
 
 UNTRUSTED: frozenset[str] = frozenset({"tool", "web", "environment"})
 _RANK: dict[str, int] = {"system": 5, "user": 4, "agent": 3, "tool": 1, "web": 0, "environment": 0}
@@ -33,12 +34,33 @@ _REMEMBER = re.compile(
     r"|i am|i'm|i live|my favou?rite)\b",
     re.IGNORECASE,
 )
+# chat-template control tokens of the families the project runs (ChatML, Llama 2/3, Gemma,
+# Mistral, Phi, Hermes tool tags): in text that reaches the model they are data, never markup
+_CONTROL = re.compile(
+    r"<\|[A-Za-z0-9_:.-]{1,40}\|>|</?s>|\[/?INST\]|<</?SYS>>|</?(?:tool_call|tool_response|tools)>"
+    r"|<(?:start|end)_of_turn>",
+    re.IGNORECASE,
+)
+
+
+def neutralize(text: str) -> str:
+    """``text`` with every chat-template control token broken up (``<|im_start|>`` becomes
+    ``<\u200b|im_start|\u200b>``): readable, but no longer a token the tokenizer or a
+    template parser treats as structure."""
+    if "<" not in text and "[" not in text:
+        return text
+    return _CONTROL.sub(
+        lambda m: m.group(0)[0] + "\u200b" + m.group(0)[1:-1] + "\u200b" + m.group(0)[-1], text
+    )
+
+
 _ERROR = re.compile(r"^\s*error\b|\bfailed\b|\bexception\b|\btraceback\b", re.IGNORECASE)
 
 
 def trust_ceiling(source: str) -> TrustLevel:
     """The most a source can be trusted: ``user``, ``system``, ``agent:<name>`` (agent),
-    ``tool:<name>`` (tool), ``web...`` (web); anything else is the environment."""
+    ``tool:<name>`` and ``policy`` (tool), ``web...`` (web); anything else is the
+    environment."""
     head = source.split(":", 1)[0].strip().lower()
     if head == "system":
         return "system"
@@ -47,7 +69,9 @@ def trust_ceiling(source: str) -> TrustLevel:
     if head == "agent":
         return "agent"
     if head in ("tool", "policy"):
-        return "tool" if head == "tool" else "system"
+        # a policy message (a denial) quotes the model's own call: tool names, paths and
+        # values the model chose, possibly copied from injected text. It is data.
+        return "tool"
     if head in ("web", "http", "https"):
         return "web"
     return "environment"

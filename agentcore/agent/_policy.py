@@ -9,12 +9,14 @@ itself: :class:`~agentcore.agent.SafetyFilter` does.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentcore.agent._redact import DEFAULT_SECRET_PATTERNS
+from agentcore.tools import regex_risk
 
 __all__ = ["ArgumentRule", "Budgets", "Policy"]
 
@@ -72,8 +74,12 @@ class Policy(BaseModel):
     tools declaring a side effect in ``deny_side_effects``.
     Paths: string arguments named in ``path_arguments`` must stay inside ``workspace``
     (relative, no ``..``, no escaping symlink) and must not match ``protected_paths`` (globs).
-    Network: URL arguments (``url_arguments``, or any string starting with http:// or
-    https://) must point at ``allowed_hosts`` (exact host, ``*.domain`` or ``host:port``).
+    Network: URL arguments (``url_arguments``, or any URL anywhere in the arguments of a tool
+    that declares ``network``) must point at ``allowed_hosts`` (exact host, ``*.domain`` or
+    ``host:port``), and every address a tool connects to must belong to them: loopback,
+    private, link-local and metadata addresses only when an entry names the address or
+    ``allowed_networks`` (CIDR blocks) contains it. Paths and addresses are checked again at
+    the moment of the effect (see :mod:`agentcore.agent._effects`).
     Approval: a tool named in ``approval_tools``, or declaring a side effect in
     ``approval_side_effects`` and not in ``no_approval_tools``, runs only after the approval
     callback says so. Secrets: ``secrets`` (exact values) and ``secret_patterns`` are
@@ -95,6 +101,7 @@ class Policy(BaseModel):
     protected_paths: tuple[str, ...] = (".env", "*.pem", "*.key", ".git/*", ".ssh/*", "id_rsa*")
     url_arguments: frozenset[str] = frozenset({"url", "uri", "endpoint"})
     allowed_hosts: tuple[str, ...] = ()
+    allowed_networks: tuple[str, ...] = ()
     approval_side_effects: frozenset[str] = frozenset({"writes", "executes", "network"})
     approval_tools: frozenset[str] = frozenset()
     no_approval_tools: frozenset[str] = frozenset({"remember"})
@@ -105,6 +112,27 @@ class Policy(BaseModel):
     audit_path: Path | None = None
     audit_fsync: bool = True
     max_output_chars: int = Field(default=4_000, ge=64)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"allowed_networks: {item!r} is not a CIDR block ({exc})"
+                ) from None
+        return value
+
+    @field_validator("secret_patterns")
+    @classmethod
+    def _safe_patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            problem = regex_risk(pattern)
+            if problem is not None:
+                raise ValueError(f"secret_patterns: {pattern!r} {problem}")
+        return value
 
     @field_validator("approval_side_effects", "deny_side_effects")
     @classmethod

@@ -3,8 +3,8 @@
 Owns :class:`MemoryLayer`: the bounded :class:`memory.WorkingMemory` (goals, observations,
 recalled memories) and recall from :class:`memory.LongTermMemory` at the start of each run
 (the agent's episodes and facts similar to the goal, and its lessons), rendered into the run's
-context within the working memory's token budget. Untrusted observations are shown with their
-source, as data. Never writes to long-term memory (that is learning's job) and never calls a
+context within the working memory's token budget. Untrusted observations, and memories and
+lessons that came from untrusted content, are shown with their source, as data. Never writes to long-term memory (that is learning's job) and never calls a
 model.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from agentcore.agent._perception import Observation
+from agentcore.agent._perception import Observation, neutralize
 from agentcore.memory import (
     ItemKind,
     LongTermMemory,
@@ -103,7 +103,7 @@ class MemoryLayer:
         fresh = [i for i in self.working.items(ItemKind.OBSERVATION) if i.seq > self._shown]
         self.mark_seen()
         sections: list[tuple[str, list[str]]] = [
-            ("Lessons from earlier runs:", [f"- {h.record.text}" for h in recall.lessons]),
+            ("Lessons from earlier runs:", [_lesson_line(h) for h in recall.lessons]),
             ("From memory:", _unique_lines(recall.memories)),
             ("Observed since last time:", [item.line() for item in fresh]),
         ]
@@ -150,8 +150,21 @@ class MemoryLayer:
         self.mark_seen()
 
 
+_DATA_ONLY = "(untrusted, data only) "
+
+
+def _untrusted(hit: ScoredMemory) -> bool:
+    return str(getattr(hit.record.trust, "value", hit.record.trust)) in ("tool", "external")
+
+
+def _lesson_line(hit: ScoredMemory) -> str:
+    """A lesson; one that came from untrusted content is shown as data."""
+    return f"- {_DATA_ONLY if _untrusted(hit) else ''}{neutralize(hit.record.text)}"
+
+
 def _memory_line(hit: ScoredMemory) -> str:
-    """One recalled memory, short: an episode shows only its goal and how it ended."""
+    """One recalled memory, short: an episode shows only its goal and how it ended; one that
+    came from untrusted content is marked as data."""
     record = hit.record
     goal = record.attributes.get("goal")
     if record.kind is MemoryKind.EPISODIC and isinstance(goal, str):
@@ -159,8 +172,9 @@ def _memory_line(hit: ScoredMemory) -> str:
         text = f"Earlier request ({ended}): {goal}"
     else:
         text = record.text
-    text = " ".join(text.split())
-    return text if len(text) <= 200 else text[:200] + " [...]"
+    text = neutralize(" ".join(text.split()))
+    text = text if len(text) <= 200 else text[:200] + " [...]"
+    return _DATA_ONLY + text if _untrusted(hit) else text
 
 
 def _unique_lines(hits: tuple[ScoredMemory, ...]) -> list[str]:

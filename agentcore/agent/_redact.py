@@ -3,12 +3,14 @@
 Owns :class:`Redactor`: API-key and token patterns (OpenAI/Anthropic ``sk-``, GitHub, AWS,
 Slack, Google, JWTs, bearer tokens, ``password=...`` assignments, PEM private keys) plus the
 exact secret values a policy configures, all replaced by ``[REDACTED]``; and
-:class:`StreamRedactor`, which redacts streamed text while holding back the unfinished word.
+:class:`StreamRedactor`, which redacts streamed text while holding back whatever a secret could
+still reach into. Configured secrets are also matched in their JSON-escaped forms.
 Never decides whether an action may run (the safety filter uses :meth:`Redactor.find`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 
@@ -26,9 +28,15 @@ DEFAULT_SECRET_PATTERNS: tuple[str, ...] = (
     r"\bAIza[0-9A-Za-z_-]{35}",
     r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
     r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*",
-    # key = value assignments: only the value is a secret (group "value")
-    r"(?i)\b(?:api[_-]?key|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|token|password"
-    r"|passwd)\b[\"']?\s*[:=]\s*[\"']?(?P<value>[^\s\"',;]{6,})",
+    # NAME = value assignments, whatever the name's prefix (GITHUB_TOKEN=, "password": ...,
+    # JSON-escaped quotes too): only the value is a secret (group "value")
+    r"(?i)(?<![A-Za-z0-9])(?:api[_-]?key|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token"
+    r"|token|password|passwd|pwd|credentials?|private[_-]?key)(?:[_-][A-Za-z0-9_]*)?"
+    r"(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?(?P<value>[^\s\"',;\\]{6,})",
+    # the same with a quoted value that may contain spaces
+    r"(?i)(?<![A-Za-z0-9])(?:api[_-]?key|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token"
+    r"|token|password|passwd|pwd|credentials?|private[_-]?key)(?:[_-][A-Za-z0-9_]*)?"
+    r"(?:\\?[\"'])?\s*[:=]\s*\\?[\"'](?P<value>[^\"'\n\\]{6,200})",
 )
 
 
@@ -41,14 +49,24 @@ class Redactor:
         self, patterns: Iterable[str] = DEFAULT_SECRET_PATTERNS, secrets: Iterable[str] = ()
     ) -> None:
         self.patterns = [re.compile(p) for p in patterns]
-        values = sorted({s for s in secrets if s}, key=len, reverse=True)
-        for value in values:
+        given = {s for s in secrets if s}
+        for value in given:
             if len(value) < 4:
                 raise ValueError(
                     f"secret of {len(value)} characters: expected at least 4 (shorter values "
                     "would redact ordinary text)"
                 )
-        self.secrets = values
+        # every rendering of a value: as written, JSON-escaped, ASCII-escaped
+        forms = set(given)
+        for value in given:
+            forms.add(json.dumps(value)[1:-1])
+            forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+        self.secrets = sorted(forms, key=len, reverse=True)
+        self.longest = max((len(v) for v in self.secrets), default=0)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """The merged ``(start, end)`` spans of every secret in ``text``."""
+        return self._spans(text)
 
     def _spans(self, text: str) -> list[tuple[int, int]]:
         spans: list[tuple[int, int]] = []
@@ -95,33 +113,49 @@ class Redactor:
         if isinstance(value, str):
             return self.redact(value)[0]
         if isinstance(value, dict):
-            return {k: self.redact_value(v) for k, v in value.items()}
+            return {
+                (self.redact(k)[0] if isinstance(k, str) else k): self.redact_value(v)
+                for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
             return [self.redact_value(v) for v in value]
         return value
 
 
 class StreamRedactor:
-    """Redacts text that arrives in pieces: emits up to the last whitespace, keeps the rest.
+    """Redacts text that arrives in pieces (streamed tokens).
 
-    Secrets never contain whitespace in the default patterns, so one cannot be split between
-    two emitted pieces; :meth:`flush` redacts and returns whatever is held at the end. A
-    configured secret that contains spaces is caught in the final answer, not in the stream.
+    Emits only text that no secret can still reach into: the held tail is at least as long
+    as the longest configured secret (spaces and all), a cut never falls inside a found
+    secret, never after an unfinished PEM block, and always on whitespace (pattern secrets
+    hold no whitespace). :meth:`flush` redacts and returns whatever is held at the end.
     """
 
     def __init__(self, redactor: Redactor, hold_chars: int = 512) -> None:
         self.redactor = redactor
-        self.hold_chars = hold_chars
+        self.hold_chars = max(hold_chars, redactor.longest + 1)
         self._buffer = ""
 
     def feed(self, piece: str) -> str:
         self._buffer += piece
-        cut = max(self._buffer.rfind(" "), self._buffer.rfind("\n"), self._buffer.rfind("\t"))
-        if cut < 0 and len(self._buffer) < self.hold_chars:
-            return ""
+        buffer = self._buffer
+        limit = len(buffer) - self.redactor.longest  # text before this cannot start a secret
+        spans = self.redactor.spans(buffer)
+        begin = buffer.rfind("-----BEGIN")
+        finished = any(start <= begin < end for start, end in spans)
+        if begin >= 0 and not finished and len(buffer) - begin < 16_384:
+            limit = min(limit, begin)  # a key block is open until its END line has arrived
+        cut = -1
+        for sep in (" ", "\n", "\t"):
+            cut = max(cut, buffer.rfind(sep, 0, max(0, limit)))
+        if cut < 0 and len(buffer) >= 4 * self.hold_chars:
+            cut = limit - 1  # no whitespace at all for a long time: emit anyway
+        for start, end in spans:  # never cut inside a secret
+            if start <= cut < end:
+                cut = start - 1
         if cut < 0:
-            cut = len(self._buffer) - 1
-        ready, self._buffer = self._buffer[: cut + 1], self._buffer[cut + 1 :]
+            return ""
+        ready, self._buffer = buffer[: cut + 1], buffer[cut + 1 :]
         return self.redactor.redact(ready)[0]
 
     def flush(self) -> str:

@@ -12,26 +12,25 @@ Never runs a tool.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import inspect
+import os
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
-import httpx
-
 from agentcore.agent._audit import AuditLog
+from agentcore.agent._effects import CallGuard, NetRules, PathRules, iter_strings, iter_urls
 from agentcore.agent._events import ApprovalDecision, ApprovalRequest
 from agentcore.agent._policy import Policy
 from agentcore.agent._redact import Redactor
-from agentcore.tools import ToolArgumentError, ToolRegistry
-from agentcore.tools.builtin import HostAllowlist, Workspace, WorkspaceError
+from agentcore.tools import SideEffect, ToolArgumentError, ToolRegistry
+from agentcore.tools.builtin import Workspace, WorkspaceError
 
 __all__ = ["ApprovalCallback", "BudgetMeter", "SafetyFilter", "Verdict"]
 
 ApprovalCallback = Callable[[ApprovalRequest], ApprovalDecision | Awaitable[ApprovalDecision]]
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 class BudgetMeter:
@@ -89,16 +88,31 @@ class SafetyFilter:
     ``audit`` (arguments redacted)."""
 
     def __init__(
-        self, policy: Policy, registry: ToolRegistry, *, agent: str, audit: AuditLog
+        self,
+        policy: Policy,
+        registry: ToolRegistry,
+        *,
+        agent: str,
+        audit: AuditLog,
+        home: Path | None = None,
+        resources: Iterable[Path] = (),
     ) -> None:
         self.policy = policy
         self.registry = registry
         self.agent = agent
         self.audit = audit
         self.redactor = Redactor(policy.secret_patterns, policy.secrets)
-        self.hosts = HostAllowlist(policy.allowed_hosts) if policy.allowed_hosts else None
+        self.paths = PathRules(policy, audit=audit.path, home=home, resources=resources)
+        self.net = NetRules(policy)
         self._workspace: Workspace | None = None
-        self._always: set[str] = set()  # tools a human approved with "always" (this process)
+        # exemptions and "always" approvals belong to tool objects, never to names: a tool
+        # imported later (or from an MCP server) under a built-in's name gets none of them
+        self._exempt: dict[str, int] = {
+            t.name: id(t)
+            for t in registry
+            if t.name in policy.no_approval_tools and t.source == "local"
+        }
+        self._always: set[tuple[str, int]] = set()
         self._rules = [(r, re.compile(r.deny_pattern) if r.deny_pattern else None,
                         re.compile(r.allow_pattern) if r.allow_pattern else None)
                        for r in policy.argument_rules]  # fmt: skip
@@ -135,7 +149,36 @@ class SafetyFilter:
         meter: BudgetMeter,
         offered: list[str] | None = None,
     ) -> Verdict:
-        """Every rule, in order; the first that fails decides."""
+        """Every rule, in order; the first that fails decides. The reason is redacted (it may
+        quote the model's arguments)."""
+        verdict = self._check_call(name, arguments, meter, offered)
+        return dataclasses.replace(verdict, reason=self.redact(verdict.reason))
+
+    def recheck(self, name: str, arguments: Mapping[str, Any]) -> Verdict:
+        """Paths and URLs once more, right before the call runs (after an approval wait, a
+        file may have become a link)."""
+        for check in (self._paths, self._network):
+            found = check(name, arguments)
+            if found is not None:
+                return dataclasses.replace(found, reason=self.redact(found.reason))
+        return Verdict("allow", "recheck", f"tool {name!r}: paths and URLs still allowed")
+
+    def guard_for(self, name: str) -> CallGuard:
+        """The effect guard of one call of tool ``name``."""
+        return CallGuard(self.registry.get(name), self.paths, self.net, self.redactor)
+
+    def _check_call(
+        self,
+        name: str,
+        arguments: Mapping[str, Any],
+        meter: BudgetMeter,
+        offered: list[str] | None = None,
+    ) -> Verdict:
+        exhausted = meter.exhausted()
+        if exhausted in ("budget.tokens", "budget.time"):
+            # budgets before effects: a turn that went over budget acts no further (steps
+            # count model calls, so the call of the last allowed step still runs)
+            return Verdict("deny", exhausted, f"{exhausted} is used up; no further actions")
         verdict = self.tool_allowed(name)
         if not verdict.allowed:
             return verdict
@@ -159,8 +202,9 @@ class SafetyFilter:
         effects = {e.value for e in tool.side_effects}
         p = self.policy
         gated = sorted(effects & p.approval_side_effects)
-        if name in p.approval_tools or (gated and name not in p.no_approval_tools):
-            if name in self._always:
+        exempt = self._exempt.get(name) == id(tool)
+        if name in p.approval_tools or (gated and not exempt):
+            if (name, id(tool)) in self._always:
                 return Verdict("allow", "approval.always", f"a human approved {name!r} always")
             why = f"tool {name!r} " + (
                 f"has side effects {', '.join(gated)}" if gated else "is in approval_tools"
@@ -200,10 +244,14 @@ class SafetyFilter:
             self._workspace = Workspace(self.policy.workspace)
         return self._workspace
 
+    def _path_values(self, arguments: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        names = self.policy.path_arguments
+        for key, value in _walk_named(arguments):
+            if key in names and isinstance(value, str):
+                yield key, value
+
     def _paths(self, name: str, arguments: Mapping[str, Any]) -> Verdict | None:
-        for key, value in arguments.items():
-            if key not in self.policy.path_arguments or not isinstance(value, str):
-                continue
+        for key, value in self._path_values(arguments):
             workspace = self._workspace_root()
             if workspace is None:
                 return Verdict(
@@ -213,49 +261,42 @@ class SafetyFilter:
                 real = workspace.resolve(value, tool=name)
             except WorkspaceError as exc:
                 return Verdict("deny", "workspace", f"{name}.{key}: {exc}")
-            rel = workspace.relative(real)
-            for pattern in self.policy.protected_paths:
-                parts = rel.split("/")
-                if fnmatch.fnmatch(rel, pattern) or any(fnmatch.fnmatch(p, pattern) for p in parts):
-                    return Verdict(
-                        "deny",
-                        "protected_paths",
-                        f"{name}.{key}: {rel!r} matches the protected pattern {pattern!r}",
-                    )
+            lexical = os.path.join(workspace.root, value.strip().replace("\\", "/"))
+            found = self.paths.check(str(real), write=False) or self.paths.check(
+                lexical, write=False
+            )
+            if found is not None:
+                return Verdict("deny", found[0], f"{name}.{key}: {found[1]}")
         return None
 
     def _network(self, name: str, arguments: Mapping[str, Any]) -> Verdict | None:
-        networked = any(e.value == "network" for e in self.registry.get(name).side_effects)
-        for key, value in arguments.items():
-            if not isinstance(value, str):
-                continue
-            is_url = key in self.policy.url_arguments or (networked and _URL.match(value))
-            if not is_url:
-                continue
-            try:
-                url = httpx.URL(value)
-            except (httpx.InvalidURL, ValueError) as exc:
-                return Verdict("deny", "network", f"{name}.{key}: not a valid URL ({exc})")
-            if self.hosts is None or not self.hosts.allows(url):
-                allowed = ", ".join(self.policy.allowed_hosts) or "(none)"
-                return Verdict(
-                    "deny",
-                    "network",
-                    f"{name}.{key}: host {url.host!r} is not allowed; allowed hosts: {allowed}",
-                )
+        tool = self.registry.get(name)
+        networked = SideEffect.NETWORK in tool.side_effects
+        for key, value in _walk_named(arguments):
+            if key in self.policy.url_arguments and isinstance(value, str):
+                found = self.net.url(value)
+                if found is not None:
+                    return Verdict("deny", found[0], f"{name}.{key}: {found[1]}")
+        if networked:  # a URL anywhere: values, list items, nested objects, keys
+            for key, text in iter_strings(dict(arguments)):
+                for url in iter_urls(text):
+                    found = self.net.url(url)
+                    if found is not None:
+                        return Verdict("deny", found[0], f"{name}.{key or 'key'}: {found[1]}")
         return None
 
     def _secrets(self, name: str, arguments: Mapping[str, Any]) -> Verdict | None:
         if not self.policy.block_secret_arguments:
             return None
-        for key, value in arguments.items():
-            text = value if isinstance(value, str) else repr(value)
+        texts = [("name", name), *iter_strings(dict(arguments))]
+        for key, text in texts:
             found = self.redactor.find(text)
             if found:
                 return Verdict(
                     "deny",
                     "secrets",
-                    f"{name}.{key} contains {len(found)} secret(s); they never leave the agent",
+                    f"{name}.{key or 'arguments'} contains {len(found)} secret(s); they never "
+                    "leave the agent",
                 )
         return None
 
@@ -269,14 +310,22 @@ class SafetyFilter:
             return Verdict(
                 "deny", "approval.no_callback", f"{request.reason}; no approval callback is set"
             )
+        asked = self.registry.get(request.tool) if request.tool in self.registry else None
         try:
             answer: Any = callback(request)
             if inspect.isawaitable(answer):
                 answer = await answer
         except Exception as exc:  # a failing callback is a refusal, never an approval
             return Verdict("deny", "approval.error", f"the approval callback failed: {exc!r}")
+        now = self.registry.get(request.tool) if request.tool in self.registry else None
+        if now is None or now is not asked:  # an approval is for the tool object it was asked for
+            return Verdict(
+                "deny",
+                "approval.changed",
+                f"tool {request.tool!r} was replaced while the approval was pending",
+            )
         if answer == "always":
-            self._always.add(request.tool)
+            self._always.add((request.tool, id(now)))
             return Verdict("allow", "approval.always", f"approved always: {request.reason}")
         if answer == "once":
             return Verdict("allow", "approval.once", f"approved once: {request.reason}")
@@ -301,7 +350,7 @@ class SafetyFilter:
                 "agent": self.agent,
                 "run_id": run_id,
                 "call_id": call_id,
-                "action": action,
+                "action": self.redact(action),
                 "decision": decision,
                 "rule": rule,
                 "reason": self.redact(reason),
@@ -311,3 +360,17 @@ class SafetyFilter:
 
     def redact(self, text: str) -> str:
         return self.redactor.redact(text)[0]
+
+
+def _walk_named(value: Any, key: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """Every ``(argument name, value)`` at any depth (lists keep their parent's name)."""
+    if depth > 32:
+        return
+    if isinstance(value, Mapping):
+        for k, item in value.items():
+            yield str(k), item
+            yield from _walk_named(item, str(k), depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield key, item
+            yield from _walk_named(item, key, depth + 1)

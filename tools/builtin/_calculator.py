@@ -3,7 +3,7 @@
 Owns :func:`evaluate` (parse with :mod:`ast`, walk a whitelist of nodes: numbers, + - * / //
 % **, unary +/-, parentheses, named constants and a fixed set of math functions) and the
 ``calculate`` tool. Guards against expressions that would take forever or eat memory (huge
-powers, huge integers, deep nesting). Never executes names, attributes, subscripts, lambdas or
+powers, huge integers, huge rounding digits, deep nesting). Never executes names, attributes, subscripts, lambdas or
 anything else that is not arithmetic.
 """
 
@@ -48,9 +48,23 @@ def _factorial(x: Number) -> int:
     return math.factorial(int(x))
 
 
+MAX_ROUND_DIGITS = 400
+
+
+def _round(x: Number, ndigits: Number | None = None) -> Number:
+    if ndigits is None:
+        return round(x)
+    if not isinstance(ndigits, int) or abs(ndigits) > MAX_ROUND_DIGITS:
+        raise CalculatorError(
+            f"round: ndigits must be an integer between -{MAX_ROUND_DIGITS} and "
+            f"{MAX_ROUND_DIGITS}, got {ndigits}"
+        )
+    return round(x, ndigits)
+
+
 _FUNCTIONS: dict[str, Callable[..., Number]] = {
     "abs": abs,
-    "round": round,
+    "round": _round,
     "min": min,
     "max": max,
     "sqrt": math.sqrt,

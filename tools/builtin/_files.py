@@ -2,7 +2,10 @@
 
 Owns :func:`file_tools`, which builds the four tools over one :class:`Workspace`. Every path
 goes through :meth:`Workspace.resolve`, so ``..``, absolute paths and symlinks out of the root
-are refused the same way everywhere; writes are atomic. Never touches anything outside the
+are refused the same way everywhere; writes are atomic. Under the agent's effect guard,
+listings and searches skip what the policy hides (``.git``, ``.env``...), and a search's
+regular expression must be free of catastrophic backtracking and stops after
+``MAX_SEARCH_SECONDS``. Never touches anything outside the
 workspace root and never reads binary files into the model's context.
 """
 
@@ -11,13 +14,16 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field
 
+from agentcore.tools._effects import path_visible
 from agentcore.tools._meta import SideEffect, ToolLimits
+from agentcore.tools._regex import regex_risk
 from agentcore.tools._tool import Tool
 from agentcore.tools.builtin._workspace import Workspace, WorkspaceError
 
@@ -27,6 +33,8 @@ MAX_READ_BYTES = 1_000_000
 MAX_WRITE_CHARS = 1_000_000
 MAX_LIST_ENTRIES = 500
 MAX_SEARCH_LINE = 2_000
+MAX_SEARCH_SECONDS = 2.0
+MAX_REGEX_REPEATS = 2
 
 RelPath = Annotated[
     str,
@@ -72,6 +80,8 @@ def file_tools(
     ) -> str:
         """List the files and folders at a path in the workspace (folders end with '/')."""
         real = ws.resolve(path, tool="list_files")
+        if not path_visible(real):
+            raise WorkspaceError("list_files", f"{path!r} is not visible to the agent")
         if not real.is_dir():
             raise WorkspaceError("list_files", f"{path!r} is not a folder")
         lines: list[str] = []
@@ -79,8 +89,10 @@ def file_tools(
             os.walk(real, followlinks=False) if recursive else [next(os.walk(real))]
         )
         for folder, dirs, files in walker:
-            dirs.sort()
+            dirs[:] = sorted(d for d in dirs if path_visible(Path(folder) / d))
             for name in sorted(dirs) + sorted(files):
+                if not path_visible(Path(folder) / name):
+                    continue
                 rel = (Path(folder) / name).relative_to(ws.root).as_posix()
                 try:
                     target = ws.resolve(rel, tool="list_files")
@@ -126,10 +138,11 @@ def file_tools(
             raise WorkspaceError("write_file", f"{path!r} is a folder, not a file")
         if mode == "create" and real.exists():
             raise WorkspaceError("write_file", f"{path!r} already exists (mode='create')")
-        text = content
+        text, start = content, 0
         if mode == "append" and real.exists():
-            text = _read_text(real, path, "write_file") + content
-        ws.write_text(real, text, tool="write_file")
+            old = _read_text(real, path, "write_file")
+            text, start = old + content, len(old)
+        ws.write_text(real, text, tool="write_file", start=start)
         return f"wrote {len(content)} characters to {ws.relative(real)} ({mode})"
 
     def search_files(
@@ -143,17 +156,32 @@ def file_tools(
     ) -> str:
         """Find lines containing a text in the workspace's text files (file:line: text)."""
         real = ws.resolve(path, tool="search_files")
+        if not path_visible(real):
+            raise WorkspaceError("search_files", f"{path!r} is not visible to the agent")
         try:
             pattern = re.compile(query if regex else re.escape(query))
         except re.error as exc:
             raise WorkspaceError("search_files", f"query is not a valid regex: {exc}") from None
+        risk = regex_risk(query, max_unbounded=MAX_REGEX_REPEATS) if regex else None
+        if risk is not None:
+            raise WorkspaceError(
+                "search_files", f"query {risk}; simplify it (it could run for a very long time)"
+            )
         candidates = [real] if real.is_file() else []
         if real.is_dir():
             for folder, dirs, files in os.walk(real, followlinks=False):
-                dirs.sort()
-                candidates += [Path(folder) / f for f in sorted(files) if fnmatch.fnmatch(f, glob)]
+                dirs[:] = sorted(d for d in dirs if path_visible(Path(folder) / d))
+                candidates += [
+                    Path(folder) / f
+                    for f in sorted(files)
+                    if fnmatch.fnmatch(f, glob) and path_visible(Path(folder) / f)
+                ]
         hits: list[str] = []
+        deadline = time.monotonic() + MAX_SEARCH_SECONDS
         for file in candidates:
+            if time.monotonic() > deadline:
+                hits.append(f"[stopped after {MAX_SEARCH_SECONDS} seconds]")
+                break
             try:
                 target = ws.resolve(file.relative_to(ws.root).as_posix(), tool="search_files")
             except WorkspaceError:
@@ -164,6 +192,8 @@ def file_tools(
             if _is_binary(data[:8192]):
                 continue
             for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+                if number % 64 == 0 and time.monotonic() > deadline:
+                    break
                 if pattern.search(line[:MAX_SEARCH_LINE]):
                     hits.append(f"{file.relative_to(ws.root).as_posix()}:{number}: {line.strip()}")
                     if len(hits) >= max_matches:

@@ -2,7 +2,10 @@
 
 Owns :class:`HostAllowlist` (which URLs may be fetched: exact hosts, ``*.domain`` wildcards,
 optional ports; http/https only; no credentials in URLs) and :func:`http_get_tool`, an httpx
-GET that checks every redirect hop against the allowlist and stops reading at a byte limit.
+GET that checks every redirect hop against the allowlist and the running call's policy
+(:func:`agentcore.tools.check_url`) and stops reading at a byte limit counted on the
+decompressed body (gzip and deflate are decoded here, in bounded steps, so a small compressed
+bomb cannot expand past the limit; other encodings are described, not decoded).
 The tool's ``url`` parameter carries a pattern built from the allowlist, so under constrained
 decoding the model can only write URLs of allowed hosts. Never sends anything but GET, never
 sends cookies or credentials, never follows a redirect to a host that is not allowed.
@@ -12,12 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import zlib
 from collections.abc import Iterable
 from typing import Annotated, Any
 
 import httpx
 from pydantic import ConfigDict, Field, create_model
 
+from agentcore.tools._effects import check_url
 from agentcore.tools._errors import ToolExecutionError
 from agentcore.tools._meta import SideEffect, ToolLimits
 from agentcore.tools._tool import Tool
@@ -98,6 +103,46 @@ def _is_text(content_type: str) -> bool:
     return not kind or any(marker in kind for marker in _TEXT_TYPES)
 
 
+async def _read_body(response: httpx.Response, max_bytes: int) -> tuple[bytearray, bool, str]:
+    """The body decoded and cut at ``max_bytes`` (decompressed size), whether it was cut, and
+    a note instead when the encoding is not one decoded here."""
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    decoder: Any = None
+    if encoding in ("gzip", "x-gzip"):
+        decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    elif encoding == "deflate":
+        decoder = zlib.decompressobj()
+    elif encoding not in ("", "identity"):
+        return bytearray(), False, f"body in content-encoding {encoding!r}, not decoded"
+    body = bytearray()
+    try:
+        chunks = response.aiter_raw()
+        first = await anext(chunks, b"")
+    except httpx.StreamConsumed:  # a body already in memory (a mock transport): decoded copy
+        data = response.content
+        return bytearray(data[:max_bytes]), len(data) > max_bytes, ""
+
+    async def raw() -> Any:
+        yield first
+        async for rest in chunks:
+            yield rest
+
+    async for chunk in raw():
+        if decoder is None:
+            body += chunk
+        else:
+            data = chunk
+            while data and len(body) <= max_bytes:
+                try:  # never more than the room left (+1 to notice the cut) per step
+                    body += decoder.decompress(data, max_bytes + 1 - len(body))
+                except zlib.error as exc:
+                    return bytearray(), False, f"body could not be decompressed ({exc})"
+                data = decoder.unconsumed_tail
+        if len(body) > max_bytes:
+            return body[:max_bytes], True, ""
+    return body, False, ""
+
+
 def http_get_tool(
     allowed_hosts: Iterable[str],
     *,
@@ -121,29 +166,31 @@ def http_get_tool(
             transport=transport, follow_redirects=False, timeout=timeout, trust_env=False
         ) as client:
             for _hop in range(max_redirects + 1):
+                check_url(str(current))  # the policy's hosts and addresses, every hop
                 if not allowlist.allows(current):
                     raise HostNotAllowedError(str(current), allowlist)
-                request = client.build_request("GET", current, headers={"accept": "*/*"})
+                request = client.build_request(
+                    "GET",
+                    current,
+                    headers={"accept": "*/*", "accept-encoding": "gzip, deflate, identity"},
+                )
                 response = await client.send(request, stream=True)
                 try:
                     if response.is_redirect and "location" in response.headers:
                         current = current.join(response.headers["location"])
                         continue
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > max_bytes:
-                            break
+                    body, cut, note = await _read_body(response, max_bytes)
                 finally:
                     await response.aclose()
                 kind = response.headers.get("content-type", "")
                 head = f"HTTP {response.status_code} {response.reason_phrase}\ncontent-type: {kind}"
+                if note:
+                    return f"{head}\n\n[{note}]"
                 if not _is_text(kind):
                     return f"{head}\n\n[binary body, {len(body)} bytes, not shown]"
-                cut = len(body) > max_bytes
-                text = bytes(body[:max_bytes]).decode(response.encoding or "utf-8", "replace")
-                note = f"\n[body cut at {max_bytes} bytes]" if cut else ""
-                return f"{head}\n\n{text}{note}"
+                text = bytes(body).decode(response.encoding or "utf-8", "replace")
+                tail = f"\n[body cut at {max_bytes} bytes]" if cut else ""
+                return f"{head}\n\n{text}{tail}"
         raise ToolExecutionError("http_get", f"more than {max_redirects} redirects from {url!r}")
 
     description = (

@@ -13,6 +13,7 @@ import os
 import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from agentcore.tools._effects import check_write
 from agentcore.tools._errors import ToolExecutionError
 
 __all__ = ["Workspace", "WorkspaceError"]
@@ -81,12 +82,17 @@ class Workspace:
         rel = real.relative_to(self.root).as_posix()
         return rel or "."
 
-    def write_text(self, real: Path, text: str, *, tool: str = "write_file") -> None:
+    def write_text(
+        self, real: Path, text: str, *, tool: str = "write_file", start: int = 0
+    ) -> None:
         """Atomically replace ``real`` (already resolved) with ``text`` (UTF-8).
 
         Writes a temporary file in the same folder, fsyncs it, renames it over the target and
-        fsyncs the folder: readers see the old or the new content, never a mix.
+        fsyncs the folder: readers see the old or the new content, never a mix. Under an
+        effect guard the whole new text is checked first (``start``: where the new part of an
+        append begins), so a secret assembled over several appends is refused.
         """
+        check_write(real, text, start)
         real.parent.mkdir(parents=True, exist_ok=True)
         parent = real.parent.resolve()
         if parent != self.root and not parent.is_relative_to(self.root):
