@@ -1,18 +1,30 @@
 """Text <-> token ids for the model core: a thin adapter over Hugging Face tokenizers.
 
-Owns encoding, incremental decoding, the chat template and the set of end-of-turn tokens.
+Owns encoding, incremental decoding (:class:`StreamDecoder`: the text each new token completes,
+the bytes of an unfinished character held back; the tokenizer's own ``DecodeStream`` where it
+has one), the chat template and the set of end-of-turn tokens.
 Never touches tensors of the model. A :class:`ByteCodec` (one token per byte, a tiny
 ChatML-like template) lets tests drive sessions on random-weight models without files.
 """
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
-__all__ = ["ByteCodec", "Codec", "HFCodec", "Message"]
+__all__ = ["ByteCodec", "Codec", "HFCodec", "Message", "StreamDecoder"]
 
 Message = dict[str, Any]
+
+
+class StreamDecoder(Protocol):
+    """Generated token ids in, one at a time; out, the text each one completes.
+
+    Bytes of a character not finished yet are held back (``step`` returns "") until the
+    token that completes it; a stream that ends there never shows them (no U+FFFD)."""
+
+    def step(self, token_id: int) -> str: ...
 
 
 class Codec(Protocol):
@@ -42,6 +54,10 @@ class Codec(Protocol):
 
     def begin_stream(self) -> list[int]:
         """Tokens that open a raw-text stream (BOS when the model expects one)."""
+        ...
+
+    def stream_decoder(self, skip_special: bool = False) -> StreamDecoder:
+        """A fresh incremental decoder for the tokens of one generation."""
         ...
 
 
@@ -107,6 +123,14 @@ class HFCodec:
         if isinstance(bos, int) and getattr(self._tok, "add_bos_token", False):
             return [bos]
         return []
+
+    def stream_decoder(self, skip_special: bool = False) -> StreamDecoder:
+        """The tokenizer's ``DecodeStream`` (a fast tokenizer), else decoding the whole
+        generation again at each token, holding back a trailing U+FFFD."""
+        backend = getattr(self._tok, "backend_tokenizer", None)
+        if backend is not None:
+            return _TokenizersStream(backend, skip_special)
+        return _RedecodingStream(self, skip_special)
 
 
 def _chatml(messages: Sequence[Message], add_generation_prompt: bool) -> str:
@@ -174,3 +198,54 @@ class ByteCodec:
 
     def begin_stream(self) -> list[int]:
         return []
+
+    def stream_decoder(self, skip_special: bool = False) -> StreamDecoder:
+        return _ByteStream(skip_special)
+
+
+class _TokenizersStream:
+    """:class:`StreamDecoder` over the ``tokenizers`` library's ``DecodeStream``."""
+
+    def __init__(self, tokenizer: Any, skip_special: bool) -> None:
+        from tokenizers.decoders import DecodeStream
+
+        self._tokenizer = tokenizer
+        self._stream = DecodeStream(skip_special_tokens=skip_special)
+
+    def step(self, token_id: int) -> str:
+        return str(self._stream.step(self._tokenizer, token_id) or "")
+
+
+class _RedecodingStream:
+    """:class:`StreamDecoder` for any codec: decode everything so far, emit what is new
+    (a trailing U+FFFD is an unfinished character: held back)."""
+
+    def __init__(self, codec: Codec, skip_special: bool) -> None:
+        self._codec, self._skip = codec, skip_special
+        self._ids: list[int] = []
+        self._text = ""
+
+    def step(self, token_id: int) -> str:
+        self._ids.append(token_id)
+        text = self._codec.decode(self._ids, skip_special=self._skip)
+        if text.endswith("\ufffd"):
+            return ""
+        piece, self._text = text[len(self._text) :], text
+        return piece
+
+
+class _ByteStream:
+    """:class:`StreamDecoder` of :class:`ByteCodec`: an incremental UTF-8 decoder."""
+
+    def __init__(self, skip_special: bool) -> None:
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._skip = skip_special
+        self._names = {v: k for k, v in ByteCodec._SPECIAL.items()}
+
+    def step(self, token_id: int) -> str:
+        name = self._names.get(token_id)
+        if name is None:
+            return self._utf8.decode(bytes([token_id % 256]))
+        flushed = self._utf8.decode(b"", final=True)  # a special ends any unfinished character
+        self._utf8.reset()
+        return flushed + ("" if self._skip else name)

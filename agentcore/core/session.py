@@ -231,6 +231,7 @@ class Session:
         if p.seed is not None:
             self.sampler.reseed(p.seed)
         codec = self.engine.codec
+        decoder = codec.stream_decoder(skip_special=True)  # holds back unfinished characters
         stop_ids = set(p.stop_token_ids if p.stop_token_ids is not None else codec.stop_ids)
         prompt_tokens = self.n_tokens
         out: list[int] = []
@@ -262,9 +263,7 @@ class Session:
             out.append(tok)
             self.append_tokens([tok])  # the stream holds everything generated
             is_stop_token = tok in stop_ids
-            text = codec.decode(out, skip_special=True)
-            if text.endswith("\ufffd") and not is_stop_token:
-                continue  # wait for the rest of a multi-byte character
+            text += decoder.step(tok)
             hit = _find_stop(text, p.stop)
             if hit is not None:
                 cut, stop_text = hit
@@ -284,11 +283,9 @@ class Session:
                 finish = "stop"
                 break
         final_text = emitted
-        if finish != "stop" or stop_text is None:
-            tail = codec.decode(out, skip_special=True)
-            if finish != "stop" and len(tail) > len(emitted):
-                yield TokenEvent(out[-1] if out else -1, tail[len(emitted) :], len(out) - 1)
-                final_text = tail
+        if finish != "stop" and len(text) > len(emitted):  # cut short: what was held back
+            yield TokenEvent(out[-1], text[len(emitted) :], len(out) - 1)
+            final_text = text
         self.rendered += codec.decode(out)
         if self.messages and self.messages[-1].get("role") != "assistant":
             self.messages.append({"role": "assistant", "content": final_text})

@@ -118,6 +118,46 @@ def test_stop_strings_cut_the_text(tiny_engine: Engine) -> None:
     assert "".join(events) == r.text
 
 
+class Forced:
+    """A token constraint that allows exactly one given sequence of ids."""
+
+    def __init__(self, vocab: int, ids: list[int]) -> None:
+        self.vocab, self.ids, self.at = vocab, ids, 0
+
+    def allowed_tokens(self) -> torch.Tensor:
+        mask = torch.zeros(self.vocab, dtype=torch.bool)
+        mask[self.ids[self.at]] = True
+        return mask
+
+    def advance(self, token_id: int) -> None:
+        self.at += 1
+
+    def is_finished(self) -> bool:
+        return self.at >= len(self.ids)
+
+
+def _forced_generation(engine: Engine, ids: list[int], n: int) -> tuple[Any, list[str]]:
+    """Generate ``ids[:n]`` (forced), returning the result and the streamed pieces."""
+    s = engine.new_session(CFG)
+    s.append_text("x")
+    pieces: list[str] = []
+    out = s.generate(
+        SamplingParams(max_tokens=n, stop_token_ids=()),
+        constraint=Forced(engine.codec.vocab_size, ids),
+        on_token=lambda ev: pieces.append(ev.text),
+    )
+    return out, pieces
+
+
+def test_max_tokens_never_cuts_a_character_in_half(tiny_engine: Engine) -> None:
+    """Bytes of a character that ``max_tokens`` cut off are held back, not shown as U+FFFD."""
+    ids = list("東京東京".encode())
+    for n, expected in ((4, "東"), (5, "東"), (6, "東京"), (2, "")):
+        out, pieces = _forced_generation(tiny_engine, ids, n)
+        assert out.finish_reason == "length" and out.token_ids == tuple(ids[:n])
+        assert out.text == "".join(pieces) == expected
+
+
 def test_sampler_filters() -> None:
     logits = torch.tensor([0.0, 5.0, 4.9, -1.0])
     sampler = Sampler(seed=0)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import httpx
+import pytest
 import torch
 from transformers import LlamaForCausalLM
 
 from agentcore.core.engine import Engine
+from agentcore.core.sampling import Sampler
 
 
 def hf_logprobs(hf: LlamaForCausalLM, ids: list[int]) -> torch.Tensor:
@@ -131,3 +134,42 @@ async def test_prompts_longer_than_chunk_and_window(
     info = (await api.get("/v1/sessions/long")).json()
     assert info["tokens"] == len(text) + 2
     assert info["cached_tokens"] <= budget
+
+
+async def test_max_tokens_cutting_a_character_leaves_no_replacement_char(
+    api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/v1/completions`` holds back the bytes of a character ``max_tokens`` cut, streamed
+    or not (the tiny byte-level model is made to write "東京東京")."""
+    forced = list("東京東京".encode())
+    picked: list[int] = []
+
+    def pick(self: Sampler, logits: torch.Tensor, *args: Any, **kwargs: Any) -> int:
+        picked.append(forced[len(picked) % len(forced)])
+        return picked[-1]
+
+    monkeypatch.setattr(Sampler, "pick", pick)
+    out = await complete(api, prompt="x", max_tokens=4)
+    assert out["choices"][0]["text"] == "東"
+    assert out["choices"][0]["finish_reason"] == "length"
+    picked.clear()
+    r = await api.post("/v1/completions", json={"prompt": "x", "max_tokens": 5, "stream": True})
+    lines = [x[6:] for x in r.text.split("\n") if x.startswith("data: ") and x != "data: [DONE]"]
+    text = "".join(json.loads(x)["choices"][0]["text"] for x in lines if json.loads(x)["choices"])
+    assert text == "東"
+
+
+@pytest.mark.slow
+async def test_real_model_completion_cut_mid_character(real_engine: Engine, make_app: Any) -> None:
+    """The reported request: SmolLM2 continues the prompt with 東京..., and token 12 is the
+    first byte of a character."""
+    from agentcore.backends import LocalBackend
+
+    app = make_app(LocalBackend(real_engine))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://real") as client:
+        prompt = "東京 東京 東京 東京 東京 東京 東京"
+        out = await complete(client, prompt=prompt, max_tokens=12, temperature=0)
+    text = out["choices"][0]["text"]
+    assert out["usage"]["completion_tokens"] == 12
+    assert "\ufffd" not in text and text.startswith(" 東京")
