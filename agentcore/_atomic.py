@@ -1,37 +1,63 @@
 """Crash-safe file replacement shared by everything that saves state.
 
-Owns :func:`atomic_write_bytes`: write a temp file in the same folder, fsync it, rename it over
-the target, fsync the folder. Readers see the old file or the new one, never a mix; a kill at
-any point leaves the old file intact. Never decides what is written or where.
+Owns the one way files are replaced: write a temp file in the same folder, fsync it, rename it
+over the target, fsync the folder. Readers see the old file or the new one, never a mix; a
+kill at any point leaves the old file intact (at worst a stale ``.tmp`` file beside it).
+:func:`atomic_write_bytes` writes bytes, :func:`atomic_open` hands out the temp file to write
+to, :func:`atomic_path` its name (for libraries that write by file name); :func:`fsync_dir`
+makes a rename in a folder durable. Never decides what is written or where.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["atomic_write_bytes"]
+__all__ = ["atomic_open", "atomic_path", "atomic_write_bytes", "fsync_dir"]
+
+
+def fsync_dir(path: Path) -> None:
+    """Make the entries of folder ``path`` (a rename into it) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temp file name beside ``path`` to write by name; when the block ends without an
+    error the file is fsynced, renamed over ``path`` and the folder fsynced, else removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+@contextmanager
+def atomic_open(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path``'s new content to; it replaces ``path`` (see
+    :func:`atomic_path`) when the block ends without an error."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        yield fh
+        fh.flush()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    with atomic_open(path) as fh:
+        fh.write(data)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from agentcore._atomic import atomic_open
 from agentcore.memory._records import MemoryKind, MemoryRecord
 
 __all__ = ["Journal", "JournalCorruptError", "JournalEntry", "JournalState"]
@@ -87,14 +88,6 @@ def _add_lines(records: Sequence[MemoryRecord], vectors: npt.NDArray[np.float32]
     return b"".join(chunks)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class Journal:
     """Append-only, fsynced log of adds and deletes for one long-term memory directory."""
 
@@ -113,17 +106,11 @@ class Journal:
     ) -> None:
         """Write a new journal holding ``batches`` (records, [N, D] vectors), atomically:
         a crash leaves either no journal or the complete one."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
         header = {"op": "meta", "version": _VERSION, "embedder": self.embedder}
-        with open(tmp, "wb") as handle:
+        with atomic_open(self.path) as handle:
             handle.write(_encode_line(header))
             for records, vectors in batches:
                 handle.write(_add_lines(records, vectors))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
 
     def open(self) -> JournalState:
         """Create an empty journal if there is none, cut a torn tail, and return the scan."""
@@ -236,10 +223,9 @@ class Journal:
     def compact(self) -> JournalState:
         """Rewrite the file with only the live ``add`` lines; atomic (temp, fsync, rename)."""
         state = self.scan()
-        tmp = self.path.with_suffix(".compact")
         header = _encode_line({"op": "meta", "version": _VERSION, "embedder": self.embedder})
         new_state = JournalState(embedder=self.embedder)
-        with open(self.path, "rb") as src, open(tmp, "wb") as dst:
+        with open(self.path, "rb") as src, atomic_open(self.path) as dst:
             dst.write(header)
             offset = len(header)
             for rid, entry in sorted(state.live.items(), key=lambda item: item[1].offset):
@@ -247,11 +233,7 @@ class Journal:
                 dst.write(src.read(entry.length))
                 new_state.live[rid] = JournalEntry(entry.kind, offset, entry.length)
                 offset += entry.length
-            dst.flush()
-            os.fsync(dst.fileno())
-        self.close()
-        os.replace(tmp, self.path)
-        _fsync_dir(self.path.parent)
+            self.close()  # the append handle goes before the file is replaced
         new_state.size = offset
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         return new_state

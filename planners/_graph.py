@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ import networkx as nx
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
+from agentcore._atomic import atomic_write_bytes
 from agentcore.planners._errors import (
     CycleError,
     InvalidTransitionError,
@@ -478,23 +478,7 @@ class TaskGraph:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write JSON atomically (temp file, fsync, rename): a crash never leaves half a file."""
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        payload = self.to_json(indent=1).encode("utf-8")
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic_write_bytes(target, self.to_json(indent=1).encode("utf-8"))
         return target
 
     @classmethod

@@ -27,6 +27,8 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
+from agentcore._atomic import atomic_path, atomic_write_bytes
+
 __all__ = ["InfiniConfig", "InfiniMemory", "MemoryGates", "memory_fold", "memory_retrieve", "sigma"]
 
 ADAPTER_VERSION = 1
@@ -114,22 +116,18 @@ class MemoryGates(torch.nn.Module):
         """
         from safetensors.torch import save_file
 
-        from agentcore.core.state import atomic_write_bytes
-
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(p.suffix + ".tmp")
         tensors = {"beta": self.beta.detach().cpu().contiguous()}
         tensors.update({k: v.detach().cpu().contiguous() for k, v in (extra or {}).items()})
-        save_file(
-            tensors,
-            str(tmp),
-            metadata={
-                "version": str(ADAPTER_VERSION),
-                "lora_scale": str(config.get("lora_scale", 0)),
-            },
-        )
-        tmp.replace(p)
+        with atomic_path(p) as tmp:
+            save_file(
+                tensors,
+                str(tmp),
+                metadata={
+                    "version": str(ADAPTER_VERSION),
+                    "lora_scale": str(config.get("lora_scale", 0)),
+                },
+            )
         meta = {
             "version": ADAPTER_VERSION,
             "config": config,

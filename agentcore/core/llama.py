@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agentcore._atomic import atomic_path
 from agentcore.core.cache import StreamingCache, StreamingConfig
 from agentcore.core.infini import InfiniMemory
 from agentcore.core.quant import Int8Weight, int8_available, linear
@@ -215,9 +215,8 @@ class CoreModel(nn.Module):
                 }
             ),
         }
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
 
     @classmethod
     def load(cls, path: Path) -> CoreModel:

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agentcore._atomic import atomic_open
 from agentcore.core.rope import Rotary
 
 __all__ = ["EvictedStore", "RecallConfig"]
@@ -452,9 +453,8 @@ class EvictedStore:
 
 
 def _copy_head(src: Path, dest: Path, nbytes: int) -> None:
-    """Copy the first ``nbytes`` of ``src`` over ``dest`` atomically (temp file, fsync, rename)."""
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+    """Copy the first ``nbytes`` of ``src`` over ``dest`` atomically."""
+    with open(src, "rb") as fin, atomic_open(dest) as fout:
         left = nbytes
         while left > 0:
             chunk = fin.read(min(left, 1 << 24))
@@ -462,6 +462,3 @@ def _copy_head(src: Path, dest: Path, nbytes: int) -> None:
                 break
             fout.write(chunk)
             left -= len(chunk)
-        fout.flush()
-        os.fsync(fout.fileno())
-    os.replace(tmp, dest)

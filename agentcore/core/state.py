@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT_VERSION",
     "SessionStateError",
-    "atomic_write_bytes",
     "load_session",
     "save_session",
 ]

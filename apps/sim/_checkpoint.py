@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agentcore._atomic import atomic_write_bytes
+from agentcore._atomic import atomic_write_bytes, fsync_dir
 from agentcore.apps.sim._metrics import MetricTracker
 from agentcore.apps.sim._world import World
 
@@ -74,15 +74,15 @@ class Checkpoint(BaseModel):
         if paths.live.exists():
             tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=paths.snapshots))
             _copy_tree(paths.live, tmp)
-            _fsync_dir(tmp)
+            fsync_dir(tmp)
             if target.exists():
                 shutil.rmtree(target)
-            os.replace(tmp, target)
-            _fsync_dir(paths.snapshots)
+            os.replace(tmp, target)  # a folder: atomic_path is for files
+            fsync_dir(paths.snapshots)
             self.snapshot = name
         else:
             self.snapshot = None
-        _atomic_write(paths.checkpoint, self.model_dump_json(indent=1).encode("utf-8"))
+        atomic_write_bytes(paths.checkpoint, self.model_dump_json(indent=1).encode("utf-8"))
         for old in paths.snapshots.iterdir():
             if old.name != self.snapshot:
                 shutil.rmtree(old, ignore_errors=True)
@@ -122,16 +122,4 @@ def _copy_tree(src: Path, dst: Path) -> None:
             shutil.copyfile(s, d_path)
             with open(d_path, "rb") as fh:
                 os.fsync(fh.fileno())
-        _fsync_dir(out)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    atomic_write_bytes(path, data)
+        fsync_dir(out)

@@ -6,11 +6,10 @@ written atomically). Reads only the checkpoint and the scenario; never runs anyt
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from agentcore._atomic import atomic_path, atomic_write_bytes
 from agentcore.apps.sim._backend import BackendSpec
 from agentcore.apps.sim._checkpoint import Checkpoint, RunPaths
 from agentcore.apps.sim._scenario import Scenario
@@ -57,11 +56,9 @@ def _plot(path: Path, scenario: Scenario, history: list[dict[str, Any]]) -> bool
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return True
 
 
@@ -121,8 +118,5 @@ def write_summary(
         )
         lines.append("")
     text = "\n".join(lines)
-    fd, tmp = tempfile.mkstemp(prefix=".summary.", suffix=".md", dir=paths.root)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, paths.summary)
+    atomic_write_bytes(paths.summary, text.encode("utf-8"))
     return paths.summary
