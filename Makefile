@@ -32,7 +32,8 @@ $(STAMP): pyproject.toml Makefile $(LOCK) $(MODELS_LOCK)
 chat: setup
 	@$(BIN)/agentcore chat $(ARGS)
 
-test: setup
+# CI runs this (.ci/run): the gates a reviewer applies (ruff, format, mypy), then every test.
+test: lint
 	$(BIN)/python -m pytest $(ARGS)
 
 test-fast: setup
