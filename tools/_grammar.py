@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import llguidance
 
+from agentcore.tools._call_format import HERMES, CallFormat
 from agentcore.tools._errors import ToolDefinitionError, ToolNotFoundError
 from agentcore.tools._registry import ToolRegistry
 from agentcore.tools._schema import decoding_schema, walk_schemas
@@ -45,7 +46,7 @@ __all__ = [
     "resolve_action_space",
 ]
 
-TOOL_CALL_OPEN = "<tool_call>"
+TOOL_CALL_OPEN = "<tool_call>"  # HERMES's markers, the project's own prompt format
 TOOL_CALL_CLOSE = "</tool_call>"
 
 ToolChoice = Literal["auto", "none", "required"] | Mapping[str, Any]
@@ -62,9 +63,6 @@ JSON_LAYOUT: dict[str, Any] = {
     "key_separator": ": ",
     "lenient": True,
 }
-
-# Plain text: one or more characters, none of which start a "<tool_call>" anywhere.
-_TEXT_LEXEME = r"/(?s:.+)/ & ~/(?s:.*)<tool_call>(?s:.*)/"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,12 +229,20 @@ def build_action_grammar(
     permitted: Iterable[str] | None = None,
     require_tool: bool = False,
     allow_text: bool = True,
+    call_format: CallFormat = HERMES,
+    parallel: bool = False,
+    marker_tokens: Mapping[str, int] | None = None,
 ) -> str:
     """The llguidance Lark grammar of one assistant answer (see the module docstring).
 
     ``permitted``: tool names the caller allows this turn (``None``: every registered tool);
     only those appear in the grammar. ``require_tool=True`` or ``allow_text=False`` forbid the
-    text branch, like ``tool_choice="required"``. Raises :class:`~tools.ToolDefinitionError`,
+    text branch, like ``tool_choice="required"``. ``call_format``: the markup of a call (the
+    model family's own, :mod:`agentcore.tools._call_format`); ``parallel``: an answer may hold
+    several calls, where the format allows it. ``marker_tokens``: markup that the tokenizer
+    holds as one special token (Qwen's ``<tool_call>`` is token 151657): the grammar asks for
+    that token, the one the model was trained to write, instead of spelling the text out.
+    Raises :class:`~tools.ToolDefinitionError`,
     naming the tool, when a tool's schema cannot be compiled (unsatisfiable, nested too deeply).
     """
     space = resolve_action_space(
@@ -250,11 +256,55 @@ def build_action_grammar(
     rules: list[str] = []
     if space.text:
         branches.append("TEXT")
-        rules.append(f"TEXT: {_TEXT_LEXEME}")
-    for i, tool in enumerate(space.tools):
-        head = f'{TOOL_CALL_OPEN}\n{{"name": {json.dumps(tool.name)}, "arguments": '
-        tail = f"}}\n{TOOL_CALL_CLOSE}"
-        schema = _arguments_grammar_text(tool)
-        rules.append(f"call_{i}: {_lark_string(head)} %json {schema} {_lark_string(tail)}")
-        branches.append(f"call_{i}")
+        rules.append(f"TEXT: {_text_lexeme(call_format)}")
+    if space.tools:
+        markers = dict(marker_tokens or {})
+        calls = []
+        for i, tool in enumerate(space.tools):
+            head = _lark_items(call_format.call_head(tool.name), markers)
+            tail = _lark_items(call_format.call_tail, markers)
+            schema = _arguments_grammar_text(tool)
+            rules.append(f"call_{i}: {head} %json {schema} {tail}")
+            calls.append(f"call_{i}")
+        rules.append(f"call: {' | '.join(calls)}")
+        more = ""
+        if parallel and call_format.parallel:
+            more = f"({_lark_items(call_format.separator, markers)} call)*"
+        group = [
+            _lark_items(call_format.group_open, markers),
+            "call",
+            more,
+            _lark_items(call_format.group_close, markers),
+        ]
+        rules.append(f"calls: {' '.join(g for g in group if g)}")
+        branches.append("calls")
     return "\n".join([f"start: {' | '.join(branches)}", *rules]) + "\n"
+
+
+def _lark_items(text: str, markers: Mapping[str, int]) -> str:
+    """``text`` as a sequence of Lark items: quoted strings, and ``<[id]>`` for each marker the
+    tokenizer holds as one special token ("" for empty text)."""
+    items: list[str] = []
+    rest = text
+    while rest:
+        hits = [(rest.find(m), m) for m in markers if m and m in rest]
+        if not hits:
+            items.append(_lark_string(rest))
+            break
+        at, marker = min(hits)
+        if at:
+            items.append(_lark_string(rest[:at]))
+        items.append(f"<[{markers[marker]}]>")
+        rest = rest[at + len(marker) :]
+    return " ".join(items)
+
+
+_REGEX_SPECIAL = set("\\.+*?()|[]{}^$#&-~/")
+
+
+def _text_lexeme(call_format: CallFormat) -> str:
+    """Plain text: one or more characters that never start a call of ``call_format``."""
+    trigger = "".join("\\" + c if c in _REGEX_SPECIAL else c for c in call_format.trigger)
+    if call_format.trigger_anywhere:
+        return f"/(?s:.+)/ & ~/(?s:.*){trigger}(?s:.*)/"
+    return f"/(?s:.+)/ & ~/\\s*{trigger}(?s:.*)/"

@@ -13,16 +13,12 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from agentcore.tools._grammar import (
-    TOOL_CALL_CLOSE,
-    TOOL_CALL_OPEN,
-    ToolChoice,
-    resolve_action_space,
-)
+from agentcore.tools._call_format import HERMES, CallFormat
+from agentcore.tools._grammar import ToolChoice, resolve_action_space
 from agentcore.tools._registry import ToolRegistry
 from agentcore.tools._tool import Tool
 
-__all__ = ["format_tool_result", "render_tools_prompt"]
+__all__ = ["format_tool_result", "format_tool_result_body", "render_tools_prompt"]
 
 
 def render_tools_prompt(
@@ -32,8 +28,10 @@ def render_tools_prompt(
     permitted: Iterable[str] | None = None,
     require_tool: bool = False,
     allow_text: bool = True,
+    call_format: CallFormat = HERMES,
 ) -> str:
-    """The system-prompt text that lists the callable tools and how to call them.
+    """The system-prompt text that lists the callable tools and how to call them (in
+    ``call_format``, the markup the grammar will enforce).
 
     Takes the same arguments as :func:`~tools.build_action_grammar` and lists exactly the
     tools that grammar allows; returns ``""`` when no tool may be called. Descriptions are
@@ -52,9 +50,11 @@ def render_tools_prompt(
         "</tools>",
         "",
         "To call a tool, answer with only this, the arguments matching the tool's parameters:",
-        TOOL_CALL_OPEN,
-        '{"name": "<tool name>", "arguments": {<arguments as a JSON object>}}',
-        TOOL_CALL_CLOSE,
+        call_format.group_open
+        + call_format.call_open
+        + f'{{"name": "<tool name>", "{call_format.arguments_key}": {{<arguments as a JSON object>}}}}'
+        + call_format.call_close
+        + call_format.group_close,
     ]
     if len(space.tools) == 1 and not space.text:
         lines.append(f"Call the tool {space.tools[0].name!r} now.")
@@ -83,5 +83,10 @@ def format_tool_result(name: str, content: str) -> str:
     The content is JSON-encoded with its tags escaped (see :func:`_json_inside_tags`), so an
     untrusted result cannot close the block early and pose as the assistant.
     """
-    body = _json_inside_tags({"name": name, "content": content})
-    return f"<tool_response>\n{body}\n</tool_response>"
+    return f"<tool_response>\n{format_tool_result_body(name, content)}\n</tool_response>"
+
+
+def format_tool_result_body(name: str, content: str) -> str:
+    """The inside of :func:`format_tool_result`, for a chat template that writes the
+    ``<tool_response>`` tags itself: the same escaped JSON object."""
+    return _json_inside_tags({"name": name, "content": content})

@@ -11,6 +11,7 @@ schema. Never decides which tools are allowed: the caller passes them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import threading
@@ -30,10 +31,12 @@ from agentcore.backends._protocol import (
     new_messages,
 )
 from agentcore.backends._session_locks import SessionLocks
+from agentcore.backends._tool_dialect import ToolDialect, tool_dialect
 from agentcore.core.engine import Engine
 from agentcore.core.sampling import SamplingParams, recording
 from agentcore.core.session import GenerationResult, Session, SessionConfig
 from agentcore.paths import validate_name
+from agentcore.tools import HERMES, CallFormat
 
 __all__ = [
     "DEFAULT_MAX_RESIDENT",
@@ -94,9 +97,12 @@ def tools_from_openai(entries: Sequence[Mapping[str, Any]]) -> list[Any]:
     return out
 
 
-def normalize_messages(messages: Sequence[Message]) -> list[Message]:
-    """OpenAI messages -> plain role/content messages in the Hermes tool-call format."""
-    from agentcore.tools import format_tool_call, format_tool_result
+def normalize_messages(messages: Sequence[Message], *, native: bool = False) -> list[Message]:
+    """OpenAI messages -> plain role/content messages in the Hermes tool-call format, or, for
+    a chat template that renders tools itself (``native``), messages whose past calls stay
+    structured (``tool_calls`` with object arguments) and whose tool results are the escaped
+    body the template wraps in its own tags."""
+    from agentcore.tools import format_tool_call, format_tool_result, format_tool_result_body
 
     out: list[Message] = []
     names: dict[str, str] = {}
@@ -117,6 +123,7 @@ def normalize_messages(messages: Sequence[Message]) -> list[Message]:
             role = "system"
         if role == "assistant" and m.get("tool_calls"):
             parts = [content] if content else []
+            structured: list[dict[str, Any]] = []
             for call in m["tool_calls"]:
                 fn = call.get("function", {})
                 args = fn.get("arguments", {})
@@ -129,10 +136,22 @@ def normalize_messages(messages: Sequence[Message]) -> list[Message]:
                         ) from None
                 names[str(call.get("id"))] = str(fn.get("name"))
                 parts.append(format_tool_call(str(fn.get("name")), args))
-            out.append({"role": "assistant", "content": "\n".join(parts)})
+                structured.append(
+                    {
+                        "type": "function",
+                        "function": {"name": str(fn.get("name")), "arguments": args},
+                    }
+                )
+            if native:
+                out.append(
+                    {"role": "assistant", "content": content or "", "tool_calls": structured}
+                )
+            else:
+                out.append({"role": "assistant", "content": "\n".join(parts)})
         elif role == "tool":
             name = str(m.get("name") or names.get(str(m.get("tool_call_id")), "tool"))
-            out.append({"role": "tool", "content": format_tool_result(name, content or "")})
+            render = format_tool_result_body if native else format_tool_result
+            out.append({"role": "tool", "content": render(name, content or "")})
         else:
             out.append({"role": role, "content": content or ""})
     return out
@@ -178,6 +197,28 @@ class LocalBackend:
     @property
     def name(self) -> str:
         return self.engine.name
+
+    @functools.cached_property
+    def dialect(self) -> ToolDialect:
+        """How this model is shown tools and writes calls (from its chat template)."""
+        return tool_dialect(self.engine.codec)
+
+    def _tools_prompt(
+        self, entries: Sequence[Mapping[str, Any]], declared: Sequence[Any], tool_choice: ToolChoice
+    ) -> str:
+        """The tools part of the system prompt: the model's own template text for the tools this
+        turn permits when its template renders tools, else the project's prompt."""
+        from agentcore.tools import render_tools_prompt, resolve_action_space
+
+        permitted = {t.name for t in resolve_action_space(declared, tool_choice).tools}
+        if not permitted:
+            return ""
+        native = self.dialect.tools_section(
+            [e for e, t in zip(entries, declared, strict=True) if t.name in permitted]
+        )
+        if native is not None:
+            return native
+        return render_tools_prompt(declared, tool_choice, call_format=self.dialect.call_format)
 
     # ------------------------------------------------------------------ sessions
     def _path(self, sid: str) -> Path | None:
@@ -327,30 +368,39 @@ class LocalBackend:
         tools, tool_choice, json_schema = turn.tools, turn.tool_choice, turn.json_schema
         raw: list[Message] = s.meta.setdefault("raw_messages", [])
         fresh = new_messages(raw, messages)
-        msgs = normalize_messages(fresh)
+        dialect = self.dialect
+        msgs = normalize_messages(fresh, native=dialect.native)
         constraint = None
         declared: list[Any] = []
         codec = self.engine.codec
         hf_tok = codec.hf
         vocab = self.engine.core.dims.vocab
         if tools and tool_choice != "none":
-            from agentcore.tools import build_action_grammar, render_tools_prompt
+            from agentcore.tools import build_action_grammar
 
             declared = tools_from_openai(tools)
-            prompt = render_tools_prompt(declared, tool_choice)
+            prompt = self._tools_prompt(tools, declared, tool_choice)
             if hf_tok is None:
                 raise ValueError("constrained tool calls need a Hugging Face tokenizer")
             self._check_tool_schemas(tools, declared)
+            dialect_args: dict[str, Any] = {
+                "call_format": dialect.call_format,
+                "parallel": False,  # one call per answer: small models repeat a call when allowed more
+                "marker_tokens": dialect.marker_tokens,
+            }
             if json_schema is not None and tool_choice == "auto":
                 # response_format shapes the text alternative: a reply is JSON or a call
-                grammar = _with_json_text(build_action_grammar(declared, "required"), json_schema)
+                grammar = _with_json_text(
+                    build_action_grammar(declared, "required", **dialect_args), json_schema
+                )
             else:  # a forced call leaves no text for response_format to shape
-                grammar = build_action_grammar(declared, tool_choice)
+                grammar = build_action_grammar(declared, tool_choice, **dialect_args)
             constraint = GrammarConstraint.from_grammar(
                 hf_tok, grammar, vocab_size=vocab, eos_token_ids=sorted(codec.stop_ids)
             )
             if prompt and s.meta.get("tools_prompt") != prompt:
-                msgs = _with_system(msgs, prompt)
+                first = s.n_tokens == 0  # the template's default system line, if it has one
+                msgs = _with_system(msgs, prompt, dialect.default_system if first else "")
                 s.meta["tools_prompt"] = prompt
         elif json_schema is not None:
             if hf_tok is None:
@@ -361,27 +411,37 @@ class LocalBackend:
         before = s.n_tokens
         s.append_messages(msgs, add_generation_prompt=True)
         prompt_tokens = s.n_tokens - before
-        result, records = _generate(s, turn, constraint, bool(declared))
+        result, records = _generate(s, turn, constraint, dialect.call_format if declared else None)
         calls: tuple[ToolCallOut, ...] = ()
         text = result.text
         finish = result.finish_reason
         if declared:
-            from agentcore.tools import ToolCall, ToolCallParseError, parse_action
+            from agentcore.tools import ToolCallParseError, parse_calls
 
             try:
-                action: Any = parse_action(text)
+                found = parse_calls(text, dialect.call_format)
             except ToolCallParseError:
                 if finish not in ("length", "cancelled"):
                     raise  # the grammar makes a finished call parse: this is a bug, not input
-                action = None
-            if finish in ("length", "cancelled") and not _outside_tool_call(text):
+                found = []
+            if finish in ("length", "cancelled") and not _outside_tool_call(
+                text, dialect.call_format
+            ):
                 # a call cut off by max_tokens: its markup is never shown (the grammar lets
                 # nothing but the call into this answer, so no text remains)
-                action, text = None, ""
-            if isinstance(action, ToolCall):
+                found, text = [], ""
+            if found:
                 # session calls get ids from their stream position (reproducible transcripts)
-                call_id = f"call_{s.n_tokens:x}" if sid else f"call_{uuid.uuid4().hex[:16]}"
-                calls = (ToolCallOut(call_id, action.name, dict(action.arguments)),)
+                calls = tuple(
+                    ToolCallOut(
+                        f"call_{s.n_tokens:x}" + (f"_{i}" if i else "")
+                        if sid
+                        else f"call_{uuid.uuid4().hex[:16]}",
+                        call.name,
+                        dict(call.arguments),
+                    )
+                    for i, call in enumerate(found)
+                )
                 text = ""
                 finish = "tool_calls"
         completion = Completion(
@@ -464,10 +524,11 @@ class LocalBackend:
 
 
 def _generate(
-    s: Session, turn: _Turn, constraint: Any, tool_calls: bool
+    s: Session, turn: _Turn, constraint: Any, call_format: CallFormat | None
 ) -> tuple[GenerationResult, list[tuple[float, list[tuple[int, float]]]]]:
     """Decode the reply; with ``turn.logprobs``, also (log-probability, best alternatives) per
-    generated token. Penalties never apply inside a tool call."""
+    generated token. Penalties never apply inside a tool call (of ``call_format``, when tools
+    are offered)."""
     on_token = turn.on_token
     with recording(s, turn.logprobs) as records:
         result = s.generate(
@@ -475,7 +536,11 @@ def _generate(
             constraint=constraint,
             on_token=(lambda ev: on_token(ev.text)) if on_token else None,
             should_stop=turn.should_stop,
-            penalize=_outside_tool_call if tool_calls else None,
+            penalize=(
+                functools.partial(_outside_tool_call, call_format=call_format)
+                if call_format is not None
+                else None
+            ),
         )
     return result, records
 
@@ -493,14 +558,12 @@ class _Turn:
     logprobs: int | None
 
 
-def _outside_tool_call(text: str) -> bool:
+def _outside_tool_call(text: str, call_format: CallFormat = HERMES) -> bool:
     """Whether a reply under the action grammar is free text so far (the repetition penalty
     applies) rather than a tool call, or the start of one, whose JSON must repeat quotes and
     digits freely."""
-    from agentcore.tools import TOOL_CALL_OPEN
-
-    head = text.lstrip()
-    return not (TOOL_CALL_OPEN.startswith(head) or head.startswith(TOOL_CALL_OPEN))
+    head, trigger = text.lstrip(), call_format.trigger
+    return not (trigger.startswith(head) or head.startswith(trigger))
 
 
 def _with_json_text(calls_grammar: str, schema: Mapping[str, Any]) -> str:
@@ -516,7 +579,10 @@ def _with_json_text(calls_grammar: str, schema: Mapping[str, Any]) -> str:
     return f"start: json_text | {head[len('start: ') :]}\njson_text: %json {body}\n{rules}"
 
 
-def _with_system(msgs: list[Message], text: str) -> list[Message]:
+def _with_system(msgs: list[Message], text: str, default_system: str = "") -> list[Message]:
+    """``text`` added to the turn's system message (a new one, after ``default_system``, when
+    the turn has none)."""
     if msgs and msgs[0]["role"] == "system":
         return [{"role": "system", "content": f"{msgs[0]['content']}\n\n{text}"}, *msgs[1:]]
-    return [{"role": "system", "content": text}, *msgs]
+    content = f"{default_system}\n\n{text}" if default_system else text
+    return [{"role": "system", "content": content}, *msgs]

