@@ -187,3 +187,18 @@ def test_a_template_without_tools_keeps_the_project_prompt() -> None:
     dialect = tool_dialect(codec)
     assert not dialect.native and dialect.call_format is HERMES
     assert dialect.tools_section([]) is None
+
+
+def test_call_markers_that_are_special_tokens_are_asked_for_as_tokens(
+    registry: ToolRegistry,
+) -> None:
+    """Qwen's tokenizer holds <tool_call> as one special token: the grammar must name that
+    token (the one the model writes), since special tokens never match spelled-out text."""
+    grammar = build_action_grammar(
+        registry, marker_tokens={"<tool_call>": 151657, "</tool_call>": 151658}
+    )
+    assert '<[151657]> "\\n{\\"name\\": \\"get_weather\\"' in grammar
+    assert '"}\\n" <[151658]>' in grammar
+    assert "<tool_call>" in grammar  # the text branch still may not spell a call out
+    plain = build_action_grammar(registry)
+    assert "<[" not in plain
