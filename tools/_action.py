@@ -65,6 +65,11 @@ def parse_calls(text: str, call_format: CallFormat = HERMES) -> list[ToolCall]:
         return []
     before = text[:start].strip()
     rest = text[start:]
+    alternate = call_format.alternate(rest)
+    if alternate is not None:  # one call, bare or fenced, as the whole answer
+        body = rest[len(alternate[0]) :]
+        payload, _end = _read_json(body, call_format)
+        return [_to_call(payload, body, before)]
     opener = call_format.group_open or call_format.call_open.strip()
     if opener and rest.startswith(opener):
         rest = rest[len(opener) :]

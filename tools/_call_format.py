@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any
 
 __all__ = ["HERMES", "LLAMA3", "MISTRAL", "CallFormat", "detect_call_format"]
+
+_NAME_FIRST = re.compile(r'\{\s*"name"')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +46,10 @@ class CallFormat:
     trigger: str
     trigger_anywhere: bool = True
     parallel: bool = True  # whether the family's format can hold several calls in one answer
+    # other (open, close) wrappings of ONE call at the very start of an answer that models of
+    # this family write when they mean a call: Qwen2.5 answers a tool request with a bare or a
+    # fenced JSON object far more often than with its <tool_call> token (see docs/benchmarks)
+    alternates: tuple[tuple[str, str], ...] = ()
 
     def call_head(self, name: str) -> str:
         """The text of a call up to its arguments' JSON (what the grammar fixes per tool)."""
@@ -62,10 +69,21 @@ class CallFormat:
 
     def starts_call(self, text: str) -> int:
         """Where the first call starts in ``text``, or -1 when the text is a plain reply."""
+        stripped = text.lstrip()
+        if self.alternate(stripped) is not None:
+            return len(text) - len(stripped)
         if self.trigger_anywhere:
             return text.find(self.trigger)
-        stripped = text.lstrip()
         return len(text) - len(stripped) if stripped.startswith(self.trigger) else -1
+
+    def alternate(self, text: str) -> tuple[str, str] | None:
+        """The alternate wrapping ``text`` (stripped of leading space) opens a call with, if
+        any: the opener followed by ``{"name"``."""
+        for opener, closer in self.alternates:
+            rest = text[len(opener) :] if text.startswith(opener) else None
+            if rest is not None and _NAME_FIRST.match(rest):
+                return opener, closer
+        return None
 
 
 HERMES = CallFormat(
@@ -77,6 +95,7 @@ HERMES = CallFormat(
     separator="\n",
     arguments_key="arguments",
     trigger="<tool_call>",
+    alternates=(("", ""), ("```json\n", "\n```")),
 )
 
 MISTRAL = CallFormat(

@@ -257,6 +257,9 @@ def build_action_grammar(
     if space.text:
         branches.append("TEXT")
         rules.append(f"TEXT: {_text_lexeme(call_format)}")
+    # a call may also take the family's alternate shapes where the model decides between text
+    # and a call; a forced call keeps the canonical shape, whose markup is then forced tokens
+    alternates = call_format.alternates if space.text else ()
     if space.tools:
         markers = dict(marker_tokens or {})
         calls = []
@@ -266,6 +269,9 @@ def build_action_grammar(
             schema = _arguments_grammar_text(tool)
             rules.append(f"call_{i}: {head} %json {schema} {tail}")
             calls.append(f"call_{i}")
+            for j, wrapping in enumerate(alternates):  # the same call, laid out freely
+                rules.append(f"alt_{j}_{i}: {_alternate_call(call_format, tool, wrapping)}")
+                branches.append(f"alt_{j}_{i}")
         rules.append(f"call: {' | '.join(calls)}")
         more = ""
         if parallel and call_format.parallel:
@@ -279,6 +285,40 @@ def build_action_grammar(
         rules.append(f"calls: {' '.join(g for g in group if g)}")
         branches.append("calls")
     return "\n".join([f"start: {' | '.join(branches)}", *rules]) + "\n"
+
+
+def _alternate_call(call_format: CallFormat, tool: Tool, wrapping: tuple[str, str]) -> str:
+    """One call wrapped in ``wrapping`` (e.g. a ```` ```json ```` fence, or nothing), with free
+    whitespace between its JSON tokens, the arguments still decoded under the tool's schema.
+
+    The opening up to the arguments is ONE regex lexeme: a reply in words is ruled out only once
+    ``{"name"`` is seen, and a shorter lexeme ending earlier would be lost to the text lexeme,
+    which the lexer extends greedily.
+    """
+    opener, closer = wrapping
+    schema = json.loads(_arguments_grammar_text(tool))
+    schema["x-guidance"] = {**schema["x-guidance"], "whitespace_flexible": True}
+    ws = r"[ \t\r\n]*"
+    head = ws.join(
+        [
+            _regex_text(opener.strip()),
+            r"\{",
+            _regex_text('"name"'),
+            ":",
+            _regex_text(json.dumps(tool.name)),
+            ",",
+            _regex_text(json.dumps(call_format.arguments_key)),
+            ":",
+            "",
+        ]
+    )
+    tail = ws + ws.join([r"\}", _regex_text(closer.strip())]) if closer.strip() else ws + r"\}"
+    return f"/{ws}{head}/ %json {json.dumps(schema, ensure_ascii=False)} /{tail}/"
+
+
+def _regex_text(text: str) -> str:
+    """``text`` as a regex matching itself (llguidance's syntax)."""
+    return "".join("\\" + c if c in _REGEX_SPECIAL else c for c in text)
 
 
 def _lark_items(text: str, markers: Mapping[str, int]) -> str:
@@ -304,7 +344,11 @@ _REGEX_SPECIAL = set("\\.+*?()|[]{}^$#&-~/")
 
 def _text_lexeme(call_format: CallFormat) -> str:
     """Plain text: one or more characters that never start a call of ``call_format``."""
-    trigger = "".join("\\" + c if c in _REGEX_SPECIAL else c for c in call_format.trigger)
-    if call_format.trigger_anywhere:
-        return f"/(?s:.+)/ & ~/(?s:.*){trigger}(?s:.*)/"
-    return f"/(?s:.+)/ & ~/\\s*{trigger}(?s:.*)/"
+    trigger = _regex_text(call_format.trigger)
+    banned = [
+        f"(?s:.*){trigger}(?s:.*)" if call_format.trigger_anywhere else f"\\s*{trigger}(?s:.*)"
+    ]
+    for opener, _closer in call_format.alternates:  # a reply never starts like a call either
+        start = _regex_text(opener.strip())
+        banned.append(f'\\s*{start}\\s*\\{{\\s*"name"(?s:.*)')
+    return "/(?s:.+)/" + "".join(f" & ~/{b}/" for b in banned)

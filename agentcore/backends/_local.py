@@ -419,7 +419,11 @@ class LocalBackend:
             from agentcore.tools import ToolCallParseError, parse_calls
 
             try:
-                found = parse_calls(text, dialect.call_format)
+                # the grammar let a call take its alternate shapes only beside free text
+                shapes = dialect.call_format
+                if tool_choice != "auto" or json_schema is not None:
+                    shapes = dataclasses.replace(shapes, alternates=())
+                found = parse_calls(text, shapes)
             except ToolCallParseError:
                 if finish not in ("length", "cancelled"):
                     raise  # the grammar makes a finished call parse: this is a bug, not input

@@ -202,3 +202,30 @@ def test_call_markers_that_are_special_tokens_are_asked_for_as_tokens(
     assert "<tool_call>" in grammar  # the text branch still may not spell a call out
     plain = build_action_grammar(registry)
     assert "<[" not in plain
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "get_weather", "arguments": {"city": "Oslo"}}',
+        '{\n  "name": "get_weather",\n  "arguments": {\n    "city": "Oslo"\n  }\n}',
+        '```json\n{\n  "name": "get_weather",\n  "arguments": {"city": "Oslo"}\n}\n```',
+    ],
+    ids=["bare", "pretty", "fenced"],
+)
+def test_a_call_written_as_json_counts_where_text_is_allowed(
+    text: str, tiny_tokenizer: Any, registry: ToolRegistry
+) -> None:
+    """Small Hermes-family models (Qwen2.5-Coder-0.5B) answer a tool request with a JSON object,
+    bare or fenced, far more often than with <tool_call>: under ``auto`` that is a call too,
+    decoded under the schema; a forced call keeps the canonical shape."""
+    assert accepts(tiny_tokenizer, build_action_grammar(registry), text)
+    assert parse_calls(text) == [ToolCall("get_weather", {"city": "Oslo"})]
+    assert not accepts(tiny_tokenizer, build_action_grammar(registry, "required"), text)
+
+
+def test_json_that_names_no_tool_stays_text(tiny_tokenizer: Any, registry: ToolRegistry) -> None:
+    grammar = build_action_grammar(registry)
+    assert accepts(tiny_tokenizer, grammar, '{"city": "Oslo"} is the JSON you want.')
+    assert not accepts(tiny_tokenizer, grammar, '{"name": "lunch", "arguments": {}}')
+    assert not accepts(tiny_tokenizer, grammar, '{"name": "Ann"} is a person.')
