@@ -258,4 +258,7 @@ class InfoPane(VerticalScroll):
         yield Static(Content("no session open yet"), id="info-text")
 
     def show(self, info: dict[str, Any], memory: dict[str, int], backend: str) -> None:
-        self.query_one("#info-text", Static).update(Content(format_info(info, memory, backend)))
+        # a reading can land while the pane is composed or torn down (seen under load): then
+        # there is no text widget to update, and the next reading shows it
+        for text in self.query("#info-text").results(Static):
+            text.update(Content(format_info(info, memory, backend)))
