@@ -219,6 +219,18 @@ def speed(engine: Engine) -> dict[str, float]:
     return {"prefill_tok_s": prefill, "decode_tok_s_16": decode(short), "decode_tok_s_1k": long_ctx}
 
 
+COMPETENCE_HEADERS = [
+    "model",
+    "tools shown by",
+    "auto: called",
+    "auto: right tool",
+    "auto: right values",
+    "no-tool requests: called (want 0)",
+    "required: right tool",
+    "required: right values",
+]
+
+
 def rate(rows: list[dict[str, Any]], key: str) -> str:
     n = sum(1 for r in rows if r[key])
     return f"{n}/{len(rows)} ({100 * n / max(1, len(rows)):.0f}%)"
@@ -274,21 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
         raw["models"][alias] = entry
-        print(
-            markdown_table(
-                [
-                    "model",
-                    "tools shown by",
-                    "auto: called",
-                    "auto: right tool",
-                    "auto: right values",
-                    "no-tool requests: called (want 0)",
-                    "required: right tool",
-                    "required: right values",
-                ],
-                table[-1:],
-            )
-        )
+        print(markdown_table(COMPETENCE_HEADERS, table[-1:]))
         del backend, engine
         gc.collect()
     md = [
@@ -299,19 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(raw['models'][args.models[0]]['no_tool'])} requests no tool fits, through "
         "`LocalBackend`, greedy, one fresh session each.",
         "",
-        markdown_table(
-            [
-                "model",
-                "tools shown by",
-                "auto: called",
-                "auto: right tool",
-                "auto: right values",
-                "no-tool requests: called (want 0)",
-                "required: right tool",
-                "required: right values",
-            ],
-            table,
-        ),
+        markdown_table(COMPETENCE_HEADERS, table),
     ]
     if speed_rows:
         md += [
