@@ -587,7 +587,7 @@ class Agent:
             return
         yield run.event(StatusEvent, state="calling_tool", detail=name)
         run.meter.tool_calls += 1
-        guard = self.safety.guard_for(name)
+        guard = self.safety.guard_for(name, time_left=run.meter.time_left())
         done = await self.executor.run(
             name, arguments, time_left=run.meter.time_left(), guard=guard
         )

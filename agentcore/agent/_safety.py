@@ -163,9 +163,17 @@ class SafetyFilter:
                 return dataclasses.replace(found, reason=self.redact(found.reason))
         return Verdict("allow", "recheck", f"tool {name!r}: paths and URLs still allowed")
 
-    def guard_for(self, name: str) -> CallGuard:
-        """The effect guard of one call of tool ``name``."""
-        return CallGuard(self.registry.get(name), self.paths, self.net, self.redactor)
+    def guard_for(self, name: str, *, time_left: float | None = None) -> CallGuard:
+        """The effect guard of one call of tool ``name`` (``time_left``: the run's remaining
+        time budget, which bounds any child process the call starts)."""
+        return CallGuard(
+            self.registry.get(name),
+            self.paths,
+            self.net,
+            self.redactor,
+            policy=self.policy,
+            time_left=time_left,
+        )
 
     def _check_call(
         self,
