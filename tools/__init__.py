@@ -69,6 +69,7 @@ from agentcore.tools._mcp_server import (
 )
 from agentcore.tools._meta import SideEffect, ToolLimits
 from agentcore.tools._prompt import format_tool_result, format_tool_result_body, render_tools_prompt
+from agentcore.tools._provenance import influenced, untrusted_influence
 from agentcore.tools._regex import regex_risk
 from agentcore.tools._registry import ToolRegistry
 from agentcore.tools._result import ToolOutput, ToolResult
@@ -132,6 +133,7 @@ __all__ = [
     "format_tool_result",
     "format_tool_result_body",
     "guarded",
+    "influenced",
     "install_effect_hook",
     "mcp_server",
     "parse_action",
@@ -147,4 +149,5 @@ __all__ = [
     "streamable_http_app",
     "to_mcp_tool",
     "tool",
+    "untrusted_influence",
 ]
