@@ -207,10 +207,13 @@ def _signal_name(code: int) -> str | None:
 
 
 def _kill_tree(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    """SIGKILL to the launcher's process group (the command, as PID 1 of its namespace, dies
+    with the launcher and takes every process it started along)."""
+    with _quiet():  # the sandbox's own signal, not an effect of the tool
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _pump(
@@ -344,6 +347,9 @@ def run_sandboxed(
             if proc.poll() is None:
                 _kill_tree(proc)
             code = proc.wait()
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
     finally:
         if write_fd >= 0:
             os.close(write_fd)
