@@ -102,14 +102,13 @@ class Workspace:
         descriptor (``O_RDONLY | O_DIRECTORY``; the caller closes it), the resolved components
         of the folder and the last name. A link out of the root, or a folder swapped for a link
         while this runs, is a :class:`WorkspaceError`."""
-        try:
-            rel = real.relative_to(self.root)
-        except ValueError:
-            raise WorkspaceError(tool, f"{str(real)!r} is not inside the workspace") from None
-        pending = [p for p in rel.parts if p not in ("", ".")]
-        if not pending:
-            raise WorkspaceError(tool, "the workspace root is a folder, not a file")
-        root_text = str(self.root)
+        root_text, text = str(self.root), os.fspath(real)
+        if not text.startswith(root_text + os.sep):
+            if text == root_text:
+                raise WorkspaceError(tool, "the workspace root is a folder, not a file")
+            raise WorkspaceError(tool, f"{text!r} is not inside the workspace")
+        rel = text[len(root_text) + 1 :]
+        pending = [p for p in rel.split(os.sep) if p not in ("", ".")]
         dir_flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
         with _quiet():  # relative opens: the guard checks the resolved path instead
             fds = [os.open(root_text, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)]
@@ -122,7 +121,7 @@ class Workspace:
                         continue
                     if name == "..":
                         if not done:
-                            raise WorkspaceError(tool, f"{str(rel)!r} leads outside the workspace")
+                            raise WorkspaceError(tool, f"{rel!r} leads outside the workspace")
                         done.pop()
                         os.close(fds.pop())
                         continue
@@ -135,13 +134,13 @@ class Workspace:
                     if st is not None and stat.S_ISLNK(st.st_mode):
                         hops += 1
                         if hops > _MAX_LINKS:
-                            raise WorkspaceError(tool, f"{str(rel)!r}: too many symbolic links")
+                            raise WorkspaceError(tool, f"{rel!r}: too many symbolic links")
                         target = os.readlink(name, dir_fd=fds[-1])
                         if target.startswith("/"):
                             if target != root_text and not target.startswith(root_text + "/"):
                                 raise WorkspaceError(
                                     tool,
-                                    f"{str(rel)!r} leads outside the workspace (through a "
+                                    f"{rel!r} leads outside the workspace (through a "
                                     "symbolic link)",
                                 )
                             while len(fds) > 1:
@@ -170,7 +169,7 @@ class Workspace:
                             ) from None
                         raise
                     done.append(name)
-                raise WorkspaceError(tool, f"{str(rel)!r} names no file")
+                raise WorkspaceError(tool, f"{rel!r} names no file")
             finally:
                 for fd in fds:
                     os.close(fd)
@@ -183,7 +182,7 @@ class Workspace:
         dir_fd, done, name = self._walk(real, tool=tool)
         rel = "/".join([*done, name])
         try:
-            check_path(self.root.joinpath(*done, name), write=False)
+            check_path(os.path.join(self.root, rel), write=False)
             flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
             try:
                 with _quiet():
@@ -206,7 +205,8 @@ class Workspace:
                 raise WorkspaceError(
                     tool, f"{rel!r} is {info.st_size} bytes; the limit is {max_bytes}"
                 )
-            return handle.read(max_bytes + 1)[:max_bytes]
+            # (read what fstat saw, plus a byte: a buffer of max_bytes per read costs more)
+            return handle.read(min(info.st_size, max_bytes) + 1)[:max_bytes]
 
     def write_text(
         self, real: Path, text: str, *, tool: str = "write_file", start: int = 0
