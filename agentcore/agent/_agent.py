@@ -46,6 +46,7 @@ from agentcore.agent._redact import StreamRedactor
 from agentcore.agent._result import Result
 from agentcore.agent._safety import ApprovalCallback, BudgetMeter, SafetyFilter
 from agentcore.agent._skills import MemorySkillStore
+from agentcore.agent._history import AgentHistory
 from agentcore.agent._state import AgentState, load_state, save_state
 from agentcore.backends import Message, ModelBackend
 from agentcore.backends._summarizer import BackendSummarizer
@@ -53,12 +54,13 @@ from agentcore.memory import LongTermMemory, Reflector
 from agentcore.memory import TrustLevel as MemoryTrust
 from agentcore.paths import data_home, validate_name
 from agentcore.planners import PlanError, Planner, Task, TaskGraph, render_text
-from agentcore.tools import Tool, ToolCallParseError, ToolRegistry
+from agentcore.tools import SideEffect, Tool, ToolCallParseError, ToolRegistry
 from agentcore.tools.builtin import default_tools
 
 __all__ = ["Agent"]
 
 STATE_FILE = "agent.json"
+HISTORY_FILE = "history.jsonl"
 _MEMORY_TRUST: dict[str, MemoryTrust] = {
     "system": MemoryTrust.SYSTEM,
     "user": MemoryTrust.USER,
@@ -218,7 +220,7 @@ class Agent:
         self.executor = Executor(
             self.tools, redact=self.safety.redact, max_chars=policy.max_output_chars
         )
-        self._history: list[dict[str, Any]] = []
+        self._history = AgentHistory(self.home / HISTORY_FILE)  # journal + bounded tail
         self._pending: list[Message] = []
         self._system_sent = False
         self._runs = 0
@@ -627,7 +629,11 @@ class Agent:
             yield self._verdict(run, f"effect:{name}", "deny", rule, reason, call_id, shown_args)
         self.learner.record_tool(name, done.ok)
         run.episode.untrusted = True  # its output (or error) is untrusted content
-        run.influence = f"tool:{name}"
+        called = self.tools.get(name)
+        if not (called.source == "local" and called.side_effects == {SideEffect.NONE}):
+            # a pure project tool (the calculator, the clock) can bring nothing in from
+            # outside (the guard lets it read no file): it leaves the influence as it was
+            run.influence = f"tool:{name}"
         run.last_tool_ok = done.ok
         run.episode.actions.append(
             f"{name}({_brief(shown_args)}) -> {'ok' if done.ok else 'failed'}"
@@ -763,8 +769,9 @@ class Agent:
         plan, learn, save."""
         if run.final is None:
             self._finish(run, "", False, "cancelled")
-        answered = {m.get("tool_call_id") for m in self._history if m.get("role") == "tool"}
-        for message in list(self._history):
+        this_run = list(self._history.unsaved())  # every run ends saved: the rest is answered
+        answered = {m.get("tool_call_id") for m in this_run if m.get("role") == "tool"}
+        for message in this_run:
             for call in message.get("tool_calls") or []:
                 if call["id"] not in answered:
                     self._tool_message(
@@ -844,7 +851,9 @@ class Agent:
             runs=self._runs,
             last_run_id=self._last_run_id,
             system_sent=self._system_sent,
-            history=self._history,
+            history=self._history.recent(),
+            history_total=len(self._history),
+            history_bytes=self._history.committed,
             pending=self._pending,
             plan=self.plan.to_dict() if self.plan is not None else None,
             tool_stats=self.learner.tool_stats,
@@ -853,8 +862,10 @@ class Agent:
         )
 
     def save(self) -> None:
-        """Write the agent's state atomically to ``<home>/agent.json`` (the backend saves the
-        model session itself after every turn)."""
+        """Append the run's turns to ``<home>/history.jsonl`` and write the agent's state
+        atomically to ``<home>/agent.json`` (the backend saves the model session itself after
+        every turn)."""
+        self._history.flush()
         save_state(self._state(), self.home / STATE_FILE)
         save_session = getattr(self.backend, "save", None)
         if callable(save_session):
@@ -885,7 +896,7 @@ class Agent:
         state = load_state(path)
         kwargs.setdefault("session", state.session_id)
         agent = cls(model, name=name, home=home, **kwargs)
-        agent._history = list(state.history)
+        agent._history.restore(list(state.history), state.history_total, state.history_bytes)
         agent._pending = list(state.pending)
         agent._system_sent = state.system_sent
         agent._runs = state.runs
@@ -900,8 +911,9 @@ class Agent:
     # ------------------------------------------------------------------ inspection
 
     def history(self) -> list[dict[str, Any]]:
-        """The visible conversation: user, assistant and tool turns (copies)."""
-        return [dict(m) for m in self._history]
+        """The visible conversation: user, assistant and tool turns (copies; reads the
+        journal)."""
+        return [dict(m) for m in self._history.all()]
 
     def session_info(self) -> dict[str, Any]:
         """Token count, window, memory sizes, model and device, for UIs."""

@@ -759,7 +759,7 @@ PROVENANCE += [
             ("calculate", {"expression": "1+1"}),
             _remember("Still from the file"),
         ],
-        _memory_trust("Still from the file", "tool", "tool:"),
+        _memory_trust("Still from the file", "tool", "tool:read_file"),
     ),
 ]
 
@@ -1089,3 +1089,24 @@ def test_sandbox_reports_its_layers_and_runs_outside_an_agent(tmp_path: Path) ->
     assert result.ok and result.stdout == "hello"
     assert result.layers["landlock_fs"] and result.layers["rlimits"]
     assert result.layers["network_namespace"] or result.layers["landlock_net"]
+
+
+def test_a_pure_tool_brings_in_no_untrusted_content(tmp_path: Path, rogue: type) -> None:
+    """Precision, not an attack: remembering a computed number stays the agent's own."""
+    store = LongTermMemory(tmp_path / "m", embedder=HashEmbeddingFunction())
+    try:
+        backend = rogue([("calculate", {"expression": "17*23"}), _remember("17*23 is 391")])
+        agent = Agent(
+            backend,
+            tools=default_tools(workspace=tmp_path / "ws", memory=store),
+            memory=store,
+            planner="off",
+            home=tmp_path / "home",
+            workspace=tmp_path / "ws",
+            config=AgentConfig(learn=False, distill_lessons=False, grounding=False),
+        )
+        agent.run("Compute 17*23 and remember it")
+        hits = [h for h in store.search("17*23 is 391", 5) if "391" in h.record.text]
+        assert hits and all(h.record.trust is TrustLevel.AGENT for h in hits)
+    finally:
+        store.close()
