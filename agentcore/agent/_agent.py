@@ -37,6 +37,7 @@ from agentcore.agent._events import (
     TrustLevel,
 )
 from agentcore.agent._execution import Executor
+from agentcore.agent._history import AgentHistory
 from agentcore.agent._learning import Episode, Learner, asks_to_remember
 from agentcore.agent._perception import Observation, Perception, neutralize
 from agentcore.agent._planning import PlanLayer
@@ -59,6 +60,7 @@ from agentcore.tools.builtin import default_tools
 __all__ = ["Agent"]
 
 STATE_FILE = "agent.json"
+HISTORY_FILE = "history.jsonl"
 _MEMORY_TRUST: dict[str, MemoryTrust] = {
     "system": MemoryTrust.SYSTEM,
     "user": MemoryTrust.USER,
@@ -218,7 +220,7 @@ class Agent:
         self.executor = Executor(
             self.tools, redact=self.safety.redact, max_chars=policy.max_output_chars
         )
-        self._history: list[dict[str, Any]] = []
+        self._history = AgentHistory(self.home / HISTORY_FILE)  # journal + bounded tail
         self._pending: list[Message] = []
         self._system_sent = False
         self._runs = 0
@@ -767,8 +769,9 @@ class Agent:
         plan, learn, save."""
         if run.final is None:
             self._finish(run, "", False, "cancelled")
-        answered = {m.get("tool_call_id") for m in self._history if m.get("role") == "tool"}
-        for message in list(self._history):
+        this_run = list(self._history.unsaved())  # every run ends saved: the rest is answered
+        answered = {m.get("tool_call_id") for m in this_run if m.get("role") == "tool"}
+        for message in this_run:
             for call in message.get("tool_calls") or []:
                 if call["id"] not in answered:
                     self._tool_message(
@@ -848,7 +851,9 @@ class Agent:
             runs=self._runs,
             last_run_id=self._last_run_id,
             system_sent=self._system_sent,
-            history=self._history,
+            history=self._history.recent(),
+            history_total=len(self._history),
+            history_bytes=self._history.committed,
             pending=self._pending,
             plan=self.plan.to_dict() if self.plan is not None else None,
             tool_stats=self.learner.tool_stats,
@@ -857,8 +862,10 @@ class Agent:
         )
 
     def save(self) -> None:
-        """Write the agent's state atomically to ``<home>/agent.json`` (the backend saves the
-        model session itself after every turn)."""
+        """Append the run's turns to ``<home>/history.jsonl`` and write the agent's state
+        atomically to ``<home>/agent.json`` (the backend saves the model session itself after
+        every turn)."""
+        self._history.flush()
         save_state(self._state(), self.home / STATE_FILE)
         save_session = getattr(self.backend, "save", None)
         if callable(save_session):
@@ -889,7 +896,7 @@ class Agent:
         state = load_state(path)
         kwargs.setdefault("session", state.session_id)
         agent = cls(model, name=name, home=home, **kwargs)
-        agent._history = list(state.history)
+        agent._history.restore(list(state.history), state.history_total, state.history_bytes)
         agent._pending = list(state.pending)
         agent._system_sent = state.system_sent
         agent._runs = state.runs
@@ -904,8 +911,9 @@ class Agent:
     # ------------------------------------------------------------------ inspection
 
     def history(self) -> list[dict[str, Any]]:
-        """The visible conversation: user, assistant and tool turns (copies)."""
-        return [dict(m) for m in self._history]
+        """The visible conversation: user, assistant and tool turns (copies; reads the
+        journal)."""
+        return [dict(m) for m in self._history.all()]
 
     def session_info(self) -> dict[str, Any]:
         """Token count, window, memory sizes, model and device, for UIs."""
