@@ -492,9 +492,10 @@ class StreamingCache:
             self._rotate_cache_frame(self.pos - int(self.cache_position(self.pos)))
 
     def state_since(self, pos: int) -> dict[str, torch.Tensor | int] | None:
-        """What the tokens since stream position ``pos`` changed: the sinks and the ring slots
-        they filled (raw keys are stored before RoPE, so no other slot changes). None when they
-        filled the whole ring (save :meth:`state_dict` instead). Apply with :func:`merge_state`.
+        """What the tokens since stream position ``pos`` changed: the ring slots they filled
+        (raw keys are stored before RoPE, so no other slot changes) and the sinks while they
+        fill. None when they filled the whole ring (save :meth:`state_dict` instead). Apply
+        with :func:`merge_state`.
         """
         if not 0 <= pos <= self.pos:
             raise ValueError(f"pos={pos}: expected 0..{self.pos} (the tokens this cache holds)")
@@ -504,10 +505,13 @@ class StreamingCache:
             return None
         ns = self.n_sinks_filled
         slots = (torch.arange(first, max(first, self.pos)) - cfg.n_sink) % cfg.window  # [n]
+        sinks: dict[str, torch.Tensor | int] = {}
+        if pos < cfg.n_sink:  # sinks still filling (afterwards they never change)
+            sinks["sink_k_raw"] = self.cf_k_raw[:, :, :, :ns].cpu().clone()
+            sinks["sink_v"] = self.att_v[:, :, :, :ns].cpu().clone()
         return {
             "pos": self.pos,
-            "sink_k_raw": self.cf_k_raw[:, :, :, :ns].cpu().clone(),
-            "sink_v": self.att_v[:, :, :, :ns].cpu().clone(),
+            **sinks,
             "slots": slots,
             "ring_pos": self.ring_pos[slots].clone(),
             "ring_k_raw": self.ring_k_raw[:, :, :, slots].cpu().clone(),  # [L,B,H,n,D]
@@ -542,8 +546,8 @@ def merge_state(
     return {
         "pos": delta["pos"],
         "ring_pos": ring_pos,
-        "sink_k_raw": delta["sink_k_raw"],
-        "sink_v": delta["sink_v"],
+        "sink_k_raw": delta.get("sink_k_raw", state["sink_k_raw"]),
+        "sink_v": delta.get("sink_v", state["sink_v"]),
         "ring_k_raw": ring_k,
         "ring_v": ring_v,
     }
