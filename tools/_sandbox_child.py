@@ -5,8 +5,10 @@ fresh single-threaded interpreter that imports nothing but the standard library.
 a JSON object; in order, the launcher
 
 1. enters new user, mount, network and PID namespaces (unprivileged; skipped where the kernel
-   or the container refuses them), so the command has no network but a loopback that is down,
-   and every process it starts dies with it;
+   or the container refuses them), so the command has no network but a loopback that is down;
+   forks, and goes on as PID 1 of the new namespace with its own ``/proc`` (other processes of
+   the machine are not visible), so every process the command starts dies with it, while the
+   first launcher process waits and relays the exit status;
 2. masks the paths it was given (protected files and folders inside the workspace) with an
    empty read-only folder or ``/dev/null``;
 3. restricts the file system with Landlock: read and execute under the runtime's folders,
@@ -214,13 +216,24 @@ def _limits(spec: dict[str, Any]) -> None:
         resource.setrlimit(kind, (value, hard))
 
 
-def _run_as_init(argv: list[str], env: dict[str, str]) -> None:
-    """Inside a new PID namespace: the command runs as its PID 1 (every process it starts dies
-    with it) and dies with this launcher; the launcher relays its exit status."""
+def _become_init(status: dict[str, Any], status_fd: int) -> None:
+    """In a new PID namespace: fork; the child goes on as its PID 1 (the command will run there,
+    and every process it starts dies with it; it also dies with this launcher) and gets its
+    own ``/proc``, showing only its own processes; the launcher waits and relays the exit
+    status. Without a PID namespace, nothing."""
+    if not status["pid_namespace"]:
+        return
     pid = os.fork()
     if pid == 0:
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        _exec(argv, env)
+        try:
+            flags = _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+            _mount(b"proc", "/proc", b"proc", flags, None)
+            status["private_proc"] = True
+        except OSError as exc:
+            status["private_proc_error"] = str(exc)
+        return
+    os.close(status_fd)  # the child reports
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda s, f: os.kill(pid, signal.SIGKILL))
     while True:
@@ -256,11 +269,15 @@ def main() -> None:
         "user_namespace": False,
         "network_namespace": False,
         "pid_namespace": False,
+        "private_proc": False,
         "masked": 0,
         "rlimits": False,
     }
     required = set(spec.get("require", ()))
+    status_fd = int(spec["status_fd"])
     in_ns = _namespaces(status) if spec.get("namespaces", True) else False
+    if in_ns:
+        _become_init(status, status_fd)  # from here on: PID 1 of the new namespace
     masks = spec.get("mask", [])
     if masks:
         if not in_ns:
@@ -298,13 +315,9 @@ def main() -> None:
     except (OSError, ValueError) as exc:
         _fail(f"resource limits: {exc}")
     os.chdir(spec["cwd"])
-    fd = int(spec["status_fd"])
-    os.write(fd, (json.dumps(status) + "\n").encode())
-    os.close(fd)
-    env = {str(k): str(v) for k, v in spec["env"].items()}
-    if status["pid_namespace"]:
-        _run_as_init(spec["argv"], env)
-    _exec(spec["argv"], env)
+    os.write(status_fd, (json.dumps(status) + "\n").encode())
+    os.close(status_fd)
+    _exec(spec["argv"], {str(k): str(v) for k, v in spec["env"].items()})
 
 
 if __name__ == "__main__":

@@ -357,6 +357,19 @@ _sandbox(
 )
 
 
+def _private_proc(env: Env, result: Any) -> None:
+    if not SUPPORT.get("private_proc"):
+        pytest.skip("this container does not let the sandbox mount its own /proc")
+    output_lacks("pytest", "python")(env, result)
+
+
+_sandbox(
+    "agent-cmdline-via-proc",
+    sh(lambda e: f"cat /proc/{os.getpid()}/cmdline; cat /proc/*/cmdline | tr '\\0' ' '"),
+    _private_proc,
+)
+
+
 def _leak_fd(env: Env) -> None:
     handle = open(env.outside / "secret.txt")  # noqa: SIM115 - kept open on purpose
     os.set_inheritable(handle.fileno(), True)
