@@ -39,6 +39,7 @@ from agentcore.core.session import GenerationResult, Session, SessionConfig
 from agentcore.core.state import session_files
 from agentcore.paths import validate_name
 from agentcore.tools import HERMES, CallFormat
+from agentcore.tools._decision import ToolSelector
 
 __all__ = [
     "DEFAULT_MAX_RESIDENT",
@@ -227,6 +228,15 @@ class LocalBackend:
     def dialect(self) -> ToolDialect:
         """How this model is shown tools and writes calls (from its chat template)."""
         return tool_dialect(self.engine.codec)
+
+    @functools.cached_property
+    def tool_selector(self) -> ToolSelector | None:
+        """The call-or-answer decision and tool retrieval for ``tool_choice="auto"`` (and for
+        ``"required"`` over many tools), on the offline embedder; assign ``None`` to leave the
+        choice to the model alone (see :mod:`agentcore.tools._decision`)."""
+        from agentcore.memory import embed_texts
+
+        return ToolSelector(lambda texts: embed_texts(list(texts), device="cpu"))
 
     def _tools_prompt(
         self, entries: Sequence[Mapping[str, Any]], declared: Sequence[Any], tool_choice: ToolChoice
@@ -430,6 +440,11 @@ class LocalBackend:
         codec = self.engine.codec
         hf_tok = codec.hf
         vocab = self.engine.core.dims.vocab
+        selector = self.tool_selector if tools and json_schema is None else None
+        if selector is not None and tools:  # the decision: a call among a few tools, or text
+            tools, tool_choice, decision = selector.narrow(messages, tools, tool_choice)
+            if decision is not None:
+                log.debug("tool decision: %s", decision.reason)
         if tools and tool_choice != "none":
             from agentcore.tools import build_action_grammar
 
