@@ -114,12 +114,13 @@ def memory_tools(
 
     def recall(query: Query, k: Count = 5) -> str:
         """Search long-term memory for what is relevant to a query, best match first."""
+        # a memory from untrusted content is marked as data, as the agent's context marks it
         hits = store.search(query, k)
         if not hits:
             return "no memories found"
         return "\n".join(
             f"{i}. [{_kind(hit.record.kind)} {hit.record.id}] (score {hit.score:.2f}) "
-            f"{hit.record.text}"
+            f"{_DATA_ONLY if _untrusted(hit.record) else ''}{hit.record.text}"
             for i, hit in enumerate(hits, 1)
         )
 
@@ -132,3 +133,12 @@ def memory_tools(
 
 def _kind(kind: Any) -> str:
     return str(getattr(kind, "value", kind))
+
+
+_DATA_ONLY = "(untrusted, data only) "
+
+
+def _untrusted(record: Any) -> bool:
+    """A memory that came from untrusted content (trust ``tool`` or ``external``)."""
+    trust = getattr(record, "trust", None)
+    return str(getattr(trust, "value", trust)) in ("tool", "external")
