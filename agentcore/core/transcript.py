@@ -98,7 +98,9 @@ class Transcript:
             return
         self.chars += len(text)
         self._text += text
-        if len(self._text) > 2 * self.tail_chars:
+        # before the first render of messages it holds, the whole text is the stream to compare
+        whole_needed = self.mark is None and bool(self.messages)
+        if len(self._text) > 2 * self.tail_chars and not whole_needed:
             self._text = self._text[-self.tail_chars :]
         if self.mark is not None and len(self.since_mark) < _SINCE_MARK_CAP:
             self.since_mark += text[: _SINCE_MARK_CAP - len(self.since_mark)]

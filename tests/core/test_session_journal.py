@@ -38,10 +38,12 @@ def _same(a: Session, b: Session) -> None:
     assert a.n_tokens == b.n_tokens
     assert torch.equal(a.next_logits, b.next_logits)  # type: ignore[arg-type]
     assert a.n_messages == b.n_messages
-    _tails_agree(a.messages, b.messages, min(a.n_messages, a.config.tail_messages))
+    cap = min(a.config.tail_messages, b.config.tail_messages)
+    _tails_agree(a.messages, b.messages, min(a.n_messages, cap))
     assert a.transcript.chars == b.transcript.chars
     _tails_agree(a.rendered, b.rendered, min(a.transcript.chars, a.transcript.tail_chars))
-    _tails_agree(a.tokens.tolist(), b.tokens.tolist(), min(a.n_tokens, a.config.tail_tokens))
+    cap = min(a.config.tail_tokens, b.config.tail_tokens)
+    _tails_agree(a.tokens.tolist(), b.tokens.tolist(), min(a.n_tokens, cap))
     assert a.cache.pos == b.cache.pos
     assert torch.equal(a.cache.ring_pos, b.cache.ring_pos)
 
@@ -240,3 +242,59 @@ def test_a_kill_at_any_step_of_a_save_restores_exactly(
     _turn(restored, 9)
     restored.save(path)
     _same(tiny_engine.restore_session(path), restored)
+
+
+def test_a_session_saved_in_format_1_loads_and_continues(
+    tiny_engine: Engine, tmp_path: Path
+) -> None:
+    """One file holding everything (format 1): it loads, its next turn adds exactly what the
+    whole render would, and its next save writes the base, journal and history."""
+    import io
+    import json
+
+    class Ascii:  # replies of printable ASCII: the stream's text is the template's
+        def allowed_tokens(self) -> torch.Tensor:
+            mask = torch.zeros(258, dtype=torch.bool)
+            mask[32:127] = True
+            mask[257] = True
+            return mask
+
+        def advance(self, token_id: int) -> None:
+            pass
+
+        def is_finished(self) -> bool:
+            return False
+
+    def turn(s: Session, i: int) -> None:
+        s.chat(f"turn {i}: tell me more", GREEDY, constraint=Ascii())
+
+    s = tiny_engine.new_session(CFG)
+    for i in range(2):
+        turn(s, i)
+    path = s.save(tmp_path / "new.session")
+    header, _, body = path.read_bytes().partition(b"\n")
+    payload = torch.load(io.BytesIO(body), weights_only=True)
+    for key in ("transcript", "history_bytes", "tail_messages", "tail_tokens"):
+        del payload[key]
+    payload["messages"] = json.dumps(s.messages)
+    payload["rendered"] = s.rendered
+    payload["tokens"] = torch.tensor(list(s.history("tokens")), dtype=torch.int64)  # all of them
+    old_header = json.loads(header.split(b" ", 1)[1])
+    old_header = {"version": 1, "model": old_header["model"]}
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    old = tmp_path / "old.session"
+    old.write_bytes(
+        b"AGENTCORE-SESSION " + json.dumps(old_header).encode() + b"\n" + buf.getvalue()
+    )
+    r = tiny_engine.restore_session(old)
+    assert r.n_messages == 4 and r.transcript.mark is None
+    turn(r, 2)
+    turn(s, 2)
+    _same(r, s)
+    r.save(old)
+    again = tiny_engine.restore_session(old)
+    _same(again, s)
+    assert [m["content"] for m in again.history("messages")][::2] == [
+        f"turn {i}: tell me more" for i in range(3)
+    ]
