@@ -442,6 +442,9 @@ class LocalBackend:
         vocab = self.engine.core.dims.vocab
         selector = self.tool_selector if tools and json_schema is None else None
         if selector is not None and tools:  # the decision: a call among a few tools, or text
+            if hf_tok is None:
+                raise ValueError("constrained tool calls need a Hugging Face tokenizer")
+            self._check_tool_schemas(tools, tools_from_openai(tools))  # every tool, offered or not
             tools, tool_choice, decision = selector.narrow(messages, tools, tool_choice)
             if decision is not None:
                 log.debug("tool decision: %s", decision.reason)
