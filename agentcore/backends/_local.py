@@ -440,7 +440,8 @@ class LocalBackend:
         codec = self.engine.codec
         hf_tok = codec.hf
         vocab = self.engine.core.dims.vocab
-        selector = self.tool_selector if tools and json_schema is None else None
+        decides = tools and json_schema is None and tool_choice in ("auto", "required")
+        selector = self.tool_selector if decides else None
         if selector is not None and tools:  # the decision: a call among a few tools, or text
             if hf_tok is None:
                 raise ValueError("constrained tool calls need a Hugging Face tokenizer")
