@@ -4,7 +4,9 @@ Owns the one way files are replaced: write a temp file in the same folder, fsync
 over the target, fsync the folder. Readers see the old file or the new one, never a mix; a
 kill at any point leaves the old file intact (at worst a stale ``.tmp`` file beside it).
 :func:`atomic_write_bytes` writes bytes, :func:`atomic_open` hands out the temp file to write
-to, :func:`atomic_path` its name (for libraries that write by file name); :func:`fsync_dir`
+to, :func:`atomic_path` its name (for libraries that write by file name);
+:func:`atomic_write_at` does the same relative to an open folder descriptor without following
+any link (the workspace's writes: a link swapped in cannot redirect them); :func:`fsync_dir`
 makes a rename in a folder durable. Never decides what is written or where.
 """
 
@@ -17,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_open", "atomic_path", "atomic_write_bytes", "fsync_dir"]
+__all__ = ["atomic_open", "atomic_path", "atomic_write_at", "atomic_write_bytes", "fsync_dir"]
 
 
 def fsync_dir(path: Path) -> None:
@@ -61,3 +63,35 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never a mix."""
     with atomic_open(path) as fh:
         fh.write(data)
+
+
+def atomic_write_at(dir_fd: int, name: str, data: bytes) -> None:
+    """Replace ``name`` in the folder open as ``dir_fd`` with ``data``: a temp file created
+    there (``O_EXCL | O_NOFOLLOW``), fsynced, renamed over ``name`` (a rename replaces a link
+    at ``name`` instead of following it), then the folder fsynced. ``dir_fd`` must be opened
+    for reading (``O_RDONLY | O_DIRECTORY``)."""
+    if "/" in name or name in ("", ".", ".."):
+        raise ValueError(f"name: got {name!r}; expected one path component")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):
+        tmp = f".{name[:200]}.{os.urandom(6).hex()}.tmp"
+        try:
+            fd = os.open(tmp, flags, 0o666, dir_fd=dir_fd)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise FileExistsError(f"no free temporary name beside {name!r}")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        raise
+    os.fsync(dir_fd)

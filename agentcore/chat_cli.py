@@ -29,7 +29,7 @@ def _open_session(engine: Engine, ns: argparse.Namespace) -> Session:
             session = engine.restore_session(path)
             print(
                 f"[resumed session {ns.session!r}: {session.n_tokens} tokens, "
-                f"{len(session.messages)} messages]",
+                f"{session.n_messages} messages]",
                 file=sys.stderr,
             )
             return session

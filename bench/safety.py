@@ -8,11 +8,19 @@ the part of an agent step the issue #25 goal (< 5 ms per step) is about.
 * ``check_call``: the filter's checks before a call (schema, paths, URLs anywhere in the
   arguments, secrets in every key and value);
 * ``tool call, guarded - bare``: the same call run through the executor with and without the
-  effect guard (audit hook: every file, folder, address the tool touches is checked);
+  effect guard (audit hook: every file, folder, address the tool touches is checked), run
+  alternately; ``guard`` is the median of the pairwise differences;
 * ``redact 4 KB output``: the whole output redacted before it is cut;
 * ``stream redaction``: per streamed token;
 * ``audit record``: one verdict written (with and without fsync, the default is with);
-* ``open() outside a tool``: what the process-wide audit hook costs code that is not a tool.
+* ``open() outside a tool``: what the process-wide audit hook costs code that is not a tool;
+* child processes: a plain ``subprocess.run(["true"])`` against the same command through
+  :func:`agentcore.tools.run_sandboxed` (namespaces, masks, Landlock, rlimits: the launcher is
+  a second Python start) and through the ``run_command`` tool under the guard (which also
+  scans the workspace for protected paths to mask). Only tools that run commands pay it.
+
+File tools read and write through descriptors opened component by component (no link
+followed out of the workspace); their rows include that.
 
 Writes ``docs/benchmarks/safety.md`` + JSON. Usage: ``python bench/safety.py [--n 300]``.
 """
@@ -21,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +46,7 @@ from agentcore.agent._audit import AuditLog
 from agentcore.agent._execution import Executor
 from agentcore.agent._redact import Redactor, StreamRedactor
 from agentcore.agent._safety import BudgetMeter, SafetyFilter
-from agentcore.tools import install_effect_hook
+from agentcore.tools import SandboxRules, install_effect_hook, run_sandboxed, sandbox_support
 from agentcore.tools.builtin import default_tools
 
 KEY = "sk-live-0123456789abcdefghijklmnop"
@@ -54,6 +64,31 @@ def per_call_us(fn: Callable[[], Any], n: int) -> float:
     return statistics.median(samples) * 1e6
 
 
+def paired_us(bare: Callable[[], Any], guarded: Callable[[], Any], n: int) -> tuple[float, ...]:
+    """Medians (microseconds) of ``bare``, ``guarded`` and of their difference, the two run
+    alternately so both see the same load on a busy machine (the difference is taken pair by
+    pair, not between two medians measured minutes apart)."""
+    for _ in range(10):
+        bare()
+        guarded()
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(n):
+        started = time.perf_counter()
+        bare()
+        middle = time.perf_counter()
+        guarded()
+        ended = time.perf_counter()
+        a.append(middle - started)
+        b.append(ended - middle)
+    diffs = [y - x for x, y in zip(a, b, strict=True)]
+    return (
+        statistics.median(a) * 1e6,
+        statistics.median(b) * 1e6,
+        statistics.median(diffs) * 1e6,
+    )
+
+
 def open_us(path: Path, n: int) -> float:
     def once() -> None:
         with open(path, "rb") as handle:
@@ -68,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="report folder")
     args = parser.parse_args(argv)
     n = args.n
+    load_before = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -118,13 +154,13 @@ def main(argv: list[str] | None = None) -> int:
                     )
 
                 check_us = per_call_us(check, n)
-                bare_us = per_call_us(bare, n)
-                guarded_us = per_call_us(guarded, n)
-                total = check_us + max(0.0, guarded_us - bare_us)
+                bare_us, guarded_us, guard_us = paired_us(bare, guarded, n)
+                total = check_us + max(0.0, guard_us)
                 raw["calls"][name] = {
                     "check_us": check_us,
                     "bare_us": bare_us,
                     "guarded_us": guarded_us,
+                    "guard_us": guard_us,
                     "overhead_us": total,
                 }
                 rows.append(
@@ -133,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{check_us:.0f}",
                         f"{bare_us:.0f}",
                         f"{guarded_us:.0f}",
-                        f"{guarded_us - bare_us:.0f}",
+                        f"{guard_us:.0f}",
                         f"{total / 1000:.3f}",
                     ]
                 )
@@ -159,6 +195,38 @@ def main(argv: list[str] | None = None) -> int:
         synced = AuditLog(root / "home" / "audit-sync.jsonl", fsync=True)
         audit_fsync = per_call_us(lambda: synced.append(record), max(20, n // 10))
 
+        # child processes: few samples, each is a process start or two
+        m = max(10, n // 15)
+        support = sandbox_support()
+        rules = SandboxRules(require=frozenset())
+        plain_ms = per_call_us(lambda: subprocess.run(["true"], check=True), m) / 1000
+        sandboxed_ms = (
+            per_call_us(lambda: run_sandboxed(["true"], workspace=ws, rules=rules), m) / 1000
+        )
+        exec_registry = default_tools(workspace=ws, allow_exec=True)
+        exec_safety = SafetyFilter(
+            policy, exec_registry, agent="bench", audit=audit, home=root / "home"
+        )
+        exec_executor = Executor(
+            exec_registry, redact=exec_safety.redact, max_chars=policy.max_output_chars
+        )
+        loop = asyncio.new_event_loop()
+        try:
+
+            def run_tool() -> None:
+                guard = exec_safety.guard_for("run_command")
+                done = loop.run_until_complete(
+                    exec_executor.run(
+                        "run_command", {"command": "true"}, time_left=None, guard=guard
+                    )
+                )
+                assert done.ok and "exit code 0" in done.output, done.output
+
+            tool_ms = per_call_us(run_tool, m) / 1000
+            scan_us = per_call_us(lambda: exec_safety.guard_for("run_command").sandbox(str(ws)), n)
+        finally:
+            loop.close()
+
     worst = max(v["overhead_us"] for v in raw["calls"].values())
     step_ms = (worst + redact_us + audit_nofsync) / 1000
     raw.update(
@@ -169,6 +237,22 @@ def main(argv: list[str] | None = None) -> int:
         open_before_hook_us=open_before,
         open_after_hook_us=open_after,
         step_overhead_ms=step_ms,
+        load_average=[load_before, os.getloadavg()[0]],
+        sandbox_support=support,
+        child_plain_ms=plain_ms,
+        child_sandboxed_ms=sandboxed_ms,
+        run_command_guarded_ms=tool_ms,
+        protected_scan_us=scan_us,
+    )
+    layers = ", ".join(k for k, v in support.items() if v is True) or "(none)"
+    children = markdown_table(
+        ["child process `true`", "per call (ms)"],
+        [
+            ["subprocess.run, no sandbox", f"{plain_ms:.1f}"],
+            ["run_sandboxed (launcher + layers)", f"{sandboxed_ms:.1f}"],
+            ["run_command tool, guarded (+ check, protected-path scan)", f"{tool_ms:.1f}"],
+            ["protected-path scan of the 52-entry workspace (us)", f"{scan_us:.0f}"],
+        ],
     )
     other = markdown_table(
         ["measurement", "per call (us)"],
@@ -184,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     markdown = f"""# Safety layer cost per tool call
 
 `python bench/safety.py --n {n}` on {raw["machine"]["cpu"]} ({raw["machine"]["cores"]} cores),
-{raw["machine"]["date"]}. Medians of {n} calls; a workspace of 50 small files.
+{raw["machine"]["date"]}. Medians of {n} calls; a workspace of 50 small files. Load average
+{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (other jobs on the machine
+slow every row alike; compare runs at a similar load).
 
 {
         markdown_table(
@@ -201,6 +287,14 @@ def main(argv: list[str] | None = None) -> int:
     }
 
 {other}
+
+Tools that run commands (`run_command`, `run_python`) start each one in the sandbox; layers in
+force on this machine: {layers}. Medians of {m} runs:
+
+{children}
+
+The sandbox adds **{sandboxed_ms - plain_ms:.1f} ms** per command over a bare process start
+(mostly the launcher, a second Python start without site); only calls of these tools pay it.
 
 Per-step overhead of the safety layer, worst tool above + redaction + one audit record
 (without fsync): **{step_ms:.2f} ms** (goal: < 5 ms). With the default fsync, add the

@@ -196,6 +196,10 @@ class Reflector:
             return []
         stamp = now or datetime.now(UTC)
         stamp = max(stamp, max(r.time for r in pending))  # later than everything it covers
+        # the summariser read every memory in the prompt: a lesson is trusted no more than the
+        # least trusted of them (one from a web page or a tool's output stays data)
+        least = min((r.trust for r in memories), key=lambda t: t.rank, default=TrustLevel.AGENT)
+        trust = least if least.rank < TrustLevel.AGENT.rank else TrustLevel.AGENT
         lessons = []
         for text, cited in parsed:
             evidence = [memories[n - 1] for n in cited] or memories
@@ -207,7 +211,7 @@ class Reflector:
                     time=stamp,
                     importance=max(r.importance for r in evidence),
                     source=REFLECTION_SOURCE,
-                    trust=TrustLevel.AGENT,
+                    trust=trust,
                     evidence=tuple(r.id for r in evidence),
                 )
             )

@@ -327,6 +327,8 @@ class TaskGraph:
                     "blocked_by": None,
                     "parent": parent,
                     "depth": base_depth + sub_task.depth,
+                    # a step refined out of an untrusted one is untrusted too
+                    "untrusted_source": sub_task.untrusted_source or old.untrusted_source,
                 }
             )
             self._insert(fresh)
@@ -503,6 +505,14 @@ class TaskGraph:
         self._waiting[task.id] = 0
         self._index[task.id] = self._next_index
         self._next_index += 1
+
+    def mark_untrusted(self, task_id: str, source: str) -> Task:
+        """Label live task ``task_id`` as derived from untrusted ``source`` (a label already
+        there is kept)."""
+        task = self._require(task_id)
+        if task.untrusted_source is not None:
+            return task
+        return self._set(task, untrusted_source=source)
 
     def _set(self, task: Task, **update: Any) -> Task:
         new = task.model_copy(update=update)

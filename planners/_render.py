@@ -80,6 +80,8 @@ def _line(task: Task, deps: list[str], archived: bool) -> str:
     parts = [f"{head} {task.id}: {_short(task.goal)}"]
     if task.assignee is not None:
         parts.append(f"@{task.assignee}")
+    if task.untrusted_source is not None:
+        parts.append(f"(untrusted: from {_short(task.untrusted_source, 40)})")
     if deps:
         parts.append(f"(after {', '.join(deps)})")
     if not archived and task.status is TaskStatus.RUNNING:

@@ -72,3 +72,7 @@ class Task(BaseModel):
     depth: int = Field(default=0, ge=0)
     #: For a task skipped because a dependency failed: the id of the failed task.
     blocked_by: str | None = None
+    #: The untrusted content this task was derived from (``tool:read_file``, ``web``...): a
+    #: step a tool added after reading a file, a replan after such a failure. ``None`` for
+    #: steps planned from the goal. Agents show such a step as data and ask before it acts.
+    untrusted_source: str | None = Field(default=None, max_length=200)

@@ -31,6 +31,9 @@ class TemplateStep(BaseModel):
     assignee: Assignee | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     depends_on: tuple[str, ...] = ()
+    #: Kept from the task it was made from: a reused step that came from untrusted content
+    #: is still untrusted.
+    untrusted_source: str | None = None
 
 
 def _placeholders(text: str) -> set[str]:
@@ -67,6 +70,11 @@ class PlanTemplate(BaseModel):
             _placeholders(step.goal)  # raises ValueError on unbalanced braces
         self._order()  # raises CycleError on a cycle
         return self
+
+    @property
+    def untrusted(self) -> bool:
+        """Whether a step came from untrusted content."""
+        return any(s.untrusted_source is not None for s in self.steps)
 
     def placeholders(self) -> set[str]:
         """Names that ``instantiate`` must be given (besides ``goal``)."""
@@ -120,6 +128,7 @@ class PlanTemplate(BaseModel):
                     goal=step.goal.format_map(values),
                     assignee=step.assignee,
                     inputs=inputs,
+                    untrusted_source=step.untrusted_source,
                 ),
                 step.depends_on,
             )
@@ -143,6 +152,7 @@ class PlanTemplate(BaseModel):
                     assignee=task.assignee,
                     inputs=inputs,
                     depends_on=tuple(graph.dependencies(tid)),
+                    untrusted_source=task.untrusted_source,
                 )
             )
         return cls(goal=graph.goal, steps=tuple(steps))

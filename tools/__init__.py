@@ -11,7 +11,9 @@ one. Built-in tools live in :mod:`tools.builtin`.
 
 Never decides whether a call is allowed: each tool declares its :class:`SideEffect` set and
 limits, and the agent's safety filter decides; :func:`guarded` runs a call under the filter's
-:class:`EffectGuard`, which sees every file, address and process the call touches.
+:class:`EffectGuard`, which sees every file, address and process the call touches;
+:func:`run_sandboxed` is how a tool runs a command (resource limits, the file system confined
+to the workspace, no network).
 """
 
 from agentcore.tools._action import (
@@ -27,6 +29,7 @@ from agentcore.tools._call_format import HERMES, LLAMA3, MISTRAL, CallFormat, de
 from agentcore.tools._effects import (
     EffectDenied,
     EffectGuard,
+    check_path,
     check_url,
     check_write,
     current_guard,
@@ -66,9 +69,18 @@ from agentcore.tools._mcp_server import (
 )
 from agentcore.tools._meta import SideEffect, ToolLimits
 from agentcore.tools._prompt import format_tool_result, format_tool_result_body, render_tools_prompt
+from agentcore.tools._provenance import influenced, untrusted_influence
 from agentcore.tools._regex import regex_risk
 from agentcore.tools._registry import ToolRegistry
 from agentcore.tools._result import ToolOutput, ToolResult
+from agentcore.tools._sandbox import (
+    SandboxError,
+    SandboxLimits,
+    SandboxResult,
+    SandboxRules,
+    run_sandboxed,
+    sandbox_support,
+)
 from agentcore.tools._tool import Tool, tool
 
 __all__ = [
@@ -90,6 +102,10 @@ __all__ = [
     "MCPToolset",
     "PydanticArguments",
     "RemoteToolError",
+    "SandboxError",
+    "SandboxLimits",
+    "SandboxResult",
+    "SandboxRules",
     "SideEffect",
     "TextReply",
     "Tool",
@@ -108,6 +124,7 @@ __all__ = [
     "ToolTimeoutError",
     "arguments_grammar_schema",
     "build_action_grammar",
+    "check_path",
     "check_url",
     "check_write",
     "current_guard",
@@ -116,6 +133,7 @@ __all__ = [
     "format_tool_result",
     "format_tool_result_body",
     "guarded",
+    "influenced",
     "install_effect_hook",
     "mcp_server",
     "parse_action",
@@ -124,9 +142,12 @@ __all__ = [
     "regex_risk",
     "render_tools_prompt",
     "resolve_action_space",
+    "run_sandboxed",
+    "sandbox_support",
     "serve_stdio",
     "serve_streamable_http",
     "streamable_http_app",
     "to_mcp_tool",
     "tool",
+    "untrusted_influence",
 ]

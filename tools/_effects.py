@@ -12,8 +12,11 @@ redirect hops, a write's new content) also call :func:`check_url`, :func:`check_
 
 Never decides anything itself (the guard does) and costs one context-variable read per audit
 event outside a guarded call. It is not a sandbox against hostile Python code (a tool that
-starts its own threads or calls C directly is not followed); it holds the model's choices of
-arguments to the policy.
+starts its own threads, calls C directly or opens relative to a descriptor with ``dir_fd`` is
+not followed: the ``open`` audit event does not carry the descriptor); it holds the model's
+choices of arguments to the policy. Processes are the exception: a spawn is seen, and
+:func:`sandbox_spawn` marks the one kind a policy can let through, the sandbox launcher
+(:mod:`agentcore.tools._sandbox`), whose child is confined by the kernel instead.
 """
 
 from __future__ import annotations
@@ -25,19 +28,24 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from agentcore.tools._errors import ToolExecutionError
+
+if TYPE_CHECKING:
+    from agentcore.tools._sandbox import SandboxRules
 
 __all__ = [
     "EffectDenied",
     "EffectGuard",
+    "check_path",
     "check_url",
     "check_write",
     "current_guard",
     "guarded",
     "install_effect_hook",
     "path_visible",
+    "sandbox_spawn",
 ]
 
 
@@ -71,11 +79,16 @@ class EffectGuard(Protocol):
 
     def content(self, path: str, text: str, start: int) -> None: ...
 
-    def process(self, event: str, detail: str) -> None: ...
+    def process(self, event: str, detail: str, *, sandboxed: bool) -> None: ...
+
+    def sandbox(self, workspace: str) -> SandboxRules: ...
 
 
 _GUARD: contextvars.ContextVar[EffectGuard | None] = contextvars.ContextVar(
     "agentcore_effect_guard", default=None
+)
+_SPAWN: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "agentcore_sandbox_spawn", default=False
 )
 _BUSY = threading.local()  # re-entrancy: a guard's own file reads are not checked
 _INSTALLED = False
@@ -185,7 +198,8 @@ def _dispatch(guard: EffectGuard, event: str, args: tuple[Any, ...]) -> None:
         elif isinstance(address, str | bytes):  # AF_UNIX
             guard.path(_text(address) or "", write=True, event=event)
     elif event in _PROCESS_EVENTS:
-        guard.process(event, repr(args[:2])[:200])
+        sandboxed = event == "subprocess.Popen" and _SPAWN.get()
+        guard.process(event, repr(args[:2])[:200], sandboxed=sandboxed)
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
@@ -212,6 +226,17 @@ def install_effect_hook() -> None:
 
 
 @contextlib.contextmanager
+def sandbox_spawn() -> Iterator[None]:
+    """Marks the process started in the body as the sandbox launcher's (only
+    :func:`~agentcore.tools.run_sandboxed` uses it): a policy may refuse every other spawn."""
+    token = _SPAWN.set(True)
+    try:
+        yield
+    finally:
+        _SPAWN.reset(token)
+
+
+@contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     previous = getattr(_BUSY, "on", False)
     _BUSY.on = True
@@ -228,6 +253,16 @@ def check_url(url: str) -> None:
     if guard is not None:
         with _quiet():
             guard.url(url)
+
+
+def check_path(path: str | os.PathLike[str], *, write: bool) -> None:
+    """Raise :class:`EffectDenied` when the running call may not read (or write) ``path`` (a
+    no-op outside a guarded call). Tools that open relative to a folder descriptor call it
+    with the resolved path, since the ``open`` audit event does not carry the descriptor."""
+    guard = _GUARD.get()
+    if guard is not None:
+        with _quiet():
+            guard.path(os.fspath(path), write=write, event="open")
 
 
 def check_write(path: str | os.PathLike[str], text: str, start: int = 0) -> None:

@@ -29,7 +29,7 @@ import httpx
 
 from agentcore.agent._policy import Policy
 from agentcore.agent._redact import Redactor
-from agentcore.tools import SideEffect, Tool
+from agentcore.tools import SandboxLimits, SandboxRules, SideEffect, Tool
 from agentcore.tools._effects import EffectDenied
 from agentcore.tools.builtin import HostAllowlist
 
@@ -40,6 +40,7 @@ _METADATA = frozenset(
     ipaddress.ip_address(a)
     for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
 )
+_MAX_SCAN = 100_000  # entries of a workspace scanned for protected paths before a child runs
 _SYSTEM_READ = (
     "/usr/share/zoneinfo",
     "/usr/share/ca-certificates",
@@ -337,9 +338,18 @@ class CallGuard:
     """The :class:`~agentcore.tools.EffectGuard` of one call of ``tool``."""
 
     def __init__(
-        self, tool: Tool, paths: PathRules, net: NetRules, redactor: Redactor | None
+        self,
+        tool: Tool,
+        paths: PathRules,
+        net: NetRules,
+        redactor: Redactor | None,
+        *,
+        policy: Policy | None = None,
+        time_left: float | None = None,
     ) -> None:
         self.tool = tool
+        self.policy = policy
+        self.time_left = time_left
         self.name = tool.name
         effects = tool.side_effects
         self.may_read = bool(effects & {SideEffect.READS, SideEffect.WRITES, SideEffect.EXECUTES})
@@ -406,8 +416,69 @@ class CallGuard:
         if any(end > start for _, end in spans):
             raise self._deny("secrets", "the written text would contain a secret")
 
-    def process(self, event: str, detail: str) -> None:
+    def process(self, event: str, detail: str, *, sandboxed: bool = False) -> None:
         if not self.may_execute:
             raise self._deny(
                 "effect.undeclared", f"tool {self.name!r} did not declare executes ({event})"
             )
+        if not sandboxed and not (self.policy is not None and self.policy.unsandboxed_processes):
+            raise self._deny(
+                "effect.sandbox",
+                f"tool {self.name!r} started a process outside the sandbox ({event}); tools run "
+                "commands through agentcore.tools.run_sandboxed",
+            )
+
+    def sandbox(self, workspace: str) -> SandboxRules:
+        """The rules of a child process the call starts in ``workspace``: the policy's limits
+        within the run's remaining time, every protected path under it masked, the agent's
+        own files masked where they lie inside it."""
+        if not self.may_execute:
+            raise self._deny(
+                "effect.undeclared", f"tool {self.name!r} did not declare executes (sandbox)"
+            )
+        real = os.path.realpath(workspace)
+        found = self.paths.check(real, write=True)
+        if found is None and self.paths.root_kind(real) != "workspace":
+            found = ("workspace", f"a child process may only run in the workspace, not {real!r}")
+        if found is not None:
+            raise self._deny(found[0], f"sandbox: {found[1]}")
+        policy = self.policy
+        limits = policy.sandbox_limits if policy is not None else SandboxLimits()
+        require = policy.sandbox_require if policy is not None else frozenset()
+        mask, complete = self._protected_under(real)
+        if not complete and "mask" in require:
+            raise self._deny(
+                "effect.sandbox",
+                f"the workspace has over {_MAX_SCAN} entries; protected paths cannot all be "
+                "found before the child runs",
+            )
+        return SandboxRules(limits=limits.within(self.time_left), mask=mask, require=require)
+
+    def _protected_under(self, root: str) -> tuple[tuple[str, ...], bool]:
+        """Protected entries under ``root`` (not descending into them) plus the agent's own
+        files (home, audit log, resources) that lie inside; False when the scan was cut."""
+        found: list[str] = []
+        own = [p for p in (self.paths.audit, *self.paths.roots) if p]
+        for path in own:
+            kind = self.paths.roots.get(path)
+            own_file = kind in ("home", "resource") or path == self.paths.audit
+            if own_file and path != root and path.startswith(root + os.sep):
+                found.append(path)
+        workspace = self.paths.workspace or root
+        stack, seen = [root], 0
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                seen += 1
+                if seen > _MAX_SCAN:
+                    return tuple(found), False
+                rel = os.path.relpath(entry.path, workspace)
+                if self.paths.protected(rel) is not None:
+                    found.append(entry.path)
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+        return tuple(sorted(set(found))), True

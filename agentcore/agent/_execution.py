@@ -3,7 +3,8 @@
 Owns :class:`Executor`: dispatch through the registry (which validates arguments and applies
 the tool's own timeout), bounded further by the run's remaining time budget, under the call's
 effect guard (:func:`agentcore.tools.guarded`: every path, address and process the tool
-touches is checked as it happens); the whole output is redacted first and only then cut to the
+touches is checked as it happens) and with the provenance of its inputs
+(:func:`agentcore.tools.influenced`); the whole output is redacted first and only then cut to the
 tool's and the policy's size, so a cut never leaves half a secret. Never decides whether a
 call may run: it is only ever given calls the safety filter allowed.
 """
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agentcore.tools import EffectGuard, ToolRegistry, guarded
+from agentcore.tools import EffectGuard, ToolRegistry, guarded, influenced
 from agentcore.tools._result import render_value, truncate_text
 
 __all__ = ["Execution", "Executor"]
@@ -50,15 +51,20 @@ class Executor:
         *,
         time_left: float | None,
         guard: EffectGuard | None = None,
+        influence: str | None = None,
     ) -> Execution:
+        """``influence``: the untrusted source the arguments may derive from (tools that keep
+        what they are given, such as ``remember``, keep the label)."""
         started = time.perf_counter()
         call = self.registry.call(name, dict(arguments))
         try:
-            if guard is not None:
-                with guarded(guard):  # the task created here inherits the guard
+            # the task created here inherits the guard and the provenance of its inputs
+            with influenced(influence):
+                if guard is not None:
+                    with guarded(guard):
+                        task = asyncio.ensure_future(call)
+                else:
                     task = asyncio.ensure_future(call)
-            else:
-                task = asyncio.ensure_future(call)
             result = await asyncio.wait_for(task, time_left)
         except TimeoutError:
             message = f"Error: the run's time budget ran out while {name!r} was running"

@@ -7,8 +7,9 @@ the same goal is reused (:class:`planners.SkillPlanner`), otherwise
 :class:`~agentcore.agent.ClausePlanner` chains the clauses. Chat stays unplanned.
 ``"off"`` never plans; a :class:`planners.Planner` object (e.g. :class:`planners.LLMPlanner`
 on the agent's backend) plans every goal. Drives the graph with a :class:`planners.Scheduler`
-(retry budget) and :func:`planners.replan` after a final failure. Never executes tasks and
-never calls tools.
+(retry budget) and :func:`planners.replan` after a final failure; tasks a replan makes from a
+failure that quotes untrusted content carry that source (``Task.untrusted_source``). Never
+executes tasks and never calls tools.
 """
 
 from __future__ import annotations
@@ -104,8 +105,12 @@ class PlanLayer:
         assert self.scheduler is not None
         self.scheduler.succeed(task_id, result)
 
-    def fail(self, task_id: str, error: str, tools: list[str]) -> str:
-        """Record a failure: ``"retrying"``, ``"replanned"`` or ``"failed"`` (no way on)."""
+    def fail(
+        self, task_id: str, error: str, tools: list[str], *, influence: str | None = None
+    ) -> str:
+        """Record a failure: ``"retrying"``, ``"replanned"`` or ``"failed"`` (no way on).
+        ``influence``: the untrusted source the error may quote (a tool's output); the tasks a
+        replan adds from it are labelled with it."""
         assert self.scheduler is not None and self.graph is not None
         outcome = self.scheduler.fail(task_id, error)
         if outcome.retrying:
@@ -113,10 +118,15 @@ class PlanLayer:
             return "retrying"
         if self.planner is None:
             return "failed"
+        before = {t.id for t in self.graph.tasks()} | {t.id for t in self.graph.archived()}
         try:
             result = replan(self.graph, self.planner, PlanContext(tools=tuple(tools)))
         except PlanError:
             return "failed"
+        if influence is not None:
+            for task in result.graph.tasks():
+                if task.id not in before:
+                    result.graph.mark_untrusted(task.id, influence)
         self.adopt(result.graph)
         return "replanned"
 

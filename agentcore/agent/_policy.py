@@ -16,11 +16,12 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentcore.agent._redact import DEFAULT_SECRET_PATTERNS
-from agentcore.tools import regex_risk
+from agentcore.tools import SandboxLimits, regex_risk
 
 __all__ = ["ArgumentRule", "Budgets", "Policy"]
 
 _SIDE_EFFECTS = frozenset({"none", "reads", "writes", "network", "executes"})
+_SANDBOX_LAYERS = frozenset({"landlock", "mask", "network", "namespaces"})
 
 
 class Budgets(BaseModel):
@@ -86,6 +87,16 @@ class Policy(BaseModel):
     redacted from every output; a call whose arguments contain one is denied
     (``block_secret_arguments``). ``audit_path``: the JSONL audit log (default: the agent's
     home ``audit.jsonl``).
+    Processes: a tool that declares ``executes`` starts them only through the sandbox
+    (:func:`agentcore.tools.run_sandboxed`) unless ``unsandboxed_processes``; children run
+    under ``sandbox_limits`` (wall and CPU time also within the run's time budget) and refuse
+    to start without the layers in ``sandbox_require`` (``landlock``: the file system confined
+    to the workspace; ``mask``: protected paths hidden; ``network``: no network;
+    ``namespaces``).
+    Untrusted steps: a call made while the agent works on a plan step that came from untrusted
+    content (a task a tool added after reading a file or a page, a replan after such a
+    failure) needs approval when the tool has a side effect in ``untrusted_step_approval``,
+    even when the tool is exempt or was approved "always".
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -112,6 +123,10 @@ class Policy(BaseModel):
     audit_path: Path | None = None
     audit_fsync: bool = True
     max_output_chars: int = Field(default=4_000, ge=64)
+    sandbox_limits: SandboxLimits = Field(default_factory=SandboxLimits)
+    sandbox_require: frozenset[str] = frozenset({"landlock", "mask", "network"})
+    unsandboxed_processes: bool = False
+    untrusted_step_approval: frozenset[str] = frozenset({"writes", "executes", "network"})
 
     @field_validator("allowed_networks")
     @classmethod
@@ -134,7 +149,18 @@ class Policy(BaseModel):
                 raise ValueError(f"secret_patterns: {pattern!r} {problem}")
         return value
 
-    @field_validator("approval_side_effects", "deny_side_effects")
+    @field_validator("sandbox_require")
+    @classmethod
+    def _known_layers(cls, value: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(value - _SANDBOX_LAYERS)
+        if unknown:
+            raise ValueError(
+                f"sandbox_require: unknown layers {unknown}; expected some of "
+                f"{sorted(_SANDBOX_LAYERS)}"
+            )
+        return value
+
+    @field_validator("approval_side_effects", "deny_side_effects", "untrusted_step_approval")
     @classmethod
     def _known_effects(cls, value: frozenset[str]) -> frozenset[str]:
         unknown = sorted(value - _SIDE_EFFECTS)

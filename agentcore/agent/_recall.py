@@ -55,6 +55,8 @@ class MemoryLayer:
         self.lesson_k = lesson_k
         self.min_similarity = min_similarity
         self._shown = -1  # highest working-memory seq already shown to the model
+        # the first untrusted source in the last context rendered (None: all trusted)
+        self.untrusted_shown: str | None = None
 
     # -- perception in ----------------------------------------------------------------------
 
@@ -102,6 +104,14 @@ class MemoryLayer:
         go first, then the weakest memories, then lessons; ``extra`` always stays."""
         fresh = [i for i in self.working.items(ItemKind.OBSERVATION) if i.seq > self._shown]
         self.mark_seen()
+        self.untrusted_shown = None
+        for hit in (*recall.lessons, *recall.memories):
+            if _untrusted(hit):
+                self.untrusted_shown = f"memory:{hit.record.source}"[:200]
+                break
+        for item in fresh:
+            if self.untrusted_shown is None and item.source.endswith(", untrusted"):
+                self.untrusted_shown = item.source.removesuffix(", untrusted")[:200]
         sections: list[tuple[str, list[str]]] = [
             ("Lessons from earlier runs:", [_lesson_line(h) for h in recall.lessons]),
             ("From memory:", _unique_lines(recall.memories)),

@@ -148,10 +148,15 @@ class SafetyFilter:
         arguments: Mapping[str, Any],
         meter: BudgetMeter,
         offered: list[str] | None = None,
+        *,
+        untrusted_step: str | None = None,
     ) -> Verdict:
         """Every rule, in order; the first that fails decides. The reason is redacted (it may
-        quote the model's arguments)."""
-        verdict = self._check_call(name, arguments, meter, offered)
+        quote the model's arguments). ``untrusted_step``: the untrusted source of the plan
+        step being worked on, when it came from one: side effects in the policy's
+        ``untrusted_step_approval`` then need a human, exemptions and "always" approvals
+        notwithstanding."""
+        verdict = self._check_call(name, arguments, meter, offered, untrusted_step)
         return dataclasses.replace(verdict, reason=self.redact(verdict.reason))
 
     def recheck(self, name: str, arguments: Mapping[str, Any]) -> Verdict:
@@ -163,9 +168,17 @@ class SafetyFilter:
                 return dataclasses.replace(found, reason=self.redact(found.reason))
         return Verdict("allow", "recheck", f"tool {name!r}: paths and URLs still allowed")
 
-    def guard_for(self, name: str) -> CallGuard:
-        """The effect guard of one call of tool ``name``."""
-        return CallGuard(self.registry.get(name), self.paths, self.net, self.redactor)
+    def guard_for(self, name: str, *, time_left: float | None = None) -> CallGuard:
+        """The effect guard of one call of tool ``name`` (``time_left``: the run's remaining
+        time budget, which bounds any child process the call starts)."""
+        return CallGuard(
+            self.registry.get(name),
+            self.paths,
+            self.net,
+            self.redactor,
+            policy=self.policy,
+            time_left=time_left,
+        )
 
     def _check_call(
         self,
@@ -173,6 +186,7 @@ class SafetyFilter:
         arguments: Mapping[str, Any],
         meter: BudgetMeter,
         offered: list[str] | None = None,
+        untrusted_step: str | None = None,
     ) -> Verdict:
         exhausted = meter.exhausted()
         if exhausted in ("budget.tokens", "budget.time"):
@@ -201,6 +215,14 @@ class SafetyFilter:
         tool = self.registry.get(name)
         effects = {e.value for e in tool.side_effects}
         p = self.policy
+        tainted = sorted(effects & p.untrusted_step_approval)
+        if untrusted_step is not None and tainted:
+            return Verdict(
+                "needs_approval",
+                "approval.untrusted_step",
+                f"tool {name!r} ({', '.join(tainted)}) for a plan step that came from untrusted "
+                f"content ({untrusted_step})",
+            )
         gated = sorted(effects & p.approval_side_effects)
         exempt = self._exempt.get(name) == id(tool)
         if name in p.approval_tools or (gated and not exempt):
@@ -303,9 +325,10 @@ class SafetyFilter:
     # -- approval --------------------------------------------------------------------------
 
     async def ask_approval(
-        self, request: ApprovalRequest, callback: ApprovalCallback | None
+        self, request: ApprovalRequest, callback: ApprovalCallback | None, *, remember: bool = True
     ) -> Verdict:
-        """Ask the human; no callback means refused. ``always`` is remembered for the tool."""
+        """Ask the human; no callback means refused. ``always`` is remembered for the tool
+        (unless ``remember`` is False: then it counts once)."""
         if callback is None:
             return Verdict(
                 "deny", "approval.no_callback", f"{request.reason}; no approval callback is set"
@@ -324,10 +347,10 @@ class SafetyFilter:
                 "approval.changed",
                 f"tool {request.tool!r} was replaced while the approval was pending",
             )
-        if answer == "always":
+        if answer == "always" and remember:
             self._always.add((request.tool, id(now)))
             return Verdict("allow", "approval.always", f"approved always: {request.reason}")
-        if answer == "once":
+        if answer in ("once", "always"):
             return Verdict("allow", "approval.once", f"approved once: {request.reason}")
         return Verdict("deny", "approval.refused", f"a human refused: {request.reason}")
 

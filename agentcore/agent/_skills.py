@@ -2,7 +2,8 @@
 
 Owns :class:`MemorySkillStore`, a :class:`planners.SkillStore` on
 :class:`memory.LongTermMemory`: ``save`` stores a finished graph's template (JSON in the
-record's attributes, the goal as the searchable text); ``find`` returns the template of the
+record's attributes, the goal as the searchable text; ``tool`` trust when a step came from
+untrusted content, whose label the template keeps); ``find`` returns the template of the
 most similar stored goal above a similarity threshold. Never plans and never runs tasks.
 """
 
@@ -38,7 +39,8 @@ class MemorySkillStore:
                 agent=self.agent,
                 importance=0.6,
                 source="skill",
-                trust=TrustLevel.AGENT,
+                # a plan with a step copied from untrusted content is not the agent's own
+                trust=TrustLevel.TOOL if template.untrusted else TrustLevel.AGENT,
                 attributes={"template": template.model_dump_json()},
             )
         )

@@ -31,7 +31,9 @@ class AgentState(BaseModel):
     runs: int = 0
     last_run_id: str | None = None
     system_sent: bool = False
-    history: list[dict[str, Any]] = Field(default_factory=list)
+    history: list[dict[str, Any]] = Field(default_factory=list)  # the last turns (see below)
+    history_total: int | None = None  # turns in history.jsonl (None: a state from before it)
+    history_bytes: int = 0  # its committed bytes (more are a torn write)
     pending: list[dict[str, Any]] = Field(default_factory=list)
     plan: dict[str, Any] | None = None
     tool_stats: dict[str, list[int]] = Field(default_factory=dict)

@@ -5,10 +5,12 @@ any OpenAI-compatible one; ``FakeBackend`` plays scripted replies for tests. Age
 :class:`ModelBackend`.
 """
 
+from agentcore.backends._continuation import SessionConflictError
 from agentcore.backends._fake import FakeBackend, FakeRequest, Reply, ScriptExhaustedError
 from agentcore.backends._http import HttpBackend, ToolCallDecodeError
 from agentcore.backends._local import (
     LocalBackend,
+    SessionLimitError,
     ToolDeclarationError,
     normalize_messages,
     tools_from_openai,
@@ -35,6 +37,8 @@ __all__ = [
     "ModelBackend",
     "Reply",
     "ScriptExhaustedError",
+    "SessionConflictError",
+    "SessionLimitError",
     "ToolCallDecodeError",
     "ToolCallOut",
     "ToolChoice",

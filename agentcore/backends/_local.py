@@ -14,33 +14,38 @@ import dataclasses
 import functools
 import json
 import logging
+import re
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from agentcore.backends._continuation import Ledger, continuation
 from agentcore.backends._protocol import (
     Completion,
     Message,
     ToolCallOut,
     ToolChoice,
     Usage,
-    new_messages,
 )
 from agentcore.backends._session_locks import SessionLocks
 from agentcore.backends._tool_dialect import ToolDialect, tool_dialect
 from agentcore.core.engine import Engine
 from agentcore.core.sampling import SamplingParams, recording
 from agentcore.core.session import GenerationResult, Session, SessionConfig
+from agentcore.core.state import session_files
 from agentcore.paths import validate_name
 from agentcore.tools import HERMES, CallFormat
+from agentcore.tools._decision import ToolSelector
 
 __all__ = [
     "DEFAULT_MAX_RESIDENT",
+    "DEFAULT_MAX_SESSIONS",
     "LocalBackend",
+    "SessionLimitError",
     "ToolDeclarationError",
     "normalize_messages",
     "tools_from_openai",
@@ -49,7 +54,21 @@ __all__ = [
 log = logging.getLogger("agentcore.backends")
 
 DEFAULT_MAX_RESIDENT = 16  # sessions a persistent backend keeps in memory
+DEFAULT_MAX_SESSIONS = 10_000  # sessions `agentcore serve` keeps on disk unless told otherwise
 _SCHEMA_CHECKS_KEPT = 256  # tool schemas whose grammar warnings a backend remembers
+_LEADING_SPACE = re.compile(r"\s*")
+
+
+class SessionLimitError(RuntimeError):
+    """A new session would exceed the sessions a backend keeps on disk (HTTP 507)."""
+
+    def __init__(self, limit: int, held: int) -> None:
+        super().__init__(
+            f"this server keeps at most {limit} sessions on disk and holds {held}: delete "
+            "sessions no longer needed (DELETE /v1/sessions/{id}), or raise the limit "
+            "(agentcore serve --max-sessions N; LocalBackend(max_sessions=N))"
+        )
+        self.limit = limit
 
 
 class ToolDeclarationError(ValueError):
@@ -165,6 +184,8 @@ class LocalBackend:
     saves the least recently used idle ones to their files and lets them go; they are
     restored from there when next named. Without ``sessions_dir`` every session stays
     resident (there is nowhere to put it); ``max_resident=None`` lifts the cap.
+    ``max_sessions`` caps the sessions a persistent backend holds (on disk or in memory): a
+    request naming one more gets :class:`SessionLimitError` (None: no cap).
     """
 
     def __init__(
@@ -174,9 +195,14 @@ class LocalBackend:
         sessions_dir: str | Path | None = None,
         session_config: SessionConfig | None = None,
         max_resident: int | None = DEFAULT_MAX_RESIDENT,
+        max_sessions: int | None = None,
     ) -> None:
         if max_resident is not None and max_resident < 1:
             raise ValueError(f"max_resident must be >= 1 or None, got {max_resident}")
+        if max_sessions is not None and max_sessions < 1:
+            raise ValueError(f"max_sessions must be >= 1 or None, got {max_sessions}")
+        self.max_sessions = max_sessions
+        self._saved: set[str] | None = None  # names with files (listed once, then kept up)
         self.engine = engine
         self.sessions_dir = Path(sessions_dir) if sessions_dir is not None else None
         self.session_config = session_config
@@ -202,6 +228,15 @@ class LocalBackend:
     def dialect(self) -> ToolDialect:
         """How this model is shown tools and writes calls (from its chat template)."""
         return tool_dialect(self.engine.codec)
+
+    @functools.cached_property
+    def tool_selector(self) -> ToolSelector | None:
+        """The call-or-answer decision and tool retrieval for ``tool_choice="auto"`` (and for
+        ``"required"`` over many tools), on the offline embedder; assign ``None`` to leave the
+        choice to the model alone (see :mod:`agentcore.tools._decision`)."""
+        from agentcore.memory import embed_texts
+
+        return ToolSelector(lambda texts: embed_texts(list(texts), device="cpu"))
 
     def _tools_prompt(
         self, entries: Sequence[Mapping[str, Any]], declared: Sequence[Any], tool_choice: ToolChoice
@@ -243,12 +278,34 @@ class LocalBackend:
         if path is not None and path.exists():
             session = self.engine.restore_session(path)
         else:
+            self._check_room(sid)
             session = self.engine.new_session(self.session_config)
             session.id = sid
         with self._guard:
             session = self._sessions.setdefault(sid, session)
         self._offload(keep=sid)
         return session
+
+    def _check_room(self, sid: str) -> None:
+        """Refuse a new session beyond ``max_sessions`` (counted from a listing made once)."""
+        if self.max_sessions is None or self.sessions_dir is None:
+            return
+        with self._guard:
+            if self._saved is None:
+                self._saved = {
+                    p.name[: -len(".session")] for p in self.sessions_dir.glob("*.session")
+                }
+            held = len(self._saved | set(self._sessions) - {sid})
+        if held >= self.max_sessions:
+            raise SessionLimitError(self.max_sessions, held)
+
+    def _note_saved(self, sid: str, saved: bool) -> None:
+        with self._guard:
+            if self._saved is not None:
+                if saved:
+                    self._saved.add(sid)
+                else:
+                    self._saved.discard(sid)
 
     def resident_sessions(self) -> list[str]:
         """Sessions held in memory now, least recently used first."""
@@ -284,6 +341,7 @@ class LocalBackend:
         assert path is not None
         if not clean:
             session.save(path)  # atomic: a kill here leaves the previous file whole
+            self._note_saved(sid, True)
         with self._guard:
             del self._sessions[sid]
             self._clean.discard(sid)
@@ -316,7 +374,9 @@ class LocalBackend:
                 resident.close()
             path = self._path(session)
             if path is not None and path.exists():
-                path.unlink()
+                for part in session_files(path):  # the base first: no half session remains
+                    part.unlink(missing_ok=True)
+                self._note_saved(session, False)
                 found = True
                 recall = path.parent / f"{path.name}.recall"
                 if recall.is_dir():
@@ -331,6 +391,7 @@ class LocalBackend:
             session = self._sessions.get(sid)
         if path is not None and session is not None:
             session.save(path)
+            self._note_saved(sid, True)
             with self._guard:
                 self._clean.add(sid)
 
@@ -366,8 +427,12 @@ class LocalBackend:
         from agentcore.core.constraint import GrammarConstraint
 
         tools, tool_choice, json_schema = turn.tools, turn.tool_choice, turn.json_schema
-        raw: list[Message] = s.meta.setdefault("raw_messages", [])
-        fresh = new_messages(raw, messages)
+        ledger = _ledger(s)
+        fresh = (
+            continuation(ledger, messages, session=sid, history=lambda: _raw_history(s))
+            if sid is not None
+            else [dict(m) for m in messages]
+        )
         dialect = self.dialect
         msgs = normalize_messages(fresh, native=dialect.native)
         constraint = None
@@ -375,6 +440,15 @@ class LocalBackend:
         codec = self.engine.codec
         hf_tok = codec.hf
         vocab = self.engine.core.dims.vocab
+        decides = tools and json_schema is None and tool_choice in ("auto", "required")
+        selector = self.tool_selector if decides else None
+        if selector is not None and tools:  # the decision: a call among a few tools, or text
+            if hf_tok is None:
+                raise ValueError("constrained tool calls need a Hugging Face tokenizer")
+            self._check_tool_schemas(tools, tools_from_openai(tools))  # every tool, offered or not
+            tools, tool_choice, decision = selector.narrow(messages, tools, tool_choice)
+            if decision is not None:
+                log.debug("tool decision: %s", decision.reason)
         if tools and tool_choice != "none":
             from agentcore.tools import build_action_grammar
 
@@ -458,8 +532,11 @@ class LocalBackend:
             token_ids=result.token_ids,
             top_logprobs=tuple(tuple(top) for _, top in records),
         )
-        raw.extend(fresh)
-        raw.append(completion.message())
+        turn_messages = [*fresh, completion.message()]
+        ledger.add(turn_messages)
+        s.meta["ledger"] = ledger.to_json()
+        if sid is not None:
+            s.record("raw", turn_messages)
         return completion
 
     def _check_tool_schemas(
@@ -527,6 +604,26 @@ class LocalBackend:
         return c.text
 
 
+def _ledger(s: Session) -> Ledger:
+    """The session's :class:`Ledger` (built once from the whole list sessions saved before
+    kept in their meta, which then moves to the history)."""
+    saved = s.meta.get("ledger")
+    if saved is not None:
+        return Ledger.from_json(saved)
+    ledger = Ledger()
+    legacy = s.meta.pop("raw_messages", None)
+    if legacy:
+        ledger.add(legacy)
+        s.record("raw", legacy)
+    return ledger
+
+
+def _raw_history(s: Session) -> Iterator[Message]:
+    """Every request message and reply of the session, oldest first (reads its history)."""
+    for batch in s.history("raw"):
+        yield from batch
+
+
 def _generate(
     s: Session, turn: _Turn, constraint: Any, call_format: CallFormat | None
 ) -> tuple[GenerationResult, list[tuple[float, list[tuple[int, float]]]]]:
@@ -565,8 +662,10 @@ class _Turn:
 def _outside_tool_call(text: str, call_format: CallFormat = HERMES) -> bool:
     """Whether a reply under the action grammar is free text so far (the repetition penalty
     applies) rather than a tool call, or the start of one, whose JSON must repeat quotes and
-    digits freely."""
-    head, trigger = text.lstrip(), call_format.trigger
+    digits freely. Reads only the reply's head (called at every token: O(1) in its length)."""
+    trigger = call_format.trigger
+    start = _LEADING_SPACE.match(text).end()  # type: ignore[union-attr]
+    head = text[start : start + len(trigger) + 1]
     return not (trigger.startswith(head) or head.startswith(trigger))
 
 

@@ -7,8 +7,9 @@ servers) and ``_fake`` (scripted replies for tests).
 
 Sessions: ``chat(messages, session="id")`` appends to that session's endless stream. When the
 session's transcript is a prefix of ``messages`` (clients that resend the whole conversation)
-only the new suffix is appended; otherwise every message given is new. Without ``session`` a
-call is stateless.
+only the new suffix is appended; otherwise every message given is new (the local backend
+refuses a different conversation under the name instead: ``_continuation``). Without
+``session`` a call is stateless.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from agentcore.core.infini import InfiniMemory
     from agentcore.core.recall import EvictedStore
 
-__all__ = ["EvictionListener", "StreamingCache", "StreamingConfig"]
+__all__ = ["EvictionListener", "StreamingCache", "StreamingConfig", "merge_state"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -543,6 +543,67 @@ class StreamingCache:
         self._cf_offset = None
         if ns:
             self._rotate_cache_frame(self.pos - int(self.cache_position(self.pos)))
+
+    def state_since(self, pos: int) -> dict[str, torch.Tensor | int] | None:
+        """What the tokens since stream position ``pos`` changed: the ring slots they filled
+        (raw keys are stored before RoPE, so no other slot changes) and the sinks while they
+        fill. None when they filled the whole ring (save :meth:`state_dict` instead). Apply
+        with :func:`merge_state`.
+        """
+        if not 0 <= pos <= self.pos:
+            raise ValueError(f"pos={pos}: expected 0..{self.pos} (the tokens this cache holds)")
+        cfg = self.config
+        first = max(pos, cfg.n_sink)
+        if self.pos - first >= cfg.window:
+            return None
+        ns = self.n_sinks_filled
+        slots = (torch.arange(first, max(first, self.pos)) - cfg.n_sink) % cfg.window  # [n]
+        sinks: dict[str, torch.Tensor | int] = {}
+        if pos < cfg.n_sink:  # sinks still filling (afterwards they never change)
+            sinks["sink_k_raw"] = self.cf_k_raw[:, :, :, :ns].cpu().clone()
+            sinks["sink_v"] = self.att_v[:, :, :, :ns].cpu().clone()
+        return {
+            "pos": self.pos,
+            **sinks,
+            "slots": slots,
+            "ring_pos": self.ring_pos[slots].clone(),
+            "ring_k_raw": self.ring_k_raw[:, :, :, slots].cpu().clone(),  # [L,B,H,n,D]
+            "ring_v": self.att_v[:, :, :, self.ring0 + slots].cpu().clone(),  # [L,B,H,n,D]
+        }
+
+
+def merge_state(
+    state: dict[str, torch.Tensor | int], delta: dict[str, torch.Tensor | int]
+) -> dict[str, torch.Tensor | int]:
+    """A :meth:`StreamingCache.state_dict` with a :meth:`StreamingCache.state_since` delta
+    applied (CPU tensors; the ring comes back at its full width)."""
+    ring_pos = state["ring_pos"]
+    ring_k, ring_v = state["ring_k_raw"], state["ring_v"]
+    slots, d_pos = delta["slots"], delta["ring_pos"]
+    d_k, d_v = delta["ring_k_raw"], delta["ring_v"]
+    assert isinstance(ring_pos, torch.Tensor) and isinstance(slots, torch.Tensor)
+    assert isinstance(ring_k, torch.Tensor) and isinstance(ring_v, torch.Tensor)
+    assert isinstance(d_pos, torch.Tensor) and isinstance(d_k, torch.Tensor)
+    assert isinstance(d_v, torch.Tensor)
+    w = ring_pos.shape[0]
+    if ring_k.shape[3] < w:  # a saved ring holds only its filled prefix
+        full_k = ring_k.new_zeros((*ring_k.shape[:3], w, ring_k.shape[4]))
+        full_v = ring_v.new_zeros((*ring_v.shape[:3], w, ring_v.shape[4]))
+        full_k[:, :, :, : ring_k.shape[3]] = ring_k
+        full_v[:, :, :, : ring_v.shape[3]] = ring_v
+        ring_k, ring_v = full_k, full_v
+    ring_pos = ring_pos.clone()
+    ring_pos[slots] = d_pos
+    ring_k[:, :, :, slots] = d_k.to(ring_k.dtype)
+    ring_v[:, :, :, slots] = d_v.to(ring_v.dtype)
+    return {
+        "pos": delta["pos"],
+        "ring_pos": ring_pos,
+        "sink_k_raw": delta.get("sink_k_raw", state["sink_k_raw"]),
+        "sink_v": delta.get("sink_v", state["sink_v"]),
+        "ring_k_raw": ring_k,
+        "ring_v": ring_v,
+    }
 
 
 def decode_attention(

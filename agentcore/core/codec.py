@@ -125,8 +125,8 @@ class HFCodec:
         return []
 
     def stream_decoder(self, skip_special: bool = False) -> StreamDecoder:
-        """The tokenizer's ``DecodeStream`` (a fast tokenizer), else decoding the whole
-        generation again at each token, holding back a trailing U+FFFD."""
+        """The tokenizer's ``DecodeStream`` (a fast tokenizer), else decoding a short window
+        at each token, holding back a trailing U+FFFD."""
         backend = getattr(self._tok, "backend_tokenizer", None)
         if backend is not None:
             return _TokenizersStream(backend, skip_special)
@@ -217,21 +217,25 @@ class _TokenizersStream:
 
 
 class _RedecodingStream:
-    """:class:`StreamDecoder` for any codec: decode everything so far, emit what is new
-    (a trailing U+FFFD is an unfinished character: held back)."""
+    """:class:`StreamDecoder` for any codec: decode a short window, the tokens since the last
+    piece shown with the tokens of that piece as context (for tokenizers whose text depends on
+    the token before), and emit what it adds (as text-generation-inference does). A trailing
+    U+FFFD is an unfinished character: held back. O(1) per token in the reply's length."""
 
     def __init__(self, codec: Codec, skip_special: bool) -> None:
         self._codec, self._skip = codec, skip_special
         self._ids: list[int] = []
-        self._text = ""
+        self._prefix = 0  # the window starts here: the last piece's tokens, as context
+        self._read = 0  # tokens shown so far
 
     def step(self, token_id: int) -> str:
         self._ids.append(token_id)
-        text = self._codec.decode(self._ids, skip_special=self._skip)
-        if text.endswith("\ufffd"):
+        shown = self._codec.decode(self._ids[self._prefix : self._read], skip_special=self._skip)
+        text = self._codec.decode(self._ids[self._prefix :], skip_special=self._skip)
+        if len(text) <= len(shown) or text.endswith("\ufffd"):
             return ""
-        piece, self._text = text[len(self._text) :], text
-        return piece
+        self._prefix, self._read = self._read, len(self._ids)
+        return text[len(shown) :]
 
 
 class _ByteStream:

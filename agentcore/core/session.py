@@ -2,8 +2,12 @@
 
 Owns one conversation's state: the token stream, the streaming cache (and any memory
 attached to it), the logits of the next token, the sampler and the chat transcript. A turn
-appends only its new tokens; nothing is ever re-read from the start. The whole state saves
-atomically to disk and restores exactly (:mod:`agentcore.core.state`).
+appends only its new tokens; nothing is ever re-read from the start, and nothing on a turn's
+path walks the history: the chat template renders only what a turn adds
+(:class:`~agentcore.core.transcript.Transcript`), replies are detokenized incrementally, and
+only a bounded tail of messages and token ids stays in memory (the rest is in the saved
+history, :meth:`Session.history`). The state saves to disk (the fixed-size attention state plus
+what was appended since the last save) and restores exactly (:mod:`agentcore.core.state`).
 
 Never decides what to say: agents and servers call :meth:`Session.chat`,
 :meth:`Session.append` and :meth:`Session.generate`.
@@ -17,6 +21,7 @@ import logging
 import os
 import uuid
 from array import array
+from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,6 +33,7 @@ from agentcore.core.codec import Message
 from agentcore.core.infini import InfiniConfig, InfiniMemory
 from agentcore.core.recall import EvictedStore, RecallConfig
 from agentcore.core.sampling import Sampler, SamplingParams
+from agentcore.core.transcript import Transcript
 
 if TYPE_CHECKING:
     from agentcore.core.engine import Engine
@@ -52,7 +58,9 @@ class SessionConfig:
     """How a session's context is kept."""
 
     streaming: StreamingConfig = dataclasses.field(default_factory=StreamingConfig)
-    keep_token_ids: bool = True  # keep the whole stream's ids (4 bytes/token) for inspection
+    keep_token_ids: bool = True  # keep the stream's ids (4 bytes/token) in the saved history
+    tail_messages: int = 256  # messages kept in memory (all of them are in the saved history)
+    tail_tokens: int = 1 << 16  # token ids kept in memory (``Session.tokens``)
     recall: RecallConfig | None = None  # exact recall of evicted blocks (None: off)
     infini: InfiniConfig | None = None  # compressive memory (None: off); gates from the engine
 
@@ -114,12 +122,66 @@ class Session:
             self.config.streaming, recall=recall, memory=memory
         )
         self.sampler = Sampler()
-        self.tokens: array[int] = array("l")
+        self.tokens: array[int] = array("l")  # the last ids of the stream (a bounded tail)
+        self.tokens_journaled = 0  # ids handed to the saved history so far
         self.n_tokens = 0
         self.next_logits: torch.Tensor | None = None  # [V] float32, CPU
-        self.messages: list[Message] = []
-        self.rendered = ""  # the chat-template text the stream holds so far
-        self.meta: dict[str, Any] = {}  # JSON-serialisable notes of the owner, saved with the state
+        self.transcript = Transcript(self.config.tail_messages)
+        # JSON-serialisable notes of the owner, saved whole with every save: keep them small
+        self.meta: dict[str, Any] = {}
+        self.records: list[tuple[str, Any]] = []  # owner records for the history, not saved yet
+        self.disk: Any = None  # where the state was last saved (see agentcore.core.state)
+        self.transcript_chars_saved = 0  # transcript.chars at the last save
+
+    # ------------------------------------------------------------------ transcript
+    @property
+    def messages(self) -> list[Message]:
+        """The most recent messages (``SessionConfig.tail_messages`` of them at least; all of
+        them: :meth:`history`). Appending one adds it to the next turn's render."""
+        return self.transcript.messages
+
+    @property
+    def n_messages(self) -> int:
+        """Messages in the whole conversation."""
+        return self.transcript.n_messages
+
+    @property
+    def rendered(self) -> str:
+        """The tail of the text the stream holds (the whole length: ``transcript.chars``)."""
+        return self.transcript.text
+
+    def add_rendered(self, text: str) -> None:
+        """Note text the stream now holds that was fed as token ids (see append_tokens)."""
+        self.transcript.add_text(text)
+
+    def record(self, kind: str, value: Any) -> None:
+        """Add a JSON-serialisable record of the owner's to the session's history (saved with
+        the next save, read back with :meth:`history`); e.g. the raw requests of a backend."""
+        self.records.append((kind, value))
+
+    def history(self, kind: str = "messages") -> Any:
+        """Everything of ``kind`` the session has seen, oldest first, from the saved history and
+        memory: ``"messages"`` (the transcript), ``"tokens"`` (id lists) or an owner's
+        records. Reads the files: for inspection, never on a turn's path."""
+        from agentcore.core.state import iter_history
+
+        return iter_history(self, kind)
+
+    def unjournaled_tokens(self) -> list[int]:
+        """Ids of the stream not yet handed to the history."""
+        if not self.config.keep_token_ids:
+            return []
+        n = self.n_tokens - self.tokens_journaled
+        return self.tokens[len(self.tokens) - n :].tolist() if n > 0 else []
+
+    def mark_journaled(self) -> None:
+        """Everything so far is in the saved history: memory keeps only the tails."""
+        self.tokens_journaled = self.n_tokens
+        self.records = []
+        self.transcript.mark_journaled()
+        cap = self.config.tail_tokens
+        if len(self.tokens) > 2 * cap:
+            del self.tokens[: len(self.tokens) - cap]
 
     # ------------------------------------------------------------------ appending
     def append_tokens(self, ids: Sequence[int]) -> None:
@@ -129,10 +191,19 @@ class Session:
         t = torch.tensor([list(ids)], dtype=torch.long)
         with self.engine.lock:
             logits = self.engine.core.prefill(t, self.cache, logits="last")
-        self.next_logits = logits[0, -1].float().cpu()
+        self.fed(ids, logits[0, -1])
+
+    def fed(self, ids: Sequence[int], next_logits: torch.Tensor) -> None:
+        """Bookkeeping after ``ids`` went through the cache: ``next_logits: [V]`` predict the
+        next token."""
+        self.next_logits = next_logits.float().cpu()
         self.n_tokens += len(ids)
         if self.config.keep_token_ids:
             self.tokens.extend(int(i) for i in ids)
+            cap = self.config.tail_tokens
+            unjournaled = self.n_tokens - self.tokens_journaled
+            if len(self.tokens) > 2 * cap and unjournaled < len(self.tokens) - cap:
+                del self.tokens[: len(self.tokens) - max(cap, unjournaled)]
 
     def append_text(self, text: str) -> list[int]:
         """Append raw text (no template). A fresh stream gets the model's BOS if it uses one."""
@@ -140,7 +211,7 @@ class Session:
             self.engine.codec.begin_stream() if self.n_tokens == 0 else []
         ) + self.engine.codec.encode(text)
         self.append_tokens(ids)
-        self.rendered += self.engine.codec.decode(ids)
+        self.transcript.add_text(self.engine.codec.decode(ids))
         return ids
 
     def append(
@@ -158,27 +229,11 @@ class Session:
         add_generation_prompt: bool = True,
         tools: Sequence[dict[str, Any]] | None = None,
     ) -> list[int]:
-        """Add messages to the transcript and feed only the tokens the template adds."""
-        for m in messages:
-            if "role" not in m:
-                raise ValueError(
-                    f"message {m!r} has no 'role' field (expected user/system/assistant/tool)"
-                )
-        self.messages.extend(dict(m) for m in messages)
-        full = self.engine.codec.render_chat(self.messages, add_generation_prompt, tools=tools)
-        if full.startswith(self.rendered):
-            delta = full[len(self.rendered) :]
-        else:
-            common = _common_prefix(full, self.rendered)
-            log.warning(
-                "chat template re-rendered earlier turns differently (%d chars differ); appending "
-                "the new part only",
-                len(self.rendered) - len(common),
-            )
-            delta = full[len(common) :]
+        """Add messages to the transcript and feed only the tokens the template adds (the
+        template runs over these messages and a few before them, not the whole history)."""
+        delta = self.transcript.render(self.engine.codec, messages, add_generation_prompt, tools)
         ids = self.engine.codec.encode(delta)
         self.append_tokens(ids)
-        self.rendered += delta
         return ids
 
     # ------------------------------------------------------------------ generating
@@ -240,11 +295,14 @@ class Session:
         finish = "length"
         stop_text: str | None = None
         text = ""
-        recent_base = (
-            list(self.tokens[-p.repetition_window :])
-            if p.repetition_penalty != 1.0 and p.repetition_scope == "context"
-            else []
-        )
+        # what the repetition penalty sees: the last repetition_window tokens (bounded, so a
+        # long reply costs O(N)); "context": of the stream, "reply": of this reply only
+        window = max(p.repetition_window, 0)
+        recent_all: deque[int] = deque(maxlen=window)
+        recent_reply: deque[int] = deque(maxlen=window)
+        if p.repetition_penalty != 1.0 and p.repetition_scope == "context" and window:
+            recent_all.extend(self.tokens[-window:])
+        longest_stop = max((len(s) for s in p.stop), default=0)
         for i in range(p.max_tokens):
             if should_stop is not None and should_stop():
                 finish = "cancelled"
@@ -252,19 +310,23 @@ class Session:
             allowed = constraint.allowed_tokens() if constraint is not None else None
             logits = self.next_logits
             assert logits is not None
-            recent, reply = recent_base + out, out
-            if recent and penalize is not None and not penalize(text):
-                recent, reply = [], []
+            recent: Sequence[int] = recent_all if p.repetition_scope == "context" else recent_reply
+            reply: Sequence[int] = out
+            if (recent or reply) and penalize is not None and not penalize(text):
+                recent, reply = (), ()
             tok = self.sampler.pick(logits, p, recent, allowed, reply)
             if want_logprobs:
                 logprobs.append(float(torch.log_softmax(logits, -1)[tok]))
             if constraint is not None:
                 constraint.advance(tok)
             out.append(tok)
+            recent_all.append(tok)
+            recent_reply.append(tok)
             self.append_tokens([tok])  # the stream holds everything generated
             is_stop_token = tok in stop_ids
+            searched = max(len(text) - longest_stop + 1, 0)  # a stop string ends in the new piece
             text += decoder.step(tok)
-            hit = _find_stop(text, p.stop)
+            hit = _find_stop(text, p.stop, searched)
             if hit is not None:
                 cut, stop_text = hit
                 piece = text[len(emitted) : cut] if cut > len(emitted) else ""
@@ -286,9 +348,9 @@ class Session:
         if finish != "stop" and len(text) > len(emitted):  # cut short: what was held back
             yield TokenEvent(out[-1], text[len(emitted) :], len(out) - 1)
             final_text = text
-        self.rendered += codec.decode(out)
+        self.transcript.add_text(codec.decode(out))
         if self.messages and self.messages[-1].get("role") != "assistant":
-            self.messages.append({"role": "assistant", "content": final_text})
+            self.transcript.add_message({"role": "assistant", "content": final_text})
         return GenerationResult(
             text=final_text,
             token_ids=tuple(out),
@@ -333,9 +395,12 @@ class Session:
         twin.n_tokens = self.n_tokens
         twin.next_logits = None if self.next_logits is None else self.next_logits.clone()
         twin.sampler.set_state(self.sampler.get_state())
-        twin.messages = [dict(m) for m in self.messages]
-        twin.rendered = self.rendered
+        twin.transcript.load_state(json.loads(json.dumps(self.transcript.state())))
         twin.meta = json.loads(json.dumps(self.meta))
+        twin.records = list(self.records)
+        twin.tokens_journaled = self.tokens_journaled
+        twin.disk = self.disk.fork() if self.disk is not None else None  # shares the history
+        twin.transcript_chars_saved = self.transcript_chars_saved
         return twin
 
     # ------------------------------------------------------------------ persistence
@@ -377,7 +442,7 @@ class Session:
             "n_sink": cfg.n_sink,
             "window": cfg.window,
             "cache_bytes": self.cache.nbytes(),
-            "messages": len(self.messages),
+            "messages": self.n_messages,
         }
         for name, ext in self.extensions.items():
             describe = getattr(ext, "stats", None)
@@ -386,21 +451,13 @@ class Session:
         return info
 
 
-def _common_prefix(a: str, b: str) -> str:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return a[:n]
-
-
-def _find_stop(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
+def _find_stop(text: str, stops: Sequence[str], start: int = 0) -> tuple[int, str] | None:
+    """The earliest stop string in ``text[start:]`` (where it is, which one)."""
     best: tuple[int, str] | None = None
     for s in stops:
         if not s:
             continue
-        at = text.find(s)
+        at = text.find(s, start)
         if at >= 0 and (best is None or at < best[0]):
             best = (at, s)
     return best

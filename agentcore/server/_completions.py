@@ -47,9 +47,7 @@ class TextCompletion:
 def _prompt_ids(session: Session, prompt: str | Sequence[int]) -> list[int]:
     codec = session.engine.codec
     if isinstance(prompt, str):
-        text = prompt
-        if session.rendered and text.startswith(session.rendered):
-            text = text[len(session.rendered) :]  # a client resending the whole text
+        text = _resent_suffix(session, prompt)
         head = codec.begin_stream() if session.n_tokens == 0 else []
         return head + codec.encode(text)
     vocab = session.engine.core.dims.vocab
@@ -80,12 +78,18 @@ def _append_scored(
             out.append((None, None))
         else:
             out.append((float(dist[tok]), top_logprobs(dist, top) if top else None))
-    # the same bookkeeping as Session.append_tokens
-    session.next_logits = logits[-1].float().cpu()
-    session.n_tokens += len(ids)
-    if session.config.keep_token_ids:
-        session.tokens.extend(ids)
+    session.fed(ids, logits[-1])  # the same bookkeeping as Session.append_tokens
     return out
+
+
+def _resent_suffix(session: Session, prompt: str) -> str:
+    """What of ``prompt`` the session does not hold yet: a client that resends the session's
+    whole text (recognised by its length and the tail the session keeps) appends only the
+    rest; any other prompt is new. Costs the tail's length, not the history's."""
+    n, tail = session.transcript.chars, session.rendered
+    if n and len(prompt) >= n and prompt[n - len(tail) : n] == tail:
+        return prompt[n:]
+    return prompt
 
 
 def complete_text(
@@ -124,7 +128,7 @@ def complete_text(
             session.append_tokens(chunk)
         appended.extend(chunk)
     prompt_text = codec.decode(appended)
-    session.rendered += prompt_text
+    session.add_rendered(prompt_text)
     if echo and on_text is not None and prompt_text:
         on_text(prompt_text)
     text = ""

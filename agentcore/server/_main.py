@@ -35,7 +35,7 @@ __all__ = [
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``agentcore serve`` (shared with ``python -m agentcore.server``)."""
     from agentcore._model_args import add_model_arguments, add_session_arguments
-    from agentcore.backends._local import DEFAULT_MAX_RESIDENT
+    from agentcore.backends._local import DEFAULT_MAX_RESIDENT, DEFAULT_MAX_SESSIONS
     from agentcore.server._config import MIB, ServerConfig
 
     d = ServerConfig()
@@ -57,6 +57,13 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_RESIDENT,
         help="sessions kept in memory; the least recently used others wait in their files "
         f"(default {DEFAULT_MAX_RESIDENT})",
+    )
+    p.add_argument(
+        "--max-sessions",
+        type=int,
+        default=DEFAULT_MAX_SESSIONS,
+        help="sessions kept on disk; a request opening one more gets HTTP 507 until some are "
+        f"deleted (default {DEFAULT_MAX_SESSIONS}; 0: no limit)",
     )
     p.add_argument(
         "--max-body-bytes",
@@ -153,6 +160,8 @@ def run_serve(ns: argparse.Namespace) -> int:
             raise ValueError(
                 f"--max-resident-sessions must be >= 1, got {ns.max_resident_sessions}"
             )
+        if ns.max_sessions < 0:
+            raise ValueError(f"--max-sessions must be >= 0 (0: no limit), got {ns.max_sessions}")
         engine = load_engine(ns)
     except (ModelNotFoundError, ValueError, FileNotFoundError) as exc:
         print(f"agentcore serve: {exc}", file=sys.stderr)
@@ -167,6 +176,7 @@ def run_serve(ns: argparse.Namespace) -> int:
         sessions_dir=folder,
         session_config=session_config,
         max_resident=ns.max_resident_sessions,
+        max_sessions=ns.max_sessions or None,
     )
     app = create_app(backend, config)
     try:

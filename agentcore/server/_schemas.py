@@ -262,11 +262,20 @@ class _Sampling(_Strict):
     ignore_eos: bool = False  # vLLM-style extra: generate exactly max_tokens
     stop_token_ids: list[Annotated[int, Field(ge=0)]] | None = None  # vLLM-style extra
     session: str | None = None  # agentcore extra: append to this persistent session
+    session_reset: bool = False  # agentcore extra: start the session over before this request
 
     @field_validator("session")
     @classmethod
     def _valid_session(cls, value: str | None) -> str | None:
         return _check_session(value)
+
+    @model_validator(mode="after")
+    def _reset_names_a_session(self) -> _Sampling:
+        if self.session_reset and self.session is None:
+            raise ParamError(
+                "session_reset", 'session_reset needs a session to start over (add "session")'
+            )
+        return self
 
     @model_validator(mode="after")
     def _neutral_only(self) -> _Sampling:

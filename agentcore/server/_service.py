@@ -18,10 +18,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agentcore.backends._local import LocalBackend
+from agentcore.backends._continuation import SessionConflictError
+from agentcore.backends._local import LocalBackend, SessionLimitError
 from agentcore.backends._protocol import Completion, ModelBackend
 from agentcore.core.sampling import SamplingParams
-from agentcore.core.state import SessionStateError
+from agentcore.core.state import SessionStateError, session_files
 from agentcore.server._completions import TextCompletion, complete_text
 from agentcore.server._config import ServerConfig
 from agentcore.server._errors import APIError
@@ -67,6 +68,12 @@ def api_error_for(exc: BaseException) -> APIError | None:
         return APIError(503, str(exc), code="shutting_down", type="server_unavailable")
     if isinstance(exc, SessionStateError):
         return APIError(409, str(exc), param="session", code="session_unreadable")
+    if isinstance(exc, SessionConflictError):
+        return APIError(409, str(exc), param=exc.param, code="session_conflict")
+    if isinstance(exc, SessionLimitError):
+        return APIError(
+            507, str(exc), param="session", code="session_limit", type="insufficient_storage"
+        )
     if isinstance(exc, ToolError | ValueError):
         param = getattr(exc, "param", None)  # e.g. ToolDeclarationError: "tools[2]..."
         return APIError(
@@ -188,9 +195,12 @@ class ModelService:
                 param="logprobs",
             )
         extra: dict[str, Any] = {"logprobs": top} if top is not None else {}
+        reset = req.session_reset
 
         def run(emit: Emit, should_stop: ShouldStop) -> Completion:
             self._check_exists(sid)
+            if reset and sid is not None:
+                backend.delete_session(sid)  # start over: the request opens an empty session
             return backend.chat(
                 messages,
                 session=sid,
@@ -254,6 +264,8 @@ class ModelService:
                 with backend.get_session(None) as session:  # stateless: nothing outlives it
                     return go(session)
             self._check_exists(sid)
+            if req.session_reset:
+                backend.delete_session(sid)
             with backend.lock(sid):
                 out = go(backend.get_session(sid))
                 backend.save(sid)
@@ -345,13 +357,17 @@ class ModelService:
         return {"object": "session", **info, "id": sid, "saved_bytes": self._saved_bytes(sid)}
 
     def _saved_bytes(self, sid: str) -> int:
+        """Bytes of the session's files (base, journal, history; not its recall folder)."""
         folder = getattr(self.backend, "sessions_dir", None)
         if folder is None:
             return 0
-        try:
-            return int((folder / f"{sid}.session").stat().st_size)
-        except OSError:
-            return 0
+        total = 0
+        for part in session_files(folder / f"{sid}.session"):
+            try:
+                total += int(part.stat().st_size)
+            except OSError:
+                pass
+        return total
 
     async def delete_session(self, sid: str) -> dict[str, Any]:
         found = await self.locked_call(sid, lambda: self.backend.delete_session(sid))

@@ -50,7 +50,7 @@ def test_restarted_agent_remembers_a_fact(real_engine: Any, tmp_path: Path) -> N
     assert result.stop_reason == "answered" and result.answer.strip()
     lines = [x.strip() for x in result.answer.splitlines() if x.strip()]
     assert all(lines.count(x) < 3 for x in lines), result.answer  # no decoding loop
-    sent = backend.get_session(again.session_id).meta["raw_messages"]
+    sent = [m for turn in backend.get_session(again.session_id).history("raw") for m in turn]
     asked = [m["content"] for m in sent if m["role"] == "user"][-1]
     assert "What is my favourite colour?" in asked
     assert "favourite colour is teal" in asked, asked  # recalled into the turn that asks

@@ -156,7 +156,7 @@ class TestTools:
     ) -> None:
         target = workspace.root / "notes" / "todo.txt"
 
-        def crash(src: str, dst: str) -> None:
+        def crash(src: str, dst: str, **dir_fds: int) -> None:
             raise OSError("disk unplugged")
 
         monkeypatch.setattr(os, "replace", crash)

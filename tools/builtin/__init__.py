@@ -4,7 +4,8 @@ Arithmetic (:func:`calculator_tool`), files confined to a workspace (:func:`file
 HTTP GET limited to an allowlist of hosts (:func:`http_get_tool`), the current time
 (:func:`clock_tool`), long-term memory (:func:`memory_tools`, over any :class:`MemoryStoreLike`
 such as ``memory.LongTermMemory``) and the plan (:func:`plan_tools`, over any :class:`PlanLike`
-such as ``planners.TaskGraph``). :func:`default_tools` assembles
+such as ``planners.TaskGraph``), commands and Python code in the sandbox
+(:func:`process_tools`, opt-in). :func:`default_tools` assembles
 the ones a configuration asks for. Each tool declares its side effects; none of them decides
 whether it may run.
 """
@@ -21,6 +22,7 @@ from agentcore.tools.builtin._memory import (
     memory_tools,
 )
 from agentcore.tools.builtin._plan import PlanLike, plan_tools
+from agentcore.tools.builtin._process import process_tools
 from agentcore.tools.builtin._workspace import Workspace, WorkspaceError
 
 __all__ = [
@@ -41,4 +43,5 @@ __all__ = [
     "http_get_tool",
     "memory_tools",
     "plan_tools",
+    "process_tools",
 ]

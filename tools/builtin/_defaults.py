@@ -17,6 +17,7 @@ from agentcore.tools.builtin._files import file_tools
 from agentcore.tools.builtin._http import http_get_tool
 from agentcore.tools.builtin._memory import MemoryStoreLike, memory_tools
 from agentcore.tools.builtin._plan import PlanLike, plan_tools
+from agentcore.tools.builtin._process import process_tools
 from agentcore.tools.builtin._workspace import Workspace
 
 __all__ = ["default_tools"]
@@ -30,6 +31,7 @@ def default_tools(
     memory: MemoryStoreLike | None = None,
     plan: PlanLike | None = None,
     agent: str = "agent",
+    allow_exec: bool = False,
 ) -> ToolRegistry:
     """``calculate`` and ``current_time``, plus the file tools when ``workspace`` is given,
     ``http_get`` when ``allowed_hosts`` is given, and the memory / plan tools when a store /
@@ -37,6 +39,8 @@ def default_tools(
     registry = ToolRegistry([calculator_tool(), clock_tool()])
     if workspace is not None:
         registry.extend(file_tools(workspace, allow_write=allow_write))
+        if allow_exec:
+            registry.extend(process_tools(workspace))
     if allowed_hosts is not None:
         registry.register(http_get_tool(allowed_hosts))
     if memory is not None:

@@ -2,7 +2,9 @@
 
 Owns :func:`file_tools`, which builds the four tools over one :class:`Workspace`. Every path
 goes through :meth:`Workspace.resolve`, so ``..``, absolute paths and symlinks out of the root
-are refused the same way everywhere; writes are atomic. Under the agent's effect guard,
+are refused the same way everywhere; files are read and written through descriptors opened
+one component at a time without following links out (a link swapped in during the call cannot
+redirect them), and writes are atomic. Under the agent's effect guard,
 listings and searches skip what the policy hides (``.git``, ``.env``...), and a search's
 regular expression must be free of catastrophic backtracking and stops after
 ``MAX_SEARCH_SECONDS``. Never touches anything outside the
@@ -50,15 +52,12 @@ def _is_binary(head: bytes) -> bool:
     return b"\x00" in head
 
 
-def _read_text(real: Path, rel: str, tool: str) -> str:
-    if not real.exists():
+def _read_text(ws: Workspace, real: Path, rel: str, tool: str) -> str:
+    if not os.path.lexists(real):
         raise WorkspaceError(tool, f"{rel!r} does not exist")
-    if not real.is_file():
+    if real.is_dir():
         raise WorkspaceError(tool, f"{rel!r} is not a file")
-    size = real.stat().st_size
-    if size > MAX_READ_BYTES:
-        raise WorkspaceError(tool, f"{rel!r} is {size} bytes; the limit is {MAX_READ_BYTES}")
-    data = real.read_bytes()
+    data = ws.read_bytes(real, tool=tool, max_bytes=MAX_READ_BYTES)  # no link is followed out
     if _is_binary(data[:8192]):
         raise WorkspaceError(tool, f"{rel!r} is a binary file; only text files can be read")
     return data.decode("utf-8", errors="replace")
@@ -114,7 +113,7 @@ def file_tools(
     ) -> str:
         """Read a text file from the workspace, optionally a range of its lines."""
         real = ws.resolve(path, tool="read_file")
-        lines = _read_text(real, path, "read_file").splitlines(keepends=True)
+        lines = _read_text(ws, real, path, "read_file").splitlines(keepends=True)
         chunk = lines[start_line - 1 : start_line - 1 + max_lines]
         text = "".join(chunk)
         rest = len(lines) - (start_line - 1 + len(chunk))
@@ -140,7 +139,7 @@ def file_tools(
             raise WorkspaceError("write_file", f"{path!r} already exists (mode='create')")
         text, start = content, 0
         if mode == "append" and real.exists():
-            old = _read_text(real, path, "write_file")
+            old = _read_text(ws, real, path, "write_file")
             text, start = old + content, len(old)
         ws.write_text(real, text, tool="write_file", start=start)
         return f"wrote {len(content)} characters to {ws.relative(real)} ({mode})"
@@ -188,7 +187,10 @@ def file_tools(
                 continue
             if not target.is_file() or target.stat().st_size > MAX_READ_BYTES:
                 continue
-            data = target.read_bytes()
+            try:
+                data = ws.read_bytes(target, tool="search_files", max_bytes=MAX_READ_BYTES)
+            except WorkspaceError:
+                continue  # changed or replaced by a link since the walk saw it
             if _is_binary(data[:8192]):
                 continue
             for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 from pydantic import Field
 
 from agentcore.tools._meta import SideEffect, ToolLimits
+from agentcore.tools._provenance import untrusted_influence
 from agentcore.tools._tool import Tool
 
 __all__ = ["MemoryStoreLike", "RecalledMemory", "StoredMemory", "memory_tools"]
@@ -84,31 +85,42 @@ def memory_tools(
     """``remember`` (side effects ``writes``) and ``recall`` (``reads``) over ``store``.
 
     Records written by ``remember`` carry ``agent`` as their author, ``source="tool:remember"``
-    and trust ``agent`` (the agent's own statement, not a verified fact).
+    and trust ``agent`` (the agent's own statement, not a verified fact), or trust ``tool``
+    with a ``derived_from`` attribute when the call came after untrusted content (a file, a
+    page, a tool result): such a memory is recalled as data, never as an instruction, and a
+    ``lesson`` or ``skill`` written that way is not the agent's own.
     """
 
     def remember(text: MemoryText, kind: MemoryKindName = "fact", tags: Tags | None = None) -> str:
         """Save a fact, lesson, event or skill to long-term memory for later sessions."""
+        influence = untrusted_influence()
         record: dict[str, Any] = {
             "kind": kind,
             "text": text,
             "agent": agent,
             "source": "tool:remember",
-            "trust": "agent",
+            "trust": "agent" if influence is None else "tool",
         }
+        attributes: dict[str, Any] = {}
         if tags:
-            record["attributes"] = {"tags": ",".join(tags)}
+            attributes["tags"] = ",".join(tags)
+        if influence is not None:
+            attributes["derived_from"] = influence
+        if attributes:
+            record["attributes"] = attributes
         stored = store.add(record)
-        return f"remembered {kind} {stored.id}"
+        label = "" if influence is None else f" (as untrusted data, from {influence})"
+        return f"remembered {kind} {stored.id}{label}"
 
     def recall(query: Query, k: Count = 5) -> str:
         """Search long-term memory for what is relevant to a query, best match first."""
+        # a memory from untrusted content is marked as data, as the agent's context marks it
         hits = store.search(query, k)
         if not hits:
             return "no memories found"
         return "\n".join(
             f"{i}. [{_kind(hit.record.kind)} {hit.record.id}] (score {hit.score:.2f}) "
-            f"{hit.record.text}"
+            f"{_DATA_ONLY if _untrusted(hit.record) else ''}{hit.record.text}"
             for i, hit in enumerate(hits, 1)
         )
 
@@ -121,3 +133,12 @@ def memory_tools(
 
 def _kind(kind: Any) -> str:
     return str(getattr(kind, "value", kind))
+
+
+_DATA_ONLY = "(untrusted, data only) "
+
+
+def _untrusted(record: Any) -> bool:
+    """A memory that came from untrusted content (trust ``tool`` or ``external``)."""
+    trust = getattr(record, "trust", None)
+    return str(getattr(trust, "value", trust)) in ("tool", "external")

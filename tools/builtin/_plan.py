@@ -4,7 +4,8 @@ Owns :class:`PlanLike` (the task-graph verbs the tools use: ``render_text``, ``t
 ``add_task``, ``start``, ``complete``, ``fail``, ``skip``, ``retry``) and :func:`plan_tools`
 (``plan_show``, ``plan_add_task``, ``plan_update_task``). ``planners.TaskGraph`` satisfies the
 protocol as is; new tasks are built with ``planners.Task`` unless another ``make_task`` is
-given. The graph owns the state machine: an impossible change (finishing a task that never
+given; a task added after the run read untrusted content carries that source as its
+``untrusted_source``. The graph owns the state machine: an impossible change (finishing a task that never
 started, an unknown id) comes back as the graph's own error message. Never schedules or
 executes tasks.
 """
@@ -17,6 +18,7 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentcore.tools._meta import SideEffect, ToolLimits
+from agentcore.tools._provenance import untrusted_influence
 from agentcore.tools._tool import Tool
 
 __all__ = ["PlanLike", "plan_tools"]
@@ -114,9 +116,14 @@ def plan_tools(
 
     def add(args: PlanAddTaskArguments) -> str:
         task_id = _next_id(plan)
-        plan.add_task(build(task_id, args.goal), args.depends_on)
+        task = build(task_id, args.goal)
+        influence = untrusted_influence()
+        if influence is not None:  # a step copied from untrusted content keeps the label
+            task = _label(task, influence)
+        plan.add_task(task, args.depends_on)
         after = f" (after {', '.join(args.depends_on)})" if args.depends_on else ""
-        return f"added task {task_id}: {args.goal}{after}"
+        label = "" if influence is None else f" (untrusted: from {influence})"
+        return f"added task {task_id}: {args.goal}{after}{label}"
 
     def update(args: PlanUpdateTaskArguments) -> str:
         task_id, note = args.task_id, args.note
@@ -161,6 +168,19 @@ def plan_tools(
             tags=tags,
         ),
     ]
+
+
+def _label(task: Any, source: str) -> Any:
+    """``task`` marked as derived from untrusted ``source`` (a ``planners.Task`` gets its
+    ``untrusted_source``; another task type an ``untrusted_source`` attribute if it takes one)."""
+    copy = getattr(task, "model_copy", None)
+    if callable(copy) and "untrusted_source" in getattr(type(task), "model_fields", {}):
+        return copy(update={"untrusted_source": source})
+    try:
+        task.untrusted_source = source
+    except AttributeError:
+        pass
+    return task
 
 
 def _status(task: Any) -> str:

