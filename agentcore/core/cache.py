@@ -134,13 +134,19 @@ class StreamingCache:
         self.ring_pos = torch.full((w,), -1, dtype=torch.long)  # stream position per ring slot
         self.pos = 0  # tokens processed so far (the next token's stream position)
         self.listeners: list[EvictionListener] = [x for x in (recall, memory) if x is not None]
+        self._lift = 0  # cache-frame positions the recalled blocks sit above the sinks
         if recall is not None:
-            # recalled blocks sit just before the window: score them at that distance
-            recall.set_geometry(rotary, config.window + self.r_max // 2)
+            # recalled blocks sit ``distance`` positions before the newest query (by default
+            # right before the window); selection scores keys at that distance
+            near = recall.config.distance if recall.config.distance is not None else config.window
+            self._lift = max(0, config.window - near)
+            recall.set_geometry(rotary, config.window - self._lift + self.r_max // 2)
         self.n_recalled = 0  # recalled tokens currently in the attention layout
         self._cf_offset: int | None = None  # the offset the cache-frame keys in att_k are
         # rotated for in decode steps (None: not yet, rotate before the next decode step)
         self._since_refresh = 0
+        self._reselect = False  # a decode step is due to score every block (after new input)
+        self._probed = False  # the last forward was a probe of the chunk that comes next
         self._bias_cache: dict[int, torch.Tensor] = {}
         self._step: _StepPlan | None = None
         self._groups = 1  # query heads per KV head; set by the model core
@@ -183,8 +189,23 @@ class StreamingCache:
         return n * self.recall.config.block_size
 
     # ------------------------------------------------------------------ per forward
-    def begin(self, n_new: int) -> None:
-        """Plan a forward of ``n_new`` tokens: positions, rotations and masks for all layers."""
+    def wants_probe(self, n_new: int) -> bool:
+        """Whether the last chunk of new input should first be probed (see :meth:`begin`):
+        recall is on and there are more blocks than it recalls, so the choice matters."""
+        return (
+            self.recall is not None
+            and n_new > 1
+            and self.recall.n_blocks > self.recall.config.top_k
+        )
+
+    def begin(self, n_new: int, *, probe: bool = False) -> None:
+        """Plan a forward of ``n_new`` tokens: positions, rotations and masks for all layers.
+
+        ``probe``: a dry forward that only lets the recall store see the chunk's queries (the
+        model stops it after the last probe layer); it writes nothing and :meth:`end` commits
+        nothing. The forward of the same chunk that follows then recalls the blocks those
+        queries choose, so a question is read with the facts it asks about in view.
+        """
         cfg = self.config
         if n_new > cfg.chunk_size and n_new > 1:
             raise ValueError(f"a forward of {n_new} tokens exceeds chunk_size={cfg.chunk_size}")
@@ -210,7 +231,11 @@ class StreamingCache:
             refresh = (
                 self.recall is not None
                 and r > 0
-                and (self.n_recalled != r or self._since_refresh >= self.recall.config.refresh)
+                and (
+                    self.n_recalled != r
+                    or self._since_refresh >= self.recall.config.refresh
+                    or self._reselect
+                )
             )
             plan.refresh = refresh
             self._since_refresh = 0 if refresh else self._since_refresh + 1
@@ -219,8 +244,13 @@ class StreamingCache:
             plan.cf_offset = frame
             n_cf = self.n_sinks_filled + self.n_recalled
             if refresh and self.recall is not None:
-                self.recall.begin_selection()
-                pos = torch.cat([torch.arange(cfg.n_sink), cfg.n_sink + torch.arange(r)])
+                # the first step after new input scores every block with the latest queries
+                # (the question just asked); later refreshes re-rank the candidates it kept
+                plan.blocks = self.recall.plan(full=self._reselect)
+                self._reselect = False
+                pos = torch.cat(
+                    [torch.arange(cfg.n_sink), cfg.n_sink + self._lift + torch.arange(r)]
+                )
                 plan.freqs_refresh = self.rotary.freqs(pos + frame, self.device)
             if not refresh and n_cf and frame != self._cf_offset:
                 self._rotate_cache_frame(frame)
@@ -228,12 +258,21 @@ class StreamingCache:
                 plan.bias = self._decode_bias(r)
         else:
             plan.decode = False
+            plan.dry = probe
             if r and self.recall is not None:
-                self.recall.begin_selection()
+                if self._probed:  # the probe saw this chunk's queries: select with all of them
+                    plan.blocks = self.recall.plan(full=True)
+                    plan.observed = True
+                else:  # a chunk of a long prompt: a few of the queries up to the last forward
+                    n_q = self.recall.config.chunk_queries
+                    plan.blocks = self.recall.plan(full=True, n_queries=n_q)
+            self._probed = probe
             plan.freqs_cache = self.rotary.freqs(self.cache_position(positions, r), self.device)
             plan.n_old_sinks = self.n_sinks_filled
             if plan.n_old_sinks or r:
-                cf_pos = torch.cat([torch.arange(plan.n_old_sinks), cfg.n_sink + torch.arange(r)])
+                cf_pos = torch.cat(
+                    [torch.arange(plan.n_old_sinks), cfg.n_sink + self._lift + torch.arange(r)]
+                )
                 plan.freqs_cf = self.rotary.freqs(cf_pos, self.device)
             w = cfg.window
             # ring mask [T, W]: slot filled and still inside the query's window
@@ -294,7 +333,8 @@ class StreamingCache:
         """Rotate sinks and recalled keys (all layers at once) for queries at ``c(p) + offset``."""
         ns = self.n_sinks_filled
         r = self.n_recalled
-        pos = torch.cat([torch.arange(ns), self.config.n_sink + torch.arange(r)]) + offset
+        lo = self.config.n_sink + self._lift
+        pos = torch.cat([torch.arange(ns), lo + torch.arange(r)]) + offset
         f = self.rotary.freqs(pos, self.device)
         if ns:
             self.att_k[:, :, :, :ns] = Rotary.rotate(self.cf_k_raw[:, :, :, :ns], f[:ns])
@@ -317,6 +357,9 @@ class StreamingCache:
         """Commit the planned forward: advance the stream position and the ring bookkeeping."""
         plan = self._step
         assert plan is not None
+        if plan.dry:
+            self._step = None
+            return
         if plan.ring_slots.numel():
             self.ring_pos[plan.ring_slots] = plan.positions[plan.ring_src]
         self.pos += int(plan.positions.numel())
@@ -327,6 +370,10 @@ class StreamingCache:
             self.n_recalled = plan.n_recall
             self._cf_offset = None  # the decode path re-rotates before its first use
             self._since_refresh = 0
+        if not plan.decode and self.recall is not None:
+            # new input: the next decode step selects afresh, unless this chunk already
+            # selected with its own queries (it was probed)
+            self._reselect = not plan.observed
         self._step = None
 
     # ------------------------------------------------------------------ phases
@@ -362,10 +409,10 @@ class StreamingCache:
                 self.att_k[layer, :, :, r0 + slots] = k_rot[:, :, src]
                 self.att_v[layer, :, :, r0 + slots] = v[:, :, src]
 
-    def _load_recalled(self, layer: int, q: torch.Tensor, n: int) -> torch.Tensor:
-        """Select and stage this layer's recalled blocks; returns their values ``[B,Hkv,n,D]``."""
+    def _load_recalled(self, layer: int, blocks: list[int], n: int) -> torch.Tensor:
+        """Stage this layer's keys and values of the planned blocks; returns the values
+        ``[B,Hkv,n,D]``."""
         assert self.recall is not None
-        blocks = self.recall.select(layer, q)
         k_raw, v = self.recall.gather(layer, blocks, self.device, self.dtype)
         lo = self.config.n_sink
         self.cf_k_raw[layer, :, :, lo : lo + n] = k_raw
@@ -376,6 +423,8 @@ class StreamingCache:
         self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: _StepPlan
     ) -> torch.Tensor:
         # q: [B,Hq,1,D]; k, v: [B,Hkv,1,D]
+        if self.recall is not None:
+            self.recall.observe(layer, q)
         f = plan.freqs_stream
         q_rot = Rotary.rotate(q, f)
         k_rot = Rotary.rotate(k, f)
@@ -383,7 +432,7 @@ class StreamingCache:
         ns = self.config.n_sink
         if plan.refresh:
             r = plan.n_recall
-            self._load_recalled(layer, q, r)
+            self._load_recalled(layer, plan.blocks, r)
             self.att_k[layer, :, :, : ns + r] = Rotary.rotate(
                 self.cf_k_raw[layer, :, :, : ns + r], plan.freqs_refresh
             )
@@ -411,6 +460,8 @@ class StreamingCache:
         g = hq // hkv
         r0 = self.ring0
         scale = d**-0.5
+        if self.recall is not None and not plan.observed:
+            self.recall.observe(layer, q)
         q_p = Rotary.rotate(q, plan.freqs_stream)
         k_p = Rotary.rotate(k, plan.freqs_stream)
         keys = torch.cat([self.att_k[layer, :, :, r0:], k_p], dim=2)  # [B,Hkv,W+T,D]
@@ -425,7 +476,7 @@ class StreamingCache:
             cf_v = [self.att_v[layer, :, :, :n_old]]
             cf_raw = [self.cf_k_raw[layer, :, :, :n_old]]
             if r:
-                cf_v.append(self._load_recalled(layer, q, r))
+                cf_v.append(self._load_recalled(layer, plan.blocks, r))
                 cf_raw.append(self.cf_k_raw[layer, :, :, ns : ns + r])
             cf_k = Rotary.rotate(torch.cat(cf_raw, dim=2), plan.freqs_cf).float()
             q_c = Rotary.rotate(q, plan.freqs_cache).reshape(b, hkv, g * t, d).float()
@@ -437,7 +488,8 @@ class StreamingCache:
         out = out.reshape(b, hq, t, d)
         if self.memory is not None:  # read the memory as it was before this chunk's evictions
             out = self.memory.mix(layer, q, out)
-        self._store(layer, k, k_p, v, plan)
+        if not plan.dry:
+            self._store(layer, k, k_p, v, plan)
         return out
 
     # ------------------------------------------------------------------ state
@@ -487,6 +539,7 @@ class StreamingCache:
         self.att_k[:, :, :, self.ring0 :] = ring_rot
         self.n_recalled = 0  # recalled blocks are re-selected on the next forward
         self._since_refresh = 0
+        self._reselect = True  # the first decode step scores every block
         self._cf_offset = None
         if ns:
             self._rotate_cache_frame(self.pos - int(self.cache_position(self.pos)))
@@ -606,6 +659,9 @@ class _StepPlan:
     freqs_cache: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     n_old_sinks: int = 0
     n_recall: int = 0
+    blocks: list[int] = dataclasses.field(default_factory=list)  # recalled blocks (all layers)
+    dry: bool = False  # a probe: attend, let recall observe the queries, store nothing
+    observed: bool = False  # recall already saw this chunk's queries (in its probe)
     refresh: bool = False
     cf_offset: int = 0
     freqs_refresh: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))

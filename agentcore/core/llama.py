@@ -361,24 +361,41 @@ class CoreModel(nn.Module):
         """``ids: [B,T]`` (T <= chunk_size) -> logits ``[B,T,V]`` (``"all"``) or ``[B,1,V]`` (``"last"``)."""
         return self.forward_hidden(ids, cache, logits)
 
+    @torch.inference_mode()
+    def probe(self, ids: torch.Tensor, cache: StreamingCache) -> None:
+        """A dry forward of the chunk ``ids: [B,T]`` up to the last layer recall probes: the
+        recall store sees the chunk's queries, the cache stays as it was (see
+        :meth:`StreamingCache.begin`). The forward of the same chunk should follow."""
+        assert cache.recall is not None
+        self.forward_hidden(ids, cache, "none", probe_until=max(cache.recall.probes))
+
     def forward_hidden(
-        self, ids: torch.Tensor, cache: StreamingCache, logits: str = "last"
+        self,
+        ids: torch.Tensor,
+        cache: StreamingCache,
+        logits: str = "last",
+        probe_until: int | None = None,
     ) -> torch.Tensor:
-        """The forward pass without the inference-mode guard (training wraps it with grads)."""
+        """The forward pass without the inference-mode guard (training wraps it with grads).
+        ``probe_until``: a dry probe forward that stops after that layer (see :meth:`probe`)."""
         eps = self.dims.rms_eps
         x = F.embedding(ids.to(self.device), self.embed)
         if self.embed_scale != 1.0:
             x = x * self.embed_scale
-        cache.begin(ids.shape[1])
+        cache.begin(ids.shape[1], probe=probe_until is not None)
         b, t, _ = x.shape
         layers: list[CoreLayer] = list(self.layers)  # type: ignore[arg-type]
         for i, layer in enumerate(layers):
             h = F.rms_norm(x, (x.shape[-1],), layer.norm_in, eps)
             q, k, v = layer.project_qkv(h)
             a = cache.attend(i, q, k, v)  # [B,Hq,T,D]
+            if i == probe_until:
+                break
             x = x + linear(a.transpose(1, 2).reshape(b, t, -1), layer.w_o, layer.b_o)
             x = x + layer.mlp(x)
         cache.end()
+        if probe_until is not None:
+            return x[:, :0, :0]
         if logits == "last":
             x = x[:, -1:]
         elif logits == "none":
@@ -432,6 +449,8 @@ class CoreModel(nn.Module):
             chunk = ids[:, s : s + size]
             is_last = s + size >= n
             mode = "all" if logits == "all" else ("last" if is_last else "none")
+            if is_last and cache.wants_probe(chunk.shape[1]):
+                self.probe(chunk, cache)  # the new input's end (a question) picks the recall
             out = self.forward(chunk, cache, logits=mode)
             if logits == "all":
                 outs.append(out.cpu())

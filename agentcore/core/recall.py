@@ -11,14 +11,20 @@ through ``numpy.memmap``. A store given no folder works in a private temporary o
 :meth:`EvictedStore.close` (the store is a context manager) or, failing that, when the store is
 collected or the interpreter exits.
 
-Selection is two-stage. A few *probe layers* (default: at 1/4, 1/2 and 3/4 of the depth) keep
-every evicted key in RAM (bfloat16) and score all of them exactly against the current queries
-(max over query heads and the latest ``query_window`` queries); the best ``candidates`` blocks
-of each probe layer form the candidate set of this forward. Every layer then re-ranks the
-candidates with its own queries and its own keys and attends to its ``top_k`` best. Layers that
-run before the first probe layer of a forward reuse the previous candidates (or, at the very
-start, the most recent blocks). Mean-pooled block summaries were tried first and lose an
-isolated needle among random keys; exact scoring on probe layers does not.
+Selection is shared by all layers. A few *probe layers* (default: at 1/4, 1/2 and 3/4 of the
+depth) keep every evicted key in RAM (bfloat16) and the latest ``query_window`` queries of the
+stream (:meth:`EvictedStore.observe`). A full selection scores every evicted key of each probe
+layer against those queries exactly, takes per block the largest attention probability any
+head and query gives one of its tokens (normalised per head and query over all evicted tokens),
+sums that log-evidence over the probe layers and keeps the best ``candidates`` blocks; every
+layer then recalls the same ``top_k`` best (each with its successor, so a fact cut by a block
+boundary comes back whole). The first decode step after new input (a question) runs a full
+selection with all ``query_window`` queries; later refreshes re-rank the candidates; each chunk
+of a long prompt selects with its ``chunk_queries`` latest queries. Per-layer choices, each
+layer with its own queries, were the first design: on prose the early layers do not retrieve
+and dropped the needle the middle layers had found (measured in ``bench/recall_real.py``).
+Mean-pooled block summaries were tried before that and lose an isolated needle among random
+keys; exact scoring on probe layers does not.
 
 Storage per evicted token: keys and values of every layer in float16 (``2 * L * H_kv * D * 2``
 bytes, RAM tier or disk) plus the probe layers' keys in RAM (``P * H_kv * D * 2`` bytes).
@@ -48,17 +54,32 @@ class RecallConfig:
     """Sizes of the evicted-context store and of what is recalled."""
 
     block_size: int = 64
-    top_k: int = 4  # blocks recalled per layer (top_k * block_size extra keys)
-    candidates: int = 8  # blocks each probe layer nominates for re-ranking
+    top_k: int = 8  # blocks recalled, the same in every layer (top_k * block_size extra keys)
+    candidates: int = 32  # blocks a full scoring keeps for the cheap re-rankings of decode
     refresh: int = 32  # decode steps between re-selections (a re-selection costs ~2 steps)
     host_blocks: int = 4096  # blocks per layer kept in RAM; older blocks live on disk
-    query_window: int = 8  # latest queries of a chunk used for selection
+    query_window: int = 64  # latest queries per probe layer a full selection scores with
+    chunk_queries: int = 8  # of those, the ones a chunk of a long prompt selects with (cheaper)
     probe_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)  # probe layers, as depth fractions
+    # positions between the newest token and the end of the recalled span: the span reads as
+    # recent context (None: right before the window, as the oldest context; on prose a small
+    # model then ignores what it recalled: bench/recall_real.py, docs/long-memory.md)
+    distance: int | None = 256
 
     def __post_init__(self) -> None:
-        for name in ("block_size", "top_k", "candidates", "refresh", "host_blocks", "query_window"):
+        for name in (
+            "block_size",
+            "top_k",
+            "candidates",
+            "refresh",
+            "host_blocks",
+            "query_window",
+            "chunk_queries",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"RecallConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.distance is not None and self.distance < 0:
+            raise ValueError(f"RecallConfig.distance must be >= 0 or None, got {self.distance}")
         if self.candidates < self.top_k:
             raise ValueError(
                 f"RecallConfig.candidates ({self.candidates}) must be >= top_k ({self.top_k})"
@@ -172,8 +193,8 @@ class EvictedStore:
         self._pending_n = [0] * n_layers
         self.block_start: list[int] = []  # stream position of each block's first token
         self._pending_pos: list[int] = []
-        self._candidates: list[int] = []
-        self._fresh: set[int] = set()
+        self._candidates: list[int] = []  # best blocks of the last full scoring, best first
+        self._recent: dict[int, torch.Tensor] = {}  # probe layer -> latest queries [H_q,T,D]
         self._back: torch.Tensor | None = None  # RoPE rotation by -distance (set_geometry)
 
     # ------------------------------------------------------------------ lifecycle
@@ -258,18 +279,30 @@ class EvictedStore:
     def n_blocks(self) -> int:
         return self.layers[-1].n_blocks
 
-    def begin_selection(self) -> None:
-        """A new forward will select: probe layers nominate fresh candidates."""
-        self._fresh = set()
+    def observe(self, layer: int, q_raw: torch.Tensor) -> None:
+        """Remember the latest queries of a probe layer: ``q_raw: [B,H_q,T,D]`` pre-RoPE.
+
+        Selection scores with the ``query_window`` most recent queries of each probe layer, so a
+        question asked in the last turn (and the reply so far) is what picks the blocks.
+        """
+        if layer not in self._index:
+            return
+        q = q_raw[0, :, -self.config.query_window :].detach().to("cpu", torch.bfloat16)
+        buf = self._recent.get(layer)
+        if buf is not None:
+            q = torch.cat([buf, q], dim=1)[:, -self.config.query_window :]
+        self._recent[layer] = q  # [H_q, <=query_window, D] bfloat16 (what scoring multiplies in)
 
     def set_geometry(self, rotary: Rotary, distance: int) -> None:
         """Score keys as attention would see them: rotated ``distance`` positions before the query."""
         self._back = rotary.freqs(torch.tensor([-distance]), torch.device("cpu"))
 
-    def _queries(self, q_raw: torch.Tensor) -> torch.Tensor:
-        # q_raw: [B,H_q,T,D] -> [H_kv, G*T', D] float32 (latest query_window queries), rotated
-        # by -distance so that q'.k equals the RoPE score of a key sitting that far back
-        q = q_raw[0, :, -self.config.query_window :].detach().float().cpu()
+    def _queries(self, layer: int, n_queries: int | None) -> torch.Tensor:
+        # the probe layer's latest queries -> [H_kv, G*T, D] float32, rotated by -distance so
+        # that q'.k equals the RoPE score of a key sitting that far back, and scaled
+        q = self._recent[layer].float()
+        if n_queries is not None:
+            q = q[:, -n_queries:]
         if self._back is not None:
             q = Rotary.rotate(q, self._back)
         g = q.shape[0] // self.n_kv
@@ -289,37 +322,48 @@ class EvictedStore:
         best = scores.view(h, nq, n // block, block).amax(dim=-1)  # [H_kv, Q, n]
         return (best - lse).amax(dim=(0, 1))
 
-    def _nominate(self, layer: int, q: torch.Tensor, n: int) -> None:
+    def _evidence(self, blocks: list[int] | None, n: int, n_queries: int | None) -> torch.Tensor:
+        """Per block (all ``n`` blocks, or only ``blocks``), the evidence summed over the probe
+        layers that have seen queries: each layer's :meth:`_block_weight` of its own keys."""
         bs = self.config.block_size
-        per_block = self._block_weight(self._index[layer][:, : n * bs], q, bs)
-        top = torch.topk(per_block, min(self.config.candidates, n)).indices.tolist()
-        if not self._fresh:
-            self._candidates = []
-        self._fresh.add(layer)
-        self._candidates = sorted(set(self._candidates) | set(top))
+        total = torch.zeros(n if blocks is None else len(blocks))
+        for p in self.probes:
+            if p not in self._recent:
+                continue
+            index = self._index[p]
+            if blocks is None:
+                keys = index[:, : n * bs]
+            else:
+                keys = index[:, : n * bs].view(self.n_kv, n, bs, self.dim)[:, blocks]
+                keys = keys.reshape(self.n_kv, -1, self.dim)
+            total += self._block_weight(keys, self._queries(p, n_queries), bs)
+        return total
 
-    def select(self, layer: int, q_raw: torch.Tensor) -> list[int]:
-        """Top blocks for queries ``q_raw: [B,H_q,T,D]`` (pre-RoPE) in this layer, in stream order.
+    def plan(self, *, full: bool, n_queries: int | None = None) -> list[int]:
+        """The blocks every layer of the next forward recalls, in stream order.
 
+        ``full``: score every stored block with the probe layers' latest ``n_queries`` queries
+        (all ``query_window`` by default) and keep the best ``candidates`` for later cheap
+        re-rankings; otherwise re-rank only those candidates. The evidence is summed over the
+        probe layers and the choice is shared by all layers: per-layer choices let the layers
+        that do not retrieve (the early ones, on prose) drop the block the others found.
         Blocks are taken best first, each followed by its successor (a fact cut by a block
         boundary comes back whole), until ``top_k`` blocks are chosen.
         """
-        store = self.layers[layer]
-        n = self.n_blocks  # blocks complete in every layer: what the cache planned for
+        n = self.n_blocks  # blocks complete in every layer: what the cache plans for
         k = min(self.config.top_k, n)
         if n <= k:
             return list(range(n))
-        q = self._queries(q_raw)
-        if layer in self._index:
-            self._nominate(layer, q, n)
+        if not self._recent:  # no queries seen yet (a fresh or restored store): the latest blocks
+            return list(range(n - k, n))
         cands = [c for c in self._candidates if c < n]
-        if len(cands) < k:  # nothing nominated yet: fall back to the most recent blocks
-            cands = sorted(set(cands) | set(range(max(0, n - self.config.candidates), n)))
-        keys = torch.stack([store.get(i)[0] for i in cands]).float()  # [C,H_kv,bs,D]
-        c, h, bs, d = keys.shape
-        flat = keys.permute(1, 0, 2, 3).reshape(h, c * bs, d)  # [H_kv, C*bs, D]
-        weight = self._block_weight(flat, q, bs)  # [C]
-        ranked = [cands[i] for i in torch.argsort(weight, descending=True).tolist()]
+        if full or len(cands) < k:
+            weight = self._evidence(None, n, n_queries)
+            top = torch.topk(weight, min(self.config.candidates, n)).indices.tolist()
+            self._candidates = ranked = top
+        else:
+            weight = self._evidence(cands, n, n_queries)
+            ranked = [cands[i] for i in torch.argsort(weight, descending=True).tolist()]
         chosen: list[int] = []
         for b in ranked:
             for x in (b, b + 1):
@@ -388,6 +432,7 @@ class EvictedStore:
         twin._pending_pos = list(self._pending_pos)
         twin.block_start = list(self.block_start)
         twin._candidates = list(self._candidates)
+        twin._recent = dict(self._recent)  # tensors are replaced, never written in place
         return twin
 
     # ------------------------------------------------------------------ inspection & state
@@ -417,6 +462,7 @@ class EvictedStore:
             "pending_v": [torch.cat(p, 1) if p else torch.zeros(0) for p in self._pending_v],
             "pending_pos": torch.tensor(self._pending_pos, dtype=torch.long),
             "candidates": torch.tensor(self._candidates, dtype=torch.long),
+            "recent": dict(self._recent),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -441,6 +487,7 @@ class EvictedStore:
         self._pending_n = [int(p.shape[1]) if p.numel() else 0 for p in state["pending_k"]]
         self._pending_pos = [int(x) for x in state["pending_pos"]]
         self._candidates = [int(x) for x in state["candidates"]]
+        self._recent = {int(p): q for p, q in state.get("recent", {}).items()}
         # rebuild the probe index from the stored blocks and the pending tokens
         for p in self.probes:
             self._index[p] = torch.zeros((self.n_kv, 0, self.dim), dtype=torch.bfloat16)

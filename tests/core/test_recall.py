@@ -142,13 +142,75 @@ def test_needle_block_is_selected_from_32k_stream(tiny_hf: Any, tmp_path: Path) 
         layer = 1
         assert layer in store.probes
         store.set_geometry(core.rotary, 0)  # score pure content: a query equal to a key
-        store.begin_selection()
         block = store.layers[layer].get(needle_block)  # [2,H_kv,64,D]
         off = needle_at - store.block_start[needle_block]
         k = block[0, :, off : off + 8].float()  # [H_kv,8,D]
         q = k.repeat_interleave(d.n_heads // d.n_kv_heads, dim=0)[None]  # [1,H_q,8,D]
-        assert needle_block in store.select(layer, q), (depth, needle_block)
+        store._recent.clear()  # only this probe layer's queries: the needle's own keys
+        store.observe(layer, q)
+        assert needle_block in store.plan(full=True), (depth, needle_block)
         assert store.stats()["disk_bytes"] > 0  # beyond host_blocks, blocks spilled to disk
+
+
+def test_every_layer_recalls_the_blocks_the_forward_planned(
+    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Selection is shared: within one forward, every layer gathers the same blocks (early
+    layers used to re-rank on their own and drop what the probe layers found)."""
+    s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=RECALL_RAM))
+    ids = torch.randint(0, 256, (400,), generator=torch.Generator().manual_seed(8)).tolist()
+    s.append_tokens(ids)
+    store = s.extensions["recall"]
+    seen: list[tuple[int, tuple[int, ...]]] = []
+    real_gather = EvictedStore.gather
+
+    def spy(self: EvictedStore, layer: int, blocks: list[int], *a: Any) -> Any:
+        seen.append((layer, tuple(blocks)))
+        return real_gather(self, layer, blocks, *a)
+
+    monkeypatch.setattr(EvictedStore, "gather", spy)
+    s.append_tokens(ids[:20])  # a chunk
+    s.generate(SamplingParams(max_tokens=6, stop_token_ids=()))  # decode steps with refreshes
+    n_layers = tiny_engine.core.dims.n_layers
+    assert len(seen) % n_layers == 0 and seen
+    for i in range(0, len(seen), n_layers):
+        group = seen[i : i + n_layers]
+        assert [layer for layer, _ in group] == list(range(n_layers))
+        assert len({blocks for _, blocks in group}) == 1
+        assert len(group[0][1]) == min(RECALL_RAM.top_k, store.n_blocks)
+
+
+def test_the_question_picks_the_blocks(tiny_hf: Any) -> None:
+    """The first decode step after new input scores every block with the latest queries: a
+    question carrying a needle's keys brings the needle's block back, and the cheap re-rankings
+    that follow keep it among the candidates; the latest queries survive a save/restore."""
+    core = CoreModel(tiny_hf)
+    cfg = RecallConfig(block_size=16, top_k=2, candidates=4, host_blocks=1000, query_window=16)
+    d = core.dims
+    store = EvictedStore(cfg, n_layers=d.n_layers, n_kv_heads=d.n_kv_heads, head_dim=d.head_dim)
+    cache = core.new_cache(StreamingConfig(n_sink=4, window=60, chunk_size=30), recall=store)
+    ids = torch.randint(0, 200, (1, 1200), generator=torch.Generator().manual_seed(9))
+    ids[0, 300:306] = torch.tensor([250, 251, 252, 253, 254, 255])
+    for s in range(0, 1200, 30):
+        core.forward(ids[:, s : s + 30], cache, logits="none")
+    needle = next(i for i, b in enumerate(store.block_start) if b <= 302 < b + 16)
+    store.set_geometry(core.rotary, 0)
+    store._recent.clear()
+    for p in store.probes:  # a question whose queries equal the needle's keys in every probe
+        k = store.layers[p].get(needle)[0].float()  # [H_kv,16,D]
+        off = 300 - store.block_start[needle]
+        q = k[:, off : off + 6].repeat_interleave(d.n_heads // d.n_kv_heads, dim=0)[None]
+        store.observe(p, q)
+    assert needle in store.plan(full=True)
+    assert needle in store._candidates
+    assert needle in store.plan(full=False)  # re-ranking the kept candidates
+    state = store.state_dict()
+    twin = EvictedStore(cfg, n_layers=d.n_layers, n_kv_heads=d.n_kv_heads, head_dim=d.head_dim)
+    twin.load_state_dict(state)
+    twin.set_geometry(core.rotary, 0)
+    assert twin.plan(full=True) == store.plan(full=True)
+    twin.close()
+    store.close()
 
 
 def test_store_rejects_bad_config() -> None:
@@ -330,3 +392,47 @@ def test_recall_flag_on_the_default_model_stores_what_leaves_the_window() -> Non
     session.append_tokens(engine.codec.encode(text)[: budget + 300])
     assert store.n_blocks >= 300 // store.config.block_size
     assert torch.isfinite(session.next_logits).all()  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_a_fact_in_a_novel_comes_back_after_it_left_the_window(real_engine: Engine) -> None:
+    """Real text, real model: a fact told in passing in ~5K tokens of a novel, asked in other
+    words once it is ~3K tokens outside the window. With recall the reply carries the value;
+    the same session without recall cannot know it (it is not in the window any more)."""
+    import os
+    from pathlib import Path as _P
+
+    data = os.environ.get("AGENTCORE_DATA") or _P(__file__).resolve().parents[3] / "shared" / "data"
+    book = _P(data) / "chesterton-thursday.txt"
+    if not book.is_file():
+        pytest.skip(f"no shared book at {book}")
+    text = book.read_text(encoding="utf-8")[60_000:]
+    paras = [" ".join(p.split()) for p in text.split("\n\n") if len(p.strip()) > 40]
+    codec = real_engine.codec
+    fact = "The porter at the Saffron Hill lodge kept the spare key in locker number 4718."
+    doc, n = [], 0
+    for i, p in enumerate(paras):
+        doc.append(p + (" " + fact if i == 6 else ""))
+        n += len(codec.encode(p))
+        if n > 5500:
+            break
+    history = [
+        {
+            "role": "user",
+            "content": "Read this passage; I will ask about it.\n\n" + "\n\n".join(doc),
+        },
+        {"role": "assistant", "content": "I have read it."},
+    ]
+    question = [
+        {"role": "user", "content": "Which locker held the porter's spare key? Answer briefly."}
+    ]
+    replies = {}
+    for arm, recall in (("recall", RecallConfig()), ("window", None)):
+        cfg = SessionConfig(streaming=real_engine.default_streaming(), recall=recall)
+        with real_engine.new_session(cfg) as s:
+            s.append_messages(history, add_generation_prompt=False)
+            assert s.n_tokens > cfg.streaming.budget + 2000  # the fact is far outside
+            s.append_messages(question)
+            replies[arm] = s.generate(SamplingParams(max_tokens=30)).text
+    assert "4718" in replies["recall"], replies
+    assert "4718" not in replies["window"], replies

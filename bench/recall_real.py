@@ -1,0 +1,373 @@
+"""Long memory on real text: facts hidden in a novel, asked in other words, long after they left
+the window.
+
+Each case is a passage of a book with one to four facts ("needles") written into its paragraphs
+at depths that put them outside the attention window by the time the questions come, and the
+questions about them, each worded differently from its fact (see ``_recall_cases.py``). The
+document is a user turn of a chat ("Here is a passage ..."), a short scripted assistant turn
+acknowledges it, and each question is a new user turn asked on its own fork of the session, so
+every question sees the same history. The reply (greedy, up to 40 tokens) is right when it
+contains the accepted value (every value, for the questions that ask for several).
+
+Families (RULER-like): ``single`` (three facts of different kinds, each asked alone),
+``multikey`` (four facts of one kind about four people: same-kind distractors), ``multivalue``
+(three values of one key, all asked for), ``multiquestion`` (three facts asked in one turn)
+and ``chat`` (facts told in passing across a multi-turn chat of book passages, asked many
+turns later; the turns go in as chat messages on one session, the way an assistant runs).
+
+Arms, side by side on the same needles and questions: ``inside`` (the same facts in a
+~1.5K-token passage, all inside the window: what the model can do at all), ``recall`` (the
+long document through sinks + window + exact recall of evicted blocks) and, with
+``--arms ...,window``, ``window`` (sinks + window alone, recall off). The headline number is
+the ratio recall / inside per length.
+
+Splits: ``dev`` (Emma, wordings 0-6) for tuning, ``test`` (The Man Who Was Thursday, wordings
+7-13) only reported. Writes ``docs/benchmarks/recall_real.md`` and ``.json`` (``--out`` for
+another folder), after every case, so a run cut short keeps what it measured.
+
+Usage: ``agentcore bench recall_real [--model M] [--split test] [--lengths 8192,32768]
+[--cases 4] [--families single,multikey,...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from _common import machine, markdown_table, rss_mib, shared_data, write_report
+from _recall_cases import (
+    BOOKS,
+    FAMILIES,
+    Case,
+    Needle,
+    haystack,
+    make_case,
+    paragraphs,
+    place_needles,
+    score,
+)
+
+from agentcore.core.engine import Engine
+from agentcore.core.recall import RecallConfig
+from agentcore.core.sampling import SamplingParams
+from agentcore.core.session import Session, SessionConfig
+
+INTRO = (
+    "Here is a long passage from a book. Read it carefully; afterwards I will ask you about "
+    "details in it.\n\n"
+)
+ACK = "I have read the passage. Ask me anything about it."
+ASK = " Answer briefly."
+ANSWER_TOKENS = 40
+INSIDE_TOKENS = 1536
+CHAT_TURN_TOKENS = 900  # book text per user turn of the chat family
+CHAT_REPLIES = (
+    "Thank you, that is a lovely passage.",
+    "I see. Please go on.",
+    "Interesting; I am following the story.",
+    "Noted. What happens next?",
+)
+
+
+def depths_outside(n_tokens: int, window: int, k: int, rng: random.Random) -> list[float]:
+    """``k`` needle depths spread over the part of the document that leaves the window (with a
+    margin of 256 tokens for the questions and the template), jittered within their stratum."""
+    usable = max(0.0, (n_tokens - window - 256) / n_tokens)
+    lo, hi = 0.03, max(0.04, usable - 0.02)
+    step = (hi - lo) / k
+    return [lo + step * (i + rng.uniform(0.15, 0.85)) for i in range(k)]
+
+
+def needle_count(family: str) -> int:
+    return {"single": 3, "multikey": 4, "multivalue": 3, "multiquestion": 3}[family]
+
+
+def ask(base: Session, question: str) -> str:
+    """The reply to ``question`` as a new user turn on a fork of ``base``."""
+    run = base.fork()
+    try:
+        run.append_messages([{"role": "user", "content": question + ASK}])
+        out = run.generate(SamplingParams(max_tokens=ANSWER_TOKENS))
+        return out.text
+    finally:
+        run.close()
+
+
+def run_document(
+    engine: Engine, config: SessionConfig, doc: str, case: Case
+) -> tuple[list[dict[str, Any]], float]:
+    """Read ``doc`` as a user turn, then ask each question of ``case`` on its own fork."""
+    history = [
+        {"role": "user", "content": INTRO + doc},
+        {"role": "assistant", "content": ACK},
+    ]
+    s = engine.new_session(config)
+    t0 = time.perf_counter()
+    s.append_messages(history, add_generation_prompt=False)
+    read_s = time.perf_counter() - t0
+    rows = []
+    for q in case.questions:
+        reply = ask(s, q.text)
+        rows.append(
+            {
+                "question": q.text,
+                "answers": q.answers,
+                "reply": reply,
+                "score": score(reply, q.answers, q.distractors),
+            }
+        )
+    rows_tokens = s.n_tokens
+    s.close()
+    for r in rows:
+        r["tokens"] = rows_tokens
+    return rows, read_s
+
+
+def run_chat(
+    engine: Engine,
+    config: SessionConfig,
+    paras: Sequence[str],
+    case: Case,
+    n_tokens: int,
+    count: Callable[[str], int],
+    rng: random.Random,
+) -> tuple[list[dict[str, Any]], float]:
+    """The chat family: the facts are told in passing in user turns of a multi-turn chat of
+    about ``n_tokens`` (book passages as the turns' main content, a short reply after each),
+    then each is asked in a final turn (the turns go in as chat messages, as LocalBackend
+    appends them to a named session)."""
+    hay = haystack(paras, n_tokens - 200, count, rng)
+    turns: list[list[str]] = [[]]
+    size = 0
+    for p in hay:  # group paragraphs into turns of ~CHAT_TURN_TOKENS
+        turns[-1].append(p)
+        size += count(p)
+        if size >= CHAT_TURN_TOKENS:
+            turns.append([])
+            size = 0
+    turns = [t for t in turns if t]
+    for needle in case.needles:
+        at = min(len(turns) - 1, int(needle.depth * len(turns)))
+        turns[at].append("By the way, something I want you to remember: " + needle.text)
+    t0 = time.perf_counter()
+    messages: list[dict[str, str]] = []
+    for i, t in enumerate(turns):
+        messages.append({"role": "user", "content": "Here is the next part:\n\n" + "\n\n".join(t)})
+        messages.append({"role": "assistant", "content": CHAT_REPLIES[i % len(CHAT_REPLIES)]})
+    base = engine.new_session(config)
+    base.append_messages(messages, add_generation_prompt=False)
+    read_s = time.perf_counter() - t0
+    rows = []
+    for q in case.questions:
+        reply = ask(base, q.text)
+        rows.append(
+            {
+                "question": q.text,
+                "answers": q.answers,
+                "reply": reply,
+                "score": score(reply, q.answers, q.distractors),
+                "tokens": base.n_tokens,
+            }
+        )
+    base.close()
+    return rows, read_s
+
+
+def build(
+    family: str,
+    split: str,
+    length: int,
+    index: int,
+    window: int,
+    count: Callable[[str], int],
+    paras: Sequence[str],
+) -> tuple[Case, str, str]:
+    """A case with its long document (needles outside the window) and its ~1.5K reference."""
+    rng = random.Random(f"{split}/{family}/{length}/{index}")
+    k = needle_count("single" if family == "chat" else family)
+    depths = depths_outside(length, window, k, rng)
+    case = make_case("single" if family == "chat" else family, split, rng, depths)
+    case.family = family
+    long_doc = place_needles(haystack(paras, length - 120, count, rng), case.needles, count)
+    short_needles = [
+        Needle(n.text, 0.1 + 0.8 * i / max(1, k - 1)) for i, n in enumerate(case.needles)
+    ]
+    short_doc = place_needles(
+        haystack(paras, INSIDE_TOKENS - 120, count, rng), short_needles, count
+    )
+    return case, long_doc, short_doc
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--model", default=None, help="model alias or path (default: the default model)"
+    )
+    ap.add_argument("--split", choices=("dev", "test"), default="test")
+    ap.add_argument("--lengths", default="8192,32768", help="document lengths in tokens")
+    ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--cases", type=int, default=2, help="documents per family and length")
+    ap.add_argument("--arms", default="inside,recall", help="inside,recall[,window]")
+    ap.add_argument(
+        "--window", type=int, default=None, help="sinks + window (default: the model's)"
+    )
+    ap.add_argument(
+        "--top-k", type=int, default=None, help="recalled blocks (default: RecallConfig)"
+    )
+    ap.add_argument(
+        "--probes", default=None, help="probe layers as depth fractions, e.g. 0.5,0.6,0.7"
+    )
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", default=None, help="output folder (default docs/benchmarks)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from pathlib import Path
+
+    engine = Engine.load(args.model)
+    streaming = engine.default_streaming()
+    if args.window:
+        from agentcore.core.cache import StreamingConfig
+
+        streaming = StreamingConfig.for_budget(args.window)
+    window = streaming.budget
+    rc: dict[str, Any] = {"host_blocks": 1 << 20}
+    if args.top_k:
+        rc["top_k"] = args.top_k
+        rc["candidates"] = max(32, args.top_k)
+    if args.probes:
+        rc["probe_fractions"] = tuple(float(x) for x in args.probes.split(","))
+    recall_cfg = RecallConfig(**rc)
+    configs = {
+        "recall": SessionConfig(streaming=streaming, keep_token_ids=False, recall=recall_cfg),
+        "window": SessionConfig(streaming=streaming, keep_token_ids=False),
+        "inside": SessionConfig(streaming=streaming, keep_token_ids=False),
+    }
+    arms = args.arms.split(",")
+    codec = engine.codec
+    paras = paragraphs((shared_data() / BOOKS[args.split]).read_text(encoding="utf-8"))
+    count = lambda text: len(codec.encode(text))  # noqa: E731
+    lengths = [int(x) for x in args.lengths.split(",")]
+    families = args.families.split(",")
+    rows: list[dict[str, Any]] = []
+    t_start = time.perf_counter()
+    out = Path(args.out) if args.out else None
+
+    def save() -> str:
+        md, raw = report(
+            rows,
+            lengths,
+            families,
+            arms,
+            args,
+            engine,
+            window,
+            recall_cfg,
+            time.perf_counter() - t_start,
+        )
+        write_report("recall_real", md, raw, out)
+        return md
+
+    for length in lengths:
+        for family in families:
+            for i in range(args.cases):
+                case, long_doc, short_doc = build(
+                    family, args.split, length, i, window, count, paras
+                )
+                for arm in arms:
+                    t0 = time.perf_counter()
+                    if family == "chat":
+                        n = INSIDE_TOKENS * 2 if arm == "inside" else length
+                        got, read_s = run_chat(
+                            engine,
+                            configs[arm],
+                            paras,
+                            case,
+                            n,
+                            count,
+                            random.Random(f"{args.split}/chat/{length}/{i}/{arm}"),
+                        )
+                    else:
+                        doc = short_doc if arm == "inside" else long_doc
+                        got, read_s = run_document(engine, configs[arm], doc, case)
+                    for r in got:
+                        r.update(arm=arm, family=family, length=length, case=i, read_s=read_s)
+                    rows.extend(got)
+                    acc = sum(r["score"] for r in got) / len(got)
+                    print(
+                        f"  {length:6} {family:13} case {i} {arm:7} {acc:4.0%} "
+                        f"({got[0]['tokens']} tok, {time.perf_counter() - t0:.0f}s, "
+                        f"RSS {rss_mib():.0f} MiB)  {got[0]['reply'][:60]!r}",
+                        flush=True,
+                    )
+                save()
+    print(save())
+    return 0
+
+
+def report(
+    rows: list[dict[str, Any]],
+    lengths: list[int],
+    families: list[str],
+    arms: list[str],
+    args: Any,
+    engine: Engine,
+    window: int,
+    recall_cfg: RecallConfig,
+    elapsed: float,
+) -> tuple[str, dict[str, Any]]:
+    def acc(**keys: Any) -> tuple[float, int]:
+        sel = [r for r in rows if all(r[k] == v for k, v in keys.items())]
+        return (sum(r["score"] for r in sel) / len(sel) if sel else float("nan")), len(sel)
+
+    headers = ["length", "family"] + [f"{a}" for a in arms] + ["recall / inside"]
+    table = []
+    for length in lengths:
+        for family in [*families, "all"]:
+            keys: dict[str, Any] = {"length": length}
+            if family != "all":
+                keys["family"] = family
+            cells: list[Any] = [f"{length // 1024}K", family]
+            vals = {}
+            for a in arms:
+                v, n = acc(arm=a, **keys)
+                vals[a] = v
+                cells.append(f"{v:.0%} ({n})" if n else "-")
+            ratio = (
+                vals.get("recall", float("nan")) / vals["inside"]
+                if vals.get("inside")
+                else float("nan")
+            )
+            cells.append(f"{ratio:.2f}" if ratio == ratio else "-")
+            table.append(cells)
+    md = f"""# Long memory on real text
+
+Model {engine.name}; sinks + window {window} tokens; recall {recall_cfg}.
+Split **{args.split}** ({BOOKS[args.split]}); {args.cases} document(s) per family and length;
+greedy replies of up to {ANSWER_TOKENS} tokens, right when they contain the accepted value(s)
+(partial credit for questions with several values). "inside": the same facts and questions in
+a ~{INSIDE_TOKENS}-token passage (chat family: a ~{2 * INSIDE_TOKENS}-token chat), all inside the
+window. Cells: mean score (questions). Machine: {machine()}. Took {elapsed / 60:.1f} min.
+
+{markdown_table(headers, table)}
+"""
+    raw = {
+        "machine": machine(),
+        "args": vars(args),
+        "window": window,
+        "recall": str(recall_cfg),
+        "rows": rows,
+        "elapsed_s": elapsed,
+    }
+    return md, raw
+
+
+if __name__ == "__main__":
+    sys.exit(main())
