@@ -47,18 +47,22 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_session_arguments(p: argparse.ArgumentParser) -> None:
-    """``--recall``: for the commands that open sessions (chat, serve)."""
+    """``--recall`` / ``--no-recall``: for the commands that open sessions (chat, serve)."""
     p.add_argument(
         "--recall",
-        action="store_true",
-        help="exact recall of evicted context: new sessions keep the blocks that leave the "
-        "window (RAM, then disk) and attend to the most relevant ones (docs/long-memory.md)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="exact recall of evicted context (on by default): new sessions keep the blocks "
+        "that leave the window (64 MiB of RAM per session, then memory-mapped files) and "
+        "attend to the most relevant ones; --no-recall for plain sliding-window sessions "
+        "(docs/long-memory.md)",
     )
 
 
 def load_engine(ns: argparse.Namespace) -> Engine:
     """The engine the options of :func:`add_model_arguments` name, memory adapter included
-    (and, where :func:`add_session_arguments` added it, ``--recall`` for new sessions)."""
+    (and, where :func:`add_session_arguments` added it, recall for new sessions unless
+    ``--no-recall``)."""
     from agentcore.core.engine import Engine
 
     engine = Engine.load(

@@ -77,8 +77,14 @@ def _resolve_backend(model: ModelBackend | str, home: Path) -> ModelBackend:
 
         return HttpBackend(model)
     from agentcore.backends import LocalBackend
+    from agentcore.core.models import AGENT_ALIAS
+    from agentcore.core.recall import RecallConfig
 
-    return LocalBackend.load(None if model == "default" else model, sessions_dir=home / "sessions")
+    # "agent": the model agents use by default (AGENT_ALIAS); "default": the registry default
+    name = {"agent": AGENT_ALIAS, "default": None}.get(model, model)
+    backend = LocalBackend.load(name, sessions_dir=home / "sessions")
+    backend.engine.default_recall = RecallConfig()  # the agent's sessions remember what left
+    return backend
 
 
 def _resolve_memory(memory: LongTermMemory | Path | str | None, home: Path) -> LongTermMemory:
@@ -144,11 +150,15 @@ class Agent:
     ``run(goal)`` / ``stream(goal)`` run one goal; a plain chat message is a goal, and a text
     reply is the final answer. The agent saves itself under ``home`` after every run and
     :meth:`load` resumes it; the constructor always starts a fresh agent state.
+
+    ``model``: a backend, an ``http(s)://`` server, or a local model: ``"agent"`` (default: the
+    0.5B model, :data:`~agentcore.core.models.AGENT_ALIAS`, whose sessions recall what left
+    their window), ``"default"`` (the faster SmolLM2-135M), any alias, file or folder.
     """
 
     def __init__(
         self,
-        model: ModelBackend | str = "default",
+        model: ModelBackend | str = "agent",
         *,
         tools: ToolRegistry | Sequence[Tool | Callable[..., Any]] | None = None,
         memory: LongTermMemory | Path | str | None = None,
@@ -877,7 +887,7 @@ class Agent:
         cls,
         name: str,
         *,
-        model: ModelBackend | str = "default",
+        model: ModelBackend | str = "agent",
         home: Path | None = None,
         **kwargs: Any,
     ) -> Agent:

@@ -22,6 +22,7 @@ from agentcore._atomic import atomic_open
 from agentcore.paths import cache_root
 
 __all__ = [
+    "AGENT_ALIAS",
     "MODELS",
     "ModelCard",
     "ModelIntegrityError",
@@ -116,6 +117,10 @@ QWEN25_CODER_05B = ModelCard(
 
 MODELS: tuple[ModelCard, ...] = (SMOLLM2_135M, QWEN25_CODER_05B)
 DEFAULT_ALIAS = SMOLLM2_135M.alias
+# the model the Agent and the terminal assistant use unless told otherwise: the best measured
+# competence (tool calls, answers about earlier turns: docs/benchmarks/models.md) that still
+# decodes >= 10 tokens/s on a 2-core CPU (16.4 after a short prompt, 15.5 at 1K)
+AGENT_ALIAS = QWEN25_CODER_05B.alias
 
 
 def find_card(ref: str | None) -> ModelCard | None:

@@ -57,7 +57,10 @@ class RecallConfig:
     top_k: int = 8  # blocks recalled, the same in every layer (top_k * block_size extra keys)
     candidates: int = 32  # blocks a full scoring keeps for the cheap re-rankings of decode
     refresh: int = 32  # decode steps between re-selections (a re-selection costs ~2 steps)
-    host_blocks: int = 4096  # blocks per layer kept in RAM; older blocks live on disk
+    # blocks per layer kept in RAM, older ones live in the memory-mapped files (None: as many
+    # as ``host_ram_mib`` holds over all layers; give a number to keep more, e.g. to fork)
+    host_blocks: int | None = None
+    host_ram_mib: int = 64  # RAM tier per session when host_blocks is None
     query_window: int = 64  # latest queries per probe layer a full selection scores with
     chunk_queries: int = 8  # of those, the ones a chunk of a long prompt selects with (cheaper)
     probe_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)  # probe layers, as depth fractions
@@ -72,12 +75,16 @@ class RecallConfig:
             "top_k",
             "candidates",
             "refresh",
-            "host_blocks",
+            "host_ram_mib",
             "query_window",
             "chunk_queries",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"RecallConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.host_blocks is not None and self.host_blocks < 1:
+            raise ValueError(
+                f"RecallConfig.host_blocks must be >= 1 or None, got {self.host_blocks}"
+            )
         if self.distance is not None and self.distance < 0:
             raise ValueError(f"RecallConfig.distance must be >= 0 or None, got {self.distance}")
         if self.candidates < self.top_k:
@@ -175,10 +182,11 @@ class EvictedStore:
             else None
         )
         bs = config.block_size
+        host_blocks = config.host_blocks or max(
+            1, config.host_ram_mib * 2**20 // (n_layers * 2 * n_kv_heads * bs * head_dim * 2)
+        )
         self.layers = [
-            _LayerStore(
-                self.directory / f"layer{i:03d}.kv", n_kv_heads, bs, head_dim, config.host_blocks
-            )
+            _LayerStore(self.directory / f"layer{i:03d}.kv", n_kv_heads, bs, head_dim, host_blocks)
             for i in range(n_layers)
         ]
         self.probes = sorted({min(n_layers - 1, int(f * n_layers)) for f in config.probe_fractions})

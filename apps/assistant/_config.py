@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from agentcore.core.models import AGENT_ALIAS
 from agentcore.paths import data_home, validate_name
 
 __all__ = ["AssistantConfig", "ThemeName", "build_parser", "parse_args"]
@@ -25,7 +26,8 @@ THEMES: dict[str, str] = {"light": "textual-light", "dark": "textual-dark"}
 class AssistantConfig:
     """What one run of the assistant talks to and where it keeps its state.
 
-    ``model``: ``"default"``, a .gguf file, a model folder or a hub id (ignored with
+    ``model``: a model alias (default: ``AGENT_ALIAS``, the 0.5B model; ``"default"``: the faster
+    SmolLM2-135M), a .gguf file, a model folder or a hub id (ignored with
     ``base_url``). ``base_url``: an OpenAI-compatible server to use instead of the local
     model. ``session``: the conversation to open (created when new; default: the last one
     used). ``agent``: the agent's name (its memories and lessons are shared by all its
@@ -39,7 +41,7 @@ class AssistantConfig:
     the embedded store under ``home``, e.g. to share it with agents on other machines.
     """
 
-    model: str = "default"
+    model: str = AGENT_ALIAS
     base_url: str | None = None
     session: str | None = None
     agent: str = "assistant"
@@ -48,7 +50,7 @@ class AssistantConfig:
     home: Path | None = None
     planner: Literal["auto", "off"] = "auto"
     threads: int | None = None
-    recall: bool = False
+    recall: bool = True
     memory_url: str | None = None
 
     def __post_init__(self) -> None:
@@ -105,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="agentcore chat",
         description="The agentcore terminal assistant: chat with an agent on a local model.",
     )
-    p.add_argument("--model", default="default", help="'default', a .gguf file, a folder, a hub id")
+    p.add_argument(
+        "--model",
+        default=AGENT_ALIAS,
+        help=f"a model alias (default {AGENT_ALIAS}; 'default' is the faster SmolLM2-135M), a "
+        ".gguf file, a folder, a hub id",
+    )
     p.add_argument("--base-url", default=None, help="an OpenAI-compatible server to use instead")
     p.add_argument("--session", default=None, help="conversation to open or create")
     p.add_argument("--agent", default="assistant", help="agent name (memories are per agent)")
@@ -125,8 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--recall",
-        action="store_true",
-        help="the local model recalls context that left its window (docs/long-memory.md)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the local model recalls context that left its window (on by default; "
+        "--no-recall turns it off; docs/long-memory.md)",
     )
     p.add_argument(
         "--memory-url",

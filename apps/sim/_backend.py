@@ -36,6 +36,7 @@ class BackendSpec:
     window: int | None = None
     delay_s: float = 0.0  # scripted only: pretend each reply takes this long
     threads: int | None = None  # local only: torch threads
+    recall: bool = True  # local only: agents' sessions recall what left their window
 
     @classmethod
     def parse(
@@ -66,6 +67,10 @@ def make_backend(spec: BackendSpec, sessions_dir: Path, engine: Any = None) -> M
 
     if engine is None:
         engine = Engine.load(spec.model, threads=spec.threads)
+    if spec.recall and engine.default_recall is None:
+        from agentcore.core.recall import RecallConfig
+
+        engine.default_recall = RecallConfig()
     config = None
     if spec.window is not None:
         config = engine.session_config(

@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--window", type=int, default=None, help="tokens of window per agent session")
     p.add_argument("--threads", type=int, default=None, help="torch threads (local model)")
+    p.add_argument(
+        "--recall",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="agents' sessions recall context that left their window (local model; on by default)",
+    )
     return p
 
 
@@ -78,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     spec = BackendSpec.parse(args.model, args.base_url, args.window)
     if args.threads is not None:
         spec = BackendSpec(**{**spec.__dict__, "threads": args.threads})
+    if not args.recall:
+        spec = BackendSpec(**{**spec.__dict__, "recall": False})
     out = args.out or Path("runs") / scenario.stem
     options = RunOptions(
         out=out,

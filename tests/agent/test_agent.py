@@ -280,3 +280,32 @@ def test_plain_functions_become_tools(make_agent: Callable[..., Agent]) -> None:
 
 def _tool_names(request: Any) -> tuple[str, ...]:
     return tuple(request.tools)
+
+
+def test_a_local_model_by_name_gets_the_agent_model_and_recall(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``"agent"`` (the default) loads the agent model, ``"default"`` the registry default;
+    either way the agent's sessions recall what leaves their window."""
+    from agentcore.agent._agent import _resolve_backend
+    from agentcore.backends import LocalBackend
+    from agentcore.core.models import AGENT_ALIAS
+
+    loaded: list[str | None] = []
+
+    class _Engine:
+        default_recall = None
+
+    class _Backend:
+        engine = _Engine()
+
+    def fake_load(model: str | None = None, **kwargs: Any) -> Any:
+        loaded.append(model)
+        return _Backend()
+
+    monkeypatch.setattr(LocalBackend, "load", staticmethod(fake_load))
+    backend: Any = _resolve_backend("agent", tmp_path)
+    assert backend.engine.default_recall is not None
+    _resolve_backend("default", tmp_path)
+    _resolve_backend("smollm2-135m", tmp_path)
+    assert loaded == [AGENT_ALIAS, None, "smollm2-135m"]

@@ -90,6 +90,13 @@ class TestSessionStore:
 
 
 class TestConfig:
+    def test_the_default_model_is_the_agent_model(self) -> None:
+        from agentcore.core.models import AGENT_ALIAS, find_card
+
+        assert parse_args([]).model == AssistantConfig().model == AGENT_ALIAS
+        card = find_card(AGENT_ALIAS)
+        assert card is not None and card.default_window == 4096
+
     def test_command_line(self, tmp_path: Path) -> None:
         config = parse_args(
             [
@@ -112,6 +119,7 @@ class TestConfig:
             ]
         )
         assert config == AssistantConfig(
+            model="default",
             base_url="http://127.0.0.1:8000",
             session="work",
             agent="helper",

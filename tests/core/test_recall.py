@@ -373,10 +373,26 @@ def test_recall_flag_is_offered_where_sessions_open() -> None:
     from agentcore.cli import build_parser
     from agentcore.server._main import build_parser as serve_parser
 
-    assert build_parser().parse_args(["chat", "--recall"]).recall is True
-    assert build_parser().parse_args(["chat"]).recall is False
-    assert serve_parser().parse_args(["--recall"]).recall is True
-    assert parse_args(["--recall"]).recall is True and parse_args([]).recall is False
+    assert build_parser().parse_args(["chat"]).recall is True  # on by default
+    assert build_parser().parse_args(["chat", "--no-recall"]).recall is False
+    assert serve_parser().parse_args([]).recall is True
+    assert serve_parser().parse_args(["--no-recall"]).recall is False
+    assert parse_args([]).recall is True and parse_args(["--no-recall"]).recall is False
+    from agentcore.apps.sim._cli import _parser as sim_parser
+
+    assert sim_parser().parse_args(["market"]).recall is True
+    assert sim_parser().parse_args(["market", "--no-recall"]).recall is False
+
+
+def test_the_default_ram_tier_follows_the_budget(tmp_path: Path) -> None:
+    """Without host_blocks, a store keeps as many blocks in RAM as host_ram_mib holds over
+    all layers; the rest spills to its files."""
+    cfg = RecallConfig(block_size=16, top_k=2, candidates=4, host_ram_mib=1)
+    store = EvictedStore(cfg, n_layers=4, n_kv_heads=2, head_dim=32, directory=tmp_path)
+    per_block = 2 * 2 * 16 * 32 * 2  # k and v, heads, tokens, dim, float16
+    assert store.layers[0].host_blocks == 2**20 // (4 * per_block)
+    with pytest.raises(ValueError, match="host_blocks"):
+        RecallConfig(host_blocks=0)
 
 
 @pytest.mark.slow
