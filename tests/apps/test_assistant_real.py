@@ -1,7 +1,9 @@
-"""End to end on the real default model: the assistant loads SmolLM2 and streams a reply.
+"""End to end on the real model the assistant defaults to (the 0.5B model, ``AGENT_ALIAS``):
+it loads it and streams a reply.
 
-The app opens the model itself (``LocalBackend.load`` through the cached default model), as
-``agentcore chat`` does. To keep the test short on a 2-core machine the memory uses the hash
+The app opens the model itself (``LocalBackend.load`` through the model registry), as
+``make chat`` does; the first load in a fresh cache converts the GGUF file (a few minutes on
+2 cores), hence the long wait for ``ready``. To keep the test short on a 2-core machine the memory uses the hash
 embedder and the agent gets only the calculator (the eight default tools make the first
 prompt ~1,800 tokens instead of ~330).
 """
@@ -34,6 +36,7 @@ async def until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float) -> 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 async def test_real_model_streams_a_reply(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENTCORE_HOME", str(tmp_path / "home"))
     memory = LongTermMemory(tmp_path / "memory", embedder=HashEmbeddingFunction())
@@ -49,11 +52,11 @@ async def test_real_model_streams_a_reply(tmp_path: Path, monkeypatch: pytest.Mo
     app.show_event = spy  # type: ignore[method-assign]
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.ready, timeout=60)
+            await until(pilot, lambda: app.ready, timeout=900)
             assert isinstance(app.adapter.backend, LocalBackend)
             app.prompt.value = "What is the capital of France?"
             await pilot.press("enter")
-            await until(pilot, lambda: app.runs == 1 and not app.busy, timeout=90)
+            await until(pilot, lambda: app.runs == 1 and not app.busy, timeout=300)
             await pilot.pause(0.2)
             turns = [w for w in app.chat.children if isinstance(w, UserMessage | AssistantMessage)]
             assert isinstance(turns[0], UserMessage)
