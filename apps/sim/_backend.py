@@ -67,16 +67,20 @@ def make_backend(spec: BackendSpec, sessions_dir: Path, engine: Any = None) -> M
 
     if engine is None:
         engine = Engine.load(spec.model, threads=spec.threads)
-    if spec.recall and engine.default_recall is None:
+    streaming = None
+    if spec.window is not None:
+        streaming = StreamingConfig(window=spec.window, chunk_size=min(512, spec.window))
+    config = engine.session_config(streaming)
+    if spec.recall and config.recall is None:  # per backend: a shared engine stays as it is
         from agentcore.core.recall import RecallConfig
 
-        engine.default_recall = RecallConfig()
-    config = None
-    if spec.window is not None:
-        config = engine.session_config(
-            StreamingConfig(window=spec.window, chunk_size=min(512, spec.window))
-        )
-    return LocalBackend(engine, sessions_dir=sessions_dir, session_config=config)
+        config = dataclasses.replace(config, recall=RecallConfig())
+    backend = LocalBackend(engine, sessions_dir=sessions_dir, session_config=config)
+    # The call-or-answer selector is calibrated on user requests; a sim turn is a world
+    # observation, which it takes for small talk, so no agent would act (measured: town, 2
+    # ticks, 0 of 5 agents acted with it, 5 of 5 without). Agents choose under the grammar.
+    backend.tool_selector = None
+    return backend
 
 
 _OBSERVED = re.compile(r"^- \[[^\]]*\] (?:\w+ (?:says|tells you): )?(.+)$", re.M)
