@@ -98,17 +98,14 @@ def ask(base: Session, question: str) -> str:
         run.close()
 
 
-def run_document(
-    engine: Engine, config: SessionConfig, doc: str, case: Case
+def read_and_ask(
+    engine: Engine, config: SessionConfig, messages: list[dict[str, str]], case: Case
 ) -> tuple[list[dict[str, Any]], float]:
-    """Read ``doc`` as a user turn, then ask each question of ``case`` on its own fork."""
-    history = [
-        {"role": "user", "content": INTRO + doc},
-        {"role": "assistant", "content": ACK},
-    ]
+    """Read ``messages`` into a new session, then ask each question of ``case`` on its own
+    fork; returns the scored rows and the seconds the reading took."""
     s = engine.new_session(config)
     t0 = time.perf_counter()
-    s.append_messages(history, add_generation_prompt=False)
+    s.append_messages(messages, add_generation_prompt=False)
     read_s = time.perf_counter() - t0
     rows = []
     for q in case.questions:
@@ -119,13 +116,22 @@ def run_document(
                 "answers": q.answers,
                 "reply": reply,
                 "score": score(reply, q.answers, q.distractors),
+                "tokens": s.n_tokens,
             }
         )
-    rows_tokens = s.n_tokens
     s.close()
-    for r in rows:
-        r["tokens"] = rows_tokens
     return rows, read_s
+
+
+def run_document(
+    engine: Engine, config: SessionConfig, doc: str, case: Case
+) -> tuple[list[dict[str, Any]], float]:
+    """Read ``doc`` as a user turn, then ask each question of ``case`` on its own fork."""
+    history = [
+        {"role": "user", "content": INTRO + doc},
+        {"role": "assistant", "content": ACK},
+    ]
+    return read_and_ask(engine, config, history, case)
 
 
 def run_chat(
@@ -154,28 +160,11 @@ def run_chat(
     for needle in case.needles:
         at = min(len(turns) - 1, int(needle.depth * len(turns)))
         turns[at].append("By the way, something I want you to remember: " + needle.text)
-    t0 = time.perf_counter()
     messages: list[dict[str, str]] = []
     for i, t in enumerate(turns):
         messages.append({"role": "user", "content": "Here is the next part:\n\n" + "\n\n".join(t)})
         messages.append({"role": "assistant", "content": CHAT_REPLIES[i % len(CHAT_REPLIES)]})
-    base = engine.new_session(config)
-    base.append_messages(messages, add_generation_prompt=False)
-    read_s = time.perf_counter() - t0
-    rows = []
-    for q in case.questions:
-        reply = ask(base, q.text)
-        rows.append(
-            {
-                "question": q.text,
-                "answers": q.answers,
-                "reply": reply,
-                "score": score(reply, q.answers, q.distractors),
-                "tokens": base.n_tokens,
-            }
-        )
-    base.close()
-    return rows, read_s
+    return read_and_ask(engine, config, messages, case)
 
 
 def build(
