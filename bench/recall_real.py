@@ -18,8 +18,10 @@ turns later; the turns go in as chat messages on one session, the way an assista
 Arms, side by side on the same needles and questions: ``inside`` (the same facts in a
 ~1.5K-token passage, all inside the window: what the model can do at all), ``recall`` (the
 long document through sinks + window + exact recall of evicted blocks) and, with
-``--arms ...,window``, ``window`` (sinks + window alone, recall off). The headline number is
-the ratio recall / inside per length.
+``--arms ...,plain,window``, ``plain`` (recall ranking blocks by the question's evidence alone,
+without subtracting what the text before it already attended to: the previous selection) and
+``window`` (sinks + window alone, recall off). The headline number is the ratio recall /
+inside per length.
 
 Splits: ``dev`` (Emma, wordings 0-6) for tuning, ``test`` (The Man Who Was Thursday, wordings
 7-13) only reported. Writes ``docs/benchmarks/recall_real.md`` and ``.json`` (``--out`` for
@@ -32,6 +34,7 @@ Usage: ``agentcore bench recall_real [--model M] [--split test] [--lengths 8192,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import sys
 import time
@@ -203,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lengths", default="8192,32768", help="document lengths in tokens")
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--cases", type=int, default=2, help="documents per family and length")
-    ap.add_argument("--arms", default="inside,recall", help="inside,recall[,window]")
+    ap.add_argument("--arms", default="inside,recall", help="inside,recall[,plain,window]")
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
     )
@@ -236,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     recall_cfg = RecallConfig(**rc)
     configs = {
         "recall": SessionConfig(streaming=streaming, keep_token_ids=False, recall=recall_cfg),
+        "plain": SessionConfig(
+            streaming=streaming,
+            keep_token_ids=False,
+            recall=dataclasses.replace(recall_cfg, contrast=False),
+        ),
         "window": SessionConfig(streaming=streaming, keep_token_ids=False),
         "inside": SessionConfig(streaming=streaming, keep_token_ids=False),
     }

@@ -266,6 +266,8 @@ class StreamingCache:
                 else:  # a chunk of a long prompt: a few of the queries up to the last forward
                     n_q = self.recall.config.chunk_queries
                     plan.blocks = self.recall.plan(full=True, n_queries=n_q)
+                if probe:  # what was asked before this input is the baseline its queries beat
+                    self.recall.mark_input()
             self._probed = probe
             plan.freqs_cache = self.rotary.freqs(self.cache_position(positions, r), self.device)
             plan.n_old_sinks = self.n_sinks_filled

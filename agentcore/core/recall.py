@@ -68,6 +68,9 @@ class RecallConfig:
     # recent context (None: right before the window, as the oldest context; on prose a small
     # model then ignores what it recalled: bench/recall_real.py, docs/long-memory.md)
     distance: int | None = 256
+    # rank blocks by the new input's evidence less the evidence of the queries before it
+    # (False: the new input's evidence alone; see EvictedStore.mark_input)
+    contrast: bool = True
 
     def __post_init__(self) -> None:
         for name in (
@@ -203,6 +206,9 @@ class EvictedStore:
         self._pending_pos: list[int] = []
         self._candidates: list[int] = []  # best blocks of the last full scoring, best first
         self._recent: dict[int, torch.Tensor] = {}  # probe layer -> latest queries [H_q,T,D]
+        # probe layer -> the latest queries as they were before the newest input (mark_input):
+        # what the text was already asking for, subtracted from what the new input asks for
+        self._baseline: dict[int, torch.Tensor] = {}
         self._back: torch.Tensor | None = None  # RoPE rotation by -distance (set_geometry)
 
     # ------------------------------------------------------------------ lifecycle
@@ -301,14 +307,25 @@ class EvictedStore:
             q = torch.cat([buf, q], dim=1)[:, -self.config.query_window :]
         self._recent[layer] = q  # [H_q, <=query_window, D] bfloat16 (what scoring multiplies in)
 
+    def mark_input(self) -> None:
+        """New input is about to be read: remember the queries seen so far as the baseline.
+
+        Selection then ranks blocks by how much more the new input (a question, and the reply
+        to it) attends to them than the text before it did. Blocks every query attends to
+        (the system prompt, the start of a document) stop crowding out the one block a
+        question is about: on a fact hidden in a novel the needle block ranked 1-19th by the
+        question's evidence alone and 0-3rd by the contrast (docs/long-memory.md).
+        """
+        self._baseline = dict(self._recent)
+
     def set_geometry(self, rotary: Rotary, distance: int) -> None:
         """Score keys as attention would see them: rotated ``distance`` positions before the query."""
         self._back = rotary.freqs(torch.tensor([-distance]), torch.device("cpu"))
 
-    def _queries(self, layer: int, n_queries: int | None) -> torch.Tensor:
-        # the probe layer's latest queries -> [H_kv, G*T, D] float32, rotated by -distance so
+    def _queries(self, q: torch.Tensor, n_queries: int | None) -> torch.Tensor:
+        # a probe layer's queries [H_q,T,D] -> [H_kv, G*T, D] float32, rotated by -distance so
         # that q'.k equals the RoPE score of a key sitting that far back, and scaled
-        q = self._recent[layer].float()
+        q = q.float()
         if n_queries is not None:
             q = q[:, -n_queries:]
         if self._back is not None:
@@ -332,7 +349,8 @@ class EvictedStore:
 
     def _evidence(self, blocks: list[int] | None, n: int, n_queries: int | None) -> torch.Tensor:
         """Per block (all ``n`` blocks, or only ``blocks``), the evidence summed over the probe
-        layers that have seen queries: each layer's :meth:`_block_weight` of its own keys."""
+        layers that have seen queries: each layer's :meth:`_block_weight` of its own keys for
+        the latest queries, less the same for the baseline queries (:meth:`mark_input`)."""
         bs = self.config.block_size
         total = torch.zeros(n if blocks is None else len(blocks))
         for p in self.probes:
@@ -344,7 +362,9 @@ class EvictedStore:
             else:
                 keys = index[:, : n * bs].view(self.n_kv, n, bs, self.dim)[:, blocks]
                 keys = keys.reshape(self.n_kv, -1, self.dim)
-            total += self._block_weight(keys, self._queries(p, n_queries), bs)
+            total += self._block_weight(keys, self._queries(self._recent[p], n_queries), bs)
+            if self.config.contrast and p in self._baseline:
+                total -= self._block_weight(keys, self._queries(self._baseline[p], None), bs)
         return total
 
     def plan(self, *, full: bool, n_queries: int | None = None) -> list[int]:
@@ -418,19 +438,19 @@ class EvictedStore:
         self.directory = target
 
     def fork(self) -> EvictedStore:
-        """An independent copy that shares the (immutable) RAM blocks; files are not shared.
-
-        Only stores whose blocks are all still in RAM can fork (no disk tier yet).
-        """
-        if any(s.n_persisted for s in self.layers):
-            raise RuntimeError("cannot fork a recall store that has blocks on disk")
+        """An independent copy in a private folder of its own: it shares the (immutable) RAM
+        blocks and gets a copy of the blocks already on disk (both go on appending to their
+        own files)."""
         twin = EvictedStore(
             self.config, n_layers=self.n_layers, n_kv_heads=self.n_kv, head_dim=self.dim
         )
         twin._back = self._back
         for mine, theirs in zip(self.layers, twin.layers, strict=True):
+            if mine.n_persisted:
+                _copy_head(mine.path, theirs.path, mine.n_persisted * mine.record)
             theirs.ram = dict(mine.ram)
             theirs.n_blocks = mine.n_blocks
+            theirs.n_persisted = mine.n_persisted
         for p in self.probes:
             twin._index[p] = self._index[p][:, : self._index_n[p]].clone()
             twin._index_n[p] = self._index_n[p]
@@ -441,6 +461,7 @@ class EvictedStore:
         twin.block_start = list(self.block_start)
         twin._candidates = list(self._candidates)
         twin._recent = dict(self._recent)  # tensors are replaced, never written in place
+        twin._baseline = dict(self._baseline)
         return twin
 
     # ------------------------------------------------------------------ inspection & state
@@ -471,6 +492,7 @@ class EvictedStore:
             "pending_pos": torch.tensor(self._pending_pos, dtype=torch.long),
             "candidates": torch.tensor(self._candidates, dtype=torch.long),
             "recent": dict(self._recent),
+            "baseline": dict(self._baseline),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -496,6 +518,7 @@ class EvictedStore:
         self._pending_pos = [int(x) for x in state["pending_pos"]]
         self._candidates = [int(x) for x in state["candidates"]]
         self._recent = {int(p): q for p, q in state.get("recent", {}).items()}
+        self._baseline = {int(p): q for p, q in state.get("baseline", {}).items()}
         # rebuild the probe index from the stored blocks and the pending tokens
         for p in self.probes:
             self._index[p] = torch.zeros((self.n_kv, 0, self.dim), dtype=torch.bfloat16)
