@@ -232,6 +232,7 @@ def build_action_grammar(
     call_format: CallFormat = HERMES,
     parallel: bool = False,
     marker_tokens: Mapping[str, int] | None = None,
+    after_result: bool = False,
 ) -> str:
     """The llguidance Lark grammar of one assistant answer (see the module docstring).
 
@@ -242,6 +243,9 @@ def build_action_grammar(
     several calls, where the format allows it. ``marker_tokens``: markup that the tokenizer
     holds as one special token (Qwen's ``<tool_call>`` is token 151657): the grammar asks for
     that token, the one the model was trained to write, instead of spelling the text out.
+    ``after_result``: the answer follows a tool result, so its text opens with words, never
+    with markup or JSON, and never holds a ``<tool_response>`` tag (small models copy the
+    result block back instead of answering with it).
     Raises :class:`~tools.ToolDefinitionError`,
     naming the tool, when a tool's schema cannot be compiled (unsatisfiable, nested too deeply).
     """
@@ -256,7 +260,7 @@ def build_action_grammar(
     rules: list[str] = []
     if space.text:
         branches.append("TEXT")
-        rules.append(f"TEXT: {_text_lexeme(call_format)}")
+        rules.append(f"TEXT: {_text_lexeme(call_format, after_result=after_result)}")
     # a call may also take the family's alternate shapes where the model decides between text
     # and a call; a forced call keeps the canonical shape, whose markup is then forced tokens
     alternates = call_format.alternates if space.text else ()
@@ -342,12 +346,15 @@ def _lark_items(text: str, markers: Mapping[str, int]) -> str:
 _REGEX_SPECIAL = set("\\.+*?()|[]{}^$#&-~/")
 
 
-def _text_lexeme(call_format: CallFormat) -> str:
-    """Plain text: one or more characters that never start a call of ``call_format``."""
+def _text_lexeme(call_format: CallFormat, *, after_result: bool = False) -> str:
+    """Plain text: one or more characters that never start a call of ``call_format`` (and,
+    ``after_result``, that open with words and hold no tool result tag)."""
     trigger = _regex_text(call_format.trigger)
     banned = [
         f"(?s:.*){trigger}(?s:.*)" if call_format.trigger_anywhere else f"\\s*{trigger}(?s:.*)"
     ]
+    if after_result:
+        banned += [r"\s*[<{\[](?s:.*)", r"(?s:.*)<\/?tool_response>(?s:.*)"]
     for opener, _closer in call_format.alternates:  # a reply never starts like a call either
         start = _regex_text(opener.strip())
         banned.append(f'\\s*{start}\\s*\\{{\\s*"name"(?s:.*)')

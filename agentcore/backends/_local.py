@@ -116,15 +116,24 @@ def tools_from_openai(entries: Sequence[Mapping[str, Any]]) -> list[Any]:
     return out
 
 
-def normalize_messages(messages: Sequence[Message], *, native: bool = False) -> list[Message]:
+def normalize_messages(
+    messages: Sequence[Message],
+    *,
+    native: bool = False,
+    call_names: Mapping[str, str] | None = None,
+) -> list[Message]:
     """OpenAI messages -> plain role/content messages in the Hermes tool-call format, or, for
     a chat template that renders tools itself (``native``), messages whose past calls stay
     structured (``tool_calls`` with object arguments) and whose tool results are the escaped
-    body the template wraps in its own tags."""
+    body the template wraps in its own tags.
+
+    A tool result is shown under the name of the call it answers: the message's ``name``, else
+    the call with its ``tool_call_id`` among ``messages`` or ``call_names`` (calls made before
+    them, e.g. by the session the messages continue)."""
     from agentcore.tools import format_tool_call, format_tool_result, format_tool_result_body
 
     out: list[Message] = []
-    names: dict[str, str] = {}
+    names: dict[str, str] = dict(call_names or {})
     for i, m in enumerate(messages):
         role = m.get("role")
         if role not in ("system", "user", "assistant", "tool", "developer"):
@@ -254,6 +263,23 @@ class LocalBackend:
         if native is not None:
             return native
         return render_tools_prompt(declared, tool_choice, call_format=self.dialect.call_format)
+
+    def _with_tools_prompt(
+        self,
+        s: Session,
+        msgs: list[Message],
+        entries: Sequence[Mapping[str, Any]],
+        declared: Sequence[Any],
+        tool_choice: ToolChoice,
+    ) -> list[Message]:
+        """``msgs`` with the tools section added to their system message, unless the session
+        holds that section already (a session shows it once, then only when it changes)."""
+        prompt = self._tools_prompt(entries, declared, tool_choice)
+        if not prompt or s.meta.get("tools_prompt") == prompt:
+            return msgs
+        first = s.n_tokens == 0  # the template's default system line, if it has one
+        s.meta["tools_prompt"] = prompt
+        return _with_system(msgs, prompt, self.dialect.default_system if first else "")
 
     # ------------------------------------------------------------------ sessions
     def _path(self, sid: str) -> Path | None:
@@ -434,12 +460,18 @@ class LocalBackend:
             else [dict(m) for m in messages]
         )
         dialect = self.dialect
-        msgs = normalize_messages(fresh, native=dialect.native)
+        msgs = normalize_messages(
+            fresh, native=dialect.native, call_names=_call_names(messages, ledger)
+        )
         constraint = None
+        grammar: str | None = None  # the action grammar, when a call may be decoded
         declared: list[Any] = []
         codec = self.engine.codec
         hf_tok = codec.hf
         vocab = self.engine.core.dims.vocab
+        # the tools the system prompt shows, under the request's own tool_choice: the same for
+        # every turn of a conversation, so a stateless request renders what a session holds
+        shown, shown_choice = tools, tool_choice
         decides = tools and json_schema is None and tool_choice in ("auto", "required")
         selector = self.tool_selector if decides else None
         if selector is not None and tools:  # the decision: a call among a few tools, or text
@@ -449,11 +481,14 @@ class LocalBackend:
             tools, tool_choice, decision = selector.narrow(messages, tools, tool_choice)
             if decision is not None:
                 log.debug("tool decision: %s", decision.reason)
+            if shown and len(shown) > selector.config.many:  # many: the few retrieved ones
+                shown = tools if tool_choice != "none" else None
+        # after a tool result the reply opens with words: small models copy the result back
+        after_result = bool(messages) and messages[-1].get("role") == "tool"
         if tools and tool_choice != "none":
             from agentcore.tools import build_action_grammar
 
             declared = tools_from_openai(tools)
-            prompt = self._tools_prompt(tools, declared, tool_choice)
             if hf_tok is None:
                 raise ValueError("constrained tool calls need a Hugging Face tokenizer")
             self._check_tool_schemas(tools, declared)
@@ -461,6 +496,7 @@ class LocalBackend:
                 "call_format": dialect.call_format,
                 "parallel": False,  # one call per answer: small models repeat a call when allowed more
                 "marker_tokens": dialect.marker_tokens,
+                "after_result": after_result,
             }
             if json_schema is not None and tool_choice == "auto":
                 # response_format shapes the text alternative: a reply is JSON or a call
@@ -472,65 +508,76 @@ class LocalBackend:
             constraint = GrammarConstraint.from_grammar(
                 hf_tok, grammar, vocab_size=vocab, eos_token_ids=sorted(codec.stop_ids)
             )
-            if prompt and s.meta.get("tools_prompt") != prompt:
-                first = s.n_tokens == 0  # the template's default system line, if it has one
-                msgs = _with_system(msgs, prompt, dialect.default_system if first else "")
-                s.meta["tools_prompt"] = prompt
         elif json_schema is not None:
             if hf_tok is None:
                 raise ValueError("JSON Schema output needs a Hugging Face tokenizer")
             constraint = GrammarConstraint.from_json_schema(
                 hf_tok, dict(json_schema), vocab_size=vocab, eos_token_ids=sorted(codec.stop_ids)
             )
+        elif hf_tok is not None and (after_result or (shown and shown_choice != "none")):
+            # a text answer: it never starts a call (the prompt may list tools, as a session's
+            # does after its first call), and after a tool result it opens with words
+            from agentcore.tools import build_action_grammar
+
+            text_only = build_action_grammar(
+                [], "none", call_format=dialect.call_format, after_result=after_result
+            )
+            constraint = GrammarConstraint.from_grammar(
+                hf_tok, text_only, vocab_size=vocab, eos_token_ids=sorted(codec.stop_ids)
+            )
+        if shown and shown_choice != "none":
+            msgs = self._with_tools_prompt(s, msgs, shown, tools_from_openai(shown), shown_choice)
         before = s.n_tokens
         s.append_messages(msgs, add_generation_prompt=True)
-        prompt_tokens = s.n_tokens - before
-        result, records = _generate(s, turn, constraint, dialect.call_format if declared else None)
+        call_format = dialect.call_format if declared else None
+        # the grammar let a call take its alternate shapes only beside free text
+        shapes = dialect.call_format
+        if tool_choice != "auto" or json_schema is not None:
+            shapes = dataclasses.replace(shapes, alternates=())
+        result, records = _generate(s, turn, constraint, call_format)
+        text, found, finish = _read_calls(result, declared, shapes)
+        generated = len(result.token_ids)
+        invalid = _invalid_call(found, declared)
+        retries = 0
+        if invalid is not None and grammar is not None:
+            # one retry: the validation error goes back to the model as the call's result
+            name, error = invalid
+            log.info("tool call %r has invalid arguments; asking the model once more", name)
+            note = normalize_messages(
+                [{"role": "tool", "name": name, "content": error}], native=dialect.native
+            )
+            s.append_messages(note, add_generation_prompt=True)
+            again = GrammarConstraint.from_grammar(
+                hf_tok, grammar, vocab_size=vocab, eos_token_ids=sorted(codec.stop_ids)
+            )
+            result, records = _generate(s, turn, again, call_format)
+            text, found, finish = _read_calls(result, declared, shapes)
+            generated += len(result.token_ids)
+            retries = 1
+        prompt_tokens = s.n_tokens - before - generated
         calls: tuple[ToolCallOut, ...] = ()
-        text = result.text
-        finish = result.finish_reason
-        if declared:
-            from agentcore.tools import ToolCallParseError, parse_calls
-
-            try:
-                # the grammar let a call take its alternate shapes only beside free text
-                shapes = dialect.call_format
-                if tool_choice != "auto" or json_schema is not None:
-                    shapes = dataclasses.replace(shapes, alternates=())
-                found = parse_calls(text, shapes)
-            except ToolCallParseError:
-                if finish not in ("length", "cancelled"):
-                    raise  # the grammar makes a finished call parse: this is a bug, not input
-                found = []
-            if finish in ("length", "cancelled") and not _outside_tool_call(
-                text, dialect.call_format
-            ):
-                # a call cut off by max_tokens: its markup is never shown (the grammar lets
-                # nothing but the call into this answer, so no text remains)
-                found, text = [], ""
-            if found:
-                # session calls get ids from their stream position (reproducible transcripts)
-                calls = tuple(
-                    ToolCallOut(
-                        f"call_{s.n_tokens:x}" + (f"_{i}" if i else "")
-                        if sid
-                        else f"call_{uuid.uuid4().hex[:16]}",
-                        call.name,
-                        dict(call.arguments),
-                    )
-                    for i, call in enumerate(found)
+        if found:
+            # session calls get ids from their stream position (reproducible transcripts)
+            calls = tuple(
+                ToolCallOut(
+                    f"call_{s.n_tokens:x}" + (f"_{i}" if i else "")
+                    if sid
+                    else f"call_{uuid.uuid4().hex[:16]}",
+                    call.name,
+                    dict(call.arguments),
                 )
-                text = ""
-                finish = "tool_calls"
+                for i, call in enumerate(found)
+            )
         completion = Completion(
             text=text,
             tool_calls=calls,
             finish_reason=finish,
-            usage=Usage(prompt_tokens, len(result.token_ids), s.n_tokens if sid else 0),
+            usage=Usage(prompt_tokens, generated, s.n_tokens if sid else 0),
             session=sid,
             logprobs=tuple(lp for lp, _ in records),
             token_ids=result.token_ids,
             top_logprobs=tuple(tuple(top) for _, top in records),
+            argument_retries=retries,
         )
         turn_messages = [*fresh, completion.message()]
         ledger.add(turn_messages)
@@ -616,6 +663,63 @@ def _ledger(s: Session) -> Ledger:
         ledger.add(legacy)
         s.record("raw", legacy)
     return ledger
+
+
+def _read_calls(
+    result: GenerationResult, declared: Sequence[Any], shapes: CallFormat
+) -> tuple[str, list[Any], str]:
+    """(reply text, calls, finish reason) of a reply decoded under the action grammar of
+    ``declared`` tools (no tools: the text as generated)."""
+    text, finish = result.text, result.finish_reason
+    if not declared:
+        return text, [], finish
+    from agentcore.tools import ToolCallParseError, parse_calls
+
+    try:
+        found = parse_calls(text, shapes)
+    except ToolCallParseError:
+        if finish not in ("length", "cancelled"):
+            raise  # the grammar makes a finished call parse: this is a bug, not input
+        found = []
+    if finish in ("length", "cancelled") and not _outside_tool_call(text, shapes):
+        # a call cut off by max_tokens: its markup is never shown (the grammar lets nothing
+        # but the call into this answer, so no text remains)
+        return "", [], finish
+    if found:
+        return "", found, "tool_calls"
+    return text, [], finish
+
+
+def _invalid_call(found: Sequence[Any], declared: Sequence[Any]) -> tuple[str, str] | None:
+    """(tool name, the validation error the model reads) of the first call whose arguments its
+    tool's schema refuses (rules the grammar cannot enforce: formats, ``uniqueItems``, ``not``,
+    look-around patterns), or None."""
+    from agentcore.tools import ToolArgumentError
+
+    by_name = {t.name: t for t in declared}
+    for call in found:
+        tool = by_name.get(call.name)
+        if tool is None:
+            continue
+        try:
+            tool.validate(dict(call.arguments))
+        except ToolArgumentError as exc:
+            return call.name, str(exc)
+    return None
+
+
+def _call_names(messages: Sequence[Message], ledger: Ledger) -> dict[str, str]:
+    """Tool call id -> tool name, for the calls of the request's messages and of the recent
+    turns the session holds (a tool result that continues a session names only the id)."""
+    names: dict[str, str] = {}
+    for m in [*ledger.tail, *messages]:
+        if m.get("role") != "assistant":
+            continue
+        for call in m.get("tool_calls") or ():
+            fn = call.get("function") if isinstance(call, Mapping) else None
+            if isinstance(fn, Mapping) and call.get("id") is not None:
+                names[str(call["id"])] = str(fn.get("name"))
+    return names
 
 
 def _raw_history(s: Session) -> Iterator[Message]:

@@ -66,6 +66,8 @@ class Completion:
     logprobs: tuple[float, ...] = ()  # per generated token, when asked for
     token_ids: tuple[int, ...] = ()
     top_logprobs: tuple[tuple[tuple[int, float], ...], ...] = ()  # per token: (id, logprob) best
+    # calls decoded again after their arguments failed validation (0 or 1; the local backend)
+    argument_retries: int = 0
 
     @property
     def content(self) -> str | None:

@@ -232,3 +232,48 @@ def test_model_card_names_device_and_dtype(server: Any) -> None:
 
         expected = str(choose_dtype(torch.device("cpu"))).replace("torch.", "")
         assert card["device"] == "cpu" and card["dtype"] == expected
+
+
+def test_tool_result_is_answered_not_echoed_stateless_and_on_a_session(
+    client: openai.OpenAI,
+) -> None:
+    """What openai-agents and LangChain do: the whole conversation on every request, no
+    session. After the tool's result the reply is a sentence, not the ``<tool_response>`` block
+    copied back, and it is the reply a named session gives to the same exchange (greedy: the
+    same prompt, so the same words)."""
+    timer: dict[str, Any] = {
+        "type": "function",
+        "function": {
+            "name": "set_timer",
+            "description": "Start a countdown timer",
+            "parameters": {
+                "type": "object",
+                "properties": {"minutes": {"type": "integer"}},
+                "required": ["minutes"],
+            },
+        },
+    }
+    tools: Any = [WEATHER, timer]
+    ask: list[Any] = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "What's the weather in Paris?"},
+    ]
+    replies = {}
+    for session in (None, "tool-answer"):
+        extra = {"session": session} if session else {}
+        first = client.chat.completions.create(
+            model=MODEL, messages=ask, tools=tools, max_tokens=40, extra_body=extra
+        )
+        call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+        assert call.function.name == "get_weather"  # type: ignore[union-attr]
+        result = {"role": "tool", "tool_call_id": call.id, "content": "Sunny, 21 C"}
+        conversation = [*ask, first.choices[0].message.model_dump(exclude_none=True), result]
+        answer = client.chat.completions.create(
+            model=MODEL, messages=conversation, tools=tools, max_tokens=40, extra_body=extra
+        )
+        text = answer.choices[0].message.content or ""
+        assert answer.choices[0].finish_reason in ("stop", "length")
+        assert text.strip() and "<tool_response>" not in text and "</tool" not in text
+        assert not text.lstrip().startswith(("{", "<", "[")), text
+        replies[session] = text
+    assert replies[None] == replies["tool-answer"]
