@@ -3,24 +3,31 @@
 Owns :class:`ActionSelector`, which sends the turn's new messages to the backend session with
 ``tools=`` only the tools the safety filter permits now (a local backend decodes under the
 grammar of exactly those tools, so a call to anything else cannot be written) and
-``tool_choice`` forcing a plan task's tool when there is one. The blocking backend call runs
+``tool_choice`` forcing a plan task's tool when there is one. A call whose arguments the
+registry refuses (a pydantic validator, a rule the grammar cannot enforce) is decoded once
+more with the validation error as its result; one retry at most. The blocking backend call runs
 on a worker thread; reply text streams out as it is generated (tool-call text never does) and
-``should_stop`` ends generation early. Never runs tools and never judges a call.
+``should_stop`` ends generation early. Never runs tools and never decides whether a call is
+allowed (the safety filter does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from agentcore.agent._grounding import ground_tool
-from agentcore.backends import Completion, Message, ModelBackend, ToolChoice
+from agentcore.backends import Completion, Message, ModelBackend, ToolChoice, Usage
 from agentcore.core.sampling import SamplingParams
-from agentcore.tools import TOOL_CALL_OPEN, ToolRegistry
+from agentcore.tools import TOOL_CALL_OPEN, ToolArgumentError, ToolError, ToolRegistry
 
 __all__ = ["ActionSelector", "TurnRequest"]
+
+log = logging.getLogger("agentcore.agent")
 
 
 class TurnRequest:
@@ -108,8 +115,56 @@ class ActionSelector:
         self, request: TurnRequest, should_stop: Callable[[], bool]
     ) -> AsyncIterator[str]:
         """Yield reply text pieces as they are generated; ``request.completion`` holds the
-        turn afterwards. Cancelling the consumer stops generation and waits for the worker,
+        turn afterwards. A call whose arguments the registry refuses is decoded once more,
+        with the validation error as the call's result (never twice: not when the backend
+        retried already). Cancelling the consumer stops generation and waits for the worker,
         so the session is never left mid-write."""
+        tools = self.openai_tools(request.tools) if request.tools else None
+        if tools and request.step is not None:
+            tools = [ground_tool(t, request.step, request.results) for t in tools]
+        done: list[Completion] = []
+        async for piece in self._chat(request.messages, tools, request, should_stop, done):
+            yield piece
+        first = done[0]
+        refused = self._refused(first) if first.argument_retries == 0 else None
+        if refused is None:
+            request.completion = first
+            return
+        call_id, name, error = refused
+        log.info("tool call %r has invalid arguments; asking the model once more", name)
+        note = {"role": "tool", "tool_call_id": call_id, "name": name, "content": error}
+        async for piece in self._chat([note], tools, request, should_stop, done):
+            yield piece
+        second = done[1]
+        u1, u2 = first.usage, second.usage
+        usage = Usage(
+            u1.prompt_tokens + u2.prompt_tokens,
+            u1.completion_tokens + u2.completion_tokens,
+            u2.session_tokens,
+        )
+        request.completion = dataclasses.replace(second, usage=usage, argument_retries=1)
+
+    def _refused(self, completion: Completion) -> tuple[str, str, str] | None:
+        """(call id, tool, the validation error) of the first call the registry refuses."""
+        for call in completion.tool_calls:
+            try:
+                self.registry.validate(call.name, dict(call.arguments))
+            except ToolArgumentError as exc:
+                return call.id, call.name, str(exc)
+            except ToolError:
+                continue  # an unknown tool: the safety filter's to refuse
+        return None
+
+    async def _chat(
+        self,
+        messages: Sequence[Message],
+        tools: list[dict[str, Any]] | None,
+        request: TurnRequest,
+        should_stop: Callable[[], bool],
+        done: list[Completion],
+    ) -> AsyncIterator[str]:
+        """One backend call on a worker thread, its reply text streamed; the completion is
+        appended to ``done``."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str] = asyncio.Queue()
         text_filter = _CallTextFilter()
@@ -123,13 +178,10 @@ class ActionSelector:
         def stop() -> bool:
             return cancelled or should_stop()
 
-        tools = self.openai_tools(request.tools) if request.tools else None
-        if tools and request.step is not None:
-            tools = [ground_tool(t, request.step, request.results) for t in tools]
         work = asyncio.ensure_future(
             asyncio.to_thread(
                 self.backend.chat,
-                request.messages,
+                messages,
                 session=self.session,
                 params=self.params,
                 tools=tools,
@@ -142,17 +194,20 @@ class ActionSelector:
         try:
             while True:
                 getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({work, getter}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
+                finished, _ = await asyncio.wait(
+                    {work, getter}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if getter in finished:
                     yield getter.result()
                     continue
                 getter.cancel()
                 while not queue.empty():
                     yield queue.get_nowait()
                 break
-            request.completion = work.result()
+            completion = work.result()
+            done.append(completion)
             rest = text_filter.flush()
-            if rest and not request.completion.tool_calls:
+            if rest and not completion.tool_calls:
                 yield rest
         except BaseException:
             cancelled = True
