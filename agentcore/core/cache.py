@@ -248,9 +248,7 @@ class StreamingCache:
                 # (the question just asked); later refreshes re-rank the candidates it kept
                 plan.blocks = self.recall.plan(full=self._reselect)
                 self._reselect = False
-                pos = torch.cat(
-                    [torch.arange(cfg.n_sink), cfg.n_sink + self._lift + torch.arange(r)]
-                )
+                pos = self._cf_positions(cfg.n_sink, r, self._lift)
                 plan.freqs_refresh = self.rotary.freqs(pos + frame, self.device)
             if not refresh and n_cf and frame != self._cf_offset:
                 self._rotate_cache_frame(frame)
@@ -268,13 +266,15 @@ class StreamingCache:
                     plan.blocks = self.recall.plan(full=True, n_queries=n_q)
                 if probe:  # what was asked before this input is the baseline its queries beat
                     self.recall.mark_input()
+            # the last chunk of new input (probed) reads the recalled span as recent context,
+            # as decode does; the chunks of a long text before it read it as the oldest context
+            # (right before the window), where it helps the next-token loss most
+            lift = self._lift if (probe or self._probed) else 0
             self._probed = probe
             plan.freqs_cache = self.rotary.freqs(self.cache_position(positions, r), self.device)
             plan.n_old_sinks = self.n_sinks_filled
             if plan.n_old_sinks or r:
-                cf_pos = torch.cat(
-                    [torch.arange(plan.n_old_sinks), cfg.n_sink + self._lift + torch.arange(r)]
-                )
+                cf_pos = self._cf_positions(plan.n_old_sinks, r, lift)
                 plan.freqs_cf = self.rotary.freqs(cf_pos, self.device)
             w = cfg.window
             # ring mask [T, W]: slot filled and still inside the query's window
@@ -322,6 +322,11 @@ class StreamingCache:
             return self._cf_offset
         return offset
 
+    def _cf_positions(self, n_sinks: int, r: int, lift: int) -> torch.Tensor:
+        """Cache-frame positions of the first ``n_sinks`` sinks and ``r`` recalled tokens: the
+        recalled span starts ``lift`` positions above the last sink slot."""
+        return torch.cat([torch.arange(n_sinks), self.config.n_sink + lift + torch.arange(r)])
+
     def _decode_bias(self, r: int) -> torch.Tensor:
         """``[1, ring0 + W]``: masks the recalled slots beyond the ``r`` recalled tokens."""
         cached = self._bias_cache.get(r)
@@ -335,9 +340,7 @@ class StreamingCache:
         """Rotate sinks and recalled keys (all layers at once) for queries at ``c(p) + offset``."""
         ns = self.n_sinks_filled
         r = self.n_recalled
-        lo = self.config.n_sink + self._lift
-        pos = torch.cat([torch.arange(ns), lo + torch.arange(r)]) + offset
-        f = self.rotary.freqs(pos, self.device)
+        f = self.rotary.freqs(self._cf_positions(ns, r, self._lift) + offset, self.device)
         if ns:
             self.att_k[:, :, :, :ns] = Rotary.rotate(self.cf_k_raw[:, :, :, :ns], f[:ns])
         if r:

@@ -152,6 +152,37 @@ def test_needle_block_is_selected_from_32k_stream(tiny_hf: Any, tmp_path: Path) 
         assert store.stats()["disk_bytes"] > 0  # beyond host_blocks, blocks spilled to disk
 
 
+def test_the_recalled_span_reads_as_recent_only_where_new_input_ends(tiny_engine: Engine) -> None:
+    """The chunks of a long text read the recalled span right before the window (the oldest
+    context); the probed last chunk of new input and the decode steps after it read it
+    ``distance`` positions before the newest token."""
+    cfg = RecallConfig(block_size=16, top_k=2, candidates=4, host_blocks=1000, distance=8)
+    s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
+    s.append_tokens(list(range(1, 250)))
+    cache = s.cache
+    lift = STREAM.window - 8
+    r = cfg.recalled_tokens
+    ns = STREAM.n_sink
+
+    def span_start(probe_first: bool) -> int:
+        if probe_first:
+            cache.begin(30, probe=True)
+            cache.end()
+        cache.begin(30)
+        plan = cache._step
+        assert plan is not None and plan.n_recall == r
+        for start in (ns, ns + lift):  # which placement the planned rotation matches
+            want = cache.rotary.freqs(cache._cf_positions(ns, r, start - ns), "cpu")
+            if torch.equal(plan.freqs_cf, want):
+                cache._step = None
+                return start
+        raise AssertionError("recalled span at neither placement")
+
+    assert span_start(probe_first=False) == ns  # text being read: right before the window
+    assert span_start(probe_first=True) == ns + lift  # the end of new input: near
+    assert cache._lift == lift  # decode refreshes and rotations use the same lift
+
+
 def test_every_layer_recalls_the_blocks_the_forward_planned(
     tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
