@@ -27,7 +27,13 @@ from agentcore._version import __version__
 from agentcore.backends._protocol import Completion, ModelBackend
 from agentcore.server._completions import TextCompletion
 from agentcore.server._config import ServerConfig
-from agentcore.server._errors import APIError, error_response, install_error_handlers, json_response
+from agentcore.server._errors import (
+    APIError,
+    error_response,
+    install_error_handlers,
+    internal_error,
+    json_response,
+)
 from agentcore.server._jobs import Job, JobEvent
 from agentcore.server._limits import BodyLimitMiddleware
 from agentcore.server._middleware import APIKeyMiddleware, JsonBodyMiddleware
@@ -82,8 +88,7 @@ def _failed(service: ModelService, exc: BaseException) -> Response:
     err = api_error_for(exc)
     if err is None:
         service.counters["errors"] += 1
-        log.error("request failed", exc_info=exc)
-        err = APIError(500, f"internal server error: {type(exc).__name__}: {exc}")
+        err = internal_error(exc, "request failed")
     return error_response(err)
 
 
@@ -371,6 +376,5 @@ def _error_event(service: ModelService, exc: BaseException) -> bytes:
     err = api_error_for(exc)
     if err is None:
         service.counters["errors"] += 1
-        log.error("streaming request failed", exc_info=exc)
-        err = APIError(500, f"internal server error: {type(exc).__name__}: {exc}")
+        err = internal_error(exc, "streaming request failed")
     return sse(err.body())

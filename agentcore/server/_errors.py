@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -208,10 +209,22 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     return json_response(err.body(), exc.status_code, headers=headers)
 
 
+def internal_error(exc: BaseException, what: str) -> APIError:
+    """A 500 for a server bug: the traceback goes to the log under a fresh request id, the client
+    gets that id and nothing of the exception (its text may hold paths, prompts or secrets)."""
+    request_id = uuid.uuid4().hex[:16]
+    log.error("%s [request id %s]", what, request_id, exc_info=exc)
+    return APIError(
+        500,
+        f"internal server error (request id {request_id}; the server log has the details)",
+        code=f"request_{request_id}",
+    )
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-    err = APIError(500, f"internal server error: {type(exc).__name__}: {exc}")
-    return error_response(err)
+    return error_response(
+        internal_error(exc, f"internal error on {request.method} {request.url.path}")
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

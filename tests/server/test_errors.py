@@ -219,3 +219,30 @@ async def test_requests_during_shutdown_get_503(api: httpx.AsyncClient, tiny_app
     tiny_app.state.service.close()
     r = await api.post(CHAT, json={"messages": MSG, "max_tokens": 2})
     assert r.status_code == 503 and "shutting down" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_server_bug_answers_500_without_its_exception_text(
+    api: httpx.AsyncClient,
+    tiny_backend: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    stream: bool,
+) -> None:
+    """A bug inside the server answers 500 with a request id; the exception's text (it may hold
+    paths, prompts or keys) stays in the server log, under that id, with its traceback."""
+    secret = "token=sk-live-1234 at /srv/private/state.db"
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(secret)
+
+    monkeypatch.setattr(tiny_backend, "chat", broken)
+    with caplog.at_level("ERROR", logger="agentcore.server"):
+        r = await api.post(CHAT, json={"messages": MSG, "max_tokens": 4, "stream": stream})
+    text = r.text
+    assert secret not in text and "RuntimeError" not in text
+    # streamed or not, the failure comes before the first event: a plain 500 error body
+    assert r.status_code == 500 and r.json()["error"]["type"] == "server_error"
+    request_id = text.split("request id ")[1].split(";")[0]
+    logged = [rec for rec in caplog.records if request_id in rec.getMessage()]
+    assert logged and logged[0].exc_info is not None and secret in str(logged[0].exc_info[1])
