@@ -4,6 +4,8 @@ A ``TaskGraph`` holds typed ``Task`` nodes and dependency edges (cycles rejected
 (``LLMPlanner`` on a ``JsonGenerator``, ``RuleBasedPlanner`` on goal patterns, ``SkillPlanner``
 on stored skills) turn a goal into a graph and refine a task into a subgraph. A ``Scheduler``
 hands out ready tasks and applies retry budgets; ``replan`` rewrites only the failed part.
+``utterances`` tells the statements, questions, requests and small talk of a message apart:
+planners turn only requests into tasks, a statement is context.
 
 This package never executes tools and never imports the model core or ``memory/``.
 """
@@ -41,6 +43,15 @@ from agentcore.planners._scripted import GeneratorCall, ScriptedJsonGenerator
 from agentcore.planners._skills import InMemorySkillStore, SkillPlanner, SkillStore, goal_similarity
 from agentcore.planners._task import TASK_ID_PATTERN, Assignee, Task, TaskStatus
 from agentcore.planners._template import PlanTemplate, TemplateStep
+from agentcore.planners._utterance import (
+    Utterance,
+    UtteranceKind,
+    is_personal_fact,
+    is_personal_question,
+    statements,
+    task_text,
+    utterances,
+)
 
 __all__ = [
     "AGENT_PREFIX",
@@ -78,14 +89,21 @@ __all__ = [
     "TaskStatus",
     "TemplateStep",
     "UnknownTaskError",
+    "Utterance",
+    "UtteranceKind",
     "assignee_names",
     "build_messages",
     "diff_graphs",
     "goal_similarity",
     "graph_from_plan",
+    "is_personal_fact",
+    "is_personal_question",
     "plan_model",
     "plan_schema",
     "render_mermaid",
     "render_text",
     "replan",
+    "statements",
+    "task_text",
+    "utterances",
 ]

@@ -2,7 +2,9 @@
 
 Owns ``RuleTemplate`` (a regular expression plus template steps) and ``RuleBasedPlanner``
 (first matching rule wins; named groups of the match fill the steps' ``{placeholders}``).
-Meant for scripted scenarios, tests and well-known procedures. Never calls a model.
+Meant for scripted scenarios, tests and well-known procedures. The single-task fallback
+plans only what the goal asks (its statements and small talk are left out, see
+:func:`task_text`). Never calls a model.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from agentcore.planners._limits import PlannerLimits
 from agentcore.planners._planner import DecomposingPlanner, PlanContext
 from agentcore.planners._task import Task
 from agentcore.planners._template import PlanTemplate, TemplateStep
+from agentcore.planners._utterance import statements, task_text
 
 __all__ = ["RuleBasedPlanner", "RuleTemplate"]
 
@@ -92,8 +95,12 @@ class RuleBasedPlanner(DecomposingPlanner):
                 graph.notes.append(f"rule {rule.pattern!r} matched {goal!r}")
                 return graph
         if self.fallback_single:
+            asked = task_text(goal)
+            if not asked:  # "My sister lives in Lyon.": a statement is not a task
+                raise PlanError(f"nothing to plan: {goal!r} states facts and asks for nothing")
+            stated = " ".join(statements(goal))
             graph = TaskGraph(goal)
-            graph.add_task(Task(id="1", goal=goal))
+            graph.add_task(Task(id="1", goal=asked, inputs={"context": stated} if stated else {}))
             graph.notes.append(f"no rule matched {goal!r}; planned as a single task")
             return graph
         tried = ", ".join(repr(r.pattern) for r in self.rules) or "none"

@@ -53,7 +53,16 @@ from agentcore.backends._summarizer import BackendSummarizer
 from agentcore.memory import LongTermMemory, Reflector
 from agentcore.memory import TrustLevel as MemoryTrust
 from agentcore.paths import data_home, validate_name
-from agentcore.planners import PlanError, Planner, Task, TaskGraph, render_text
+from agentcore.planners import (
+    PlanError,
+    Planner,
+    Task,
+    TaskGraph,
+    is_personal_fact,
+    is_personal_question,
+    render_text,
+    utterances,
+)
 from agentcore.tools import SideEffect, Tool, ToolCallParseError, ToolRegistry
 from agentcore.tools.builtin import default_tools
 
@@ -352,11 +361,20 @@ class Agent:
         )
         self._history.append({"role": "user", "content": goal, "run_id": run.run_id})
         recall: Recall = await asyncio.to_thread(self.recall_layer.recall, goal)
-        if obs.trust == "user" and cfg.learn and asks_to_remember(goal):
-            # the user asked to remember something: a fact, recalled by later runs
-            self.learner.remember_fact(
-                goal, source=source, trust=MemoryTrust.USER, run_id=run.run_id
-            )
+        said = utterances(goal) if obs.trust == "user" else []
+        asks = [u for u in said if u.kind in ("request", "question")]
+        if said and not asks:
+            run.episode.chat_only = True  # it states or chats: nothing to do, nothing to check
+        told = [u.text for u in said if is_personal_fact(u.text)]
+        if not told and obs.trust == "user" and asks_to_remember(goal):
+            told = [goal]
+        for fact in told:
+            # what the user tells about themselves and their world: a fact, recalled later
+            self.recall_layer.note_fact(fact)
+            if cfg.learn:
+                self.learner.remember_fact(
+                    fact, source=source, trust=MemoryTrust.USER, run_id=run.run_id
+                )
         for hit in recall.lessons:
             yield run.event(LessonEvent, text=hit.record.text, recalled=True)
 
@@ -378,18 +396,29 @@ class Agent:
         else:
             self.planning.adopt(None)
 
+        noted = self.recall_layer.noted_facts(goal)
+        choice: Any = "auto"
+        if said and (
+            not asks
+            or (
+                (recall.facts or noted)
+                and all(u.kind == "question" and is_personal_question(u.text) for u in asks)
+            )
+        ):
+            # only statements and small talk, or questions about what the user told: a reply
+            choice = "none"
         extra = []
-        stats = self.learner.stats_text(permitted) if cfg.tool_stats else ""
+        stats = self.learner.stats_text(permitted) if cfg.tool_stats and choice == "auto" else ""
         if stats:
             extra.append(stats)
-        context = self.recall_layer.context(recall, extra)
+        context = self.recall_layer.context(recall, extra, noted)
         if self.recall_layer.untrusted_shown is not None:
             run.influence = self.recall_layer.untrusted_shown
         first = f"{context}\n\nRequest: {goal}" if context else goal
         self._queue({"role": "user", "content": first})
 
         if graph is None:
-            async for ev in self._act_until_answer(run, None):
+            async for ev in self._act_until_answer(run, None, choice=choice):
                 yield ev
             return
         async for ev in self._run_plan(run):
@@ -415,6 +444,9 @@ class Agent:
                 )
             else:
                 text = f"Step {step} of {len(order)}: {task.goal}"
+            stated = task.inputs.get("context")
+            if isinstance(stated, str) and stated:
+                text += f"\nContext (the user said): {stated}"
             if results:
                 # the previous step's output: shown as data with where it came from
                 source = run.influence or "the previous step"
@@ -462,14 +494,19 @@ class Agent:
         task: Task | None,
         outcome: list[Any] | None = None,
         results: list[str] | None = None,
+        *,
+        choice: Any = "auto",
     ) -> AsyncIterator[Event]:
         """Model turns until a text reply (the answer, or the task's result), tool calls in
         between. A task assigned to a permitted tool gets one call forced to that tool; its
-        result is the task's. With a task, ``outcome`` receives ``[ok, text]``."""
+        result is the task's. With a task, ``outcome`` receives ``[ok, text]``. ``choice``:
+        the tool choice of turns no task forces (``"none"``: a reply in text)."""
         cfg = self.config
         task_steps = 0
         outputs: list[str] = list(results or [])
         step_text = task.goal if task is not None else run.goal
+        if task is not None and isinstance(task.inputs.get("context"), str):
+            step_text += "\n" + task.inputs["context"]  # values stated with the request
         while True:
             self._check_limits(run)
             if task is not None and task_steps >= cfg.max_steps_per_task:
@@ -477,16 +514,16 @@ class Agent:
                 outcome[:] = [False, f"no result after {task_steps} model calls"]
                 return
             permitted = self.safety.permitted_tools(run.meter)
-            choice: Any = "auto"
+            turn_choice: Any = choice
             forced = None
             if task is not None and task.assignee is not None and task.assignee.kind == "tool":
                 forced = task.assignee.name if task.assignee.name in permitted else None
             if forced is not None:
-                choice = {"type": "function", "function": {"name": forced}}
+                turn_choice = {"type": "function", "function": {"name": forced}}
             request = TurnRequest(
                 self._take_pending(),
                 permitted,
-                choice,
+                turn_choice,
                 step=step_text if cfg.grounding else None,
                 results=outputs,
             )
@@ -645,6 +682,8 @@ class Agent:
             # outside (the guard lets it read no file): it leaves the influence as it was
             run.influence = f"tool:{name}"
         run.last_tool_ok = done.ok
+        if done.ok:
+            run.episode.evidence.append(f"tool:{name} ok")
         run.episode.actions.append(
             f"{name}({_brief(shown_args)}) -> {'ok' if done.ok else 'failed'}"
         )
@@ -794,6 +833,7 @@ class Agent:
         self._outcomes[run.run_id] = {
             "goal": run.goal[:500],
             "success": run.episode.success,
+            "outcome": run.episode.outcome,
             "stop_reason": run.episode.stop_reason,
             "steps": meter.steps,
             "tool_calls": meter.tool_calls,

@@ -1,10 +1,12 @@
 """The clause planner: a goal written as several steps becomes a chain of tasks, no model.
 
-Owns :class:`ClausePlanner` (a :class:`planners.DecomposingPlanner`): the goal is split into
+Owns :class:`ClausePlanner` (a :class:`planners.DecomposingPlanner`): the goal's requests (its
+statements and small talk are context, never tasks: :func:`planners.task_text`) are split into
 clauses at sequencing words ("then", "after that", "finally", ";", numbered lines, and "and"
 before an action verb); each clause is one task depending on the previous one, assigned to
 the permitted tool whose name and description best match the clause's words (a clause with
-an arithmetic expression goes to a tool with an ``expression`` argument). It is the
+an arithmetic expression goes to a tool with an ``expression`` argument); what the goal states
+("My sister lives in Lyon.") goes with every task as ``inputs["context"]``. It is the
 ``"auto"`` planner's first choice because a ~100M-parameter model writes poor plans; any
 model-backed planner can be passed instead. Never calls a model and never runs a tool.
 """
@@ -17,9 +19,12 @@ from agentcore.planners import (
     Assignee,
     DecomposingPlanner,
     PlanContext,
+    PlanError,
     PlannerLimits,
     Task,
     TaskGraph,
+    statements,
+    task_text,
 )
 from agentcore.tools import ToolRegistry
 
@@ -121,7 +126,11 @@ class ClausePlanner(DecomposingPlanner):
         self.registry = registry
 
     def decompose(self, goal: str, context: PlanContext, parent: Task | None) -> TaskGraph:
-        clauses = split_clauses(goal) or [goal]
+        asked = task_text(goal)
+        if not asked:  # "My sister lives in Lyon.": a statement is not a task
+            raise PlanError(f"nothing to plan: {goal!r} states facts and asks for nothing")
+        stated = " ".join(statements(goal))
+        clauses = split_clauses(asked) or [asked]
         permitted = list(context.tools) if context.tools else self.registry.names()
         graph = TaskGraph(goal)
         previous: str | None = None
@@ -131,6 +140,7 @@ class ClausePlanner(DecomposingPlanner):
                 id=str(i),
                 goal=clause[: self.limits.max_goal_chars * 2],
                 assignee=Assignee(kind="tool", name=tool) if tool else None,
+                inputs={"context": stated} if stated else {},
             )
             graph.add_task(task, [previous] if previous else [])
             previous = task.id

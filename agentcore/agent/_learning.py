@@ -1,11 +1,17 @@
 """Learning: what the agent keeps from each run for the next ones.
 
 Owns :class:`Learner`: an ``episodic`` record per run (goal, plan, actions, outcome) and for
-user feedback; facts the user asked to be remembered; a lesson distilled by the model after a
-failed run (prompted for one ``LESSON:`` line, parsed with :func:`memory.parse_lessons`; when
-the model gives no usable line, the lesson states the failure itself); per-tool success
-statistics, rendered for the prompt; finished plans saved as skills; and the periodic
-:class:`memory.Reflector`. Never decides what the agent does next.
+user feedback; ``fact`` records for what the user tells about themselves and their world
+("My sister lives in Lyon.") and for what they ask to be remembered, each stored once; a
+lesson distilled by the model after a failed run (prompted for one ``LESSON:`` line, parsed
+with :func:`memory.parse_lessons`; when the model gives no usable line, the lesson states the
+failure itself); per-tool success statistics, rendered for the prompt; skills; and the
+periodic :class:`memory.Reflector`. Never decides what the agent does next.
+
+An outcome is recorded as ``succeeded`` only on evidence (:attr:`Episode.evidence`: a tool
+call that succeeded, a check); a run that only answered in text is ``unverified``, a stopped
+one ``failed``. Only a real procedure becomes a ``skill``: a finished plan of two or more
+steps whose tool calls succeeded, never a single answer.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from agentcore.memory import (
 )
 from agentcore.planners import SkillStore, TaskGraph
 
-__all__ = ["Episode", "Learner", "asks_to_remember"]
+__all__ = ["Episode", "Learner", "asks_to_remember", "is_procedure"]
 
 LESSON_SOURCE = "lesson:failure"
 # a request to keep something: an imperative at the start of a sentence or clause
@@ -59,6 +65,17 @@ class Episode:
     success: bool = False
     stop_reason: str = ""
     untrusted: bool = False  # the run read untrusted content (a tool result, a denial)
+    chat_only: bool = False  # the goal only stated things or chatted (no request, no question)
+    # what shows the run did its job: "tool:calculate ok", "check: ...", "feedback: +1"
+    evidence: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        """``succeeded`` (finished, with evidence), ``unverified`` (finished, nothing checked
+        it: a text answer), or ``failed``."""
+        if not self.success:
+            return "failed"
+        return "succeeded" if self.evidence else "unverified"
 
     def text(self) -> str:
         lines = [f"Goal: {self.goal}"]
@@ -66,7 +83,10 @@ class Episode:
             lines.append(f"Plan: {self.plan_text}")
         if self.actions:
             lines.append("Actions: " + "; ".join(self.actions[-8:]))
-        outcome = "succeeded" if self.success else f"failed ({self.stop_reason})"
+        outcome = {
+            "succeeded": f"succeeded ({'; '.join(self.evidence[-3:])})",
+            "unverified": "answered, unverified",
+        }.get(self.outcome, f"failed ({self.stop_reason})")
         lines.append(f"Outcome: {outcome}. Answer: {self.answer[:300]}")
         return "\n".join(lines)
 
@@ -107,9 +127,14 @@ class Learner:
 
     # -- writing memories ----------------------------------------------------------------------
 
-    def remember_fact(self, text: str, *, source: str, trust: TrustLevel, run_id: str) -> None:
-        if self.store is None:
-            return
+    def remember_fact(self, text: str, *, source: str, trust: TrustLevel, run_id: str) -> bool:
+        """Store a fact once (the same words again are not stored twice); True when stored."""
+        if self.store is None or not text.strip():
+            return False
+        key = _words(text)
+        for hit in self.store.search(text, 3, kinds=[MemoryKind.FACT], agent=self.agent):
+            if _words(hit.record.text) == key:
+                return False
         self.store.add(
             MemoryRecord(
                 kind=MemoryKind.FACT,
@@ -121,23 +146,29 @@ class Learner:
                 attributes={"run_id": run_id},
             )
         )
+        return True
 
     def finish(self, episode: Episode, graph: TaskGraph | None) -> list[str]:
         """Store the episode; after a failure distil a lesson, after a planned success save
         a skill. Returns the texts of new lessons."""
         if self.store is None:
             return []
+        if episode.chat_only and not episode.actions[:-1] and episode.success:
+            # "My sister lives in Lyon.", "Thanks!": its facts are stored, there is no episode
+            return [r.text for r in self.reflector.maybe_reflect()] if self.reflector else []
         self.store.add(
             MemoryRecord(
                 kind=MemoryKind.EPISODIC,
                 text=episode.text(),
                 agent=self.agent,
-                importance=0.5 if episode.success else 0.7,
+                importance={"succeeded": 0.5, "unverified": 0.4}.get(episode.outcome, 0.7),
                 source=f"run:{episode.source}",
                 trust=TrustLevel.TOOL if episode.untrusted else TrustLevel.AGENT,
                 attributes={
                     "run_id": episode.run_id,
                     "success": episode.success,
+                    "outcome": episode.outcome,
+                    "evidence": "; ".join(episode.evidence)[:500],
                     "stop_reason": episode.stop_reason,
                     "goal": episode.goal[:2000],
                 },
@@ -150,7 +181,8 @@ class Learner:
                 trust = TrustLevel.TOOL if episode.untrusted else TrustLevel.AGENT
                 self._store_lesson(lesson, episode.goal, episode.run_id, LESSON_SOURCE, trust)
                 lessons.append(lesson)
-        if episode.success and graph is not None and graph.succeeded() and self.skills:
+        if self.skills is not None and is_procedure(episode, graph):
+            assert graph is not None
             self.skills.save(episode.goal, graph)
         if self.reflector is not None:
             lessons += [r.text for r in self.reflector.maybe_reflect()]
@@ -220,6 +252,20 @@ class Learner:
             self._store_lesson(lesson, goal, run_id, "lesson:feedback")
             return lesson
         return None
+
+
+def is_procedure(episode: Episode, graph: TaskGraph | None) -> bool:
+    """A run worth keeping as a skill: a finished plan of two or more steps, carried out by at
+    least two tool calls that succeeded (a single answer, or a plan answered in text, is not a
+    procedure)."""
+    if episode.outcome != "succeeded" or graph is None or not graph.succeeded():
+        return False
+    tool_ok = sum(1 for e in episode.evidence if e.startswith("tool:"))
+    return len(graph.tasks()) >= 2 and tool_ok >= 2
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[a-z0-9']+", text.lower()))
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -2,7 +2,9 @@
 
 Owns :class:`PlanLayer`: ``planner="auto"`` plans goals that read as several steps
 ("... then ...", "... and write ...", numbered or semicolon-separated lists) and one-step
-commands a permitted tool clearly fits ("Read notes.txt", "Compute 3*4"): a stored skill for
+commands a permitted tool clearly fits ("Read notes.txt", "Compute 3*4"), counting only the
+goal's requests and questions: a statement ("My sister lives in Lyon.") or small talk is never a
+task, and a message that only states or chats is never planned. A stored skill for
 the same goal is reused (:class:`planners.SkillPlanner`), otherwise
 :class:`~agentcore.agent.ClausePlanner` chains the clauses. Chat stays unplanned.
 ``"off"`` never plans; a :class:`planners.Planner` object (e.g. :class:`planners.LLMPlanner`
@@ -28,6 +30,7 @@ from agentcore.planners import (
     Task,
     TaskGraph,
     replan,
+    task_text,
 )
 from agentcore.tools import ToolRegistry
 
@@ -35,8 +38,9 @@ __all__ = ["PlanLayer", "looks_multi_step"]
 
 
 def looks_multi_step(goal: str) -> bool:
-    """Whether a goal reads as more than one step (the ``"auto"`` planner's trigger)."""
-    return len(split_clauses(goal)) >= 2
+    """Whether a goal asks for more than one step (the ``"auto"`` planner's trigger); what it
+    states is not a step."""
+    return len(split_clauses(task_text(goal))) >= 2
 
 
 class PlanLayer:
@@ -71,12 +75,16 @@ class PlanLayer:
         self.scheduler: Scheduler | None = None
 
     def wants_plan(self, goal: str, permitted: list[str]) -> bool:
-        """``auto``: several steps, or one imperative step a permitted tool clearly fits."""
+        """``auto``: several steps, or one imperative step a permitted tool clearly fits, among
+        the goal's requests and questions; a custom planner: any goal that asks something."""
         if self.planner is None:
             return False
-        if self.mode == "custom" or looks_multi_step(goal):
+        asked = task_text(goal)
+        if not asked:
+            return False
+        if self.mode == "custom" or looks_multi_step(asked):
             return True
-        return is_tool_step(goal, self.registry, permitted)
+        return is_tool_step(asked, self.registry, permitted)
 
     def create(self, goal: str, tools: list[str], notes: list[str]) -> TaskGraph:
         """Plan ``goal`` (raises PlanError when the planner cannot)."""

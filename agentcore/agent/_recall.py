@@ -1,9 +1,12 @@
 """Working memory and recall: what the agent keeps in mind for a run.
 
 Owns :class:`MemoryLayer`: the bounded :class:`memory.WorkingMemory` (goals, observations,
-recalled memories) and recall from :class:`memory.LongTermMemory` at the start of each run
-(the agent's episodes and facts similar to the goal, and its lessons), rendered into the run's
-context within the working memory's token budget. Untrusted observations, and memories and
+recalled memories, and the facts the user told the agent, kept as notes) and recall from
+:class:`memory.LongTermMemory` at the start of each run (the agent's facts and episodes similar
+to the goal, each searched on its own so that episodes never crowd out a fact, and its
+lessons), rendered into the run's context within the working memory's token budget: what the
+user told the agent comes first, under its own heading, so a question about it ("Where does
+my sister live?") is read next to the answer. Untrusted observations, and memories and
 lessons that came from untrusted content, are shown with their source, as data. Never writes to long-term memory (that is learning's job) and never calls a
 model.
 """
@@ -11,6 +14,7 @@ model.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from agentcore.agent._perception import Observation, neutralize
@@ -33,6 +37,7 @@ class Recall:
 
     memories: tuple[ScoredMemory, ...] = ()
     lessons: tuple[ScoredMemory, ...] = ()
+    facts: tuple[ScoredMemory, ...] = ()  # ``fact`` records (also in ``memories``)
 
 
 class MemoryLayer:
@@ -70,19 +75,19 @@ class MemoryLayer:
         """Search long-term memory for ``goal``; keep the hits in working memory."""
         if self.store is None or not goal.strip():
             return Recall()
-        memories: list[ScoredMemory] = []
+        facts: list[ScoredMemory] = []
+        episodes: list[ScoredMemory] = []
         lessons: list[ScoredMemory] = []
         if self.recall_k:
-            memories = [
-                h
-                for h in self.store.search(
-                    goal,
-                    self.recall_k,
-                    kinds=[MemoryKind.EPISODIC, MemoryKind.FACT],
-                    agent=self.agent,
-                )
-                if h.similarity >= self.min_similarity
-            ]
+            facts, episodes = (
+                [
+                    h
+                    for h in self.store.search(goal, self.recall_k, kinds=[kind], agent=self.agent)
+                    if h.similarity >= self.min_similarity
+                ]
+                for kind in (MemoryKind.FACT, MemoryKind.EPISODIC)
+            )
+        memories = [*facts, *episodes]
         if self.lesson_k:
             lessons = [
                 h
@@ -93,15 +98,32 @@ class MemoryLayer:
             ]
         self.working.clear(ItemKind.RECALLED)
         self.working.recall([*lessons, *memories])
-        return Recall(tuple(memories), tuple(lessons))
+        return Recall(tuple(memories), tuple(lessons), tuple(facts))
+
+    def note_fact(self, text: str) -> WorkingItem:
+        """Keep a fact the user told in working memory (shown when a later goal names it)."""
+        return self.working.note(f"The user said: {neutralize(' '.join(text.split()))}", 0.8)
+
+    def noted_facts(self, goal: str) -> list[str]:
+        """Facts in working memory that share a content word with ``goal``, oldest first."""
+        wanted = _content_words(goal)
+        return [
+            item.text.removeprefix("The user said: ")
+            for item in self.working.items(ItemKind.NOTE)
+            if item.text.startswith("The user said: ") and wanted & _content_words(item.text)
+        ]
 
     # -- context out -------------------------------------------------------------------------
 
-    def context(self, recall: Recall, extra: list[str] | None = None) -> str:
-        """The text put before a goal: lessons, recalled memories and observations the model
-        has not seen yet (e.g. from :meth:`Agent.observe`), each section only when non-empty,
-        then ``extra`` lines. Over the working memory's token budget, the oldest observations
-        go first, then the weakest memories, then lessons; ``extra`` always stays."""
+    def context(
+        self, recall: Recall, extra: list[str] | None = None, noted: list[str] | None = None
+    ) -> str:
+        """The text put before a goal: lessons, what the user told (recalled facts and
+        ``noted`` ones from working memory), other recalled memories and observations the
+        model has not seen yet (e.g. from :meth:`Agent.observe`), each section only when
+        non-empty, then ``extra`` lines. Over the working memory's token budget, the oldest
+        observations go first, then the weakest memories, then lessons, then facts; ``extra``
+        always stays."""
         fresh = [i for i in self.working.items(ItemKind.OBSERVATION) if i.seq > self._shown]
         self.mark_seen()
         self.untrusted_shown = None
@@ -112,9 +134,12 @@ class MemoryLayer:
         for item in fresh:
             if self.untrusted_shown is None and item.source.endswith(", untrusted"):
                 self.untrusted_shown = item.source.removesuffix(", untrusted")[:200]
+        told = _told_lines(recall.facts, noted or [])
+        others = tuple(h for h in recall.memories if h.record.kind is not MemoryKind.FACT)
         sections: list[tuple[str, list[str]]] = [
             ("Lessons from earlier runs:", [_lesson_line(h) for h in recall.lessons]),
-            ("From memory:", _unique_lines(recall.memories)),
+            ("What the user told you:", told),
+            ("From memory:", _unique_lines(others)),
             ("Observed since last time:", [item.line() for item in fresh]),
         ]
         tail = list(extra or [])
@@ -128,7 +153,7 @@ class MemoryLayer:
 
         budget = self.working.config.budget_tokens
         text = render()
-        for index, from_start in ((2, True), (1, False), (0, False)):
+        for index, from_start in ((3, True), (2, False), (0, False), (1, False)):
             items = sections[index][1]
             while items and self.working.count_tokens(text) > budget:
                 items.pop(0 if from_start else -1)
@@ -178,13 +203,47 @@ def _memory_line(hit: ScoredMemory) -> str:
     record = hit.record
     goal = record.attributes.get("goal")
     if record.kind is MemoryKind.EPISODIC and isinstance(goal, str):
-        ended = "done" if record.attributes.get("success") else "not done"
+        outcome = record.attributes.get("outcome")
+        if outcome is None:  # a record from before outcomes needed evidence
+            outcome = "succeeded" if record.attributes.get("success") else "failed"
+        ended = {"succeeded": "done", "unverified": "answered, unchecked"}.get(
+            str(outcome), "not done"
+        )
         text = f"Earlier request ({ended}): {goal}"
     else:
         text = record.text
     text = neutralize(" ".join(text.split()))
     text = text if len(text) <= 200 else text[:200] + " [...]"
     return _DATA_ONLY + text if _untrusted(hit) else text
+
+
+_STOP = frozenset(
+    re.findall(
+        r"\w+",
+        "the a an and or but of to in on at for with from by is are was were be been am do does did "
+        "what where when who whom whose which why how that this these those it its my your our their "
+        "his her me you we they i he she them us can could would will should shall may might have has "
+        "had not no yes please tell about said user",
+    )
+)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9']+", text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def _told_lines(facts: tuple[ScoredMemory, ...], noted: list[str]) -> list[str]:
+    """Facts the user told, recalled and noted, each once (same words), as the user said them;
+    one that came from untrusted content is marked as data."""
+    seen: set[frozenset[str]] = set()
+    lines: list[str] = []
+    texts = [_memory_line(h) for h in facts] + [neutralize(t) for t in noted]
+    for text in texts:
+        key = frozenset(_content_words(text.removeprefix(_DATA_ONLY)))
+        if key not in seen:
+            seen.add(key)
+            lines.append(f"- {text}")
+    return lines
 
 
 def _unique_lines(hits: tuple[ScoredMemory, ...]) -> list[str]:

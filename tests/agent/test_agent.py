@@ -224,7 +224,7 @@ def test_feedback_is_stored_and_validated(
 
 def test_session_info_and_defaults(make_agent: Callable[..., Agent], tmp_path: Path) -> None:
     agent = make_agent(FakeBackend(["ok"]))
-    agent.run("hi")
+    agent.run("What can you do?")  # a question: one episode ("hi" alone would leave none)
     info = agent.session_info()
     assert info["session"] == "agent-tester" and info["model"] == "fake"
     assert info["memory"]["episodic"] == 1 and "calculate" in info["tools"]

@@ -1,0 +1,197 @@
+"""Utterances: what each sentence of a user's message is, so that only requests are planned.
+
+Owns :func:`utterances` (a message cut into sentences, each labelled ``statement``,
+``question``, ``request`` or ``small_talk``), :func:`task_text` (the message with its
+statements and small talk left out: what a planner may turn into tasks), :func:`statements`,
+:func:`is_personal_fact` (a statement about the user or their world, worth remembering) and
+:func:`is_personal_question` (a question such a fact answers).
+
+The rules are word patterns, no model: a sentence is a ``question`` when it ends with "?" or
+opens with a question word (unless it is a polite request such as "Can you read notes.txt?");
+a ``request`` when it opens with an imperative verb, "please", "let's", "I want you to" or
+"can/could/would you"; ``small_talk`` for greetings, thanks and acknowledgements; and a
+``statement`` when it is declarative with a subject of its own ("My sister lives in Lyon.",
+"I am allergic to peanuts.", "The wifi password is orange42."). Anything else counts as a
+request, so a sentence the rules do not know is planned as before. Never plans, never calls a
+model and never stores anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Literal
+
+__all__ = [
+    "Utterance",
+    "UtteranceKind",
+    "is_personal_fact",
+    "is_personal_question",
+    "statements",
+    "task_text",
+    "utterances",
+]
+
+UtteranceKind = Literal["statement", "question", "request", "small_talk"]
+
+# sentence ends: ". " / "! " / "? " before a capital, a digit or a quote, and line breaks; a
+# decimal point or a file name ("notes.txt") never ends a sentence
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
+_QUESTION_WORD = re.compile(
+    r"^(?:what|what's|whats|where|where's|when|who|who's|whom|whose|which|why|how|how's|"
+    r"do|does|did|is|isn't|are|aren't|was|were|can|could|would|will|should|shall|may|have|has|"
+    r"had|am)\b",
+    re.IGNORECASE,
+)
+_POLITE_REQUEST = re.compile(
+    r"^(?:can|could|would|will)\s+you\s+(?:please\s+)?(?!remember\s+(?:what|where|when|who|"
+    r"which|how|my|our|if|whether))[a-z]+",
+    re.IGNORECASE,
+)
+_IMPERATIVE = (
+    "add|answer|append|ask|book|bring|buy|calculate|call|cancel|change|check|choose|compare|"
+    "compute|convert|copy|count|create|delete|describe|do|draft|evaluate|explain|fetch|find|fix|"
+    "get|give|go|help|list|look|make|move|multiply|name|note|open|order|pick|plan|post|print|"
+    "propose|put|read|recall|recommend|remember|remind|remove|rename|repeat|reply|report|run|"
+    "save|say|schedule|search|send|set|show|sort|store|subtract|suggest|sum|summarise|summarize|"
+    "tell|translate|try|update|use|write|memorise|memorize|keep|don't|do not|never|always|"
+    "start|stop|turn|divide|draw|think|consider|imagine|share|play|sing"
+)
+_REQUEST_OPENING = re.compile(
+    r"^(?:please\b|kindly\b|let's\b|let us\b|first\b|then\b|next\b|finally\b|and\b|"
+    r"i(?:'d| would)? (?:want|need|like) you to\b|i'd like\b|i would like\b|"
+    r"(?:" + _IMPERATIVE + r")\b)",
+    re.IGNORECASE,
+)
+_SMALL_TALK = re.compile(
+    r"^(?:hi|hello|hey|hiya|yo|good (?:morning|afternoon|evening|night|day)|thanks|thank you|"
+    r"thx|cheers|ok|okay|cool|great|nice|perfect|awesome|sure|yes|yeah|yep|no|nope|fine|"
+    r"alright|all right|bye|goodbye|see you|later|lol|haha|wow|sorry|no problem|"
+    r"you're welcome|got it|sounds good|that's (?:great|nice|cool|fine|good|ok|okay)|"
+    r"how are you|how's it going|how are things|what's up|i'm (?:fine|good|ok|okay|great|well)|"
+    r"i am (?:fine|good|ok|okay|great|well)|not bad|me too|same here)\b",
+    re.IGNORECASE,
+)
+# a declarative sentence: a subject of its own, then a finite verb
+_SUBJECT = re.compile(
+    r"^(?:i|i'm|i've|i'd|i'll|my|me|mine|we|we're|we've|our|ours|the|a|an|his|her|their|"
+    r"its|this|these|those|that|there|it|it's|he|she|they|[A-Z][\w'-]*)\b",
+)
+_FINITE_VERB = re.compile(
+    r"\b(?:is|are|was|were|am|'m|'re|'s|be|has|have|had|'ve|lives?|lived|works?|worked|"
+    r"likes?|liked|loves?|loved|hates?|prefers?|owns?|drives?|wants?|needs?|plays?|studies|"
+    r"study|speaks?|moved|got|gets|goes|go|went|uses?|used|called|named|born|turns?|costs?|"
+    r"starts?|ends?|runs?|stays?|eats?|drinks?|keeps?|reads|writes|teaches|teach|visits?|"
+    r"visited|can|can't|cannot|will|won't|would|should|must|do|don't|does|doesn't|did|didn't|"
+    r"[a-z]+ed)\b",
+    re.IGNORECASE,
+)
+_FIRST_PERSON_SUBJECT = re.compile(
+    r"^(?:i|i'm|i've|i'd|i'll|my|we|we're|we've|we'll|our)\b", re.IGNORECASE
+)
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|my|me|mine|myself|we|we're|our|ours|us)\b", re.I)
+# about the conversation itself, not the user's world: "That is wrong.", "It worked."
+_DEICTIC = re.compile(r"^(?:that|this|it|it's|that's|there)\b", re.IGNORECASE)
+# how the user is right now, not a fact about them: "I'm stuck", "I am trying to ..."
+_PASSING_STATE = re.compile(
+    r"^(?:i'm|i am|we're|we are)\s+(?:just\s+|so\s+|really\s+|a bit\s+|still\s+)?"
+    r"(?:stuck|tired|busy|confused|lost|bored|hungry|sorry|sure|not sure|back|here|done|ready|"
+    r"trying|working on|looking|wondering|thinking|going to|about to|curious|glad|happy|sad|"
+    r"annoyed|frustrated|worried|excited)\b",
+    re.IGNORECASE,
+)
+_REMEMBER_PREFIX = re.compile(
+    r"^(?:please\s+)?(?:remember|memori[sz]e|note|keep in mind|don't forget|do not forget)"
+    r"(?:\s+that)?\s*[:,]?\s*",
+    re.IGNORECASE,
+)
+
+
+_ABBREVIATION = re.compile(
+    r"\b(?:st|mr|mrs|ms|dr|prof|jr|sr|mt|no|vs|etc|e\.g|i\.e|approx)\.$", re.I
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Utterance:
+    """One sentence of a message and what it is."""
+
+    text: str
+    kind: UtteranceKind
+
+
+def _sentences(message: str) -> list[str]:
+    parts: list[str] = []
+    for piece in _SENTENCE_END.split(message.strip()):
+        if parts and _ABBREVIATION.search(parts[-1]):
+            parts[-1] += " " + piece.strip()  # "St. Mary", "Dr. Lee": one sentence
+        else:
+            parts.append(piece.strip())
+    return [p for p in parts if any(c.isalnum() for c in p)]
+
+
+def _classify(sentence: str) -> UtteranceKind:
+    text = sentence.strip().strip("\"'").strip()
+    bare = text.rstrip(".!?").strip()
+    words = bare.split()
+    if _SMALL_TALK.match(bare) and len(words) <= 6:
+        return "small_talk"
+    if _POLITE_REQUEST.match(text):
+        return "request"
+    if text.endswith("?"):
+        return "question"
+    if _REQUEST_OPENING.match(text):
+        return "request"
+    if _QUESTION_WORD.match(text):
+        return "question"
+    if len(words) >= 3 and _FIRST_PERSON_SUBJECT.match(text):
+        return "statement"  # "My flight leaves at 6.30.", "I just moved to Berlin."
+    if len(words) >= 3 and _SUBJECT.match(text) and _FINITE_VERB.search(" ".join(words[1:])):
+        return "statement"
+    return "request"
+
+
+def utterances(message: str) -> list[Utterance]:
+    """The message's sentences in order, each with its kind (see the module docstring)."""
+    return [Utterance(s, _classify(s)) for s in _sentences(message)]
+
+
+def statements(message: str) -> list[str]:
+    """The statements a message makes, as written."""
+    return [u.text for u in utterances(message) if u.kind == "statement"]
+
+
+def task_text(message: str) -> str:
+    """The message without its statements and small talk: the part a planner may turn into
+    tasks ("" when the message only states things or chats)."""
+    return " ".join(u.text for u in utterances(message) if u.kind in ("request", "question"))
+
+
+def is_personal_fact(sentence: str) -> bool:
+    """A statement about the user or their world ("My sister lives in Lyon.", "I am allergic
+    to peanuts.", "Our meeting room is B-17.", "The wifi password is orange42."), not one
+    about the conversation ("That is wrong.", "It worked.") nor how they are right now ("I'm
+    stuck", "I am trying to ..."). "Remember that X" counts as X."""
+    text = _REMEMBER_PREFIX.sub("", sentence.strip()) if _REMEMBER_PREFIX.match(sentence) else ""
+    text = text or sentence.strip()
+    if not text or _classify(text) != "statement":
+        return False
+    if _DEICTIC.match(text) or _PASSING_STATE.match(text):
+        return False
+    return bool(_FIRST_PERSON.search(text)) or bool(
+        re.search(r"\b(?:is|are|was|were)\b", text, re.IGNORECASE)
+    )
+
+
+_EXPRESSION = re.compile(r"\d[\d\s.]*(?:[-+*/^%]|\*\*)\s*[\d(]")
+_FILE_NAME = re.compile(r"[\w-]+\.[a-z0-9]{1,6}\b")
+
+
+def is_personal_question(sentence: str) -> bool:
+    """A question about the user or their world ("Where does my sister live?", "What is my
+    favourite colour?"): a question with a first-person word and nothing to compute or open
+    (no arithmetic expression, no file name). What the user told answers it, not a tool."""
+    text = sentence.strip()
+    if _classify(text) != "question" or not _FIRST_PERSON.search(text):
+        return False
+    return not (_EXPRESSION.search(text) or _FILE_NAME.search(text))
