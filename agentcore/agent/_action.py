@@ -48,6 +48,8 @@ class TurnRequest:
         self.step = step  # ground string arguments in this text (and ``results``)
         self.results = list(results)
         self.completion: Completion | None = None
+        # the call the registry refused before the retry: (call id, tool, arguments, error)
+        self.refused: tuple[str, str, dict[str, Any], str] | None = None
 
 
 class _CallTextFilter:
@@ -132,6 +134,8 @@ class ActionSelector:
             return
         call_id, name, error = refused
         log.info("tool call %r has invalid arguments; asking the model once more", name)
+        arguments = next(dict(c.arguments) for c in first.tool_calls if c.id == call_id)
+        request.refused = (call_id, name, arguments, error)
         note = {"role": "tool", "tool_call_id": call_id, "name": name, "content": error}
         async for piece in self._chat([note], tools, request, should_stop, done):
             yield piece

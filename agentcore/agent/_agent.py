@@ -595,6 +595,13 @@ class Agent:
             yield run.event(TokenEvent, text=rest)
         completion = request.completion
         assert completion is not None
+        if request.refused is not None:  # refused before its retry: it never ran, but is audited
+            call_id, name, arguments, error = request.refused
+            shown_args = self.safety.redactor.redact_value(arguments)
+            assert isinstance(shown_args, dict)
+            yield self._verdict(
+                run, f"tool:{name}", "deny", "arguments.schema", error, call_id, shown_args
+            )
         run.meter.steps += 1
         run.meter.tokens += completion.usage.total_tokens
 

@@ -58,6 +58,9 @@ def test_a_refused_call_is_retried_once_with_the_error(make_agent: Callable[...,
     assert len(retry) == 1 and retry[0]["role"] == "tool" and retry[0]["name"] == "book_table"
     error = retry[0]["content"]
     assert "Invalid arguments for tool 'book_table'" in error and "YYYY-MM-DD" in error
+    refused = [e for e in result.events if e.type == "verdict" and e.decision == "deny"]
+    assert [e.rule for e in refused] == ["arguments.schema"]  # the refusal is on the record
+    assert refused[0].call_id == retry[0]["tool_call_id"]
     assert "date" in error  # names the field
     assert retry[0]["tool_call_id"] == "call_1"  # the result of the refused call
     assert result.tool_calls == 1 and len(fake.requests) == 3
