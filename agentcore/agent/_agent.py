@@ -597,8 +597,7 @@ class Agent:
         assert completion is not None
         if request.refused is not None:  # refused before its retry: it never ran, but is audited
             call_id, name, arguments, error = request.refused
-            shown_args = self.safety.redactor.redact_value(arguments)
-            assert isinstance(shown_args, dict)
+            shown_args = self._shown_arguments(arguments)
             yield self._verdict(
                 run, f"tool:{name}", "deny", "arguments.schema", error, call_id, shown_args
             )
@@ -615,8 +614,7 @@ class Agent:
         result: list[Any],
         untrusted_step: str | None = None,
     ) -> AsyncIterator[Event]:
-        shown_args = self.safety.redactor.redact_value(arguments)
-        assert isinstance(shown_args, dict)
+        shown_args = self._shown_arguments(arguments)
         shown_name = self.safety.redact(name)  # a tool name is model output too
         yield run.event(ToolCallEvent, call_id=call_id, tool=shown_name, arguments=shown_args)
         self._history.append(
@@ -757,6 +755,12 @@ class Agent:
             salience=obs.salience,
             content=obs.content,
         )
+
+    def _shown_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """A call's arguments as events, history and the audit log show them (redacted)."""
+        shown = self.safety.redactor.redact_value(arguments)
+        assert isinstance(shown, dict)
+        return shown
 
     def _verdict(
         self,

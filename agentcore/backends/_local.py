@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentcore.backends._continuation import Ledger, continuation
 from agentcore.backends._protocol import (
@@ -40,6 +40,9 @@ from agentcore.core.state import session_files
 from agentcore.paths import validate_name
 from agentcore.tools import HERMES, CallFormat
 from agentcore.tools._decision import ToolSelector
+
+if TYPE_CHECKING:
+    from agentcore.core.constraint import GrammarConstraint
 
 __all__ = [
     "DEFAULT_MAX_RESIDENT",
@@ -263,6 +266,19 @@ class LocalBackend:
         if native is not None:
             return native
         return render_tools_prompt(declared, tool_choice, call_format=self.dialect.call_format)
+
+    def _grammar_constraint(self, grammar: str) -> GrammarConstraint:
+        """A decoding constraint for ``grammar`` on this engine's tokenizer (one per decode:
+        it holds the parse state)."""
+        from agentcore.core.constraint import GrammarConstraint
+
+        codec = self.engine.codec
+        return GrammarConstraint.from_grammar(
+            codec.hf,
+            grammar,
+            vocab_size=self.engine.core.dims.vocab,
+            eos_token_ids=sorted(codec.stop_ids),
+        )
 
     def _with_tools_prompt(
         self,
@@ -505,9 +521,7 @@ class LocalBackend:
                 )
             else:  # a forced call leaves no text for response_format to shape
                 grammar = build_action_grammar(declared, tool_choice, **dialect_args)
-            constraint = GrammarConstraint.from_grammar(
-                hf_tok, grammar, vocab_size=vocab, eos_token_ids=sorted(codec.stop_ids)
-            )
+            constraint = self._grammar_constraint(grammar)
         elif json_schema is not None:
             if hf_tok is None:
                 raise ValueError("JSON Schema output needs a Hugging Face tokenizer")
@@ -522,9 +536,7 @@ class LocalBackend:
             text_only = build_action_grammar(
                 [], "none", call_format=dialect.call_format, after_result=after_result
             )
-            constraint = GrammarConstraint.from_grammar(
-                hf_tok, text_only, vocab_size=vocab, eos_token_ids=sorted(codec.stop_ids)
-            )
+            constraint = self._grammar_constraint(text_only)
         if shown and shown_choice != "none":
             msgs = self._with_tools_prompt(s, msgs, shown, tools_from_openai(shown), shown_choice)
         before = s.n_tokens
@@ -547,9 +559,7 @@ class LocalBackend:
                 [{"role": "tool", "name": name, "content": error}], native=dialect.native
             )
             s.append_messages(note, add_generation_prompt=True)
-            again = GrammarConstraint.from_grammar(
-                hf_tok, grammar, vocab_size=vocab, eos_token_ids=sorted(codec.stop_ids)
-            )
+            again = self._grammar_constraint(grammar)  # a fresh parse state for the retry
             result, records = _generate(s, turn, again, call_format)
             text, found, finish = _read_calls(result, declared, shapes)
             generated += len(result.token_ids)
