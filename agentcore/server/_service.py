@@ -179,7 +179,11 @@ class ModelService:
         )
 
     # ------------------------------------------------------------------ jobs
-    def chat_job(self, req: ChatRequest) -> Callable[[Emit, ShouldStop], Completion]:
+    def chat_job(
+        self, req: ChatRequest, *, create: bool = False
+    ) -> Callable[[Emit, ShouldStop], Completion]:
+        """The blocking call that answers ``req``; ``create``: the server names the session
+        (a response chain's) and creates it whatever ``auto_create_sessions`` says."""
         params = self.sampling(req, req.requested_max_tokens(), self.config.chat_max_tokens)
         messages = [m.wire() for m in req.messages]
         tools = [t.model_dump(exclude_none=True, by_alias=True) for t in req.tools or ()]
@@ -198,7 +202,8 @@ class ModelService:
         reset = req.session_reset
 
         def run(emit: Emit, should_stop: ShouldStop) -> Completion:
-            self._check_exists(sid)
+            if not create:
+                self._check_exists(sid)
             if reset and sid is not None:
                 backend.delete_session(sid)  # start over: the request opens an empty session
             return backend.chat(
