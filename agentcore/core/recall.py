@@ -210,6 +210,12 @@ class EvictedStore:
         # what the text was already asking for, subtracted from what the new input asks for
         self._baseline: dict[int, torch.Tensor] = {}
         self._back: torch.Tensor | None = None  # RoPE rotation by -distance (set_geometry)
+        # (probe layer, candidate blocks) -> the baseline's weight of those blocks, with the
+        # baseline queries and rotation it was computed from: the baseline only changes at new
+        # input, so decode refreshes that re-rank the same candidates reuse it
+        self._baseline_memo: dict[
+            tuple[int, tuple[int, ...]], tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]
+        ] = {}
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -364,8 +370,26 @@ class EvictedStore:
                 keys = keys.reshape(self.n_kv, -1, self.dim)
             total += self._block_weight(keys, self._queries(self._recent[p], n_queries), bs)
             if self.config.contrast and p in self._baseline:
-                total -= self._block_weight(keys, self._queries(self._baseline[p], None), bs)
+                total -= self._baseline_weight(p, keys, blocks)
         return total
+
+    def _baseline_weight(
+        self, p: int, keys: torch.Tensor, blocks: list[int] | None
+    ) -> torch.Tensor:
+        """The baseline queries' :meth:`_block_weight` of ``keys`` (probe layer ``p``); for a
+        re-ranking of candidate ``blocks`` it is computed once per baseline and rotation."""
+        base = self._baseline[p]
+        if blocks is None:
+            return self._block_weight(keys, self._queries(base, None), self.config.block_size)
+        key = (p, tuple(blocks))
+        memo = self._baseline_memo.get(key)
+        if memo is not None and memo[0] is base and memo[1] is self._back:
+            return memo[2]
+        weight = self._block_weight(keys, self._queries(base, None), self.config.block_size)
+        if len(self._baseline_memo) >= 4 * len(self.probes):  # old candidate sets
+            self._baseline_memo.clear()
+        self._baseline_memo[key] = (base, self._back, weight)
+        return weight
 
     def plan(self, *, full: bool, n_queries: int | None = None) -> list[int]:
         """The blocks every layer of the next forward recalls, in stream order.

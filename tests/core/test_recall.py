@@ -289,6 +289,27 @@ def test_what_the_text_already_attended_to_does_not_crowd_out_the_question(tiny_
     twin.set_geometry(core.rotary, 0)
     assert twin.plan(full=True) == chosen
     twin.close()
+    # decode refreshes re-rank the kept candidates: the baseline's weights are computed once
+    # per baseline and reused (same ranking as recomputing), and new input replaces them
+    calls: list[int] = []
+    weigh = store._block_weight
+
+    def counted(keys: torch.Tensor, q: torch.Tensor, block: int) -> torch.Tensor:
+        calls.append(keys.shape[1])
+        return weigh(keys, q, block)
+
+    store._block_weight = counted  # type: ignore[method-assign]
+    reranked = store.plan(full=False)
+    first = len(calls)
+    assert store.plan(full=False) == reranked
+    assert len(calls) - first == first // 2  # only the latest queries' half again
+    store._baseline_memo.clear()
+    assert store.plan(full=False) == reranked  # recomputed: the same ranking
+    store.mark_input()
+    before = len(calls)
+    store.plan(full=False)
+    assert len(calls) - before == first  # a new baseline is weighed afresh
+    del store._block_weight
     store.close()
 
 
