@@ -14,7 +14,7 @@ from agentcore._model_args import load_engine
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.loader import ModelNotFoundError, cache_root
-from agentcore.core.sampling import SamplingParams
+from agentcore.core.params import SamplingParams
 from agentcore.core.session import Session
 from agentcore.core.state import SessionStateError
 from agentcore.paths import data_home, session_path

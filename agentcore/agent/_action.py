@@ -22,7 +22,7 @@ from typing import Any
 
 from agentcore.agent._grounding import ground_tool
 from agentcore.backends import Completion, Message, ModelBackend, ToolChoice, Usage
-from agentcore.core.sampling import SamplingParams
+from agentcore.core.params import SamplingParams
 from agentcore.tools import TOOL_CALL_OPEN, ToolArgumentError, ToolError, ToolRegistry
 
 __all__ = ["ActionSelector", "TurnRequest"]

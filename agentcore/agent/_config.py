@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from agentcore.core.sampling import SamplingParams
+from agentcore.core.params import SamplingParams
 from agentcore.memory import WorkingMemoryConfig
 
 __all__ = ["DEFAULT_PERSONA", "SMALL_MODEL_HINTS", "AgentConfig"]

@@ -23,7 +23,7 @@ from agentcore.backends._protocol import (
     Usage,
     new_messages,
 )
-from agentcore.core.sampling import SamplingParams
+from agentcore.core.params import SamplingParams
 
 __all__ = ["FakeBackend", "FakeRequest", "Reply", "ScriptExhaustedError"]
 
@@ -154,6 +154,9 @@ class FakeBackend:
         self, messages: list[dict[str, str]], schema: dict[str, Any], *, max_tokens: int = 512
     ) -> str:
         return self.chat(messages, json_schema=schema).text
+
+    def list_sessions(self) -> list[str]:
+        return sorted(self.transcripts)
 
     def session_info(self, session: str) -> dict[str, Any] | None:
         if session not in self.transcripts:

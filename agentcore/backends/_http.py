@@ -29,7 +29,7 @@ from agentcore.backends._protocol import (
 )
 from agentcore.backends._session_locks import SessionLocks
 from agentcore.client import Client, ClientConfig
-from agentcore.core.sampling import SamplingParams
+from agentcore.core.params import SamplingParams
 
 __all__ = ["HttpBackend", "ToolCallDecodeError"]
 

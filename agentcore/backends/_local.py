@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from agentcore.backends._continuation import Ledger, continuation
 from agentcore.backends._protocol import (
@@ -33,16 +33,31 @@ from agentcore.backends._protocol import (
 )
 from agentcore.backends._session_locks import SessionLocks
 from agentcore.backends._tool_dialect import ToolDialect, tool_dialect
+from agentcore.core.codec import Codec
+from agentcore.core.constraint import COMPACT_JSON, GrammarConstraint, GrammarError
 from agentcore.core.engine import Engine
 from agentcore.core.sampling import SamplingParams, recording
 from agentcore.core.session import GenerationResult, Session, SessionConfig
 from agentcore.core.state import session_files
 from agentcore.paths import validate_name
-from agentcore.tools import HERMES, CallFormat
+from agentcore.tools import (
+    HERMES,
+    CallFormat,
+    JsonSchemaArguments,
+    Tool,
+    ToolArgumentError,
+    ToolCallParseError,
+    ToolError,
+    arguments_grammar_schema,
+    build_action_grammar,
+    format_tool_call,
+    format_tool_result,
+    format_tool_result_body,
+    parse_calls,
+    render_tools_prompt,
+    resolve_action_space,
+)
 from agentcore.tools._decision import ToolSelector
-
-if TYPE_CHECKING:
-    from agentcore.core.constraint import GrammarConstraint
 
 __all__ = [
     "DEFAULT_MAX_RESIDENT",
@@ -87,7 +102,6 @@ def tools_from_openai(entries: Sequence[Mapping[str, Any]]) -> list[Any]:
     """OpenAI ``tools`` entries -> :class:`tools.Tool` objects (declared here, run by the caller).
 
     Raises :class:`ToolDeclarationError` naming the entry (``tools[i]`` and its name)."""
-    from agentcore.tools import JsonSchemaArguments, Tool, ToolError
 
     out = []
     for i, entry in enumerate(entries):
@@ -133,7 +147,6 @@ def normalize_messages(
     A tool result is shown under the name of the call it answers: the message's ``name``, else
     the call with its ``tool_call_id`` among ``messages`` or ``call_names`` (calls made before
     them, e.g. by the session the messages continue)."""
-    from agentcore.tools import format_tool_call, format_tool_result, format_tool_result_body
 
     out: list[Message] = []
     names: dict[str, str] = dict(call_names or {})
@@ -255,7 +268,6 @@ class LocalBackend:
     ) -> str:
         """The tools part of the system prompt: the model's own template text for the tools this
         turn permits when its template renders tools, else the project's prompt."""
-        from agentcore.tools import render_tools_prompt, resolve_action_space
 
         permitted = {t.name for t in resolve_action_space(declared, tool_choice).tools}
         if not permitted:
@@ -270,7 +282,6 @@ class LocalBackend:
     def _grammar_constraint(self, grammar: str) -> GrammarConstraint:
         """A decoding constraint for ``grammar`` on this engine's tokenizer (one per decode:
         it holds the parse state)."""
-        from agentcore.core.constraint import GrammarConstraint
 
         codec = self.engine.codec
         return GrammarConstraint.from_grammar(
@@ -296,6 +307,22 @@ class LocalBackend:
         first = s.n_tokens == 0  # the template's default system line, if it has one
         s.meta["tools_prompt"] = prompt
         return _with_system(msgs, prompt, self.dialect.default_system if first else "")
+
+    @property
+    def codec(self) -> Codec:
+        """The tokenizer of the engine's model (names the tokens of ``logprobs``)."""
+        return self.engine.codec
+
+    def model_details(self) -> dict[str, Any]:
+        """Device, dtype and sizes of the running model (the server's model card)."""
+        info = self.engine.info()
+        return {
+            "device": info.device,
+            "dtype": info.dtype,
+            "layers": info.n_layers,
+            "vocab": info.vocab,
+            "cache_tokens": self.engine.default_streaming().budget,
+        }
 
     # ------------------------------------------------------------------ sessions
     def _path(self, sid: str) -> Path | None:
@@ -466,7 +493,6 @@ class LocalBackend:
     def _chat(
         self, s: Session, messages: Sequence[Message], sid: str | None, turn: _Turn
     ) -> Completion:
-        from agentcore.core.constraint import GrammarConstraint
 
         tools, tool_choice, json_schema = turn.tools, turn.tool_choice, turn.json_schema
         ledger = _ledger(s)
@@ -502,8 +528,6 @@ class LocalBackend:
         # after a tool result the reply opens with words: small models copy the result back
         after_result = bool(messages) and messages[-1].get("role") == "tool"
         if tools and tool_choice != "none":
-            from agentcore.tools import build_action_grammar
-
             declared = tools_from_openai(tools)
             if hf_tok is None:
                 raise ValueError("constrained tool calls need a Hugging Face tokenizer")
@@ -531,7 +555,6 @@ class LocalBackend:
         elif hf_tok is not None and (after_result or (shown and shown_choice != "none")):
             # a text answer: it never starts a call (the prompt may list tools, as a session's
             # does after its first call), and after a tool result it opens with words
-            from agentcore.tools import build_action_grammar
 
             text_only = build_action_grammar(
                 [], "none", call_format=dialect.call_format, after_result=after_result
@@ -626,8 +649,6 @@ class LocalBackend:
     def _grammar_warnings(self, index: int, tool: Any) -> tuple[tuple[str, ...], bool]:
         """llguidance's warnings for one tool's argument schema, and whether they are new
         (they are remembered per schema)."""
-        from agentcore.core.constraint import GrammarConstraint, GrammarError
-        from agentcore.tools import arguments_grammar_schema
 
         schema = arguments_grammar_schema(tool)
         key = json.dumps(schema, sort_keys=True)
@@ -683,7 +704,6 @@ def _read_calls(
     text, finish = result.text, result.finish_reason
     if not declared:
         return text, [], finish
-    from agentcore.tools import ToolCallParseError, parse_calls
 
     try:
         found = parse_calls(text, shapes)
@@ -704,7 +724,6 @@ def _invalid_call(found: Sequence[Any], declared: Sequence[Any]) -> tuple[str, s
     """(tool name, the validation error the model reads) of the first call whose arguments its
     tool's schema refuses (rules the grammar cannot enforce: formats, ``uniqueItems``, ``not``,
     look-around patterns), or None."""
-    from agentcore.tools import ToolArgumentError
 
     by_name = {t.name: t for t in declared}
     for call in found:
@@ -786,7 +805,6 @@ def _outside_tool_call(text: str, call_format: CallFormat = HERMES) -> bool:
 def _with_json_text(calls_grammar: str, schema: Mapping[str, Any]) -> str:
     """An action grammar with only call alternatives (``start: call_0 | ...``), plus a text
     alternative that is one JSON value valid under ``schema`` (laid out compactly)."""
-    from agentcore.core.constraint import COMPACT_JSON
 
     head, _, rules = calls_grammar.partition("\n")
     if not head.startswith("start: "):

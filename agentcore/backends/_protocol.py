@@ -10,20 +10,36 @@ session's transcript is a prefix of ``messages`` (clients that resend the whole 
 only the new suffix is appended; otherwise every message given is new (the local backend
 refuses a different conversation under the name instead: ``_continuation``). Without
 ``session`` a call is stateless.
+
+Capabilities beyond the protocol are declared, not guessed from a class: :class:`SessionStore`
+(a backend that holds model sessions in this process: raw-text completions and explicit
+creation need them), :class:`Scorer` (a backend whose ``chat`` reports per-token
+log-probabilities), :class:`SessionLister` and :class:`Described` (model details for a model
+card). ``isinstance(backend, SessionStore)`` is how callers ask.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from agentcore.core.sampling import SamplingParams
+from agentcore.core.params import SamplingParams
+
+if TYPE_CHECKING:
+    from agentcore.core.codec import Codec
+    from agentcore.core.session import Session
 
 __all__ = [
     "Completion",
+    "Described",
     "Message",
     "ModelBackend",
+    "Scorer",
+    "SessionLister",
+    "SessionStore",
     "ToolCallOut",
     "ToolChoice",
     "Usage",
@@ -125,6 +141,63 @@ class ModelBackend(Protocol):
         ...
 
     def delete_session(self, session: str) -> bool: ...
+
+
+@runtime_checkable
+class SessionLister(Protocol):
+    """A backend that can name the sessions it holds."""
+
+    def list_sessions(self) -> list[str]: ...
+
+
+@runtime_checkable
+class Described(Protocol):
+    """A backend that can describe the model it runs (device, dtype, sizes) for model cards."""
+
+    def model_details(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class SessionStore(SessionLister, Protocol):
+    """A backend that keeps model sessions in this process (the local backend).
+
+    ``get_session(None)`` is a fresh stateless session (use it in a ``with`` block); a named one
+    is restored or created. Hold ``lock(name)`` around any use of a named session and
+    ``save(name)`` after changing it. ``sessions_dir`` is where saved sessions live (None: in
+    memory only).
+    """
+
+    @property
+    def sessions_dir(self) -> Path | None: ...
+
+    def lock(self, sid: str) -> AbstractContextManager[None]: ...
+
+    def get_session(self, sid: str | None) -> Session: ...
+
+    def save(self, sid: str) -> None: ...
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """A backend whose ``chat(..., logprobs=k)`` fills :attr:`Completion.logprobs`,
+    ``token_ids`` and ``top_logprobs``; ``codec`` names the tokens."""
+
+    @property
+    def codec(self) -> Codec: ...
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        session: str | None = None,
+        params: SamplingParams | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: ToolChoice = "auto",
+        json_schema: Mapping[str, Any] | None = None,
+        on_token: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        logprobs: int | None = None,
+    ) -> Completion: ...
 
 
 def _same(a: Message, b: Message) -> bool:

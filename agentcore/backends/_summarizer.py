@@ -7,7 +7,7 @@ Owns the adapter from :class:`~agentcore.backends.ModelBackend` to the one-metho
 from __future__ import annotations
 
 from agentcore.backends._protocol import ModelBackend
-from agentcore.core.sampling import SamplingParams
+from agentcore.core.params import SamplingParams
 
 __all__ = ["BackendSummarizer", "default_summarizer"]
 

@@ -1,82 +1,24 @@
 """Next-token selection: greedy, temperature, top-k, top-p, repetition/presence/frequency
 penalties, token masks.
 
-Owns the sampling parameters and the seeded random generator whose state is part of a
-saved session (a sampler given no seed draws one from the operating system, so two unseeded
-sessions never sample alike). Never runs the model and never sees text: it maps logits to a
+Owns the seeded random generator whose state is part of a saved session (a sampler given no
+seed draws one from the operating system, so two unseeded sessions never sample alike);
+the parameters it applies are :class:`~agentcore.core.params.SamplingParams` (re-exported). Never runs the model and never sees text: it maps logits to a
 token id.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import secrets
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
+from agentcore.core.params import SamplingParams
+
 __all__ = ["RecordingSampler", "Sampler", "SamplingParams", "recording", "top_logprobs"]
-
-_SCOPES = ("context", "reply")
-
-
-@dataclasses.dataclass(frozen=True)
-class SamplingParams:
-    """How to pick tokens and when to stop. ``temperature == 0`` means greedy.
-
-    ``repetition_penalty`` divides the positive logits (multiplies the negative ones) of tokens
-    seen recently: with ``repetition_scope="context"`` the last ``repetition_window`` tokens of
-    the stream, prompt included (as transformers does); with ``"reply"`` only the tokens this
-    reply generated, so that the prompt's words (a name, a number to repeat back) stay free
-    while the reply cannot loop on its own phrases.
-
-    ``presence_penalty`` and ``frequency_penalty`` are OpenAI's (each in -2..2, 0 = off): the
-    logit of every token this reply already generated is lowered by ``presence_penalty`` once
-    and by ``frequency_penalty`` per occurrence (negative values favour repeats).
-    """
-
-    max_tokens: int = 256
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int = 0
-    repetition_penalty: float = 1.0
-    repetition_window: int = 256
-    repetition_scope: Literal["context", "reply"] = "context"
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
-    stop: tuple[str, ...] = ()
-    stop_token_ids: tuple[int, ...] | None = None  # None: the tokenizer's end-of-turn tokens
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        checks = [
-            ("max_tokens", self.max_tokens >= 0, "an integer >= 0"),
-            ("temperature", self.temperature >= 0, "a number >= 0"),
-            ("top_p", 0 < self.top_p <= 1, "a number in (0, 1]"),
-            ("top_k", self.top_k >= 0, "an integer >= 0 (0 = off)"),
-            ("repetition_penalty", self.repetition_penalty > 0, "a number > 0 (1 = off)"),
-            ("repetition_window", self.repetition_window >= 0, "an integer >= 0"),
-            ("repetition_scope", self.repetition_scope in _SCOPES, "'context' or 'reply'"),
-            ("presence_penalty", -2 <= self.presence_penalty <= 2, "a number in -2..2 (0 = off)"),
-            ("frequency_penalty", -2 <= self.frequency_penalty <= 2, "a number in -2..2 (0 = off)"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ValueError(f"{name}={getattr(self, name)!r} is invalid: expected {expected}")
-        if isinstance(self.stop, str):
-            object.__setattr__(self, "stop", (self.stop,))
-
-    @classmethod
-    def greedy(cls, max_tokens: int = 256, **kw: object) -> SamplingParams:
-        return cls(max_tokens=max_tokens, temperature=0.0, **kw)  # type: ignore[arg-type]
-
-    @classmethod
-    def creative(cls, max_tokens: int = 256, **kw: object) -> SamplingParams:
-        defaults: dict[str, object] = {"temperature": 0.7, "top_p": 0.9, "repetition_penalty": 1.1}
-        defaults.update(kw)
-        return cls(max_tokens=max_tokens, **defaults)  # type: ignore[arg-type]
 
 
 class Sampler:

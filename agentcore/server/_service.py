@@ -15,13 +15,21 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from agentcore.backends._continuation import SessionConflictError
-from agentcore.backends._local import LocalBackend, SessionLimitError
-from agentcore.backends._protocol import Completion, ModelBackend
-from agentcore.core.sampling import SamplingParams
+from agentcore.backends._local import SessionLimitError
+from agentcore.backends._protocol import (
+    Completion,
+    Described,
+    ModelBackend,
+    Scorer,
+    SessionLister,
+    SessionStore,
+)
+from agentcore.core.params import SamplingParams
+from agentcore.core.session import Session
 from agentcore.core.state import SessionStateError, session_files
 from agentcore.server._completions import TextCompletion, complete_text
 from agentcore.server._config import ServerConfig
@@ -30,6 +38,7 @@ from agentcore.server._jobs import Emit, Job, JobRunner, ShouldStop, ShuttingDow
 from agentcore.server._responses import chat_logprobs_json
 from agentcore.server._schemas import ChatRequest, CompletionRequest, NamedToolChoice
 from agentcore.server._session_locks import AsyncSessionLocks
+from agentcore.tools import ToolError
 
 __all__ = ["ClientGoneError", "ModelService", "UnknownSessionError", "api_error_for"]
 
@@ -52,8 +61,6 @@ class ClientGoneError(Exception):
 
 def api_error_for(exc: BaseException) -> APIError | None:
     """The API error a backend exception stands for (None: a server bug, answered with 500)."""
-    from agentcore.tools import ToolError
-
     if isinstance(exc, APIError):
         return exc
     if isinstance(exc, UnknownSessionError):
@@ -103,17 +110,8 @@ class ModelService:
 
     def model_card(self) -> dict[str, Any]:
         extra: dict[str, Any] = {"sessions": True, "backend": type(self.backend).__name__}
-        engine = getattr(self.backend, "engine", None)
-        if engine is not None:
-            info = engine.info()
-            streaming = engine.default_streaming()
-            extra.update(
-                device=info.device,
-                dtype=info.dtype,
-                layers=info.n_layers,
-                vocab=info.vocab,
-                cache_tokens=streaming.budget,
-            )
+        if isinstance(self.backend, Described):
+            extra.update(self.backend.model_details())
         return {
             "id": self.model_name,
             "object": "model",
@@ -192,10 +190,11 @@ class ModelService:
         sid = req.session
         backend = self.backend
         top = req.logprobs_wanted()
-        if top is not None and not isinstance(backend, LocalBackend):
+        if top is not None and not isinstance(backend, Scorer):
             raise APIError(
                 400,
-                f"logprobs need the local model backend; this server runs {type(backend).__name__}",
+                f"logprobs need a backend that scores tokens (the local model); this server "
+                f"runs {type(backend).__name__}",
                 param="logprobs",
             )
         extra: dict[str, Any] = {"logprobs": top} if top is not None else {}
@@ -222,10 +221,10 @@ class ModelService:
 
     def chat_logprobs(self, req: ChatRequest, c: Completion) -> dict[str, Any] | None:
         """``choices[0].logprobs`` of a chat reply (None when the request did not ask)."""
-        engine = getattr(self.backend, "engine", None)
-        if not req.logprobs or engine is None:
+        backend = self.backend
+        if not req.logprobs or not isinstance(backend, Scorer):
             return None
-        return chat_logprobs_json(c, engine.codec.decode, engine.codec.stop_ids)
+        return chat_logprobs_json(c, backend.codec.decode, backend.codec.stop_ids)
 
     @staticmethod
     def tool_mode(req: ChatRequest) -> tuple[bool, bool]:
@@ -240,10 +239,11 @@ class ModelService:
         self, req: CompletionRequest
     ) -> Callable[[Emit, ShouldStop], TextCompletion]:
         backend = self.backend
-        if not isinstance(backend, LocalBackend):
+        if not isinstance(backend, SessionStore):
             raise APIError(
                 400,
-                f"POST /v1/completions needs the local model backend; this server runs "
+                f"POST /v1/completions needs a backend that keeps sessions in process (the "
+                f"local model); this server runs "
                 f"{type(backend).__name__} (use POST /v1/chat/completions)",
             )
         params = self.sampling(req, req.max_tokens, self.config.completion_max_tokens)
@@ -254,7 +254,7 @@ class ModelService:
         sid = req.session
 
         def run(emit: Emit, should_stop: ShouldStop) -> TextCompletion:
-            def go(session: Any) -> TextCompletion:
+            def go(session: Session) -> TextCompletion:
                 return complete_text(
                     session,
                     prompt,  # type: ignore[arg-type]
@@ -345,11 +345,8 @@ class ModelService:
     async def list_sessions(self) -> list[dict[str, Any]]:
         backend = self.backend
         names: list[str] = []
-        lister = getattr(backend, "list_sessions", None)
-        if callable(lister):
-            names = list(lister())
-        elif isinstance(getattr(backend, "transcripts", None), Mapping):
-            names = sorted(backend.transcripts)  # type: ignore[attr-defined]
+        if isinstance(backend, SessionLister):
+            names = backend.list_sessions()
         out = []
         for name in names:
             out.append({"id": name, "object": "session", "saved_bytes": self._saved_bytes(name)})
@@ -363,7 +360,8 @@ class ModelService:
 
     def _saved_bytes(self, sid: str) -> int:
         """Bytes of the session's files (base, journal, history; not its recall folder)."""
-        folder = getattr(self.backend, "sessions_dir", None)
+        backend = self.backend
+        folder = backend.sessions_dir if isinstance(backend, SessionStore) else None
         if folder is None:
             return 0
         total = 0
@@ -382,7 +380,7 @@ class ModelService:
 
     async def create_session(self, sid: str | None) -> dict[str, Any]:
         backend = self.backend
-        if not isinstance(backend, LocalBackend):
+        if not isinstance(backend, SessionStore):
             raise APIError(
                 400,
                 f"this server's backend ({type(backend).__name__}) creates sessions on their "
