@@ -4,8 +4,8 @@ Two parts, each on the real engines the product scales out to:
 
 - **simulation**: agent-steps/s of the same generated town (``bench/sim.py``'s scenario and
   child process) in this process (``scripted``, ``local``) and on 2 Ray workers of a private
-  local Ray instance (``ray-scripted``, ``ray-local``), at 5 and 25 agents with the scripted
-  stand-in model, and at 5 agents with the real default model (``--no-real`` skips it);
+  local Ray instance (``ray-scripted``, ``ray-local``), at 5 and 25 agents, with the scripted
+  stand-in model and with the real default model (``--no-real`` skips the real rows);
 - **memory**: ``LongTermMemory.search(query, k=5)`` p50/p95 on the embedded store (journal on,
   as shipped) and through a ``chroma run`` server on 127.0.0.1 (``url=``), at 10K and 100K
   memories, plus a filtered search (agent, kind, time), fill rate, disk and server RSS.
@@ -21,6 +21,7 @@ Writes ``docs/benchmarks/scale.md`` and ``scale.json``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -56,7 +57,7 @@ def bench_sim(real: bool, log: Any) -> list[dict[str, Any]]:
 
     plan = [(arm, n, 3) for n in (5, 25) for arm in ("scripted", "ray-scripted")]
     if real:
-        plan += [("local", 5, 2), ("ray-local", 5, 2)]
+        plan += [(arm, n, 2) for n in (5, 25) for arm in ("local", "ray-local")]
     rows = []
     for arm, n, ticks in plan:
         row = sim.measure(arm, n, ticks, 4, 1020, None)
@@ -215,11 +216,51 @@ def bench_memory(sizes: list[int], n_queries: int, workdir: Path, log: Any) -> l
 # ---------------------------------------------------------------------- report
 
 
+def _previous(out: Path) -> dict[str, Any]:
+    """The last run's rows (for a part this run skips), each part with the date it ran."""
+    path = out / "scale.json"
+    if not path.exists():
+        return {"sim": [], "sim_date": None, "memory": [], "memory_date": None}
+    old = json.loads(path.read_text())
+    date = old["machine"]["date"]
+    return {
+        "sim": old.get("sim", []),
+        "sim_date": old.get("sim_date", date),
+        "memory": old.get("memory", []),
+        "memory_date": old.get("memory_date", date),
+    }
+
+
+def _ran(part: str, raw: dict[str, Any]) -> str:
+    date = raw[f"{part}_date"]
+    if date == raw["machine"]["date"]:
+        return ""
+    return f"\n\nThese rows are carried from an earlier run of this benchmark ({date}); this run skipped the part.\n"
+
+
 def report(raw: dict[str, Any], args: argparse.Namespace) -> str:
     info = raw["machine"]
     sim_rows = raw["sim"]
+    base = {(r["arm"], r["agents"]): r for r in sim_rows if not r["arm"].startswith("ray-")}
+
+    def vs_local(r: dict[str, Any], key: str) -> str:
+        ref = base.get((r["arm"].removeprefix("ray-"), r["agents"]))
+        if not r["arm"].startswith("ray-") or ref is None or not ref[key] or not r[key]:
+            return "-"
+        return f"{r[key] / ref[key]:.2f}"
+
     sim_table = markdown_table(
-        ["arm", "agents", "ticks", "agent-steps", "steps/s", "steps/s after tick 0", "setup s"],
+        [
+            "arm",
+            "agents",
+            "ticks",
+            "agent-steps",
+            "steps/s",
+            "Ray / in-process",
+            "steps/s after tick 0",
+            "Ray / in-process after tick 0",
+            "setup s",
+        ],
         [
             [
                 r["arm"],
@@ -227,7 +268,9 @@ def report(raw: dict[str, Any], args: argparse.Namespace) -> str:
                 r["ticks"],
                 r["agent_steps"],
                 r["steps_per_s"],
+                vs_local(r, "steps_per_s"),
                 r["steps_per_s_later_ticks"] if r["steps_per_s_later_ticks"] else "-",
+                vs_local(r, "steps_per_s_later_ticks"),
                 r["setup_s"],
             ]
             for r in sim_rows
@@ -264,7 +307,7 @@ def report(raw: dict[str, Any], args: argparse.Namespace) -> str:
     )
     return f"""# Scale-out: Ray simulations and a chromadb server (`bench/scale.py`)
 
-Command: `.venv/bin/python bench/scale.py{" --quick" if args.quick else ""}` under `nice`;
+Command: `.venv/bin/python bench/scale.py{raw["flags"]}` under `nice`;
 took {raw["took_s"] / 60:.1f} min. Machine: {info["cores"]} cores, torch {info["torch"]},
 CUDA: {info["cuda"]}; {info["date"]}. Other jobs shared the 2 cores while it ran, so every
 number is noisy (a tenth either way between runs is common).
@@ -277,7 +320,7 @@ agent step); `local`: the real default model (SmolLM2-135M, 4 tokens per reply, 
 one shared engine in the process; `ray-*`: the same file on 2 workers of a private local
 Ray instance (1 CPU each; `local` loads one model per worker, 1 torch thread each). Setup
 includes starting Ray and the workers (and loading their models). An agent step is one
-agent's turn in one tick; tick 0 includes every agent's first prefill.
+agent's turn in one tick; tick 0 includes every agent's first prefill.{_ran("sim", raw)}
 
 {sim_table}
 
@@ -292,7 +335,7 @@ agent, kind and time filters (50 queries). Through the server each search is 5 H
 no idle connections open: chromadb's client cannot close its pool). The embedded store writes
 its journal too (as shipped); the server owns its durability. `disk` is the whole store folder.
 Both stores were filled at the same time (2,000 records per `add_many`, two threads sharing the
-2 cores), so the fill rates are lower bounds for either alone.
+2 cores), so the fill rates are lower bounds for either alone.{_ran("memory", raw)}
 
 {mem_table}
 """
@@ -303,26 +346,54 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="10K memories only, scripted model only")
     ap.add_argument("--no-real", action="store_true", help="skip the real-model rows")
     ap.add_argument("--no-sim", action="store_true", help="memory part only")
+    ap.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="simulation part only; the report keeps the memory rows of the previous run "
+        "(scale.json in --out), marked with that run's date",
+    )
     ap.add_argument("--queries", type=int, default=200, help="timed searches per row")
     ap.add_argument("--out", type=Path, default=DOCS)
+    ap.add_argument(
+        "--report-only", action="store_true", help="write the report again from scale.json"
+    )
     args = ap.parse_args(argv)
+    if args.report_only:
+        raw = json.loads((args.out / "scale.json").read_text())
+        raw.setdefault("flags", "")
+        for part in ("sim", "memory"):
+            raw.setdefault(f"{part}_date", raw["machine"]["date"])
+        path = write_report("scale", report(raw, args), raw, args.out)
+        print(f"wrote {path}")
+        return 0
 
     def log(msg: str) -> None:
         print(msg, flush=True)
 
     t0 = time.perf_counter()
-    sim_rows = [] if args.no_sim else bench_sim(not (args.quick or args.no_real), log)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    try:
-        sizes = [10_000] if args.quick else [10_000, 100_000]
-        mem_rows = bench_memory(sizes, args.queries, workdir, log)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    previous = _previous(args.out)
+    if args.no_sim:
+        sim_rows, sim_date = previous["sim"], previous["sim_date"]
+    else:
+        sim_rows, sim_date = bench_sim(not (args.quick or args.no_real), log), None
+    if args.no_memory:
+        mem_rows, mem_date = previous["memory"], previous["memory_date"]
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+        try:
+            sizes = [10_000] if args.quick else [10_000, 100_000]
+            mem_rows, mem_date = bench_memory(sizes, args.queries, workdir, log), None
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    info = machine()
     raw = {
-        "machine": machine(),
+        "machine": info,
         "took_s": time.perf_counter() - t0,
+        "flags": "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])),
         "sim": sim_rows,
+        "sim_date": sim_date or info["date"],
         "memory": mem_rows,
+        "memory_date": mem_date or info["date"],
     }
     md = report(raw, args)
     path = write_report("scale", md, raw, args.out)

@@ -22,6 +22,7 @@ from agentcore.apps.sim._host import (
     SimAgent,
     TurnRequest,
     TurnResult,
+    WorkerLost,
     build_agent,
     turn_prompt,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "TranscriptLine",
     "TurnRequest",
     "TurnResult",
+    "WorkerLost",
     "World",
     "WorldEvent",
     "WorldSpec",

@@ -30,7 +30,21 @@ from agentcore.apps.sim._world import Action, Percept, WorldView
 from agentcore.backends import ModelBackend
 from agentcore.memory import LongTermMemory
 
-__all__ = ["LocalHost", "SimAgent", "TurnRequest", "TurnResult", "build_agent", "turn_prompt"]
+__all__ = [
+    "LocalHost",
+    "SimAgent",
+    "TurnRequest",
+    "TurnResult",
+    "WorkerLost",
+    "build_agent",
+    "turn_prompt",
+]
+
+
+class WorkerLost(RuntimeError):
+    """A host lost a worker process (and the agents on it) in the middle of a tick. The
+    runner restarts the tick from the last checkpoint on a fresh host
+    (:attr:`~apps.sim.RunOptions.worker_restarts`)."""
 
 
 class TurnRequest(BaseModel):
@@ -153,7 +167,7 @@ def build_agent(
     """
     from agentcore import Agent
     from agentcore.agent import AgentConfig, Budgets, Policy
-    from agentcore.core.sampling import SamplingParams
+    from agentcore.core.params import SamplingParams
 
     allowed = tuple(t for t in spec.tools if t not in spec.policy.deny_tools)
     ctx = TurnContext(spec.name, max_actions=spec.policy.max_tool_calls)

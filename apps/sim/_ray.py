@@ -17,6 +17,7 @@ every node (docs/scaling.md). Never imported unless ``--ray`` is asked for.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -25,10 +26,12 @@ from urllib.parse import urlsplit
 
 from agentcore.apps.sim._backend import BackendSpec, make_backend
 from agentcore.apps.sim._checkpoint import RunPaths
-from agentcore.apps.sim._host import LocalHost, TurnRequest, TurnResult, build_agent
+from agentcore.apps.sim._host import LocalHost, TurnRequest, TurnResult, WorkerLost, build_agent
 from agentcore.apps.sim._scenario import Scenario
 
 __all__ = ["RayHost", "ray_available"]
+
+log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 600.0  # workers load a model each; a cluster may have to free CPUs first
 
@@ -185,19 +188,30 @@ class RayHost:
             per.setdefault(self._owner[r.agent], []).append(r.model_dump(mode="json"))
         refs = {w: self._actors[w].run.remote(reqs) for w, reqs in per.items()}
         done: dict[str, TurnResult] = {}
-        for ref in refs.values():
-            for item in self._ray.get(ref):
+        for w, ref in refs.items():
+            try:
+                items = self._ray.get(ref)
+            except self._ray.exceptions.RayActorError as e:  # the process died or is unreachable
+                raise WorkerLost(f"Ray worker {w} was lost during the tick: {e}") from e
+            for item in items:
                 result = TurnResult.model_validate(item)
                 done[result.agent] = result
         return [done[r.agent] for r in requests]
 
     def close(self) -> None:
-        """Close every worker's agents, end the actors, and leave Ray as it was found."""
+        """Close every worker's agents (a lost worker is passed over), end the actors, and
+        leave Ray as it was found."""
+        ray = self._ray
         try:
-            self._ray.get([a.close.remote() for a in self._actors], timeout=120)
+            pending = {a.close.remote(): a for a in self._actors}
+            for ref in pending:
+                try:
+                    ray.get(ref, timeout=120)
+                except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as e:
+                    log.warning("a Ray worker could not close its agents: %s", e)
         finally:
             for a in self._actors:
-                self._ray.kill(a)
+                ray.kill(a)
             self._actors = []
             if self._started:
                 self._ray.shutdown()

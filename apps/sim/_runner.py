@@ -13,6 +13,7 @@ Ray workers).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -20,7 +21,14 @@ from typing import Any, Protocol
 
 from agentcore.apps.sim._backend import BackendSpec, make_backend
 from agentcore.apps.sim._checkpoint import Checkpoint, RunPaths, scenario_digest
-from agentcore.apps.sim._host import LocalHost, TurnRequest, TurnResult, build_agent, turn_prompt
+from agentcore.apps.sim._host import (
+    LocalHost,
+    TurnRequest,
+    TurnResult,
+    WorkerLost,
+    build_agent,
+    turn_prompt,
+)
 from agentcore.apps.sim._loader import parse_scenario
 from agentcore.apps.sim._metrics import MetricTracker
 from agentcore.apps.sim._report import write_summary
@@ -30,6 +38,8 @@ from agentcore.apps.sim._world import World
 from agentcore.backends import ModelBackend
 
 __all__ = ["RunOptions", "SimResult", "run_scenario"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +53,11 @@ class RunOptions:
     ``memory_url``: agents keep long-term memory on this chromadb server instead of an
     embedded store in the run folder (it is then not part of the tick checkpoints).
     ``stop_after``: end this invocation after that many ticks (the run stays resumable).
+    ``worker_restarts``: when a worker process dies mid-tick (a Ray worker killed, its node
+    lost), the tick is run again from the last checkpoint on fresh workers, at most this many
+    times per invocation; the transcript is then the one an undisturbed run writes. Memories
+    on a ``memory_url`` server are outside the checkpoints: a restarted tick may store its
+    agents' memories of the lost attempt twice.
     """
 
     out: Path
@@ -58,6 +73,7 @@ class RunOptions:
     memory_url: str | None = None
     stop_after: int | None = None
     summary: bool = True
+    worker_restarts: int = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,8 +217,10 @@ def run_scenario(
     end = scenario.ticks
     if options.stop_after is not None:
         end = min(end, start + options.stop_after)
+    restarts = options.worker_restarts
     try:
-        for tick in range(start, end):
+        tick = start
+        while tick < end:
             started = time.perf_counter()
             script_events = world.apply_script(scenario, tick)
             requests = []
@@ -214,7 +232,21 @@ def run_scenario(
                         agent=a.name, percepts=percepts, view=view, prompt=turn_prompt(view)
                     )
                 )
-            results = host.run_turns(requests)
+            try:
+                results = host.run_turns(requests)
+            except WorkerLost as lost:
+                if restarts <= 0:
+                    raise
+                restarts -= 1
+                log.warning("tick %d: %s; running it again from the checkpoint", tick, lost)
+                host.close()
+                # the world was advanced into this tick and live/ partly written by it: both
+                # go back to the last checkpoint, then fresh workers restore their agents
+                ckpt = Checkpoint.load(paths)
+                ckpt.restore_live(paths)
+                world, tracker = ckpt.world, ckpt.metrics
+                host = _build_host(scenario, paths, options, backend, engine)
+                continue
             actions = [action for r in results for action in r.actions]
             action_events = world.apply_actions(scenario, actions)
             tracker.observe(scenario, [*script_events, *action_events])
@@ -249,6 +281,7 @@ def run_scenario(
             ckpt.save(paths)
             steps_total += len(results)
             elapsed += duration
+            tick += 1
     finally:
         writer.close()
         host.close()

@@ -1,6 +1,7 @@
 """Simulations on a real Ray instance: the same scenario file gives, event for event, the
-transcript the in-process runner gives, and a run whose driver is killed -9 resumes on Ray
-exactly where its last checkpoint left it.
+transcript the in-process runner gives, a run whose driver is killed -9 resumes on Ray
+exactly where its last checkpoint left it, and a run that loses a worker process re-runs the
+tick on fresh workers and ends as if undisturbed.
 
 One Ray instance serves the module: started here on the loopback interface only (2 CPUs, no
 dashboard, no usage reporting), joined by the runner in this process and by ``agentcore sim
@@ -13,14 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from agentcore.apps.sim import BackendSpec, RunOptions, normalized, run_scenario
@@ -159,3 +163,62 @@ def test_driver_killed_mid_run_resumes_on_ray_exactly(
     )
     assert result.ticks_done == 8
     assert normalized(out / "transcript.jsonl") == local_transcript
+
+
+def _ray_workers() -> list[psutil.Process]:
+    """This machine's processes running a simulation worker actor (Ray names them by class)."""
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if cmd.startswith("ray::_Worker"):
+            found.append(p)
+    return found
+
+
+def test_a_worker_killed_mid_run_costs_a_tick_not_the_run(
+    ray_address: str,
+    scenario: Path,
+    local_transcript: list[dict[str, object]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Ray worker process killed -9 while the run goes on: the tick it was in runs again
+    from the last checkpoint on fresh workers, and the run ends with the transcript an
+    undisturbed run writes."""
+    out = tmp_path / "worker-killed"
+    options = RunOptions(
+        out=out,
+        backend=BackendSpec(kind="scripted", delay_s=0.05),
+        ray=True,
+        ray_address=ray_address,
+        summary=False,
+    )
+    done: list[object] = []
+    runner = threading.Thread(
+        target=lambda: done.append(_capture(lambda: run_scenario(scenario, options)))
+    )
+    with caplog.at_level(logging.WARNING, logger="agentcore.apps.sim._runner"):
+        runner.start()
+        deadline = time.monotonic() + 180
+        while _next_tick(out) < 3:
+            assert runner.is_alive(), done
+            assert time.monotonic() < deadline, "no progress"
+            time.sleep(0.02)
+        time.sleep(0.07)  # land inside the next tick
+        victims = _ray_workers()
+        assert victims, "no Ray worker process found"
+        victims[0].send_signal(signal.SIGKILL)
+        runner.join(timeout=240)
+    assert not runner.is_alive()
+    (result,) = done
+    assert not isinstance(result, BaseException), result
+    assert result.ticks_done == 8  # type: ignore[attr-defined]
+    assert any("was lost" in r.getMessage() for r in caplog.records), caplog.text
+    assert normalized(out / "transcript.jsonl") == local_transcript
+
+
+def _capture(fn: Callable[[], object]) -> object:
+    try:
+        return fn()
+    except BaseException as e:  # handed to the test thread, which asserts on it
+        return e
