@@ -2,8 +2,10 @@
 
 Owns :func:`create_app`: ``GET /v1/models``, ``POST /v1/chat/completions`` and
 ``POST /v1/completions`` (JSON or server-sent events ending with ``data: [DONE]``), and
-``/v1/sessions`` (list, create, inspect, delete). A body field ``"session": "<id>"`` appends the
-request to that persistent session; without it a request is stateless. Each request runs in a
+``/v1/sessions`` (list, create, inspect, delete), and OpenAI's Responses API (``/v1/responses``:
+a response chain on a persistent session, see ``_responses_api``). A body field
+``"session": "<id>"`` appends the request to that persistent session; without it a request is
+stateless. Each request runs in a
 worker thread; text streams to the client as it is generated, and a client that disconnects
 (while queued, mid-generation or mid-stream) stops its generation at the next token and frees
 its session. In front of the routes (see ``_middleware``): opt-in CORS, an optional API key,
@@ -17,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.middleware.cors import CORSMiddleware
@@ -27,14 +28,16 @@ from agentcore._version import __version__
 from agentcore.backends._protocol import Completion, ModelBackend
 from agentcore.server._completions import TextCompletion
 from agentcore.server._config import ServerConfig
-from agentcore.server._errors import (
-    APIError,
-    error_response,
-    install_error_handlers,
-    internal_error,
-    json_response,
-)
+from agentcore.server._errors import APIError, install_error_handlers, json_response
 from agentcore.server._jobs import Job, JobEvent
+from agentcore.server._lifecycle import (
+    SSE_HEADERS,
+    client_gone,
+    error_payload,
+    failed,
+    run_to_end,
+    start_job,
+)
 from agentcore.server._limits import BodyLimitMiddleware
 from agentcore.server._middleware import APIKeyMiddleware, JsonBodyMiddleware
 from agentcore.server._responses import (
@@ -49,81 +52,13 @@ from agentcore.server._responses import (
     sse,
     usage_json,
 )
+from agentcore.server._responses_api import install_responses_routes
 from agentcore.server._schemas import ChatRequest, CompletionRequest, SessionCreate
-from agentcore.server._service import ClientGoneError, ModelService, api_error_for
+from agentcore.server._service import ModelService
 
 __all__ = ["create_app"]
 
 log = logging.getLogger("agentcore.server")
-
-_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-class _DisconnectWatch:
-    """Completes when the client disconnects (reads the ASGI receive channel until then)."""
-
-    def __init__(self, request: Request) -> None:
-        self.task: asyncio.Task[None] = asyncio.ensure_future(self._watch(request))
-
-    @staticmethod
-    async def _watch(request: Request) -> None:
-        while True:
-            message = await request.receive()
-            if message["type"] == "http.disconnect":
-                return
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
-
-
-def _client_gone(service: ModelService) -> Response:
-    service.counters["cancelled"] += 1
-    err = APIError(499, "the client closed the connection before the reply was ready")
-    return error_response(err)
-
-
-def _failed(service: ModelService, exc: BaseException) -> Response:
-    err = api_error_for(exc)
-    if err is None:
-        service.counters["errors"] += 1
-        err = internal_error(exc, "request failed")
-    return error_response(err)
-
-
-async def _next_or_gone(job: Job[Any], watch: _DisconnectWatch) -> JobEvent | None:
-    """The job's next event, or None when the client disconnects first (the job is cancelled)."""
-    get = asyncio.ensure_future(job.next_event())
-    done, _ = await asyncio.wait({get, watch.task}, return_when=asyncio.FIRST_COMPLETED)
-    if get in done:
-        return get.result()
-    get.cancel()
-    job.cancel()
-    return None
-
-
-async def _start(
-    service: ModelService, session: str | None, fn: Any, request: Request
-) -> tuple[Job[Any] | None, JobEvent | None, _DisconnectWatch]:
-    """Queue for the session, start the job and wait for its first event (or the end)."""
-    watch = _DisconnectWatch(request)
-    try:
-        job = await service.start(session, fn, watch.task)
-    except ClientGoneError:
-        return None, None, watch
-    except BaseException:
-        await watch.stop()
-        raise
-    first = await _next_or_gone(job, watch)
-    return job, first, watch
-
-
-async def _run_to_end(job: Job[Any], first: JobEvent, watch: _DisconnectWatch) -> JobEvent | None:
-    event: JobEvent | None = first
-    while event is not None and event.kind == "text":
-        event = await _next_or_gone(job, watch)
-    return event
 
 
 def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> FastAPI:
@@ -186,25 +121,25 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
         fn = service.chat_job(body)
         ids = Ids("chatcmpl", service.model_name)
         try:
-            job, first, watch = await _start(service, body.session, fn, request)
+            job, first, watch = await start_job(service, body.session, fn, request)
         except Exception as exc:
-            return _failed(service, exc)
+            return failed(service, exc)
         if job is None or first is None:
             await watch.stop()
-            return _client_gone(service)
+            return client_gone(service)
         if not body.stream:
-            last = await _run_to_end(job, first, watch)
+            last = await run_to_end(job, first, watch)
             await watch.stop()
             if last is None:
-                return _client_gone(service)
+                return client_gone(service)
             if last.kind == "error":
-                return _failed(service, last.value)
+                return failed(service, last.value)
             logprobs = service.chat_logprobs(body, last.value)
             reply = chat_response(last.value, ids, logprobs, legacy=body.legacy_functions)
             return json_response(reply)
         await watch.stop()  # from here the streaming response watches the connection
         if first.kind == "error":
-            return _failed(service, first.value)
+            return failed(service, first.value)
         active, forced = service.tool_mode(body)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
@@ -217,7 +152,7 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
                 body,
             ),
             media_type="text/event-stream",
-            headers=_SSE_HEADERS,
+            headers=SSE_HEADERS,
         )
 
     async def _chat_events(
@@ -260,7 +195,7 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
                     yield SSE_DONE
                     return
                 else:
-                    yield _error_event(service, event.value)
+                    yield sse(error_payload(service, event.value))
                     yield SSE_DONE
                     return
                 event = await job.next_event()
@@ -274,30 +209,30 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
         fn = service.completion_job(body)
         ids = Ids("cmpl", service.model_name)
         try:
-            job, first, watch = await _start(service, body.session, fn, request)
+            job, first, watch = await start_job(service, body.session, fn, request)
         except Exception as exc:
-            return _failed(service, exc)
+            return failed(service, exc)
         if job is None or first is None:
             await watch.stop()
-            return _client_gone(service)
+            return client_gone(service)
         if not body.stream:
-            last = await _run_to_end(job, first, watch)
+            last = await run_to_end(job, first, watch)
             await watch.stop()
             if last is None:
-                return _client_gone(service)
+                return client_gone(service)
             if last.kind == "error":
-                return _failed(service, last.value)
+                return failed(service, last.value)
             return json_response(
                 completion_response(last.value, ids, echo=body.echo, session=body.session)
             )
         await watch.stop()
         if first.kind == "error":
-            return _failed(service, first.value)
+            return failed(service, first.value)
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         return StreamingResponse(
             _completion_events(job, first, ids, include_usage, body.session),
             media_type="text/event-stream",
-            headers=_SSE_HEADERS,
+            headers=SSE_HEADERS,
         )
 
     async def _completion_events(
@@ -325,7 +260,7 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
                     yield SSE_DONE
                     return
                 else:
-                    yield _error_event(service, event.value)
+                    yield sse(error_payload(service, event.value))
                     yield SSE_DONE
                     return
                 event = await job.next_event()
@@ -342,7 +277,7 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
         try:
             return json_response(await service.create_session(body.id), 201)
         except Exception as exc:
-            return _failed(service, exc)
+            return failed(service, exc)
 
     @app.get("/v1/sessions/{sid}")
     async def get_session(sid: str) -> Response:
@@ -350,7 +285,7 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
             _valid_session(sid)
             return json_response(await service.session_info(sid))
         except Exception as exc:
-            return _failed(service, exc)
+            return failed(service, exc)
 
     @app.delete("/v1/sessions/{sid}")
     async def delete_session(sid: str) -> Response:
@@ -358,8 +293,10 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
             _valid_session(sid)
             return json_response(await service.delete_session(sid))
         except Exception as exc:
-            return _failed(service, exc)
+            return failed(service, exc)
 
+    # ------------------------------------------------------------------ responses
+    app.state.responses = install_responses_routes(app, service)
     return app
 
 
@@ -370,11 +307,3 @@ def _valid_session(sid: str) -> None:
         validate_name(sid)
     except ValueError as exc:
         raise APIError(400, str(exc), param="session") from None
-
-
-def _error_event(service: ModelService, exc: BaseException) -> bytes:
-    err = api_error_for(exc)
-    if err is None:
-        service.counters["errors"] += 1
-        err = internal_error(exc, "streaming request failed")
-    return sse(err.body())

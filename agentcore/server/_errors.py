@@ -199,7 +199,7 @@ async def _on_api_error(request: Request, exc: Exception) -> Response:
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
-        message = f"no route {request.method} {request.url.path}; see GET /v1/models, POST /v1/chat/completions, POST /v1/completions, /v1/sessions"
+        message = f"no route {request.method} {request.url.path}; see GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/responses, /v1/sessions"
     elif exc.status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}"
     else:
