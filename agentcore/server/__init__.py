@@ -1,9 +1,10 @@
 """The model server: an OpenAI-compatible HTTP API with persistent long-memory sessions.
 
 ``create_app(backend, config)`` builds the FastAPI app (chat and text completions, streaming,
-tools, JSON Schema output, scoring, ``/v1/sessions``); ``agentcore serve`` (:func:`run_serve`)
-loads the model (CUDA + bf16 when present) and runs it under uvicorn. Never holds agent logic:
-the client side is :mod:`agentcore.client` and the http backend.
+tools, JSON Schema output, scoring, ``/v1/sessions``, and the Responses API with chains on
+sessions); ``agentcore serve`` (:func:`run_serve`) loads the model (CUDA + bf16 when present)
+and runs it under uvicorn. Never holds agent logic: the client side is :mod:`agentcore.client`
+and the http backend.
 
 Names load on first use, so ``agentcore --help`` does not import torch or FastAPI.
 """

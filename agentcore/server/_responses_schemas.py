@@ -174,8 +174,30 @@ class ResponsesRequest(_Strict):
     metadata: dict[str, str] | None = None
     user: str | None = None
     truncation: Literal["auto", "disabled"] | None = None
+    # OpenAI fields this server cannot honour: refused when set, never ignored
+    conversation: Any = None
+    background: bool = False
+    prompt: Any = None
     _items: list[InputItem] = PrivateAttr(default_factory=list)
     _tools: list[FunctionTool] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _supported(self) -> ResponsesRequest:
+        refused = {
+            "conversation": (
+                self.conversation is not None,
+                "conversations are not served here; chain responses with previous_response_id",
+            ),
+            "background": (self.background, "background responses are not served here"),
+            "prompt": (
+                self.prompt is not None,
+                "stored prompt templates are not served here; send instructions and input",
+            ),
+        }
+        for name, (set_, why) in refused.items():
+            if set_:
+                raise ParamError(name, f"{name}: {why}")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self) -> ResponsesRequest:

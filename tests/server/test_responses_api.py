@@ -184,6 +184,26 @@ class TestChains:
         )
         assert sorted(r.status_code for r in results) == [200, 409]
 
+    async def test_a_chain_opens_its_session_when_names_are_not_created(
+        self, fake: FakeBackend, make_app: Callable[..., FastAPI]
+    ) -> None:
+        """The server names a chain's session, so it opens one even when requests may not."""
+        fake.add("first", "second")
+        app = make_app(fake, auto_create_sessions=False)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://x") as client:
+            chat = await client.post(
+                "/v1/chat/completions",
+                json={"session": "mine", "messages": [{"role": "user", "content": "a"}]},
+            )
+            assert chat.status_code == 404
+            one = await client.post("/v1/responses", json={"input": "a"})
+            assert one.status_code == 200, one.text
+            two = await client.post(
+                "/v1/responses", json={"input": "b", "previous_response_id": one.json()["id"]}
+            )
+            assert two.status_code == 200, two.text
+
     async def test_unknown_previous_response(self, fake_api: httpx.AsyncClient) -> None:
         for rid in ("resp_" + "0" * 32, "nonsense/../x"):
             r = await fake_api.post(
@@ -368,6 +388,9 @@ class TestBadInput:
             ({"input": "x", "max_output_tokens": 0}, "max_output_tokens", "greater than"),
             ({"input": "x", "max_output_tokens": 10_000}, "max_output_tokens", "max_output_tokens"),
             ({"input": "x", "model": "gpt-4o"}, "model", "gpt-4o"),
+            ({"input": "x", "conversation": "conv_1"}, "conversation", "previous_response_id"),
+            ({"input": "x", "background": True}, "background", "not served"),
+            ({"input": "x", "prompt": {"id": "pmpt_1"}}, "prompt", "instructions"),
         ],
     )
     async def test_names_the_field(
@@ -488,6 +511,16 @@ class TestOnTheTinyModel:
         assert whole["usage"]["input_tokens"] > one["usage"]["input_tokens"]
         assert two["usage"]["input_tokens"] < whole["usage"]["input_tokens"] - len(reply)
 
+    async def test_a_reply_cut_by_max_output_tokens(self, api: httpx.AsyncClient) -> None:
+        body = {"input": "Count to ten.", "max_output_tokens": 2, "stream": True}
+        events = _events((await api.post("/v1/responses", json=body)).text)
+        name, last = events[-1]
+        assert name == "response.incomplete"
+        response = last["response"]
+        assert response["incomplete_details"] == {"reason": "max_output_tokens"}
+        assert response["usage"]["output_tokens"] == 2
+        assert response["output"][0]["status"] == "incomplete"
+
     async def test_a_made_up_reply_on_a_chain_is_a_conflict(self, api: httpx.AsyncClient) -> None:
         one = (
             await api.post("/v1/responses", json={"input": "Hi.", "max_output_tokens": 2})
@@ -605,28 +638,37 @@ def test_openai_client_on_the_tiny_model(tiny_client: openai.OpenAI) -> None:
         c.responses.retrieve(final.id)
 
 
+FACT = "My secret code word is Zorblax. Please remember it."
+QUESTION = "What is my secret code word?"
+
+
 @pytest.mark.slow
 def test_openai_client_on_the_default_model(tmp_path: Path, server_process: Any) -> None:
-    """The real default model: a chain remembers, streams, and answers a tool's result."""
+    """The real default model: a chain remembers what it was told, streamed, and gives the
+    reply a chat session gives to the same turns (greedy: the same prompt, the same words);
+    then it answers a tool's result."""
     server = server_process(tmp_path / "sessions", "--threads", "2")
     with openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0) as c:
-        one = c.responses.create(
-            model="default",
-            instructions="You are a helpful assistant.",
-            input="My name is Ada. Please remember it.",
-            max_output_tokens=16,
-        )
-        assert one.output_text
+        one = c.responses.create(model="default", input=FACT, max_output_tokens=12)
         two = c.responses.create(
             model="default",
             previous_response_id=one.id,
-            input="What is my name?",
+            input=QUESTION,
             max_output_tokens=12,
             stream=True,
         )
-        events = list(two)
-        final = events[-1].response  # type: ignore[union-attr]
-        assert "ada" in final.output_text.lower(), final.output_text
+        final = list(two)[-1].response  # type: ignore[union-attr]
+        assert "zorblax" in final.output_text.lower(), final.output_text
+        twin = []
+        for text in (FACT, QUESTION):
+            chat = c.chat.completions.create(
+                model="default",
+                messages=[{"role": "user", "content": text}],
+                max_tokens=12,
+                extra_body={"session": "twin"},
+            )
+            twin.append(chat.choices[0].message.content)
+        assert [one.output_text, final.output_text] == twin
         info = httpx.get(f"{server.url}/v1/sessions/{one.id}").json()
         assert final.usage is not None and one.usage is not None
         assert info["tokens"] == one.usage.total_tokens + final.usage.total_tokens
@@ -639,12 +681,11 @@ def test_openai_client_on_the_default_model(tmp_path: Path, server_process: Any)
         )
         item = call.output[0]
         assert item.type == "function_call" and item.name == "get_weather", call.output
+        result: Any = [{"type": "function_call_output", "call_id": item.call_id, "output": "Sunny"}]
         answer = c.responses.create(
             model="default",
             previous_response_id=call.id,
-            input=[
-                {"type": "function_call_output", "call_id": item.call_id, "output": "Sunny, 21 C"}
-            ],
+            input=result,
             tools=TOOLS,
             max_output_tokens=40,
         )
