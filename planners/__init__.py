@@ -52,6 +52,7 @@ from agentcore.planners._utterance import (
     task_text,
     utterances,
 )
+from agentcore.planners._view import GraphView
 
 __all__ = [
     "AGENT_PREFIX",
@@ -64,6 +65,7 @@ __all__ = [
     "FailureOutcome",
     "GeneratorCall",
     "GraphDiff",
+    "GraphView",
     "InMemorySkillStore",
     "InvalidTransitionError",
     "JsonGenerator",

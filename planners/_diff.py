@@ -7,10 +7,9 @@ field, in JSON form) and which dependency edges came or went. Never modifies eit
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from agentcore.planners._graph import TaskGraph
+from agentcore.planners._view import GraphView
 
 __all__ = ["GraphDiff", "diff_graphs"]
 
@@ -54,7 +53,7 @@ class GraphDiff:
         return "\n".join(lines)
 
 
-def diff_graphs(a: TaskGraph, b: TaskGraph) -> GraphDiff:
+def diff_graphs(a: GraphView, b: GraphView) -> GraphDiff:
     """Compare live tasks and edges of ``a`` and ``b`` (ids identify tasks across versions)."""
     a_tasks = {t.id: t.model_dump(mode="json") for t in a.tasks()}
     b_tasks = {t.id: t.model_dump(mode="json") for t in b.tasks()}

@@ -21,13 +21,14 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import networkx as nx
 from pydantic import ValidationError
 from pydantic_core import PydanticSerializationError
 
 from agentcore._atomic import atomic_write_bytes
+from agentcore.planners._diff import GraphDiff, diff_graphs
 from agentcore.planners._errors import (
     CycleError,
     InvalidTransitionError,
@@ -35,10 +36,8 @@ from agentcore.planners._errors import (
     PlanValidationError,
     UnknownTaskError,
 )
+from agentcore.planners._render import render_mermaid, render_text
 from agentcore.planners._task import TASK_ID_PATTERN, Task, TaskStatus
-
-if TYPE_CHECKING:
-    from agentcore.planners._diff import GraphDiff
 
 __all__ = ["GRAPH_FORMAT", "TaskGraph"]
 
@@ -384,20 +383,14 @@ class TaskGraph:
 
     def diff(self, other: TaskGraph) -> GraphDiff:
         """What changed from this graph to ``other`` (tasks, fields, edges)."""
-        from agentcore.planners._diff import diff_graphs
-
         return diff_graphs(self, other)
 
     def render_text(self) -> str:
         """A tree of tasks with status marks (subtasks under the task they refine)."""
-        from agentcore.planners._render import render_text
-
         return render_text(self)
 
     def render_mermaid(self) -> str:
         """A Mermaid ``flowchart`` of the graph, nodes styled by status."""
-        from agentcore.planners._render import render_mermaid
-
         return render_mermaid(self)
 
     # ------------------------------------------------------------------ JSON

@@ -7,12 +7,8 @@ one class per status, refined tasks drawn as subgraphs). Never modifies the grap
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from agentcore.planners._task import Task, TaskStatus
-
-if TYPE_CHECKING:
-    from agentcore.planners._graph import TaskGraph
+from agentcore.planners._view import GraphView
 
 __all__ = ["render_mermaid", "render_text"]
 
@@ -43,7 +39,7 @@ def _short(text: str, limit: int = 60) -> str:
 class _Tree:
     """Parent -> children layout shared by both renderings, children in dependency order."""
 
-    def __init__(self, graph: TaskGraph) -> None:
+    def __init__(self, graph: GraphView) -> None:
         self.live = {t.id: t for t in graph.tasks()}
         self.archived = {t.id: t for t in graph.archived()}
         known = self.live.keys() | self.archived.keys()
@@ -93,7 +89,7 @@ def _line(task: Task, deps: list[str], archived: bool) -> str:
     return "  ".join(parts)
 
 
-def render_text(graph: TaskGraph) -> str:
+def render_text(graph: GraphView) -> str:
     """An indented tree: ``[x]`` done, ``[~]`` running, ``[>]`` ready, ``[ ]`` pending,
     ``[!]`` failed, ``[-]`` skipped; ``[refined]``/``[replanned]`` for replaced tasks."""
     tree = _Tree(graph)
@@ -120,7 +116,7 @@ def _label(text: str) -> str:
     return escaped.replace("<", "#lt;").replace(">", "#gt;")
 
 
-def render_mermaid(graph: TaskGraph) -> str:
+def render_mermaid(graph: GraphView) -> str:
     """A Mermaid ``flowchart TD``: node per task (class = status), edge per dependency."""
     tree = _Tree(graph)
     names = {tid: f"n{i}" for i, tid in enumerate([*tree.live, *tree.archived])}

@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ from agentcore.core.loader import (
     source_directory,
 )
 from agentcore.core.recall import RecallConfig
+from agentcore.core.session import Session, SessionConfig
+from agentcore.core.state import iter_history, load_session, save_session
 
 __all__ = ["Engine", "EngineInfo"]
 
@@ -199,27 +202,32 @@ class Engine:
             f"V{d.vocab}|{self.core.dtype}"
         )
 
-    def session_config(self, streaming: StreamingConfig | None = None) -> Any:
+    def session_config(self, streaming: StreamingConfig | None = None) -> SessionConfig:
         """The :class:`SessionConfig` of a default session: ``streaming`` (else
         :meth:`default_streaming`) with this engine's default compressive memory and recall."""
-        from agentcore.core.session import SessionConfig
-
         return SessionConfig(
             streaming=streaming or self.default_streaming(),
             infini=self.default_infini,
             recall=self.default_recall,
         )
 
-    def new_session(self, config: Any = None, **kwargs: Any) -> Any:
+    def new_session(
+        self, config: SessionConfig | StreamingConfig | None = None, **kwargs: Any
+    ) -> Session:
         """A new session: ``config`` a SessionConfig as it is, else (a StreamingConfig or None)
         :meth:`session_config` with ``kwargs`` replacing its fields."""
-        from agentcore.core.session import Session, SessionConfig
-
         if isinstance(config, SessionConfig):
             return Session(self, config)
         return Session(self, dataclasses.replace(self.session_config(config), **kwargs))
 
-    def restore_session(self, path: str | os.PathLike[str]) -> Any:
-        from agentcore.core.session import Session
+    def restore_session(self, path: str | os.PathLike[str]) -> Session:
+        """The session saved at ``path`` (raises SessionStateError when it cannot be read)."""
+        return load_session(self, Path(path))
 
-        return Session.load(self, Path(path))
+    def save_session(self, session: Session, path: Path) -> Path:
+        """Save ``session`` at ``path`` atomically (see :mod:`agentcore.core.state`)."""
+        return save_session(session, path)
+
+    def session_history(self, session: Session, kind: str) -> Iterator[Any]:
+        """Everything of ``kind`` in ``session``'s saved history and memory, oldest first."""
+        return iter_history(session, kind)

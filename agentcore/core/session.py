@@ -22,23 +22,29 @@ import os
 import uuid
 from array import array
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import torch
 
 from agentcore.core.cache import StreamingCache, StreamingConfig
-from agentcore.core.codec import Message
-from agentcore.core.infini import InfiniConfig, InfiniMemory
+from agentcore.core.codec import Codec, Message
+from agentcore.core.infini import InfiniConfig, InfiniMemory, MemoryGates
+from agentcore.core.llama import CoreModel
 from agentcore.core.recall import EvictedStore, RecallConfig
 from agentcore.core.sampling import Sampler, SamplingParams
 from agentcore.core.transcript import Transcript
 
-if TYPE_CHECKING:
-    from agentcore.core.engine import Engine
-
-__all__ = ["GenerationResult", "Session", "SessionConfig", "TokenConstraint", "TokenEvent"]
+__all__ = [
+    "GenerationResult",
+    "Session",
+    "SessionConfig",
+    "SessionHost",
+    "TokenConstraint",
+    "TokenEvent",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,38 @@ class TokenConstraint(Protocol):
     def advance(self, token_id: int) -> None: ...
 
     def is_finished(self) -> bool: ...
+
+
+class SessionHost(Protocol):
+    """What a session needs of the engine it runs on; :class:`~agentcore.core.engine.Engine`
+    is the implementation. The engine also owns the on-disk format (:mod:`agentcore.core.state`
+    sits above this module), so :meth:`Session.save`, :meth:`Session.load` and
+    :meth:`Session.history` go through it."""
+
+    @property
+    def core(self) -> CoreModel: ...
+
+    @property
+    def codec(self) -> Codec: ...
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]:
+        """Held around every forward pass (sessions on many threads share one model)."""
+        ...
+
+    def memory_gates(self) -> MemoryGates: ...
+
+    def default_streaming(self) -> StreamingConfig: ...
+
+    def fingerprint(self) -> str:
+        """Names the model's shapes: a saved session restores only on the same."""
+        ...
+
+    def save_session(self, session: Session, path: Path) -> Path: ...
+
+    def restore_session(self, path: str | os.PathLike[str]) -> Session: ...
+
+    def session_history(self, session: Session, kind: str) -> Iterator[Any]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +128,10 @@ class Session:
     """An endless token stream on a shared :class:`~agentcore.core.engine.Engine`."""
 
     def __init__(
-        self, engine: Engine, config: SessionConfig | None = None, session_id: str | None = None
+        self,
+        engine: SessionHost,
+        config: SessionConfig | None = None,
+        session_id: str | None = None,
     ) -> None:
         self.engine = engine
         self.config = config or SessionConfig(streaming=engine.default_streaming())
@@ -163,9 +204,7 @@ class Session:
         """Everything of ``kind`` the session has seen, oldest first, from the saved history and
         memory: ``"messages"`` (the transcript), ``"tokens"`` (id lists) or an owner's
         records. Reads the files: for inspection, never on a turn's path."""
-        from agentcore.core.state import iter_history
-
-        return iter_history(self, kind)
+        return self.engine.session_history(self, kind)
 
     def unjournaled_tokens(self) -> list[int]:
         """Ids of the stream not yet handed to the history."""
@@ -406,15 +445,12 @@ class Session:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the whole session state atomically (temp file, fsync, rename)."""
-        from agentcore.core.state import save_session
-
-        return save_session(self, Path(path))
+        return self.engine.save_session(self, Path(path))
 
     @classmethod
-    def load(cls, engine: Engine, path: str | os.PathLike[str]) -> Session:
-        from agentcore.core.state import load_session
-
-        return load_session(engine, Path(path))
+    def load(cls, engine: SessionHost, path: str | os.PathLike[str]) -> Session:
+        """The session saved at ``path`` (same as ``engine.restore_session(path)``)."""
+        return engine.restore_session(path)
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:

@@ -33,7 +33,7 @@ import zlib
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import torch
 
@@ -41,10 +41,7 @@ from agentcore._atomic import atomic_write_bytes
 from agentcore.core.cache import StreamingConfig, merge_state
 from agentcore.core.infini import InfiniConfig
 from agentcore.core.recall import RecallConfig
-
-if TYPE_CHECKING:
-    from agentcore.core.engine import Engine
-    from agentcore.core.session import Session
+from agentcore.core.session import Session, SessionConfig, SessionHost
 
 __all__ = [
     "FORMAT_VERSION",
@@ -333,9 +330,8 @@ def read_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def load_session(engine: Engine, path: Path) -> Session:
+def load_session(engine: SessionHost, path: Path) -> Session:
     """The session saved at ``path``: its base, then every intact journal record of that base."""
-    from agentcore.core.session import Session, SessionConfig
 
     if not path.is_file():
         raise SessionStateError(f"no saved session at {path}")
