@@ -17,7 +17,7 @@ LOCK_TARGET := --python-version 3.11 --python-platform x86_64-manylinux_2_28
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels)
 ARGS ?=
 
-.PHONY: setup chat test test-fast test-latest lint format bench serve lock clean
+.PHONY: setup chat test test-fast test-latest lint format bench llamacpp serve lock clean
 
 setup: $(STAMP)
 
@@ -61,8 +61,16 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# `make bench ARGS="streaming --quick"` (or NAME=streaming ARGS=--quick); alone, the list
 bench: setup
-	$(BIN)/agentcore bench all $(ARGS)
+	$(BIN)/agentcore bench $(if $(NAME),$(NAME) $(ARGS),$(or $(ARGS),list))
+
+# llama.cpp next to the core in `agentcore bench speed` (benchmarks only; not in the setup):
+# the pinned source, built for this CPU
+llamacpp: setup
+	CMAKE_ARGS="-DGGML_NATIVE=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF" \
+		$(BIN)/python -m pip install --quiet --no-deps --no-binary llama-cpp-python \
+		--require-hashes -r requirements/llamacpp.txt
 
 serve: setup
 	$(BIN)/agentcore serve $(ARGS)

@@ -1,0 +1,274 @@
+"""Decode and prefill speed next to llama.cpp: same GGUF file, same prompt tokens, same threads.
+
+For every registered model that is installed (``--models``), one process holds both engines:
+agentcore's core (``Engine.load(alias)``, a plain streaming session: sinks + the model card's
+window, no recall) and llama.cpp (``llama-cpp-python``, ``Llama(model_path=<the same GGUF>)``,
+a context as long as the prompt plus the decoded tokens). For each context length the same
+token ids (a book from ``../shared/data``, cut to length) are read by both (prefill tokens/s),
+then each decodes ``--steps`` tokens greedily, one forward per token, taking the argmax of the
+last logits (decode tokens/s at that context). Sides alternate inside each round and the
+figure is the median of ``--rounds`` rounds, so drifting machine load hits both alike.
+
+What differs by design: llama.cpp runs the GGUF's quantized tensors as they are and keeps the
+whole context; agentcore dequantizes them once at load (bf16 / int8 kernels, see
+``docs/benchmarks/dtype.md``) and keeps a fixed window, so past the window its step cost stops
+growing. A sanity row checks that both run the same model: the greedy tokens both decode after
+the short prompt (they may part after a few tokens: the weights are not bit-identical).
+
+llama.cpp is a benchmark-only dependency, never a runtime one: ``make llamacpp`` builds the
+pinned ``llama-cpp-python`` from source into ``.venv``. ``--ours-only`` runs without it.
+
+Usage: ``agentcore bench speed [--models default,qwen2.5-coder-0.5b] [--contexts 18,1024,4096,8192]``.
+Writes ``docs/benchmarks/speed.md`` and ``speed.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from _common import DOCS, book_tokens, machine, markdown_table, rss_mib, write_report
+
+from agentcore.core.engine import Engine
+from agentcore.core.models import MODELS, find_card, gguf_path, model_status
+
+INSTALL = "make llamacpp"
+
+
+class Ours:
+    """agentcore's core on one model: a fresh plain session per measurement."""
+
+    name = "agentcore"
+
+    def __init__(self, alias: str, threads: int) -> None:
+        self.engine = Engine.load(alias, threads=threads)
+        self.window = self.engine.session_config().streaming.window
+
+    def run(self, ids: list[int], steps: int) -> tuple[float, float, list[int]]:
+        session = self.engine.new_session()
+        t0 = time.perf_counter()
+        session.append_tokens(ids)
+        prefill = len(ids) / (time.perf_counter() - t0)
+        out: list[int] = []
+        assert session.next_logits is not None
+        tok = int(torch.argmax(session.next_logits))
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            out.append(tok)
+            session.append_tokens([tok])
+            tok = int(torch.argmax(session.next_logits))
+        decode = steps / (time.perf_counter() - t0)
+        session.close()
+        return prefill, decode, out
+
+
+class LlamaCpp:
+    """llama.cpp on the same GGUF file: one context, cleared before each measurement."""
+
+    name = "llama.cpp"
+
+    def __init__(self, path: Path, threads: int, n_ctx: int) -> None:
+        from llama_cpp import Llama
+
+        self.llm = Llama(
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_batch=512,
+            n_threads=threads,
+            n_threads_batch=threads,
+            logits_all=False,
+            verbose=False,
+        )
+        self.n_vocab = self.llm.n_vocab()
+
+    def _last_logits(self) -> np.ndarray:
+        # a view of llama.cpp's own buffer (no copy): the last evaluated token's logits
+        ptr = self.llm._ctx.get_logits()
+        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    def run(self, ids: list[int], steps: int) -> tuple[float, float, list[int]]:
+        self.llm.reset()
+        self.llm._ctx.memory_clear(True)
+        t0 = time.perf_counter()
+        self.llm.eval(ids)
+        prefill = len(ids) / (time.perf_counter() - t0)
+        out: list[int] = []
+        tok = int(np.argmax(self._last_logits()))
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            out.append(tok)
+            self.llm.eval([tok])
+            tok = int(np.argmax(self._last_logits()))
+        decode = steps / (time.perf_counter() - t0)
+        return prefill, decode, out
+
+    def close(self) -> None:
+        self.llm.close()
+
+
+def _agree(a: list[int], b: list[int]) -> int:
+    """How many leading tokens two greedy continuations share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def bench_model(alias: str, args: argparse.Namespace, log: Any) -> dict[str, Any]:
+    card = find_card(alias)
+    assert card is not None
+    ours = Ours(alias, args.threads)
+    prompts = {n: book_tokens(ours.engine.codec, n) for n in args.contexts}
+    sides: list[Any] = [ours]
+    if not args.ours_only:
+        n_ctx = max(args.contexts) + args.steps + 8
+        sides.append(LlamaCpp(gguf_path(card), args.threads, n_ctx))
+    for side in sides:  # untimed: first-call set-up (kernels, buffers, thread pools)
+        side.run(prompts[min(prompts)][:16], 2)
+    rows = []
+    for n, ids in prompts.items():
+        got: dict[str, list[tuple[float, float]]] = {s.name: [] for s in sides}
+        tokens: dict[str, list[int]] = {}
+        for r in range(args.rounds):
+            order = sides if r % 2 == 0 else sides[::-1]
+            for side in order:
+                gc.collect()
+                time.sleep(0.2)  # let the other engine's threads go idle
+                prefill, decode, out = side.run(ids, args.steps)
+                got[side.name].append((prefill, decode))
+                tokens[side.name] = out
+                log(
+                    f"{alias} ctx {n} round {r}: {side.name} prefill {prefill:.0f} tok/s, decode {decode:.1f} tok/s"
+                )
+        row: dict[str, Any] = {"context": n}
+        for side in sides:
+            row[f"{side.name}_prefill"] = statistics.median(p for p, _ in got[side.name])
+            row[f"{side.name}_decode"] = statistics.median(d for _, d in got[side.name])
+        if len(sides) == 2:
+            row["agree"] = _agree(tokens["agentcore"], tokens["llama.cpp"])
+        rows.append(row)
+    entry = {
+        "alias": alias,
+        "gguf": str(gguf_path(card)),
+        "window": ours.window,
+        "rows": rows,
+        "rss_mib": rss_mib(),
+    }
+    for side in sides[1:]:
+        side.close()
+    del ours, sides
+    gc.collect()
+    return entry
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}" if a and b else "-"
+
+
+def report(raw: dict[str, Any]) -> str:
+    parts = [
+        "# Speed next to llama.cpp (`bench/speed.py`)",
+        "",
+        f"Command: `agentcore bench speed{raw['flags']}`; {raw['took_s'] / 60:.1f} min. Machine: "
+        f"{raw['machine']['cores']} cores, torch {raw['machine']['torch']}, llama-cpp-python "
+        f"{raw['llama_cpp'] or 'not installed'}; {raw['machine']['date']}. {raw['threads']} "
+        f"threads for both; {raw['steps']} greedy decode steps; median of {raw['rounds']} "
+        "rounds, sides alternating. Same GGUF file and same prompt token ids for both.",
+        "",
+        "llama.cpp runs the file's quantized tensors and keeps the whole context; agentcore "
+        "dequantizes at load and keeps sinks + a window (the model card's), so beyond the "
+        "window its per-token cost stops growing. `agree`: greedy tokens both decoded alike "
+        f"before the first difference (of {raw['steps']}).",
+    ]
+    for m in raw["models"]:
+        rows = [
+            [
+                r["context"],
+                r["agentcore_decode"],
+                r.get("llama.cpp_decode", "-"),
+                _ratio(r["agentcore_decode"], r.get("llama.cpp_decode")),
+                r["agentcore_prefill"],
+                r.get("llama.cpp_prefill", "-"),
+                _ratio(r["agentcore_prefill"], r.get("llama.cpp_prefill")),
+                r.get("agree", "-"),
+            ]
+            for r in m["rows"]
+        ]
+        parts += [
+            "",
+            f"## {m['alias']} (window {m['window']})",
+            "",
+            markdown_table(
+                [
+                    "context",
+                    "agentcore decode tok/s",
+                    "llama.cpp decode tok/s",
+                    "ratio",
+                    "agentcore prefill tok/s",
+                    "llama.cpp prefill tok/s",
+                    "ratio",
+                    "agree",
+                ],
+                rows,
+            ),
+            "",
+            f"Process RSS after this model: {m['rss_mib']:.0f} MiB.",
+        ]
+    return "\n".join(parts) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    installed = [c.alias for c in MODELS if model_status(c).installed]
+    ap.add_argument("--models", default=",".join(installed), help="model aliases, comma-separated")
+    ap.add_argument("--contexts", default="18,1024,4096,8192", help="prompt lengths in tokens")
+    ap.add_argument("--steps", type=int, default=32, help="greedy decode steps per measurement")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ours-only", action="store_true", help="without llama.cpp")
+    ap.add_argument("--out", type=Path, default=DOCS)
+    args = ap.parse_args(argv)
+    args.contexts = [int(x) for x in args.contexts.split(",")]
+    llama_version = None
+    if not args.ours_only:
+        try:
+            import llama_cpp
+        except ImportError:
+            print(
+                f"bench speed: llama-cpp-python is not installed ({INSTALL} builds it), "
+                "or pass --ours-only",
+                file=sys.stderr,
+            )
+            return 2
+        llama_version = llama_cpp.__version__
+    t0 = time.perf_counter()
+    models = [bench_model(a, args, lambda m: print(m, flush=True)) for a in args.models.split(",")]
+    flags = "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+    raw = {
+        "machine": machine(),
+        "llama_cpp": llama_version,
+        "threads": args.threads,
+        "steps": args.steps,
+        "rounds": args.rounds,
+        "flags": flags,
+        "took_s": time.perf_counter() - t0,
+        "models": models,
+    }
+    md = report(raw)
+    path = write_report("speed", md, raw, args.out)
+    print(md)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
