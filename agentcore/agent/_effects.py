@@ -91,13 +91,11 @@ def _runtime_roots() -> list[str]:
         roots.update(site.getsitepackages())
     except AttributeError:  # pragma: no cover - virtualenv's old site module
         pass
-    import agentcore
-
-    for entry in agentcore.__path__:
-        roots.add(entry)
-        for child in Path(entry).iterdir():  # tools/, memory/... are links to top-level folders
-            if child.is_dir():
-                roots.add(str(child))
+    package = Path(__file__).resolve().parent.parent  # the agentcore folder (this file's parent)
+    roots.add(str(package))
+    for child in package.iterdir():  # tools/, memory/... are links to top-level folders
+        if child.is_dir():
+            roots.add(str(child))
     return sorted({os.path.realpath(r) for r in roots})
 
 
