@@ -3,6 +3,11 @@
 Owns argument parsing and dispatch to the subcommands; each subcommand's work lives in
 its own module (the chat loop in :mod:`agentcore.chat_cli`, benchmarks in ``bench/``).
 Never holds model or agent logic.
+
+The CLI is the top layer, above the apps (docs/architecture.md): it is the one composition
+root that knows every program (server, training, terminal assistant, simulation runner) and
+nothing imports it. Each program is imported when its subcommand runs, so ``agentcore --help``
+needs none of the optional extras (FastAPI, Textual, PyYAML).
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from pathlib import Path
 
 from agentcore._extras import MissingExtraError, require_extra
 from agentcore._model_args import add_model_arguments, add_session_arguments
+from agentcore._version import __version__
+from agentcore.core.models import DEFAULT_ALIAS, MODELS, model_status
+from agentcore.server._main import add_serve_arguments
 
 __all__ = ["main"]
 
@@ -47,8 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from agentcore._version import __version__
-
     parser.add_argument("--version", action="version", version=f"agentcore {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -80,8 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("sim", help="run a multi-agent simulation scenario", add_help=False)
 
     serve = sub.add_parser("serve", help="run the OpenAI-compatible model server")
-    from agentcore.server._main import add_serve_arguments
-
     add_serve_arguments(serve)
 
     bench = sub.add_parser("bench", help="run a benchmark script from bench/")
@@ -102,8 +106,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_models() -> int:
     """``agentcore models``: one row per registered model, and how to install a missing one."""
-    from agentcore.core.models import DEFAULT_ALIAS, MODELS, model_status
-
     rows = [("alias", "model", "params", "context", "licence", "tools", "installed", "on disk")]
     missing = []
     for card in MODELS:

@@ -41,6 +41,7 @@ from chromadb.errors import ChromaError, InternalError
 
 from agentcore.memory._index import IndexConfig
 from agentcore.memory._journal import Journal, JournalEntry, JournalState
+from agentcore.memory._minilm import MiniLMEmbeddingFunction
 from agentcore.memory._records import (
     InvalidMemoryError,
     MemoryKind,
@@ -90,8 +91,6 @@ class ScoredMemory:
 
 
 def _default_embedder() -> EmbeddingFunction[Documents]:
-    from agentcore.memory._minilm import MiniLMEmbeddingFunction
-
     return MiniLMEmbeddingFunction()
 
 

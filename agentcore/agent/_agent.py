@@ -48,8 +48,9 @@ from agentcore.agent._result import Result
 from agentcore.agent._safety import ApprovalCallback, BudgetMeter, SafetyFilter
 from agentcore.agent._skills import MemorySkillStore
 from agentcore.agent._state import AgentState, load_state, save_state
-from agentcore.backends import Message, ModelBackend
+from agentcore.backends import HttpBackend, Message, ModelBackend
 from agentcore.backends._summarizer import BackendSummarizer
+from agentcore.core.models import AGENT_ALIAS
 from agentcore.memory import LongTermMemory, Reflector
 from agentcore.memory import TrustLevel as MemoryTrust
 from agentcore.paths import data_home, validate_name
@@ -82,11 +83,9 @@ def _resolve_backend(model: ModelBackend | str, home: Path) -> ModelBackend:
     if not isinstance(model, str):
         return model
     if model.startswith(("http://", "https://")):
-        from agentcore.backends import HttpBackend
-
         return HttpBackend(model)
+    # the local model core needs torch: an agent over a remote model never imports it
     from agentcore.backends import LocalBackend
-    from agentcore.core.models import AGENT_ALIAS
     from agentcore.core.recall import RecallConfig
 
     # "agent": the model agents use by default (AGENT_ALIAS); "default": the registry default

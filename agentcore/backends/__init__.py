@@ -2,23 +2,29 @@
 
 ``LocalBackend`` runs the model core in-process; ``HttpBackend`` talks to agentcore's server or
 any OpenAI-compatible one; ``FakeBackend`` plays scripted replies for tests. Agents only see
-:class:`ModelBackend`.
+:class:`ModelBackend`; servers ask for more through declared capabilities
+(:class:`SessionStore`, :class:`Scorer`, :class:`SessionLister`, :class:`Described`).
+
+``LocalBackend`` and the other names of ``_local`` load on first use: they need torch, and the
+HTTP and fake backends and the protocol types import without it.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from agentcore.backends._continuation import SessionConflictError
 from agentcore.backends._fake import FakeBackend, FakeRequest, Reply, ScriptExhaustedError
 from agentcore.backends._http import HttpBackend, ToolCallDecodeError
-from agentcore.backends._local import (
-    LocalBackend,
-    SessionLimitError,
-    ToolDeclarationError,
-    normalize_messages,
-    tools_from_openai,
-)
 from agentcore.backends._protocol import (
     Completion,
+    Described,
     Message,
     ModelBackend,
+    Scorer,
+    SessionLister,
+    SessionStore,
     ToolCallOut,
     ToolChoice,
     Usage,
@@ -26,9 +32,19 @@ from agentcore.backends._protocol import (
 )
 from agentcore.backends._summarizer import BackendSummarizer, default_summarizer
 
+if TYPE_CHECKING:
+    from agentcore.backends._local import (
+        LocalBackend,
+        SessionLimitError,
+        ToolDeclarationError,
+        normalize_messages,
+        tools_from_openai,
+    )
+
 __all__ = [
     "BackendSummarizer",
     "Completion",
+    "Described",
     "FakeBackend",
     "FakeRequest",
     "HttpBackend",
@@ -36,9 +52,12 @@ __all__ = [
     "Message",
     "ModelBackend",
     "Reply",
+    "Scorer",
     "ScriptExhaustedError",
     "SessionConflictError",
     "SessionLimitError",
+    "SessionLister",
+    "SessionStore",
     "ToolCallDecodeError",
     "ToolCallOut",
     "ToolChoice",
@@ -49,3 +68,25 @@ __all__ = [
     "normalize_messages",
     "tools_from_openai",
 ]
+
+_LOCAL = frozenset(
+    {
+        "LocalBackend",
+        "SessionLimitError",
+        "ToolDeclarationError",
+        "normalize_messages",
+        "tools_from_openai",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LOCAL:
+        raise AttributeError(f"module 'agentcore.backends' has no attribute {name!r}")
+    value = getattr(importlib.import_module("agentcore.backends._local"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

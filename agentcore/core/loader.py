@@ -30,7 +30,8 @@ from typing import Any
 
 import torch
 
-from agentcore.core.models import ModelCard, ModelNotInstalledError, find_card, gguf_path
+from agentcore.core.models import MODELS, ModelCard, ModelNotInstalledError, find_card, gguf_path
+from agentcore.core.quant import int8_available
 from agentcore.paths import cache_root
 
 __all__ = [
@@ -107,8 +108,6 @@ def resolve_model(ref: str | os.PathLike[str] | None) -> ModelSource:
     if text.startswith((".", "/", "~")) or (os.sep in text and text.count("/") > 1):
         raise ModelNotFoundError(f"Model path {text} does not exist.")
     if "/" not in text:
-        from agentcore.core.models import MODELS
-
         aliases = ", ".join(card.alias for card in MODELS)
         raise ModelNotFoundError(
             f"unknown model {text!r}: use an alias ({aliases}, or 'default'), a .gguf file, a "
@@ -163,8 +162,6 @@ def choose_weights(device: torch.device, dtype: torch.dtype, requested: str | No
     Auto picks int8 on a CPU running bf16: decoding there is bound by memory bandwidth and
     int8 weights halve the bytes again (docs/benchmarks/dtype.md). GPUs keep float weights.
     """
-    from agentcore.core.quant import int8_available
-
     choice = requested or "auto"
     if choice not in WEIGHTS:
         raise ValueError(f"weights '{requested}' is not one of {', '.join(WEIGHTS)}")

@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from agentcore.train._data import DocumentMaker
+
 __all__ = ["add_train_arguments", "run_train"]
 
 
@@ -42,7 +44,6 @@ def run_train(ns: argparse.Namespace) -> int:
 
     from agentcore.core.engine import Engine
     from agentcore.core.loader import choose_device
-    from agentcore.train._data import DocumentMaker
     from agentcore.train._memory import PRESETS, MemoryTrainConfig, train_memory
 
     if ns.preset not in PRESETS:

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentcore.planners import Task
 from agentcore.tools._meta import SideEffect, ToolLimits
 from agentcore.tools._provenance import untrusted_influence
 from agentcore.tools._tool import Tool
@@ -51,9 +52,7 @@ class PlanLike(Protocol):
     def retry(self, task_id: str) -> Any: ...
 
 
-def _planners_task(task_id: str, goal: str) -> Any:
-    from agentcore.planners import Task
-
+def _planners_task(task_id: str, goal: str) -> Task:
     return Task(id=task_id, goal=goal)
 
 
