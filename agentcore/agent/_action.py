@@ -20,6 +20,9 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
+from opentelemetry.trace import Span
+
+from agentcore import _tracing as tracing
 from agentcore.agent._grounding import ground_tool
 from agentcore.backends import Completion, Message, ModelBackend, ToolChoice, Usage
 from agentcore.core.params import SamplingParams
@@ -114,18 +117,23 @@ class ActionSelector:
         return out
 
     async def turn(
-        self, request: TurnRequest, should_stop: Callable[[], bool]
+        self,
+        request: TurnRequest,
+        should_stop: Callable[[], bool],
+        *,
+        parent: Span | None = None,
     ) -> AsyncIterator[str]:
         """Yield reply text pieces as they are generated; ``request.completion`` holds the
         turn afterwards. A call whose arguments the registry refuses is decoded once more,
         with the validation error as the call's result (never twice: not when the backend
         retried already). Cancelling the consumer stops generation and waits for the worker,
-        so the session is never left mid-write."""
+        so the session is never left mid-write. Each backend call gets a ``chat`` span under
+        ``parent``."""
         tools = self.openai_tools(request.tools) if request.tools else None
         if tools and request.step is not None:
             tools = [ground_tool(t, request.step, request.results) for t in tools]
         done: list[Completion] = []
-        async for piece in self._chat(request.messages, tools, request, should_stop, done):
+        async for piece in self._chat(request.messages, tools, request, should_stop, done, parent):
             yield piece
         first = done[0]
         refused = self._refused(first) if first.argument_retries == 0 else None
@@ -137,7 +145,7 @@ class ActionSelector:
         arguments = next(dict(c.arguments) for c in first.tool_calls if c.id == call_id)
         request.refused = (call_id, name, arguments, error)
         note = {"role": "tool", "tool_call_id": call_id, "name": name, "content": error}
-        async for piece in self._chat([note], tools, request, should_stop, done):
+        async for piece in self._chat([note], tools, request, should_stop, done, parent):
             yield piece
         second = done[1]
         u1, u2 = first.usage, second.usage
@@ -166,9 +174,11 @@ class ActionSelector:
         request: TurnRequest,
         should_stop: Callable[[], bool],
         done: list[Completion],
+        parent: Span | None,
     ) -> AsyncIterator[str]:
         """One backend call on a worker thread, its reply text streamed; the completion is
-        appended to ``done``."""
+        appended to ``done``. The call runs inside its ``chat`` span (the worker thread
+        inherits it, so an instrumented HTTP client nests its spans under it)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str] = asyncio.Queue()
         text_filter = _CallTextFilter()
@@ -182,18 +192,21 @@ class ActionSelector:
         def stop() -> bool:
             return cancelled or should_stop()
 
-        work = asyncio.ensure_future(
-            asyncio.to_thread(
-                self.backend.chat,
-                messages,
-                session=self.session,
-                params=self.params,
-                tools=tools,
-                tool_choice=request.tool_choice if tools else "auto",
-                on_token=on_token,
-                should_stop=stop,
+        span = tracing.start_chat(parent, model=self.backend.name, params=self.params)
+        with tracing.current(span):  # the worker's task copies the context here
+            work = asyncio.ensure_future(
+                asyncio.to_thread(
+                    self.backend.chat,
+                    messages,
+                    session=self.session,
+                    params=self.params,
+                    tools=tools,
+                    tool_choice=request.tool_choice if tools else "auto",
+                    on_token=on_token,
+                    should_stop=stop,
+                )
             )
-        )
+        ended = False
         getter: asyncio.Future[str] | None = None
         try:
             while True:
@@ -209,16 +222,20 @@ class ActionSelector:
                     yield queue.get_nowait()
                 break
             completion = work.result()
+            tracing.end_chat(span, completion)
+            ended = True
             done.append(completion)
             rest = text_filter.flush()
             if rest and not completion.tool_calls:
                 yield rest
-        except BaseException:
+        except BaseException as exc:
             cancelled = True
             if getter is not None:
                 getter.cancel()
             if not work.done():
                 await asyncio.shield(asyncio.wait({work}))
+            if not ended:
+                tracing.end_interrupted(span, exc)
             raise
 
 

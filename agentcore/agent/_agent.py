@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 import uuid
@@ -19,6 +20,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from opentelemetry.trace import Span
+
+from agentcore import _tracing as tracing
 from agentcore.agent._action import ActionSelector, TurnRequest
 from agentcore.agent._audit import AuditLog
 from agentcore.agent._config import AgentConfig
@@ -69,6 +73,7 @@ from agentcore.tools.builtin import default_tools
 
 __all__ = ["Agent"]
 
+log = logging.getLogger(__name__)
 STATE_FILE = "agent.json"
 HISTORY_FILE = "history.jsonl"
 _MEMORY_TRUST: dict[str, MemoryTrust] = {
@@ -134,6 +139,43 @@ class _Run:
         # content, so what they turn into the agent's own (memories, plan steps) keeps the label
         self.influence: str | None = None
         self.final: FinalAnswer | None = None
+        self.span: Span | None = None  # invoke_agent, set when the run starts
+        self.step: Span | None = None  # the step being run (a model turn and its tool calls)
+        self.input_tokens = 0
+        self.output_tokens = 0
+
+    def begin_step(self, task: str | None = None) -> Span:
+        """End the step span still open (if any) and start the next one."""
+        tracing.end(self.step)
+        assert self.span is not None
+        self.step = tracing.start_step(self.span, self.meter.steps + 1, task=task)
+        return self.step
+
+    def end_step(self) -> None:
+        tracing.end(self.step)
+        self.step = None
+
+    def end_trace(self, redact: Callable[[str], str], error: BaseException | None) -> None:
+        """End the open step and the run's span with its outcome."""
+        tracing.end(self.step)
+        self.step = None
+        if self.span is None:
+            return
+        if error is not None:
+            tracing.fail(self.span, error, redact)
+        final = self.final
+        tracing.end(
+            self.span,
+            **{
+                "gen_ai.usage.input_tokens": self.input_tokens,
+                "gen_ai.usage.output_tokens": self.output_tokens,
+                "agentcore.run.steps": self.meter.steps,
+                "agentcore.run.tool_calls": self.meter.tool_calls,
+                "agentcore.run.stop_reason": final.stop_reason if final else None,
+                "agentcore.run.success": final.success if final else None,
+            },
+        )
+        self.span = None
 
     def event(self, cls: type[Any], **fields: Any) -> Any:
         ev = cls(agent=self.agent, run_id=self.run_id, seq=len(self.events), **fields)
@@ -320,8 +362,16 @@ class Agent:
             self._running = True
         self._stop.clear()
         run = _Run(self.name, goal, self.policy, source)
+        run.span = tracing.start_agent(
+            self.name,
+            run_id=run.run_id,
+            session=self.session_id,
+            model=self.backend.name,
+            source=source,
+        )
         sent = 0
         closed = False
+        error: BaseException | None = None
         try:
             try:
                 async for ev in self._steps(run, goal, source):
@@ -332,6 +382,8 @@ class Agent:
                     self._verdict(run, "run", "deny", stop.reason, stop.text or stop.reason)
                 self._finish(run, stop.text, False, stop.reason)
             except Exception as exc:
+                log.exception("agent %r: run %s failed", self.name, run.run_id)
+                error = exc
                 self._finish(run, f"error: {type(exc).__name__}: {exc}", False, "error")
             await asyncio.to_thread(self._close_run, run)
             closed = True
@@ -344,6 +396,7 @@ class Agent:
             raise
         finally:
             self._running = False
+            run.end_trace(self.safety.redact, error)
 
     # ------------------------------------------------------------------ the loop
 
@@ -419,6 +472,7 @@ class Agent:
         if graph is None:
             async for ev in self._act_until_answer(run, None, choice=choice):
                 yield ev
+            run.end_step()
             return
         async for ev in self._run_plan(run):
             yield ev
@@ -454,6 +508,7 @@ class Agent:
             outcome: list[Any] = []
             async for ev in self._act_until_answer(run, task, outcome, results):
                 yield ev
+            run.end_step()
             ok, output = bool(outcome[0]), str(outcome[1])
             if ok:
                 self.planning.complete(task.id, output)
@@ -479,8 +534,10 @@ class Agent:
                 }
             )
             request = TurnRequest(self._take_pending(), [], "none")
+            run.begin_step()
             async for ev in self._model_turn(run, request):
                 yield ev
+            run.end_step()
             assert request.completion is not None
             answer = self.safety.redact(request.completion.text).strip() or answer
         self._history.append({"role": "assistant", "content": answer})
@@ -527,6 +584,7 @@ class Agent:
                 results=outputs,
             )
             task_steps += 1
+            run.begin_step(task.id if task is not None else None)
             try:
                 async for ev in self._model_turn(run, request):
                     yield ev
@@ -585,7 +643,7 @@ class Agent:
     async def _model_turn(self, run: _Run, request: TurnRequest) -> AsyncIterator[Event]:
         yield run.event(StatusEvent, state="thinking", detail=f"step {run.meter.steps + 1}")
         redactor = StreamRedactor(self.safety.redactor)
-        async for piece in self.selector.turn(request, self._stop.is_set):
+        async for piece in self.selector.turn(request, self._stop.is_set, parent=run.step):
             shown = redactor.feed(piece)
             if shown:
                 yield run.event(TokenEvent, text=shown)
@@ -597,11 +655,16 @@ class Agent:
         if request.refused is not None:  # refused before its retry: it never ran, but is audited
             call_id, name, arguments, error = request.refused
             shown_args = self._shown_arguments(arguments)
+            span = self._tool_span(run, call_id, name, arguments)
+            tracing.refuse(span, "deny", "arguments.schema", self.safety.redact(error))
+            tracing.end(span)
             yield self._verdict(
                 run, f"tool:{name}", "deny", "arguments.schema", error, call_id, shown_args
             )
         run.meter.steps += 1
         run.meter.tokens += completion.usage.total_tokens
+        run.input_tokens += completion.usage.prompt_tokens
+        run.output_tokens += completion.usage.completion_tokens
 
     async def _tool_call(
         self,
@@ -612,6 +675,42 @@ class Agent:
         offered: list[str],
         result: list[Any],
         untrusted_step: str | None = None,
+    ) -> AsyncIterator[Event]:
+        """One tool call, checked and (when allowed) run, inside its ``execute_tool`` span."""
+        span = self._tool_span(run, call_id, name, arguments)
+        try:
+            async for ev in self._checked_call(
+                run, span, call_id, name, arguments, offered, result, untrusted_step
+            ):
+                yield ev
+        except _Stop:
+            raise
+        except Exception as exc:
+            tracing.fail(span, exc, self.safety.redact)
+            raise
+        finally:
+            tracing.end(span)
+
+    def _tool_span(self, run: _Run, call_id: str, name: str, arguments: dict[str, Any]) -> Span:
+        known = self.tools.get(name) if name in self.tools else None
+        return tracing.start_tool(
+            run.step,
+            self.safety.redact(name),
+            call_id,
+            description=known.description if known is not None else None,
+            arguments=self._shown_arguments(arguments) if tracing.capture_content() else None,
+        )
+
+    async def _checked_call(
+        self,
+        run: _Run,
+        span: Span,
+        call_id: str,
+        name: str,
+        arguments: dict[str, Any],
+        offered: list[str],
+        result: list[Any],
+        untrusted_step: str | None,
     ) -> AsyncIterator[Event]:
         shown_args = self._shown_arguments(arguments)
         shown_name = self.safety.redact(name)  # a tool name is model output too
@@ -648,6 +747,7 @@ class Agent:
             run, f"tool:{name}", decision, verdict.rule, verdict.reason, call_id, shown_args
         )
         if not verdict.allowed:
+            tracing.refuse(span, decision, verdict.rule, self.safety.redact(verdict.reason))
             run.denials += 1
             run.episode.untrusted = True
             message = f"Error: not allowed ({verdict.rule}): {verdict.reason}"
@@ -669,14 +769,18 @@ class Agent:
         yield run.event(StatusEvent, state="calling_tool", detail=name)
         run.meter.tool_calls += 1
         guard = self.safety.guard_for(name, time_left=run.meter.time_left())
-        done = await self.executor.run(
-            name,
-            arguments,
-            time_left=run.meter.time_left(),
-            guard=guard,
-            influence=run.influence,
-        )
+        with tracing.current(span):  # what the tool starts (threads, HTTP calls) nests under it
+            done = await self.executor.run(
+                name,
+                arguments,
+                time_left=run.meter.time_left(),
+                guard=guard,
+                influence=run.influence,
+            )
+        if not done.ok:
+            tracing.tool_failed(span, done.error or "error", done.output[:500])
         for rule, reason in guard.denials:  # effects refused while the tool ran
+            tracing.refuse(span, "deny", rule, self.safety.redact(reason))
             yield self._verdict(run, f"effect:{name}", "deny", rule, reason, call_id, shown_args)
         self.learner.record_tool(name, done.ok)
         run.episode.untrusted = True  # its output (or error) is untrusted content
