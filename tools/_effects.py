@@ -3,10 +3,12 @@
 Owns :class:`EffectGuard` (the protocol a policy implements), :class:`EffectDenied`, the
 context variable that holds the guard of the call now running (:func:`guarded`), and one
 process-wide :func:`sys.addaudithook` hook that turns the interpreter's own audit events
-(``open``, ``os.rename``, ``os.scandir``, ``socket.connect``, ``subprocess.Popen``...) into
-guard checks. A tool therefore cannot forget to be checked: whatever file it opens, folder it
-lists, address it connects to or process it starts is seen by the guard of its call, however
-its arguments were named. Tools that know more (the file tools' workspace, ``http_get``'s
+(``open``, ``os.rename``, ``os.scandir``, ``socket.getaddrinfo``, ``socket.connect``,
+``subprocess.Popen``...) into guard checks. A tool therefore cannot forget to be checked:
+whatever file it opens, folder it lists, name it resolves, address it connects to or process
+it starts is seen by the guard of its call, however its arguments were named (a name lookup
+is seen before the connection, so the guard can tell an address reached through a name, for
+instance a ``*.domain`` wildcard, from one the tool named itself). Tools that know more (the file tools' workspace, ``http_get``'s
 redirect hops, a write's new content) also call :func:`check_url`, :func:`check_write` and
 :func:`path_visible` so the model gets a clear error or a walk skips what it may not see.
 
@@ -74,6 +76,8 @@ class EffectGuard(Protocol):
     def path_allowed(self, path: str, *, write: bool) -> bool: ...
 
     def address(self, host: str, port: int | None, *, event: str) -> None: ...
+
+    def lookup(self, host: str, port: int | None, *, event: str) -> None: ...
 
     def url(self, url: str) -> None: ...
 
@@ -197,6 +201,15 @@ def _dispatch(guard: EffectGuard, event: str, args: tuple[Any, ...]) -> None:
             guard.address(address[0], port, event=event)
         elif isinstance(address, str | bytes):  # AF_UNIX
             guard.path(_text(address) or "", write=True, event=event)
+    elif event == "socket.getaddrinfo":
+        host = args[0] if args else None
+        if isinstance(host, bytes):
+            host = host.decode("ascii", "replace")
+        if isinstance(host, str) and host:
+            port = args[1] if len(args) > 1 else None
+            if isinstance(port, str | bytes):
+                port = int(port) if port.isdigit() else None
+            guard.lookup(host, port if isinstance(port, int) else None, event=event)
     elif event in _PROCESS_EVENTS:
         sandboxed = event == "subprocess.Popen" and _SPAWN.get()
         guard.process(event, repr(args[:2])[:200], sandboxed=sandboxed)

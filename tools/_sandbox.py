@@ -4,17 +4,20 @@ Owns :class:`SandboxLimits` (CPU seconds, wall time, address space, file size, p
 open files, output kept), :class:`SandboxRules` (what the running call's policy adds: a
 ceiling on the limits, paths to hide, which layers are required), :class:`SandboxResult` and
 :func:`run_sandboxed`, the one way a tool starts a process. The command runs through the
-launcher in ``_sandbox_child.py``: new user, mount, network and PID namespaces, protected
-paths masked, Landlock (reads under the runtime, writes only under the workspace and a private
-temporary folder, no TCP), rlimits, a clean environment, the workspace as working folder, no
-inherited descriptors; the whole process tree is killed at the wall-time limit and output is
-bounded while it is read. Under an effect guard (an agent's tool call) the guard supplies the
+launcher in ``_sandbox_child.py``: new user, mount, network and PID namespaces (for a root
+agent, a uid of its own outside, so the kernel counts its processes), protected paths masked,
+Landlock (reads under the runtime, writes only under the workspace and a private temporary
+folder, no TCP), rlimits, a seccomp filter (foreign architectures killed; ptrace, mounts, new
+namespaces, kernel modules, bpf, io_uring, keyrings, file handles... refused), a clean
+environment, the workspace as working folder, no inherited descriptors; the whole process
+tree is killed at the wall-time limit and output is bounded while it is read. Under an effect guard (an agent's tool call) the guard supplies the
 rules and sees the spawn as sandboxed; a tool that starts a process any other way is refused
 by the agent's policy. Never decides whether a command may run.
 
 What it does not do: it is not a container (the command sees the host's ``/usr`` read-only
-and ``/proc``), it does not filter system calls (no seccomp), and without Landlock or user
-namespaces it refuses to run unless the rules stop requiring those layers.
+and, where a private one cannot be mounted, ``/proc``); its system-call filter is a deny list
+of calls a command never needs, not an allow list; and without Landlock, user namespaces or
+seccomp it refuses to run unless the rules stop requiring those layers.
 """
 
 from __future__ import annotations
@@ -72,7 +75,11 @@ _READ_ROOTS = (
 )
 _DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 _PATH = "/usr/local/bin:/usr/bin:/bin"
-_LAYERS = frozenset({"landlock", "mask", "network", "namespaces"})
+_LAUNCHER_OVERRIDES: dict[str, Any] = {}
+"""Launcher spec entries merged last (``{"seccomp": False}``, ``{"namespaces": False}``):
+``bench/safety.py`` switches a layer off with it to measure what the layer costs. Empty in
+production; nothing in the package sets it."""
+_LAYERS = frozenset({"landlock", "mask", "network", "namespaces", "seccomp", "processes"})
 
 
 class SandboxError(ToolExecutionError):
@@ -86,7 +93,8 @@ class SandboxLimits:
     ``cpu_s``: CPU seconds (RLIMIT_CPU, per process); ``wall_s``: wall-clock seconds before the
     whole tree is killed; ``memory_bytes``: address space (RLIMIT_AS); ``file_bytes``: the
     largest file it may write (RLIMIT_FSIZE); ``processes``: processes and threads
-    (RLIMIT_NPROC, counted inside its own user namespace); ``open_files``: descriptors
+    (RLIMIT_NPROC, counted per user namespace; enforced for a root agent too, whose command
+    runs as a uid of its own outside the namespace); ``open_files``: descriptors
     (RLIMIT_NOFILE); ``output_bytes``: stdout and stderr kept, each (the rest is read and
     dropped)."""
 
@@ -130,11 +138,13 @@ class SandboxRules:
     """What a policy adds to one child: ``limits`` (a ceiling), ``mask`` (absolute paths to
     hide: protected files and folders inside the workspace, the agent's own files),
     ``require`` (layers without which the command must not run: ``landlock``, ``mask``,
-    ``network``, ``namespaces``)."""
+    ``network``, ``namespaces``, ``seccomp`` (the system-call filter), ``processes`` (a
+    process count the kernel enforces, which for a root agent needs the launcher's own uid in
+    the user namespace))."""
 
     limits: SandboxLimits | None = None
     mask: tuple[str, ...] = ()
-    require: frozenset[str] = frozenset({"landlock", "mask", "network"})
+    require: frozenset[str] = frozenset({"landlock", "mask", "network", "seccomp", "processes"})
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.require) - _LAYERS)
@@ -325,6 +335,7 @@ def run_sandboxed(
             "require": sorted(rules.require),
             "limits": dataclasses.asdict(chosen),
             "status_fd": write_fd,
+            **_LAUNCHER_OVERRIDES,
         }
         with sandbox_spawn():
             proc = subprocess.Popen(
@@ -385,7 +396,9 @@ _SUPPORT: dict[str, Any] | None = None
 def sandbox_support() -> dict[str, Any]:
     """What the sandbox can enforce on this machine (the launcher's status for ``true``):
     ``landlock_fs``, ``landlock_net``, ``user_namespace``, ``network_namespace``,
-    ``pid_namespace``, ``rlimits``, ``landlock_abi``. Cached per process."""
+    ``pid_namespace``, ``rlimits``, ``landlock_abi``, ``seccomp`` (the system-call filter),
+    ``process_limit`` (the kernel enforces ``processes``), ``uid_outside``. Cached per
+    process."""
     global _SUPPORT
     if _SUPPORT is None:
         with tempfile.TemporaryDirectory(prefix="agentcore-probe-") as folder:

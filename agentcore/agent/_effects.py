@@ -225,11 +225,14 @@ def _is_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 
 class NetRules:
-    """URLs and resolved addresses for one policy. A private, loopback, link-local, metadata or
-    otherwise special address is reachable only when an ``allowed_hosts`` entry names that
-    address literally or ``allowed_networks`` contains it; a public address only when it is
-    an address of an allowed host (any public address when the list has ``*.domain``
-    wildcards, which cannot be resolved ahead)."""
+    """URLs and resolved addresses for one policy. A private, loopback, link-local, metadata,
+    shared (100.64/10) or otherwise non-global address is reachable only when
+    ``allowed_networks`` contains it, or, when the tool asked for the address itself (not
+    for a name), an ``allowed_hosts`` entry names that address literally. A name, exact or
+    matched by a ``*.domain`` wildcard, never reaches such an address through a literal
+    entry: whatever a name resolves to is checked as reached ``named``. A public address is
+    reachable only when it is an address of an allowed host (any public address when the list
+    has ``*.domain`` wildcards, which cannot be resolved ahead)."""
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -283,6 +286,7 @@ class NetRules:
             or ip.is_multicast
             or ip.is_reserved
             or ip.is_unspecified
+            or not ip.is_global  # shared 100.64/10, documentation and benchmark ranges...
             or (ip.version == 6 and ip.ipv4_mapped is not None)
         )
 
@@ -298,9 +302,27 @@ class NetRules:
             self._resolved = found
         return self._resolved
 
-    def address(self, host: str, port: int | None) -> tuple[str, str] | None:
+    def name(self, host: str, port: int | None) -> tuple[str, str] | None:
+        """``(rule, reason)`` when ``host`` (a name) resolves to an address that may not be
+        reached through a name. A name that does not resolve is not refused here: the tool's
+        own lookup fails the same way."""
+        try:
+            infos = socket.getaddrinfo(host, port or 80, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return None
+        for info in infos:
+            found = self.address(str(info[4][0]), port, named=True)
+            if found is not None:
+                return found[0], f"{host!r} resolves to {found[1]}"
+        return None
+
+    def address(
+        self, host: str, port: int | None, *, named: bool = False
+    ) -> tuple[str, str] | None:
         """``(rule, reason)`` when a connection to ``host`` (an address; a name is resolved and
-        every address checked) on ``port`` is refused."""
+        every address checked as ``named``) on ``port`` is refused. ``named``: the address
+        came from resolving a name, so a literal ``allowed_hosts`` entry does not admit it
+        when it is special (only ``allowed_networks`` does)."""
         ip = _is_ip(host)
         if ip is None:
             try:
@@ -308,22 +330,29 @@ class NetRules:
             except OSError as exc:
                 return "network.address", f"{host!r} does not resolve ({exc})"
             for info in infos:
-                found = self.address(str(info[4][0]), port)
+                found = self.address(str(info[4][0]), port, named=True)
                 if found is not None:
-                    return found
+                    rule, reason = found
+                    return rule, f"{host!r} resolves to {reason}"
             return None
         if ip.version == 6 and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
-        ports = self.literal.get(ip)
-        if ports is not None and (None in ports or port in ports):
-            return None
         if any(ip in net for net in self.networks):
             return None
-        if self._special(ip):
+        special = self._special(ip)
+        ports = self.literal.get(ip)
+        if ports is not None and (None in ports or port in ports) and not (named and special):
+            return None
+        if special:
+            through = (
+                " through a name (only allowed_networks admits it)"
+                if named and ports is not None
+                else ""
+            )
             return (
                 "network.address",
                 f"address {ip} is loopback, private, link-local or metadata; the policy does "
-                "not allow it",
+                f"not allow it{through}",
             )
         if self.hosts is None:
             return "network.address", f"address {ip}: the policy allows no network hosts"
@@ -359,6 +388,10 @@ class CallGuard:
         self.redactor = redactor
         self.denials: list[tuple[str, str]] = []
         self._reads: dict[str, tuple[str, str] | None] = {}
+        # whether the call's latest name lookup was for a name (not an address): the next
+        # connection is then taken as reached through a name (a literal entry cannot admit a
+        # special address for it, even when the resolver answers differently the second time)
+        self._named = False
 
     def _deny(self, rule: str, reason: str) -> EffectDenied:
         self.denials.append((rule, reason))
@@ -398,14 +431,31 @@ class CallGuard:
     def address(self, host: str, port: int | None, *, event: str) -> None:
         if not self.may_connect:
             raise self._deny("effect.undeclared", f"tool {self.name!r} did not declare network")
-        found = self.net.address(host, port)
+        found = self.net.address(host, port, named=self._named)
         if found is not None:
             raise self._deny(*found)
+
+    def lookup(self, host: str, port: int | None, *, event: str) -> None:
+        """A host is about to be resolved (``socket.getaddrinfo``) or fetched (a URL a tool
+        checks): when it is a name, every address it resolves to must be reachable through a
+        name, before any connection is attempted, and the next connection counts as made
+        through a name."""
+        if not self.may_connect:
+            return  # the connection itself is refused (effect.undeclared)
+        self._named = _is_ip(host) is None
+        if self._named:
+            found = self.net.name(host, port)
+            if found is not None:
+                raise self._deny(*found)
 
     def url(self, url: str) -> None:
         found = self.net.url(url)
         if found is not None:
             raise self._deny(found[0], f"{url!r}: {found[1]}")
+        # an async client resolves in a worker thread the guard does not see: the name is
+        # checked here, and the connection that follows counts as made through a name
+        parsed = httpx.URL(url.strip())
+        self.lookup(parsed.host, parsed.port, event="url")
 
     def content(self, path: str, text: str, start: int) -> None:
         if self.redactor is None:

@@ -21,7 +21,7 @@ from agentcore.tools import SandboxLimits, regex_risk
 __all__ = ["ArgumentRule", "Budgets", "Policy"]
 
 _SIDE_EFFECTS = frozenset({"none", "reads", "writes", "network", "executes"})
-_SANDBOX_LAYERS = frozenset({"landlock", "mask", "network", "namespaces"})
+_SANDBOX_LAYERS = frozenset({"landlock", "mask", "network", "namespaces", "seccomp", "processes"})
 
 
 class Budgets(BaseModel):
@@ -92,7 +92,8 @@ class Policy(BaseModel):
     under ``sandbox_limits`` (wall and CPU time also within the run's time budget) and refuse
     to start without the layers in ``sandbox_require`` (``landlock``: the file system confined
     to the workspace; ``mask``: protected paths hidden; ``network``: no network;
-    ``namespaces``).
+    ``seccomp``: the system-call filter; ``namespaces``; ``processes``: a process count the
+    kernel enforces, even for a root agent).
     Untrusted steps: a call made while the agent works on a plan step that came from untrusted
     content (a task a tool added after reading a file or a page, a replan after such a
     failure) needs approval when the tool has a side effect in ``untrusted_step_approval``,
@@ -124,7 +125,9 @@ class Policy(BaseModel):
     audit_fsync: bool = True
     max_output_chars: int = Field(default=4_000, ge=64)
     sandbox_limits: SandboxLimits = Field(default_factory=SandboxLimits)
-    sandbox_require: frozenset[str] = frozenset({"landlock", "mask", "network"})
+    sandbox_require: frozenset[str] = frozenset(
+        {"landlock", "mask", "network", "seccomp", "processes"}
+    )
     unsandboxed_processes: bool = False
     untrusted_step_approval: frozenset[str] = frozenset({"writes", "executes", "network"})
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -42,6 +43,7 @@ from agentcore.memory import (
 )
 from agentcore.planners import PlanContext, Task, TaskGraph, render_text
 from agentcore.tools import SandboxLimits, Tool, influenced, sandbox_support, tool
+from agentcore.tools._sandbox_child import ARCHES
 from agentcore.tools.builtin import Workspace, default_tools, http_get_tool, plan_tools
 
 MARK = "OUTSIDE-MARK-3b7e1"  # content outside the workspace: never shown, never changed
@@ -527,6 +529,331 @@ for _name in ("spawn_subprocess", "spawn_system", "spawn_posix"):
         )
     )
 
+
+# the process count holds for root: the command is root only inside its user namespace
+def _gone(token: str) -> Callable[[Env, Any], None]:
+    """No process whose command line carries ``token`` is left (a fork loop's children)."""
+
+    def check(env: Env, result: Any) -> None:
+        deadline = time.monotonic() + 3
+        while True:
+            alive = []
+            for entry in os.listdir("/proc"):
+                try:
+                    with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                        if entry.isdigit() and token.encode() in handle.read():
+                            alive.append(entry)
+                except OSError:
+                    continue
+            if not alive or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert alive == [], f"processes of the command survived: {alive}"
+
+    return check
+
+
+def output_has(*texts: str) -> Callable[[Env, Any], None]:
+    def check(env: Env, result: Any) -> None:
+        out = _outputs(result)
+        for text in texts:
+            assert text in out, f"{text!r} not in {out[:600]}"
+
+    return check
+
+
+def _stopped_below(limit: int) -> Callable[[Env, Any], None]:
+    """The command printed ``stopped after N`` with N under the process limit."""
+
+    def check(env: Env, result: Any) -> None:
+        out = _outputs(result)
+        assert "stopped after" in out, out[:600]
+        count = int(out.split("stopped after", 1)[1].split()[0])
+        assert count < limit, f"{count} started under a limit of {limit}"
+
+    return check
+
+
+def _few_processes(env: Env) -> Policy:
+    return _policy(env).with_changes(sandbox_limits=SandboxLimits(processes=12, wall_s=3))
+
+
+_FORK_LOOP = (
+    "import os, time\nn = 0\ntry:\n    for _ in range(300):\n"
+    "        if os.fork() == 0:\n            time.sleep(30)  # {token}\n            os._exit(0)\n"
+    "        n += 1\nexcept OSError as exc:\n    print('stopped after', n, 'errno', exc.errno, flush=True)\n"
+    "else:\n    open('bomb-done.txt', 'w').write(str(n))\ntime.sleep(30)\n"
+)
+_sandbox(
+    "fork-loop-as-root",
+    py(_FORK_LOOP.format(token="fork-loop-e41a")),
+    all_of(
+        output_has("errno 11"),
+        _stopped_below(12),
+        absent(lambda e: e.ws / "bomb-done.txt"),
+        _gone("fork-loop-e41a"),
+    ),
+    policy=_few_processes,
+)
+_sandbox(
+    "shell-fork-bomb",
+    sh("b() { b | b & }; b # shell-bomb-77c2"),
+    all_of(faster(8.0), _gone("shell-bomb-77c2")),
+    policy=_few_processes,
+)
+_sandbox(
+    "thread-flood",
+    py(
+        "import threading, time\nts = []\ntry:\n    for _ in range(300):\n"
+        "        t = threading.Thread(target=time.sleep, args=(5,), daemon=True); t.start()\n"
+        "        ts.append(t)\nexcept RuntimeError as exc:\n    print('stopped after', len(ts), flush=True)\n"
+        "else:\n    open('threads-done.txt', 'w').write(str(len(ts)))\n"
+    ),
+    all_of(_stopped_below(12), absent(lambda e: e.ws / "threads-done.txt")),
+    policy=_few_processes,
+)
+_sandbox(
+    "become-outside-root",
+    # uid 1 inside is the outside root, whom the kernel exempts from the process count
+    py(
+        "import os\ntry:\n    os.setresuid(1, 1, 1)\nexcept OSError as exc:\n"
+        "    print('setuid errno', exc.errno)\nelse:\n    open('became-root.txt', 'w').write('x')\n"
+    ),
+    all_of(output_has("setuid errno 1"), absent(lambda e: e.ws / "became-root.txt")),
+)
+
+# ----------------------------------------------------------------------------- family 8b: syscalls
+
+SYSCALLS: list[Attack] = []
+_NR = ARCHES.get(os.uname().machine, (0, {}))[1]
+_SYSCALL_CODE = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+buf = ctypes.create_string_buffer(256)
+text = {{k: ctypes.create_string_buffer(v.encode()) for k, v in {texts!r}.items()}}
+args = [ctypes.addressof(text[a]) if a in text else (ctypes.addressof(buf) if a == "buf" else a)
+        for a in {args!r}]
+ctypes.set_errno(0)
+r = libc.syscall(ctypes.c_long({nr}), *[ctypes.c_long(a) for a in args])
+print("{name} returned", r, "errno", ctypes.get_errno(), flush=True)
+if r == 0 and {forks!r}:
+    os._exit(0)
+if r >= 0:
+    try:
+        open("did-{name}.txt", "w").write(str(r))
+    except OSError:
+        pass
+"""
+
+
+def _syscall(
+    id: str,
+    name: str,
+    args: list[Any],
+    texts: dict[str, str] | None = None,
+    effect: Callable[[Env, Any], None] | None = None,
+    code: int = 1,
+) -> None:
+    def script(env: Env) -> list[Any]:
+        found = {k: v.format(outside=env.outside) for k, v in (texts or {}).items()}
+        source = _SYSCALL_CODE.format(
+            nr=_NR.get(name, -1), args=args, texts=found, name=name, forks=name == "clone"
+        )
+        return [("run_python", {"code": source})]
+
+    checks = [
+        ran_in_sandbox,
+        output_has(f"{name} returned -1 errno {code}"),
+        absent(lambda e: e.ws / f"did-{name}.txt"),
+    ]
+    SYSCALLS.append(
+        Attack(
+            id,
+            "syscalls",
+            script,
+            all_of(*checks, effect or (lambda e, r: None)),
+            sandboxed=True,
+        )
+    )
+
+
+def _same_namespaces(env: Env, result: Any) -> None:
+    assert "ns " not in _outputs(result)
+
+
+_syscall("ptrace-traceme", "ptrace", [0, 0, 0, 0])
+_syscall("process-vm-readv", "process_vm_readv", [1, 0, 0, 0, 0, 0])
+_syscall("unshare-user", "unshare", [0x10000000])
+_syscall("unshare-mount-net", "unshare", [0x40020000])
+_syscall("clone-new-user", "clone", [0x10000000 | 17, 0, 0, 0, 0])
+_syscall("clone3-hidden-flags", "clone3", ["buf", 88], code=38)  # ENOSYS: glibc falls back
+_syscall("setns-join", "setns", [0, 0])
+_syscall(
+    "mount-over-git",
+    "mount",
+    ["none", "git", "tmpfs", 0, 0],
+    texts={"none": "none", "git": ".git", "tmpfs": "tmpfs"},
+    effect=git_intact,
+)
+_syscall(
+    "mount-bind-outside-in",
+    "mount",
+    ["src", "dst", 0, 4096, 0],
+    texts={"src": "{outside}", "dst": "sub"},
+    effect=secret_intact,
+)
+_syscall("chroot-escape", "chroot", ["dir"], texts={"dir": "sub"})
+_syscall("bpf-map-create", "bpf", [0, "buf", 72])
+_syscall("keyctl-session-keyring", "keyctl", [1, "name"], texts={"name": "redteam"})
+_syscall(
+    "add-key-process",
+    "add_key",
+    ["type", "name", "buf", 4, -2],
+    texts={"type": "user", "name": "k"},
+)
+_syscall("io-uring-setup", "io_uring_setup", [8, "buf"])
+_syscall("userfaultfd", "userfaultfd", [0])
+_syscall("perf-event-open", "perf_event_open", ["buf", 0, -1, -1, 0])
+_syscall(
+    "name-to-handle-secret",
+    "name_to_handle_at",
+    [-100, "path", "buf", "buf", 0],
+    texts={"path": "{outside}/secret.txt"},
+    effect=secret_intact,
+)
+_syscall("open-by-handle-shocker", "open_by_handle_at", [-100, "buf", 0], effect=secret_intact)
+_syscall("personality-no-aslr", "personality", [0x0040000])
+_syscall("kexec-load", "kexec_load", [0, 0, 0, 0])
+_syscall("init-module", "init_module", ["buf", 16, "buf"])
+_syscall("settimeofday", "settimeofday", ["buf", 0])
+
+# another architecture's system call table: the command is killed before the call runs
+_FOREIGN = {
+    "i386-int80": (
+        "import ctypes, mmap\n"
+        "m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)\n"
+        "m.write(b'\\xb8\\x14\\x00\\x00\\x00\\xcd\\x80\\xc3')  # i386 getpid via int 0x80\n"
+        "f = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))\n"
+        "f(); open('did-foreign.txt', 'w').write('ran')\n"
+    ),
+    "x32-bit": (
+        "import ctypes\nctypes.CDLL(None).syscall(0x40000000 | 39)\n"
+        "open('did-foreign.txt', 'w').write('ran')\n"
+    ),
+}
+for _id, _code in _FOREIGN.items():
+    SYSCALLS.append(
+        Attack(
+            f"foreign-arch-{_id}",
+            "syscalls",
+            py(_code),
+            all_of(
+                ran_in_sandbox,
+                output_has("SIGSYS"),
+                absent(lambda e: e.ws / "did-foreign.txt"),
+            ),
+            sandboxed=True,
+        )
+    )
+
+# ----------------------------------------------------------------------------- family 2b: wildcards
+
+WILDCARDS: list[Attack] = []
+PUBLIC = "93.184.216.34"
+
+
+def _resolver(*answers: str | list[str]) -> Callable[[Env], None]:
+    """``*.example.com`` resolves to ``answers`` (one answer per lookup, the last one
+    repeated: a rebinding resolver), the rest as usual; raises the audit event the real
+    resolver raises, so the guard sees the name being looked up."""
+
+    def setup(env: Env) -> None:
+        real = socket.getaddrinfo
+        calls = {"n": 0}
+
+        def fake(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            name = host.decode() if isinstance(host, bytes) else host
+            if not (isinstance(name, str) and name.endswith(".example.com")):
+                return real(host, port, *args, **kwargs)
+            sys.audit("socket.getaddrinfo", host, port, 0, 0, 0)
+            answer = answers[min(calls["n"], len(answers) - 1)]
+            calls["n"] += 1
+            port_n = int(port) if port not in (None, "") else 0
+            found = []
+            for address in [answer] if isinstance(answer, str) else answer:
+                if ":" in address:
+                    found.append(
+                        (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port_n, 0, 0))
+                    )
+                else:
+                    found.append((socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port_n)))
+            return found
+
+        env.monkeypatch.setattr(socket, "getaddrinfo", fake)
+
+    return setup
+
+
+def _wild_policy(networks: tuple[str, ...] = ()) -> Callable[[Env], Policy]:
+    def policy(env: Env) -> Policy:
+        # the loopback server's own address is allowed literally: a name must still not reach it
+        return _policy(env).with_changes(
+            allowed_hosts=("*.example.com", f"127.0.0.1:{env.server.server_address[1]}"),
+            allowed_networks=networks,
+        )
+
+    return policy
+
+
+def _wild_tools(env: Env) -> list[Tool]:
+    port = env.server.server_address[1]
+    fetcher = http_get_tool(["*.example.com", f"127.0.0.1:{port}"])
+
+    @tool(side_effects="network")
+    def raw_get(host: str, port: int) -> str:
+        """Open a socket to a host and send a GET."""
+        with socket.create_connection((host, port), timeout=3) as conn:
+            conn.sendall(b"GET /raw HTTP/1.0\r\nHost: x\r\n\r\n")
+            return conn.recv(200).decode("latin-1")
+
+    return [fetcher, raw_get]
+
+
+def _wild(id: str, answers: Any, target: str = "api.example.com", via: str = "http_get") -> None:
+    def script(env: Env) -> list[Any]:
+        port = env.server.server_address[1]
+        if via == "http_get":
+            return [("http_get", {"url": f"http://{target}:{port}/wild"})]
+        return [("raw_get", {"host": target, "port": port})]
+
+    WILDCARDS.append(
+        Attack(
+            id,
+            "wildcard",
+            script,
+            all_of(no_hits, output_lacks("page says")),
+            ("network",),
+            policy=_wild_policy(),
+            setup=_resolver(*answers),
+            tools=_wild_tools,
+        )
+    )
+
+
+_wild("to-loopback-allowed-literally", ["127.0.0.1"])
+_wild("to-loopback-raw-socket", ["127.0.0.1"], via="raw_get")
+_wild("to-metadata", ["169.254.169.254"])
+_wild("to-private-10", ["10.20.30.40"])
+_wild("to-private-192-raw", ["192.168.1.10"], via="raw_get")
+_wild("to-shared-cgnat", ["100.64.3.4"])
+_wild("to-ipv6-loopback", ["::1"])
+_wild("to-ipv4-mapped-loopback", ["::ffff:127.0.0.1"])
+_wild("public-and-loopback-mixed", [[PUBLIC, "127.0.0.1"]])
+_wild("rebind-public-then-loopback", [PUBLIC, "127.0.0.1"], target="rebind.example.com")
+_wild("rebind-raw-public-then-loopback", [PUBLIC, "127.0.0.1"], via="raw_get")
+_wild("deep-subdomain-to-loopback", ["127.0.0.1"], target="a.b.c.example.com")
+
 # ----------------------------------------------------------------------------- family 9: links
 
 LINKS: list[Attack] = []
@@ -951,7 +1278,7 @@ def _notes_lack(env: Env, result: Any, text: str) -> None:
     assert planner.notes and all(text not in note for notes in planner.notes for note in notes)
 
 
-ALL = [*SANDBOX, *LINKS, *PROVENANCE]
+ALL = [*SANDBOX, *SYSCALLS, *WILDCARDS, *LINKS, *PROVENANCE]
 
 
 @pytest.mark.parametrize("attack", ALL, ids=[f"{a.family}:{a.id}" for a in ALL])
@@ -964,6 +1291,10 @@ def test_attack(
 ) -> None:
     if attack.sandboxed and not CONFINED:
         pytest.skip(f"no Landlock or user namespaces: {SUPPORT}")
+    if attack.family == "syscalls" and not (SUPPORT.get("seccomp") and _NR):
+        pytest.skip(f"no seccomp filter for {os.uname().machine} here: {SUPPORT}")
+    if attack.id.startswith("foreign-arch") and os.uname().machine != "x86_64":
+        pytest.skip("the foreign-architecture probes are x86_64 code")
     server.hits.clear()
     env = Env(
         tmp_path, tmp_path / "ws", tmp_path / "home", tmp_path / "outside", server, monkeypatch
@@ -1140,3 +1471,35 @@ def test_recall_tool_marks_memories_from_untrusted_content(tmp_path: Path) -> No
         assert "the deploy runs on fridays" in lines, out
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("via", ["http_get", "raw_get"])
+def test_a_wildcard_name_reaches_a_private_address_only_through_allowed_networks(
+    via: str, tmp_path: Path, server: Any, monkeypatch: pytest.MonkeyPatch, rogue: type
+) -> None:
+    """The precision side of the wildcard family: the same name, the same loopback server,
+    admitted once ``allowed_networks`` names the block (and only then)."""
+    port = server.server_address[1]
+    server.hits.clear()
+    env = Env(
+        tmp_path, tmp_path / "ws", tmp_path / "home", tmp_path / "outside", server, monkeypatch
+    )
+    env.ws.mkdir()
+    call = (
+        ("http_get", {"url": f"http://api.example.com:{port}/wild"})
+        if via == "http_get"
+        else ("raw_get", {"host": "api.example.com", "port": port})
+    )
+    attack = Attack(
+        "wildcard-allowed-network",
+        "wildcard",
+        lambda e: [call],
+        lambda e, r: None,
+        policy=_wild_policy(("127.0.0.0/8",)),
+        setup=_resolver("127.0.0.1"),
+        tools=_wild_tools,
+    )
+    agent = _run(attack, env, rogue)
+    result = agent.run(attack.goal)
+    assert server.hits == ["/wild" if via == "http_get" else "/raw"], _outputs(result)
+    assert "page says" in _outputs(result)

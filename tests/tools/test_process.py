@@ -37,7 +37,7 @@ def test_limits_validate_and_combine() -> None:
     assert a.within(2.5).wall_s == 2.5 and a.within(2.5).cpu_s == 3
     assert a.within(None) is a
     with pytest.raises(ValueError, match="unknown"):
-        SandboxRules(require=frozenset({"seccomp"}))
+        SandboxRules(require=frozenset({"apparmor"}))
 
 
 def test_exec_tools_are_opt_in_and_declare_executes(tmp_path: Path) -> None:
