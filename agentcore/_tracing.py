@@ -31,6 +31,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -121,14 +122,22 @@ def start_chat(parent: Span | None, *, model: str, params: Any = None) -> Span:
     return _start(f"chat {model}", parent, SpanKind.CLIENT, attributes)
 
 
-def end_chat(span: Span, completion: Any) -> None:
-    """Record what a backend call returned (a :class:`Completion`) and end its span."""
+def end_chat(span: Span, result: Any) -> None:
+    """Record what a model call returned and end its span: a backend's :class:`Completion`
+    (``usage``, ``tool_calls``) or the core's :class:`GenerationResult` (``prompt_tokens``,
+    ``token_ids``)."""
     if span.is_recording():
-        usage = completion.usage
-        span.set_attribute("gen_ai.usage.input_tokens", int(usage.prompt_tokens))
-        span.set_attribute("gen_ai.usage.output_tokens", int(usage.completion_tokens))
-        span.set_attribute("gen_ai.response.finish_reasons", [str(completion.finish_reason)])
-        span.set_attribute("agentcore.response.tool_calls", len(completion.tool_calls))
+        usage = getattr(result, "usage", None)
+        if usage is not None:
+            input_tokens, output_tokens = usage.prompt_tokens, usage.completion_tokens
+        else:
+            input_tokens, output_tokens = result.prompt_tokens, len(result.token_ids)
+        span.set_attribute("gen_ai.usage.input_tokens", int(input_tokens))
+        span.set_attribute("gen_ai.usage.output_tokens", int(output_tokens))
+        span.set_attribute("gen_ai.response.finish_reasons", [str(result.finish_reason)])
+        calls = getattr(result, "tool_calls", None)
+        if calls is not None:
+            span.set_attribute("agentcore.response.tool_calls", len(calls))
     span.end()
 
 
@@ -219,14 +228,14 @@ def current(span: Span | None) -> Iterator[None]:
 # ---------------------------------------------------------------------- the command line
 
 
-def add_trace_argument(parser: Any) -> None:
+def add_trace_argument(parser: Any, choices: Sequence[Exporter] = ("console", "otlp")) -> None:
     """``--trace console|otlp`` on a command that runs agents or the model."""
     parser.add_argument(
         "--trace",
-        choices=("console", "otlp"),
+        choices=tuple(choices),
         default=None,
-        help="emit OpenTelemetry spans: 'console' prints them, 'otlp' sends them over HTTP to "
-        "$OTEL_EXPORTER_OTLP_ENDPOINT (needs the [otel] extra)",
+        help="emit OpenTelemetry spans: 'console' prints them to stderr, 'otlp' sends them "
+        "over HTTP to $OTEL_EXPORTER_OTLP_ENDPOINT (needs the [otel] extra)",
     )
 
 
@@ -240,7 +249,7 @@ def configure_from(namespace: Any) -> None:
 def configure(exporter: Exporter, *, service: str = "agentcore") -> Any:
     """Install an SDK tracer provider exporting to ``exporter`` and return it.
 
-    ``console`` writes each span as JSON to stdout; ``otlp`` sends batches over HTTP to
+    ``console`` writes each span as JSON to stderr; ``otlp`` sends batches over HTTP to
     ``$OTEL_EXPORTER_OTLP_ENDPOINT`` (default ``http://localhost:4318``). Raises
     :class:`~agentcore._extras.MissingExtraError` naming the ``[otel]`` extra when the SDK or
     the exporter is not installed. Spans still open at exit are flushed by the SDK's exit hook.
@@ -263,8 +272,8 @@ def configure(exporter: Exporter, *, service: str = "agentcore") -> Any:
         resource=Resource.create({"service.name": service, "service.version": __version__})
     )
     processor: SpanProcessor
-    if exporter == "console":
-        processor = SimpleSpanProcessor(ConsoleSpanExporter())
+    if exporter == "console":  # stderr: stdout stays the command's own output
+        processor = SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr))
     elif exporter == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

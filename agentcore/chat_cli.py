@@ -10,6 +10,7 @@ import argparse
 import sys
 import time
 
+from agentcore import _tracing as tracing
 from agentcore._model_args import load_engine
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
@@ -41,6 +42,7 @@ def _open_session(engine: Engine, ns: argparse.Namespace) -> Session:
 
 
 def run_chat(ns: argparse.Namespace) -> int:
+    tracing.configure_from(ns)  # --trace
     interactive = sys.stdin.isatty()
     try:
         t0 = time.perf_counter()
@@ -74,9 +76,16 @@ def run_chat(ns: argparse.Namespace) -> int:
             continue
         if interactive:
             print("assistant> ", end="", file=sys.stderr, flush=True)
+        span = tracing.start_chat(None, model=info.name, params=params)
         try:
-            session.chat(text, params, on_token=lambda ev: print(ev.text, end="", flush=True))
-        except KeyboardInterrupt:
+            reply = session.chat(
+                text, params, on_token=lambda ev: print(ev.text, end="", flush=True)
+            )
+            tracing.end_chat(span, reply)
+        except BaseException as exc:
+            tracing.end_interrupted(span, exc)
+            if not isinstance(exc, KeyboardInterrupt):
+                raise
             print("\n[stopped]", file=sys.stderr)
         print(flush=True)
         if ns.session:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from agentcore._extras import MissingExtraError, require_extra
 from agentcore._model_args import add_model_arguments, add_session_arguments
+from agentcore._tracing import add_trace_argument
 from agentcore._version import __version__
 from agentcore.core.models import DEFAULT_ALIAS, MODELS, model_status
 from agentcore.server._main import add_serve_arguments
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--help-app", action="store_true", help="show the terminal assistant's options"
     )
+    add_trace_argument(chat)
 
     sub.add_parser("sim", help="run a multi-agent simulation scenario", add_help=False)
 

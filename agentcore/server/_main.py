@@ -19,6 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agentcore import _tracing as tracing
+from agentcore.backends._limits import DEFAULT_MAX_RESIDENT, DEFAULT_MAX_SESSIONS
+
 if TYPE_CHECKING:
     from agentcore.server._config import ServerConfig
 
@@ -35,11 +38,11 @@ __all__ = [
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``agentcore serve`` (shared with ``python -m agentcore.server``)."""
     from agentcore._model_args import add_model_arguments, add_session_arguments
-    from agentcore.backends._local import DEFAULT_MAX_RESIDENT, DEFAULT_MAX_SESSIONS
     from agentcore.server._config import MIB, ServerConfig
 
     d = ServerConfig()
     p.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host})")
+    tracing.add_trace_argument(p)
     p.add_argument("--port", type=int, default=d.port, help=f"port (default {d.port}; 0: any)")
     add_model_arguments(p)
     add_session_arguments(p)
@@ -154,6 +157,7 @@ def run_serve(ns: argparse.Namespace) -> int:
     from agentcore.server._app import create_app
     from agentcore.server._config import default_sessions_dir
 
+    tracing.configure_from(ns)  # --trace
     try:
         config = config_from_args(ns)
         if ns.max_resident_sessions < 1:

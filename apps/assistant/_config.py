@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from agentcore import _tracing as tracing
 from agentcore.core.models import AGENT_ALIAS
 from agentcore.paths import data_home, validate_name
 
@@ -39,6 +40,8 @@ class AssistantConfig:
     their window and recall the most relevant blocks (exact recall of evicted context).
     ``memory_url``: keep long-term memory on this chromadb server (``chroma run``) instead of
     the embedded store under ``home``, e.g. to share it with agents on other machines.
+    ``trace``: ``"otlp"`` sends OpenTelemetry spans to ``$OTEL_EXPORTER_OTLP_ENDPOINT`` (the
+    console exporter would draw over the screen; docs/observability.md).
     """
 
     model: str = AGENT_ALIAS
@@ -52,6 +55,7 @@ class AssistantConfig:
     threads: int | None = None
     recall: bool = True
     memory_url: str | None = None
+    trace: Literal["otlp"] | None = None
 
     def __post_init__(self) -> None:
         validate_name(self.agent, "agent")
@@ -144,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep long-term memory on this chromadb server (http://host:port, started with "
         "`chroma run`) instead of the embedded store (docs/scaling.md)",
     )
+    tracing.add_trace_argument(p, choices=("otlp",))
     return p
 
 
@@ -163,6 +168,7 @@ def parse_args(argv: Sequence[str] | None = None) -> AssistantConfig:
             threads=ns.threads,
             recall=ns.recall,
             memory_url=ns.memory_url,
+            trace=ns.trace,
         )
     except ValueError as exc:
         parser.error(str(exc))

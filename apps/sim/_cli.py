@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from agentcore import _tracing as tracing
 from agentcore.apps.sim._backend import BackendSpec
 from agentcore.apps.sim._loader import ScenarioError
 from agentcore.apps.sim._runner import RunOptions, run_scenario
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         "rule-based stand-in without weights (dry runs)",
     )
     p.add_argument("--base-url", default=None, help="use an OpenAI-compatible server instead")
+    tracing.add_trace_argument(p)
     p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     p.add_argument("--max-tokens", type=int, default=None, help="override tokens per reply")
     p.add_argument("--workers", type=int, default=1, help="agent turns run at once (threads)")
@@ -80,6 +82,7 @@ def resolve_scenario(name: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    tracing.configure_from(args)  # --trace
     scenario = resolve_scenario(args.scenario)
     spec = BackendSpec.parse(args.model, args.base_url, args.window)
     if args.threads is not None:
