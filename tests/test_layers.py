@@ -98,6 +98,7 @@ ALLOWED_LAZY: dict[tuple[str, str], str] = {
     ),
     ("agentcore._model_args", "agentcore.core.engine"): _TORCH + " (flags parse without it)",
     ("agentcore._model_args", "agentcore.core.recall"): _TORCH + " (flags parse without it)",
+    ("agentcore.train", "agentcore.train._memory"): _TORCH_FREE + " (`agentcore --help`)",
     ("agentcore.train._cli", "agentcore.core.engine"): _TORCH + " (training runs)",
     ("agentcore.train._cli", "agentcore.core.loader"): _TORCH + " (training runs)",
     ("agentcore.train._cli", "agentcore.train._memory"): _TORCH + " (training runs)",
@@ -120,7 +121,10 @@ ALLOWED_LAZY: dict[tuple[str, str], str] = {
     ("agentcore.cli", "agentcore.apps.assistant"): _EXTRA + " (Textual, [tui])",
     ("agentcore.cli", "agentcore.apps.sim"): _EXTRA + " (PyYAML, [sim])",
     ("agentcore.cli", "agentcore.server"): _EXTRA + " (FastAPI, uvicorn, [server])",
-    ("agentcore.cli", "agentcore.train._cli"): _TORCH + " (agentcore.train loads torch)",
+    ("agentcore.cli", "agentcore.train._cli"): (
+        "as found: agentcore.train loads its torch names on first use, so `train`'s options "
+        "could be built at module level (cli.py is being changed by the tracing work)"
+    ),
     ("agentcore.cli", "agentcore.chat_cli"): _TORCH + " (the line chat runs the core)",
     # the apps: a scripted or remote run never loads torch or Ray
     ("agentcore.apps.assistant._backend", "agentcore.core.recall"): _TORCH_FREE + " (--base-url)",
@@ -548,3 +552,49 @@ def test_the_torch_free_parts_import_without_torch(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0 and "torch-free" in done.stdout, done.stderr[-4000:]
+
+
+# The commands that only print: no model runs, so torch and its kin never load.
+_CLI_WITHOUT_TORCH = f"""
+import contextlib, io, sys
+
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {_BLOCKED!r}:
+            raise ImportError(f"{{name}} is blocked in this test")
+        return None
+
+sys.meta_path.insert(0, Blocked())
+from agentcore.cli import main
+
+for argv, expected in (
+    (["--help"], "subcommands:"),
+    (["serve", "--help"], "--max-sessions"),
+    (["train", "--help"], "--preset"),
+    (["models"], "smollm2-135m"),
+    (["bench", "list"], "streaming"),
+):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            rc = main(argv)
+        except SystemExit as e:  # argparse's --help
+            rc = e.code
+    assert rc == 0 and expected in out.getvalue(), (argv, rc, out.getvalue()[-2000:])
+loaded = sorted({{n.partition(".")[0] for n in sys.modules}} & set({_BLOCKED!r}))
+assert not loaded, loaded
+print("cli torch-free")
+"""
+
+
+def test_the_cli_prints_help_without_torch() -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _CLI_WITHOUT_TORCH],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0 and "cli torch-free" in done.stdout, done.stderr[-4000:]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from agentcore.backends._continuation import SessionConflictError
 from agentcore.backends._fake import FakeBackend, FakeRequest, Reply, ScriptExhaustedError
 from agentcore.backends._http import HttpBackend, ToolCallDecodeError
+from agentcore.backends._limits import SessionLimitError, ToolDeclarationError
 from agentcore.backends._protocol import (
     Completion,
     Described,
@@ -35,8 +36,6 @@ from agentcore.backends._summarizer import BackendSummarizer, default_summarizer
 if TYPE_CHECKING:
     from agentcore.backends._local import (
         LocalBackend,
-        SessionLimitError,
-        ToolDeclarationError,
         normalize_messages,
         tools_from_openai,
     )
@@ -72,8 +71,6 @@ __all__ = [
 _LOCAL = frozenset(
     {
         "LocalBackend",
-        "SessionLimitError",
-        "ToolDeclarationError",
         "normalize_messages",
         "tools_from_openai",
     }

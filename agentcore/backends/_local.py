@@ -24,6 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from agentcore.backends._continuation import Ledger, continuation
+from agentcore.backends._limits import (
+    DEFAULT_MAX_RESIDENT,
+    SessionLimitError,
+    ToolDeclarationError,
+)
 from agentcore.backends._protocol import (
     Completion,
     Message,
@@ -60,42 +65,15 @@ from agentcore.tools import (
 from agentcore.tools._decision import ToolSelector
 
 __all__ = [
-    "DEFAULT_MAX_RESIDENT",
-    "DEFAULT_MAX_SESSIONS",
     "LocalBackend",
-    "SessionLimitError",
-    "ToolDeclarationError",
     "normalize_messages",
     "tools_from_openai",
 ]
 
 log = logging.getLogger("agentcore.backends")
 
-DEFAULT_MAX_RESIDENT = 16  # sessions a persistent backend keeps in memory
-DEFAULT_MAX_SESSIONS = 10_000  # sessions `agentcore serve` keeps on disk unless told otherwise
 _SCHEMA_CHECKS_KEPT = 256  # tool schemas whose grammar warnings a backend remembers
 _LEADING_SPACE = re.compile(r"\s*")
-
-
-class SessionLimitError(RuntimeError):
-    """A new session would exceed the sessions a backend keeps on disk (HTTP 507)."""
-
-    def __init__(self, limit: int, held: int) -> None:
-        super().__init__(
-            f"this server keeps at most {limit} sessions on disk and holds {held}: delete "
-            "sessions no longer needed (DELETE /v1/sessions/{id}), or raise the limit "
-            "(agentcore serve --max-sessions N; LocalBackend(max_sessions=N))"
-        )
-        self.limit = limit
-
-
-class ToolDeclarationError(ValueError):
-    """A ``tools`` entry this backend cannot decode under; ``param`` locates it."""
-
-    def __init__(self, index: int, name: str | None, problem: str, field: str = "") -> None:
-        who = f"tools[{index}]" + (f" ({name!r})" if name else "")
-        super().__init__(f"{who}: {problem}")
-        self.param = f"tools[{index}]{field}"
 
 
 def tools_from_openai(entries: Sequence[Mapping[str, Any]]) -> list[Any]:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentcore.backends._continuation import SessionConflictError
-from agentcore.backends._local import SessionLimitError
+from agentcore.backends._limits import SessionLimitError
 from agentcore.backends._protocol import (
     Completion,
     Described,
