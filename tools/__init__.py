@@ -73,14 +73,8 @@ from agentcore.tools._provenance import influenced, untrusted_influence
 from agentcore.tools._regex import regex_risk
 from agentcore.tools._registry import ToolRegistry
 from agentcore.tools._result import ToolOutput, ToolResult
-from agentcore.tools._sandbox import (
-    SandboxError,
-    SandboxLimits,
-    SandboxResult,
-    SandboxRules,
-    run_sandboxed,
-    sandbox_support,
-)
+from agentcore.tools._sandbox import SandboxError, SandboxResult, run_sandboxed, sandbox_support
+from agentcore.tools._sandbox_rules import SandboxLimits, SandboxRules
 from agentcore.tools._tool import Tool, tool
 
 __all__ = [

@@ -30,12 +30,10 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from agentcore.tools._errors import ToolExecutionError
-
-if TYPE_CHECKING:
-    from agentcore.tools._sandbox import SandboxRules
+from agentcore.tools._sandbox_rules import SandboxRules
 
 __all__ = [
     "EffectDenied",

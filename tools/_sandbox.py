@@ -1,10 +1,9 @@
 """Child processes under resource limits, confined to the workspace.
 
-Owns :class:`SandboxLimits` (CPU seconds, wall time, address space, file size, processes,
-open files, output kept), :class:`SandboxRules` (what the running call's policy adds: a
-ceiling on the limits, paths to hide, which layers are required), :class:`SandboxResult` and
-:func:`run_sandboxed`, the one way a tool starts a process. The command runs through the
-launcher in ``_sandbox_child.py``: new user, mount, network and PID namespaces (for a root
+Owns :class:`SandboxResult` and :func:`run_sandboxed`, the one way a tool starts a process,
+under its :class:`SandboxLimits` and the running call's :class:`SandboxRules` (both in
+``_sandbox_rules``, which the effect guard shares). The command runs through the launcher in
+``_sandbox_child.py``: new user, mount, network and PID namespaces (for a root
 agent, a uid of its own outside, so the kernel counts its processes), protected paths masked,
 Landlock (reads under the runtime, writes only under the workspace and a private temporary
 folder, no TCP), rlimits, a seccomp filter (foreign architectures killed; ptrace, mounts, new
@@ -38,15 +37,9 @@ from typing import Any
 
 from agentcore.tools._effects import _quiet, current_guard, sandbox_spawn
 from agentcore.tools._errors import ToolExecutionError
+from agentcore.tools._sandbox_rules import SandboxLimits, SandboxRules
 
-__all__ = [
-    "SandboxError",
-    "SandboxLimits",
-    "SandboxResult",
-    "SandboxRules",
-    "run_sandboxed",
-    "sandbox_support",
-]
+__all__ = ["SandboxError", "SandboxResult", "run_sandboxed", "sandbox_support"]
 
 _LAUNCHER = str(Path(__file__).with_name("_sandbox_child.py"))
 _READ_ROOTS = (
@@ -79,77 +72,10 @@ _LAUNCHER_OVERRIDES: dict[str, Any] = {}
 """Launcher spec entries merged last (``{"seccomp": False}``, ``{"namespaces": False}``):
 ``bench/safety.py`` switches a layer off with it to measure what the layer costs. Empty in
 production; nothing in the package sets it."""
-_LAYERS = frozenset({"landlock", "mask", "network", "namespaces", "seccomp", "processes"})
 
 
 class SandboxError(ToolExecutionError):
     """The sandbox could not be set up as the rules require (the command never ran)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class SandboxLimits:
-    """Resource limits of one child process tree.
-
-    ``cpu_s``: CPU seconds (RLIMIT_CPU, per process); ``wall_s``: wall-clock seconds before the
-    whole tree is killed; ``memory_bytes``: address space (RLIMIT_AS); ``file_bytes``: the
-    largest file it may write (RLIMIT_FSIZE); ``processes``: processes and threads
-    (RLIMIT_NPROC, counted per user namespace; enforced for a root agent too, whose command
-    runs as a uid of its own outside the namespace); ``open_files``: descriptors
-    (RLIMIT_NOFILE); ``output_bytes``: stdout and stderr kept, each (the rest is read and
-    dropped)."""
-
-    cpu_s: int = 10
-    wall_s: float = 30.0
-    memory_bytes: int = 1 << 30
-    file_bytes: int = 64 << 20
-    processes: int = 64
-    open_files: int = 256
-    output_bytes: int = 64_000
-
-    def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not value > 0:
-                raise ValueError(f"SandboxLimits.{field.name}: got {value!r}; expected > 0")
-
-    def tighter(self, other: SandboxLimits | None) -> SandboxLimits:
-        """Each limit the smaller of the two (``other`` None: unchanged)."""
-        if other is None:
-            return self
-        return SandboxLimits(
-            **{
-                f.name: min(getattr(self, f.name), getattr(other, f.name))
-                for f in dataclasses.fields(self)
-            }
-        )
-
-    def within(self, seconds: float | None) -> SandboxLimits:
-        """Wall and CPU time no longer than ``seconds`` (a run's remaining time budget)."""
-        if seconds is None:
-            return self
-        seconds = max(0.05, seconds)
-        return dataclasses.replace(
-            self, wall_s=min(self.wall_s, seconds), cpu_s=max(1, min(self.cpu_s, int(seconds) + 1))
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class SandboxRules:
-    """What a policy adds to one child: ``limits`` (a ceiling), ``mask`` (absolute paths to
-    hide: protected files and folders inside the workspace, the agent's own files),
-    ``require`` (layers without which the command must not run: ``landlock``, ``mask``,
-    ``network``, ``namespaces``, ``seccomp`` (the system-call filter), ``processes`` (a
-    process count the kernel enforces, which for a root agent needs the launcher's own uid in
-    the user namespace))."""
-
-    limits: SandboxLimits | None = None
-    mask: tuple[str, ...] = ()
-    require: frozenset[str] = frozenset({"landlock", "mask", "network", "seccomp", "processes"})
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.require) - _LAYERS)
-        if unknown:
-            raise ValueError(f"SandboxRules.require: unknown {unknown}; expected {sorted(_LAYERS)}")
 
 
 @dataclasses.dataclass(frozen=True)

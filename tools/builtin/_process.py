@@ -17,7 +17,8 @@ from typing import Annotated
 from pydantic import Field
 
 from agentcore.tools._meta import SideEffect, ToolLimits
-from agentcore.tools._sandbox import SandboxLimits, run_sandboxed
+from agentcore.tools._sandbox import run_sandboxed
+from agentcore.tools._sandbox_rules import SandboxLimits
 from agentcore.tools._tool import Tool
 from agentcore.tools.builtin._workspace import Workspace
 
