@@ -81,7 +81,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 _TORCH = "torch: the model core loads only when a local model is used"
 _TORCH_FREE = "torch: keeps the torch-free parts (HTTP backend, remote agent) free of it"
 _EXTRA = "an optional extra: the subcommand's packages load only when it runs"
-_SIM_AS_FOUND = "as found; already loaded at module level through agentcore.agent"
 
 # Function-level imports that stay, and why. Never to dodge a cycle: rule 1 fails on those.
 ALLOWED_LAZY: dict[tuple[str, str], str] = {
@@ -103,20 +102,11 @@ ALLOWED_LAZY: dict[tuple[str, str], str] = {
     ("agentcore.train._cli", "agentcore.core.loader"): _TORCH + " (training runs)",
     ("agentcore.train._cli", "agentcore.train._memory"): _TORCH + " (training runs)",
     # the server loads its model and FastAPI app when it starts, not when its flags are built
-    ("agentcore.server._main", "agentcore._model_args"): _TORCH + " (the server starts)",
     ("agentcore.server._main", "agentcore.backends._local"): _TORCH + " (the server starts)",
     ("agentcore.server._main", "agentcore.core.cache"): _TORCH + " (the server starts)",
     ("agentcore.server._main", "agentcore.core.loader"): _TORCH + " (the server starts)",
     ("agentcore.server._main", "agentcore.server._app"): "FastAPI ([server] extra) loads "
     "when the server starts",
-    ("agentcore.server._main", "agentcore.server._config"): (
-        "found as is; _config is light and can move to module level (server files are being "
-        "changed by the Responses API work)"
-    ),
-    ("agentcore.server._app", "agentcore.paths"): (
-        "found as is; paths is light and can move to module level (server files are being "
-        "changed by the Responses API work)"
-    ),
     # the CLI runs each program when its subcommand is chosen
     ("agentcore.cli", "agentcore.apps.assistant"): _EXTRA + " (Textual, [tui])",
     ("agentcore.cli", "agentcore.apps.sim"): _EXTRA + " (PyYAML, [sim])",
@@ -132,14 +122,6 @@ ALLOWED_LAZY: dict[tuple[str, str], str] = {
     ("agentcore.apps.sim._backend", "agentcore.core.cache"): _TORCH_FREE + " (scripted, http)",
     ("agentcore.apps.sim._backend", "agentcore.core.engine"): _TORCH_FREE + " (scripted, http)",
     ("agentcore.apps.sim._backend", "agentcore.core.recall"): _TORCH_FREE + " (scripted, http)",
-    # found as is, with no reason left: _host already imports agentcore.agent._events (so the
-    # agent package and chromadb) at module level; these can move up once apps/sim's changes
-    # in flight (the Ray scale-out work) are in
-    ("agentcore.apps.sim._host", "agentcore"): _SIM_AS_FOUND,
-    ("agentcore.apps.sim._host", "agentcore.agent"): _SIM_AS_FOUND,
-    ("agentcore.apps.sim._host", "agentcore.core.params"): _SIM_AS_FOUND,
-    ("agentcore.apps.sim._runner", "agentcore.memory"): _SIM_AS_FOUND,
-    ("agentcore.apps.sim._ray", "agentcore.memory"): _SIM_AS_FOUND + " (in the Ray worker)",
     ("agentcore.apps.sim._runner", "agentcore.apps.sim._ray"): "Ray, the [ray] extra, only "
     "with --ray",
 }

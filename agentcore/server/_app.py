@@ -26,6 +26,7 @@ from starlette.responses import Response, StreamingResponse
 
 from agentcore._version import __version__
 from agentcore.backends._protocol import Completion, ModelBackend
+from agentcore.paths import validate_name
 from agentcore.server._completions import TextCompletion
 from agentcore.server._config import ServerConfig
 from agentcore.server._errors import APIError, install_error_handlers, json_response
@@ -301,8 +302,6 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
 
 
 def _valid_session(sid: str) -> None:
-    from agentcore.paths import validate_name
-
     try:
         validate_name(sid)
     except ValueError as exc:

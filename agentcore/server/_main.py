@@ -17,13 +17,11 @@ import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from agentcore import _tracing as tracing
+from agentcore._model_args import add_model_arguments, add_session_arguments, load_engine
 from agentcore.backends._limits import DEFAULT_MAX_RESIDENT, DEFAULT_MAX_SESSIONS
-
-if TYPE_CHECKING:
-    from agentcore.server._config import ServerConfig
+from agentcore.server._config import MIB, ServerConfig, default_sessions_dir
 
 __all__ = [
     "add_serve_arguments",
@@ -37,9 +35,6 @@ __all__ = [
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``agentcore serve`` (shared with ``python -m agentcore.server``)."""
-    from agentcore._model_args import add_model_arguments, add_session_arguments
-    from agentcore.server._config import MIB, ServerConfig
-
     d = ServerConfig()
     p.add_argument("--host", default=d.host, help=f"address to listen on (default {d.host})")
     tracing.add_trace_argument(p)
@@ -131,8 +126,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def config_from_args(ns: argparse.Namespace) -> ServerConfig:
     """The server's limits and access rules from parsed options (``$AGENTCORE_API_KEY`` when
     ``--api-key`` is not given)."""
-    from agentcore.server._config import ServerConfig
-
     return ServerConfig(
         host=ns.host,
         port=ns.port,
@@ -150,12 +143,10 @@ def run_serve(ns: argparse.Namespace) -> int:
     """Load the model and serve until interrupted (SIGINT/SIGTERM: graceful shutdown)."""
     import uvicorn
 
-    from agentcore._model_args import load_engine
     from agentcore.backends._local import LocalBackend
     from agentcore.core.cache import StreamingConfig
     from agentcore.core.loader import ModelNotFoundError
     from agentcore.server._app import create_app
-    from agentcore.server._config import default_sessions_dir
 
     tracing.configure_from(ns)  # --trace
     try:

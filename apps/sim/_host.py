@@ -16,18 +16,17 @@ import threading
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-if TYPE_CHECKING:
-    from agentcore import Agent
-
+from agentcore.agent import Agent, AgentConfig, Budgets, Policy
 from agentcore.agent._events import FinalAnswer, TokenEvent, ToolCallEvent
 from agentcore.apps.sim._scenario import AgentSpec, Scenario
 from agentcore.apps.sim._tools import TurnContext, world_tools
 from agentcore.apps.sim._world import Action, Percept, WorldView
 from agentcore.backends import ModelBackend
+from agentcore.core.params import SamplingParams
 from agentcore.memory import LongTermMemory
 
 __all__ = [
@@ -165,10 +164,6 @@ def build_agent(
     ``memory``: a long-term store shared by the agents of one process (records are kept per
     agent); None gives the agent its own store under ``home``.
     """
-    from agentcore import Agent
-    from agentcore.agent import AgentConfig, Budgets, Policy
-    from agentcore.core.params import SamplingParams
-
     allowed = tuple(t for t in spec.tools if t not in spec.policy.deny_tools)
     ctx = TurnContext(spec.name, max_actions=spec.policy.max_tool_calls)
     tools = world_tools(ctx, allowed)

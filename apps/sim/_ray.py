@@ -28,6 +28,7 @@ from agentcore.apps.sim._backend import BackendSpec, make_backend
 from agentcore.apps.sim._checkpoint import RunPaths
 from agentcore.apps.sim._host import LocalHost, TurnRequest, TurnResult, WorkerLost, build_agent
 from agentcore.apps.sim._scenario import Scenario
+from agentcore.memory import LongTermMemory
 
 __all__ = ["RayHost", "ray_available"]
 
@@ -56,8 +57,6 @@ class _Worker:
         worker: int,
         memory_url: str | None = None,
     ) -> None:
-        from agentcore.memory import LongTermMemory
-
         scenario = Scenario.model_validate_json(scenario_json)
         paths = RunPaths(Path(root))
         backend = make_backend(spec, paths.sessions)

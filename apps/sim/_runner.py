@@ -36,6 +36,7 @@ from agentcore.apps.sim._scenario import Scenario
 from agentcore.apps.sim._transcript import TickEvent, TranscriptWriter
 from agentcore.apps.sim._world import World
 from agentcore.backends import ModelBackend
+from agentcore.memory import LongTermMemory
 
 __all__ = ["RunOptions", "SimResult", "run_scenario"]
 
@@ -135,8 +136,6 @@ def _build_host(
             address=options.ray_address,
             memory_url=options.memory_url,
         )
-    from agentcore.memory import LongTermMemory
-
     shared = backend if backend is not None else make_backend(spec, paths.sessions, engine)
     if options.memory_url is not None:
         store = LongTermMemory(url=options.memory_url)
