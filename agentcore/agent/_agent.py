@@ -11,7 +11,6 @@ implements a layer itself: each lives in its own module.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -959,6 +958,9 @@ class Agent:
             try:
                 lessons = self.learner.finish(run.episode, self.planning.graph)
             except Exception as exc:  # learning must never lose the run's saved state
+                log.warning(
+                    "agent %r: learning from run %s failed", self.name, run.run_id, exc_info=True
+                )
                 lessons = []
                 run.episode.errors.append(f"learning failed: {exc!r}")
             if lessons:  # new lessons go before the final answer, which stays last
@@ -1033,8 +1035,15 @@ class Agent:
         save_state(self._state(), self.home / STATE_FILE)
         save_session = getattr(self.backend, "save", None)
         if callable(save_session):
-            with contextlib.suppress(Exception):
+            try:
                 save_session(self.session_id)
+            except Exception:  # the agent's own state is saved; the model session resumes stale
+                log.warning(
+                    "agent %r: saving model session %r failed",
+                    self.name,
+                    self.session_id,
+                    exc_info=True,
+                )
 
     @classmethod
     def load(

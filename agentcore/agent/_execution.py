@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,6 +22,8 @@ from agentcore.tools import EffectGuard, ToolRegistry, guarded, influenced
 from agentcore.tools._result import render_value, truncate_text
 
 __all__ = ["Execution", "Executor"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +72,11 @@ class Executor:
         except TimeoutError:
             message = f"Error: the run's time budget ran out while {name!r} was running"
             return Execution(name, False, message, "budget.time", time.perf_counter() - started)
+        cause = result.error.__cause__ if result.error is not None else None
+        if cause is not None:
+            # the model reads the message; the traceback goes to the log, from here: formatting
+            # it reads source files, which the tool's effect guard would refuse
+            log.warning("tool %r raised %s", name, type(cause).__name__, exc_info=cause)
         if result.ok:
             full = render_value(result.value)
         elif result.error is not None:

@@ -17,6 +17,7 @@ steps whose tool calls succeeded, never a single answer.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,8 @@ from agentcore.memory import (
 from agentcore.planners import SkillStore, TaskGraph
 
 __all__ = ["Episode", "Learner", "asks_to_remember", "is_procedure"]
+
+log = logging.getLogger(__name__)
 
 LESSON_SOURCE = "lesson:failure"
 # a request to keep something: an imperative at the start of a sentence or clause
@@ -201,6 +204,9 @@ class Learner:
             try:
                 reply = self.summarize(self.lesson_prompt(episode))
             except Exception:  # a failing summariser must not lose the episode
+                log.warning(
+                    "the lesson summariser failed; stating the failure plainly", exc_info=True
+                )
                 reply = ""
             parsed = parse_lessons(reply, 0, 1)
             if parsed:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import os
 import re
 import time
@@ -29,6 +30,8 @@ from agentcore.tools import SideEffect, ToolArgumentError, ToolRegistry
 from agentcore.tools.builtin import Workspace, WorkspaceError
 
 __all__ = ["ApprovalCallback", "BudgetMeter", "SafetyFilter", "Verdict"]
+
+log = logging.getLogger(__name__)
 
 ApprovalCallback = Callable[[ApprovalRequest], ApprovalDecision | Awaitable[ApprovalDecision]]
 
@@ -339,6 +342,7 @@ class SafetyFilter:
             if inspect.isawaitable(answer):
                 answer = await answer
         except Exception as exc:  # a failing callback is a refusal, never an approval
+            log.warning("the approval callback failed; the call is refused", exc_info=True)
             return Verdict("deny", "approval.error", f"the approval callback failed: {exc!r}")
         now = self.registry.get(request.tool) if request.tool in self.registry else None
         if now is None or now is not asked:  # an approval is for the tool object it was asked for

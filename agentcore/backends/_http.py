@@ -16,6 +16,7 @@ Agents see no difference from the local backend. Never runs a model.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -32,6 +33,8 @@ from agentcore.client import Client, ClientConfig
 from agentcore.core.params import SamplingParams
 
 __all__ = ["HttpBackend", "ToolCallDecodeError"]
+
+log = logging.getLogger(__name__)
 
 SessionMode = Literal["auto", "server", "client"]
 
@@ -144,6 +147,12 @@ class HttpBackend:
                 and isinstance(extra, dict)
                 and extra.get("sessions")
             )
+        log.info(
+            "%s: model %r, sessions kept by the %s",
+            self.client.base_url,
+            self._model,
+            "server" if self._server_sessions else "client",
+        )
 
     @property
     def name(self) -> str:
@@ -257,6 +266,7 @@ class HttpBackend:
         should_stop: Callable[[], bool] | None,
     ) -> Completion:
         wire = [_wire_message(m) for m in messages]
+        log.debug("chat: %d messages to %s (session %s)", len(wire), self.client.base_url, session)
         if on_token is None and should_stop is None:
             data = self.client.chat(wire, model=self.name, **body)
             return self._completion(data, session)

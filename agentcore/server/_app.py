@@ -40,7 +40,11 @@ from agentcore.server._lifecycle import (
     start_job,
 )
 from agentcore.server._limits import BodyLimitMiddleware
-from agentcore.server._middleware import APIKeyMiddleware, JsonBodyMiddleware
+from agentcore.server._middleware import (
+    AccessLogMiddleware,
+    APIKeyMiddleware,
+    JsonBodyMiddleware,
+)
 from agentcore.server._responses import (
     SSE_DONE,
     ChatStreamShaper,
@@ -81,8 +85,8 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
     )
     app.state.service = service
     install_error_handlers(app)
-    # the last added runs first: CORS (answers preflights, marks every reply, 401s included),
-    # then the API key, then bodies read as JSON, then the size limit
+    # the last added runs first: the access log, CORS (answers preflights, marks every reply,
+    # 401s included), then the API key, then bodies read as JSON, then the size limit
     app.add_middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes)
     app.add_middleware(JsonBodyMiddleware)
     if cfg.api_key is not None:
@@ -94,6 +98,7 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    app.add_middleware(AccessLogMiddleware)  # outermost: every reply is logged, 401s included
 
     @app.get("/health")
     async def health() -> Response:

@@ -9,6 +9,7 @@ service do.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import uuid
@@ -23,6 +24,7 @@ from starlette.responses import Response
 __all__ = [
     "SENT_CONTENT_TYPE",
     "APIError",
+    "current_request_id",
     "describe_validation_errors",
     "error_response",
     "install_error_handlers",
@@ -33,6 +35,10 @@ __all__ = [
 log = logging.getLogger("agentcore.server")
 
 SENT_CONTENT_TYPE = "agentcore.sent_content_type"  # scope key: a body's type, when not JSON
+# the id the access log gives the request being handled (set by AccessLogMiddleware)
+current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "agentcore_request_id", default=None
+)
 
 _TYPES = {
     400: "invalid_request_error",
@@ -210,9 +216,10 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
 
 
 def internal_error(exc: BaseException, what: str) -> APIError:
-    """A 500 for a server bug: the traceback goes to the log under a fresh request id, the client
-    gets that id and nothing of the exception (its text may hold paths, prompts or secrets)."""
-    request_id = uuid.uuid4().hex[:16]
+    """A 500 for a server bug: the traceback goes to the log under the request's id (the access
+    log's, else a fresh one), the client gets that id and nothing of the exception (its text may
+    hold paths, prompts or secrets)."""
+    request_id = current_request_id.get() or uuid.uuid4().hex[:16]
     log.error("%s [request id %s]", what, request_id, exc_info=exc)
     return APIError(
         500,

@@ -1,6 +1,9 @@
-"""The ASGI layers in front of the routes: the API key check and JSON bodies sent untyped.
+"""The ASGI layers in front of the routes: the access log, the API key check and JSON bodies
+sent untyped.
 
-Owns :class:`APIKeyMiddleware` (with a key configured, every request but ``GET /health`` and
+Owns :class:`AccessLogMiddleware` (every request gets an id, sent back as ``x-request-id``,
+and one log line on ``agentcore.server.access`` with method, route, status and duration; a
+500's traceback is logged under the same id), :class:`APIKeyMiddleware` (with a key configured, every request but ``GET /health`` and
 CORS preflights needs ``Authorization: Bearer <key>``; others get 401 in OpenAI's error shape)
 and :class:`JsonBodyMiddleware` (a body sent with no content type or another one than JSON,
 as ``curl -d`` does, is read as JSON; the type it was sent with is kept in the scope, under
@@ -11,13 +14,20 @@ the app when origins are configured. Never parses bodies and never runs handlers
 from __future__ import annotations
 
 import hmac
+import logging
+import re
+import time
+import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from agentcore.server._errors import SENT_CONTENT_TYPE, APIError, json_bytes
+from agentcore.server._errors import SENT_CONTENT_TYPE, APIError, current_request_id, json_bytes
 
-__all__ = ["APIKeyMiddleware", "JsonBodyMiddleware"]
+__all__ = ["APIKeyMiddleware", "AccessLogMiddleware", "JsonBodyMiddleware"]
+
+log = logging.getLogger("agentcore.server.access")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")  # an x-request-id a client may choose
 _OPEN_PATHS = frozenset({"/health"})  # liveness probes need no key
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -38,6 +48,53 @@ async def _send_error(send: Send, err: APIError, headers: list[Any] | None = Non
     ]
     await send({"type": "http.response.start", "status": err.status, "headers": head})
     await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+class AccessLogMiddleware:
+    """One log line per HTTP request: ``METHOD route status duration [request id]``.
+
+    The id is the client's ``x-request-id`` when it is a short token, else a fresh one; it is
+    sent back in ``x-request-id`` and is the id a 500's logged traceback carries. ``route`` is
+    the matched path template (``/v1/sessions/{sid}``) when there is one, so session names do
+    not reach the log. Bodies are never logged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = (_header(scope, b"x-request-id") or b"").decode("latin-1")
+        request_id = sent if _CLIENT_ID.fullmatch(sent) else uuid.uuid4().hex[:16]
+        token = current_request_id.set(request_id)
+        started = time.perf_counter()
+        status = 500  # what the client gets when the app raises before answering
+
+        async def send_with_id(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except BaseException:
+            raise  # the id stays set: the server's 500 handler, outside this layer, logs with it
+        else:
+            current_request_id.reset(token)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or scope.get("path", "")
+            log.info(
+                "%s %s %d %.1f ms [request id %s]",
+                scope.get("method", ""),
+                route,
+                status,
+                (time.perf_counter() - started) * 1000,
+                request_id,
+            )
 
 
 class APIKeyMiddleware:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Iterable
 from typing import Any, ClassVar
@@ -66,6 +67,8 @@ from agentcore.backends import ModelBackend
 from agentcore.memory import LongTermMemory
 
 __all__ = ["AssistantApp"]
+
+log = logging.getLogger(__name__)
 
 PANES = ("sessions", "plan", "memory", "info")
 WIDE = 110  # from this width the side pane sits beside the conversation instead of over it
@@ -194,6 +197,7 @@ class AssistantApp(App[None]):
             self.post_message(LoadFailed(exc.title, exc.detail, exc.hint))
             return
         except Exception as exc:  # an unexpected failure still gets a readable screen
+            log.exception("the assistant could not start")
             self.post_message(
                 LoadFailed(
                     "The assistant could not start",
@@ -214,6 +218,7 @@ class AssistantApp(App[None]):
             history = self.adapter.open_session(sid)
             plan = self.adapter.plan_text()
         except Exception as exc:
+            log.exception("conversation %r could not be opened", sid)
             self.post_message(
                 LoadFailed(
                     f"The conversation {sid!r} could not be opened",
@@ -337,7 +342,8 @@ class AssistantApp(App[None]):
         error: str | None = None
         try:
             asyncio.run(self.adapter.run(goal, emit))
-        except Exception as exc:  # shown as a notice, never as a traceback
+        except Exception as exc:  # shown as a notice; the traceback goes to the log
+            log.exception("the run of a goal failed")
             error = f"{type(exc).__name__}: {exc}"
         finally:
             self._idle.set()
@@ -640,6 +646,7 @@ class AssistantApp(App[None]):
         try:
             hits = self.adapter.search_memory(query, kinds)
         except Exception as exc:
+            log.exception("memory search failed")
             self.post_message(MemoryFound(query, [], f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(MemoryFound(query, hits))
@@ -659,6 +666,7 @@ class AssistantApp(App[None]):
         try:
             info, counts = self.adapter.session_info(), self.adapter.memory_counts()
         except Exception as exc:
+            log.warning("session info could not be read", exc_info=True)
             info, counts = {"error": f"{type(exc).__name__}: {exc}"}, {}
         self.post_message(InfoRead(info, counts))
 

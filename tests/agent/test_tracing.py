@@ -135,7 +135,10 @@ def test_a_refused_call_is_marked_and_never_an_exception(
 
 
 def test_a_failing_tool_sets_error_status_and_an_exception_event(
-    make_agent: Callable[..., Agent], spans: Callable[[], list[ReadableSpan]], workspace: Path
+    make_agent: Callable[..., Agent],
+    spans: Callable[[], list[ReadableSpan]],
+    no_learning: AgentConfig,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     @tool
     def flaky(n: int) -> str:
@@ -143,7 +146,7 @@ def test_a_failing_tool_sets_error_status_and_an_exception_event(
         raise RuntimeError(f"backend down, key {OPENAI_KEY}")
 
     backend = FakeBackend([Reply.call("flaky", n=1), "it failed"])
-    make_agent(backend, tools=[flaky]).run("try flaky")
+    make_agent(backend, tools=[flaky], config=no_learning).run("try flaky")
     failed = one(spans(), "execute_tool flaky")
     assert failed.status.status_code is StatusCode.ERROR
     (event,) = failed.events
@@ -152,6 +155,9 @@ def test_a_failing_tool_sets_error_status_and_an_exception_event(
     assert attrs["exception.type"] and "backend down" in str(attrs["exception.message"])
     assert OPENAI_KEY not in json.dumps(attrs) and "[REDACTED]" in str(attrs["exception.message"])
     assert dict(failed.attributes or {})["error.type"] == attrs["exception.type"]
+    # the traceback is logged, outside the tool's effect guard (no refused read of this file)
+    (logged,) = [r for r in caplog.records if r.name == "agentcore.agent._execution"]
+    assert logged.exc_info is not None and isinstance(logged.exc_info[1], RuntimeError)
 
 
 def _everything(span: ReadableSpan) -> str:

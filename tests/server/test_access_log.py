@@ -1,0 +1,74 @@
+"""The server's access log: one line per request on ``agentcore.server.access`` with method,
+route, status, duration and a request id that the reply carries in ``x-request-id`` and a
+500's logged traceback shares."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+CHAT = "/v1/chat/completions"
+MSG = [{"role": "user", "content": "hi"}]
+LINE = re.compile(r"^(\S+) (\S+) (\d{3}) (\d+\.\d) ms \[request id ([A-Za-z0-9._-]+)\]$")
+
+
+def access_lines(caplog: pytest.LogCaptureFixture) -> list[re.Match[str]]:
+    found = []
+    for record in caplog.records:
+        if record.name == "agentcore.server.access":
+            match = LINE.match(record.getMessage())
+            assert match, record.getMessage()
+            found.append(match)
+    return found
+
+
+async def test_each_request_is_one_line_with_its_id(
+    api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="agentcore.server.access"):
+        r = await api.get("/health")
+        mine = await api.get("/health", headers={"x-request-id": "trace-42"})
+        odd = await api.get("/health", headers={"x-request-id": "no spaces allowed"})
+    assert r.status_code == 200 and mine.headers["x-request-id"] == "trace-42"
+    assert odd.headers["x-request-id"] != "no spaces allowed"
+    lines = access_lines(caplog)
+    assert [m.group(1, 2, 3) for m in lines] == [("GET", "/health", "200")] * 3
+    ids = [m.group(5) for m in lines]
+    assert ids == [r.headers["x-request-id"], "trace-42", odd.headers["x-request-id"]]
+    assert len(set(ids)) == 3
+
+
+async def test_the_route_template_is_logged_not_the_session_name(
+    api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="agentcore.server.access"):
+        r = await api.get("/v1/sessions/private-diary")
+    assert r.status_code == 404
+    (line,) = access_lines(caplog)
+    assert line.group(2) == "/v1/sessions/{sid}" and line.group(3) == "404"
+    assert "private-diary" not in caplog.text
+
+
+async def test_a_500_is_logged_under_the_request_id_the_client_gets(
+    api: httpx.AsyncClient,
+    tiny_backend: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the database at /srv/private is gone")
+
+    monkeypatch.setattr(tiny_backend, "chat", broken)
+    with caplog.at_level(logging.INFO, logger="agentcore.server"):
+        r = await api.post(CHAT, json={"messages": MSG, "max_tokens": 4})
+    assert r.status_code == 500
+    request_id = r.headers["x-request-id"]
+    assert f"request id {request_id}" in r.json()["error"]["message"]
+    (line,) = access_lines(caplog)
+    assert line.group(1, 2, 3, 5) == ("POST", CHAT, "500", request_id)
+    errors = [rec for rec in caplog.records if rec.levelno == logging.ERROR]
+    assert errors and request_id in errors[0].getMessage() and errors[0].exc_info is not None
