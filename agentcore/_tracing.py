@@ -52,10 +52,12 @@ __all__ = [
     "end",
     "end_chat",
     "end_interrupted",
+    "end_request",
     "fail",
     "refuse",
     "start_agent",
     "start_chat",
+    "start_request",
     "start_step",
     "start_tool",
     "tool_failed",
@@ -171,6 +173,36 @@ def start_tool(
     if arguments is not None and capture_content():
         attributes["gen_ai.tool.call.arguments"] = json.dumps(arguments, default=str)
     return _start(f"execute_tool {name}", parent, SpanKind.INTERNAL, attributes)
+
+
+def start_request(method: str, path: str, request_id: str) -> Span | None:
+    """A SERVER span for one HTTP request of the model server, or None when one is current
+    already (FastAPI 0.12x and later trace their requests themselves: the request id goes on
+    theirs)."""
+    outer = trace.get_current_span()
+    if outer.is_recording():
+        outer.set_attribute("agentcore.request.id", request_id)
+        return None
+    attributes = {"http.request.method": method, "url.path": path}
+    return _tracer.start_span(f"{method}", kind=SpanKind.SERVER, attributes=attributes)
+
+
+def end_request(
+    span: Span | None, method: str, route: str | None, status: int, request_id: str
+) -> None:
+    """Name our span after the route template (``POST /v1/chat/completions``), record the
+    status (ERROR for a 5xx) and end it (None: the framework's span, nothing to do)."""
+    if span is None:
+        return
+    if route:
+        span.update_name(f"{method} {route}")
+        span.set_attribute("http.route", route)
+    span.set_attribute("http.response.status_code", status)
+    span.set_attribute("agentcore.request.id", request_id)
+    if status >= 500:
+        span.set_attribute("error.type", str(status))
+        span.set_status(Status(StatusCode.ERROR))
+    span.end()
 
 
 # ---------------------------------------------------------------------- outcomes

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import dataclasses
 import logging
 import threading
@@ -119,7 +120,8 @@ class JobRunner:
 
         with self._guard:
             self._active.add(job)
-        job.future = self._pool.submit(run)
+        # the worker runs in the request's context: spans it starts nest under the request's
+        job.future = self._pool.submit(contextvars.copy_context().run, run)
         return job
 
     async def call(self, fn: Callable[[], T]) -> T:

@@ -3,7 +3,7 @@ sent untyped.
 
 Owns :class:`AccessLogMiddleware` (every request gets an id, sent back as ``x-request-id``,
 and one log line on ``agentcore.server.access`` with method, route, status and duration; a
-500's traceback is logged under the same id), :class:`APIKeyMiddleware` (with a key configured, every request but ``GET /health`` and
+500's traceback is logged under the same id; an OpenTelemetry SERVER span per request), :class:`APIKeyMiddleware` (with a key configured, every request but ``GET /health`` and
 CORS preflights needs ``Authorization: Bearer <key>``; others get 401 in OpenAI's error shape)
 and :class:`JsonBodyMiddleware` (a body sent with no content type or another one than JSON,
 as ``curl -d`` does, is read as JSON; the type it was sent with is kept in the scope, under
@@ -22,6 +22,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from agentcore import _tracing as tracing
 from agentcore.server._errors import SENT_CONTENT_TYPE, APIError, current_request_id, json_bytes
 
 __all__ = ["APIKeyMiddleware", "AccessLogMiddleware", "JsonBodyMiddleware"]
@@ -70,6 +71,8 @@ class AccessLogMiddleware:
         token = current_request_id.set(request_id)
         started = time.perf_counter()
         status = 500  # what the client gets when the app raises before answering
+        method = scope.get("method", "")
+        span = tracing.start_request(method, scope.get("path", ""), request_id)
 
         async def send_with_id(message: Any) -> None:
             nonlocal status
@@ -80,16 +83,19 @@ class AccessLogMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with tracing.current(span):  # the job a request starts carries it to its worker
+                await self.app(scope, receive, send_with_id)
         except BaseException:
             raise  # the id stays set: the server's 500 handler, outside this layer, logs with it
         else:
             current_request_id.reset(token)
         finally:
-            route = getattr(scope.get("route"), "path", None) or scope.get("path", "")
+            template = getattr(scope.get("route"), "path", None)
+            route = template or scope.get("path", "")
+            tracing.end_request(span, method, template, status, request_id)
             log.info(
                 "%s %s %d %.1f ms [request id %s]",
-                scope.get("method", ""),
+                method,
                 route,
                 status,
                 (time.perf_counter() - started) * 1000,

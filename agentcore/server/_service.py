@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from agentcore import _tracing as tracing
 from agentcore.backends._continuation import SessionConflictError
 from agentcore.backends._limits import SessionLimitError
 from agentcore.backends._protocol import (
@@ -205,17 +206,24 @@ class ModelService:
                 self._check_exists(sid)
             if reset and sid is not None:
                 backend.delete_session(sid)  # start over: the request opens an empty session
-            return backend.chat(
-                messages,
-                session=sid,
-                params=params,
-                tools=tools or None,
-                tool_choice=choice,
-                json_schema=schema,
-                on_token=emit,
-                should_stop=should_stop,
-                **extra,
-            )
+            span = tracing.start_chat(None, model=backend.name, params=params)
+            try:
+                completion = backend.chat(
+                    messages,
+                    session=sid,
+                    params=params,
+                    tools=tools or None,
+                    tool_choice=choice,
+                    json_schema=schema,
+                    on_token=emit,
+                    should_stop=should_stop,
+                    **extra,
+                )
+            except BaseException as exc:
+                tracing.end_interrupted(span, exc)
+                raise
+            tracing.end_chat(span, completion)
+            return completion
 
         return run
 
