@@ -1,13 +1,15 @@
 """Decode and prefill speed next to llama.cpp: same GGUF file, same prompt tokens, same threads.
 
-For every registered model that is installed (``--models``), one process holds both engines:
+For every registered model that is installed (``--models``), two engines run side by side:
 agentcore's core (``Engine.load(alias)``, a plain streaming session: sinks + the model card's
 window, no recall) and llama.cpp (``llama-cpp-python``, ``Llama(model_path=<the same GGUF>)``,
 a context as long as the prompt plus the decoded tokens). For each context length the same
 token ids (a book from ``../shared/data``, cut to length) are read by both (prefill tokens/s),
 then each decodes ``--steps`` tokens greedily, one forward per token, taking the argmax of the
-last logits (decode tokens/s at that context). Sides alternate inside each round and the
-figure is the median of ``--rounds`` rounds, so drifting machine load hits both alike.
+last logits (decode tokens/s at that context). Each side runs in a child process of its own
+(torch's and llama.cpp's OpenMP threads would otherwise spin on each other's cores). Sides
+alternate inside each round and the figure is the median of ``--rounds`` rounds, so drifting
+machine load hits both alike.
 
 What differs by design: llama.cpp runs the GGUF's quantized tensors as they are and keeps the
 whole context; agentcore dequantizes them once at load (bf16 / int8 kernels, see
@@ -26,7 +28,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -95,7 +99,7 @@ class LlamaCpp:
 
     def run(self, ids: list[int], steps: int) -> tuple[float, float, list[int]]:
         self.llm.reset()
-        self.llm._ctx.memory_clear(True)
+        self.llm._ctx.kv_cache_clear()  # a fresh context for every measurement
         t0 = time.perf_counter()
         self.llm.eval(ids)
         prefill = len(ids) / (time.perf_counter() - t0)
@@ -113,6 +117,57 @@ class LlamaCpp:
         self.llm.close()
 
 
+class Remote:
+    """One side in a child process of its own, driven over a pipe: torch and llama.cpp each
+    bring an OpenMP runtime whose threads spin after work, so in one process each side's
+    threads steal the cores the other is measured on."""
+
+    def __init__(self, side: str, alias: str, threads: int, n_ctx: int) -> None:
+        self.name = {"ours": Ours.name, "llama": LlamaCpp.name}[side]
+        cmd = [sys.executable, __file__, "--child", side, alias, str(threads), str(n_ctx)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.info: dict[str, Any] = self._reply()
+
+    def _reply(self) -> Any:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.name} process ended (exit code {self.proc.wait()})")
+        return json.loads(line)
+
+    def run(self, ids: list[int], steps: int) -> tuple[float, float, list[int]]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"ids": ids, "steps": steps}) + "\n")
+        self.proc.stdin.flush()
+        prefill, decode, out = self._reply()
+        return prefill, decode, out
+
+    def close(self) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        last: dict[str, Any] = self._reply()  # the child's RSS as it ends
+        self.proc.wait(timeout=60)
+        return last
+
+
+def child(side: str, alias: str, threads: int, n_ctx: int) -> int:
+    engine: Ours | LlamaCpp
+    if side == "ours":
+        engine = Ours(alias, threads)
+        info = {"window": engine.window}
+    else:
+        card = find_card(alias)
+        assert card is not None
+        engine = LlamaCpp(gguf_path(card), threads, n_ctx)
+        info = {}
+    print(json.dumps(info), flush=True)
+    for line in sys.stdin:
+        job = json.loads(line)
+        print(json.dumps(engine.run(job["ids"], job["steps"])), flush=True)
+    print(json.dumps({"rss_mib": rss_mib()}), flush=True)
+    return 0
+
+
 def _agree(a: list[int], b: list[int]) -> int:
     """How many leading tokens two greedy continuations share."""
     n = 0
@@ -126,12 +181,14 @@ def _agree(a: list[int], b: list[int]) -> int:
 def bench_model(alias: str, args: argparse.Namespace, log: Any) -> dict[str, Any]:
     card = find_card(alias)
     assert card is not None
-    ours = Ours(alias, args.threads)
-    prompts = {n: book_tokens(ours.engine.codec, n) for n in args.contexts}
-    sides: list[Any] = [ours]
+    codec = Engine.load(alias).codec  # only to cut the prompts: the same ids go to both sides
+    prompts = {n: book_tokens(codec, n) for n in args.contexts}
+    del codec
+    gc.collect()
+    n_ctx = max(args.contexts) + args.steps + 8
+    sides = [Remote("ours", alias, args.threads, n_ctx)]
     if not args.ours_only:
-        n_ctx = max(args.contexts) + args.steps + 8
-        sides.append(LlamaCpp(gguf_path(card), args.threads, n_ctx))
+        sides.append(Remote("llama", alias, args.threads, n_ctx))
     for side in sides:  # untimed: first-call set-up (kernels, buffers, thread pools)
         side.run(prompts[min(prompts)][:16], 2)
     rows = []
@@ -141,13 +198,13 @@ def bench_model(alias: str, args: argparse.Namespace, log: Any) -> dict[str, Any
         for r in range(args.rounds):
             order = sides if r % 2 == 0 else sides[::-1]
             for side in order:
-                gc.collect()
-                time.sleep(0.2)  # let the other engine's threads go idle
+                time.sleep(0.2)  # let the other side's threads go idle
                 prefill, decode, out = side.run(ids, args.steps)
                 got[side.name].append((prefill, decode))
                 tokens[side.name] = out
                 log(
-                    f"{alias} ctx {n} round {r}: {side.name} prefill {prefill:.0f} tok/s, decode {decode:.1f} tok/s"
+                    f"{alias} ctx {n} round {r}: {side.name} prefill {prefill:.0f} tok/s, "
+                    f"decode {decode:.1f} tok/s"
                 )
         row: dict[str, Any] = {"context": n}
         for side in sides:
@@ -156,18 +213,14 @@ def bench_model(alias: str, args: argparse.Namespace, log: Any) -> dict[str, Any
         if len(sides) == 2:
             row["agree"] = _agree(tokens["agentcore"], tokens["llama.cpp"])
         rows.append(row)
-    entry = {
+    rss = {side.name: side.close()["rss_mib"] for side in sides}
+    return {
         "alias": alias,
         "gguf": str(gguf_path(card)),
-        "window": ours.window,
+        "window": sides[0].info["window"],
         "rows": rows,
-        "rss_mib": rss_mib(),
+        "rss_mib": rss,
     }
-    for side in sides[1:]:
-        side.close()
-    del ours, sides
-    gc.collect()
-    return entry
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -221,12 +274,18 @@ def report(raw: dict[str, Any]) -> str:
                 rows,
             ),
             "",
-            f"Process RSS after this model: {m['rss_mib']:.0f} MiB.",
+            "Process RSS at the end: "
+            + ", ".join(f"{k} {v:.0f} MiB" for k, v in m["rss_mib"].items())
+            + ".",
         ]
     return "\n".join(parts) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--child"]:
+        side, alias, threads, n_ctx = argv[1:5]
+        return child(side, alias, int(threads), int(n_ctx))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     installed = [c.alias for c in MODELS if model_status(c).installed]
     ap.add_argument("--models", default=",".join(installed), help="model aliases, comma-separated")
@@ -252,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         llama_version = llama_cpp.__version__
     t0 = time.perf_counter()
     models = [bench_model(a, args, lambda m: print(m, flush=True)) for a in args.models.split(",")]
-    flags = "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+    flags = "".join(f" {a}" for a in argv)
     raw = {
         "machine": machine(),
         "llama_cpp": llama_version,
