@@ -300,9 +300,13 @@ def configure(exporter: Exporter, *, service: str = "agentcore") -> Any:
         SpanProcessor,
     )
 
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": service, "service.version": __version__})
+    attributes = {"service.version": __version__}
+    named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get(
+        "OTEL_RESOURCE_ATTRIBUTES", ""
     )
+    if not named:  # the standard variables name the service when they are set
+        attributes["service.name"] = service
+    provider = TracerProvider(resource=Resource.create(attributes))
     processor: SpanProcessor
     if exporter == "console":  # stderr: stdout stays the command's own output
         processor = SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr))
