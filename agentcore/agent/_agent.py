@@ -184,6 +184,24 @@ class _Run:
         return ev
 
 
+class _SpannedSummarizer:
+    """The learner's summariser (lessons, reflection), each model call in a ``chat`` span; the
+    run's span is current while a run closes, so the calls nest under it."""
+
+    def __init__(self, inner: BackendSummarizer) -> None:
+        self.inner = inner
+
+    def __call__(self, prompt: str) -> str:
+        span = tracing.start_chat(None, model=self.inner.backend.name, params=self.inner.params)
+        try:
+            text = self.inner(prompt)
+        except BaseException as exc:
+            tracing.end_interrupted(span, exc)
+            raise
+        tracing.end(span)
+        return text
+
+
 class _Stop(Exception):
     """Ends a run from deep inside the loop with a stop reason."""
 
@@ -257,7 +275,7 @@ class Agent:
         )
         self.skills = MemorySkillStore(self.memory, agent=self.name, min_similarity=0.92)
         self.planning = PlanLayer(planner, self.tools, skills=self.skills)
-        summarizer = BackendSummarizer(self.backend, max_tokens=60)
+        summarizer = _SpannedSummarizer(BackendSummarizer(self.backend, max_tokens=60))
         self.learner = Learner(
             self.memory,
             agent=self.name,
@@ -384,14 +402,16 @@ class Agent:
                 log.exception("agent %r: run %s failed", self.name, run.run_id)
                 error = exc
                 self._finish(run, f"error: {type(exc).__name__}: {exc}", False, "error")
-            await asyncio.to_thread(self._close_run, run)
+            with tracing.current(run.span):  # learning's model calls nest under the run
+                await asyncio.to_thread(self._close_run, run)
             closed = True
             for ev in run.events[sent:]:
                 yield ev
         except BaseException:
             if not closed:  # cancelled or closed mid-run: settle everything, then propagate
                 self._finish(run, "", False, "cancelled")
-                self._close_run(run)
+                with tracing.current(run.span):
+                    self._close_run(run)
             raise
         finally:
             self._running = False

@@ -212,12 +212,14 @@ def test_no_secret_reaches_a_span(
 
 
 def test_a_run_that_raises_marks_the_agent_span(
-    make_agent: Callable[..., Agent], spans: Callable[[], list[ReadableSpan]]
+    make_agent: Callable[..., Agent],
+    spans: Callable[[], list[ReadableSpan]],
+    no_learning: AgentConfig,
 ) -> None:
     def explode(request: Any) -> str:
         raise RuntimeError(f"lost the connection holding {OPENAI_KEY}")
 
-    result = make_agent(FakeBackend([explode])).run("hello")
+    result = make_agent(FakeBackend([explode]), config=no_learning).run("hello")
     assert result.stop_reason == "error"
     got = spans()
     run = one(got, "invoke_agent tester")
@@ -285,3 +287,23 @@ def test_configure_names_the_extra_when_the_exporter_is_missing(
     with pytest.raises(MissingExtraError, match=r"agentcore\[otel\]") as info:
         tracing.configure("otlp")
     assert "--trace otlp" in str(info.value)
+
+
+def test_the_lesson_summariser_call_is_a_chat_span_under_the_run(
+    make_agent: Callable[..., Agent], spans: Callable[[], list[ReadableSpan]]
+) -> None:
+    @tool
+    def broken(n: int) -> str:
+        """Always fails."""
+        raise RuntimeError("no")
+
+    lesson = "LESSON: check the input first."
+    backend = FakeBackend([Reply.call("broken", n=1), "it did not work", lesson, lesson])
+    result = make_agent(backend, tools=[broken]).run("use broken")
+    assert not result.success
+    got = spans()
+    run = one(got, "invoke_agent tester")
+    chats = [s for s in got if s.name == "chat fake"]
+    after_steps = [c for c in chats if parent_of(c, got) is run]  # not inside a step
+    assert len(chats) == len(backend.requests) >= 3 and after_steps
+    assert all(c.end_time is not None and c.end_time <= (run.end_time or 0) for c in chats)
