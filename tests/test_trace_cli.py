@@ -5,6 +5,7 @@ naming the ``[otel]`` extra."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -98,3 +99,36 @@ def test_the_assistant_takes_trace_otlp_only(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit):  # console spans would draw over the full-screen app
         parse_args(["--trace", "console"])
     assert "invalid choice: 'console'" in capsys.readouterr().err
+
+
+def test_a_plain_chat_turn_is_a_chat_span(
+    tiny_engine: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``agentcore chat --plain`` on the tiny model: one turn, one chat span with its usage."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentcore import chat_cli
+
+    memory = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):  # the global provider is set once a process
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    monkeypatch.setattr(chat_cli, "load_engine", lambda ns: tiny_engine)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("hello there\n"))
+    ns = cli.build_parser().parse_args(["chat", "--plain", "--max-tokens", "4"])
+    try:
+        assert chat_cli.run_chat(ns) == 0
+        (span,) = [s for s in memory.get_finished_spans() if s.name == "chat tiny-llama"]
+    finally:
+        memory.clear()  # the provider outlives the test: keep nothing for later ones
+        memory.shutdown()
+    attrs = dict(span.attributes or {})
+    assert attrs["gen_ai.request.max_tokens"] == 4 and attrs["gen_ai.usage.input_tokens"] > 0
+    assert 0 < attrs["gen_ai.usage.output_tokens"] <= 4
+    assert attrs["gen_ai.response.finish_reasons"] in (("length",), ("stop",))
+    assert "hello there" not in str(attrs)

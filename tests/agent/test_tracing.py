@@ -35,7 +35,7 @@ SECRETS = (OPENAI_KEY, GITHUB_TOKEN)
 
 
 @pytest.fixture(scope="module")
-def exporter() -> InMemorySpanExporter:
+def exporter() -> Iterator[InMemorySpanExporter]:
     """One SDK provider for the process (OpenTelemetry sets the global provider once)."""
     memory = InMemorySpanExporter()
     provider = trace.get_tracer_provider()
@@ -43,7 +43,9 @@ def exporter() -> InMemorySpanExporter:
         provider = TracerProvider()
         trace.set_tracer_provider(provider)
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    return memory
+    yield memory
+    memory.clear()
+    memory.shutdown()  # the provider outlives the module: keep nothing for later tests
 
 
 @pytest.fixture

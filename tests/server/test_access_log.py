@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -82,14 +83,16 @@ async def test_a_500_is_logged_under_the_request_id_the_client_gets(
 
 
 @pytest.fixture(scope="module")
-def exporter() -> InMemorySpanExporter:
+def exporter() -> Iterator[InMemorySpanExporter]:
     memory = InMemorySpanExporter()
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):  # the global provider is set once a process
         provider = TracerProvider()
         trace.set_tracer_provider(provider)
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    return memory
+    yield memory
+    memory.clear()
+    memory.shutdown()  # the provider outlives the module: keep nothing for later tests
 
 
 @pytest.mark.parametrize("stream", [False, True])
