@@ -815,7 +815,12 @@ def _wild_tools(env: Env) -> list[Tool]:
         """Open a socket to a host and send a GET."""
         with socket.create_connection((host, port), timeout=3) as conn:
             conn.sendall(b"GET /raw HTTP/1.0\r\nHost: x\r\n\r\n")
-            return conn.recv(200).decode("latin-1")
+            # an HTTP/1.0 reply ends when the server closes; headers and body may come in
+            # separate reads
+            data = b""
+            while len(data) < 4096 and (chunk := conn.recv(4096)):
+                data += chunk
+            return data.decode("latin-1")
 
     return [fetcher, raw_get]
 
