@@ -154,7 +154,8 @@ def child(side: str, alias: str, threads: int, n_ctx: int) -> int:
     engine: Ours | LlamaCpp
     if side == "ours":
         engine = Ours(alias, threads)
-        info = {"window": engine.window}
+        details = engine.engine.info()
+        info = {"window": engine.window, "dtype": details.dtype, "weights": details.weights}
     else:
         card = find_card(alias)
         assert card is not None
@@ -218,9 +219,27 @@ def bench_model(alias: str, args: argparse.Namespace, log: Any) -> dict[str, Any
         "alias": alias,
         "gguf": str(gguf_path(card)),
         "window": sides[0].info["window"],
+        "dtype": sides[0].info["dtype"],
+        "weights": sides[0].info["weights"],
         "rows": rows,
         "rss_mib": rss,
     }
+
+
+def cpu_summary() -> str:
+    """The CPU's model name and the vector extensions that decide both engines' kernels."""
+    name, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and name == "unknown CPU":
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16")
+    return f"{name} ({' '.join(f for f in wanted if f in flags) or 'no AVX2'})"
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -232,7 +251,7 @@ def report(raw: dict[str, Any]) -> str:
         "# Speed next to llama.cpp (`bench/speed.py`)",
         "",
         f"Command: `agentcore bench speed{raw['flags']}`; {raw['took_s'] / 60:.1f} min. Machine: "
-        f"{raw['machine']['cores']} cores, torch {raw['machine']['torch']}, llama-cpp-python "
+        f"{raw['cpu']}, {raw['machine']['cores']} cores, torch {raw['machine']['torch']}, llama-cpp-python "
         f"{raw['llama_cpp'] or 'not installed'}; {raw['machine']['date']}. {raw['threads']} "
         f"threads for both; {raw['steps']} greedy decode steps; median of {raw['rounds']} "
         "rounds, sides alternating. Same GGUF file and same prompt token ids for both.",
@@ -258,7 +277,8 @@ def report(raw: dict[str, Any]) -> str:
         ]
         parts += [
             "",
-            f"## {m['alias']} (window {m['window']})",
+            f"## {m['alias']} (agentcore: window {m['window']}, {m['dtype']}, "
+            f"{m['weights']} weights)",
             "",
             markdown_table(
                 [
@@ -314,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     flags = "".join(f" {a}" for a in argv)
     raw = {
         "machine": machine(),
+        "cpu": cpu_summary(),
         "llama_cpp": llama_version,
         "threads": args.threads,
         "steps": args.steps,
