@@ -46,7 +46,7 @@ from agentcore.agent._perception import Observation, Perception, neutralize
 from agentcore.agent._planning import PlanLayer
 from agentcore.agent._policy import Policy
 from agentcore.agent._recall import MemoryLayer, Recall
-from agentcore.agent._redact import StreamRedactor
+from agentcore.agent._redact import StreamRedactor, log_redacted
 from agentcore.agent._result import Result
 from agentcore.agent._safety import ApprovalCallback, BudgetMeter, SafetyFilter
 from agentcore.agent._skills import MemorySkillStore
@@ -399,7 +399,8 @@ class Agent:
                     self._verdict(run, "run", "deny", stop.reason, stop.text or stop.reason)
                 self._finish(run, stop.text, False, stop.reason)
             except Exception as exc:
-                log.exception("agent %r: run %s failed", self.name, run.run_id)
+                message = f"agent {self.name!r}: run {run.run_id} failed"
+                log_redacted(log, logging.ERROR, message, exc, self.safety.redact)
                 error = exc
                 self._finish(run, f"error: {type(exc).__name__}: {exc}", False, "error")
             with tracing.current(run.span):  # learning's model calls nest under the run
@@ -978,8 +979,12 @@ class Agent:
             try:
                 lessons = self.learner.finish(run.episode, self.planning.graph)
             except Exception as exc:  # learning must never lose the run's saved state
-                log.warning(
-                    "agent %r: learning from run %s failed", self.name, run.run_id, exc_info=True
+                log_redacted(
+                    log,
+                    logging.WARNING,
+                    f"agent {self.name!r}: learning from run {run.run_id} failed",
+                    exc,
+                    self.safety.redact,
                 )
                 lessons = []
                 run.episode.errors.append(f"learning failed: {exc!r}")

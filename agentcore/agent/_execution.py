@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from agentcore.agent._redact import log_redacted
 from agentcore.tools import EffectGuard, ToolRegistry, guarded, influenced
 from agentcore.tools._result import render_value, truncate_text
 
@@ -76,7 +77,8 @@ class Executor:
         if cause is not None:
             # the model reads the message; the traceback goes to the log, from here: formatting
             # it reads source files, which the tool's effect guard would refuse
-            log.warning("tool %r raised %s", name, type(cause).__name__, exc_info=cause)
+            message = f"tool {name!r} raised {type(cause).__name__}"
+            log_redacted(log, logging.WARNING, message, cause, self.redact)
         if result.ok:
             full = render_value(result.value)
         elif result.error is not None:

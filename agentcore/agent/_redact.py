@@ -11,10 +11,12 @@ Never decides whether an action may run (the safety filter uses :meth:`Redactor.
 from __future__ import annotations
 
 import json
+import logging
 import re
-from collections.abc import Iterable
+import traceback
+from collections.abc import Callable, Iterable
 
-__all__ = ["DEFAULT_SECRET_PATTERNS", "REDACTED", "Redactor", "StreamRedactor"]
+__all__ = ["DEFAULT_SECRET_PATTERNS", "REDACTED", "Redactor", "StreamRedactor", "log_redacted"]
 
 REDACTED = "[REDACTED]"
 
@@ -161,3 +163,21 @@ class StreamRedactor:
     def flush(self) -> str:
         ready, self._buffer = self._buffer, ""
         return self.redactor.redact(ready)[0] if ready else ""
+
+
+def log_redacted(
+    logger: logging.Logger,
+    level: int,
+    message: str,
+    error: BaseException,
+    redact: Callable[[str], str],
+) -> None:
+    """Log ``message`` with ``error``'s traceback, both redacted: the log is one more rendering
+    of what a tool or the model produced, and an exception's text can quote a secret (a tool
+    that raises with the token it was given, a model reply in a parse error). The traceback is
+    formatted here, as text, instead of handing ``exc_info`` to the handlers, which would print
+    it raw."""
+    if not logger.isEnabledFor(level):
+        return
+    text = "".join(traceback.format_exception(error)).rstrip()
+    logger.log(level, "%s\n%s", redact(message), redact(text))

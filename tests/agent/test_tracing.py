@@ -157,9 +157,12 @@ def test_a_failing_tool_sets_error_status_and_an_exception_event(
     assert attrs["exception.type"] and "backend down" in str(attrs["exception.message"])
     assert OPENAI_KEY not in json.dumps(attrs) and "[REDACTED]" in str(attrs["exception.message"])
     assert dict(failed.attributes or {})["error.type"] == attrs["exception.type"]
-    # the traceback is logged, outside the tool's effect guard (no refused read of this file)
+    # the traceback is logged, outside the tool's effect guard (no refused read of this
+    # file), and redacted like every other rendering: the exception's text quotes the key
     (logged,) = [r for r in caplog.records if r.name == "agentcore.agent._execution"]
-    assert logged.exc_info is not None and isinstance(logged.exc_info[1], RuntimeError)
+    text = logged.getMessage()
+    assert "Traceback" in text and "RuntimeError: backend down" in text and "in flaky" in text
+    assert OPENAI_KEY not in text and "[REDACTED]" in text
 
 
 def _everything(span: ReadableSpan) -> str:
@@ -217,6 +220,7 @@ def test_a_run_that_raises_marks_the_agent_span(
     make_agent: Callable[..., Agent],
     spans: Callable[[], list[ReadableSpan]],
     no_learning: AgentConfig,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     def explode(request: Any) -> str:
         raise RuntimeError(f"lost the connection holding {OPENAI_KEY}")
@@ -231,6 +235,10 @@ def test_a_run_that_raises_marks_the_agent_span(
     assert chat.status.status_code is StatusCode.ERROR
     assert dict(chat.attributes or {})["error.type"] == "RuntimeError"
     assert all(OPENAI_KEY not in _everything(s) for s in got)
+    # the failed run's traceback reaches the log redacted
+    (logged,) = [r for r in caplog.records if "failed" in r.getMessage() and r.levelname == "ERROR"]
+    assert "RuntimeError: lost the connection" in logged.getMessage()
+    assert OPENAI_KEY not in logged.getMessage() and logged.exc_info is None
 
 
 def test_without_an_sdk_nothing_is_recorded(tmp_path: Path) -> None:
