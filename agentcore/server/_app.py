@@ -33,11 +33,9 @@ from agentcore.server._errors import APIError, install_error_handlers, json_resp
 from agentcore.server._jobs import Job, JobEvent
 from agentcore.server._lifecycle import (
     SSE_HEADERS,
-    client_gone,
     error_payload,
     failed,
-    run_to_end,
-    start_job,
+    respond,
 )
 from agentcore.server._limits import BodyLimitMiddleware
 from agentcore.server._middleware import (
@@ -126,39 +124,23 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
         service.check_model(body.model)
         fn = service.chat_job(body)
         ids = Ids("chatcmpl", service.model_name)
-        try:
-            job, first, watch = await start_job(service, body.session, fn, request)
-        except Exception as exc:
-            return failed(service, exc)
-        if job is None or first is None:
-            await watch.stop()
-            return client_gone(service)
-        if not body.stream:
-            last = await run_to_end(job, first, watch)
-            await watch.stop()
-            if last is None:
-                return client_gone(service)
-            if last.kind == "error":
-                return failed(service, last.value)
-            logprobs = service.chat_logprobs(body, last.value)
-            reply = chat_response(last.value, ids, logprobs, legacy=body.legacy_functions)
-            return json_response(reply)
-        await watch.stop()  # from here the streaming response watches the connection
-        if first.kind == "error":
-            return failed(service, first.value)
-        active, forced = service.tool_mode(body)
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(
-            _chat_events(
-                job,
-                first,
-                ids,
-                ChatStreamShaper(active, forced, body.legacy_functions),
-                include_usage,
-                body,
-            ),
-            media_type="text/event-stream",
-            headers=SSE_HEADERS,
+
+        def whole(value: Completion) -> Response:
+            logprobs = service.chat_logprobs(body, value)
+            return json_response(chat_response(value, ids, logprobs, legacy=body.legacy_functions))
+
+        def streamed(job: Job[Completion], first: JobEvent) -> Response:
+            active, forced = service.tool_mode(body)
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            shaper = ChatStreamShaper(active, forced, body.legacy_functions)
+            return StreamingResponse(
+                _chat_events(job, first, ids, shaper, include_usage, body),
+                media_type="text/event-stream",
+                headers=SSE_HEADERS,
+            )
+
+        return await respond(
+            service, body.session, fn, request, stream=body.stream, whole=whole, streamed=streamed
         )
 
     async def _chat_events(
@@ -214,31 +196,22 @@ def create_app(backend: ModelBackend, config: ServerConfig | None = None) -> Fas
         service.check_model(body.model)
         fn = service.completion_job(body)
         ids = Ids("cmpl", service.model_name)
-        try:
-            job, first, watch = await start_job(service, body.session, fn, request)
-        except Exception as exc:
-            return failed(service, exc)
-        if job is None or first is None:
-            await watch.stop()
-            return client_gone(service)
-        if not body.stream:
-            last = await run_to_end(job, first, watch)
-            await watch.stop()
-            if last is None:
-                return client_gone(service)
-            if last.kind == "error":
-                return failed(service, last.value)
+
+        def whole(value: TextCompletion) -> Response:
             return json_response(
-                completion_response(last.value, ids, echo=body.echo, session=body.session)
+                completion_response(value, ids, echo=body.echo, session=body.session)
             )
-        await watch.stop()
-        if first.kind == "error":
-            return failed(service, first.value)
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(
-            _completion_events(job, first, ids, include_usage, body.session),
-            media_type="text/event-stream",
-            headers=SSE_HEADERS,
+
+        def streamed(job: Job[TextCompletion], first: JobEvent) -> Response:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return StreamingResponse(
+                _completion_events(job, first, ids, include_usage, body.session),
+                media_type="text/event-stream",
+                headers=SSE_HEADERS,
+            )
+
+        return await respond(
+            service, body.session, fn, request, stream=body.stream, whole=whole, streamed=streamed
         )
 
     async def _completion_events(

@@ -1,15 +1,18 @@
 """One request's job, from the session queue to its last event, shared by every generating route.
 
 Owns :class:`DisconnectWatch` (completes when the client goes), :func:`start_job` (wait for the
-session, start the worker, wait for its first event), :func:`run_to_end`, and the error replies
-of a job (:func:`failed`, :func:`client_gone`, :func:`error_payload`). Never shapes a reply: the
-routes (chat and text completions in ``_app``, responses in ``_responses_api``) do.
+session, start the worker, wait for its first event), :func:`run_to_end`, :func:`respond` (the
+path from a job to a whole or streamed reply that every generating route takes), and the error
+replies of a job (:func:`failed`, :func:`client_gone`, :func:`error_payload`). Never shapes a
+reply: the routes (chat and text completions in ``_app``, responses in ``_responses_api``) hand
+``respond`` the functions that do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -26,6 +29,7 @@ __all__ = [
     "error_payload",
     "failed",
     "next_or_gone",
+    "respond",
     "run_to_end",
     "start_job",
 ]
@@ -108,3 +112,37 @@ async def run_to_end(job: Job[Any], first: JobEvent, watch: DisconnectWatch) -> 
     while event is not None and event.kind == "text":
         event = await next_or_gone(job, watch)
     return event
+
+
+async def respond(
+    service: ModelService,
+    session: str | None,
+    fn: Any,
+    request: Request,
+    *,
+    stream: bool,
+    whole: Callable[[Any], Response],
+    streamed: Callable[[Job[Any], JobEvent], Response],
+) -> Response:
+    """Run ``fn`` as the request's job and reply: ``whole(value)`` with the job's result, or
+    ``streamed(job, first)`` once its first event is there; a failure to start, an error and a
+    client that left get the same replies on every route."""
+    try:
+        job, first, watch = await start_job(service, session, fn, request)
+    except Exception as exc:
+        return failed(service, exc)
+    if job is None or first is None:
+        await watch.stop()
+        return client_gone(service)
+    if not stream:
+        last = await run_to_end(job, first, watch)
+        await watch.stop()
+        if last is None:
+            return client_gone(service)
+        if last.kind == "error":
+            return failed(service, last.value)
+        return whole(last.value)
+    await watch.stop()  # from here the streaming response watches the connection
+    if first.kind == "error":
+        return failed(service, first.value)
+    return streamed(job, first)

@@ -48,11 +48,9 @@ from agentcore.server._errors import APIError, describe_validation_errors, json_
 from agentcore.server._jobs import Emit, Job, JobEvent, ShouldStop
 from agentcore.server._lifecycle import (
     SSE_HEADERS,
-    client_gone,
     error_payload,
     failed,
-    run_to_end,
-    start_job,
+    respond,
 )
 from agentcore.server._response_store import ResponseStore, StoredResponse
 from agentcore.server._responses import ChatStreamShaper, sse
@@ -562,32 +560,29 @@ def install_responses_routes(app: FastAPI, service: ModelService) -> ResponseSto
         try:
             shape, previous = plan(body)
             fn = responses_job(service, store, body, shape, previous)
-            job, first, watch = await start_job(service, shape.session, fn, request)
         except Exception as exc:
             return failed(service, exc)
-        if job is None or first is None:
-            await watch.stop()
-            return client_gone(service)
-        if not body.stream:
-            last = await run_to_end(job, first, watch)
-            await watch.stop()
-            if last is None:
-                return client_gone(service)
-            if last.kind == "error":
-                return failed(service, last.value)
-            return json_response(last.value.response)
-        await watch.stop()  # from here the streaming response watches the connection
-        if first.kind == "error":
-            return failed(service, first.value)
-        active = bool(body.function_tools) and body.tool_choice != "none"
-        forced = active and (
-            body.tool_choice == "required" or isinstance(body.tool_choice, FunctionChoice)
-        )
-        events = ResponseEvents(shape, ChatStreamShaper(active, forced))
-        return StreamingResponse(
-            _stream(job, first, events),
-            media_type="text/event-stream",
-            headers=SSE_HEADERS,
+
+        def streamed(job: Job[Answer], first: JobEvent) -> Response:
+            active = bool(body.function_tools) and body.tool_choice != "none"
+            forced = active and (
+                body.tool_choice == "required" or isinstance(body.tool_choice, FunctionChoice)
+            )
+            events = ResponseEvents(shape, ChatStreamShaper(active, forced))
+            return StreamingResponse(
+                _stream(job, first, events),
+                media_type="text/event-stream",
+                headers=SSE_HEADERS,
+            )
+
+        return await respond(
+            service,
+            shape.session,
+            fn,
+            request,
+            stream=body.stream,
+            whole=lambda answer: json_response(answer.response),
+            streamed=streamed,
         )
 
     async def _stream(
