@@ -1,4 +1,4 @@
-"""The agent: framework overhead per step, and task success on the default model.
+"""The agent: framework overhead per step, and task success on a real model.
 
 Two measurements:
 
@@ -7,7 +7,7 @@ Two measurements:
   own cost (perception, working memory, safety filter + audit log, execution, events, state).
   Reported per step (a model turn with its tool call) and per run (recall, episode, save).
 * task success: a suite of small tool tasks (arithmetic, files, search, time, two-step
-  compute-and-write, read-and-copy) on the default model through ``LocalBackend``, each in a
+  compute-and-write, read-and-copy) on a real model (``--model``, default SmolLM2) through ``LocalBackend``, each in a
   fresh workspace and session, checked by what ended up in the answer or the files. Arms:
   without planning / with planning (``planner="off"`` / ``"auto"``), each first without
   recalled lessons and then again with the lessons the first pass left: lessons the agent
@@ -372,7 +372,7 @@ def report(raw: dict[str, Any], out: Path | None) -> Path:
         rows.append([arm, f"{done}/{len(results)} ({done / len(results):.0%})", secs])
     if rows:
         lines += [
-            "## Task success on the default model (SmolLM2-135M-Instruct, greedy, CPU)",
+            f"## Task success on {raw.get('model', 'SmolLM2-135M-Instruct')} (greedy, CPU)",
             "",
             markdown_table(["arm", "tasks passed", "median seconds per task"], rows),
             "",
@@ -397,7 +397,7 @@ def report(raw: dict[str, Any], out: Path | None) -> Path:
     if facts:
         lines += [
             "",
-            "## Facts across a restart (default model, real chromadb + MiniLM memory)",
+            f"## Facts across a restart ({raw.get('model', 'SmolLM2-135M-Instruct')}, real chromadb + MiniLM memory)",
             "",
             markdown_table(
                 ["sampling", "answers with the fact", "answers that loop", "median seconds"],
@@ -443,6 +443,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only the facts-across-a-restart section (keeps the rest of the JSON report)",
     )
+    ap.add_argument(
+        "--model", default="default", help="model alias (see `agentcore models`) or GGUF path"
+    )
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(list(argv) if argv is not None else None)
@@ -453,12 +456,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = (args.out or DOCS) / "agent.json"
     if (args.no_tasks or args.facts_only) and previous.exists():
         kept = json.loads(previous.read_text())
-        keep = ["tasks", "wall_s", "note", "skipped", "facts", "facts_wall_s", "overhead"]
+        keep = ["model", "tasks", "wall_s", "note", "skipped", "facts", "facts_wall_s", "overhead"]
         raw.update({k: kept[k] for k in keep if k in kept})
     if args.facts_only:
         from agentcore.core.engine import Engine
 
-        engine = Engine.load()
+        engine = Engine.load(args.model)
+        raw["model"] = engine.name
         with tempfile.TemporaryDirectory() as tmp:
             run_facts(engine, Path(tmp), raw, args.out)
         print(report(raw, args.out).read_text())
@@ -480,7 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         from agentcore.core.engine import Engine
 
-        engine = Engine.load()
+        engine = Engine.load(args.model)
+        raw["model"] = engine.name
         tasks = [t for t in SUITE if t.id in QUICK] if args.quick else SUITE
         arms = args.arms or (["off", "auto"] if args.quick else list(ARMS))
         stores = {planner: LongTermMemory(root / f"tasks-{planner}") for planner in ("off", "auto")}

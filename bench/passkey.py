@@ -14,7 +14,8 @@ processed once up to each needle position and forked there (``Session.fork``): t
 Writes ``docs/benchmarks/passkey.md``, ``passkey.json`` and ``passkey.png`` (heat maps).
 The report is rewritten after every document, so a run cut short keeps what it measured, and
 ``--resume`` continues it (documents already in ``passkey.json`` are skipped).
-Usage: ``agentcore bench passkey [--lengths 4096,8192,16384,32768] [--trials 5] [--long]``.
+Usage: ``agentcore bench passkey [--model qwen2.5-coder-0.5b] [--lengths 4096,8192,16384,32768]
+[--trials 5] [--long]``.
 """
 
 from __future__ import annotations
@@ -162,7 +163,15 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="longest document per arm, e.g. infini-linear=8192,infini-delta=8192 (default: all)",
     )
-    ap.add_argument("--window", type=int, default=2048, help="sinks + window budget")
+    ap.add_argument(
+        "--model", default="default", help="model alias (see `agentcore models`) or GGUF path"
+    )
+    ap.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="sinks + window budget (default: the model's, 2048 for SmolLM2, 4096 for the 0.5B)",
+    )
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--quick", action="store_true", help="one 4K document, 1 trial")
     ap.add_argument(
@@ -190,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     trials = args.trials
     if args.quick:
         lengths, trials = [4096], 1
-    engine = Engine.load()
+    engine = Engine.load(args.model)
+    if args.window is None:
+        args.window = engine.default_streaming().budget
     arms = arm_configs(args.window)
     if args.arms:
         arms = {k: v for k, v in arms.items() if k in args.arms.split(",")}

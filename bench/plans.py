@@ -1,11 +1,11 @@
-"""LLM planner sample: plans the default model writes for a set of goals, for reading.
+"""LLM planner sample: plans a model (``--model``, default SmolLM2) writes for a set of goals.
 
 Validity is guaranteed by the grammar (and tested in tests/planners/test_llm_planner_local.py);
 quality is not, so this script plans a sample of goals through ``LocalBackend.generate_json``
 and writes each plan as a text tree, with the seconds it took, to ``docs/benchmarks/plans.md``.
 The verdict per plan is written by a person reading it (see the issue note), not computed.
 
-Usage: ``agentcore bench plans [--goals N] [--threads T]``.
+Usage: ``agentcore bench plans [--model ALIAS] [--goals N] [--threads T]``.
 """
 
 from __future__ import annotations
@@ -40,12 +40,16 @@ TOOLS = ("calculator", "read_file", "write_file", "http_get", "current_time", "r
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--goals", type=int, default=len(GOALS))
+    ap.add_argument(
+        "--model", default="default", help="model alias (see `agentcore models`) or GGUF path"
+    )
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    backend = LocalBackend(Engine.load())
+    engine = Engine.load(args.model)
+    backend = LocalBackend(engine)
     limits = PlannerLimits(min_steps=2, max_steps=4, max_depth=1, max_tasks=8, max_tokens=200)
     planner = LLMPlanner(backend, limits)
     ctx = PlanContext(tools=TOOLS)
@@ -64,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(["goal", "tasks", "edges", "seconds"], rows)
     md = (
         "# LLM planner sample\n\n"
-        f"Default model through `LocalBackend.generate_json` (plan JSON Schema, greedy), "
+        f"{engine.name} through `LocalBackend.generate_json` (plan JSON Schema, greedy), "
         f"tools offered: {', '.join(TOOLS)}. Machine: {machine()['cores']} cores.\n\n"
         f"{table}\n\n" + "\n".join(sections)
     )

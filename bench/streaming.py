@@ -1,6 +1,6 @@
 """Streaming benchmark: flat decode cost, bounded memory and streaming perplexity.
 
-Runs side by side, in one process, on the default model:
+Runs side by side, in one process, on one model (``--model``, default SmolLM2):
 
 * decode ms/token and RSS after contexts of 1K, 8K, 64K (and 1M with ``--long``) tokens for
   this engine (sinks + window), the same with exact recall of evicted blocks (also at 128K,
@@ -144,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         help="only decode cost and speed: sinks+window, recall up to --tokens, transformers "
         "(no no-sink or dense-perplexity arms); writes streaming-decode.md",
     )
+    ap.add_argument(
+        "--model", default="default", help="model alias (see `agentcore models`) or GGUF path"
+    )
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     ap.add_argument(
         "--out", type=Path, default=None, help="output folder (default docs/benchmarks)"
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.long:
         checkpoints.append(1 << 20)
     t_start = time.perf_counter()
-    engine = Engine.load()
+    engine = Engine.load(args.model)
     codec = engine.codec
     recall_marks = sorted(
         {c for c in checkpoints if c <= args.recall_tokens} | {args.recall_tokens}
@@ -172,17 +175,22 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     # -- streaming arms over the book: sinks + window (also hosts the decode checkpoints), no sinks
-    base = StreamingConfig(4, 2044, 512)
+    base = engine.default_streaming()  # the model's window: 4+2044 SmolLM2, 4+4092 the 0.5B
+    no_sinks = f"window, no sinks (0+{base.budget})"
     arms: dict[str, tuple[SessionConfig, list[int], str]] = {
-        "sinks+window (4+2044)": (SessionConfig(streaming=base), checkpoints, "ours"),
-        "window, no sinks (0+2048)": (
-            SessionConfig(streaming=StreamingConfig(0, 2048, 512)),
+        f"sinks+window ({base.n_sink}+{base.window})": (
+            SessionConfig(streaming=base),
+            checkpoints,
+            "ours",
+        ),
+        no_sinks: (
+            SessionConfig(streaming=StreamingConfig(0, base.budget, base.chunk_size)),
             [],
             "",
         ),
     }
     if args.decode_only:
-        del arms["window, no sinks (0+2048)"]
+        del arms[no_sinks]
         recall_marks = [c for c in recall_marks if c <= n_stream]
     if recall_marks:
         recall = SessionConfig(streaming=base, recall=RecallConfig(host_blocks=1 << 20))
@@ -236,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # -- transformers baseline: dense perplexity on the first 8K, DynamicCache decode up to 8K
     # transformers loads the model file in float32 unless told otherwise: its default
-    hf = load_model(dtype="float32").hf_model
+    hf = load_model(args.model, dtype="float32").hf_model
     if not args.decode_only:
         dense_n = min(8192, n_stream)
         with torch.inference_mode():
@@ -260,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     # tokens/s at 1K: this engine, transformers' default generate (float32) and transformers in
     # this engine's dtype, measured round-robin so each sees the same machine
     hf_same = (
-        load_model(dtype=engine.core.dtype).hf_model if engine.core.dtype != torch.float32 else hf
+        load_model(args.model, dtype=engine.core.dtype).hf_model
+        if engine.core.dtype != torch.float32
+        else hf
     )
     speeds: dict[str, list[float]] = {"ours": [], "hf": [], "hf_same": []}
     for _ in range(ROUNDS):
