@@ -18,12 +18,12 @@ if TYPE_CHECKING:
     from agentcore.server._app import create_app
     from agentcore.server._completions import TextCompletion, TokenLogprob, complete_text
     from agentcore.server._config import ServerConfig, default_sessions_dir
-    from agentcore.server._errors import APIError
+    from agentcore.server._errors import ErrorReply
     from agentcore.server._main import add_serve_arguments, bind_socket, main, run_serve
     from agentcore.server._service import ModelService
 
 __all__ = [
-    "APIError",
+    "ErrorReply",
     "ModelService",
     "ServerConfig",
     "TextCompletion",
@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 _HOMES = {
-    "APIError": "_errors",
+    "ErrorReply": "_errors",
     "ModelService": "_service",
     "ServerConfig": "_config",
     "TextCompletion": "_completions",

@@ -29,7 +29,7 @@ from agentcore.backends._protocol import Completion, ModelBackend
 from agentcore.paths import validate_name
 from agentcore.server._completions import TextCompletion
 from agentcore.server._config import ServerConfig
-from agentcore.server._errors import APIError, install_error_handlers, json_response
+from agentcore.server._errors import ErrorReply, install_error_handlers, json_response
 from agentcore.server._jobs import Job, JobEvent
 from agentcore.server._lifecycle import (
     SSE_HEADERS,
@@ -283,4 +283,4 @@ def _valid_session(sid: str) -> None:
     try:
         validate_name(sid)
     except ValueError as exc:
-        raise APIError(400, str(exc), param="session") from None
+        raise ErrorReply(400, str(exc), param="session") from None

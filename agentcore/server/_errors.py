@@ -1,6 +1,6 @@
 """Errors as the OpenAI API reports them: ``{"error": {"message", "type", "param", "code"}}``.
 
-Owns :class:`APIError` (raised by handlers with the HTTP status and a message that says what was
+Owns :class:`ErrorReply` (raised by handlers with the HTTP status and a message that says what was
 wrong and what to do), the translation of request-validation failures into one readable 400
 message naming the field, the value and what was expected, and the JSON rendering every
 response of the server uses. Never decides *whether* a request is valid: the schemas and the
@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 __all__ = [
     "SENT_CONTENT_TYPE",
-    "APIError",
+    "ErrorReply",
     "current_request_id",
     "describe_validation_errors",
     "error_response",
@@ -52,8 +52,12 @@ _TYPES = {
 }
 
 
-class APIError(Exception):
-    """A request the server refuses; becomes an OpenAI-style error response."""
+class ErrorReply(Exception):
+    """The error reply a request gets: raised by handlers, rendered as OpenAI's error object.
+
+    The client's side of the same reply is :class:`agentcore.client.APIError` (what
+    ``Client`` raises when it reads one); the server never raises that one.
+    """
 
     def __init__(
         self,
@@ -96,7 +100,7 @@ def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = 
     )
 
 
-def error_response(err: APIError) -> Response:
+def error_response(err: ErrorReply) -> Response:
     return json_response(err.body(), err.status)
 
 
@@ -194,11 +198,11 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
             f"; the body was sent {how}, and this API reads JSON: send a JSON object with "
             "Content-Type: application/json"
         )
-    return error_response(APIError(400, message, param=param, code="invalid_request"))
+    return error_response(ErrorReply(400, message, param=param, code="invalid_request"))
 
 
-async def _on_api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, APIError)
+async def _on_error_reply(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ErrorReply)
     return error_response(exc)
 
 
@@ -211,17 +215,17 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     else:
         message = str(exc.detail)
     headers = dict(exc.headers) if exc.headers else None
-    err = APIError(exc.status_code, message)
+    err = ErrorReply(exc.status_code, message)
     return json_response(err.body(), exc.status_code, headers=headers)
 
 
-def internal_error(exc: BaseException, what: str) -> APIError:
+def internal_error(exc: BaseException, what: str) -> ErrorReply:
     """A 500 for a server bug: the traceback goes to the log under the request's id (the access
     log's, else a fresh one), the client gets that id and nothing of the exception (its text may
     hold paths, prompts or secrets)."""
     request_id = current_request_id.get() or uuid.uuid4().hex[:16]
     log.error("%s [request id %s]", what, request_id, exc_info=exc)
-    return APIError(
+    return ErrorReply(
         500,
         f"internal server error (request id {request_id}; the server log has the details)",
         code=f"request_{request_id}",
@@ -236,6 +240,6 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(APIError, _on_api_error)
+    app.add_exception_handler(ErrorReply, _on_error_reply)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)

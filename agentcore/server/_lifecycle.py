@@ -18,9 +18,9 @@ from typing import Any
 from fastapi import Request
 from starlette.responses import Response
 
-from agentcore.server._errors import APIError, error_response, internal_error
+from agentcore.server._errors import ErrorReply, error_response, internal_error
 from agentcore.server._jobs import Job, JobEvent
-from agentcore.server._service import ClientGoneError, ModelService, api_error_for
+from agentcore.server._service import ClientGoneError, ModelService, error_reply_for
 
 __all__ = [
     "SSE_HEADERS",
@@ -58,21 +58,21 @@ class DisconnectWatch:
 
 def client_gone(service: ModelService) -> Response:
     service.counters["cancelled"] += 1
-    err = APIError(499, "the client closed the connection before the reply was ready")
+    err = ErrorReply(499, "the client closed the connection before the reply was ready")
     return error_response(err)
 
 
 def failed(service: ModelService, exc: BaseException) -> Response:
-    return error_response(_api_error(service, exc, "request failed"))
+    return error_response(_error_reply(service, exc, "request failed"))
 
 
 def error_payload(service: ModelService, exc: BaseException) -> dict[str, Any]:
     """The OpenAI error body of a job that failed after its stream began."""
-    return _api_error(service, exc, "streaming request failed").body()
+    return _error_reply(service, exc, "streaming request failed").body()
 
 
-def _api_error(service: ModelService, exc: BaseException, what: str) -> APIError:
-    err = api_error_for(exc)
+def _error_reply(service: ModelService, exc: BaseException, what: str) -> ErrorReply:
+    err = error_reply_for(exc)
     if err is None:
         service.counters["errors"] += 1
         err = internal_error(exc, what)

@@ -12,7 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agentcore.server._errors import APIError, json_bytes
+from agentcore.server._errors import ErrorReply, json_bytes
 
 __all__ = ["BodyLimitMiddleware"]
 
@@ -61,7 +61,7 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, send: Send, declared: int | None) -> None:
         got = f"{declared} bytes" if declared is not None else "more than that"
-        err = APIError(
+        err = ErrorReply(
             413,
             f"the request body is too large: {got}, this server accepts at most "
             f"{self.max_bytes} bytes (start it with a larger --max-body-bytes to raise the limit)",

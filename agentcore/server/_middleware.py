@@ -23,7 +23,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from agentcore import _tracing as tracing
-from agentcore.server._errors import SENT_CONTENT_TYPE, APIError, current_request_id, json_bytes
+from agentcore.server._errors import SENT_CONTENT_TYPE, ErrorReply, current_request_id, json_bytes
 
 __all__ = ["APIKeyMiddleware", "AccessLogMiddleware", "JsonBodyMiddleware"]
 
@@ -40,7 +40,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _send_error(send: Send, err: APIError, headers: list[Any] | None = None) -> None:
+async def _send_error(send: Send, err: ErrorReply, headers: list[Any] | None = None) -> None:
     payload = json_bytes(err.body())
     head: list[Any] = [
         (b"content-type", b"application/json"),
@@ -131,7 +131,7 @@ class APIKeyMiddleware:
             )
         else:
             message = "incorrect API key provided in the Authorization header"
-        err = APIError(401, message, code="invalid_api_key", type="invalid_request_error")
+        err = ErrorReply(401, message, code="invalid_api_key", type="invalid_request_error")
         await _send_error(send, err, [(b"www-authenticate", b"Bearer")])
 
 

@@ -44,7 +44,7 @@ from starlette.responses import Response, StreamingResponse
 
 from agentcore.backends._continuation import SessionConflictError
 from agentcore.backends._protocol import Completion
-from agentcore.server._errors import APIError, describe_validation_errors, json_response
+from agentcore.server._errors import ErrorReply, describe_validation_errors, json_response
 from agentcore.server._jobs import Emit, Job, JobEvent, ShouldStop
 from agentcore.server._lifecycle import (
     SSE_HEADERS,
@@ -61,7 +61,7 @@ from agentcore.server._responses_schemas import (
     ResponsesRequest,
 )
 from agentcore.server._schemas import ChatRequest
-from agentcore.server._service import ModelService, api_error_for
+from agentcore.server._service import ModelService, error_reply_for
 
 __all__ = [
     "Answer",
@@ -98,7 +98,7 @@ def chat_request(
             messages.append({"role": "system", "content": body.instructions})
             origins.append("instructions")
         elif body.instructions != previous.instructions:
-            raise APIError(
+            raise ErrorReply(
                 409,
                 f"instructions differ from those the chain of response {previous.id!r} opened "
                 "with: its session holds them as its system message and cannot take them back. "
@@ -172,7 +172,7 @@ def chat_request(
         return ChatRequest.model_validate(fields), origins
     except ValidationError as exc:  # what the Responses schema let through and chat refuses
         message, param = describe_validation_errors(exc.errors())
-        raise APIError(
+        raise ErrorReply(
             400, message, param=_input_param(param, origins), code="invalid_request"
         ) from None
 
@@ -188,10 +188,10 @@ def _input_param(param: str | None, origins: list[str]) -> str | None:
     return param
 
 
-def _renamed(err: APIError, origins: list[str]) -> APIError:
+def _renamed(err: ErrorReply, origins: list[str]) -> ErrorReply:
     """A chat-path refusal in the Responses API's field names."""
     if err.param == "max_tokens":
-        return APIError(
+        return ErrorReply(
             err.status,
             err.message.replace("max_tokens", "max_output_tokens"),
             param="max_output_tokens",
@@ -202,7 +202,7 @@ def _renamed(err: APIError, origins: list[str]) -> APIError:
         lambda m: origins[int(m.group(1))] if int(m.group(1)) < len(origins) else m.group(0),
         err.message,
     )
-    return APIError(
+    return ErrorReply(
         err.status, message, param=_input_param(err.param, origins), code=err.code, type=err.type
     )
 
@@ -326,7 +326,7 @@ def responses_job(
     chat, origins = chat_request(body, sid, previous)
     try:
         inner = service.chat_job(chat, create=True)
-    except APIError as err:
+    except ErrorReply as err:
         raise _renamed(err, origins) from None
     backend = service.backend
     instructions = previous.instructions if previous is not None else body.instructions
@@ -339,7 +339,7 @@ def responses_job(
         except SessionConflictError as exc:
             raise _chain_conflict(exc, origins, previous) from None
         except Exception as exc:
-            err = api_error_for(exc)
+            err = error_reply_for(exc)
             if err is None:
                 raise
             raise _renamed(err, origins) from None
@@ -357,7 +357,7 @@ def _check_latest(service: ModelService, previous: StoredResponse) -> None:
     sid = previous.session
     info = service.backend.session_info(sid)
     if info is None:
-        raise APIError(
+        raise ErrorReply(
             404,
             f"response {previous.id!r} continued session {sid!r}, which no longer exists (it "
             "was deleted): start a new chain without previous_response_id, with the whole "
@@ -368,7 +368,7 @@ def _check_latest(service: ModelService, previous: StoredResponse) -> None:
     now = _state(info)
     if now != previous.state:
         unit = "tokens" if "tokens" in now else "messages"
-        raise APIError(
+        raise ErrorReply(
             409,
             f"response {previous.id!r} is not the latest of its chain: its session {sid!r} has "
             f"moved on since ({now.get(unit)} {unit} now, {previous.state.get(unit)} right "
@@ -382,10 +382,10 @@ def _check_latest(service: ModelService, previous: StoredResponse) -> None:
 
 def _chain_conflict(
     exc: SessionConflictError, origins: list[str], previous: StoredResponse | None
-) -> APIError:
+) -> ErrorReply:
     origin = origins[exc.index] if exc.index < len(origins) else "input"
     of = f"response {previous.id!r}" if previous is not None else "this chain"
-    return APIError(
+    return ErrorReply(
         409,
         f"{origin} does not continue {of}: with previous_response_id, input carries only what "
         "is new (user messages, and function_call_output items for the chain's own calls), and "
@@ -538,7 +538,7 @@ def install_responses_routes(app: FastAPI, service: ModelService) -> ResponseSto
         if body.previous_response_id is not None:
             previous = store.get(body.previous_response_id)
             if previous is None:
-                raise APIError(
+                raise ErrorReply(
                     404,
                     f"previous_response_id {body.previous_response_id!r}: no stored response has "
                     "this id (it was made with store=false, deleted, or never made here)",
@@ -623,8 +623,8 @@ def install_responses_routes(app: FastAPI, service: ModelService) -> ResponseSto
     return store
 
 
-def _no_response(rid: str) -> APIError:
-    return APIError(
+def _no_response(rid: str) -> ErrorReply:
+    return ErrorReply(
         404,
         f"no stored response {rid!r} (made with store=false, deleted, or never made here)",
         param="response_id",

@@ -34,14 +34,14 @@ from agentcore.core.session import Session
 from agentcore.core.state import SessionStateError, session_files
 from agentcore.server._completions import TextCompletion, complete_text
 from agentcore.server._config import ServerConfig
-from agentcore.server._errors import APIError
+from agentcore.server._errors import ErrorReply
 from agentcore.server._jobs import Emit, Job, JobRunner, ShouldStop, ShuttingDownError
 from agentcore.server._responses import chat_logprobs_json
 from agentcore.server._schemas import ChatRequest, CompletionRequest, NamedToolChoice
 from agentcore.server._session_locks import AsyncSessionLocks
 from agentcore.tools import ToolError
 
-__all__ = ["ClientGoneError", "ModelService", "UnknownSessionError", "api_error_for"]
+__all__ = ["ClientGoneError", "ModelService", "UnknownSessionError", "error_reply_for"]
 
 log = logging.getLogger("agentcore.server")
 
@@ -60,12 +60,12 @@ class ClientGoneError(Exception):
     """The client disconnected before its request started."""
 
 
-def api_error_for(exc: BaseException) -> APIError | None:
+def error_reply_for(exc: BaseException) -> ErrorReply | None:
     """The API error a backend exception stands for (None: a server bug, answered with 500)."""
-    if isinstance(exc, APIError):
+    if isinstance(exc, ErrorReply):
         return exc
     if isinstance(exc, UnknownSessionError):
-        return APIError(
+        return ErrorReply(
             404,
             f"no session {exc.sid!r}: create it with POST /v1/sessions, or list the sessions "
             "with GET /v1/sessions",
@@ -73,18 +73,18 @@ def api_error_for(exc: BaseException) -> APIError | None:
             code="session_not_found",
         )
     if isinstance(exc, ShuttingDownError):
-        return APIError(503, str(exc), code="shutting_down", type="server_unavailable")
+        return ErrorReply(503, str(exc), code="shutting_down", type="server_unavailable")
     if isinstance(exc, SessionStateError):
-        return APIError(409, str(exc), param="session", code="session_unreadable")
+        return ErrorReply(409, str(exc), param="session", code="session_unreadable")
     if isinstance(exc, SessionConflictError):
-        return APIError(409, str(exc), param=exc.param, code="session_conflict")
+        return ErrorReply(409, str(exc), param=exc.param, code="session_conflict")
     if isinstance(exc, SessionLimitError):
-        return APIError(
+        return ErrorReply(
             507, str(exc), param="session", code="session_limit", type="insufficient_storage"
         )
     if isinstance(exc, ToolError | ValueError):
         param = getattr(exc, "param", None)  # e.g. ToolDeclarationError: "tools[2]..."
-        return APIError(
+        return ErrorReply(
             400,
             str(exc) or type(exc).__name__,
             param=param if isinstance(param, str) else None,
@@ -124,7 +124,7 @@ class ModelService:
     def check_model(self, model: str | None) -> None:
         if model is None or model in (self.model_name, "default", "agentcore"):
             return
-        raise APIError(
+        raise ErrorReply(
             404,
             f"model {model!r} is not served here; this server serves {self.model_name!r} "
             "(see GET /v1/models)",
@@ -139,7 +139,7 @@ class ModelService:
         limit = self.config.max_tokens_limit
         max_tokens = min(default, limit) if requested is None else requested
         if max_tokens > limit:
-            raise APIError(
+            raise ErrorReply(
                 400,
                 f"max_tokens={max_tokens} is more than this server generates per request "
                 f"({limit}); ask for fewer tokens or start the server with a larger "
@@ -150,9 +150,9 @@ class ModelService:
         try:
             stops = req.stop_list()
         except ValueError as exc:
-            raise APIError(400, str(exc), param="stop") from None
+            raise ErrorReply(400, str(exc), param="stop") from None
         if len(stops) > self.config.max_stop_strings:
-            raise APIError(
+            raise ErrorReply(
                 400,
                 f"stop has {len(stops)} strings; this server accepts at most "
                 f"{self.config.max_stop_strings}",
@@ -192,7 +192,7 @@ class ModelService:
         backend = self.backend
         top = req.logprobs_wanted()
         if top is not None and not isinstance(backend, Scorer):
-            raise APIError(
+            raise ErrorReply(
                 400,
                 f"logprobs need a backend that scores tokens (the local model); this server "
                 f"runs {type(backend).__name__}",
@@ -248,7 +248,7 @@ class ModelService:
     ) -> Callable[[Emit, ShouldStop], TextCompletion]:
         backend = self.backend
         if not isinstance(backend, SessionStore):
-            raise APIError(
+            raise ErrorReply(
                 400,
                 f"POST /v1/completions needs a backend that keeps sessions in process (the "
                 f"local model); this server runs "
@@ -389,7 +389,7 @@ class ModelService:
     async def create_session(self, sid: str | None) -> dict[str, Any]:
         backend = self.backend
         if not isinstance(backend, SessionStore):
-            raise APIError(
+            raise ErrorReply(
                 400,
                 f"this server's backend ({type(backend).__name__}) creates sessions on their "
                 "first request only",
@@ -405,7 +405,7 @@ class ModelService:
             return True
 
         if not await self.locked_call(name, create):
-            raise APIError(
+            raise ErrorReply(
                 409,
                 f"session {name!r} already exists (GET /v1/sessions/{name} shows it)",
                 param="id",
