@@ -4,7 +4,7 @@ Owns :class:`DisconnectWatch` (completes when the client goes), :func:`start_job
 session, start the worker, wait for its first event), :func:`run_to_end`, :func:`respond` (the
 path from a job to a whole or streamed reply that every generating route takes), and the error
 replies of a job (:func:`failed`, :func:`client_gone`, :func:`error_payload`). Never shapes a
-reply: the routes (chat and text completions in ``_app``, responses in ``_responses_api``) hand
+reply: the routes (``_routes_chat``, ``_routes_completions``, ``_routes_responses``) hand
 ``respond`` the functions that do.
 """
 

@@ -4,8 +4,8 @@ Owns the translation of a Responses request into the internal chat job
 (:meth:`ModelService.chat_job`, the one path every chat request takes) and of its result into a
 Response object (``message`` and ``function_call`` output items, ``usage``) or the Responses
 event stream (``response.created`` ... ``response.completed``, each with its
-``sequence_number``), and the routes ``POST /v1/responses``, ``GET`` and ``DELETE
-/v1/responses/{id}``.
+``sequence_number``). The routes (``POST /v1/responses``, ``GET`` and ``DELETE
+/v1/responses/{id}``) are ``_routes_responses``'s.
 
 A response chain is a persistent session: a stored response (``store``, true by default) that
 opens a chain creates a session named by its id; ``previous_response_id`` continues the session
@@ -35,23 +35,15 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
 from pydantic import ValidationError
-from starlette.responses import Response, StreamingResponse
 
 from agentcore.backends._continuation import SessionConflictError
 from agentcore.backends._protocol import Completion
-from agentcore.server._errors import ErrorReply, describe_validation_errors, json_response
-from agentcore.server._jobs import Emit, Job, JobEvent, ShouldStop
-from agentcore.server._lifecycle import (
-    SSE_HEADERS,
-    error_payload,
-    failed,
-    respond,
-)
+from agentcore.server._errors import ErrorReply, describe_validation_errors
+from agentcore.server._jobs import Emit, ShouldStop
 from agentcore.server._response_store import ResponseStore, StoredResponse
 from agentcore.server._responses import ChatStreamShaper, sse
 from agentcore.server._responses_schemas import (
@@ -68,8 +60,8 @@ __all__ = [
     "ResponseEvents",
     "ResponseShape",
     "chat_request",
-    "install_responses_routes",
     "output_items",
+    "responses_job",
 ]
 
 _MESSAGE_INDEX = re.compile(r"messages\[(\d+)\]")
@@ -525,108 +517,3 @@ class ResponseEvents:
             ),
             self.event("response.failed", response=response),
         ]
-
-
-# ---------------------------------------------------------------------- routes
-def install_responses_routes(app: FastAPI, service: ModelService) -> ResponseStore:
-    """Add ``POST /v1/responses`` and ``GET``/``DELETE /v1/responses/{id}`` to ``app``; the
-    store keeps records next to the backend's sessions (in memory when it has no folder)."""
-    store = ResponseStore(getattr(service.backend, "sessions_dir", None))
-
-    def plan(body: ResponsesRequest) -> tuple[ResponseShape, StoredResponse | None]:
-        previous = None
-        if body.previous_response_id is not None:
-            previous = store.get(body.previous_response_id)
-            if previous is None:
-                raise ErrorReply(
-                    404,
-                    f"previous_response_id {body.previous_response_id!r}: no stored response has "
-                    "this id (it was made with store=false, deleted, or never made here)",
-                    param="previous_response_id",
-                    code="previous_response_not_found",
-                )
-        if previous is not None:
-            session: str | None = previous.session
-        else:
-            session = None
-        shape = ResponseShape(body, service.model_name, session)
-        if previous is None and body.store:
-            shape.session = shape.id  # a new chain: its session is named by its first response
-        return shape, previous
-
-    @app.post("/v1/responses")
-    async def create_response(body: ResponsesRequest, request: Request) -> Response:
-        service.check_model(body.model)
-        try:
-            shape, previous = plan(body)
-            fn = responses_job(service, store, body, shape, previous)
-        except Exception as exc:
-            return failed(service, exc)
-
-        def streamed(job: Job[Answer], first: JobEvent) -> Response:
-            active = bool(body.function_tools) and body.tool_choice != "none"
-            forced = active and (
-                body.tool_choice == "required" or isinstance(body.tool_choice, FunctionChoice)
-            )
-            events = ResponseEvents(shape, ChatStreamShaper(active, forced))
-            return StreamingResponse(
-                _stream(job, first, events),
-                media_type="text/event-stream",
-                headers=SSE_HEADERS,
-            )
-
-        return await respond(
-            service,
-            shape.session,
-            fn,
-            request,
-            stream=body.stream,
-            whole=lambda answer: json_response(answer.response),
-            streamed=streamed,
-        )
-
-    async def _stream(
-        job: Job[Answer], first: JobEvent, events: ResponseEvents
-    ) -> AsyncIterator[bytes]:
-        try:
-            for chunk in events.begin():
-                yield chunk
-            event = first
-            while True:
-                if event.kind == "text":
-                    chunks = events.feed(event.value)
-                elif event.kind == "done":
-                    chunks = events.finish(event.value)
-                else:
-                    chunks = events.failed(error_payload(service, event.value))
-                for chunk in chunks:
-                    yield chunk
-                if event.kind != "text":
-                    return
-                event = await job.next_event()
-        finally:
-            job.cancel()  # no-op when finished; stops the generation when the client left
-
-    @app.get("/v1/responses/{rid}")
-    async def get_response(rid: str) -> Response:
-        record = store.get(rid)
-        if record is None:
-            raise _no_response(rid)
-        return json_response(record.response)
-
-    @app.delete("/v1/responses/{rid}")
-    async def delete_response(rid: str) -> Response:
-        if not store.delete(rid):
-            raise _no_response(rid)
-        return json_response({"id": rid, "object": "response", "deleted": True})
-
-    return store
-
-
-def _no_response(rid: str) -> ErrorReply:
-    return ErrorReply(
-        404,
-        f"no stored response {rid!r} (made with store=false, deleted, or never made here)",
-        param="response_id",
-        code="response_not_found",
-    )

@@ -5,8 +5,9 @@ limits, tools, response formats), per-session serialisation (one :class:`asyncio
 session in use, waited on in the event loop so a queued request holds no thread and a client
 that leaves while queued never touches the session; the lock is released when the worker
 returns, whatever happened to the request, and dropped when nobody holds or awaits it), session listing/inspection/creation/deletion, and the
-mapping of backend exceptions to API errors. Sessions are saved atomically after every request
-by the local backend. Never speaks HTTP: routes and SSE framing live in ``_app``.
+mapping of backend exceptions to error replies. Sessions are saved atomically after every
+request by the local backend. Never speaks HTTP: the routes live in the ``_routes_*`` modules,
+the SSE framing in ``_responses``.
 """
 
 from __future__ import annotations
