@@ -7,8 +7,9 @@ grammar of exactly those tools, so a call to anything else cannot be written) an
 registry refuses (a pydantic validator, a rule the grammar cannot enforce) is decoded once
 more with the validation error as its result; one retry at most. The blocking backend call runs
 on a worker thread; reply text streams out as it is generated (tool-call text never does) and
-``should_stop`` ends generation early. Never runs tools and never decides whether a call is
-allowed (the safety filter does).
+``should_stop`` ends generation early; the turn's last item is its :class:`Turn` (the
+completion, and the call refused before the retry, if any). Never runs tools and never decides
+whether a call is allowed (the safety filter does).
 """
 
 from __future__ import annotations
@@ -28,13 +29,13 @@ from agentcore.backends import Completion, Message, ModelBackend, ToolChoice, Us
 from agentcore.core.params import SamplingParams
 from agentcore.tools import TOOL_CALL_OPEN, ToolArgumentError, ToolError, ToolRegistry
 
-__all__ = ["ActionSelector", "TurnRequest"]
+__all__ = ["ActionSelector", "RefusedCall", "Turn", "TurnRequest"]
 
 log = logging.getLogger("agentcore.agent")
 
 
 class TurnRequest:
-    """One model turn: messages, permitted tools, choice, and where the completion lands."""
+    """One model turn's input: messages, permitted tools, the tool choice, grounding text."""
 
     def __init__(
         self,
@@ -50,9 +51,25 @@ class TurnRequest:
         self.tool_choice: ToolChoice = tool_choice if tools else "none"
         self.step = step  # ground string arguments in this text (and ``results``)
         self.results = list(results)
-        self.completion: Completion | None = None
-        # the call the registry refused before the retry: (call id, tool, arguments, error)
-        self.refused: tuple[str, str, dict[str, Any], str] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RefusedCall:
+    """A call whose arguments the registry refused; the model was asked once more."""
+
+    call_id: str
+    tool: str
+    arguments: dict[str, Any]
+    error: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Turn:
+    """What one model turn came to: the completion (usage summed over a retry) and the call
+    refused before the retry, if there was one (it never ran, but is audited)."""
+
+    completion: Completion
+    refused: RefusedCall | None = None
 
 
 class _CallTextFilter:
@@ -122,9 +139,9 @@ class ActionSelector:
         should_stop: Callable[[], bool],
         *,
         parent: Span | None = None,
-    ) -> AsyncIterator[str]:
-        """Yield reply text pieces as they are generated; ``request.completion`` holds the
-        turn afterwards. A call whose arguments the registry refuses is decoded once more,
+    ) -> AsyncIterator[str | Turn]:
+        """Yield reply text pieces as they are generated, then the :class:`Turn` as the last
+        item. A call whose arguments the registry refuses is decoded once more,
         with the validation error as the call's result (never twice: not when the backend
         retried already). Cancelling the consumer stops generation and waits for the worker,
         so the session is never left mid-write. Each backend call gets a ``chat`` span under
@@ -132,29 +149,36 @@ class ActionSelector:
         tools = self.openai_tools(request.tools) if request.tools else None
         if tools and request.step is not None:
             tools = [ground_tool(t, request.step, request.results) for t in tools]
-        done: list[Completion] = []
-        async for piece in self._chat(request.messages, tools, request, should_stop, done, parent):
-            yield piece
-        first = done[0]
+        first: Completion | None = None
+        async for item in self._chat(request.messages, tools, request, should_stop, parent):
+            if isinstance(item, Completion):
+                first = item
+            else:
+                yield item
+        assert first is not None
         refused = self._refused(first) if first.argument_retries == 0 else None
         if refused is None:
-            request.completion = first
+            yield Turn(first)
             return
         call_id, name, error = refused
         log.info("tool call %r has invalid arguments; asking the model once more", name)
         arguments = next(dict(c.arguments) for c in first.tool_calls if c.id == call_id)
-        request.refused = (call_id, name, arguments, error)
         note = {"role": "tool", "tool_call_id": call_id, "name": name, "content": error}
-        async for piece in self._chat([note], tools, request, should_stop, done, parent):
-            yield piece
-        second = done[1]
+        second: Completion | None = None
+        async for item in self._chat([note], tools, request, should_stop, parent):
+            if isinstance(item, Completion):
+                second = item
+            else:
+                yield item
+        assert second is not None
         u1, u2 = first.usage, second.usage
         usage = Usage(
             u1.prompt_tokens + u2.prompt_tokens,
             u1.completion_tokens + u2.completion_tokens,
             u2.session_tokens,
         )
-        request.completion = dataclasses.replace(second, usage=usage, argument_retries=1)
+        retried = dataclasses.replace(second, usage=usage, argument_retries=1)
+        yield Turn(retried, RefusedCall(call_id, name, arguments, error))
 
     def _refused(self, completion: Completion) -> tuple[str, str, str] | None:
         """(call id, tool, the validation error) of the first call the registry refuses."""
@@ -173,11 +197,10 @@ class ActionSelector:
         tools: list[dict[str, Any]] | None,
         request: TurnRequest,
         should_stop: Callable[[], bool],
-        done: list[Completion],
         parent: Span | None,
-    ) -> AsyncIterator[str]:
-        """One backend call on a worker thread, its reply text streamed; the completion is
-        appended to ``done``. The call runs inside its ``chat`` span (the worker thread
+    ) -> AsyncIterator[str | Completion]:
+        """One backend call on a worker thread, its reply text streamed, its completion the
+        last item. The call runs inside its ``chat`` span (the worker thread
         inherits it, so an instrumented HTTP client nests its spans under it)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str] = asyncio.Queue()
@@ -224,10 +247,10 @@ class ActionSelector:
             completion = work.result()
             tracing.end_chat(span, completion)
             ended = True
-            done.append(completion)
             rest = text_filter.flush()
             if rest and not completion.tool_calls:
                 yield rest
+            yield completion
         except BaseException as exc:
             cancelled = True
             if getter is not None:
