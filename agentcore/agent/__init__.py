@@ -28,11 +28,15 @@ from agentcore.agent._learning import Episode, Learner
 from agentcore.agent._perception import Observation, Perception, trust_ceiling
 from agentcore.agent._planning import PlanLayer, looks_multi_step
 from agentcore.agent._policy import ArgumentRule, Budgets, Policy
-from agentcore.agent._recall import MemoryLayer, Recall
 from agentcore.agent._redact import REDACTED, Redactor, StreamRedactor
 from agentcore.agent._result import Result
+from agentcore.agent._retrieval import MemoryLayer, Retrieved
 from agentcore.agent._safety import ApprovalCallback, BudgetMeter, SafetyFilter, Verdict
 from agentcore.agent._skills import MemorySkillStore
+
+# deprecated names, kept so that old imports still work
+Recall = Retrieved
+"""Deprecated: the old name of :class:`Retrieved` (what retrieval found for a goal)."""
 
 __all__ = [
     "DEFAULT_PERSONA",
@@ -63,6 +67,7 @@ __all__ = [
     "Recall",
     "Redactor",
     "Result",
+    "Retrieved",
     "SafetyFilter",
     "SafetyVerdict",
     "StatusEvent",

@@ -28,6 +28,7 @@ from agentcore.agent._loop import LoopParts, RunLoop
 from agentcore.agent._policy import Policy
 from agentcore.agent._redact import log_redacted
 from agentcore.agent._result import Result
+from agentcore.agent._retrieval import MemoryLayer
 from agentcore.agent._run import Ending, RunState
 from agentcore.agent._safety import ApprovalCallback
 from agentcore.agent._state import AgentState, load_state, save_state
@@ -116,7 +117,7 @@ class Agent:
         self.audit = parts.audit
         self.safety = parts.safety
         self.perception = parts.perception
-        self.recall_layer = parts.memory_layer
+        self.memory_layer = parts.memory_layer
         self.skills = parts.skills
         self.planning = parts.planning
         self.learner = parts.learner
@@ -135,6 +136,11 @@ class Agent:
     @property
     def plan(self) -> TaskGraph | None:
         return self.planning.graph
+
+    @property
+    def recall_layer(self) -> MemoryLayer:
+        """Deprecated: the old name of :attr:`memory_layer` (working memory and retrieval)."""
+        return self.memory_layer
 
     @property
     def _history(self) -> AgentHistory:
@@ -255,7 +261,7 @@ class Agent:
             tools=self.tools,
             safety=self.safety,
             perception=self.perception,
-            memory_layer=self.recall_layer,
+            memory_layer=self.memory_layer,
             planning=self.planning,
             learner=self.learner,
             selector=self.selector,
@@ -278,7 +284,7 @@ class Agent:
         """Perceive ``content`` without acting (simulations, environments). It is shown to the
         model as data at the start of the next run; trust is capped by the source."""
         obs = self.perception.perceive(content, source=source, trust=trust)
-        self.recall_layer.observe(obs)
+        self.memory_layer.observe(obs)
 
     # ------------------------------------------------------------------ learning from outside
 
@@ -322,7 +328,7 @@ class Agent:
             pending=self._conversation.pending,
             plan=self.plan.to_dict() if self.plan is not None else None,
             tool_stats=self.learner.tool_stats,
-            working=self.recall_layer.dump(),
+            working=self.memory_layer.dump(),
             run_outcomes=dict(list(self._outcomes.items())[-200:]),
         )
 
@@ -375,7 +381,7 @@ class Agent:
         agent._last_run_id = state.last_run_id
         agent._outcomes = dict(state.run_outcomes)
         agent.learner.tool_stats = {k: list(v) for k, v in state.tool_stats.items()}
-        agent.recall_layer.restore(state.working)
+        agent.memory_layer.restore(state.working)
         if state.plan is not None:
             agent.planning.adopt(TaskGraph.from_dict(state.plan))
         return agent
@@ -395,7 +401,7 @@ class Agent:
             "model": self.backend.name,
             "runs": self._runs,
             "history": len(self._history),
-            "working_memory": len(self.recall_layer.working),
+            "working_memory": len(self.memory_layer.working),
             "memory": {
                 kind: self.memory.count(kind) for kind in ("episodic", "fact", "lesson", "skill")
             },

@@ -47,11 +47,13 @@ class AgentConfig:
     ``max_steps_per_task``: model calls one plan task may take before it counts as failed.
     ``sampling``: how replies are decoded: greedy by default, so runs are reproducible, with a
     mild repetition penalty on the reply's own tokens (a small model otherwise loops on a
-    phrase; the prompt's words, such as a recalled fact, are not penalised; never inside a
+    phrase; the prompt's words, such as a retrieved fact, are not penalised; never inside a
     tool call).
     ``persona``: the system prompt; ``{name}`` is replaced by the agent's name.
-    ``recall_k`` / ``lesson_k``: long-term memories and lessons recalled at the start of a run;
-    ``min_recall_similarity``: hits below this cosine similarity are not shown.
+    ``recall_k`` / ``lesson_k``: long-term memories and lessons retrieved at the start of a run
+    (:class:`~agentcore.agent.MemoryLayer`; the field names keep the older word "recall",
+    which elsewhere means the model core's KV-block recall); ``min_recall_similarity``: hits
+    below this cosine similarity are not shown.
     ``working_memory``: the bounded buffer's sizes and token budget.
     ``learn``: write episodes, lessons and skills after each run; ``distill_lessons``: ask the
     model for a lesson after a failed run; ``tool_stats``: show per-tool success in the prompt.
@@ -114,7 +116,7 @@ class AgentConfig:
 
     @classmethod
     def small_model(cls) -> AgentConfig:
-        """For a ~100M-parameter model: short replies, few steps, little recalled text."""
+        """For a ~100M-parameter model: short replies, few steps, little retrieved text."""
         return cls(
             max_steps=8,
             max_steps_per_task=3,

@@ -112,11 +112,11 @@ class ToolResultEvent(_EventBase):
 
 
 class LessonEvent(_EventBase):
-    """The learning layer distilled or recalled a lesson."""
+    """The learning layer distilled a lesson, or retrieval found one for this run."""
 
     type: Literal["lesson"] = "lesson"
     text: str
-    recalled: bool  # True: recalled for this run; False: newly written
+    recalled: bool  # True: retrieved from memory for this run; False: newly written
 
 
 class FinalAnswer(_EventBase):

@@ -45,8 +45,8 @@ from agentcore.agent._execution import Executor
 from agentcore.agent._learning import Learner, asks_to_remember
 from agentcore.agent._perception import Observation, Perception
 from agentcore.agent._planning import PlanLayer
-from agentcore.agent._recall import MemoryLayer, Recall
 from agentcore.agent._redact import StreamRedactor, log_redacted
+from agentcore.agent._retrieval import MemoryLayer, Retrieved
 from agentcore.agent._run import CallResult, Ending, RunState, Stop, TaskResult
 from agentcore.agent._safety import ApprovalCallback, SafetyFilter
 from agentcore.memory import TrustLevel as MemoryTrust
@@ -129,7 +129,7 @@ class RunLoop:
             content=obs.content,
         )
         self.conversation.user_turn(goal, run.run_id)
-        recall: Recall = await asyncio.to_thread(p.memory_layer.recall, goal)
+        found: Retrieved = await asyncio.to_thread(p.memory_layer.retrieve, goal)
         said = utterances(goal) if obs.trust == "user" else []
         asks = [u for u in said if u.kind in ("request", "question")]
         if said and not asks:
@@ -138,13 +138,13 @@ class RunLoop:
         if not told and obs.trust == "user" and asks_to_remember(goal):
             told = [goal]
         for fact in told:
-            # what the user tells about themselves and their world: a fact, recalled later
+            # what the user tells about themselves and their world: a fact, retrieved later
             p.memory_layer.note_fact(fact)
             if cfg.learn:
                 p.learner.remember_fact(
                     fact, source=source, trust=MemoryTrust.USER, run_id=run.run_id
                 )
-        for hit in recall.lessons:
+        for hit in found.lessons:
             yield run.event(LessonEvent, text=hit.record.text, recalled=True)
 
         permitted = p.safety.permitted_tools(run.meter)
@@ -152,7 +152,7 @@ class RunLoop:
         if p.planning.wants_plan(goal, permitted):
             yield run.event(StatusEvent, state="planning", detail=goal[:200])
             # a lesson that came from untrusted content is data, never an instruction to plan by
-            notes = [h.record.text for h in recall.lessons if not _untrusted_record(h.record)]
+            notes = [h.record.text for h in found.lessons if not _untrusted_record(h.record)]
             try:
                 graph = await asyncio.to_thread(p.planning.create, goal, permitted, notes)
             except PlanError as exc:
@@ -170,7 +170,7 @@ class RunLoop:
         if said and (
             not asks
             or (
-                (recall.facts or noted)
+                (found.facts or noted)
                 and all(u.kind == "question" and is_personal_question(u.text) for u in asks)
             )
         ):
@@ -180,10 +180,10 @@ class RunLoop:
         stats = p.learner.stats_text(permitted) if cfg.tool_stats and choice == "auto" else ""
         if stats:
             extra.append(stats)
-        context = p.memory_layer.context(recall, extra, noted)
-        if p.memory_layer.untrusted_shown is not None:
-            run.influence = p.memory_layer.untrusted_shown
-        first = f"{context}\n\nRequest: {goal}" if context else goal
+        context = p.memory_layer.render(found, extra, noted)
+        if context.untrusted is not None:
+            run.influence = context.untrusted
+        first = f"{context.text}\n\nRequest: {goal}" if context.text else goal
         self.conversation.queue({"role": "user", "content": first})
 
         if graph is None:

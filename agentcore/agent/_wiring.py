@@ -25,7 +25,7 @@ from agentcore.agent._learning import Learner
 from agentcore.agent._perception import Perception
 from agentcore.agent._planning import PlanLayer
 from agentcore.agent._policy import Policy
-from agentcore.agent._recall import MemoryLayer
+from agentcore.agent._retrieval import MemoryLayer
 from agentcore.agent._safety import SafetyFilter
 from agentcore.agent._skills import MemorySkillStore
 from agentcore.backends import ModelBackend
@@ -136,7 +136,7 @@ def build_parts(
         store,
         agent=name,
         config=config.working_memory,
-        recall_k=config.recall_k,
+        memory_k=config.recall_k,
         lesson_k=config.lesson_k,
         min_similarity=config.min_recall_similarity,
     )

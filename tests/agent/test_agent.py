@@ -309,3 +309,8 @@ def test_a_local_model_by_name_gets_the_agent_model_and_recall(
     _resolve_backend("default", tmp_path)
     _resolve_backend("smollm2-135m", tmp_path)
     assert loaded == [AGENT_ALIAS, None, "smollm2-135m"]
+
+
+def test_the_old_name_of_the_memory_layer_still_works(make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent(FakeBackend(["x"]))
+    assert agent.recall_layer is agent.memory_layer

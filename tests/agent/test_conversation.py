@@ -193,7 +193,7 @@ class TestFacts:
         agent.run("What is my dog called?")
         assert store.count() == 0
         assert "- My dog is called Biscuit." in fake.requests[-1].messages[-1]["content"]
-        state = agent.recall_layer.dump()
+        state = agent.memory_layer.dump()
         assert any(i["text"] == "The user said: My dog is called Biscuit." for i in state)
 
     def test_a_fact_said_twice_is_stored_once(

@@ -1,5 +1,5 @@
 """Unit tests of the small layers: perception, redaction, audit log, policy, budgets,
-working memory and recall, grounding, the clause planner, the call-text filter."""
+working memory and retrieval, grounding, the clause planner, the call-text filter."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from agentcore.agent import (
     MemoryLayer,
     Perception,
     Policy,
+    Recall,
     Redactor,
+    Retrieved,
     StreamRedactor,
     trust_ceiling,
 )
@@ -166,10 +168,10 @@ def test_budget_meter_reports_the_first_exhausted_budget() -> None:
     assert unlimited.exhausted() is None and unlimited.tool_calls_left() is None
 
 
-# -- working memory and recall ---------------------------------------------------------------------
+# -- working memory and retrieval ------------------------------------------------------------------
 
 
-def test_recall_filters_by_agent_kind_and_similarity(store: LongTermMemory) -> None:
+def test_retrieval_filters_by_agent_kind_and_similarity(store: LongTermMemory) -> None:
     store.add_many(
         [
             MemoryRecord(kind=MemoryKind.FACT, text="my favourite color is teal", agent="a"),
@@ -178,14 +180,30 @@ def test_recall_filters_by_agent_kind_and_similarity(store: LongTermMemory) -> N
         ]
     )
     layer = MemoryLayer(store, agent="a", config=WorkingMemoryConfig.small(), min_similarity=-1)
-    found = layer.recall("what is my favourite color")
+    found = layer.retrieve("what is my favourite color")
     assert [h.record.text for h in found.memories] == ["my favourite color is teal"]
     assert [h.record.text for h in found.lessons] == ["color questions: check memory"]
     text = layer.context(found, ["Tool record: calculate 1/1 ok"])
     assert "Lessons from earlier runs" in text and "teal" in text and "red" not in text
     assert text.endswith("Tool record: calculate 1/1 ok")
     strict = MemoryLayer(store, agent="a", config=WorkingMemoryConfig.small(), min_similarity=0.99)
-    assert strict.recall("something unrelated entirely").memories == ()
+    assert strict.retrieve("something unrelated entirely").memories == ()
+
+
+def test_the_rendered_context_names_the_first_untrusted_source(store: LongTermMemory) -> None:
+    layer = MemoryLayer(store, agent="a", config=WorkingMemoryConfig.small(), min_similarity=-1)
+    assert layer.render(layer.retrieve("anything")).untrusted is None
+    layer.working.observe("the page says hello", 0.4, "web:example.org, untrusted")
+    context = layer.render(layer.retrieve("anything"))
+    assert context.untrusted == "web:example.org" and "the page says hello" in context.text
+    assert layer.render(Retrieved()).untrusted is None  # shown once: nothing new is untrusted
+
+
+def test_the_old_retrieval_names_still_work() -> None:
+    assert Recall is Retrieved
+    with pytest.warns(DeprecationWarning, match="memory_k"):
+        layer = MemoryLayer(None, agent="a", config=WorkingMemoryConfig.small(), recall_k=1)
+    assert layer.memory_k == 1
 
 
 def test_working_memory_round_trips_through_state(tmp_path: Path) -> None:
@@ -297,7 +315,7 @@ def test_context_trims_observations_before_memories_and_keeps_extra(
     )
     for n in range(10):
         layer.working.observe(f"observation number {n} about the weather", 0.5, "environment")
-    found = layer.recall("what is the cat called")
+    found = layer.retrieve("what is the cat called")
     text = layer.context(found, ["Tool record: x 1/1 ok"])
     assert "Miso" in text and text.endswith("Tool record: x 1/1 ok")
     assert "observation number 9" in text and "observation number 0" not in text

@@ -1144,14 +1144,14 @@ def _denial_is_untrusted(env: Env, result: Any) -> None:
     policy_obs = [e for e in result.events if e.type == "observation" and e.source == "policy"]
     assert policy_obs and all(e.trust == "tool" for e in policy_obs)
     assert env.agent is not None
-    items = env.agent.recall_layer.working.items()
+    items = env.agent.memory_layer.working.items()
     tagged = [i for i in items if i.source.startswith("policy")]
     assert tagged and all("untrusted" in i.source for i in tagged)
 
 
 def _observed_untrusted(env: Env, result: Any) -> None:
     assert env.agent is not None
-    items = [i for i in env.agent.recall_layer.working.items() if "SYSTEM" in i.text]
+    items = [i for i in env.agent.memory_layer.working.items() if "SYSTEM" in i.text]
     assert items and all("untrusted" in i.source for i in items)
 
 

@@ -1,20 +1,25 @@
-"""Working memory and recall: what the agent keeps in mind for a run.
+"""Working memory and retrieval: what the agent keeps in mind for a run.
 
 Owns :class:`MemoryLayer`: the bounded :class:`memory.WorkingMemory` (goals, observations,
-recalled memories, and the facts the user told the agent, kept as notes) and recall from
+retrieved memories, and the facts the user told the agent, kept as notes) and retrieval from
 :class:`memory.LongTermMemory` at the start of each run (the agent's facts and episodes similar
 to the goal, each searched on its own so that episodes never crowd out a fact, and its
-lessons), rendered into the run's context within the working memory's token budget: what the
-user told the agent comes first, under its own heading, so a question about it ("Where does
-my sister live?") is read next to the answer. Untrusted observations, and memories and
-lessons that came from untrusted content, are shown with their source, as data. Never writes to long-term memory (that is learning's job) and never calls a
-model.
+lessons), rendered into the run's context within the working memory's token budget
+(:class:`Context`: the text and the first untrusted source it shows): what the user told the
+agent comes first, under its own heading, so a question about it ("Where does my sister
+live?") is read next to the answer. Untrusted observations, and memories and lessons that came
+from untrusted content, are shown with their source, as data. Never writes to long-term memory
+(that is learning's job) and never calls a model.
+
+"Retrieval" is the agent's word for searching long-term memory; "recall" is the model core's,
+for blocks of the KV cache brought back after they left the window (``agentcore.core.recall``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 from typing import Any
 
 from agentcore.agent._perception import Observation, neutralize
@@ -28,20 +33,34 @@ from agentcore.memory import (
     WorkingMemoryConfig,
 )
 
-__all__ = ["MemoryLayer", "Recall"]
+__all__ = ["Context", "MemoryLayer", "Retrieved"]
 
 
 @dataclasses.dataclass(frozen=True)
-class Recall:
-    """What recall found for one goal."""
+class Retrieved:
+    """What retrieval found in long-term memory for one goal."""
 
     memories: tuple[ScoredMemory, ...] = ()
     lessons: tuple[ScoredMemory, ...] = ()
     facts: tuple[ScoredMemory, ...] = ()  # ``fact`` records (also in ``memories``)
 
 
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """The text put before a goal, and the first untrusted source it shows (None: all of it
+    is trusted): calls chosen after reading it may carry that source's content."""
+
+    text: str
+    untrusted: str | None = None
+
+
 class MemoryLayer:
-    """Working memory plus long-term recall for one agent."""
+    """Working memory plus long-term retrieval for one agent.
+
+    ``memory_k`` / ``lesson_k``: memories (facts and episodes, each) and lessons retrieved per
+    goal; ``min_similarity``: hits below it are dropped. ``recall_k`` is the deprecated name of
+    ``memory_k``.
+    """
 
     def __init__(
         self,
@@ -49,19 +68,25 @@ class MemoryLayer:
         *,
         agent: str,
         config: WorkingMemoryConfig,
-        recall_k: int = 3,
+        memory_k: int = 3,
         lesson_k: int = 2,
         min_similarity: float = 0.25,
+        recall_k: int | None = None,
     ) -> None:
+        if recall_k is not None:
+            warnings.warn(
+                "MemoryLayer(recall_k=...) is deprecated; use memory_k=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            memory_k = recall_k
         self.store = store
         self.agent = agent
         self.working = WorkingMemory(config)
-        self.recall_k = recall_k
+        self.memory_k = memory_k
         self.lesson_k = lesson_k
         self.min_similarity = min_similarity
         self._shown = -1  # highest working-memory seq already shown to the model
-        # the first untrusted source in the last context rendered (None: all trusted)
-        self.untrusted_shown: str | None = None
 
     # -- perception in ----------------------------------------------------------------------
 
@@ -69,20 +94,20 @@ class MemoryLayer:
         tag = obs.source if not obs.untrusted else f"{obs.source}, untrusted"
         return self.working.observe(obs.content, salience=obs.salience, source=tag)
 
-    # -- recall -------------------------------------------------------------------------------
+    # -- retrieval ----------------------------------------------------------------------------
 
-    def recall(self, goal: str) -> Recall:
+    def retrieve(self, goal: str) -> Retrieved:
         """Search long-term memory for ``goal``; keep the hits in working memory."""
         if self.store is None or not goal.strip():
-            return Recall()
+            return Retrieved()
         facts: list[ScoredMemory] = []
         episodes: list[ScoredMemory] = []
         lessons: list[ScoredMemory] = []
-        if self.recall_k:
+        if self.memory_k:
             facts, episodes = (
                 [
                     h
-                    for h in self.store.search(goal, self.recall_k, kinds=[kind], agent=self.agent)
+                    for h in self.store.search(goal, self.memory_k, kinds=[kind], agent=self.agent)
                     if h.similarity >= self.min_similarity
                 ]
                 for kind in (MemoryKind.FACT, MemoryKind.EPISODIC)
@@ -98,7 +123,7 @@ class MemoryLayer:
             ]
         self.working.clear(ItemKind.RECALLED)
         self.working.recall([*lessons, *memories])
-        return Recall(tuple(memories), tuple(lessons), tuple(facts))
+        return Retrieved(tuple(memories), tuple(lessons), tuple(facts))
 
     def note_fact(self, text: str) -> WorkingItem:
         """Keep a fact the user told in working memory (shown when a later goal names it)."""
@@ -116,28 +141,34 @@ class MemoryLayer:
     # -- context out -------------------------------------------------------------------------
 
     def context(
-        self, recall: Recall, extra: list[str] | None = None, noted: list[str] | None = None
+        self, found: Retrieved, extra: list[str] | None = None, noted: list[str] | None = None
     ) -> str:
-        """The text put before a goal: lessons, what the user told (recalled facts and
-        ``noted`` ones from working memory), other recalled memories and observations the
+        """The text of :meth:`render`."""
+        return self.render(found, extra, noted).text
+
+    def render(
+        self, found: Retrieved, extra: list[str] | None = None, noted: list[str] | None = None
+    ) -> Context:
+        """The context put before a goal: lessons, what the user told (retrieved facts and
+        ``noted`` ones from working memory), other retrieved memories and observations the
         model has not seen yet (e.g. from :meth:`Agent.observe`), each section only when
         non-empty, then ``extra`` lines. Over the working memory's token budget, the oldest
         observations go first, then the weakest memories, then lessons, then facts; ``extra``
         always stays."""
         fresh = [i for i in self.working.items(ItemKind.OBSERVATION) if i.seq > self._shown]
         self.mark_seen()
-        self.untrusted_shown = None
-        for hit in (*recall.lessons, *recall.memories):
+        untrusted: str | None = None
+        for hit in (*found.lessons, *found.memories):
             if _untrusted(hit):
-                self.untrusted_shown = f"memory:{hit.record.source}"[:200]
+                untrusted = f"memory:{hit.record.source}"[:200]
                 break
         for item in fresh:
-            if self.untrusted_shown is None and item.source.endswith(", untrusted"):
-                self.untrusted_shown = item.source.removesuffix(", untrusted")[:200]
-        told = _told_lines(recall.facts, noted or [])
-        others = tuple(h for h in recall.memories if h.record.kind is not MemoryKind.FACT)
+            if untrusted is None and item.source.endswith(", untrusted"):
+                untrusted = item.source.removesuffix(", untrusted")[:200]
+        told = _told_lines(found.facts, noted or [])
+        others = tuple(h for h in found.memories if h.record.kind is not MemoryKind.FACT)
         sections: list[tuple[str, list[str]]] = [
-            ("Lessons from earlier runs:", [_lesson_line(h) for h in recall.lessons]),
+            ("Lessons from earlier runs:", [_lesson_line(h) for h in found.lessons]),
             ("What the user told you:", told),
             ("From memory:", _unique_lines(others)),
             ("Observed since last time:", [item.line() for item in fresh]),
@@ -158,7 +189,7 @@ class MemoryLayer:
             while items and self.working.count_tokens(text) > budget:
                 items.pop(0 if from_start else -1)
                 text = render()
-        return text
+        return Context(text, untrusted)
 
     def mark_seen(self) -> None:
         for item in self.working.items():
@@ -198,7 +229,7 @@ def _lesson_line(hit: ScoredMemory) -> str:
 
 
 def _memory_line(hit: ScoredMemory) -> str:
-    """One recalled memory, short: an episode shows only its goal and how it ended; one that
+    """One retrieved memory, short: an episode shows only its goal and how it ended; one that
     came from untrusted content is marked as data."""
     record = hit.record
     goal = record.attributes.get("goal")
@@ -233,7 +264,7 @@ def _content_words(text: str) -> set[str]:
 
 
 def _told_lines(facts: tuple[ScoredMemory, ...], noted: list[str]) -> list[str]:
-    """Facts the user told, recalled and noted, each once (same words), as the user said them;
+    """Facts the user told, retrieved and noted, each once (same words), as the user said them;
     one that came from untrusted content is marked as data."""
     seen: set[frozenset[str]] = set()
     lines: list[str] = []
