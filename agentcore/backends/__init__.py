@@ -2,7 +2,10 @@
 
 ``LocalBackend`` runs the model core in-process; ``HttpBackend`` talks to agentcore's server or
 any OpenAI-compatible one; ``FakeBackend`` plays scripted replies for tests. Agents only see
-:class:`ModelBackend`; servers ask for more through declared capabilities
+:class:`ModelBackend`, whose one generating method takes a :class:`ChatRequest`
+(``complete(request)``; ``chat(messages, **fields)`` is its keyword form). A backend of your own
+subclasses :class:`ModelBackend` and writes ``name``, ``complete``, ``session_info`` and
+``delete_session``. Servers ask for more through declared capabilities
 (:class:`SessionStore`, :class:`Scorer`, :class:`SessionLister`, :class:`Described`).
 
 ``LocalBackend`` and the other names of ``_local`` load on first use: they need torch, and the
@@ -19,6 +22,7 @@ from agentcore.backends._fake import FakeBackend, FakeRequest, Reply, ScriptExha
 from agentcore.backends._http import HttpBackend, ToolCallDecodeError
 from agentcore.backends._limits import SessionLimitError, ToolDeclarationError
 from agentcore.backends._protocol import (
+    ChatRequest,
     Completion,
     Described,
     Message,
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BackendSummarizer",
+    "ChatRequest",
     "Completion",
     "Described",
     "FakeBackend",

@@ -1,6 +1,6 @@
 """A scripted model backend for tests: replies and tool calls decided in advance.
 
-Owns :class:`FakeBackend`, which answers each ``chat`` with the next scripted :class:`Reply`
+Owns :class:`FakeBackend`, which answers each request with the next scripted :class:`Reply`
 (or what a callable returns for the request), streams its text through ``on_token``, keeps
 per-session transcripts like a real backend, and records every request for assertions. It
 validates scripted tool calls against the tools offered, as constrained decoding would, so a
@@ -12,14 +12,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from agentcore.backends._protocol import (
+    ChatRequest,
     Completion,
     Message,
+    ModelBackend,
     ToolCallOut,
-    ToolChoice,
     Usage,
     new_messages,
 )
@@ -60,7 +61,7 @@ class FakeRequest:
 Script = Reply | str | Callable[[FakeRequest], "Reply | str"]
 
 
-class FakeBackend:
+class FakeBackend(ModelBackend):
     """A :class:`~agentcore.backends.ModelBackend` that plays a script."""
 
     def __init__(
@@ -93,36 +94,38 @@ class FakeBackend:
             item = item(request)
         return Reply(text=item) if isinstance(item, str) else item
 
-    def chat(
+    def complete(
         self,
-        messages: Sequence[Message],
+        request: ChatRequest,
         *,
-        session: str | None = None,
-        params: SamplingParams | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: ToolChoice = "auto",
-        json_schema: Mapping[str, Any] | None = None,
         on_token: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> Completion:
+        if request.logprobs is not None:
+            raise ValueError(
+                f"ChatRequest.logprobs={request.logprobs}: the fake backend scores no tokens "
+                "(a Scorer does: the local backend)"
+            )
+        session, tools, tool_choice = request.session, request.tools, request.tool_choice
+        json_schema = request.json_schema
         transcript = self.transcripts.setdefault(session, []) if session else []
-        fresh = new_messages(transcript, messages)
+        fresh = new_messages(transcript, request.messages)
         offered = {t["function"]["name"]: t["function"] for t in tools or () if "function" in t}
-        request = FakeRequest(
+        seen = FakeRequest(
             messages=tuple(fresh),
             session=session,
             tools=tuple(offered) if tool_choice != "none" else (),
             tool_choice=tool_choice,
             json_schema=json_schema,
-            params=params,
+            params=request.params,
         )
-        self.requests.append(request)
-        reply = self._next(request)
+        self.requests.append(seen)
+        reply = self._next(seen)
         calls: tuple[ToolCallOut, ...] = ()
         if reply.tool is not None:
-            if reply.tool not in request.tools:
+            if reply.tool not in seen.tools:
                 raise ValueError(
-                    f"scripted call to {reply.tool!r}, but the request offered {list(request.tools)}"
+                    f"scripted call to {reply.tool!r}, but the request offered {list(seen.tools)}"
                 )
             _check_arguments(
                 offered[reply.tool].get("parameters") or {}, dict(reply.arguments), reply.tool
@@ -149,11 +152,6 @@ class FakeBackend:
             transcript.extend(fresh)
             transcript.append(completion.message())
         return completion
-
-    def generate_json(
-        self, messages: list[dict[str, str]], schema: dict[str, Any], *, max_tokens: int = 512
-    ) -> str:
-        return self.chat(messages, json_schema=schema).text
 
     def list_sessions(self) -> list[str]:
         return sorted(self.transcripts)

@@ -1,7 +1,7 @@
 """The http backend: a model behind an OpenAI-compatible server, seen as a ModelBackend.
 
-Owns :class:`HttpBackend`, which turns ``chat`` calls into ``POST /v1/chat/completions``
-requests through :class:`agentcore.client.Client`: sampling parameters, tools and
+Owns :class:`HttpBackend`, which turns each :class:`~agentcore.backends.ChatRequest` into a
+``POST /v1/chat/completions`` request through :class:`agentcore.client.Client`: sampling parameters, tools and
 ``tool_choice``, JSON Schema output (``response_format``), streaming (text pieces go to
 ``on_token``; tool-call deltas in OpenAI's format are assembled by ``index``), cancellation
 (``should_stop`` closes the stream, and the server stops generating).
@@ -21,10 +21,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from agentcore.backends._protocol import (
+    ChatRequest,
     Completion,
     Message,
+    ModelBackend,
     ToolCallOut,
-    ToolChoice,
     Usage,
     new_messages,
 )
@@ -102,7 +103,7 @@ class _ToolCallAssembler:
         )
 
 
-class HttpBackend:
+class HttpBackend(ModelBackend):
     """A :class:`~agentcore.backends.ModelBackend` over HTTP.
 
     ``sessions``: ``"server"`` (the server keeps sessions: agentcore), ``"client"`` (keep the
@@ -178,14 +179,8 @@ class HttpBackend:
         self.close()
 
     # ------------------------------------------------------------------ requests
-    def _body(
-        self,
-        params: SamplingParams | None,
-        tools: Sequence[Mapping[str, Any]] | None,
-        tool_choice: ToolChoice,
-        json_schema: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        p = params or SamplingParams()
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
+        p = request.params or SamplingParams()
         body: dict[str, Any] = {"max_tokens": p.max_tokens, "temperature": p.temperature}
         if p.top_p != 1.0:
             body["top_p"] = p.top_p
@@ -211,8 +206,9 @@ class HttpBackend:
                 body["stop_token_ids"] = list(p.stop_token_ids)
             else:
                 body["ignore_eos"] = True
-        if tools:
-            body["tools"] = [dict(t) for t in tools]
+        tool_choice, json_schema = request.tool_choice, request.json_schema
+        if request.tools:
+            body["tools"] = [dict(t) for t in request.tools]
             body["tool_choice"] = (
                 dict(tool_choice) if isinstance(tool_choice, Mapping) else tool_choice
             )
@@ -223,19 +219,20 @@ class HttpBackend:
             }
         return body
 
-    def chat(
+    def complete(
         self,
-        messages: Sequence[Message],
+        request: ChatRequest,
         *,
-        session: str | None = None,
-        params: SamplingParams | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: ToolChoice = "auto",
-        json_schema: Mapping[str, Any] | None = None,
         on_token: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> Completion:
-        body = self._body(params, tools, tool_choice, json_schema)
+        if request.logprobs is not None:
+            raise ValueError(
+                f"ChatRequest.logprobs={request.logprobs}: the http backend does not read "
+                "log-probabilities from the server; use the local backend (a Scorer)"
+            )
+        body = self._body(request)
+        messages, session = request.messages, request.session
         if session is None:
             return self._send(list(messages), body, None, on_token, should_stop)
         if self.server_sessions:
@@ -334,12 +331,6 @@ class HttpBackend:
             usage=_usage(usage, session),
             session=session,
         )
-
-    def generate_json(
-        self, messages: list[dict[str, str]], schema: dict[str, Any], *, max_tokens: int = 512
-    ) -> str:
-        c = self.chat(messages, params=SamplingParams(max_tokens=max_tokens), json_schema=schema)
-        return c.text
 
     # ------------------------------------------------------------------ sessions
     def session_info(self, session: str) -> dict[str, Any] | None:

@@ -30,8 +30,10 @@ from agentcore.backends._limits import (
     ToolDeclarationError,
 )
 from agentcore.backends._protocol import (
+    ChatRequest,
     Completion,
     Message,
+    ModelBackend,
     ToolCallOut,
     ToolChoice,
     Usage,
@@ -41,7 +43,7 @@ from agentcore.backends._tool_dialect import ToolDialect, tool_dialect
 from agentcore.core.codec import Codec
 from agentcore.core.constraint import COMPACT_JSON, GrammarConstraint, GrammarError
 from agentcore.core.engine import Engine
-from agentcore.core.sampling import SamplingParams, recording
+from agentcore.core.sampling import recording
 from agentcore.core.session import GenerationResult, Session, SessionConfig
 from agentcore.core.state import session_files
 from agentcore.paths import validate_name
@@ -179,7 +181,7 @@ def normalize_messages(
     return out
 
 
-class LocalBackend:
+class LocalBackend(ModelBackend):
     """In-process model sessions; persistent when ``sessions_dir`` is given.
 
     A persistent backend keeps at most ``max_resident`` sessions in memory (each holds its
@@ -443,36 +445,31 @@ class LocalBackend:
                 self._clean.add(sid)
 
     # ------------------------------------------------------------------ generation
-    def chat(
+    def complete(
         self,
-        messages: Sequence[Message],
+        request: ChatRequest,
         *,
-        session: str | None = None,
-        params: SamplingParams | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: ToolChoice = "auto",
-        json_schema: Mapping[str, Any] | None = None,
         on_token: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
-        logprobs: int | None = None,
     ) -> Completion:
-        """One assistant turn (see :class:`ModelBackend`). ``logprobs=k`` (this backend only)
-        records each generated token's log-probability and its ``k`` best alternatives."""
-        turn = _Turn(params, tools, tool_choice, json_schema, on_token, should_stop, logprobs)
+        """One assistant turn (see :class:`ModelBackend`). ``request.logprobs=k`` (this backend
+        is a :class:`Scorer`) records each generated token's log-probability and its ``k`` best
+        alternatives."""
+        turn = _Turn(request, on_token, should_stop)
+        session = request.session
         if session is None:
             with self.get_session(None) as s:  # stateless: its recall folder goes with it
-                return self._chat(s, messages, None, turn)
+                return self._chat(s, None, turn)
         with self.lock(session):
             s = self.get_session(session)
-            result = self._chat(s, messages, session, turn)
+            result = self._chat(s, session, turn)
             self.save(session)
             return result
 
-    def _chat(
-        self, s: Session, messages: Sequence[Message], sid: str | None, turn: _Turn
-    ) -> Completion:
-
-        tools, tool_choice, json_schema = turn.tools, turn.tool_choice, turn.json_schema
+    def _chat(self, s: Session, sid: str | None, turn: _Turn) -> Completion:
+        request = turn.request
+        messages = request.messages
+        tools, tool_choice, json_schema = request.tools, request.tool_choice, request.json_schema
         ledger = _ledger(s)
         fresh = (
             continuation(ledger, messages, session=sid, history=lambda: _raw_history(s))
@@ -653,12 +650,6 @@ class LocalBackend:
                 self._schema_warnings.popitem(last=False)
         return warnings, True
 
-    def generate_json(
-        self, messages: list[dict[str, str]], schema: dict[str, Any], *, max_tokens: int = 512
-    ) -> str:
-        c = self.chat(messages, params=SamplingParams(max_tokens=max_tokens), json_schema=schema)
-        return c.text
-
 
 def _ledger(s: Session) -> Ledger:
     """The session's :class:`Ledger` (built once from the whole list sessions saved before
@@ -742,9 +733,9 @@ def _generate(
     generated token. Penalties never apply inside a tool call (of ``call_format``, when tools
     are offered)."""
     on_token = turn.on_token
-    with recording(s, turn.logprobs) as records:
+    with recording(s, turn.request.logprobs) as records:
         result = s.generate(
-            turn.params,
+            turn.request.params,
             constraint=constraint,
             on_token=(lambda ev: on_token(ev.text)) if on_token else None,
             should_stop=turn.should_stop,
@@ -759,15 +750,11 @@ def _generate(
 
 @dataclasses.dataclass(frozen=True)
 class _Turn:
-    """What one chat request asks of the model besides its messages."""
+    """One request and the callbacks of the call that generates it."""
 
-    params: SamplingParams | None
-    tools: Sequence[Mapping[str, Any]] | None
-    tool_choice: ToolChoice
-    json_schema: Mapping[str, Any] | None
+    request: ChatRequest
     on_token: Callable[[str], None] | None
     should_stop: Callable[[], bool] | None
-    logprobs: int | None
 
 
 def _outside_tool_call(text: str, call_format: CallFormat = HERMES) -> bool:

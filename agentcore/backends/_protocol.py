@@ -5,7 +5,13 @@ Owns the types every backend speaks: chat messages in OpenAI shape, :class:`Tool
 implements a model: see ``_local`` (in-process long-memory core), ``_http`` (OpenAI-compatible
 servers) and ``_fake`` (scripted replies for tests).
 
-Sessions: ``chat(messages, session="id")`` appends to that session's endless stream. When the
+One method generates: ``complete(request, on_token=..., should_stop=...)`` with a
+:class:`~agentcore.backends.ChatRequest`. ``chat(messages, session=..., tools=..., ...)`` is the
+keyword form of the same call; it is written once, here, and a backend that subclasses
+:class:`ModelBackend` inherits it (and ``generate_json``), so a backend writes only ``complete``
+and its session methods.
+
+Sessions: ``complete(ChatRequest(messages, session="id"))`` appends to that session's endless stream. When the
 session's transcript is a prefix of ``messages`` (clients that resend the whole conversation)
 only the new suffix is appended; otherwise every message given is new (the local backend
 refuses a different conversation under the name instead: ``_continuation``). Without
@@ -13,19 +19,20 @@ refuses a different conversation under the name instead: ``_continuation``). Wit
 
 Capabilities beyond the protocol are declared, not guessed from a class: :class:`SessionStore`
 (a backend that holds model sessions in this process: raw-text completions and explicit
-creation need them), :class:`Scorer` (a backend whose ``chat`` reports per-token
-log-probabilities), :class:`SessionLister` and :class:`Described` (model details for a model
+creation need them), :class:`Scorer` (a backend that honours ``ChatRequest.logprobs``), :class:`SessionLister` and :class:`Described` (model details for a model
 card). ``isinstance(backend, SessionStore)`` is how callers ask.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from abc import abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from agentcore.backends._request import ChatRequest, Message, ToolChoice
 from agentcore.core.params import SamplingParams
 
 if TYPE_CHECKING:
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
     from agentcore.core.session import Session
 
 __all__ = [
+    "ChatRequest",
     "Completion",
     "Described",
     "Message",
@@ -45,9 +53,6 @@ __all__ = [
     "Usage",
     "new_messages",
 ]
-
-Message = dict[str, Any]
-ToolChoice = Literal["auto", "none", "required"] | Mapping[str, Any]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,10 +115,32 @@ class Completion:
 
 @runtime_checkable
 class ModelBackend(Protocol):
-    """What the agent layers need from a model."""
+    """What the agent layers need from a model.
+
+    A backend implements ``name``, :meth:`complete` and the session methods (a session is the
+    backend's to keep: the agent sends each turn's new messages only). Subclassing this
+    protocol (``class MyBackend(ModelBackend): ...``) gives it :meth:`chat` and
+    :meth:`generate_json`, written on top of :meth:`complete`, and makes a missing method an
+    error when the class is instantiated; a class that only matches the protocol by shape must
+    write those two itself.
+    """
 
     @property
+    @abstractmethod
     def name(self) -> str: ...
+
+    @abstractmethod
+    def complete(
+        self,
+        request: ChatRequest,
+        *,
+        on_token: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Completion:
+        """Generate one assistant turn for ``request``. ``on_token`` receives the text as it
+        is generated; ``should_stop`` is polled while generating, and a True ends the turn
+        with ``finish_reason="cancelled"``."""
+        ...
 
     def chat(
         self,
@@ -124,23 +151,40 @@ class ModelBackend(Protocol):
         tools: Sequence[Mapping[str, Any]] | None = None,
         tool_choice: ToolChoice = "auto",
         json_schema: Mapping[str, Any] | None = None,
+        logprobs: int | None = None,
         on_token: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> Completion:
-        """Generate one assistant turn; ``tools`` are OpenAI ``tools`` entries."""
-        ...
+        """:meth:`complete` with the request's fields as keywords (see :class:`ChatRequest`)."""
+        request = ChatRequest(
+            messages,
+            session=session,
+            params=params,
+            tools=tools,
+            tool_choice=tool_choice,
+            json_schema=json_schema,
+            logprobs=logprobs,
+        )
+        return self.complete(request, on_token=on_token, should_stop=should_stop)
 
     def generate_json(
         self, messages: list[dict[str, str]], schema: dict[str, Any], *, max_tokens: int = 512
     ) -> str:
         """Stateless: an answer that is one JSON value valid under ``schema``."""
-        ...
+        request = ChatRequest(
+            messages, params=SamplingParams(max_tokens=max_tokens), json_schema=schema
+        )
+        return self.complete(request).text
 
+    @abstractmethod
     def session_info(self, session: str) -> dict[str, Any] | None:
         """Token count and memory sizes of a session, or None when it does not exist."""
         ...
 
-    def delete_session(self, session: str) -> bool: ...
+    @abstractmethod
+    def delete_session(self, session: str) -> bool:
+        """Forget a session; False when there was none."""
+        ...
 
 
 @runtime_checkable
@@ -179,25 +223,13 @@ class SessionStore(SessionLister, Protocol):
 
 @runtime_checkable
 class Scorer(Protocol):
-    """A backend whose ``chat(..., logprobs=k)`` fills :attr:`Completion.logprobs`,
-    ``token_ids`` and ``top_logprobs``; ``codec`` names the tokens."""
+    """A :class:`ModelBackend` that honours ``ChatRequest.logprobs=k``: its completions carry
+    :attr:`Completion.logprobs`, ``token_ids`` and ``top_logprobs``, and ``codec`` names the
+    tokens. (Only ``codec`` is checked: ``isinstance`` on a protocol that also listed ``name``
+    would make an http backend ask its server for the model.)"""
 
     @property
     def codec(self) -> Codec: ...
-
-    def chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        session: str | None = None,
-        params: SamplingParams | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: ToolChoice = "auto",
-        json_schema: Mapping[str, Any] | None = None,
-        on_token: Callable[[str], None] | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        logprobs: int | None = None,
-    ) -> Completion: ...
 
 
 def _same(a: Message, b: Message) -> bool:
