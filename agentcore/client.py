@@ -1,7 +1,8 @@
 """An httpx client for OpenAI-compatible model servers, agentcore's own server included.
 
 Owns :class:`Client` (sync) and :class:`AsyncClient` (async): chat and text completions,
-plain or streamed (server-sent events, read until ``data: [DONE]``), the model list and, on an
+plain or streamed (server-sent events, read until ``data: [DONE]`` by a small parser of the
+WHATWG event-stream rules, :class:`_SSE`), the model list and, on an
 agentcore server, the ``/v1/sessions`` endpoints. Timeouts suit long generations (a generous
 read timeout, short connect timeout; see :class:`ClientConfig`), and a request is retried only
 when the connection could not be made, so it can never be delivered twice. Error responses
@@ -119,50 +120,96 @@ def _error_from_json(status: int, data: Any) -> APIError:
 
 
 class _SSE:
-    """Server-sent events -> JSON payloads (multi-line ``data`` joined; comments skipped)."""
+    """Server-sent events -> JSON payloads, one line at a time (the lines as httpx splits them:
+    ``\n``, ``\r\n`` or ``\r``, also across network chunks).
+
+    Follows the WHATWG event-stream rules: a leading byte-order mark is dropped, ``:`` lines
+    (comments, keep-alive pings) are skipped, a field's value loses one leading space, ``data``
+    lines are joined with ``\n`` and a blank line dispatches the event, ``event`` names it;
+    ``id`` and ``retry`` are read and let go (the client never reconnects: an OpenAI-style
+    generation cannot be resumed), and other fields are ignored. An ``error`` event, or a
+    payload that is an error object, raises :class:`APIError`; ``data: [DONE]`` ends the stream.
+
+    Two leniencies, for servers seen in the wild: a ``data`` line that is a whole JSON document
+    on its own is an event at once (some servers put no blank line between events), and an
+    event still open when the stream ends is dispatched (the spec drops it; the last chunk of
+    a chat stream carries the finish reason and usage). An event whose data is blank is no
+    event.
+    """
 
     def __init__(self) -> None:
         self._data: list[str] = []
+        self._event = ""
+        self._started = False
         self.done = False
 
     def feed(self, line: str) -> Any | None:
         """One line of the stream; returns a parsed event when the line completes one."""
+        if not self._started:
+            self._started = True
+            line = line.removeprefix("\ufeff")
+        if line == "":
+            return self._dispatch()
         if line.startswith(":"):
             return None
-        if line == "":
-            return self._flush()
-        field, _, value = line.partition(":")
-        if field != "data":
-            return None
-        value = value[1:] if value.startswith(" ") else value
-        if not self._data:
-            # the common case: one JSON document per data line (also when a server omits the
-            # blank line between events)
-            if value.strip() == "[DONE]":
+        field, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        if field == "event":
+            self._event = value
+        elif field == "data":
+            if not self._data and value.strip() == "[DONE]":
                 self.done = True
-                return None
-            try:
-                return self._checked(json.loads(value))
-            except json.JSONDecodeError:
-                pass
-        self._data.append(value)
+            elif not self._data and (whole := _json_or_none(value)) is not None:
+                return self._emit(whole)
+            else:
+                self._data.append(value)
         return None
 
-    def _flush(self) -> Any | None:
-        if not self._data:
-            return None
+    def end(self) -> Any | None:
+        """The stream ended: the event still open, if any (see the class docstring)."""
+        return self._dispatch()
+
+    def _dispatch(self) -> Any | None:
         data = "\n".join(self._data)
         self._data = []
+        if not data.strip():
+            self._event = ""
+            return None
         if data.strip() == "[DONE]":
             self.done = True
             return None
-        return self._checked(json.loads(data))
+        try:
+            parsed = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise APIError(
+                200,
+                f"the server sent an event whose data is not JSON ({exc.msg}): {data[:200]!r}",
+                type="invalid_event",
+            ) from None
+        return self._emit(parsed)
 
-    @staticmethod
-    def _checked(event: Any) -> Any:
-        if isinstance(event, dict) and "error" in event and "choices" not in event:
+    def _emit(self, event: Any) -> Any:
+        kind, self._event = self._event, ""
+        if kind == "error":
+            raise _error_from_json(200, event if _is_error(event) else {"error": event})
+        if _is_error(event) and "choices" not in event:
             raise _error_from_json(200, event)
         return event
+
+
+def _json_or_none(text: str) -> Any | None:
+    """``text`` as JSON when it is one whole JSON document, else None."""
+    if not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+def _is_error(event: Any) -> bool:
+    return isinstance(event, dict) and "error" in event
 
 
 def _v1(base_url: str) -> str:
@@ -281,7 +328,7 @@ class Client(_Base):
                     yield event
                 if sse.done:
                     return
-            event = sse.feed("")
+            event = sse.end()
             if event is not None:
                 yield event
         finally:
@@ -437,7 +484,7 @@ class AsyncClient(_Base):
                     yield event
                 if sse.done:
                     return
-            event = sse.feed("")
+            event = sse.end()
             if event is not None:
                 yield event
         finally:
