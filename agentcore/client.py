@@ -20,10 +20,12 @@ Works against this project's server and any OpenAI-compatible one (vLLM, llama.c
 from __future__ import annotations
 
 import asyncio
+import codecs
 import dataclasses
 import json
+import re
 import time
-from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -119,11 +121,17 @@ def _error_from_json(status: int, data: Any) -> APIError:
     return APIError(status, json.dumps(data)[:500])
 
 
-class _SSE:
-    """Server-sent events -> JSON payloads, one line at a time (the lines as httpx splits them:
-    ``\n``, ``\r\n`` or ``\r``, also across network chunks).
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
-    Follows the WHATWG event-stream rules: a leading byte-order mark is dropped, ``:`` lines
+
+class _SSE:
+    """Server-sent events -> JSON payloads, fed the response's bytes as they arrive.
+
+    Follows the WHATWG event-stream rules: the stream is UTF-8 (whatever the headers say) and
+    its lines end at ``\r\n``, ``\r`` or ``\n`` only, also when a chunk ends between the
+    two halves of a ``\r\n`` or inside a character. (Not httpx's ``iter_lines``: it also breaks
+    lines at U+2028, U+2029 and U+0085, which JSON may carry unescaped: agentcore's own server
+    sends model text so.) A leading byte-order mark is dropped, ``:`` lines
     (comments, keep-alive pings) are skipped, a field's value loses one leading space, ``data``
     lines are joined with ``\n`` and a blank line dispatches the event, ``event`` names it;
     ``id`` and ``retry`` are read and let go (the client never reconnects: an OpenAI-style
@@ -138,12 +146,44 @@ class _SSE:
     """
 
     def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._text = ""  # the start of a line whose end has not arrived
         self._data: list[str] = []
         self._event = ""
         self._started = False
         self.done = False
 
-    def feed(self, line: str) -> Any | None:
+    def feed(self, chunk: bytes) -> Iterator[Any]:
+        """The events that ``chunk`` completes (none after ``data: [DONE]``)."""
+        text = self._text + self._decoder.decode(chunk)
+        start = 0
+        lines: list[str] = []
+        for match in _NEWLINE.finditer(text):
+            if match.end() == len(text) and match.group() == "\r":
+                break  # perhaps the first half of a \r\n: wait for the next chunk
+            lines.append(text[start : match.start()])
+            start = match.end()
+        self._text = text[start:]
+        yield from self._lines(lines)
+
+    def end(self) -> Iterator[Any]:
+        """The stream ended: its last line and the event still open (see above)."""
+        text = self._text + self._decoder.decode(b"", final=True)
+        self._text = ""
+        yield from self._lines([text.removesuffix("\r")] if text else [])
+        last = None if self.done else self._dispatch()
+        if last is not None:
+            yield last
+
+    def _lines(self, lines: list[str]) -> Iterator[Any]:
+        for line in lines:
+            if self.done:
+                return
+            event = self._line(line)
+            if event is not None:
+                yield event
+
+    def _line(self, line: str) -> Any | None:
         """One line of the stream; returns a parsed event when the line completes one."""
         if not self._started:
             self._started = True
@@ -165,10 +205,6 @@ class _SSE:
             else:
                 self._data.append(value)
         return None
-
-    def end(self) -> Any | None:
-        """The stream ended: the event still open, if any (see the class docstring)."""
-        return self._dispatch()
 
     def _dispatch(self) -> Any | None:
         data = "\n".join(self._data)
@@ -322,15 +358,11 @@ class Client(_Base):
         response = self._send("POST", path, body, stream=True)
         try:
             sse = _SSE()
-            for line in response.iter_lines():
-                event = sse.feed(line)
-                if event is not None:
-                    yield event
+            for chunk in response.iter_bytes():
+                yield from sse.feed(chunk)
                 if sse.done:
                     return
-            event = sse.end()
-            if event is not None:
-                yield event
+            yield from sse.end()
         finally:
             response.close()  # leaving early disconnects: the server stops generating
 
@@ -478,14 +510,12 @@ class AsyncClient(_Base):
         response = await self._send("POST", path, body, stream=True)
         try:
             sse = _SSE()
-            async for line in response.aiter_lines():
-                event = sse.feed(line)
-                if event is not None:
+            async for chunk in response.aiter_bytes():
+                for event in sse.feed(chunk):
                     yield event
                 if sse.done:
                     return
-            event = sse.end()
-            if event is not None:
+            for event in sse.end():
                 yield event
         finally:
             await response.aclose()

@@ -23,20 +23,21 @@ def chunk(text: str) -> dict[str, Any]:
 A, B = json.dumps(chunk("a")), json.dumps(chunk("b"))
 
 
-def transport(parts: Sequence[str]) -> httpx.MockTransport:
-    """A stream sent in exactly these pieces (a line ending may fall between two)."""
+def transport(parts: Sequence[str | bytes]) -> httpx.MockTransport:
+    """A stream sent in exactly these pieces (a line ending or a character may fall between
+    two)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         def body() -> Iterator[bytes]:
             for part in parts:
-                yield part.encode()
+                yield part if isinstance(part, bytes) else part.encode()
 
         return httpx.Response(200, content=body(), headers={"content-type": "text/event-stream"})
 
     return httpx.MockTransport(handler)
 
 
-def texts(parts: Sequence[str]) -> list[str]:
+def texts(parts: Sequence[str | bytes]) -> list[str]:
     with Client("http://s", transport=transport(parts)) as client:
         return [c["choices"][0]["delta"]["content"] for c in client.stream_chat(HI, model="m")]
 
@@ -68,6 +69,18 @@ def texts(parts: Sequence[str]) -> list[str]:
 )
 def test_every_variant_reads_as_the_same_two_chunks(parts: list[str]) -> None:
     assert texts(parts) == ["a", "b"]
+
+
+def test_lines_end_only_where_the_event_stream_says() -> None:
+    # U+2028, U+2029 and U+0085 are line breaks to str.splitlines (and httpx's iter_lines) but
+    # text inside JSON, which agentcore's server sends unescaped
+    odd = "one\u2028two\u2029three\x85four\x0bfive\x0csix\x1cseven"
+    event = json.dumps(chunk(odd), ensure_ascii=False).encode()
+    assert texts([b"data: " + event + b"\n\n"]) == [odd]
+    # a character split between two network chunks
+    euro = json.dumps(chunk("20 \u20ac"), ensure_ascii=False).encode()
+    cut = euro.index("\u20ac".encode()) + 1
+    assert texts([b"data: " + euro[:cut], euro[cut:] + b"\n\n"]) == ["20 \u20ac"]
 
 
 def test_multi_line_data_is_joined_with_newlines() -> None:
