@@ -39,6 +39,7 @@ from chromadb.api.types import Documents, EmbeddingFunction
 from chromadb.config import Settings
 from chromadb.errors import ChromaError, InternalError
 
+from agentcore._atomic import atomic_write_bytes, fsync_dir
 from agentcore.memory._index import IndexConfig
 from agentcore.memory._journal import Journal, JournalEntry, JournalState
 from agentcore.memory._minilm import MiniLMEmbeddingFunction
@@ -129,14 +130,6 @@ def _when_unlocked(action: Callable[[], None], what: str, *, wait_s: float = 30.
                 ) from exc
             time.sleep(pause)
             pause = min(pause * 2, 0.25)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LongTermMemory:
@@ -286,7 +279,7 @@ class LongTermMemory:
         except (OSError, ValueError):
             data = None
         marker.unlink()
-        _fsync_dir(marker.parent)
+        fsync_dir(marker.parent)
         return data if isinstance(data, dict) else None
 
     def _matches(self, marker: dict[str, Any], state: JournalState) -> bool:
@@ -737,13 +730,7 @@ class LongTermMemory:
         counts = {kind.value: self._collections[kind].count() for kind in MemoryKind}
         marker = {"journal_size": self._journal.size(), "counts": counts}
         self._journal.close()
-        tmp = self._clean_marker.with_suffix(".tmp")
-        with open(tmp, "w") as handle:
-            json.dump(marker, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self._clean_marker)
-        _fsync_dir(self._clean_marker.parent)
+        atomic_write_bytes(self._clean_marker, json.dumps(marker).encode())
 
     def __enter__(self) -> LongTermMemory:
         return self
