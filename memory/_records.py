@@ -44,13 +44,17 @@ class MemoryKind(StrEnum):
 
 
 class TrustLevel(StrEnum):
-    """Who vouches for a record, most trusted first. ``rank`` orders them for filtering."""
+    """Who vouches for a record or an observation, most trusted first. ``rank`` orders them
+    for filtering. The one trust vocabulary of the project: the agent's perception and events
+    use it too (``web`` and ``environment`` are where its observations come from)."""
 
     SYSTEM = "system"  # written by the operator or the framework itself
     USER = "user"  # said by the user the agent serves
     AGENT = "agent"  # the agent's own conclusions (reflections, plans)
     TOOL = "tool"  # a tool's output
     EXTERNAL = "external"  # anything else from outside: web pages, other agents, files
+    WEB = "web"  # fetched from the web (an agent's observation)
+    ENVIRONMENT = "environment"  # from the world an agent acts in (an agent's observation)
 
     @property
     def rank(self) -> int:
@@ -63,6 +67,8 @@ _TRUST_RANK = {
     TrustLevel.AGENT: 2,
     TrustLevel.TOOL: 1,
     TrustLevel.EXTERNAL: 0,
+    TrustLevel.WEB: 0,
+    TrustLevel.ENVIRONMENT: 0,
 }
 
 

@@ -19,6 +19,7 @@ from agentcore.agent._events import (
     PlanUpdate,
     SafetyVerdict,
     StatusEvent,
+    TextDelta,
     TokenEvent,
     ToolCallEvent,
     ToolResultEvent,
@@ -34,7 +35,7 @@ from agentcore.agent._retrieval import MemoryLayer, Retrieved
 from agentcore.agent._safety import ApprovalCallback, BudgetMeter, SafetyFilter, Verdict
 from agentcore.agent._skills import MemorySkillStore
 
-# deprecated names, kept so that old imports still work
+# deprecated names, kept so that old imports still work (``TokenEvent``: see ``TextDelta``)
 Recall = Retrieved
 """Deprecated: the old name of :class:`Retrieved` (what retrieval found for a goal)."""
 
@@ -72,6 +73,7 @@ __all__ = [
     "SafetyVerdict",
     "StatusEvent",
     "StreamRedactor",
+    "TextDelta",
     "TokenEvent",
     "ToolCallEvent",
     "ToolResultEvent",

@@ -280,9 +280,10 @@ class Agent:
 
     # ------------------------------------------------------------------ perception from outside
 
-    def observe(self, content: str, *, source: str, trust: TrustLevel) -> None:
+    def observe(self, content: str, *, source: str, trust: TrustLevel | str) -> None:
         """Perceive ``content`` without acting (simulations, environments). It is shown to the
-        model as data at the start of the next run; trust is capped by the source."""
+        model as data at the start of the next run; trust (a :class:`TrustLevel` or its value,
+        ``"environment"``) is capped by the source."""
         obs = self.perception.perceive(content, source=source, trust=trust)
         self.memory_layer.observe(obs)
 

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from agentcore.memory import TrustLevel
+
 __all__ = [
     "ApprovalDecision",
     "ApprovalRequest",
@@ -25,14 +27,15 @@ __all__ = [
     "PlanUpdate",
     "SafetyVerdict",
     "StatusEvent",
+    "TextDelta",
     "TokenEvent",
     "ToolCallEvent",
     "ToolResultEvent",
     "TrustLevel",
 ]
 
-TrustLevel = Literal["system", "user", "agent", "tool", "web", "environment"]
-"""Where content came from; ``tool``, ``web`` and ``environment`` content is untrusted data."""
+# ``TrustLevel`` (where content came from; ``tool``, ``web``, ``environment`` and ``external``
+# content is untrusted data) is memory's: one vocabulary for records and observations.
 
 
 class _EventBase(BaseModel):
@@ -72,11 +75,17 @@ class PlanUpdate(_EventBase):
     current_task: str | None = None
 
 
-class TokenEvent(_EventBase):
-    """A piece of text the model just generated (reply text only, not tool-call JSON)."""
+class TextDelta(_EventBase):
+    """A piece of reply text the model just generated (never tool-call JSON). Not a model
+    token: the core's :class:`~agentcore.core.session.TokenEvent` is one token id and its text;
+    this is what the redactor let through, in whatever pieces."""
 
-    type: Literal["token"] = "token"
+    type: Literal["token"] = "token"  # the transcripts' name for it, kept
     text: str
+
+
+TokenEvent = TextDelta
+"""Deprecated: the old name of :class:`TextDelta` (the core has its own ``TokenEvent``)."""
 
 
 class ToolCallEvent(_EventBase):
@@ -132,7 +141,7 @@ Event = Annotated[
     ObservationEvent
     | StatusEvent
     | PlanUpdate
-    | TokenEvent
+    | TextDelta
     | ToolCallEvent
     | SafetyVerdict
     | ToolResultEvent

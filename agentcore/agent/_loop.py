@@ -37,19 +37,19 @@ from agentcore.agent._events import (
     PlanUpdate,
     SafetyVerdict,
     StatusEvent,
-    TokenEvent,
+    TextDelta,
     ToolCallEvent,
     ToolResultEvent,
 )
 from agentcore.agent._execution import Executor
 from agentcore.agent._learning import Learner, asks_to_remember
-from agentcore.agent._perception import Observation, Perception
+from agentcore.agent._perception import Observation, Perception, is_untrusted
 from agentcore.agent._planning import PlanLayer
 from agentcore.agent._redact import StreamRedactor, log_redacted
 from agentcore.agent._retrieval import MemoryLayer, Retrieved
 from agentcore.agent._run import CallResult, Ending, RunState, Stop, TaskResult
 from agentcore.agent._safety import ApprovalCallback, SafetyFilter
-from agentcore.memory import TrustLevel as MemoryTrust
+from agentcore.memory import TrustLevel
 from agentcore.planners import (
     PlanError,
     Task,
@@ -142,7 +142,7 @@ class RunLoop:
             p.memory_layer.note_fact(fact)
             if cfg.learn:
                 p.learner.remember_fact(
-                    fact, source=source, trust=MemoryTrust.USER, run_id=run.run_id
+                    fact, source=source, trust=TrustLevel.USER, run_id=run.run_id
                 )
         for hit in found.lessons:
             yield run.event(LessonEvent, text=hit.record.text, recalled=True)
@@ -152,7 +152,7 @@ class RunLoop:
         if p.planning.wants_plan(goal, permitted):
             yield run.event(StatusEvent, state="planning", detail=goal[:200])
             # a lesson that came from untrusted content is data, never an instruction to plan by
-            notes = [h.record.text for h in found.lessons if not _untrusted_record(h.record)]
+            notes = [h.record.text for h in found.lessons if not is_untrusted(h.record.trust)]
             try:
                 graph = await asyncio.to_thread(p.planning.create, goal, permitted, notes)
             except PlanError as exc:
@@ -367,7 +367,7 @@ class RunLoop:
                     return
 
     async def _model_turn(self, request: TurnRequest) -> AsyncIterator[Event | Turn]:
-        """One model turn: its reply text streamed (redacted) as token events, the turn last."""
+        """One model turn: its reply text streamed (redacted) as text deltas, the turn last."""
         p, run = self.parts, self.run_state
         yield run.event(StatusEvent, state="thinking", detail=f"step {run.meter.steps + 1}")
         redactor = StreamRedactor(p.safety.redactor)
@@ -378,10 +378,10 @@ class RunLoop:
                 continue
             shown = redactor.feed(item)
             if shown:
-                yield run.event(TokenEvent, text=shown)
+                yield run.event(TextDelta, text=shown)
         rest = redactor.flush()
         if rest:
-            yield run.event(TokenEvent, text=rest)
+            yield run.event(TextDelta, text=rest)
         assert turn is not None
         completion = turn.completion
         refused = turn.refused
@@ -693,10 +693,6 @@ class RunLoop:
             current_task=task_id,
         )
         return ev
-
-
-def _untrusted_record(record: Any) -> bool:
-    return str(getattr(record.trust, "value", record.trust)) in ("tool", "external")
 
 
 def _brief(arguments: dict[str, Any]) -> str:

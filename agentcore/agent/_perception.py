@@ -15,19 +15,29 @@ import dataclasses
 import re
 import time
 
-from agentcore.agent._events import TrustLevel
+from agentcore.memory import TrustLevel
 
-__all__ = ["UNTRUSTED", "Observation", "Perception", "neutralize", "trust_ceiling"]
+__all__ = [
+    "UNTRUSTED",
+    "Observation",
+    "Perception",
+    "as_trust",
+    "is_untrusted",
+    "neutralize",
+    "trust_ceiling",
+]
 
-UNTRUSTED: frozenset[str] = frozenset({"tool", "web", "environment"})
-_RANK: dict[str, int] = {"system": 5, "user": 4, "agent": 3, "tool": 1, "web": 0, "environment": 0}
-_BASE_SALIENCE: dict[str, float] = {
-    "system": 0.8,
-    "user": 0.7,
-    "agent": 0.5,
-    "tool": 0.4,
-    "web": 0.3,
-    "environment": 0.3,
+UNTRUSTED: frozenset[TrustLevel] = frozenset(
+    {TrustLevel.TOOL, TrustLevel.WEB, TrustLevel.ENVIRONMENT, TrustLevel.EXTERNAL}
+)
+_BASE_SALIENCE: dict[TrustLevel, float] = {
+    TrustLevel.SYSTEM: 0.8,
+    TrustLevel.USER: 0.7,
+    TrustLevel.AGENT: 0.5,
+    TrustLevel.TOOL: 0.4,
+    TrustLevel.WEB: 0.3,
+    TrustLevel.ENVIRONMENT: 0.3,
+    TrustLevel.EXTERNAL: 0.3,
 }
 _REMEMBER = re.compile(
     r"\b(remember|don't forget|do not forget|note that|important|always|never|my name is"
@@ -63,18 +73,33 @@ def trust_ceiling(source: str) -> TrustLevel:
     environment."""
     head = source.split(":", 1)[0].strip().lower()
     if head == "system":
-        return "system"
+        return TrustLevel.SYSTEM
     if head == "user":
-        return "user"
+        return TrustLevel.USER
     if head == "agent":
-        return "agent"
+        return TrustLevel.AGENT
     if head in ("tool", "policy"):
         # a policy message (a denial) quotes the model's own call: tool names, paths and
         # values the model chose, possibly copied from injected text. It is data.
-        return "tool"
+        return TrustLevel.TOOL
     if head in ("web", "http", "https"):
-        return "web"
-    return "environment"
+        return TrustLevel.WEB
+    return TrustLevel.ENVIRONMENT
+
+
+def as_trust(trust: TrustLevel | str) -> TrustLevel:
+    """``trust`` as a :class:`TrustLevel` (the value's name is accepted: ``"tool"``)."""
+    try:
+        return TrustLevel(trust)
+    except ValueError:
+        allowed = ", ".join(t.value for t in TrustLevel)
+        raise ValueError(f"trust={trust!r}: expected one of {allowed}") from None
+
+
+def is_untrusted(trust: TrustLevel | str) -> bool:
+    """Content at this trust level is data only (a tool's output, the web, the environment,
+    anything else from outside), never a source of instructions."""
+    return as_trust(trust) in UNTRUSTED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,11 +124,11 @@ class Perception:
         self.max_chars = max_chars
 
     def perceive(
-        self, content: str, *, source: str, trust: TrustLevel | None = None
+        self, content: str, *, source: str, trust: TrustLevel | str | None = None
     ) -> Observation:
         ceiling = trust_ceiling(source)
-        claimed: TrustLevel = trust or ceiling
-        level = claimed if _RANK[claimed] <= _RANK[ceiling] else ceiling
+        claimed = as_trust(trust) if trust else ceiling
+        level = claimed if claimed.rank <= ceiling.rank else ceiling  # capped
         text = content if len(content) <= self.max_chars else content[: self.max_chars] + " [...]"
         return Observation(text, source, level, self.salience(text, level))
 

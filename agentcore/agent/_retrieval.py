@@ -22,7 +22,7 @@ import re
 import warnings
 from typing import Any
 
-from agentcore.agent._perception import Observation, neutralize
+from agentcore.agent._perception import Observation, is_untrusted, neutralize
 from agentcore.memory import (
     ItemKind,
     LongTermMemory,
@@ -220,7 +220,7 @@ _DATA_ONLY = "(untrusted, data only) "
 
 
 def _untrusted(hit: ScoredMemory) -> bool:
-    return str(getattr(hit.record.trust, "value", hit.record.trust)) in ("tool", "external")
+    return is_untrusted(hit.record.trust)
 
 
 def _lesson_line(hit: ScoredMemory) -> str:

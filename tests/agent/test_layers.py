@@ -14,13 +14,18 @@ from agentcore.agent import (
     AuditLog,
     BudgetMeter,
     Budgets,
+    EventAdapter,
     MemoryLayer,
+    ObservationEvent,
     Perception,
     Policy,
     Recall,
     Redactor,
     Retrieved,
     StreamRedactor,
+    TextDelta,
+    TokenEvent,
+    TrustLevel,
     trust_ceiling,
 )
 from agentcore.agent._action import _CallTextFilter, hinted_tool
@@ -28,6 +33,7 @@ from agentcore.agent._clauses import ClausePlanner, match_tool, split_clauses
 from agentcore.agent._grounding import candidates, ground_tool
 from agentcore.agent._state import AgentState, load_state, save_state
 from agentcore.memory import LongTermMemory, MemoryKind, MemoryRecord, WorkingMemoryConfig
+from agentcore.memory import TrustLevel as MemoryTrust
 from agentcore.planners import PlanContext
 from agentcore.tools.builtin import calculator_tool, default_tools
 
@@ -57,6 +63,26 @@ def test_perception_lowers_but_never_raises_trust() -> None:
     assert p.perceive("x", source="user", trust="environment").trust == "environment"
     assert p.perceive("x", source="tool:t", trust="user").untrusted
     assert not p.perceive("x", source="user").untrusted
+
+
+def test_one_trust_vocabulary_for_records_and_observations() -> None:
+    assert TrustLevel is MemoryTrust  # the agent's name is memory's StrEnum
+    obs = Perception().perceive("x", source="web:example.org", trust="user")
+    assert obs.trust is TrustLevel.WEB and obs.untrusted
+    assert Perception().perceive("x", source="user", trust=TrustLevel.AGENT).trust == "agent"
+    with pytest.raises(ValueError, match="trust='friend': expected one of system, user"):
+        Perception().perceive("x", source="user", trust="friend")
+    event = ObservationEvent(
+        agent="a", run_id="r", seq=0, source="user", trust="user", salience=0.5, content="x"
+    )
+    assert event.trust is TrustLevel.USER and '"trust":"user"' in event.model_dump_json()
+
+
+def test_text_delta_is_the_agent_event_once_called_token_event() -> None:
+    assert TokenEvent is TextDelta  # the deprecated name still imports
+    delta = TextDelta(agent="a", run_id="r", seq=0, text="hi")
+    back = EventAdapter.validate_json(delta.model_dump_json())
+    assert isinstance(back, TextDelta) and back.type == "token" and back == delta
 
 
 def test_salience_rewards_memorable_user_text_not_untrusted_pleas() -> None:
