@@ -12,8 +12,9 @@ from agentcore import _tracing as tracing
 from agentcore.agent import Agent, AgentConfig, FinalAnswer, LessonEvent, SafetyVerdict
 from agentcore.agent._action import Turn, TurnRequest
 from agentcore.agent._loop import RunLoop
-from agentcore.agent._run import CallResult, Ending, RunState
+from agentcore.agent._run import CallResult, Ending, RunState, TaskResult
 from agentcore.backends import FakeBackend, Reply
+from agentcore.planners import Assignee, Task
 
 T = TypeVar("T")
 
@@ -100,6 +101,17 @@ def test_a_denied_call_returns_its_error(make_agent: Callable[..., Agent]) -> No
     assert isinstance(result, CallResult) and not result.ok
     assert result.output.startswith("Error: not allowed")
     assert "tool_result" not in [getattr(e, "type", None) for e in items[:-1]]
+
+
+def test_a_plan_step_returns_its_task_result(make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent(FakeBackend([Reply.call("calculate", expression="6*7"), "hi"]))
+    loop = _loop(agent, "compute")
+    step = Task(id="t1", goal="compute 6*7", assignee=Assignee(kind="tool", name="calculate"))
+    items = _collect(loop._act_until_answer(step))
+    assert items[-1] == TaskResult(True, "42")  # the forced call's result is the step's
+    assert not any(isinstance(i, (Ending, TaskResult)) for i in items[:-1])
+    text_step = Task(id="t2", goal="say hi")
+    assert _collect(loop._act_until_answer(text_step))[-1] == TaskResult(True, "hi")
 
 
 def test_a_model_turn_yields_text_then_the_turn(make_agent: Callable[..., Agent]) -> None:
