@@ -11,16 +11,17 @@ keyword form of the same call; it is written once, here, and a backend that subc
 :class:`ModelBackend` inherits it (and ``generate_json``), so a backend writes only ``complete``
 and its session methods.
 
-Sessions: ``complete(ChatRequest(messages, session="id"))`` appends to that session's endless stream. When the
-session's transcript is a prefix of ``messages`` (clients that resend the whole conversation)
-only the new suffix is appended; otherwise every message given is new (the local backend
-refuses a different conversation under the name instead: ``_continuation``). Without
-``session`` a call is stateless.
+Sessions: a request with ``session="id"`` appends to that session's endless stream. When the
+session's transcript is a prefix of the request's messages (clients that resend the whole
+conversation) only the new suffix is appended; otherwise every message given is new (the local
+backend refuses a different conversation under the name instead: ``_continuation``). Without
+``session`` a request is stateless.
 
 Capabilities beyond the protocol are declared, not guessed from a class: :class:`SessionStore`
 (a backend that holds model sessions in this process: raw-text completions and explicit
-creation need them), :class:`Scorer` (a backend that honours ``ChatRequest.logprobs``), :class:`SessionLister` and :class:`Described` (model details for a model
-card). ``isinstance(backend, SessionStore)`` is how callers ask.
+creation need them), :class:`Scorer` (a backend that honours ``ChatRequest.logprobs``),
+:class:`SessionLister` and :class:`Described` (model details for a model card).
+``isinstance(backend, SessionStore)`` is how callers ask.
 """
 
 from __future__ import annotations
