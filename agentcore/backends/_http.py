@@ -1,10 +1,11 @@
 """The http backend: a model behind an OpenAI-compatible server, seen as a ModelBackend.
 
 Owns :class:`HttpBackend`, which turns each :class:`~agentcore.backends.ChatRequest` into a
-``POST /v1/chat/completions`` request through :class:`agentcore.client.Client`: sampling parameters, tools and
-``tool_choice``, JSON Schema output (``response_format``), streaming (text pieces go to
-``on_token``; tool-call deltas in OpenAI's format are assembled by ``index``), cancellation
-(``should_stop`` closes the stream, and the server stops generating).
+``POST /v1/chat/completions`` request through :class:`agentcore.client.Client`: sampling
+parameters, tools and ``tool_choice``, JSON Schema output (``response_format``), streaming
+(text pieces go to ``on_token``; tool-call deltas in OpenAI's format are assembled by
+``index``), cancellation (``should_stop`` closes the stream, and the server stops generating).
+A request asking for ``logprobs`` is refused: the replies' log-probabilities are not read.
 
 Sessions: against an agentcore server the session lives on the server (the request carries
 ``"session"`` and the server appends only what is new); against any other server (vLLM,
