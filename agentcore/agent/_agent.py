@@ -24,7 +24,7 @@ from agentcore.agent._config import AgentConfig
 from agentcore.agent._conversation import Conversation
 from agentcore.agent._events import Event, FinalAnswer, TrustLevel
 from agentcore.agent._history import AgentHistory
-from agentcore.agent._loop import LoopParts, RunLoop
+from agentcore.agent._loop import RunLoop
 from agentcore.agent._policy import Policy
 from agentcore.agent._redact import log_redacted
 from agentcore.agent._result import Result
@@ -32,7 +32,7 @@ from agentcore.agent._retrieval import MemoryLayer
 from agentcore.agent._run import Ending, RunState
 from agentcore.agent._safety import ApprovalCallback
 from agentcore.agent._state import AgentState, load_state, save_state
-from agentcore.agent._wiring import build_parts
+from agentcore.agent._wiring import RunParts, build_parts
 from agentcore.backends import HttpBackend, ModelBackend
 from agentcore.core.models import AGENT_ALIAS
 from agentcore.memory import LongTermMemory
@@ -253,9 +253,9 @@ class Agent:
             self._running = False
             run.end_trace(self.safety.redact, error)
 
-    def _loop_parts(self) -> LoopParts:
+    def _loop_parts(self) -> RunParts:
         """The layers as they are now (a part replaced on the agent is used from the next run)."""
-        return LoopParts(
+        return RunParts(
             name=self.name,
             config=self.config,
             tools=self.tools,

@@ -1,35 +1,30 @@
 """The per-run loop: one goal through the layers, step by step, as a stream of events.
 
 Owns :class:`RunLoop`: perception of the goal, retrieval from long-term memory and what the
-user told, the plan (or none), model turns until an answer with tool calls in between, each
-call checked by the safety filter (and a human, when the policy asks) before it runs, and the
-settling after any ending (open calls answered, plan settled, goal completed, learning). Each
-phase is an async generator of typed events whose last item is the value it returns (an
-:class:`~agentcore.agent._run.Ending`, a :class:`~agentcore.agent._run.TaskResult`, a
-:class:`~agentcore.agent._run.CallResult` or the model's :class:`~agentcore.agent._action.Turn`);
-nothing comes back through a shared list or an attribute. Stop conditions (step limit, budgets,
-denials, the stop flag) raise :class:`~agentcore.agent._run.Stop`, which :meth:`RunLoop.run`
-turns into the run's ending. Never builds a layer, never saves, and never counts the agent's
-runs: the agent does.
+user told, the plan (or none) and its steps, model turns until an answer with the chosen tool
+calls in between (each one a :class:`~agentcore.agent._tool_step.ToolStep`), the final answer,
+and the settling after any ending (open calls answered, plan settled, goal completed,
+learning). Each phase is an async generator of typed events whose last item is the value it
+returns (an :class:`~agentcore.agent._run.Ending`, a :class:`~agentcore.agent._run.TaskResult`,
+a :class:`~agentcore.agent._run.CallResult` or the model's
+:class:`~agentcore.agent._action.Turn`); nothing comes back through a shared list or an
+attribute. Stop conditions (step limit, budgets, denials, the stop flag) raise
+:class:`~agentcore.agent._run.Stop`, which :meth:`RunLoop.run` turns into the run's ending.
+Never builds a layer, never saves, and never counts the agent's runs: the agent does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from opentelemetry.trace import Span
-
 from agentcore import _tracing as tracing
-from agentcore.agent._action import ActionSelector, Turn, TurnRequest
-from agentcore.agent._config import AgentConfig
+from agentcore.agent._action import Turn, TurnRequest
 from agentcore.agent._conversation import Conversation
 from agentcore.agent._events import (
-    ApprovalRequest,
     Event,
     FinalAnswer,
     LessonEvent,
@@ -38,17 +33,15 @@ from agentcore.agent._events import (
     SafetyVerdict,
     StatusEvent,
     TextDelta,
-    ToolCallEvent,
-    ToolResultEvent,
 )
-from agentcore.agent._execution import Executor
-from agentcore.agent._learning import Learner, asks_to_remember
-from agentcore.agent._perception import Observation, Perception, is_untrusted
-from agentcore.agent._planning import PlanLayer
+from agentcore.agent._learning import asks_to_remember
+from agentcore.agent._perception import is_untrusted
+from agentcore.agent._recording import Recorder
 from agentcore.agent._redact import StreamRedactor, log_redacted
-from agentcore.agent._retrieval import MemoryLayer, Retrieved
+from agentcore.agent._retrieval import Retrieved
 from agentcore.agent._run import CallResult, Ending, RunState, Stop, TaskResult
-from agentcore.agent._safety import ApprovalCallback, SafetyFilter
+from agentcore.agent._tool_step import ToolStep
+from agentcore.agent._wiring import RunParts
 from agentcore.memory import TrustLevel
 from agentcore.planners import (
     PlanError,
@@ -59,28 +52,11 @@ from agentcore.planners import (
     render_text,
     utterances,
 )
-from agentcore.tools import SideEffect, ToolCallParseError, ToolRegistry
+from agentcore.tools import ToolCallParseError
 
-__all__ = ["LoopParts", "RunLoop"]
+__all__ = ["RunLoop"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class LoopParts:
-    """The layers one run goes through (the agent's, as they are when the run starts)."""
-
-    name: str
-    config: AgentConfig
-    tools: ToolRegistry
-    safety: SafetyFilter
-    perception: Perception
-    memory_layer: MemoryLayer
-    planning: PlanLayer
-    learner: Learner
-    selector: ActionSelector
-    executor: Executor
-    approve: ApprovalCallback | None
 
 
 class RunLoop:
@@ -88,7 +64,7 @@ class RunLoop:
 
     def __init__(
         self,
-        parts: LoopParts,
+        parts: RunParts,
         conversation: Conversation,
         run: RunState,
         *,
@@ -100,6 +76,8 @@ class RunLoop:
         self.run_state = run
         self.stopped = stopped  # the agent's stop flag (thread-safe)
         self.session_exists = session_exists
+        self.record = Recorder(run, parts.safety, parts.memory_layer, parts.tools)
+        self.tool_step = ToolStep(parts, conversation, run, self.record)
 
     # ------------------------------------------------------------------ the run
 
@@ -113,7 +91,7 @@ class RunLoop:
         except Stop as stop:
             ending = Ending(stop.text, False, stop.reason)
             if ending.hit_a_limit:
-                self.verdict("run", "deny", stop.reason, stop.text or stop.reason)
+                self.record.verdict("run", "deny", stop.reason, stop.text or stop.reason)
             yield ending
 
     async def _steps(self, goal: str, source: str) -> AsyncIterator[Event | Ending]:
@@ -348,7 +326,7 @@ class RunLoop:
                 return
             for call in completion.tool_calls:
                 called: CallResult | None = None
-                async for event_or_result in self._tool_call(
+                async for event_or_result in self.tool_step.run(
                     call.id,
                     call.name,
                     call.arguments,
@@ -386,11 +364,11 @@ class RunLoop:
         completion = turn.completion
         refused = turn.refused
         if refused is not None:  # refused before its retry: it never ran, but is audited
-            shown_args = self._shown_arguments(refused.arguments)
-            span = self._tool_span(refused.call_id, refused.tool, refused.arguments)
+            shown_args = self.record.shown_arguments(refused.arguments)
+            span = self.record.tool_span(refused.call_id, refused.tool, refused.arguments)
             tracing.refuse(span, "deny", "arguments.schema", p.safety.redact(refused.error))
             tracing.end(span)
-            yield self.verdict(
+            yield self.record.verdict(
                 f"tool:{refused.tool}",
                 "deny",
                 "arguments.schema",
@@ -403,145 +381,6 @@ class RunLoop:
         run.input_tokens += completion.usage.prompt_tokens
         run.output_tokens += completion.usage.completion_tokens
         yield turn
-
-    async def _tool_call(
-        self,
-        call_id: str,
-        name: str,
-        arguments: dict[str, Any],
-        offered: list[str],
-        untrusted_step: str | None = None,
-    ) -> AsyncIterator[Event | CallResult]:
-        """One tool call, checked and (when allowed) run, inside its ``execute_tool`` span."""
-        span = self._tool_span(call_id, name, arguments)
-        try:
-            async for item in self._checked_call(
-                span, call_id, name, arguments, offered, untrusted_step
-            ):
-                yield item
-        except Stop:
-            raise
-        except Exception as exc:
-            tracing.fail(span, exc, self.parts.safety.redact)
-            raise
-        finally:
-            tracing.end(span)
-
-    def _tool_span(self, call_id: str, name: str, arguments: dict[str, Any]) -> Span:
-        p = self.parts
-        known = p.tools.get(name) if name in p.tools else None
-        return tracing.start_tool(
-            self.run_state.step,
-            p.safety.redact(name),
-            call_id,
-            description=known.description if known is not None else None,
-            arguments=self._shown_arguments(arguments) if tracing.capture_content() else None,
-        )
-
-    async def _checked_call(
-        self,
-        span: Span,
-        call_id: str,
-        name: str,
-        arguments: dict[str, Any],
-        offered: list[str],
-        untrusted_step: str | None,
-    ) -> AsyncIterator[Event | CallResult]:
-        p, run = self.parts, self.run_state
-        shown_args = self._shown_arguments(arguments)
-        shown_name = p.safety.redact(name)  # a tool name is model output too
-        yield run.event(ToolCallEvent, call_id=call_id, tool=shown_name, arguments=shown_args)
-        self.conversation.tool_call(call_id, shown_name, shown_args)
-        verdict = p.safety.check_call(
-            name, arguments, run.meter, offered, untrusted_step=untrusted_step
-        )
-        decision: str = verdict.decision
-        if verdict.decision == "needs_approval":
-            yield run.event(StatusEvent, state="waiting_for_approval", detail=verdict.reason)
-            request = ApprovalRequest(
-                agent=p.name,
-                call_id=call_id,
-                tool=name,
-                arguments=shown_args,
-                reason=verdict.reason,
-            )
-            verdict = await p.safety.ask_approval(
-                request, p.approve, remember=verdict.rule != "approval.untrusted_step"
-            )
-            decision = "approved" if verdict.allowed else "refused"
-            if verdict.allowed:  # the world may have changed while the human decided
-                again = p.safety.recheck(name, arguments)
-                if not again.allowed:
-                    verdict, decision = again, "deny"
-        yield self.verdict(
-            f"tool:{name}", decision, verdict.rule, verdict.reason, call_id, shown_args
-        )
-        if not verdict.allowed:
-            tracing.refuse(span, decision, verdict.rule, p.safety.redact(verdict.reason))
-            run.denials += 1
-            run.episode.untrusted = True
-            message = f"Error: not allowed ({verdict.rule}): {verdict.reason}"
-            run.episode.errors.append(f"{shown_name} was blocked: {verdict.reason}")
-            run.episode.actions.append(f"{shown_name} blocked")
-            run.last_tool_ok = False
-            self.conversation.tool_result(call_id, shown_name, message)
-            # the reason quotes the model's own call (its tool name, paths, values): it is
-            # perceived as untrusted data, never with the policy's (system) trust
-            denial = p.perception.perceive(message, source="policy", trust="tool")
-            run.influence = "policy"
-            yield self._observe(denial)
-            if run.denials >= p.config.max_denials:
-                raise Stop("denied", f"stopped after {run.denials} blocked actions")
-            if verdict.rule == "budget.tool_calls":
-                raise Stop("budget.tool_calls", "the tool-call budget is used up")
-            yield CallResult(False, message)
-            return
-        yield run.event(StatusEvent, state="calling_tool", detail=name)
-        run.meter.tool_calls += 1
-        guard = p.safety.guard_for(name, time_left=run.meter.time_left())
-        with tracing.current(span):  # what the tool starts (threads, HTTP calls) nests under it
-            done = await p.executor.run(
-                name,
-                arguments,
-                time_left=run.meter.time_left(),
-                guard=guard,
-                influence=run.influence,
-            )
-        if not done.ok:
-            tracing.tool_failed(span, done.error or "error", done.output[:500])
-        for rule, reason in guard.denials:  # effects refused while the tool ran
-            tracing.refuse(span, "deny", rule, p.safety.redact(reason))
-            yield self.verdict(f"effect:{name}", "deny", rule, reason, call_id, shown_args)
-        p.learner.record_tool(name, done.ok)
-        run.episode.untrusted = True  # its output (or error) is untrusted content
-        called = p.tools.get(name)
-        if not (called.source == "local" and called.side_effects == {SideEffect.NONE}):
-            # a pure project tool (the calculator, the clock) can bring nothing in from
-            # outside (the guard lets it read no file): it leaves the influence as it was
-            run.influence = f"tool:{name}"
-        run.last_tool_ok = done.ok
-        if done.ok:
-            run.episode.evidence.append(f"tool:{name} ok")
-        run.episode.actions.append(
-            f"{name}({_brief(shown_args)}) -> {'ok' if done.ok else 'failed'}"
-        )
-        if not done.ok:
-            run.episode.errors.append(f"{name}: {done.output[:200]}")
-        yield run.event(
-            ToolResultEvent,
-            call_id=call_id,
-            tool=name,
-            ok=done.ok,
-            output=done.output,
-            error=done.error,
-            duration_s=done.duration_s,
-        )
-        self.conversation.tool_result(call_id, name, done.output)
-        obs = p.perception.perceive(done.output, source=f"tool:{name}", trust="tool")
-        yield self._observe(obs)
-        if done.error == "budget.time":
-            raise Stop("budget.time", "the time budget ran out")
-        yield CallResult(done.ok, done.output)
 
     # ------------------------------------------------------------------ ending and settling
 
@@ -616,58 +455,8 @@ class RunLoop:
         if run.meter.steps >= self.parts.config.max_steps:
             raise Stop("max_steps", f"stopped after {run.meter.steps} steps")
 
-    def _observe(self, obs: Observation) -> ObservationEvent:
-        layer = self.parts.memory_layer
-        layer.observe(obs)
-        if obs.source.startswith("tool:") or obs.source == "policy":
-            layer.mark_seen()  # the model already read it as a tool message
-        ev: ObservationEvent = self.run_state.event(
-            ObservationEvent,
-            source=obs.source,
-            trust=obs.trust,
-            salience=obs.salience,
-            content=obs.content,
-        )
-        return ev
-
-    def _shown_arguments(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        """A call's arguments as events, history and the audit log show them (redacted)."""
-        shown = self.parts.safety.redactor.redact_value(arguments)
-        assert isinstance(shown, dict)
-        return shown
-
-    def verdict(
-        self,
-        action: str,
-        decision: str,
-        rule: str,
-        reason: str,
-        call_id: str | None = None,
-        arguments: dict[str, Any] | None = None,
-    ) -> SafetyVerdict:
-        """Audit a decision and record it as the run's next event."""
-        safety, run = self.parts.safety, self.run_state
-        safety.record(
-            run_id=run.run_id,
-            action=action,
-            decision=decision,
-            rule=rule,
-            reason=reason,
-            call_id=call_id,
-            arguments=arguments,
-        )
-        ev: SafetyVerdict = run.event(
-            SafetyVerdict,
-            call_id=call_id,
-            action=safety.redact(action),
-            decision=decision,
-            rule=rule,
-            reason=safety.redact(reason),
-        )
-        return ev
-
     def _reply_verdict(self) -> SafetyVerdict:
-        return self.verdict("reply", "allow", "reply", "text replies are allowed; redacted")
+        return self.record.verdict("reply", "allow", "reply", "text replies are allowed; redacted")
 
     def _plan_verdict(self, graph: TaskGraph, permitted: list[str]) -> SafetyVerdict:
         dropped = []
@@ -679,8 +468,8 @@ class RunLoop:
             reason = (
                 f"plan steps name tools that are not permitted (they will not be forced): {dropped}"
             )
-            return self.verdict("plan", "deny", "plan.tools", reason)
-        return self.verdict("plan", "allow", "plan.tools", "every step uses permitted tools")
+            return self.record.verdict("plan", "deny", "plan.tools", reason)
+        return self.record.verdict("plan", "allow", "plan.tools", "every step uses permitted tools")
 
     def _plan_event(self, reason: str, task_id: str | None = None) -> PlanUpdate:
         graph = self.parts.planning.graph
@@ -693,8 +482,3 @@ class RunLoop:
             current_task=task_id,
         )
         return ev
-
-
-def _brief(arguments: dict[str, Any]) -> str:
-    text = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
-    return text if len(text) <= 120 else text[:117] + "..."

@@ -4,9 +4,9 @@ Owns :func:`build_parts` and :class:`AgentParts`: the long-term memory store (a 
 or a chromadb server's URL), the tool registry (a registry, a list of tools, or the built-in
 set), the policy bound to the workspace, the audit log, the safety filter, perception, the
 memory layer (working memory and retrieval), skills, the plan layer, the learner (its
-summariser's model calls each in a ``chat`` span), the action selector and the executor. Never
-turns a model name into a backend (the agent does: that is where a local model's torch is
-imported) and never runs anything.
+summariser's model calls each in a ``chat`` span), the action selector and the executor; and
+:class:`RunParts`, the ones a run goes through. Never turns a model name into a backend (the
+agent does: that is where a local model's torch is imported) and never runs anything.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from agentcore.agent._perception import Perception
 from agentcore.agent._planning import PlanLayer
 from agentcore.agent._policy import Policy
 from agentcore.agent._retrieval import MemoryLayer
-from agentcore.agent._safety import SafetyFilter
+from agentcore.agent._safety import ApprovalCallback, SafetyFilter
 from agentcore.agent._skills import MemorySkillStore
 from agentcore.backends import ModelBackend
 from agentcore.backends._summarizer import BackendSummarizer
@@ -36,7 +36,14 @@ from agentcore.planners import Planner
 from agentcore.tools import Tool, ToolRegistry
 from agentcore.tools.builtin import default_tools
 
-__all__ = ["AgentParts", "build_parts", "resolve_memory", "resolve_tools", "sampling_params"]
+__all__ = [
+    "AgentParts",
+    "RunParts",
+    "build_parts",
+    "resolve_memory",
+    "resolve_tools",
+    "sampling_params",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +62,23 @@ class AgentParts:
     learner: Learner
     selector: ActionSelector
     executor: Executor
+
+
+@dataclasses.dataclass(frozen=True)
+class RunParts:
+    """The layers one run goes through: the agent's, as they are when the run starts."""
+
+    name: str
+    config: AgentConfig
+    tools: ToolRegistry
+    safety: SafetyFilter
+    perception: Perception
+    memory_layer: MemoryLayer
+    planning: PlanLayer
+    learner: Learner
+    selector: ActionSelector
+    executor: Executor
+    approve: ApprovalCallback | None
 
 
 def resolve_memory(memory: LongTermMemory | Path | str | None, home: Path) -> LongTermMemory:

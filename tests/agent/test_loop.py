@@ -79,7 +79,7 @@ def test_a_limit_becomes_the_ending_with_a_recorded_verdict(
 def test_a_tool_call_returns_its_result(make_agent: Callable[..., Agent]) -> None:
     agent = make_agent(FakeBackend([]), config=AgentConfig(learn=False))
     loop = _loop(agent, "add")
-    items = _collect(loop._tool_call("c1", "calculate", {"expression": "2+3"}, ["calculate"]))
+    items = _collect(loop.tool_step.run("c1", "calculate", {"expression": "2+3"}, ["calculate"]))
     *events, result = items
     assert result == CallResult(True, "5")
     assert [e.type for e in events] == [
@@ -96,7 +96,7 @@ def test_a_denied_call_returns_its_error(make_agent: Callable[..., Agent]) -> No
     agent = make_agent(FakeBackend([]), config=AgentConfig(learn=False))
     loop = _loop(agent, "add")
     # not among the offered tools: the safety filter refuses it, nothing runs
-    items = _collect(loop._tool_call("c1", "calculate", {"expression": "2+3"}, []))
+    items = _collect(loop.tool_step.run("c1", "calculate", {"expression": "2+3"}, []))
     result = items[-1]
     assert isinstance(result, CallResult) and not result.ok
     assert result.output.startswith("Error: not allowed")
