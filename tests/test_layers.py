@@ -67,6 +67,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("model arguments", ("agentcore._model_args",)),
     # programs on the layers below: the model server, memory-adapter training
     ("services", ("agentcore.server", "agentcore.train")),
+    # helpers for tests, benchmarks and users' suites: fakes, a tiny model, an in-thread
+    # server; no library code imports it (tests/test_testing.py checks)
+    ("testing", ("agentcore.testing",)),
     # ``from agentcore import Agent``: the package facade
     ("facade", ("agentcore",)),
     # programs for people: the terminal assistant, the simulation runner, the line chat
@@ -116,6 +119,10 @@ ALLOWED_LAZY: dict[tuple[str, str], str] = {
         "could be built at module level (cli.py is being changed by the tracing work)"
     ),
     ("agentcore.cli", "agentcore.chat_cli"): _TORCH + " (the line chat runs the core)",
+    # the model-load switch wraps the loaders when it is first set: importing agentcore.testing
+    # (FakeBackend, serve_in_thread) stays torch-free
+    ("agentcore.testing._loads", "agentcore.core.engine"): _TORCH_FREE + " (the load switch)",
+    ("agentcore.testing._loads", "agentcore.core.loader"): _TORCH_FREE + " (the load switch)",
     # the apps: a scripted or remote run never loads torch or Ray
     ("agentcore.apps.assistant._backend", "agentcore.core.recall"): _TORCH_FREE + " (--base-url)",
     ("agentcore.apps.sim._backend", "agentcore.backends"): _TORCH_FREE + " (scripted, http)",
