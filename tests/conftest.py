@@ -1,6 +1,9 @@
-"""Suite-wide test rules.
+"""Suite-wide test rules, on the helpers of :mod:`agentcore.testing`.
 
-- No network: any socket connection to a non-loopback address fails the test.
+- No network: any socket connection to a non-loopback address fails the test
+  (:func:`~agentcore.testing.block_network`).
+- No real model outside tests marked ``slow``: ``Engine.load`` and ``load_model`` raise
+  (:func:`~agentcore.testing.forbid_model_loads`); the fast tests run on the tiny model.
 - Hub downloads are switched off (``HF_HUB_OFFLINE``), so a missing local file is an error,
   never a download.
 - Tests marked ``gpu`` skip without CUDA.
@@ -8,9 +11,7 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,67 +21,27 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import pytest
-import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
 
-from agentcore.core.codec import ByteCodec
+from agentcore import testing
 from agentcore.core.engine import Engine
+from agentcore.testing import tiny_llama  # a kill script in tests/core imports it from here
 
+_SLOW_HINT = "In this suite, a test that loads a real model is marked `slow`."
 
-class NetworkBlockedError(RuntimeError):
-    """Raised when a test opens a socket to a non-loopback host."""
-
-
-def _is_loopback(address: Any) -> bool:
-    if isinstance(address, str | bytes):
-        return True  # AF_UNIX path
-    if not (isinstance(address, tuple) and address):
-        return False
-    host = address[0]
-    if isinstance(host, bytes):
-        host = host.decode()
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name other than localhost would need DNS: not allowed
-
-
-_real_connect = socket.socket.connect
-_real_connect_ex = socket.socket.connect_ex
-_real_getaddrinfo = socket.getaddrinfo
-
-
-def _guarded_connect(self: socket.socket, address: Any) -> Any:
-    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
-        raise NetworkBlockedError(
-            f"test tried to connect to {address!r}; tests never reach the network"
-        )
-    return _real_connect(self, address)
-
-
-def _guarded_connect_ex(self: socket.socket, address: Any) -> Any:
-    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
-        raise NetworkBlockedError(
-            f"test tried to connect to {address!r}; tests never reach the network"
-        )
-    return _real_connect_ex(self, address)
-
-
-def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-    name = host.decode() if isinstance(host, bytes) else host
-    if name not in (None, "localhost") and not _is_loopback((name,)):
-        raise NetworkBlockedError(f"test tried to resolve {name!r}; tests never reach the network")
-    return _real_getaddrinfo(host, *args, **kwargs)
+testing.forbid_model_loads(hint=_SLOW_HINT)
 
 
 @pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
-    monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
-    yield
+def _no_network() -> Iterator[None]:
+    with testing.block_network():
+        yield
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # before the test's fixtures, so that a session fixture which loads (real_engine) obeys too
+    testing.forbid_model_loads(item.get_closest_marker("slow") is None, hint=_SLOW_HINT)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -99,37 +60,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def real_engine() -> Any:
     """The default model (SmolLM2-135M-Instruct), loaded once per test session (slow tests)."""
-    from agentcore.core.engine import Engine
-
     return Engine.load()
-
-
-def tiny_llama(seed: int = 0, **overrides: Any) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    cfg = dict(
-        vocab_size=258,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        rope_theta=10000.0,
-    )
-    cfg.update(overrides)
-    return LlamaForCausalLM(LlamaConfig(**cfg)).eval()
 
 
 @pytest.fixture(scope="session")
 def tiny_hf() -> LlamaForCausalLM:
+    """:func:`agentcore.testing.tiny_llama`, built once."""
     return tiny_llama()
 
 
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_hf: LlamaForCausalLM) -> Engine:
-    return Engine.from_hf(tiny_hf, ByteCodec(), name="tiny-llama")
+    """:func:`agentcore.testing.tiny_engine` on :func:`tiny_hf` (they share weights)."""
+    return testing.tiny_engine(model=tiny_hf)
 
 
 @pytest.fixture(scope="session")
 def tiny_factory() -> Any:
+    """:func:`agentcore.testing.tiny_llama`: ``tiny_factory(seed, **LlamaConfig overrides)``."""
     return tiny_llama
