@@ -35,15 +35,22 @@ import torch
 from _common import DOCS, machine, markdown_table, write_report
 
 from agentcore.agent import Agent, AgentConfig, Budgets, Policy, Result
-from agentcore.backends import Completion, FakeBackend, LocalBackend, Reply
+from agentcore.backends import (
+    ChatRequest,
+    Completion,
+    FakeBackend,
+    LocalBackend,
+    ModelBackend,
+    Reply,
+)
 from agentcore.core.sampling import SamplingParams
 from agentcore.memory import HashEmbeddingFunction, LongTermMemory
 
 # ---------------------------------------------------------------------------------- overhead
 
 
-class _TimedBackend:
-    """Wraps a backend and adds up the seconds spent inside ``chat``."""
+class _TimedBackend(ModelBackend):
+    """Wraps a backend and adds up the seconds spent inside ``complete``."""
 
     def __init__(self, inner: FakeBackend) -> None:
         self.inner = inner
@@ -54,10 +61,10 @@ class _TimedBackend:
     def name(self) -> str:
         return self.inner.name
 
-    def chat(self, messages: Any, **kwargs: Any) -> Completion:
+    def complete(self, request: ChatRequest, **kwargs: Any) -> Completion:
         t0 = time.perf_counter()
         try:
-            return self.inner.chat(messages, **kwargs)
+            return self.inner.complete(request, **kwargs)
         finally:
             self.seconds += time.perf_counter() - t0
             self.calls += 1

@@ -100,7 +100,7 @@ class PacedBackend:
     def name(self) -> str:
         return str(self.inner.name)
 
-    def chat(self, messages: Sequence[Any], **kw: Any) -> Any:
+    def complete(self, request: Any, **kw: Any) -> Any:
         on_token: Callable[[str], None] | None = kw.get("on_token")
         if on_token is not None and self.delay > 0:
 
@@ -109,7 +109,7 @@ class PacedBackend:
                 on_token(piece)
 
             kw["on_token"] = paced
-        return self.inner.chat(messages, **kw)
+        return self.inner.complete(request, **kw)
 
     def generate_json(
         self, messages: list[dict[str, str]], schema: dict[str, Any], **kw: Any
@@ -147,7 +147,7 @@ async def keystrokes_while_streaming(
 ) -> dict[str, Any]:
     from textual import events
 
-    from agentcore.agent import TokenEvent
+    from agentcore.agent import TextDelta
     from agentcore.apps.assistant import AssistantApp, AssistantConfig
     from agentcore.memory import HashEmbeddingFunction, LongTermMemory
 
@@ -169,7 +169,7 @@ async def keystrokes_while_streaming(
 
     async def counting(event: Any) -> None:
         nonlocal tokens
-        if isinstance(event, TokenEvent):
+        if isinstance(event, TextDelta):
             tokens += 1
         await show(event)
 

@@ -1,15 +1,15 @@
 """Action selection: one model turn choosing a reply or a tool call among permitted tools.
 
-Owns :class:`ActionSelector`, which sends the turn's new messages to the backend session with
-``tools=`` only the tools the safety filter permits now (a local backend decodes under the
-grammar of exactly those tools, so a call to anything else cannot be written) and
-``tool_choice`` forcing a plan task's tool when there is one. A call whose arguments the
-registry refuses (a pydantic validator, a rule the grammar cannot enforce) is decoded once
-more with the validation error as its result; one retry at most. The blocking backend call runs
-on a worker thread; reply text streams out as it is generated (tool-call text never does) and
-``should_stop`` ends generation early; the turn's last item is its :class:`Turn` (the
-completion, and the call refused before the retry, if any). Never runs tools and never decides
-whether a call is allowed (the safety filter does).
+Owns :class:`ActionSelector`, which sends the turn's new messages to the backend session (one
+:class:`~agentcore.backends.ChatRequest` to ``complete``) with ``tools`` only the tools the
+safety filter permits now (a local backend decodes under the grammar of exactly those tools, so
+a call to anything else cannot be written) and ``tool_choice`` forcing a plan task's tool when
+there is one. A call whose arguments the registry refuses (a pydantic validator, a rule the
+grammar cannot enforce) is decoded once more with the validation error as its result; one retry
+at most. The blocking backend call runs on a worker thread; reply text streams out as it is
+generated (tool-call text never does) and ``should_stop`` ends generation early; the turn's last
+item is its :class:`Turn` (the completion, and the call refused before the retry, if any). Never
+runs tools and never decides whether a call is allowed (the safety filter does).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from opentelemetry.trace import Span
 
 from agentcore import _tracing as tracing
 from agentcore.agent._grounding import ground_tool
-from agentcore.backends import Completion, Message, ModelBackend, ToolChoice, Usage
+from agentcore.backends import ChatRequest, Completion, Message, ModelBackend, ToolChoice, Usage
 from agentcore.core.params import SamplingParams
 from agentcore.tools import TOOL_CALL_OPEN, ToolArgumentError, ToolError, ToolRegistry
 
@@ -199,8 +199,8 @@ class ActionSelector:
         should_stop: Callable[[], bool],
         parent: Span | None,
     ) -> AsyncIterator[str | Completion]:
-        """One backend call on a worker thread, its reply text streamed, its completion the
-        last item. The call runs inside its ``chat`` span (the worker thread
+        """One backend call (``complete``) on a worker thread, its reply text streamed, its
+        completion the last item. The call runs inside its ``chat`` span (the worker thread
         inherits it, so an instrumented HTTP client nests its spans under it)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str] = asyncio.Queue()
@@ -215,19 +215,17 @@ class ActionSelector:
         def stop() -> bool:
             return cancelled or should_stop()
 
+        chat = ChatRequest(
+            messages,
+            session=self.session,
+            params=self.params,
+            tools=tools,
+            tool_choice=request.tool_choice if tools else "auto",
+        )
         span = tracing.start_chat(parent, model=self.backend.name, params=self.params)
         with tracing.current(span):  # the worker's task copies the context here
             work = asyncio.ensure_future(
-                asyncio.to_thread(
-                    self.backend.chat,
-                    messages,
-                    session=self.session,
-                    params=self.params,
-                    tools=tools,
-                    tool_choice=request.tool_choice if tools else "auto",
-                    on_token=on_token,
-                    should_stop=stop,
-                )
+                asyncio.to_thread(self.backend.complete, chat, on_token=on_token, should_stop=stop)
             )
         ended = False
         getter: asyncio.Future[str] | None = None

@@ -50,9 +50,9 @@ from agentcore.server._responses_schemas import (
     FunctionCallItem,
     FunctionCallOutputItem,
     FunctionChoice,
-    ResponsesRequest,
+    ResponsesBody,
 )
-from agentcore.server._schemas import ChatRequest
+from agentcore.server._schemas import ChatCompletionBody
 from agentcore.server._service import ModelService, error_reply_for
 
 __all__ = [
@@ -77,8 +77,8 @@ class Answer:
 
 # ---------------------------------------------------------------------- request -> chat job
 def chat_request(
-    body: ResponsesRequest, session: str | None, previous: StoredResponse | None
-) -> tuple[ChatRequest, list[str]]:
+    body: ResponsesBody, session: str | None, previous: StoredResponse | None
+) -> tuple[ChatCompletionBody, list[str]]:
     """The chat request that answers ``body`` on ``session``, and for each of its messages the
     request field it came from (``instructions``, ``input``, ``input[3]``), to name it in errors.
 
@@ -161,7 +161,7 @@ def chat_request(
             spec["strict"] = fmt.strict
         fields["response_format"] = {"type": "json_schema", "json_schema": spec}
     try:
-        return ChatRequest.model_validate(fields), origins
+        return ChatCompletionBody.model_validate(fields), origins
     except ValidationError as exc:  # what the Responses schema let through and chat refuses
         message, param = describe_validation_errors(exc.errors())
         raise ErrorReply(
@@ -230,7 +230,7 @@ def output_items(c: Completion, message_id: str) -> list[dict[str, Any]]:
 class ResponseShape:
     """The parts of one Response object the request decides (ids, echoed settings)."""
 
-    def __init__(self, body: ResponsesRequest, model: str, session: str | None) -> None:
+    def __init__(self, body: ResponsesBody, model: str, session: str | None) -> None:
         self.body = body
         self.id = f"resp_{uuid.uuid4().hex}"
         self.message_id = f"msg_{uuid.uuid4().hex}"
@@ -309,7 +309,7 @@ def _state(info: dict[str, Any]) -> dict[str, int]:
 def responses_job(
     service: ModelService,
     store: ResponseStore,
-    body: ResponsesRequest,
+    body: ResponsesBody,
     shape: ResponseShape,
     previous: StoredResponse | None,
 ) -> Callable[[Emit, ShouldStop], Answer]:

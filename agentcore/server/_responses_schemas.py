@@ -27,7 +27,7 @@ __all__ = [
     "FunctionTool",
     "InputItem",
     "MessageItem",
-    "ResponsesRequest",
+    "ResponsesBody",
 ]
 
 _NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # OpenAI's rule for function names
@@ -155,7 +155,7 @@ class TextConfig(_Strict):
     format: TextFormat | None = None
 
 
-class ResponsesRequest(_Strict):
+class ResponsesBody(_Strict):
     """``POST /v1/responses``."""
 
     model: str | None = None
@@ -182,7 +182,7 @@ class ResponsesRequest(_Strict):
     _tools: list[FunctionTool] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
-    def _supported(self) -> ResponsesRequest:
+    def _supported(self) -> ResponsesBody:
         refused = {
             "conversation": (
                 self.conversation is not None,
@@ -200,7 +200,7 @@ class ResponsesRequest(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _consistent(self) -> ResponsesRequest:
+    def _consistent(self) -> ResponsesBody:
         if isinstance(self.input, str):
             if not self.input:
                 raise ParamError("input", "input is an empty string; send the user's text")

@@ -29,7 +29,7 @@ from agentcore.server._responses import (
     sse,
     usage_json,
 )
-from agentcore.server._schemas import ChatRequest
+from agentcore.server._schemas import ChatCompletionBody
 from agentcore.server._service import ModelService
 
 __all__ = ["chat_router"]
@@ -39,7 +39,7 @@ def chat_router(service: ModelService) -> APIRouter:
     router = APIRouter()
 
     @router.post("/v1/chat/completions")
-    async def chat_completions(body: ChatRequest, request: Request) -> Response:
+    async def chat_completions(body: ChatCompletionBody, request: Request) -> Response:
         service.check_model(body.model)
         fn = service.chat_job(body)
         ids = Ids("chatcmpl", service.model_name)
@@ -72,7 +72,7 @@ async def _chat_events(
     ids: Ids,
     shaper: ChatStreamShaper,
     include_usage: bool,
-    body: ChatRequest,
+    body: ChatCompletionBody,
 ) -> AsyncIterator[bytes]:
     try:
         yield sse(chat_chunk(ids, {"role": "assistant", "content": ""}))

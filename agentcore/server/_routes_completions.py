@@ -26,7 +26,7 @@ from agentcore.server._responses import (
     sse,
     usage_json,
 )
-from agentcore.server._schemas import CompletionRequest
+from agentcore.server._schemas import CompletionBody
 from agentcore.server._service import ModelService
 
 __all__ = ["completions_router"]
@@ -36,7 +36,7 @@ def completions_router(service: ModelService) -> APIRouter:
     router = APIRouter()
 
     @router.post("/v1/completions")
-    async def completions(body: CompletionRequest, request: Request) -> Response:
+    async def completions(body: CompletionBody, request: Request) -> Response:
         service.check_model(body.model)
         fn = service.completion_job(body)
         ids = Ids("cmpl", service.model_name)

@@ -21,7 +21,7 @@ from agentcore.server._lifecycle import SSE_HEADERS, error_payload, failed, resp
 from agentcore.server._response_store import ResponseStore, StoredResponse
 from agentcore.server._responses import ChatStreamShaper
 from agentcore.server._responses_api import Answer, ResponseEvents, ResponseShape, responses_job
-from agentcore.server._responses_schemas import FunctionChoice, ResponsesRequest
+from agentcore.server._responses_schemas import FunctionChoice, ResponsesBody
 from agentcore.server._service import ModelService
 
 __all__ = ["responses_router"]
@@ -32,7 +32,7 @@ def responses_router(service: ModelService, store: ResponseStore) -> APIRouter:
     memory when it has no folder)."""
     router = APIRouter()
 
-    def plan(body: ResponsesRequest) -> tuple[ResponseShape, StoredResponse | None]:
+    def plan(body: ResponsesBody) -> tuple[ResponseShape, StoredResponse | None]:
         previous = None
         if body.previous_response_id is not None:
             previous = store.get(body.previous_response_id)
@@ -54,7 +54,7 @@ def responses_router(service: ModelService, store: ResponseStore) -> APIRouter:
         return shape, previous
 
     @router.post("/v1/responses")
-    async def create_response(body: ResponsesRequest, request: Request) -> Response:
+    async def create_response(body: ResponsesBody, request: Request) -> Response:
         service.check_model(body.model)
         try:
             shape, previous = plan(body)

@@ -8,7 +8,9 @@ are ignored at any depth and logged once per name, as OpenAI-compatible servers 
 ``null`` on an optional field means its default. Fields OpenAI defines that this server cannot
 honour are accepted only at their neutral value (``n=1``, no ``logit_bias``) and refused
 otherwise, never ignored; a refusal raised across fields names its parameter
-(:class:`ParamError`). Never runs a model and never builds responses.
+(:class:`ParamError`). A body is a ``...Body`` (:class:`ChatCompletionBody`,
+:class:`CompletionBody`); what the server then asks of the backend is a
+:class:`~agentcore.backends.ChatRequest`. Never runs a model and never builds responses.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from pydantic import (
 from agentcore.paths import validate_name
 
 __all__ = [
+    "ChatCompletionBody",
     "ChatMessage",
-    "ChatRequest",
-    "CompletionRequest",
+    "CompletionBody",
     "FunctionDef",
     "JsonSchemaFormat",
     "NamedToolChoice",
@@ -301,7 +303,7 @@ class _Sampling(_Strict):
         return stops
 
 
-class ChatRequest(_Sampling):
+class ChatCompletionBody(_Sampling):
     """``POST /v1/chat/completions``.
 
     The legacy ``functions`` / ``function_call`` fields are read as ``tools`` / ``tool_choice``
@@ -321,7 +323,7 @@ class ChatRequest(_Sampling):
     _legacy: bool = PrivateAttr(default=False)  # the tools came as legacy functions
 
     @model_validator(mode="after")
-    def _consistent(self) -> ChatRequest:
+    def _consistent(self) -> ChatCompletionBody:
         self._read_legacy_functions()
         if self.top_logprobs and not self.logprobs:
             raise ParamError(
@@ -400,7 +402,7 @@ class ChatRequest(_Sampling):
         return None
 
 
-class CompletionRequest(_Sampling):
+class CompletionBody(_Sampling):
     """``POST /v1/completions`` (text in, text out; ``echo`` + ``logprobs`` score text)."""
 
     prompt: str | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | list[str]
@@ -410,7 +412,7 @@ class CompletionRequest(_Sampling):
     best_of: int | None = None
 
     @model_validator(mode="after")
-    def _supported(self) -> CompletionRequest:
+    def _supported(self) -> CompletionBody:
         if self.suffix:
             raise ParamError(
                 "suffix", "suffix (fill-in-the-middle) is not supported by this server"

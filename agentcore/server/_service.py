@@ -1,13 +1,14 @@
 """The model service behind the HTTP routes: requests in, jobs on the backend out.
 
-Owns the translation of validated request bodies into backend calls (sampling parameters,
-limits, tools, response formats), per-session serialisation (one :class:`asyncio.Lock` per
-session in use, waited on in the event loop so a queued request holds no thread and a client
-that leaves while queued never touches the session; the lock is released when the worker
-returns, whatever happened to the request, and dropped when nobody holds or awaits it), session listing/inspection/creation/deletion, and the
-mapping of backend exceptions to error replies. Sessions are saved atomically after every
-request by the local backend. Never speaks HTTP: the routes live in the ``_routes_*`` modules,
-the SSE framing in ``_responses``.
+Owns the translation of validated request bodies into backend requests (a chat body becomes one
+:class:`~agentcore.backends.ChatRequest` for ``complete``: sampling parameters, limits, tools,
+response formats), per-session serialisation (one :class:`asyncio.Lock` per session in use,
+waited on in the event loop so a queued request holds no thread and a client that leaves while
+queued never touches the session; the lock is released when the worker returns, whatever
+happened to the request, and dropped when nobody holds or awaits it), session
+listing/inspection/creation/deletion, and the mapping of backend exceptions to error replies.
+Sessions are saved atomically after every request by the local backend. Never speaks HTTP: the
+routes live in the ``_routes_*`` modules, the SSE framing in ``_responses``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from agentcore import _tracing as tracing
 from agentcore.backends._continuation import SessionConflictError
 from agentcore.backends._limits import SessionLimitError
 from agentcore.backends._protocol import (
+    ChatRequest,
     Completion,
     Described,
     ModelBackend,
@@ -38,7 +40,7 @@ from agentcore.server._config import ServerConfig
 from agentcore.server._errors import ErrorReply
 from agentcore.server._jobs import Emit, Job, JobRunner, ShouldStop, ShuttingDownError
 from agentcore.server._responses import chat_logprobs_json
-from agentcore.server._schemas import ChatRequest, CompletionRequest, NamedToolChoice
+from agentcore.server._schemas import ChatCompletionBody, CompletionBody, NamedToolChoice
 from agentcore.server._session_locks import AsyncSessionLocks
 from agentcore.tools import ToolError
 
@@ -135,7 +137,7 @@ class ModelService:
 
     # ------------------------------------------------------------------ parameters
     def sampling(
-        self, req: ChatRequest | CompletionRequest, requested: int | None, default: int
+        self, req: ChatCompletionBody | CompletionBody, requested: int | None, default: int
     ) -> SamplingParams:
         limit = self.config.max_tokens_limit
         max_tokens = min(default, limit) if requested is None else requested
@@ -180,7 +182,7 @@ class ModelService:
 
     # ------------------------------------------------------------------ jobs
     def chat_job(
-        self, req: ChatRequest, *, create: bool = False
+        self, req: ChatCompletionBody, *, create: bool = False
     ) -> Callable[[Emit, ShouldStop], Completion]:
         """The blocking call that answers ``req``; ``create``: the server names the session
         (a response chain's) and creates it whatever ``auto_create_sessions`` says."""
@@ -199,7 +201,6 @@ class ModelService:
                 f"runs {type(backend).__name__}",
                 param="logprobs",
             )
-        extra: dict[str, Any] = {"logprobs": top} if top is not None else {}
         reset = req.session_reset
 
         def run(emit: Emit, should_stop: ShouldStop) -> Completion:
@@ -209,17 +210,16 @@ class ModelService:
                 backend.delete_session(sid)  # start over: the request opens an empty session
             span = tracing.start_chat(None, model=backend.name, params=params)
             try:
-                completion = backend.chat(
+                request = ChatRequest(
                     messages,
                     session=sid,
                     params=params,
                     tools=tools or None,
                     tool_choice=choice,
                     json_schema=schema,
-                    on_token=emit,
-                    should_stop=should_stop,
-                    **extra,
+                    logprobs=top,
                 )
+                completion = backend.complete(request, on_token=emit, should_stop=should_stop)
             except BaseException as exc:
                 tracing.end_interrupted(span, exc)
                 raise
@@ -228,7 +228,7 @@ class ModelService:
 
         return run
 
-    def chat_logprobs(self, req: ChatRequest, c: Completion) -> dict[str, Any] | None:
+    def chat_logprobs(self, req: ChatCompletionBody, c: Completion) -> dict[str, Any] | None:
         """``choices[0].logprobs`` of a chat reply (None when the request did not ask)."""
         backend = self.backend
         if not req.logprobs or not isinstance(backend, Scorer):
@@ -236,7 +236,7 @@ class ModelService:
         return chat_logprobs_json(c, backend.codec.decode, backend.codec.stop_ids)
 
     @staticmethod
-    def tool_mode(req: ChatRequest) -> tuple[bool, bool]:
+    def tool_mode(req: ChatCompletionBody) -> tuple[bool, bool]:
         """(the answer may be a tool call, it must be one)."""
         active = bool(req.tools) and req.tool_choice != "none"
         forced = active and (
@@ -244,9 +244,7 @@ class ModelService:
         )
         return active, forced
 
-    def completion_job(
-        self, req: CompletionRequest
-    ) -> Callable[[Emit, ShouldStop], TextCompletion]:
+    def completion_job(self, req: CompletionBody) -> Callable[[Emit, ShouldStop], TextCompletion]:
         backend = self.backend
         if not isinstance(backend, SessionStore):
             raise ErrorReply(

@@ -5,15 +5,14 @@ tools that record whether a forbidden action ever ran."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from agentcore.agent import Agent, AgentConfig, Policy
-from agentcore.backends import Completion, Message, ToolCallOut, Usage
-from agentcore.core.sampling import SamplingParams
+from agentcore.backends import ChatRequest, Completion, Message, ModelBackend, ToolCallOut, Usage
 from agentcore.memory import HashEmbeddingFunction, LongTermMemory
 from agentcore.tools import Tool, ToolRegistry, tool
 from agentcore.tools.builtin import default_tools
@@ -21,7 +20,7 @@ from agentcore.tools.builtin import default_tools
 RogueStep = str | tuple[str, dict[str, Any]] | Callable[[list[Message]], Any]
 
 
-class RogueBackend:
+class RogueBackend(ModelBackend):
     """A model backend that returns scripted calls whatever tools it was offered: what an
     unconstrained or compromised remote model could do. The safety filter must hold anyway."""
 
@@ -36,19 +35,15 @@ class RogueBackend:
     def name(self) -> str:
         return "rogue"
 
-    def chat(
+    def complete(
         self,
-        messages: Sequence[Message],
+        request: ChatRequest,
         *,
-        session: str | None = None,
-        params: SamplingParams | None = None,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: Any = "auto",
-        json_schema: Mapping[str, Any] | None = None,
         on_token: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> Completion:
-        offered = [t["function"]["name"] for t in tools or ()]
+        messages, session = request.messages, request.session
+        offered = [t["function"]["name"] for t in request.tools or ()]
         self.requests.append(([dict(m) for m in messages], offered))
         if session:
             self.sessions.add(session)

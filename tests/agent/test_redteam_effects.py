@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 
 from agentcore.agent import Agent, AgentConfig, ApprovalRequest, Budgets, Policy
-from agentcore.backends import Completion, Usage
+from agentcore.backends import ChatRequest, Completion, Usage
 from agentcore.memory import HashEmbeddingFunction, LongTermMemory
 from agentcore.tools import Tool, ToolRegistry, tool
 from agentcore.tools.builtin import default_tools, http_get_tool
@@ -372,17 +372,17 @@ def streaming(base: type) -> type:
     token event."""
 
     class StreamingRogue(base):  # type: ignore[valid-type,misc]
-        def chat(self, messages: Any, **kwargs: Any) -> Completion:
+        def complete(self, request: ChatRequest, **kwargs: Any) -> Completion:
             on_token = kwargs.get("on_token")
             item = self.script[0] if self.script else self.default
             if isinstance(item, str) and on_token is not None:
                 if self.script:
                     self.script.pop(0)
-                self.requests.append(([dict(m) for m in messages], []))
+                self.requests.append(([dict(m) for m in request.messages], []))
                 for i in range(0, len(item), 3):
                     on_token(item[i : i + 3])
                 return Completion(text=item, usage=Usage(10, len(item)))
-            return super().chat(messages, **kwargs)
+            return super().complete(request, **kwargs)
 
     return StreamingRogue
 
@@ -1525,13 +1525,13 @@ def test_effect_attack(
     agent, backend = _run(attack, env, shared_store, rogue)
     env.notes["backend"] = backend
     if env.notes.get("slow"):
-        real_chat = backend.chat
+        real_complete = backend.complete
 
-        def slow_chat(*args: Any, **kwargs: Any) -> Any:
+        def slow_complete(*args: Any, **kwargs: Any) -> Any:
             time.sleep(0.06)
-            return real_chat(*args, **kwargs)
+            return real_complete(*args, **kwargs)
 
-        monkeypatch.setattr(backend, "chat", slow_chat)
+        monkeypatch.setattr(backend, "complete", slow_complete)
     if attack.observe is not None:
         agent.observe(attack.observe, source="environment", trust="system")
     result = agent.run(attack.goal)

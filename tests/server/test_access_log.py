@@ -70,7 +70,7 @@ async def test_a_500_is_logged_under_the_request_id_the_client_gets(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the database at /srv/private is gone")
 
-    monkeypatch.setattr(tiny_backend, "chat", broken)
+    monkeypatch.setattr(tiny_backend, "complete", broken)
     with caplog.at_level(logging.INFO, logger="agentcore.server"):
         r = await api.post(CHAT, json={"messages": MSG, "max_tokens": 4})
     assert r.status_code == 500

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from agentcore.server._schemas import UNKNOWN_FIELDS, ChatRequest
+from agentcore.server._schemas import UNKNOWN_FIELDS, ChatCompletionBody
 
 CHAT = "/v1/chat/completions"
 MSG = [{"role": "user", "content": "hi"}]
@@ -44,7 +44,7 @@ def test_unknown_fields_are_logged_once_per_name(caplog: pytest.LogCaptureFixtur
     UNKNOWN_FIELDS.seen.discard("x_never_seen")
     with caplog.at_level(logging.WARNING, logger="agentcore.server"):
         for _ in range(3):
-            ChatRequest.model_validate({"messages": MSG, "x_never_seen": 1})
+            ChatCompletionBody.model_validate({"messages": MSG, "x_never_seen": 1})
     hits = [r for r in caplog.records if "x_never_seen" in r.getMessage()]
     assert len(hits) == 1 and hits[0].levelno == logging.WARNING
 
@@ -108,7 +108,7 @@ async def test_top_p_zero_decodes_greedily(api: httpx.AsyncClient) -> None:
 
 
 def test_legacy_functions_become_tools() -> None:
-    req = ChatRequest.model_validate(
+    req = ChatCompletionBody.model_validate(
         {
             "messages": MSG,
             "functions": [{"name": "f", "parameters": {"type": "object"}}],
@@ -117,14 +117,14 @@ def test_legacy_functions_become_tools() -> None:
     )
     assert req.tools is not None and req.tools[0].function.name == "f"
     assert req.tool_choice_value() == {"type": "function", "function": {"name": "f"}}
-    legacy_auto = ChatRequest.model_validate(
+    legacy_auto = ChatCompletionBody.model_validate(
         {"messages": MSG, "functions": [{"name": "g"}], "function_call": "none"}
     )
     assert legacy_auto.tool_choice == "none"
 
 
 def test_legacy_function_messages_are_read_as_tool_messages() -> None:
-    req = ChatRequest.model_validate(
+    req = ChatCompletionBody.model_validate(
         {
             "messages": [
                 *MSG,

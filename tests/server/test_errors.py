@@ -236,7 +236,7 @@ async def test_a_server_bug_answers_500_without_its_exception_text(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(secret)
 
-    monkeypatch.setattr(tiny_backend, "chat", broken)
+    monkeypatch.setattr(tiny_backend, "complete", broken)
     with caplog.at_level("ERROR", logger="agentcore.server"):
         r = await api.post(CHAT, json={"messages": MSG, "max_tokens": 4, "stream": stream})
     text = r.text

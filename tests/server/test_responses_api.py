@@ -458,7 +458,7 @@ class TestStream:
         self, make_app: Callable[..., FastAPI], caplog: pytest.LogCaptureFixture
     ) -> None:
         class Breaks(FakeBackend):
-            def chat(self, messages: Any, **kwargs: Any) -> Any:
+            def complete(self, request: Any, **kwargs: Any) -> Any:
                 kwargs["on_token"]("partial ")
                 raise RuntimeError("secret detail")
 
