@@ -24,7 +24,15 @@ from torch import nn
 from agentcore._atomic import atomic_path
 from agentcore.core.cache import StreamingCache, StreamingConfig
 from agentcore.core.infini import InfiniMemory
-from agentcore.core.quant import Int8Weight, int8_available, linear
+from agentcore.core.quant import (
+    Int4Weight,
+    Int8Weight,
+    int4_available,
+    int4_exact,
+    int4_fits,
+    int8_available,
+    linear,
+)
 from agentcore.core.recall import EvictedStore
 from agentcore.core.rope import Rotary, interleave_permutation
 
@@ -185,7 +193,7 @@ class CoreModel(nn.Module):
         self.rotary = Rotary(rotary.inv_freq, float(getattr(rotary, "attention_scaling", 1.0)))
         self.embed_scale = float(getattr(text_cfg, "embedding_multiplier", 1.0) or 1.0)
         self.last_logits: torch.Tensor | None = None  # set by score(): logits after the last token
-        self._qkv_bases: dict[int, torch.Tensor | Int8Weight] = {}  # see set_qkv_update
+        self._qkv_bases: dict[int, torch.Tensor | Int8Weight | Int4Weight] = {}  # set_qkv_update
 
     # ------------------------------------------------------------------ core cache
     def save(self, path: Path) -> None:
@@ -193,7 +201,9 @@ class CoreModel(nn.Module):
         from safetensors.torch import save_file
 
         if self.quantized:
-            raise ValueError("an int8 core cannot be saved: save the float model it came from")
+            raise ValueError(
+                f"an {self.weights} core cannot be saved: save the float model it came from"
+            )
         tied = self.lm_head is self.embed
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         if tied:
@@ -253,13 +263,21 @@ class CoreModel(nn.Module):
         core.rotary = Rotary(inv_freq, float(meta.get("scaling", "1.0")))
         return core
 
-    # ------------------------------------------------------------------ int8 weights
+    # ------------------------------------------------------------------ int8 / int4 weights
     _PROJECTIONS = ("w_qkv", "w_o", "w_gate_up", "w_down")
 
     @property
     def quantized(self) -> bool:
-        """Whether the projections are held as int8 (see :mod:`agentcore.core.quant`)."""
-        return isinstance(self.lm_head, Int8Weight)
+        """Whether the projections are held as int8 or int4 (see :mod:`agentcore.core.quant`)."""
+        return self.weights != "float"
+
+    @property
+    def weights(self) -> str:
+        """How the projections are held: ``"float"``, ``"int8"`` or ``"int4"``."""
+        first: CoreLayer = self.layers[0]  # type: ignore[assignment]
+        if any(isinstance(vars(first).get(name), Int4Weight) for name in self._PROJECTIONS):
+            return "int4"
+        return "int8" if isinstance(self.lm_head, Int8Weight) else "float"
 
     def quantize_int8(self) -> None:
         """Store every projection and the LM head as per-row int8 (CPU, bf16 activations).
@@ -282,12 +300,61 @@ class CoreModel(nn.Module):
         delattr(self, "lm_head")
         object.__setattr__(self, "lm_head", head)
 
+    def quantize_int4(self) -> None:
+        """Store every projection as int4 with a bf16 scale and zero per group of 32 inputs, and
+        the LM head as per-row int8 (CPU; activations bf16 or float32, see :class:`Int4Weight`).
+
+        The head stays int8: in GGUF files it is usually 8-bit (SmolLM2's is Q8_0), and int4
+        there cost 6% perplexity on SmolLM2 where int4 projections cost nothing (they are Q4_1
+        in the file, so int4 holds them as they were; docs/benchmarks/dtype.md). A projection
+        whose shape the int4 kernel does not take (rows not a multiple of 16, inputs not of
+        32) stays as it is. Embeddings, norms, biases and the KV cache keep the model's dtype;
+        as with int8, the core cannot be saved and is not trained.
+        """
+        if self.quantized:
+            if self.weights == "int4":
+                return
+            raise ValueError(f"this core already holds {self.weights} weights")
+        if self.device.type != "cpu":
+            raise ValueError(f"int4 weights are for the CPU; this model is on {self.device}")
+        if self.dtype not in (torch.bfloat16, torch.float32):
+            raise ValueError(f"int4 weights need bfloat16 or float32 activations, not {self.dtype}")
+        if not int4_available():
+            raise RuntimeError(
+                "this PyTorch build has no CPU int4-weight matmul (_weight_int4pack_mm_for_cpu)"
+            )
+        for layer in self.layers:
+            for name in self._PROJECTIONS:
+                w = getattr(layer, name)
+                if not int4_fits(*w.shape):
+                    continue
+                packed = Int4Weight(w)
+                delattr(layer, name)  # drop the float Parameter, keep the int4 form
+                object.__setattr__(layer, name, packed)
+        if int8_available():
+            head = Int8Weight(self.lm_head, kernel_dtype=torch.bfloat16)
+            delattr(self, "lm_head")
+            object.__setattr__(self, "lm_head", head)
+
+    def int4_exact(self) -> bool:
+        """Whether int4 holds this model's projections as they are: the first layer's
+        projections sit on a 4-bit grid of groups of 32 (a GGUF whose projections are Q4_0 /
+        Q4_1, such as SmolLM2's; see :func:`~agentcore.core.quant.int4_exact`)."""
+        if self.quantized or not int4_available():
+            return False
+        first: CoreLayer = self.layers[0]  # type: ignore[assignment]
+        with torch.no_grad():
+            return all(int4_exact(getattr(first, name)) for name in self._PROJECTIONS)
+
     def add_to_qkv(self, layer_index: int, delta: torch.Tensor) -> None:
         """Add ``delta: [n_qkv, hidden]`` to one layer's fused Q/K/V weight (adapter merge)."""
         layer: CoreLayer = self.layers[layer_index]  # type: ignore[assignment]
         w = layer.w_qkv
         if isinstance(w, Int8Weight):
             object.__setattr__(layer, "w_qkv", _int8_plus(w, delta))
+            return
+        if isinstance(w, Int4Weight):
+            object.__setattr__(layer, "w_qkv", _int4_plus(w, delta, self.dtype))
             return
         with torch.no_grad():
             w.add_(delta.to(w.device, w.dtype))
@@ -302,11 +369,15 @@ class CoreModel(nn.Module):
             if delta is None:
                 return  # never updated: already its own weight
             w = layer.w_qkv
-            base = w if isinstance(w, Int8Weight) else w.detach().clone()
+            base = w if isinstance(w, (Int8Weight, Int4Weight)) else w.detach().clone()
             self._qkv_bases[layer_index] = base
         if isinstance(base, Int8Weight):
             merged = base if delta is None else _int8_plus(base, delta)
             object.__setattr__(layer, "w_qkv", merged)
+            return
+        if isinstance(base, Int4Weight):
+            plus = base if delta is None else _int4_plus(base, delta, self.dtype)
+            object.__setattr__(layer, "w_qkv", plus)
             return
         w = layer.w_qkv
         assert isinstance(w, torch.Tensor)
@@ -317,10 +388,15 @@ class CoreModel(nn.Module):
                 w.copy_((base.float() + delta.to(base.device, torch.float32)).to(w.dtype))
 
     def weight_bytes(self) -> int:
-        """Bytes the model's weights take as held now (int8 counted at its size)."""
+        """Bytes the model's weights take as held now (int8 and int4 counted at their size)."""
         total = sum(p.numel() * p.element_size() for p in self.parameters())
         for module in [self, *self.layers]:
-            total += sum(v.nbytes() for v in vars(module).values() if isinstance(v, Int8Weight))
+            for name in (*self._PROJECTIONS, "lm_head"):
+                v = vars(module).get(name)
+                if isinstance(v, (Int8Weight, Int4Weight)):
+                    total += v.nbytes()
+                elif isinstance(v, torch.Tensor):  # an int4 Q/K/V weight with an update merged
+                    total += v.numel() * v.element_size()
         return total
 
     @property
@@ -463,3 +539,10 @@ def _int8_plus(w: Int8Weight, delta: torch.Tensor) -> Int8Weight:
     """``w + delta`` re-quantized (``delta: [n_out, n_in]``)."""
     merged = w.dequantize(torch.float32) + delta.float()
     return Int8Weight(merged.to(w.scale.dtype))
+
+
+def _int4_plus(w: Int4Weight, delta: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``w + delta`` as a dense ``dtype`` weight (``delta: [n_out, n_in]``). Not re-quantized:
+    an adapter's update is far smaller than an int4 step (1/15 of a group's range) and would
+    round away, so a layer with an update holds its Q/K/V weight in the model's dtype."""
+    return (w.dequantize(torch.float32) + delta.to(torch.float32)).to(dtype)

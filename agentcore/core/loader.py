@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from agentcore.core.models import MODELS, ModelCard, ModelNotInstalledError, find_card, gguf_path
-from agentcore.core.quant import int8_available
+from agentcore.core.quant import int4_available, int8_available
 from agentcore.paths import cache_root
 
 __all__ = [
@@ -153,14 +153,23 @@ def choose_dtype(device: torch.device, requested: str | torch.dtype | None = Non
     return torch.bfloat16 if cpu_has_bf16() else torch.float32
 
 
-WEIGHTS = ("auto", "float", "int8")
+WEIGHTS = ("auto", "float", "int8", "int4")
 
 
-def choose_weights(device: torch.device, dtype: torch.dtype, requested: str | None = None) -> str:
-    """``"int8"`` or ``"float"``: how the model's projections are held.
+def choose_weights(
+    device: torch.device,
+    dtype: torch.dtype,
+    requested: str | None = None,
+    *,
+    int4_exact: bool = False,
+) -> str:
+    """``"int4"``, ``"int8"`` or ``"float"``: how the model's projections are held.
 
-    Auto picks int8 on a CPU running bf16: decoding there is bound by memory bandwidth and
-    int8 weights halve the bytes again (docs/benchmarks/dtype.md). GPUs keep float weights.
+    Decoding on a CPU is bound by memory bandwidth, so auto picks the fewest weight bytes that
+    keep perplexity within 1% of float32 (docs/benchmarks/dtype.md): int4 on a CPU when the
+    model's projections are already 4-bit (``int4_exact``: a GGUF with Q4_0/Q4_1 projections,
+    such as SmolLM2's; see :meth:`~agentcore.core.llama.CoreModel.int4_exact`), with bf16 or
+    float32 activations; else int8 on a CPU running bf16; else float. GPUs keep float weights.
     """
     choice = requested or "auto"
     if choice not in WEIGHTS:
@@ -169,7 +178,21 @@ def choose_weights(device: torch.device, dtype: torch.dtype, requested: str | No
         raise ValueError(
             f"weights 'int8' need the CPU and dtype bfloat16, not {device.type} and {dtype}"
         )
+    int4_ok = device.type == "cpu" and dtype in (torch.bfloat16, torch.float32)
+    if choice == "int4":
+        if not int4_ok:
+            raise ValueError(
+                f"weights 'int4' need the CPU and dtype bfloat16 or float32, not {device.type} "
+                f"and {dtype}"
+            )
+        if not int4_available():
+            raise ValueError(
+                "weights 'int4' need PyTorch's CPU int4 matmul (_weight_int4pack_mm_for_cpu), "
+                f"which torch {torch.__version__} lacks: use weights 'int8' or 'float'"
+            )
     if choice == "auto":
+        if int4_ok and int4_exact and int4_available():
+            return "int4"
         ok = device.type == "cpu" and dtype == torch.bfloat16 and int8_available()
         return "int8" if ok else "float"
     return choice

@@ -1,21 +1,44 @@
-"""Int8 weights for CPU decoding: the model core's projections stored as per-row int8.
+"""Int8 and int4 weights for CPU decoding: the model core's projections stored quantized.
 
-Owns the int8 form of one linear weight and the ``linear`` call the model core uses for every
-projection. On a CPU a decode step is bound by memory bandwidth (each token reads every weight
-once), so halving the bytes of bf16 weights again is what makes decoding fast; see
-``docs/benchmarks/dtype.md`` for the speed and the perplexity cost. Only the weights are
-quantized (symmetric, one scale per output row); activations stay bf16, so the result stays
-close to the bf16 model. Small batches (decode steps) use PyTorch's int8-weight matmul kernel;
-large ones (chunked prefill) dequantize the weight for one dense matmul, which is faster there.
-A float weight passes through ``F.linear`` untouched.
+Owns the int8 and int4 forms of one linear weight and the ``linear`` call the model core uses
+for every projection. On a CPU a decode step is bound by memory bandwidth (each token reads
+every weight once), so fewer weight bytes is what makes decoding fast; see
+``docs/benchmarks/dtype.md`` for the bytes per token, the speed and the perplexity cost. Only
+weights are quantized; activations stay in the model's dtype. Small batches (decode steps) use
+PyTorch's CPU kernels; large ones (chunked prefill) dequantize the weight for one dense
+matmul, which is faster there. A float weight passes through ``F.linear`` untouched.
+
+- :class:`Int8Weight`: symmetric, one scale per output row, ``torch._weight_int8pack_mm``
+  (vectorized for bf16 activations).
+- :class:`Int4Weight`: asymmetric min/max per group of 32 inputs, ``q`` in 0..15 and
+  ``w = (q - 8) * scale + zero`` with bf16 ``scale`` and ``zero``, the convention of
+  ``torch.ops.aten._weight_int4pack_mm_for_cpu`` (checked against a dequantized reference in
+  ``tests/core/test_quant_int4.py``). That is GGUF's Q4_1 block (``w = d * q + m``, 32
+  weights) with ``scale = d``, ``zero = m + 8 d``: a Q4_1 tensor, dequantized to float by the
+  loader, requantizes to the same ``q`` (SmolLM2's projections: within 0.073 of a step, the
+  bf16 rounding of ``d`` and ``m``). The kernel's vectorized forms (AVX512, AVX2) take bf16
+  activations and compute in float32, so float32 activations are cast to bf16 for it and the
+  path needs no bf16 hardware: it is the one that cuts the bytes on AVX2-only CPUs, where the
+  model otherwise runs float32 (0.625 bytes per weight against 4).
 """
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Int8Weight", "int8_available", "linear"]
+__all__ = [
+    "INT4_GROUP",
+    "Int4Weight",
+    "Int8Weight",
+    "int4_available",
+    "int4_exact",
+    "int4_fits",
+    "int8_available",
+    "linear",
+]
 
 _KERNEL_ROWS = 8  # up to this many rows the int8 kernel beats dequantize + dense (measured)
 
@@ -28,17 +51,21 @@ def int8_available() -> bool:
 class Int8Weight:
     """A ``[n_out, n_in]`` weight as int8 values and one scale per output row.
 
-    Calling it computes ``x @ W.T`` for ``x: [..., n_in]`` in the activation dtype.
+    Calling it computes ``x @ W.T`` for ``x: [..., n_in]`` in the activation dtype. With
+    ``kernel_dtype`` the scale is held in that dtype and the kernel runs on activations cast to
+    it (the int4 path's LM head: PyTorch's int8 kernel is vectorized for bf16 only, so float32
+    activations go through it as bf16).
     """
 
-    def __init__(self, weight: torch.Tensor) -> None:
+    def __init__(self, weight: torch.Tensor, *, kernel_dtype: torch.dtype | None = None) -> None:
         if weight.device.type != "cpu":
             raise ValueError(f"int8 weights run on the CPU only, got a weight on {weight.device}")
         w = weight.detach().float()
         scale = (w.abs().amax(dim=1) / 127.0).clamp(min=1e-12)
         self.q = torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous()
-        self.scale = scale.to(weight.dtype).contiguous()
+        self.scale = scale.to(kernel_dtype or weight.dtype).contiguous()
         self.shape = (int(w.shape[0]), int(w.shape[1]))
+        self.cast = kernel_dtype is not None
 
     def dequantize(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The weight this layer computes with, as a dense tensor."""
@@ -47,8 +74,9 @@ class Int8Weight:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, x.shape[-1])
-        if flat.shape[0] <= _KERNEL_ROWS and x.dtype == self.scale.dtype:
-            out = torch._weight_int8pack_mm(flat.contiguous(), self.q, self.scale)
+        if flat.shape[0] <= _KERNEL_ROWS and (self.cast or x.dtype == self.scale.dtype):
+            a = flat.to(self.scale.dtype).contiguous()
+            out = torch._weight_int8pack_mm(a, self.q, self.scale).to(x.dtype)
         else:
             out = F.linear(flat, self.dequantize(x.dtype))
         return out.view(*x.shape[:-1], self.shape[0])
@@ -57,11 +85,159 @@ class Int8Weight:
         return self.q.numel() + self.scale.numel() * self.scale.element_size()
 
 
+# ---------------------------------------------------------------------------------- int4
+
+INT4_GROUP = 32  # weights per (scale, zero) group along the input dim: a GGUF Q4_0/Q4_1 block
+_INT4_KERNEL_ROWS = 32  # up to this many rows the int4 kernel beats dequantize + dense
+_INT4_GROUPS = (32, 64, 128, 256)  # the group sizes PyTorch's CPU int4 kernel takes
+
+
+def int4_available() -> bool:
+    """Whether this PyTorch build has the CPU int4-weight matmul and its packing is understood."""
+    ops = torch.ops.aten
+    if not (
+        hasattr(ops, "_convert_weight_to_int4pack_for_cpu")
+        and hasattr(ops, "_weight_int4pack_mm_for_cpu")
+    ):
+        return False
+    try:
+        _int4_layout()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _unpack_int4(packed: torch.Tensor, n: int, k: int, layout: tuple[int, bool]) -> torch.Tensor:
+    """The ``[n, k]`` uint8 values 0..15 packed by ``_convert_weight_to_int4pack_for_cpu``.
+
+    The kernel packs rows in blocks of ``block`` (64 on AVX512, 32 on AVX2), each block
+    ``[k, block/2]`` bytes, one after another. In a full block with ``split`` each byte holds
+    row ``d`` (low nibble) and row ``d + block/2`` (high nibble) of one column; a partial last
+    block (and every block without ``split``) holds rows ``2j`` and ``2j+1``.
+    """
+    block, split = layout
+    flat = packed.reshape(-1)
+    full = n // block * block
+    parts = []
+    if full:
+        b = flat[: full * k // 2].view(full // block, k, block // 2)  # [blocks, k, block/2]
+        if split:
+            rows = torch.cat([b & 15, b >> 4], dim=2)  # [blocks, k, block]
+        else:
+            rows = torch.stack([b & 15, b >> 4], dim=3).reshape(full // block, k, block)
+        parts.append(rows.transpose(1, 2).reshape(full, k))
+    if full < n:
+        b = flat[full * k // 2 :].view(k, (n - full) // 2)
+        parts.append(torch.stack([b & 15, b >> 4], dim=2).reshape(k, n - full).t())
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+@functools.cache
+def _int4_layout() -> tuple[int, bool]:
+    """How this build packs int4 rows (see :func:`_unpack_int4`), found by packing a probe."""
+    n, k = 80, 64  # one 64-row block and a partial one; two 32-row blocks and a partial one
+    q = torch.randint(0, 16, (n, k), dtype=torch.int32, generator=torch.Generator().manual_seed(0))
+    packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1)
+    for layout in [(64, True), (32, True), (16, True), (64, False), (32, False), (16, False)]:
+        if packed.shape == (n, k // 2) and torch.equal(
+            _unpack_int4(packed, n, k, layout), q.byte()
+        ):
+            return layout
+    raise RuntimeError("unknown int4 packing in this PyTorch build")
+
+
+class Int4Weight:
+    """A ``[n_out, n_in]`` weight as 4-bit values with a scale and a zero per group of inputs.
+
+    Each group of ``group_size`` consecutive inputs of a row holds ``q`` in 0..15 and the
+    weight is ``(q - 8) * scale + zero`` (PyTorch's int4 kernel convention; ``scale`` and
+    ``zero`` in bf16). Quantization is asymmetric min/max per group, as GGUF's Q4_1, so a
+    Q4_1 tensor dequantized to float comes back to the same ``q`` (only ``scale`` and ``zero``
+    round to bf16). Calling it computes ``x @ W.T`` for ``x: [..., n_in]`` in ``x``'s dtype:
+    the kernel runs on bf16 activations (float32 ones are rounded to bf16 for it), so it needs
+    no bf16 hardware. ``n_out`` must be a multiple of 16 and ``n_in`` of ``group_size``.
+    """
+
+    def __init__(self, weight: torch.Tensor, group_size: int = INT4_GROUP) -> None:
+        if weight.device.type != "cpu":
+            raise ValueError(f"int4 weights run on the CPU only, got a weight on {weight.device}")
+        n, k = int(weight.shape[0]), int(weight.shape[1])
+        if not int4_fits(n, k, group_size):
+            raise ValueError(
+                f"int4 weights need n_out a multiple of 16 and n_in of the group size "
+                f"{group_size} (one of {_INT4_GROUPS}), got a [{n}, {k}] weight"
+            )
+        w = weight.detach().float().reshape(n, k // group_size, group_size)
+        lo, hi = w.amin(dim=2), w.amax(dim=2)  # [n, groups]
+        scale = ((hi - lo) / 15).bfloat16()
+        zero = (lo + 8 * scale.float()).bfloat16()  # the value of q = 8
+        s, z = scale.float()[..., None], zero.float()[..., None]
+        q = torch.round((w - z) / torch.where(s > 0, s, 1.0)) + 8
+        q = q.clamp(0, 15).to(torch.int32).reshape(n, k)
+        self.packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.contiguous(), 1)
+        # scales_zeros: [groups, n_out, 2] (scale, zero), the kernel's layout
+        self.scales_zeros = torch.stack([scale, zero], dim=2).transpose(0, 1).contiguous()
+        self.group_size = group_size
+        self.shape = (n, k)
+
+    def dequantize(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The weight this layer computes with, as a dense tensor (float32 unless ``dtype``).
+
+        In float32 it is exact; bf16 (the prefill path of a bf16 model) computes in bf16,
+        five times faster, within 0.1 of a quantization step of the float32 values.
+        """
+        n, k = self.shape
+        g = self.group_size
+        q = _unpack_int4(self.packed, n, k, _int4_layout()).view(n, k // g, g)
+        sz = self.scales_zeros.float().transpose(0, 1)  # [n, groups, 2]
+        scale = sz[..., 0:1]
+        offset = sz[..., 1:2] - 8 * scale  # w = (q - 8) * scale + zero = q * scale + offset
+        if dtype == torch.bfloat16:
+            w = q.to(dtype).mul_(scale.to(dtype)).add_(offset.to(dtype))
+            return w.view(n, k)
+        w = torch.addcmul(offset, q.float(), scale)
+        return w.reshape(n, k).to(dtype or torch.float32)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, x.shape[-1])
+        if flat.shape[0] <= _INT4_KERNEL_ROWS:
+            a = flat.to(torch.bfloat16).contiguous()
+            out = torch.ops.aten._weight_int4pack_mm_for_cpu(
+                a, self.packed, self.group_size, self.scales_zeros
+            ).to(x.dtype)
+        else:
+            out = F.linear(flat, self.dequantize(x.dtype))
+        return out.view(*x.shape[:-1], self.shape[0])
+
+    def nbytes(self) -> int:
+        return self.packed.numel() + self.scales_zeros.numel() * self.scales_zeros.element_size()
+
+
+def int4_exact(weight: torch.Tensor, tolerance: float = 0.25) -> bool:
+    """Whether ``weight: [n_out, n_in]`` already sits on a 4-bit grid of groups of 32: int4
+    holds it within ``tolerance`` of a step (a GGUF Q4_0/Q4_1 tensor dequantized to float comes
+    back within 0.1 of a step; 8-bit, 5-bit or float weights are off by up to half a step)."""
+    if not int4_fits(*weight.shape):
+        return False
+    packed = Int4Weight(weight)
+    step = packed.scales_zeros[..., 0].float().t().repeat_interleave(packed.group_size, dim=1)
+    err = (packed.dequantize() - weight.detach().float()).abs()
+    return bool((err <= tolerance * step + 1e-12).all())
+
+
+def int4_fits(n_out: int, n_in: int, group_size: int = INT4_GROUP) -> bool:
+    """Whether a ``[n_out, n_in]`` weight has a shape the int4 kernel takes."""
+    return group_size in _INT4_GROUPS and n_out % 16 == 0 and n_in % group_size == 0
+
+
 def linear(
-    x: torch.Tensor, weight: torch.Tensor | Int8Weight, bias: torch.Tensor | None = None
+    x: torch.Tensor,
+    weight: torch.Tensor | Int8Weight | Int4Weight,
+    bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``F.linear`` for a float weight; the int8 matmul (plus ``bias``) for an :class:`Int8Weight`."""
-    if isinstance(weight, Int8Weight):
+    """``F.linear`` for a float weight; the int8 / int4 matmul (plus ``bias``) for an
+    :class:`Int8Weight` / :class:`Int4Weight`."""
+    if isinstance(weight, (Int8Weight, Int4Weight)):
         out = weight(x)
         return out if bias is None else out + bias
     return F.linear(x, weight, bias)

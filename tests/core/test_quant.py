@@ -98,7 +98,7 @@ def test_choose_weights() -> None:
     assert choose_weights(CPU, torch.float32, None) == "float"
     assert choose_weights(torch.device("cuda"), torch.bfloat16, "auto") == "float"
     assert choose_weights(CPU, torch.bfloat16, "float") == "float"
-    with pytest.raises(ValueError, match="weights 'int4' is not one of auto, float, int8"):
-        choose_weights(CPU, torch.bfloat16, "int4")
+    with pytest.raises(ValueError, match="weights 'int3' is not one of auto, float, int8, int4"):
+        choose_weights(CPU, torch.bfloat16, "int3")
     with pytest.raises(ValueError, match="need the CPU and dtype bfloat16"):
         choose_weights(CPU, torch.float32, "int8")
