@@ -206,25 +206,11 @@ def http_layer_cost(requests: int, tokens: int) -> dict[str, float]:
     request in-process and through uvicorn on loopback (in a thread of this process, so client
     and server share one interpreter: a pessimistic setting). Medians of ``requests`` runs.
     """
-    import torch
-    import uvicorn
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     from agentcore.client import Client
-    from agentcore.core.codec import ByteCodec
-    from agentcore.server import ServerConfig, bind_socket, create_app
+    from agentcore.server import ServerConfig
+    from agentcore.testing import serve_in_thread, tiny_engine
 
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=258,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-    )
-    tiny = Engine.from_hf(LlamaForCausalLM(cfg).eval(), ByteCodec(), name="tiny")
+    tiny = tiny_engine(name="tiny")
     messages = [{"role": "user", "content": prompt(0, 0, 20)}]
     params = SamplingParams(max_tokens=tokens, stop_token_ids=())
 
@@ -242,31 +228,19 @@ def http_layer_cost(requests: int, tokens: int) -> dict[str, float]:
                 first = time.perf_counter() - t0
         return first, time.perf_counter() - t0
 
-    app = create_app(LocalBackend(tiny), ServerConfig(max_tokens_limit=max(tokens, 16)))
-    sock = bind_socket("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
+    config = ServerConfig(max_tokens_limit=max(tokens, 16))
     local = LocalBackend(tiny)
     ttft_l, total_l, ttft_h, total_h = [], [], [], []
-    try:
-        with Client(f"http://127.0.0.1:{sock.getsockname()[1]}") as client:
-            client.default_model()
-            for i in range(requests + 3):
-                a, b = local_once(local)
-                c, d = http_once(client)
-                if i >= 3:  # the first runs warm caches up
-                    ttft_l.append(a)
-                    total_l.append(b)
-                    ttft_h.append(c)
-                    total_h.append(d)
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
-        app.state.service.close()
+    with serve_in_thread(LocalBackend(tiny), config=config) as url, Client(url) as client:
+        client.default_model()
+        for i in range(requests + 3):
+            a, b = local_once(local)
+            c, d = http_once(client)
+            if i >= 3:  # the first runs warm caches up
+                ttft_l.append(a)
+                total_l.append(b)
+                ttft_h.append(c)
+                total_h.append(d)
     extra_ttft = statistics.median(ttft_h) - statistics.median(ttft_l)
     extra_total = statistics.median(total_h) - statistics.median(total_l)
     return {

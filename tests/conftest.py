@@ -25,7 +25,6 @@ from transformers import LlamaForCausalLM
 
 from agentcore import testing
 from agentcore.core.engine import Engine
-from agentcore.testing import tiny_llama  # a kill script in tests/core imports it from here
 
 _SLOW_HINT = "In this suite, a test that loads a real model is marked `slow`."
 
@@ -66,7 +65,7 @@ def real_engine() -> Any:
 @pytest.fixture(scope="session")
 def tiny_hf() -> LlamaForCausalLM:
     """:func:`agentcore.testing.tiny_llama`, built once."""
-    return tiny_llama()
+    return testing.tiny_llama()
 
 
 @pytest.fixture(scope="session")
@@ -78,4 +77,4 @@ def tiny_engine(tiny_hf: LlamaForCausalLM) -> Engine:
 @pytest.fixture(scope="session")
 def tiny_factory() -> Any:
     """:func:`agentcore.testing.tiny_llama`: ``tiny_factory(seed, **LlamaConfig overrides)``."""
-    return tiny_llama
+    return testing.tiny_llama

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 
+from agentcore import testing
 from agentcore.core.cache import StreamingConfig
-from agentcore.core.codec import ByteCodec
 from agentcore.core.engine import Engine
 from agentcore.core.infini import InfiniConfig, InfiniMemory, MemoryGates, sigma
 from agentcore.core.session import SessionConfig
@@ -164,12 +163,10 @@ def test_memory_is_saved_with_the_session(tiny_engine: Engine, tmp_path: Path) -
     assert torch.allclose(s.next_logits, r.next_logits, atol=1e-6)  # type: ignore[arg-type]
 
 
-def test_restoring_a_session_leaves_the_engine_gates_alone(
-    tiny_factory: Any, tmp_path: Path
-) -> None:
+def test_restoring_a_session_leaves_the_engine_gates_alone(tmp_path: Path) -> None:
     """A session saved under other gates resumes with its own copy of them; the gates every
     other session of the engine reads stay as they are."""
-    engine = Engine.from_hf(tiny_factory(), ByteCodec(), name="tiny-gates")
+    engine = testing.tiny_engine(name="tiny-gates")
     config = SessionConfig(streaming=STREAM, infini=InfiniConfig())
     ids = torch.randint(0, 256, (250,), generator=torch.Generator().manual_seed(5)).tolist()
     saved = engine.new_session(config)

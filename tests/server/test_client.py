@@ -4,7 +4,6 @@ retry policy and SSE edge cases, against ``httpx.MockTransport``."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 import pytest
@@ -14,8 +13,8 @@ from agentcore.client import APIError, AsyncClient, Client, ClientConfig, Connec
 HI = [{"role": "user", "content": "hi"}]
 
 
-def test_sync_client_against_the_server(live: Any) -> None:
-    with Client(live.url, config=ClientConfig.interactive()) as client:
+def test_sync_client_against_the_server(live: str) -> None:
+    with Client(live, config=ClientConfig.interactive()) as client:
         assert client.default_model() == "tiny-llama"
         plain = client.chat(HI, max_tokens=5, session="s")
         assert plain["session"] == "s"
@@ -37,8 +36,8 @@ def test_sync_client_against_the_server(live: Any) -> None:
         assert "max_tokens=1000000" in info.value.message
 
 
-async def test_async_client_against_the_server(live: Any) -> None:
-    async with AsyncClient(live.url, config=ClientConfig.interactive()) as client:
+async def test_async_client_against_the_server(live: str) -> None:
+    async with AsyncClient(live, config=ClientConfig.interactive()) as client:
         plain = await client.chat(HI, max_tokens=5)
         chunks = [c async for c in client.stream_chat(HI, max_tokens=5)]
         text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -61,11 +60,11 @@ async def test_concurrent_sessions_do_not_interfere(
     tiny_engine: Engine,
     tiny_backend: LocalBackend,
     make_app: Callable[..., FastAPI],
-    serve_app: Callable[..., Any],
+    serve_app: Callable[..., str],
 ) -> None:
-    server = serve_app(make_app(tiny_backend, workers=CLIENTS))
+    url = serve_app(make_app(tiny_backend, workers=CLIENTS))
     limits = httpx.Limits(max_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=server.url, timeout=120, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
         results = await asyncio.gather(*(run_client(http, c) for c in range(CLIENTS)))
         health = (await http.get("/health")).json()
         listed = (await http.get("/v1/sessions")).json()["data"]

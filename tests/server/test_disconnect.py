@@ -21,9 +21,10 @@ LONG = 20_000  # tokens asked for; the tests never wait for them
 
 
 @pytest.fixture
-def server(
-    tiny_backend: LocalBackend, make_app: Callable[..., FastAPI], serve_app: Callable[..., Any]
-) -> Any:
+def url(
+    tiny_backend: LocalBackend, make_app: Callable[..., FastAPI], serve_app: Callable[..., str]
+) -> str:
+    """The base URL of the tiny app behind a real uvicorn server."""
     return serve_app(make_app(tiny_backend, max_tokens_limit=LONG))
 
 
@@ -44,8 +45,7 @@ def info(url: str, sid: str) -> dict[str, Any]:
     return out
 
 
-def test_disconnect_mid_stream_stops_generation(server: Any) -> None:
-    url = server.url
+def test_disconnect_mid_stream_stops_generation(url: str) -> None:
     with (
         httpx.Client(timeout=30) as client,
         client.stream("POST", f"{url}/v1/chat/completions", json=body("s", stream=True)) as r,
@@ -71,8 +71,7 @@ def test_disconnect_mid_stream_stops_generation(server: Any) -> None:
     assert health["active_requests"] == 0 and health["errors"] == 0
 
 
-def test_disconnect_during_a_plain_request(server: Any) -> None:
-    url = server.url
+def test_disconnect_during_a_plain_request(url: str) -> None:
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(
             f"{url}/v1/completions",
@@ -84,8 +83,7 @@ def test_disconnect_during_a_plain_request(server: Any) -> None:
     assert httpx.get(f"{url}/health").json()["cancelled"] >= 1
 
 
-def test_a_request_abandoned_while_queued_never_runs(server: Any) -> None:
-    url = server.url
+def test_a_request_abandoned_while_queued_never_runs(url: str) -> None:
     with (
         httpx.Client(timeout=30) as client,
         client.stream("POST", f"{url}/v1/chat/completions", json=body("q", stream=True)) as r,
@@ -104,9 +102,9 @@ def test_a_request_abandoned_while_queued_never_runs(server: Any) -> None:
     assert info(url, "q")["messages"] == 4
 
 
-def test_stream_events_are_well_formed_until_done(server: Any) -> None:
+def test_stream_events_are_well_formed_until_done(url: str) -> None:
     r = httpx.post(
-        f"{server.url}/v1/chat/completions",
+        f"{url}/v1/chat/completions",
         json={**body("w", stream=True), "max_tokens": 40},
         timeout=30,
     )

@@ -37,10 +37,10 @@ def conversation(backend: Any, session: str | None, resend: bool) -> list[tuple[
     return out
 
 
-def test_http_backend_matches_the_local_backend(tiny_engine: Engine, live: Any) -> None:
+def test_http_backend_matches_the_local_backend(tiny_engine: Engine, live: str) -> None:
     local = LocalBackend(tiny_engine)
     expected = conversation(local, "chat", resend=False)
-    with HttpBackend(live.url) as remote:
+    with HttpBackend(live) as remote:
         assert isinstance(remote, ModelBackend)
         assert remote.name == "tiny-llama" and remote.server_sessions
         assert conversation(remote, "chat", resend=False) == expected
@@ -54,7 +54,7 @@ def test_http_backend_matches_the_local_backend(tiny_engine: Engine, live: Any) 
 
 
 def test_client_kept_transcripts_against_a_sessionless_server(
-    tiny_engine: Engine, live: Any
+    tiny_engine: Engine, live: str
 ) -> None:
     sent: list[dict[str, Any]] = []
     real = httpx.HTTPTransport()
@@ -65,8 +65,8 @@ def test_client_kept_transcripts_against_a_sessionless_server(
                 sent.append(json.loads(request.content))
             return real.handle_request(request)
 
-    client = Client(live.url, transport=Recording())
-    with HttpBackend(live.url, sessions="client", client=client) as remote:
+    client = Client(live, transport=Recording())
+    with HttpBackend(live, sessions="client", client=client) as remote:
         assert not remote.server_sessions
         got = conversation(remote, "kept", resend=False)
         assert remote.session_info("kept")["messages"] == 6  # type: ignore[index]
@@ -84,11 +84,11 @@ def test_client_kept_transcripts_against_a_sessionless_server(
 
 
 def test_should_stop_cancels_the_server_generation(
-    tiny_backend: LocalBackend, make_app: Callable[..., FastAPI], serve_app: Callable[..., Any]
+    tiny_backend: LocalBackend, make_app: Callable[..., FastAPI], serve_app: Callable[..., str]
 ) -> None:
-    server = serve_app(make_app(tiny_backend, max_tokens_limit=20_000))
+    url = serve_app(make_app(tiny_backend, max_tokens_limit=20_000))
     pieces: list[str] = []
-    with HttpBackend(server.url) as remote:
+    with HttpBackend(url) as remote:
         c = remote.chat(
             [{"role": "user", "content": "go on"}],
             session="long",
@@ -286,11 +286,11 @@ def test_repetition_penalty_is_sent_where_the_server_means_the_same(
     assert got == expected
 
 
-def test_reply_scoped_penalty_means_the_same_on_the_server(tiny_engine: Engine, live: Any) -> None:
+def test_reply_scoped_penalty_means_the_same_on_the_server(tiny_engine: Engine, live: str) -> None:
     params = SamplingParams(max_tokens=12, repetition_penalty=1.5, repetition_scope="reply")
     msgs = [{"role": "user", "content": "aaaa aaaa aaaa"}]
     local = LocalBackend(tiny_engine).chat(msgs, params=params)
     context = LocalBackend(tiny_engine).chat(msgs, params=SamplingParams(max_tokens=12))
-    with HttpBackend(live.url) as remote:
+    with HttpBackend(live) as remote:
         assert remote.chat(msgs, params=params).text == local.text
     assert local.token_ids != context.token_ids  # the penalty did change the reply

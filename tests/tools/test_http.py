@@ -3,10 +3,6 @@ against a real uvicorn server on 127.0.0.1."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-from typing import Any
-
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -14,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from agentcore.testing import serve_in_thread
 from agentcore.tools import SideEffect, ToolRegistry
 from agentcore.tools.builtin import HostAllowlist, http_get_tool
 
@@ -135,10 +132,9 @@ def real_site() -> Starlette:
 
 
 class TestRealServer:
-    async def test_against_uvicorn_on_loopback(
-        self, serve_asgi: Callable[[Any], contextlib.AbstractAsyncContextManager[int]]
-    ) -> None:
-        async with serve_asgi(real_site()) as port:
+    async def test_against_uvicorn_on_loopback(self) -> None:
+        with serve_in_thread(real_site()) as url:
+            port = httpx.URL(url).port
             registry = ToolRegistry([http_get_tool([f"127.0.0.1:{port}"])])
             base = f"http://127.0.0.1:{port}"
             ok = await registry.call("http_get", {"url": f"{base}/hello"})

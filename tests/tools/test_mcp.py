@@ -9,7 +9,6 @@ import contextlib
 import importlib.util
 import socket
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,6 +17,7 @@ import mcp_types as mt
 import pytest
 from mcp.server import Server
 
+from agentcore.testing import serve_in_thread
 from agentcore.tools import (
     MCPToolset,
     SideEffect,
@@ -170,11 +170,10 @@ class TestRealTransports:
     async def test_streamable_http_uvicorn(
         self,
         local: ToolRegistry,
-        serve_asgi: Callable[[Any], contextlib.AbstractAsyncContextManager[int]],
     ) -> None:
         served: ToolRegistry = demo_module().build_registry()
-        async with serve_asgi(streamable_http_app(served)) as port:
-            url = f"http://127.0.0.1:{port}/mcp"
+        with serve_in_thread(streamable_http_app(served)) as base:
+            url = f"{base}/mcp"
             async with MCPToolset.http(url, trust_metadata=True) as remote:
                 assert remote.source == url
                 await assert_round_trip(local, remote)
