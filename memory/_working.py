@@ -1,16 +1,21 @@
 """Working memory: the bounded, typed buffer an agent renders into each prompt.
 
-Owns ``WorkingMemory`` (current goals, recent observations, scratch notes and items recalled
+Owns ``WorkingMemory`` (current goals, recent observations, scratch notes and items retrieved
 from long-term memory, each with a salience in [0, 1]), its capacity rules (a full section
 evicts its least salient, then oldest, item and reports it through ``on_evict``) and
 ``render``: the text that fits a token budget plus the items it had to drop. Token counts
 come from a ``count_tokens`` callable (a cheap estimate by default; the agent passes its
 real tokenizer). Never stores anything durably and never calls a model.
+
+"Retrieved" is the word for what came back from long-term memory (``ItemKind.RETRIEVED``,
+:meth:`WorkingMemory.set_retrieved`); "recall" is the model core's, for KV blocks.
+``ItemKind.RECALLED`` and ``WorkingMemory.recall()`` are the deprecated old names.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -37,17 +42,23 @@ def estimate_tokens(text: str) -> int:
 
 
 class ItemKind(StrEnum):
-    """The sections of working memory, in the order they render."""
+    """The sections of working memory, in the order they render. ``RECALLED`` (value
+    ``"recalled"``) is the deprecated name of ``RETRIEVED``; the old value still reads."""
 
     GOAL = "goal"
-    RECALLED = "recalled"
+    RETRIEVED = "retrieved"
     OBSERVATION = "observation"
     NOTE = "note"
+    RECALLED = "retrieved"  # deprecated alias of RETRIEVED
+
+    @classmethod
+    def _missing_(cls, value: object) -> ItemKind | None:
+        return cls.RETRIEVED if value == "recalled" else None
 
 
 _HEADERS = {
     ItemKind.GOAL: "## Current goals",
-    ItemKind.RECALLED: "## Recalled from long-term memory",
+    ItemKind.RETRIEVED: "## Retrieved from long-term memory",
     ItemKind.OBSERVATION: "## Recent observations",
     ItemKind.NOTE: "## Scratch notes",
 }
@@ -57,7 +68,7 @@ _ORDER = {kind: i for i, kind in enumerate(ItemKind)}
 
 @dataclass(frozen=True)
 class WorkingItem:
-    """One entry. ``seq`` orders items by arrival; ``memory_id`` links a recalled record."""
+    """One entry. ``seq`` orders items by arrival; ``memory_id`` links a retrieved record."""
 
     kind: ItemKind
     text: str
@@ -70,7 +81,7 @@ class WorkingItem:
     def line(self) -> str:
         if self.kind is ItemKind.OBSERVATION and self.source:
             return f"- [{self.source}] {self.text}"
-        if self.kind is ItemKind.RECALLED and self.time is not None:
+        if self.kind is ItemKind.RETRIEVED and self.time is not None:
             return f"- ({self.source}, {self.time:%Y-%m-%d}) {self.text}"
         return f"- {self.text}"
 
@@ -104,7 +115,7 @@ class WorkingMemoryConfig:
     def capacity(self, kind: ItemKind) -> int:
         return {
             ItemKind.GOAL: self.max_goals,
-            ItemKind.RECALLED: self.max_recalled,
+            ItemKind.RETRIEVED: self.max_recalled,
             ItemKind.OBSERVATION: self.max_observations,
             ItemKind.NOTE: self.max_notes,
         }[kind]
@@ -138,7 +149,7 @@ def _check_text(text: str) -> str:
 
 
 class WorkingMemory:
-    """Goals, recalled memories, observations and notes, rendered within a token budget.
+    """Goals, retrieved memories, observations and notes, rendered within a token budget.
 
     ``budget_tokens`` overrides the config's budget; ``count_tokens`` measures text (pass
     the model's tokenizer); ``on_evict`` hears about every item a full section pushes out
@@ -203,15 +214,16 @@ class WorkingMemory:
         )
         return self._push(item)
 
-    def recall(self, hits: Iterable[ScoredMemory | MemoryRecord]) -> list[WorkingItem]:
-        """Replace the recalled section with these long-term hits (best first).
+    def set_retrieved(self, hits: Iterable[ScoredMemory | MemoryRecord]) -> list[WorkingItem]:
+        """Replace the retrieved section with these long-term hits (best first); returns the
+        items the section kept.
 
         Salience is the hit's rank position mapped to (0, 1]: the best hit gets 1.
-        Replaced recalled items are not reported to ``on_evict`` (they live on in long-term
+        Replaced retrieved items are not reported to ``on_evict`` (they live on in long-term
         memory).
         """
         records = [h.record if isinstance(h, ScoredMemory) else h for h in hits]
-        self._items[ItemKind.RECALLED] = []
+        self._items[ItemKind.RETRIEVED] = []
         added = []
         n = len(records)
         for rank, record in enumerate(records):
@@ -219,7 +231,7 @@ class WorkingMemory:
             added.append(
                 self._push(
                     WorkingItem(
-                        ItemKind.RECALLED,
+                        ItemKind.RETRIEVED,
                         _check_text(record.text),
                         salience,
                         self._next(),
@@ -229,7 +241,16 @@ class WorkingMemory:
                     )
                 )
             )
-        return [item for item in added if item in self._items[ItemKind.RECALLED]]
+        return [item for item in added if item in self._items[ItemKind.RETRIEVED]]
+
+    def recall(self, hits: Iterable[ScoredMemory | MemoryRecord]) -> list[WorkingItem]:
+        """Deprecated: the old name of :meth:`set_retrieved`."""
+        warnings.warn(
+            "WorkingMemory.recall() is deprecated; use set_retrieved()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.set_retrieved(hits)
 
     # -- removing ------------------------------------------------------------------------
 

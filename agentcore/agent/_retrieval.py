@@ -121,8 +121,8 @@ class MemoryLayer:
                 )
                 if h.similarity >= self.min_similarity
             ]
-        self.working.clear(ItemKind.RECALLED)
-        self.working.recall([*lessons, *memories])
+        self.working.clear(ItemKind.RETRIEVED)
+        self.working.set_retrieved([*lessons, *memories])
         return Retrieved(tuple(memories), tuple(lessons), tuple(facts))
 
     def note_fact(self, text: str) -> WorkingItem:
@@ -201,7 +201,7 @@ class MemoryLayer:
         return [
             {"kind": i.kind.value, "text": i.text, "salience": i.salience, "source": i.source}
             for i in self.working.items()
-            if i.kind is not ItemKind.RECALLED
+            if i.kind is not ItemKind.RETRIEVED
         ]
 
     def restore(self, items: list[dict[str, Any]]) -> None:

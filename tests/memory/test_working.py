@@ -29,7 +29,7 @@ def test_sections_render_in_order_and_chronologically() -> None:
     wm.note("check the second file first")
     wm.add_goal("summarise the report")
     wm.observe("tool returned 3 files", source="tool:ls", salience=0.9)
-    wm.recall(
+    wm.set_retrieved(
         [
             MemoryRecord(
                 kind="lesson",
@@ -43,14 +43,14 @@ def test_sections_render_in_order_and_chronologically() -> None:
     assert out.dropped == ()
     assert out.text.split("\n\n") == [
         "## Current goals\n- summarise the report",
-        "## Recalled from long-term memory\n- (lesson, 2025-01-02) reports need a TL;DR",
+        "## Retrieved from long-term memory\n- (lesson, 2025-01-02) reports need a TL;DR",
         "## Recent observations\n- [user] the user asked for a summary\n- [tool:ls] tool returned 3 files",
         "## Scratch notes\n- check the second file first",
     ]
     assert out.tokens == estimate_tokens(out.text)
     assert [it.kind for it in out.included] == [
         ItemKind.GOAL,
-        ItemKind.RECALLED,
+        ItemKind.RETRIEVED,
         ItemKind.OBSERVATION,
         ItemKind.OBSERVATION,
         ItemKind.NOTE,
@@ -116,7 +116,7 @@ def test_full_section_evicts_least_salient_then_oldest() -> None:
     assert len(wm.items("observation")) == 3
 
 
-def test_recall_replaces_previous_hits_best_first() -> None:
+def test_retrieved_hits_replace_the_previous_ones_best_first() -> None:
     wm = WorkingMemory(WorkingMemoryConfig(max_recalled=2))
     records = [MemoryRecord(kind="fact", text=f"fact {i}", agent="a1") for i in range(3)]
     hits = [
@@ -125,11 +125,25 @@ def test_recall_replaces_previous_hits_best_first() -> None:
         )
         for i, r in enumerate(records)
     ]
-    wm.recall(hits[2:])
-    kept = wm.recall(hits)
+    wm.set_retrieved(hits[2:])
+    kept = wm.set_retrieved(hits)
     assert [it.memory_id for it in kept] == [records[0].id, records[1].id]
     assert [it.salience for it in kept] == pytest.approx([1.0, 2 / 3])
-    assert [it.text for it in wm.items(ItemKind.RECALLED)] == ["fact 0", "fact 1"]
+    assert [it.text for it in wm.items(ItemKind.RETRIEVED)] == ["fact 0", "fact 1"]
+
+
+def test_the_old_recall_names_still_work() -> None:
+    wm = WorkingMemory()
+    record = MemoryRecord(kind="fact", text="the sky is blue", agent="a1")
+    with pytest.warns(DeprecationWarning, match=r"use set_retrieved\(\)"):
+        (kept,) = wm.recall([record])
+    assert ItemKind.RECALLED is ItemKind.RETRIEVED is ItemKind("recalled")
+    assert wm.items("recalled") == (kept,) and list(ItemKind) == [
+        ItemKind.GOAL,
+        ItemKind.RETRIEVED,
+        ItemKind.OBSERVATION,
+        ItemKind.NOTE,
+    ]
 
 
 def test_goals_complete_and_items_clear() -> None:

@@ -5,6 +5,10 @@ stored record, and ``search(query, k)`` returning scored hits), the record / hit
 tools read, and :func:`memory_tools` (``remember`` and ``recall``). ``memory.LongTermMemory``
 satisfies the protocol as is; so does any object with the same two methods. Never stores
 anything itself and never decides what is worth remembering.
+
+The search tool keeps the name ``recall``, although the agent calls searching long-term memory
+"retrieval" and "recall" is otherwise the model core's word (KV blocks brought back): the model
+sees the tool's name, and prompts, transcripts and benchmarks use it.
 """
 
 from __future__ import annotations
@@ -112,6 +116,7 @@ def memory_tools(
         label = "" if influence is None else f" (as untrusted data, from {influence})"
         return f"remembered {kind} {stored.id}{label}"
 
+    # the model sees this name: it stays "recall" (see the module docstring)
     def recall(query: Query, k: Count = 5) -> str:
         """Search long-term memory for what is relevant to a query, best match first."""
         # a memory from untrusted content is marked as data, as the agent's context marks it
