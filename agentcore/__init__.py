@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         Result,
         SafetyVerdict,
         StatusEvent,
+        TextDelta,
         TokenEvent,
         ToolCallEvent,
         ToolResultEvent,
@@ -54,7 +55,8 @@ __all__ = [
     "Result",
     "SafetyVerdict",
     "StatusEvent",
-    "TokenEvent",
+    "TextDelta",
+    "TokenEvent",  # deprecated: the old name of TextDelta
     "ToolCallEvent",
     "ToolResultEvent",
     "TrustLevel",

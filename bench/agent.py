@@ -236,7 +236,7 @@ def run_task(
         approve=lambda request: "once",
         config=AgentConfig(
             lesson_k=2 if lessons else 0,
-            recall_k=0,
+            memory_k=0,
             sampling=dataclasses.replace(AgentConfig().sampling, max_tokens=64),
         ),
         name="bench",

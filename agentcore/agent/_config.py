@@ -7,7 +7,9 @@ decides what the agent may do (that is :class:`~agentcore.agent.Policy`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
+import warnings
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from agentcore.core.params import SamplingParams
@@ -50,10 +52,11 @@ class AgentConfig:
     phrase; the prompt's words, such as a retrieved fact, are not penalised; never inside a
     tool call).
     ``persona``: the system prompt; ``{name}`` is replaced by the agent's name.
-    ``recall_k`` / ``lesson_k``: long-term memories and lessons retrieved at the start of a run
-    (:class:`~agentcore.agent.MemoryLayer`; the field names keep the older word "recall",
-    which elsewhere means the model core's KV-block recall); ``min_recall_similarity``: hits
-    below this cosine similarity are not shown.
+    ``memory_k`` / ``lesson_k``: long-term memories and lessons retrieved at the start of a run
+    (:class:`~agentcore.agent.MemoryLayer`); ``min_memory_similarity``: hits below this cosine
+    similarity are not shown. ``recall_k`` and ``min_recall_similarity`` are their deprecated
+    names (accepted with a ``DeprecationWarning``; "recall" is the model core's word, for
+    KV blocks).
     ``working_memory``: the bounded buffer's sizes and token budget.
     ``learn``: write episodes, lessons and skills after each run; ``distill_lessons``: ask the
     model for a lesson after a failed run; ``tool_stats``: show per-tool success in the prompt.
@@ -74,9 +77,9 @@ class AgentConfig:
     sampling: SamplingParams = dataclasses.field(default_factory=lambda: _reply_sampling(160))
     persona: str = DEFAULT_PERSONA
     seed: int | None = None
-    recall_k: int = 3
+    memory_k: int = 3
     lesson_k: int = 2
-    min_recall_similarity: float = 0.25
+    min_memory_similarity: float = 0.25
     working_memory: WorkingMemoryConfig = dataclasses.field(
         default_factory=WorkingMemoryConfig.small
     )
@@ -97,15 +100,27 @@ class AgentConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"AgentConfig.{name}={value!r}: expected an integer >= 1")
-        for name in ("recall_k", "lesson_k"):
+        for name in ("memory_k", "lesson_k"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"AgentConfig.{name}={value!r}: expected an integer >= 0")
-        if not -1.0 <= self.min_recall_similarity <= 1.0:
+        if not -1.0 <= self.min_memory_similarity <= 1.0:
             raise ValueError(
-                f"AgentConfig.min_recall_similarity={self.min_recall_similarity!r}: "
+                f"AgentConfig.min_memory_similarity={self.min_memory_similarity!r}: "
                 "expected a number between -1 and 1"
             )
+
+    @property
+    def recall_k(self) -> int:
+        """Deprecated: the old name of :attr:`memory_k`."""
+        _warn_renamed("recall_k")
+        return self.memory_k
+
+    @property
+    def min_recall_similarity(self) -> float:
+        """Deprecated: the old name of :attr:`min_memory_similarity`."""
+        _warn_renamed("min_recall_similarity")
+        return self.min_memory_similarity
 
     def system_prompt(self, name: str) -> str:
         return self.persona.replace("{name}", name)
@@ -121,7 +136,7 @@ class AgentConfig:
             max_steps=8,
             max_steps_per_task=3,
             sampling=_reply_sampling(96),
-            recall_k=2,
+            memory_k=2,
             lesson_k=1,
         )
 
@@ -134,3 +149,32 @@ class AgentConfig:
     def large_model(cls) -> AgentConfig:
         """For capable models: longer replies, more steps, no decoding hints."""
         return cls(max_steps=24, sampling=SamplingParams(max_tokens=1024), schema_hints={})
+
+
+_RENAMED = {"recall_k": "memory_k", "min_recall_similarity": "min_memory_similarity"}
+
+
+def _warn_renamed(old: str) -> None:
+    warnings.warn(
+        f"AgentConfig.{old} is deprecated; use {_RENAMED[old]}", DeprecationWarning, stacklevel=3
+    )
+
+
+def _accept_old_names(init: Callable[..., None]) -> Callable[..., None]:
+    """The dataclass's ``__init__``, also taking the renamed fields' old keywords (with a
+    ``DeprecationWarning``); a field given under both names is an error."""
+
+    @functools.wraps(init)
+    def __init__(self: AgentConfig, *args: Any, **kwargs: Any) -> None:
+        for old, new in _RENAMED.items():
+            if old in kwargs:
+                if new in kwargs:
+                    raise TypeError(f"AgentConfig: got both {old}= and {new}=; pass {new}= only")
+                _warn_renamed(old)
+                kwargs[new] = kwargs.pop(old)
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+AgentConfig.__init__ = _accept_old_names(AgentConfig.__init__)  # type: ignore[method-assign]

@@ -160,9 +160,9 @@ def build_parts(
         store,
         agent=name,
         config=config.working_memory,
-        memory_k=config.recall_k,
+        memory_k=config.memory_k,
         lesson_k=config.lesson_k,
-        min_similarity=config.min_recall_similarity,
+        min_similarity=config.min_memory_similarity,
     )
     skills = MemorySkillStore(store, agent=name, min_similarity=0.92)
     summarizer = SpannedSummarizer(BackendSummarizer(backend, max_tokens=60))

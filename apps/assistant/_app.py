@@ -34,7 +34,7 @@ from agentcore.agent import (
     PlanUpdate,
     SafetyVerdict,
     StatusEvent,
-    TokenEvent,
+    TextDelta,
     ToolCallEvent,
     ToolResultEvent,
 )
@@ -374,7 +374,7 @@ class AssistantApp(App[None]):
 
     async def show_event(self, event: Event) -> None:
         """Render one agent event (the chat, the status line, the plan pane)."""
-        if isinstance(event, TokenEvent):
+        if isinstance(event, TextDelta):
             self._streamed = True
             if self.status.state == "thinking":
                 self.status.set_state("writing")

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from agentcore.agent import Agent, AgentConfig, Budgets, Policy
-from agentcore.agent._events import FinalAnswer, TokenEvent, ToolCallEvent
+from agentcore.agent._events import FinalAnswer, TextDelta, ToolCallEvent
 from agentcore.apps.sim._scenario import AgentSpec, Scenario
 from agentcore.apps.sim._tools import TurnContext, world_tools
 from agentcore.apps.sim._world import Action, Percept, WorldView
@@ -130,7 +130,7 @@ class SimAgent:
                 final = event
             if isinstance(event, ToolCallEvent | FinalAnswer):
                 steps += 1
-            if isinstance(event, TokenEvent) and not record_tokens:
+            if isinstance(event, TextDelta) and not record_tokens:
                 continue
             events.append(event.model_dump(mode="json"))
         actions = self.ctx.take()
@@ -179,7 +179,7 @@ def build_agent(
         ),
         persona=persona_prompt(spec, scenario),
         seed=seed,
-        recall_k=0,
+        memory_k=0,
         lesson_k=0,
         learn=False,
         distill_lessons=False,

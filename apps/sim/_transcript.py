@@ -25,7 +25,7 @@ from agentcore.agent._events import (
     PlanUpdate,
     SafetyVerdict,
     StatusEvent,
-    TokenEvent,
+    TextDelta,
     ToolCallEvent,
     ToolResultEvent,
 )
@@ -60,7 +60,7 @@ SimEvent = Annotated[
     ObservationEvent
     | StatusEvent
     | PlanUpdate
-    | TokenEvent
+    | TextDelta
     | ToolCallEvent
     | SafetyVerdict
     | ToolResultEvent

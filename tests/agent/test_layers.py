@@ -11,6 +11,7 @@ import pytest
 
 from agentcore.agent import (
     REDACTED,
+    AgentConfig,
     AuditLog,
     BudgetMeter,
     Budgets,
@@ -230,6 +231,22 @@ def test_the_old_retrieval_names_still_work() -> None:
     with pytest.warns(DeprecationWarning, match="memory_k"):
         layer = MemoryLayer(None, agent="a", config=WorkingMemoryConfig.small(), recall_k=1)
     assert layer.memory_k == 1
+
+
+def test_the_old_agent_config_names_still_work() -> None:
+    with pytest.warns(DeprecationWarning, match="use memory_k"):
+        config = AgentConfig(recall_k=1)  # type: ignore[call-arg]
+    with pytest.warns(DeprecationWarning, match="use min_memory_similarity"):
+        config = AgentConfig(memory_k=1, min_recall_similarity=-1)  # type: ignore[call-arg]
+    assert (config.memory_k, config.min_memory_similarity) == (1, -1)
+    with pytest.warns(DeprecationWarning, match="use memory_k"):
+        assert config.recall_k == 1
+    with pytest.warns(DeprecationWarning, match="use min_memory_similarity"):
+        assert config.min_recall_similarity == -1
+    with pytest.raises(TypeError, match="pass memory_k= only"):
+        AgentConfig(recall_k=1, memory_k=2)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match=r"AgentConfig\.memory_k=-1"):
+        AgentConfig(memory_k=-1)
 
 
 def test_working_memory_round_trips_through_state(tmp_path: Path) -> None:

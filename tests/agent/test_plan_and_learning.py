@@ -158,7 +158,7 @@ def test_failed_run_distills_a_lesson_that_is_recalled_next_time(
             "LESSON: list the files first to find the right name",  # the distillation
         ]
     )
-    agent = make_agent(fake, config=AgentConfig(grounding=False, min_recall_similarity=-1))
+    agent = make_agent(fake, config=AgentConfig(grounding=False, min_memory_similarity=-1))
     first = agent.run("Read report.txt and summarise it")
     assert not first.success
     new = [e for e in first.events if isinstance(e, LessonEvent) and not e.recalled]
@@ -190,7 +190,7 @@ def test_user_facts_are_remembered_across_restarts(
     make_agent: Callable[..., Agent], tmp_path: Path, store: LongTermMemory
 ) -> None:
     fake = FakeBackend(["Noted."])
-    agent = make_agent(fake, name="rememberer", config=AgentConfig(min_recall_similarity=-1))
+    agent = make_agent(fake, name="rememberer", config=AgentConfig(min_memory_similarity=-1))
     agent.run("Remember that my favourite colour is teal.")
     facts = store.list_records(kinds=["fact"], agent="rememberer")
     assert facts and facts[0].trust.value == "user"
@@ -201,7 +201,7 @@ def test_user_facts_are_remembered_across_restarts(
         home=tmp_path / "home",
         memory=store,
         planner="off",
-        config=AgentConfig(min_recall_similarity=-1),
+        config=AgentConfig(min_memory_similarity=-1),
     )
     loaded.run("What is my favourite colour?")
     prompt = [m for m in fresh.requests[0].messages if m["role"] == "user"][-1]["content"]

@@ -18,7 +18,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
-from agentcore.agent import Event, FinalAnswer, TokenEvent
+from agentcore.agent import Event, FinalAnswer, TextDelta
 from agentcore.apps.assistant import AssistantApp, AssistantConfig, SessionStore
 from agentcore.apps.assistant._chat import AssistantMessage, Notice, ToolPanel, UserMessage, Welcome
 from agentcore.apps.assistant._error_screen import ErrorScreen
@@ -140,7 +140,7 @@ class TestChat:
                 ("AssistantMessage", "Hello! I am **here**."),
             ]
             assert app.query_one("#prompt", Input).value == ""
-            tokens = [e for e in seen if isinstance(e, TokenEvent)]
+            tokens = [e for e in seen if isinstance(e, TextDelta)]
             assert len(tokens) > 1  # streamed piece by piece, not in one block
             assert "".join(t.text for t in tokens) == "Hello! I am **here**."
             assert isinstance(seen[-1], FinalAnswer)

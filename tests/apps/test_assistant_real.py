@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from agentcore.agent import Event, FinalAnswer, TokenEvent
+from agentcore.agent import Event, FinalAnswer, TextDelta
 from agentcore.apps.assistant import AssistantApp, AssistantConfig
 from agentcore.apps.assistant._chat import AssistantMessage, UserMessage
 from agentcore.backends import LocalBackend
@@ -62,7 +62,7 @@ async def test_real_model_streams_a_reply(tmp_path: Path, monkeypatch: pytest.Mo
             assert isinstance(turns[0], UserMessage)
             replies = [w for w in turns if isinstance(w, AssistantMessage)]
             assert replies and replies[-1].text.strip()
-            tokens = [e for e in seen if isinstance(e, TokenEvent)]
+            tokens = [e for e in seen if isinstance(e, TextDelta)]
             assert len(tokens) > 1  # streamed token by token
             final = seen[-1]
             assert isinstance(final, FinalAnswer) and final.success
