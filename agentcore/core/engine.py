@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from agentcore.core.cache import StreamingConfig
+from agentcore.core.batch import DecodeBatcher
+from agentcore.core.cache import StreamingCache, StreamingConfig
 from agentcore.core.codec import Codec, HFCodec
 from agentcore.core.infini import InfiniConfig, MemoryGates
 from agentcore.core.llama import CoreModel
@@ -59,7 +60,8 @@ class EngineInfo:
 
 
 class Engine:
-    """A model ready to run sessions. Thread-safe for use by one forward at a time."""
+    """A model ready to run sessions, from any number of threads: one forward at a time (a
+    chunk of a prompt, or the decode steps of every session waiting for one, batched)."""
 
     def __init__(
         self,
@@ -75,8 +77,11 @@ class Engine:
         self.name = name
         self.source = source
         self.load_seconds = load_seconds
-        # One forward at a time on this model (sessions on different threads share it).
+        # One forward at a time on this model (sessions on different threads share it): a
+        # batch of decode steps, or one chunk of a prompt; never a whole request.
         self.lock = threading.RLock()
+        # decode steps asked for by sessions on different threads run together (group commit)
+        self.batcher = DecodeBatcher(core, self.lock)
         self._gates: MemoryGates | None = None
         # the compressive memory new default sessions get (set by load_memory_adapter)
         self.default_infini: InfiniConfig | None = None
@@ -87,6 +92,11 @@ class Engine:
     def device(self) -> torch.device:
         """The device the model runs on (where sessions keep their caches)."""
         return self.core.device
+
+    def decode(self, cache: StreamingCache, token: int) -> torch.Tensor:
+        """One decode step of one session: ``token`` into ``cache``; the next-token logits
+        ``[V]``. Steps that sessions on other threads ask for meanwhile share the forward."""
+        return self.batcher.step(cache, token)
 
     def memory_gates(self) -> MemoryGates:
         """The Infini-attention gates sessions use (closed-ish, beta=-4, until an adapter loads)."""

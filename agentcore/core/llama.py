@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -508,12 +509,17 @@ class CoreModel(nn.Module):
         return out
 
     def prefill(
-        self, ids: torch.Tensor, cache: StreamingCache, logits: str = "last"
+        self,
+        ids: torch.Tensor,
+        cache: StreamingCache,
+        logits: str = "last",
+        lock: AbstractContextManager[Any] | None = None,
     ) -> torch.Tensor:
         """Stream ``ids: [B,N]`` of any length through the cache in chunks.
 
         Returns logits of the last token ``[B,1,V]`` (``"last"``) or of every token
-        ``[B,N,V]`` on the CPU (``"all"``, for perplexity).
+        ``[B,N,V]`` on the CPU (``"all"``, for perplexity). ``lock`` (the engine's forward
+        lock) is held per chunk, so other sessions' forwards run between the chunks.
         """
         size = cache.config.chunk_size
         n = ids.shape[1]
@@ -525,9 +531,10 @@ class CoreModel(nn.Module):
             chunk = ids[:, s : s + size]
             is_last = s + size >= n
             mode = "all" if logits == "all" else ("last" if is_last else "none")
-            if is_last and cache.wants_probe(chunk.shape[1]):
-                self.probe(chunk, cache)  # the new input's end (a question) picks the recall
-            out = self.forward(chunk, cache, logits=mode)
+            with lock if lock is not None else nullcontext():
+                if is_last and cache.wants_probe(chunk.shape[1]):
+                    self.probe(chunk, cache)  # the new input's end (a question) picks the recall
+                out = self.forward(chunk, cache, logits=mode)
             if logits == "all":
                 outs.append(out.cpu())
             elif is_last:

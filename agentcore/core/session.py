@@ -76,6 +76,11 @@ class SessionHost(Protocol):
         """Held around every forward pass (sessions on many threads share one model)."""
         ...
 
+    def decode(self, cache: StreamingCache, token: int) -> torch.Tensor:
+        """One decode step: ``token`` into ``cache``, the next-token logits ``[V]`` (steps of
+        sessions on other threads may share the forward)."""
+        ...
+
     def memory_gates(self) -> MemoryGates: ...
 
     def default_streaming(self) -> StreamingConfig: ...
@@ -224,12 +229,18 @@ class Session:
 
     # ------------------------------------------------------------------ appending
     def append_tokens(self, ids: Sequence[int]) -> None:
-        """Feed new token ids into the stream (chunked; the cache evicts as needed)."""
+        """Feed new token ids into the stream (chunked; the cache evicts as needed).
+
+        One token is a decode step (batched with other sessions' steps); more are read chunk by
+        chunk, the model lock held per chunk, so other sessions decode between the chunks of a
+        long prompt."""
         if not ids:
             return
+        if len(ids) == 1:
+            self.fed(ids, self.engine.decode(self.cache, int(ids[0])))
+            return
         t = torch.tensor([list(ids)], dtype=torch.long)
-        with self.engine.lock:
-            logits = self.engine.core.prefill(t, self.cache, logits="last")
+        logits = self.engine.core.prefill(t, self.cache, logits="last", lock=self.engine.lock)
         self.fed(ids, logits[0, -1])
 
     def fed(self, ids: Sequence[int], next_logits: torch.Tensor) -> None:

@@ -1,0 +1,145 @@
+"""Decode steps of many sessions as one forward pass.
+
+Owns :func:`decode_batch`, one decode step for several streaming caches at once, and
+:class:`DecodeBatcher`, which gathers the decode steps that sessions on different threads ask
+for while the model is busy and runs them together. A decode step on a CPU is bound by reading
+the weights (and by per-step overhead), not by arithmetic, so B sessions stepping together cost
+little more than one: the projections and the MLP run once on ``[B, 1, hidden]``, and only the
+attention runs per session, each on its own cache (its own positions, window, recall store and
+compressive memory), exactly as it would alone.
+
+Batching is group commit: a thread that asks for a step queues it and waits for the model; the
+thread that gets the model takes every step queued by then (up to ``max_batch``) and runs them
+as one batch, so nothing waits for a batch to fill and a session alone runs at batch size 1.
+Never samples, never holds per-session state, never reorders a session's own steps (a session
+asks for its next step only after its previous one returned).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from agentcore.core.cache import StreamingCache
+from agentcore.core.llama import CoreLayer, CoreModel
+from agentcore.core.quant import linear
+
+__all__ = ["DecodeBatcher", "decode_batch"]
+
+
+@torch.inference_mode()
+def decode_batch(
+    core: CoreModel, tokens: Sequence[int], caches: Sequence[StreamingCache]
+) -> torch.Tensor:
+    """One decode step of ``len(caches)`` sessions: ``tokens[j]`` goes into ``caches[j]``.
+
+    Returns the next-token logits ``[B, V]`` (float32, on the model's device). Each cache must
+    hold one session (batch 1). Row ``j`` equals ``core.forward`` of ``tokens[j]`` on
+    ``caches[j]`` alone, up to the float rounding of a matrix product with more rows.
+    """
+    if len(tokens) != len(caches) or not caches:
+        raise ValueError(f"decode_batch: {len(tokens)} tokens for {len(caches)} caches")
+    eps = core.dims.rms_eps
+    ids = torch.tensor(list(tokens), dtype=torch.long, device=core.device)[:, None]  # [B,1]
+    x = F.embedding(ids, core.embed)  # [B,1,hidden]
+    if core.embed_scale != 1.0:
+        x = x * core.embed_scale
+    b = x.shape[0]
+    for cache in caches:
+        cache.begin(1)
+    layers: list[CoreLayer] = list(core.layers)  # type: ignore[arg-type]
+    for i, layer in enumerate(layers):
+        h = F.rms_norm(x, (x.shape[-1],), layer.norm_in, eps)
+        q, k, v = layer.project_qkv(h)  # q: [B,Hq,1,D], k, v: [B,Hkv,1,D]
+        a = torch.cat(
+            [
+                cache.attend(i, q[j : j + 1], k[j : j + 1], v[j : j + 1])
+                for j, cache in enumerate(caches)
+            ]
+        )  # [B,Hq,1,D]
+        x = x + linear(a.transpose(1, 2).reshape(b, 1, -1), layer.w_o, layer.b_o)
+        x = x + layer.mlp(x)
+    for cache in caches:
+        cache.end()
+    x = F.rms_norm(x, (x.shape[-1],), core.norm, eps)
+    return linear(x, core.lm_head).float()[:, -1]  # [B,V]
+
+
+@dataclasses.dataclass(eq=False)
+class _Step:
+    cache: StreamingCache
+    token: int
+    logits: torch.Tensor | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+class DecodeBatcher:
+    """Runs the decode steps that threads ask for concurrently as batches (group commit).
+
+    ``lock`` is the model's forward lock (held around every forward: a batch, or a chunk of some
+    session's prompt between two batches). ``max_batch`` bounds the rows of one batch.
+    """
+
+    def __init__(
+        self, core: CoreModel, lock: AbstractContextManager[Any], max_batch: int = 16
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self.core = core
+        self.lock = lock
+        self.max_batch = max_batch
+        self._queue: list[_Step] = []
+        self._queue_lock = threading.Lock()
+        self.steps = 0  # decode steps run
+        self.batches = 0  # forwards they took
+        self.largest = 0  # rows of the largest batch so far
+
+    def step(self, cache: StreamingCache, token: int) -> torch.Tensor:
+        """Feed ``token`` into ``cache`` and return the next-token logits ``[V]`` (float32)."""
+        mine = _Step(cache, int(token))
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self.lock:
+            if not mine.done:  # nobody took it while this thread waited: lead a batch
+                self._run(self._take(mine))
+        if mine.error is not None:
+            raise mine.error
+        assert mine.logits is not None
+        return mine.logits
+
+    def _take(self, mine: _Step) -> list[_Step]:
+        """Up to ``max_batch`` queued steps, ``mine`` among them, in arrival order."""
+        with self._queue_lock:
+            batch = self._queue[: self.max_batch]
+            if mine not in batch:
+                batch[-1] = mine
+            taken = {id(s) for s in batch}
+            self._queue = [s for s in self._queue if id(s) not in taken]
+        return batch
+
+    def _run(self, batch: list[_Step]) -> None:
+        try:
+            if len(batch) == 1:
+                one = batch[0]
+                ids = torch.tensor([[one.token]], dtype=torch.long)
+                rows = self.core.forward(ids, one.cache, logits="last")[:, -1].float()
+            else:
+                rows = decode_batch(self.core, [s.token for s in batch], [s.cache for s in batch])
+            for s, row in zip(batch, rows.cpu(), strict=True):
+                s.logits = row
+        except BaseException as error:  # every session of the batch sees why its step failed
+            for s in batch:
+                s.error = error
+        finally:
+            self.steps += len(batch)
+            self.batches += 1
+            self.largest = max(self.largest, len(batch))
+            for s in batch:
+                s.done = True

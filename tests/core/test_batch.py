@@ -1,0 +1,106 @@
+"""Decode steps of many sessions as one forward (agentcore.core.batch) on the tiny model."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from agentcore.core.batch import DecodeBatcher, decode_batch
+from agentcore.core.cache import StreamingConfig
+from agentcore.core.engine import Engine
+from agentcore.core.recall import RecallConfig
+from agentcore.core.sampling import SamplingParams
+from agentcore.core.session import SessionConfig
+
+SMALL = StreamingConfig(n_sink=4, window=28, chunk_size=8)
+RECALL = RecallConfig(block_size=4, top_k=2, candidates=4, refresh=4, host_blocks=64)
+
+
+def _prompt(engine: Engine, seed: int, n: int) -> list[int]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(5, engine.codec.vocab_size, (n,), generator=g).tolist()
+
+
+def _configs() -> list[SessionConfig]:
+    """Sessions of different kinds and lengths: plain, recall, past the window, fresh."""
+    return [
+        SessionConfig(streaming=SMALL),
+        SessionConfig(streaming=SMALL, recall=RECALL),
+        SessionConfig(streaming=StreamingConfig(n_sink=2, window=14, chunk_size=4)),
+        SessionConfig(streaming=SMALL),
+    ]
+
+
+def test_a_batched_step_equals_each_session_stepping_alone(tiny_engine: Engine) -> None:
+    lengths = [5, 70, 40, 1]  # inside the window, far past it with recall, past it, one token
+    alone, batched = [], []
+    for i, (config, n) in enumerate(zip(_configs(), lengths, strict=True)):
+        for group in (alone, batched):
+            s = tiny_engine.new_session(config)
+            s.append_tokens(_prompt(tiny_engine, i, n))
+            group.append(s)
+    for step in range(12):  # decode steps: evictions, recall refreshes and all
+        tokens = [(7 * step + 3 * j) % 50 + 5 for j in range(len(alone))]
+        want = []
+        for s, tok in zip(alone, tokens, strict=True):
+            s.append_tokens([tok])
+            assert s.next_logits is not None
+            want.append(s.next_logits)
+        got = decode_batch(tiny_engine.core, tokens, [s.cache for s in batched])
+        assert got.shape == (len(batched), tiny_engine.codec.vocab_size)
+        torch.testing.assert_close(got, torch.stack(want), atol=1e-4, rtol=1e-4)
+        for s, tok, row in zip(batched, tokens, got, strict=True):
+            s.fed([tok], row)
+    assert [s.cache.pos for s in batched] == [s.cache.pos for s in alone]
+
+
+def test_decode_batch_refuses_mismatched_inputs(tiny_engine: Engine) -> None:
+    s = tiny_engine.new_session(SessionConfig(streaming=SMALL))
+    s.append_tokens([5, 6, 7])
+    with pytest.raises(ValueError, match="2 tokens for 1 caches"):
+        decode_batch(tiny_engine.core, [1, 2], [s.cache])
+    with pytest.raises(ValueError, match="max_batch"):
+        DecodeBatcher(tiny_engine.core, threading.Lock(), max_batch=0)
+
+
+def test_sessions_generating_on_threads_are_batched_and_match_running_alone(
+    tiny_engine: Engine,
+) -> None:
+    params = SamplingParams(max_tokens=24, temperature=0.0, stop_token_ids=())
+    prompts = [_prompt(tiny_engine, 100 + j, 9 + 5 * j) for j in range(4)]
+
+    def run(prompt: list[int]) -> tuple[int, ...]:
+        s = tiny_engine.new_session(SessionConfig(streaming=SMALL))
+        s.append_tokens(prompt)
+        return s.generate(params).token_ids
+
+    want = [run(p) for p in prompts]  # one at a time: batches of one
+    batcher = tiny_engine.batcher
+    before = (batcher.steps, batcher.batches)
+    got: list[tuple[int, ...] | None] = [None] * len(prompts)
+    start = threading.Barrier(len(prompts))
+
+    def worker(j: int) -> None:
+        start.wait()
+        got[j] = run(prompts[j])
+
+    threads = [threading.Thread(target=worker, args=(j,)) for j in range(len(prompts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == want
+    steps, batches = batcher.steps - before[0], batcher.batches - before[1]
+    assert steps == 4 * 24  # every decode step went through the batcher
+    assert batches < steps  # and some of them shared a forward
+
+
+def test_an_error_in_a_batch_reaches_every_session_in_it(tiny_engine: Engine) -> None:
+    batcher = DecodeBatcher(tiny_engine.core, threading.Lock())
+    s = tiny_engine.new_session(SessionConfig(streaming=SMALL))
+    s.append_tokens([5, 6])
+    with pytest.raises((IndexError, RuntimeError)):
+        batcher.step(s.cache, tiny_engine.codec.vocab_size + 10)  # no such token
+    assert batcher.batches == 1 and batcher.steps == 1
