@@ -10,7 +10,10 @@ compressive memory), exactly as it would alone.
 
 Batching is group commit: a thread that asks for a step queues it and waits for the model; the
 thread that gets the model takes every step queued by then (up to ``max_batch``) and runs them
-as one batch, so nothing waits for a batch to fill and a session alone runs at batch size 1.
+as one batch. Sessions that are generating say so (:meth:`DecodeBatcher.generating`), and the
+thread that leads a batch waits a few milliseconds at most (``gather_s``) for the steps of the
+other generating sessions, which are sampling their next token meanwhile; without that wait two
+sessions would take turns at batch size 1. A session alone never waits.
 Never samples, never holds per-session state, never reorders a session's own steps (a session
 asks for its next step only after its previous one returned).
 """
@@ -19,8 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import torch
@@ -84,28 +88,51 @@ class DecodeBatcher:
     """Runs the decode steps that threads ask for concurrently as batches (group commit).
 
     ``lock`` is the model's forward lock (held around every forward: a batch, or a chunk of some
-    session's prompt between two batches). ``max_batch`` bounds the rows of one batch.
+    session's prompt between two batches). ``max_batch`` bounds the rows of one batch (1: every
+    step is its own forward); ``gather_s`` is the longest a batch's leader waits for the steps of
+    the other generating sessions.
     """
 
     def __init__(
-        self, core: CoreModel, lock: AbstractContextManager[Any], max_batch: int = 16
+        self,
+        core: CoreModel,
+        lock: AbstractContextManager[Any],
+        max_batch: int = 16,
+        gather_s: float = 0.005,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        if gather_s < 0:
+            raise ValueError(f"gather_s must be >= 0, got {gather_s}")
         self.core = core
         self.lock = lock
         self.max_batch = max_batch
+        self.gather_s = gather_s
         self._queue: list[_Step] = []
-        self._queue_lock = threading.Lock()
+        self._queue_changed = threading.Condition(threading.Lock())
+        self._generating = 0  # sessions inside generating(): their next step is coming
         self.steps = 0  # decode steps run
         self.batches = 0  # forwards they took
         self.largest = 0  # rows of the largest batch so far
 
+    @contextmanager
+    def generating(self) -> Iterator[None]:
+        """Held by a session while it generates: a batch's leader waits for its next step."""
+        with self._queue_changed:
+            self._generating += 1
+        try:
+            yield
+        finally:
+            with self._queue_changed:
+                self._generating -= 1
+                self._queue_changed.notify_all()
+
     def step(self, cache: StreamingCache, token: int) -> torch.Tensor:
         """Feed ``token`` into ``cache`` and return the next-token logits ``[V]`` (float32)."""
         mine = _Step(cache, int(token))
-        with self._queue_lock:
+        with self._queue_changed:
             self._queue.append(mine)
+            self._queue_changed.notify_all()
         with self.lock:
             if not mine.done:  # nobody took it while this thread waited: lead a batch
                 self._run(self._take(mine))
@@ -115,8 +142,15 @@ class DecodeBatcher:
         return mine.logits
 
     def _take(self, mine: _Step) -> list[_Step]:
-        """Up to ``max_batch`` queued steps, ``mine`` among them, in arrival order."""
-        with self._queue_lock:
+        """Up to ``max_batch`` queued steps, ``mine`` among them, in arrival order; first waits
+        (``gather_s`` at most) until every generating session has queued its step."""
+        with self._queue_changed:
+            deadline = time.monotonic() + self.gather_s
+            while len(self._queue) < min(self._generating, self.max_batch):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._queue_changed.wait(left)
             batch = self._queue[: self.max_batch]
             if mine not in batch:
                 batch[-1] = mine

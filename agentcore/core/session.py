@@ -81,6 +81,10 @@ class SessionHost(Protocol):
         sessions on other threads may share the forward)."""
         ...
 
+    def generating(self) -> AbstractContextManager[None]:
+        """Held while a session generates, so its steps are batched with other sessions'."""
+        ...
+
     def memory_gates(self) -> MemoryGates: ...
 
     def default_streaming(self) -> StreamingConfig: ...
@@ -353,47 +357,52 @@ class Session:
         if p.repetition_penalty != 1.0 and p.repetition_scope == "context" and window:
             recent_all.extend(self.tokens[-window:])
         longest_stop = max((len(s) for s in p.stop), default=0)
-        for i in range(p.max_tokens):
-            if should_stop is not None and should_stop():
-                finish = "cancelled"
-                break
-            allowed = constraint.allowed_tokens() if constraint is not None else None
-            logits = self.next_logits
-            assert logits is not None
-            recent: Sequence[int] = recent_all if p.repetition_scope == "context" else recent_reply
-            reply: Sequence[int] = out
-            if (recent or reply) and penalize is not None and not penalize(text):
-                recent, reply = (), ()
-            tok = self.sampler.pick(logits, p, recent, allowed, reply)
-            if want_logprobs:
-                logprobs.append(float(torch.log_softmax(logits, -1)[tok]))
-            if constraint is not None:
-                constraint.advance(tok)
-            out.append(tok)
-            recent_all.append(tok)
-            recent_reply.append(tok)
-            self.append_tokens([tok])  # the stream holds everything generated
-            is_stop_token = tok in stop_ids
-            searched = max(len(text) - longest_stop + 1, 0)  # a stop string ends in the new piece
-            text += decoder.step(tok)
-            hit = _find_stop(text, p.stop, searched)
-            if hit is not None:
-                cut, stop_text = hit
-                piece = text[len(emitted) : cut] if cut > len(emitted) else ""
-                if piece:
+        with self.engine.generating():  # this session's steps are batched with others'
+            for i in range(p.max_tokens):
+                if should_stop is not None and should_stop():
+                    finish = "cancelled"
+                    break
+                allowed = constraint.allowed_tokens() if constraint is not None else None
+                logits = self.next_logits
+                assert logits is not None
+                recent: Sequence[int] = (
+                    recent_all if p.repetition_scope == "context" else recent_reply
+                )
+                reply: Sequence[int] = out
+                if (recent or reply) and penalize is not None and not penalize(text):
+                    recent, reply = (), ()
+                tok = self.sampler.pick(logits, p, recent, allowed, reply)
+                if want_logprobs:
+                    logprobs.append(float(torch.log_softmax(logits, -1)[tok]))
+                if constraint is not None:
+                    constraint.advance(tok)
+                out.append(tok)
+                recent_all.append(tok)
+                recent_reply.append(tok)
+                self.append_tokens([tok])  # the stream holds everything generated
+                is_stop_token = tok in stop_ids
+                searched = max(
+                    len(text) - longest_stop + 1, 0
+                )  # a stop string ends in the new piece
+                text += decoder.step(tok)
+                hit = _find_stop(text, p.stop, searched)
+                if hit is not None:
+                    cut, stop_text = hit
+                    piece = text[len(emitted) : cut] if cut > len(emitted) else ""
+                    if piece:
+                        emitted += piece
+                        yield TokenEvent(tok, piece, i)
+                    finish = "stop"
+                    break
+                # hold back text that could be the start of a stop string
+                safe = len(text) - _partial_stop(text, p.stop)
+                if safe > len(emitted):
+                    piece = text[len(emitted) : safe]
                     emitted += piece
                     yield TokenEvent(tok, piece, i)
-                finish = "stop"
-                break
-            # hold back text that could be the start of a stop string
-            safe = len(text) - _partial_stop(text, p.stop)
-            if safe > len(emitted):
-                piece = text[len(emitted) : safe]
-                emitted += piece
-                yield TokenEvent(tok, piece, i)
-            if is_stop_token or (constraint is not None and constraint.is_finished()):
-                finish = "stop"
-                break
+                if is_stop_token or (constraint is not None and constraint.is_finished()):
+                    finish = "stop"
+                    break
         final_text = emitted
         if finish != "stop" and len(text) > len(emitted):  # cut short: what was held back
             yield TokenEvent(out[-1], text[len(emitted) :], len(out) - 1)

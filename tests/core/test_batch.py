@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import torch
@@ -104,3 +105,39 @@ def test_an_error_in_a_batch_reaches_every_session_in_it(tiny_engine: Engine) ->
     with pytest.raises((IndexError, RuntimeError)):
         batcher.step(s.cache, tiny_engine.codec.vocab_size + 10)  # no such token
     assert batcher.batches == 1 and batcher.steps == 1
+
+
+def test_a_leader_waits_for_the_other_generating_sessions_but_not_when_alone(
+    tiny_engine: Engine,
+) -> None:
+    batcher = DecodeBatcher(tiny_engine.core, threading.Lock(), gather_s=10.0)
+    sessions = []
+    for j in range(2):
+        s = tiny_engine.new_session(SessionConfig(streaming=SMALL))
+        s.append_tokens(_prompt(tiny_engine, 200 + j, 6))
+        sessions.append(s)
+    registered = threading.Barrier(2)
+    results: list[torch.Tensor | None] = [None, None]
+
+    def worker(j: int) -> None:
+        with batcher.generating():
+            registered.wait()
+            if j == 1:
+                time.sleep(0.05)  # still sampling its token when the other one asks
+            results[j] = batcher.step(sessions[j].cache, 9 + j)
+
+    threads = [threading.Thread(target=worker, args=(j,)) for j in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert (batcher.batches, batcher.largest) == (1, 2)  # the leader waited for the other
+    assert all(r is not None for r in results)
+
+    alone = DecodeBatcher(tiny_engine.core, threading.Lock(), gather_s=10.0)
+    start = time.monotonic()
+    with alone.generating():
+        for tok in range(5, 10):
+            alone.step(sessions[0].cache, tok)
+    assert time.monotonic() - start < 10.0  # none of the five steps waited for a peer
+    assert alone.batches == 5
