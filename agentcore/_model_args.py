@@ -33,8 +33,9 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--weights",
         default=None,
-        choices=["auto", "float", "int8"],
-        help="int8: projections as int8 weights (CPU + bf16); auto: int8 where bf16 runs on a CPU",
+        choices=["auto", "float", "int8", "int4"],
+        help="int8: projections as int8 weights (CPU + bf16); int4: groups of 32 (CPU; fastest "
+        "decode, exact for 4-bit GGUFs such as SmolLM2's); auto: int8 where bf16 runs on a CPU",
     )
     p.add_argument(
         "--threads", type=int, default=None, help="CPU threads for torch (default: all cores)"

@@ -163,13 +163,14 @@ with other jobs the absolute numbers move; the "vs first" ratios come from inter
 Prefill runs chunks of 512 tokens through dense matmuls on dequantized weights, so the
 quantized arms pay a dequantization per chunk there.
 
-What `--weights auto` picks (`agentcore/core/loader.py`, `choose_weights`): the fewest bytes
-that keep perplexity within 1% of float32. int4 on a CPU when the model's projections already
-sit on a 4-bit grid of groups of 32 (a GGUF with Q4_0/Q4_1 projections, such as SmolLM2's:
-int4 holds them as they were), with bf16 activations where the CPU has bf16 dot products and
-float32 elsewhere; otherwise int8 on a CPU running bf16, float32 weights on other CPUs and
-float weights on GPUs. The LM head of an int4 model is int8 (int4 there cost SmolLM2 6%
-perplexity: its head is Q8_0 in the file).
+What `--weights auto` picks (`agentcore/core/loader.py`, `choose_weights`): int8 on a CPU
+running bf16, float32 weights on other CPUs, float weights on GPUs. int4 (`--weights int4`)
+reads the fewest bytes and keeps perplexity within 1% of float32 where the model's projections
+already sit on a 4-bit grid of groups of 32 (a GGUF with Q4_0/Q4_1 projections, such as
+SmolLM2's: int4 holds them as they were); its kernel computes in bf16, so it changes the real
+models' greedy replies, and auto will pick it only once the real-model tests have been checked
+on it. The LM head of an int4 model is int8 (int4 there cost SmolLM2 6% perplexity: its head is
+Q8_0 in the file).
 """
     name = "dtype" if args.model in (None, "default") else f"dtype-{args.model}"
     if forced:

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,10 @@ class Engine:
         ``[V]``. Steps that sessions on other threads ask for meanwhile share the forward."""
         return self.batcher.step(cache, token)
 
+    def generating(self) -> AbstractContextManager[None]:
+        """Held by a session while it generates (see :meth:`DecodeBatcher.generating`)."""
+        return self.batcher.generating()
+
     def memory_gates(self) -> MemoryGates:
         """The Infini-attention gates sessions use (closed-ish, beta=-4, until an adapter loads)."""
         if self._gates is None:
@@ -165,8 +170,7 @@ class Engine:
             core_file.parent.mkdir(parents=True, exist_ok=True)
             core.save(core_file)
         core = core.to(device=dev, dtype=choose_dtype(dev, dtype))
-        exact = dev.type == "cpu" and weights in (None, "auto") and core.int4_exact()
-        chosen = choose_weights(dev, core.dtype, weights, int4_exact=exact)
+        chosen = choose_weights(dev, core.dtype, weights)
         if chosen == "int8":
             core.quantize_int8()
         elif chosen == "int4":

@@ -160,16 +160,16 @@ def choose_weights(
     device: torch.device,
     dtype: torch.dtype,
     requested: str | None = None,
-    *,
-    int4_exact: bool = False,
 ) -> str:
     """``"int4"``, ``"int8"`` or ``"float"``: how the model's projections are held.
 
-    Decoding on a CPU is bound by memory bandwidth, so auto picks the fewest weight bytes that
-    keep perplexity within 1% of float32 (docs/benchmarks/dtype.md): int4 on a CPU when the
-    model's projections are already 4-bit (``int4_exact``: a GGUF with Q4_0/Q4_1 projections,
-    such as SmolLM2's; see :meth:`~agentcore.core.llama.CoreModel.int4_exact`), with bf16 or
-    float32 activations; else int8 on a CPU running bf16; else float. GPUs keep float weights.
+    Decoding on a CPU is bound by memory bandwidth (docs/benchmarks/dtype.md). Auto picks int8
+    on a CPU running bf16, else float; GPUs keep float weights. int4 is asked for by name: it
+    reads the fewest bytes and keeps perplexity within 1% of float32 where the model's
+    projections are already 4-bit (``int4_exact``: a GGUF with Q4_0/Q4_1 projections, such as
+    SmolLM2's; see :meth:`~agentcore.core.llama.CoreModel.int4_exact`), but it changes greedy
+    replies of the real models (bf16 activations in its kernel), so auto will pick it there only
+    once the real-model tests have been re-checked on it.
     """
     choice = requested or "auto"
     if choice not in WEIGHTS:
@@ -191,8 +191,6 @@ def choose_weights(
                 f"which torch {torch.__version__} lacks: use weights 'int8' or 'float'"
             )
     if choice == "auto":
-        if int4_ok and int4_exact and int4_available():
-            return "int4"
         ok = device.type == "cpu" and dtype == torch.bfloat16 and int8_available()
         return "int8" if ok else "float"
     return choice

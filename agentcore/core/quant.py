@@ -29,8 +29,8 @@ docs/benchmarks/dtype*.md). SmolLM2-135M reads 513 MiB of weights per decode ste
 0.81x and 0.88x (chunks dequantize). With AVX2 kernels forced (``ATEN_CPU_CAPABILITY=avx2``,
 oneDNN and MKL capped to AVX2; not a real AVX2-only CPU): float32 + int4 decodes 1.71x
 float32 (prefill 0.89x). Qwen2.5-Coder-0.5B, whose GGUF projections are 5/6/8-bit, loses 4.7% to
-int4, so auto (``loader.choose_weights``) picks int4 only where :func:`int4_exact` finds the
-projections already 4-bit.
+int4 (:func:`int4_exact` tells the two cases apart). int4 is asked for by name
+(``weights="int4"``); auto (``loader.choose_weights``) keeps int8 / float, see there.
 """
 
 from __future__ import annotations

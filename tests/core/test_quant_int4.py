@@ -261,15 +261,14 @@ def test_core_knows_when_int4_is_exact(make_llama: Any) -> None:
     assert not core.int4_exact()  # already quantized: nothing to choose
 
 
-def test_auto_picks_int4_where_the_model_is_already_4_bit() -> None:
-    assert choose_weights(CPU, torch.bfloat16, "auto", int4_exact=True) == "int4"
-    assert choose_weights(CPU, torch.float32, None, int4_exact=True) == "int4"
-    assert choose_weights(CPU, torch.float16, None, int4_exact=True) == "float"
-    assert choose_weights(torch.device("cuda"), torch.bfloat16, None, int4_exact=True) == "float"
-    assert choose_weights(CPU, torch.bfloat16, "auto", int4_exact=False) == "int8"
-    assert choose_weights(CPU, torch.float32, "auto", int4_exact=False) == "float"
-    assert choose_weights(CPU, torch.bfloat16, "int8", int4_exact=True) == "int8"
-    assert choose_weights(CPU, torch.bfloat16, "float", int4_exact=True) == "float"
+def test_int4_is_chosen_by_name_and_auto_keeps_its_rule() -> None:
+    assert choose_weights(CPU, torch.bfloat16, "int4") == "int4"
+    assert choose_weights(CPU, torch.float32, "int4") == "int4"
+    assert choose_weights(CPU, torch.bfloat16, "auto") == "int8"
+    assert choose_weights(CPU, torch.float32, None) == "float"
+    assert choose_weights(CPU, torch.float16, None) == "float"
+    assert choose_weights(torch.device("cuda"), torch.bfloat16, None) == "float"
+    assert choose_weights(CPU, torch.bfloat16, "float") == "float"
 
 
 def test_choose_weights_int4() -> None:
