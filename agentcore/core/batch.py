@@ -1,8 +1,10 @@
 """Decode steps of many sessions as one forward pass.
 
-Owns :func:`decode_batch`, one decode step for several streaming caches at once, and
+Owns :func:`decode_batch`, one decode step for several streaming caches at once,
 :class:`DecodeBatcher`, which gathers the decode steps that sessions on different threads ask
-for while the model is busy and runs them together. A decode step on a CPU is bound by reading
+for while the model is busy and runs them together, and :class:`FairLock`, the model's forward
+lock, granted in arrival order so that a long prompt read chunk by chunk lets a waiting session
+in after every chunk. A decode step on a CPU is bound by reading
 the weights (and by per-step overhead), not by arithmetic, so B sessions stepping together cost
 little more than one: the projections and the MLP run once on ``[B, 1, hidden]``, and only the
 attention runs per session, each on its own cache (its own positions, window, recall store and
@@ -23,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -34,7 +37,51 @@ from agentcore.core.cache import StreamingCache
 from agentcore.core.llama import CoreLayer, CoreModel
 from agentcore.core.quant import linear
 
-__all__ = ["DecodeBatcher", "decode_batch"]
+__all__ = ["DecodeBatcher", "FairLock", "decode_batch"]
+
+
+class FairLock:
+    """A reentrant lock granted in the order threads asked for it.
+
+    ``threading.RLock`` lets the thread that just released it take it again at once, so a
+    session reading a long prompt chunk by chunk kept the model for every chunk while a short
+    request waited for the whole prompt; here the waiting thread is next.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._owner: int | None = None
+        self._depth = 0
+        self._waiting: deque[object] = deque()
+
+    def acquire(self) -> bool:
+        me = threading.get_ident()
+        with self._changed:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            ticket = object()
+            self._waiting.append(ticket)
+            while self._owner is not None or self._waiting[0] is not ticket:
+                self._changed.wait()
+            self._waiting.popleft()
+            self._owner, self._depth = me, 1
+            return True
+
+    def release(self) -> None:
+        with self._changed:
+            if self._owner != threading.get_ident():
+                raise RuntimeError("FairLock released by a thread that does not hold it")
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._changed.notify_all()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 @torch.inference_mode()

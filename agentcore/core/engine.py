@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -19,7 +18,7 @@ from typing import Any
 
 import torch
 
-from agentcore.core.batch import DecodeBatcher
+from agentcore.core.batch import DecodeBatcher, FairLock
 from agentcore.core.cache import StreamingCache, StreamingConfig
 from agentcore.core.codec import Codec, HFCodec
 from agentcore.core.infini import InfiniConfig, MemoryGates
@@ -79,8 +78,9 @@ class Engine:
         self.source = source
         self.load_seconds = load_seconds
         # One forward at a time on this model (sessions on different threads share it): a
-        # batch of decode steps, or one chunk of a prompt; never a whole request.
-        self.lock = threading.RLock()
+        # batch of decode steps, or one chunk of a prompt; never a whole request. Granted in
+        # arrival order, so a session waiting behind a long prompt is next after its chunk.
+        self.lock = FairLock()
         # decode steps asked for by sessions on different threads run together (group commit)
         self.batcher = DecodeBatcher(core, self.lock)
         self._gates: MemoryGates | None = None

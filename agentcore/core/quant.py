@@ -51,7 +51,8 @@ __all__ = [
     "linear",
 ]
 
-_KERNEL_ROWS = 8  # up to this many rows the int8 kernel beats dequantize + dense (measured)
+_KERNEL_ROWS = 32  # up to this many rows the int8 kernel beats dequantize + dense (measured:
+# decode batches of 16 sessions ran 3.4x slower dequantizing; bench/concurrency.py)
 
 
 def int8_available() -> bool:

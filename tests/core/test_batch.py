@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from agentcore.core.batch import DecodeBatcher, decode_batch
+from agentcore.core.batch import DecodeBatcher, FairLock, decode_batch
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.recall import RecallConfig
@@ -141,3 +141,29 @@ def test_a_leader_waits_for_the_other_generating_sessions_but_not_when_alone(
             alone.step(sessions[0].cache, tok)
     assert time.monotonic() - start < 10.0  # none of the five steps waited for a peer
     assert alone.batches == 5
+
+
+def test_the_model_lock_is_granted_in_arrival_order_and_is_reentrant() -> None:
+    lock = FairLock()
+    order: list[str] = []
+    with lock, lock:  # reentrant
+        waiting = []
+        for name in ("first", "second", "third"):
+            t = threading.Thread(target=lambda n=name: _take_and_note(lock, order, n))
+            t.start()
+            waiting.append(t)
+            time.sleep(0.05)  # each queues before the next one starts
+        order.append("holder")
+    # the holder takes it again at once: behind the three that were waiting
+    with lock:
+        order.append("holder again")
+    for t in waiting:
+        t.join()
+    assert order == ["holder", "first", "second", "third", "holder again"]
+    with pytest.raises(RuntimeError, match="does not hold it"):
+        lock.release()
+
+
+def _take_and_note(lock: FairLock, order: list[str], name: str) -> None:
+    with lock:
+        order.append(name)

@@ -1,0 +1,256 @@
+"""Many sessions at once through the server: batched decode against one step at a time.
+
+A real HTTP server (``agentcore.testing.serve_in_thread``: uvicorn and ``create_app`` over a
+``LocalBackend`` on the real model, in a thread of this process) is driven by the project's
+streaming client. Two arms run side by side, alternating per concurrency level so that drifting
+load hits both alike:
+
+* ``batched``: the engine's decode batcher as shipped (steps of the sessions generating at that
+  moment share one forward, up to 16 rows);
+* ``one at a time``: the same engine with ``max_batch=1`` (each session's step is its own
+  forward, the behaviour before batching).
+
+Per level (1, 4, 16 sessions by default): each session sends one ~90-token user message to a
+fresh persistent session and streams exactly ``--max-tokens`` tokens (end of turn ignored).
+Reported: aggregate decode tokens/s (all sessions' tokens after their first, over the span from
+the earliest first token to the latest last token), per-session inter-token latency p50/p95,
+median time to first token.
+
+Then the long-prompt check: one session sends a ``--long``-token prompt (a book) and, while the
+server reads it, a short request arrives on another session; reported: the short request's time
+to first token, next to the same request on an idle server and to the long prompt's own time.
+
+Writes ``docs/benchmarks/concurrency.md`` + JSON. Usage: ``agentcore bench concurrency
+[--model ALIAS] [--levels 1,4,16] [--max-tokens 32] [--long 32768]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from _common import DOCS, book_tokens, machine, markdown_table, write_report
+
+from agentcore.backends import LocalBackend
+from agentcore.client import AsyncClient, ClientConfig
+from agentcore.core.engine import Engine
+from agentcore.server import ServerConfig
+from agentcore.testing import serve_in_thread
+
+WORDS = [
+    "river",
+    "stone",
+    "lantern",
+    "orchard",
+    "harbour",
+    "meadow",
+    "violin",
+    "copper",
+    "winter",
+    "garden",
+]
+ARMS = {"batched": 16, "one at a time": 1}
+
+
+def message(session: int, words: int) -> str:
+    body = " ".join(WORDS[(session * 7 + i * 3) % len(WORDS)] for i in range(words))
+    return f"Session {session}: {body}. Summarise this in one sentence."
+
+
+async def stream_one(
+    client: AsyncClient, sid: str, content: str, max_tokens: int
+) -> dict[str, Any]:
+    """One streamed request; the arrival time of every text piece."""
+    marks: list[float] = []
+    t0 = time.perf_counter()
+    async for chunk in client.stream_chat(
+        [{"role": "user", "content": content}],
+        session=sid,
+        max_tokens=max_tokens,
+        ignore_eos=True,
+    ):
+        for choice in chunk.get("choices") or ():
+            if choice.get("delta", {}).get("content"):
+                marks.append(time.perf_counter())
+    return {"t0": t0, "marks": marks}
+
+
+def level_numbers(results: list[dict[str, Any]]) -> dict[str, float]:
+    firsts = [r["marks"][0] for r in results if r["marks"]]
+    lasts = [r["marks"][-1] for r in results if r["marks"]]
+    after_first = sum(max(len(r["marks"]) - 1, 0) for r in results)
+    gaps = [b - a for r in results for a, b in zip(r["marks"], r["marks"][1:], strict=False)]
+    span = max(lasts) - min(firsts)
+    gaps.sort()
+    return {
+        "sessions": len(results),
+        "aggregate_tok_s": after_first / span if span > 0 else float("nan"),
+        "itl_p50_ms": 1000 * gaps[len(gaps) // 2] if gaps else float("nan"),
+        "itl_p95_ms": 1000 * gaps[min(len(gaps) - 1, int(0.95 * len(gaps)))] if gaps else 0.0,
+        "ttft_median_s": statistics.median(r["marks"][0] - r["t0"] for r in results if r["marks"]),
+    }
+
+
+async def run_level(url: str, level: int, tag: str, max_tokens: int, words: int) -> list[Any]:
+    async with AsyncClient(url, config=ClientConfig.long_generations()) as client:
+        return list(
+            await asyncio.gather(
+                *(
+                    stream_one(client, f"{tag}-{i}", message(i, words), max_tokens)
+                    for i in range(level)
+                )
+            )
+        )
+
+
+async def long_prompt_check(url: str, long_text: str, tag: str) -> dict[str, float]:
+    """A short request's first token while another session reads ``long_text``."""
+    async with AsyncClient(url, config=ClientConfig.long_generations()) as client:
+        alone = await stream_one(client, f"{tag}-alone", message(1, 20), 4)
+        long_task = asyncio.create_task(stream_one(client, f"{tag}-long", long_text, 1))
+        await asyncio.sleep(2.0)  # the long prompt is being read by now
+        short = await stream_one(client, f"{tag}-short", message(2, 20), 4)
+        long = await long_task
+    return {
+        "short_ttft_alone_s": alone["marks"][0] - alone["t0"],
+        "short_ttft_during_long_s": short["marks"][0] - short["t0"],
+        "long_prompt_first_token_s": long["marks"][0] - long["t0"] if long["marks"] else 0.0,
+        "short_sent_after_s": 2.0,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--model", default="default", help="model alias or GGUF path")
+    ap.add_argument("--levels", default="1,4,16", help="concurrent sessions per level")
+    ap.add_argument("--max-tokens", type=int, default=32, help="tokens per reply")
+    ap.add_argument("--words", type=int, default=60, help="words per user message")
+    ap.add_argument("--long", type=int, default=32768, help="long prompt tokens (0: skip)")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    levels = [int(x) for x in args.levels.split(",")]
+    t_start = time.perf_counter()
+    engine = Engine.load(args.model)
+    config = ServerConfig(max_tokens_limit=100_000, max_body_bytes=64 << 20, log_level="warning")
+    rows: list[list[Any]] = []
+    raw: dict[str, Any] = {"machine": machine(), "model": engine.name, "levels": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        backend = LocalBackend(engine, sessions_dir=Path(tmp) / "sessions")
+        with serve_in_thread(backend, config=config) as url:
+            asyncio.run(run_level(url, 1, "warm", 4, args.words))  # first-request costs
+            for level in levels:
+                numbers: dict[str, dict[str, float]] = {}
+                for arm, max_batch in ARMS.items():
+                    engine.batcher.max_batch = max_batch
+                    steps, batches = engine.batcher.steps, engine.batcher.batches
+                    tag = f"{arm.replace(' ', '')}-{level}"
+                    results = asyncio.run(run_level(url, level, tag, args.max_tokens, args.words))
+                    numbers[arm] = level_numbers(results)
+                    done = engine.batcher.batches - batches
+                    numbers[arm]["rows_per_forward"] = (
+                        (engine.batcher.steps - steps) / done if done else 0.0
+                    )
+                    print(f"{level:3d} sessions {arm:14s} {numbers[arm]}", flush=True)
+                raw["levels"][str(level)] = numbers
+                for arm, n in numbers.items():
+                    rows.append(
+                        [
+                            level,
+                            arm,
+                            n["aggregate_tok_s"],
+                            n["aggregate_tok_s"]
+                            / raw["levels"][str(levels[0])][arm]["aggregate_tok_s"],
+                            n["itl_p50_ms"],
+                            n["itl_p95_ms"],
+                            n["ttft_median_s"],
+                            n["rows_per_forward"],
+                        ]
+                    )
+            engine.batcher.max_batch = ARMS["batched"]
+            if args.long:
+                text = engine.codec.decode(book_tokens(engine.codec, args.long))
+                raw["long"] = asyncio.run(long_prompt_check(url, text, "long"))
+                print(raw["long"], flush=True)
+    table = markdown_table(
+        [
+            "sessions",
+            "arm",
+            "aggregate tok/s",
+            f"vs {levels[0]} session(s), same arm",
+            "inter-token p50 ms",
+            "p95 ms",
+            "TTFT median s",
+            "steps per forward",
+        ],
+        rows,
+    )
+    ratio_rows = [
+        [
+            level,
+            v["batched"]["aggregate_tok_s"] / v["one at a time"]["aggregate_tok_s"],
+        ]
+        for level, v in ((int(k), v) for k, v in raw["levels"].items())
+    ]
+    ratio_table = markdown_table(["sessions", "batched / one at a time (aggregate)"], ratio_rows)
+    long_md = ""
+    if "long" in raw:
+        lg = raw["long"]
+        long_md = (
+            f"\n## A short request while another session reads {args.long:,} tokens\n\n"
+            + markdown_table(
+                [
+                    "short request alone: TTFT s",
+                    "during the long prompt: TTFT s",
+                    "long prompt: TTFT s",
+                ],
+                [
+                    [
+                        lg["short_ttft_alone_s"],
+                        lg["short_ttft_during_long_s"],
+                        lg["long_prompt_first_token_s"],
+                    ]
+                ],
+            )
+            + "\n\nThe short request is sent 2 s after the long one. The model lock is held per "
+            "prompt chunk (512 tokens), so the short request's prefill and decode steps run "
+            "between the long prompt's chunks. Goal: under 2 s.\n"
+        )
+    raw["wall_s"] = time.perf_counter() - t_start
+    info = engine.info()
+    md = f"""# Concurrent sessions through the server
+
+Model {info.name} ({info.device}/{info.dtype}, {info.weights} weights); {machine()}.
+A real HTTP server (`serve_in_thread`: uvicorn + `create_app` over `LocalBackend`, in this
+process) and the streaming client; each session sends one ~{int(args.words * 1.3)}-token message
+to a fresh session and streams {args.max_tokens} tokens. Arms alternate per level: `batched`
+(decode steps of all generating sessions share a forward, up to 16 rows) and `one at a time`
+(`max_batch=1`, each step its own forward: the behaviour before batching). Aggregate tok/s:
+tokens after each session's first, over the span from the earliest first token to the latest
+last token.
+
+{table}
+
+{ratio_table}
+{long_md}
+Whole run: {raw["wall_s"]:.0f} s. Command: `agentcore bench concurrency --model {args.model}
+--levels {args.levels} --max-tokens {args.max_tokens} --long {args.long}`.
+"""
+    path = write_report("concurrency", md, raw, args.out or DOCS)
+    print(md)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
