@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from agentcore._atomic import atomic_write_bytes
 from agentcore.apps.sim._backend import BackendSpec, make_backend
 from agentcore.apps.sim._checkpoint import Checkpoint, RunPaths, scenario_digest
 from agentcore.apps.sim._host import (
@@ -197,7 +198,7 @@ def run_scenario(
             if stale.exists():
                 shutil.rmtree(stale)
         paths.transcript.unlink(missing_ok=True)
-        paths.scenario.write_text(text, encoding="utf-8")
+        atomic_write_bytes(paths.scenario, text.encode("utf-8"))
         ckpt = Checkpoint(
             scenario_digest=scenario_digest(text),
             seed=scenario.seed,
