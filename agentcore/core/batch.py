@@ -31,11 +31,9 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from agentcore.core.cache import StreamingCache
-from agentcore.core.llama import CoreLayer, CoreModel
-from agentcore.core.quant import linear
+from agentcore.core.llama import CoreModel
 
 __all__ = ["DecodeBatcher", "FairLock", "decode_batch"]
 
@@ -96,30 +94,8 @@ def decode_batch(
     """
     if len(tokens) != len(caches) or not caches:
         raise ValueError(f"decode_batch: {len(tokens)} tokens for {len(caches)} caches")
-    eps = core.dims.rms_eps
-    ids = torch.tensor(list(tokens), dtype=torch.long, device=core.device)[:, None]  # [B,1]
-    x = F.embedding(ids, core.embed)  # [B,1,hidden]
-    if core.embed_scale != 1.0:
-        x = x * core.embed_scale
-    b = x.shape[0]
-    for cache in caches:
-        cache.begin(1)
-    layers: list[CoreLayer] = list(core.layers)  # type: ignore[arg-type]
-    for i, layer in enumerate(layers):
-        h = F.rms_norm(x, (x.shape[-1],), layer.norm_in, eps)
-        q, k, v = layer.project_qkv(h)  # q: [B,Hq,1,D], k, v: [B,Hkv,1,D]
-        a = torch.cat(
-            [
-                cache.attend(i, q[j : j + 1], k[j : j + 1], v[j : j + 1])
-                for j, cache in enumerate(caches)
-            ]
-        )  # [B,Hq,1,D]
-        x = x + linear(a.transpose(1, 2).reshape(b, 1, -1), layer.w_o, layer.b_o)
-        x = x + layer.mlp(x)
-    for cache in caches:
-        cache.end()
-    x = F.rms_norm(x, (x.shape[-1],), core.norm, eps)
-    return linear(x, core.lm_head).float()[:, -1]  # [B,V]
+    ids = torch.tensor(list(tokens), dtype=torch.long)[:, None]  # [B,1]
+    return core.forward_hidden(ids, caches, logits="last")[:, -1]  # [B,V]
 
 
 @dataclasses.dataclass(eq=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -449,28 +450,41 @@ class CoreModel(nn.Module):
     def forward_hidden(
         self,
         ids: torch.Tensor,
-        cache: StreamingCache,
+        cache: StreamingCache | Sequence[StreamingCache],
         logits: str = "last",
         probe_until: int | None = None,
     ) -> torch.Tensor:
         """The forward pass without the inference-mode guard (training wraps it with grads).
-        ``probe_until``: a dry probe forward that stops after that layer (see :meth:`probe`)."""
+        ``probe_until``: a dry probe forward that stops after that layer (see :meth:`probe`).
+        ``cache``: one cache for the whole batch, or one per row of ``ids`` (sessions of their
+        own, batched: projections and MLP run on every row at once, attention row by row)."""
         eps = self.dims.rms_eps
         x = F.embedding(ids.to(self.device), self.embed)
         if self.embed_scale != 1.0:
             x = x * self.embed_scale
-        cache.begin(ids.shape[1], probe=probe_until is not None)
+        caches = [cache] if isinstance(cache, StreamingCache) else list(cache)
+        for c in caches:
+            c.begin(ids.shape[1], probe=probe_until is not None)
         b, t, _ = x.shape
         layers: list[CoreLayer] = list(self.layers)  # type: ignore[arg-type]
         for i, layer in enumerate(layers):
             h = F.rms_norm(x, (x.shape[-1],), layer.norm_in, eps)
             q, k, v = layer.project_qkv(h)
-            a = cache.attend(i, q, k, v)  # [B,Hq,T,D]
+            if len(caches) == 1:
+                a = caches[0].attend(i, q, k, v)  # [B,Hq,T,D]
+            else:  # row j is its own session
+                a = torch.cat(
+                    [
+                        c.attend(i, q[j : j + 1], k[j : j + 1], v[j : j + 1])
+                        for j, c in enumerate(caches)
+                    ]
+                )
             if i == probe_until:
                 break
             x = x + linear(a.transpose(1, 2).reshape(b, t, -1), layer.w_o, layer.b_o)
             x = x + layer.mlp(x)
-        cache.end()
+        for c in caches:
+            c.end()
         if probe_until is not None:
             return x[:, :0, :0]
         if logits == "last":
