@@ -81,6 +81,9 @@ class DecisionConfig:
     many: int = 8  # more tools than this: offer only the best top_k
     top_k: int = 3
     offer: int = 1  # tools the forced call may choose among (the best ones)
+    # a forced call (tool_choice="required") also offers the tools within this of the best: the
+    # model chooses among near ties ("How many miles is that?" after get_distance: 0.05 apart)
+    forced_margin: float = 0.08
     grounding: bool = True  # pass over tools whose numeric parameters the request cannot fill
 
 
@@ -309,9 +312,14 @@ class ToolSelector:
         """What a backend offers for one request: ``(tools, tool_choice, decision)``.
 
         ``"auto"``: the decision; a call becomes ``"required"`` over the offered tools, an
-        answer ``"none"`` (text, no tools shown). ``"required"`` with more than
-        :attr:`DecisionConfig.many` tools: the best :attr:`DecisionConfig.top_k`. Anything
-        else (a named tool, ``"none"``) passes through unchanged.
+        answer ``"none"`` (text, no tools shown). ``"required"``: the same ranking, without
+        the threshold (a call is forced): the best :attr:`DecisionConfig.offer` tools and those
+        within :attr:`DecisionConfig.forced_margin` of the best (with more than
+        :attr:`DecisionConfig.many` tools, the best :attr:`DecisionConfig.top_k` too). So a
+        tool whose result came back since the request is not offered again while another
+        is (after ``find_user`` and its result, ``get_orders``: left to choose among all the
+        tools, both models repeated ``find_user`` with the same arguments). Anything else (a
+        named tool, ``"none"``) passes through unchanged.
         """
         if tool_choice == "auto":
             decision = self.decide(messages, entries)
@@ -319,9 +327,16 @@ class ToolSelector:
                 return list(entries), "none", decision
             keep = set(decision.offered)
             return [e for e in entries if _name(e) in keep], "required", decision
-        if tool_choice == "required" and len(entries) > self.config.many:
-            keep = {name for name, _ in self.decide(messages, entries).ranked}
-            return [e for e in entries if _name(e) in keep], tool_choice, None
+        if tool_choice == "required" and entries:
+            decision = self.decide(messages, entries)
+            if not decision.ranked:  # no request to rank by: every tool stays
+                return list(entries), tool_choice, decision
+            best = decision.ranked[0][1]
+            keep = {name for name, _ in decision.ranked[: max(1, self.config.offer)]}
+            keep |= {n for n, score in decision.ranked if score > best - self.config.forced_margin}
+            if len(entries) > self.config.many:
+                keep |= set(decision.shown)
+            return [e for e in entries if _name(e) in keep], tool_choice, decision
         return list(entries), tool_choice, None
 
 
