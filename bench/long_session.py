@@ -12,9 +12,13 @@ appended as messages (not generated, so growing runs at prefill speed) with the 
 records the backend would keep for a request; the session is saved every ``--save-every``
 tokens. At each checkpoint (history length in tokens), per arm:
 
-- **short turn**: ``backend.complete`` of a one-line question (greedy, ``max_tokens=8``),
-  timed whole (render, probe and prefill, decode, save); one warm-up, then ``--turns`` timed;
-  median and p90, and the ratio to the first checkpoint's median;
+- **short turn**: ``backend.complete`` of a one-line question (greedy, exactly 8 tokens:
+  the end-of-turn token does not stop it, so every checkpoint decodes as many), timed whole
+  (render, probe and prefill, decode, save); one warm-up, then ``--turns`` timed; median and
+  p90. Each is followed by the same turn on a reference session of the arm kept at the first
+  checkpoint's length: the median of the pairs' ratios is the history's cost at the same
+  moments (this machine's speed drifts with other jobs); the ratio to the first checkpoint's
+  median is shown too;
 - **bytes per turn**: bytes the process passed to ``write()`` during one turn and its save
   (``/proc/self/io`` ``wchar``: journal record, compactions, recall block files), for a
   ~10-token turn and a ~1,000-token turn (``--byte-turns`` of each; median and max, a max
@@ -89,6 +93,7 @@ QUESTIONS = (
 SMALL = "Go on."  # the ~10-token turn (with max_tokens=1)
 CHARS_PER_TOKEN = 4.2  # SmolLM2's tokenizer on these books (used only to size the chunks)
 NAME = "long"  # the measured session of each arm
+REF = "ref"  # a session kept at the first checkpoint's length, timed between the long one's turns
 # where a short turn's time goes: cumulative ms of these functions under cProfile
 PHASES = {
     "_local.py:complete": "whole turn",
@@ -188,12 +193,16 @@ class Timed:
         self.last = time.perf_counter() - t0
 
 
-def turn(backend: LocalBackend, content: str, max_tokens: int, saves: Timed) -> dict[str, Any]:
-    """One request on the measured session: wall time, save time, tokens and bytes written."""
+def turn(
+    backend: LocalBackend, content: str, max_tokens: int, saves: Timed, name: str = NAME
+) -> dict[str, Any]:
+    """One request on a session: wall time, save time, tokens and bytes written."""
     request = ChatRequest(
         messages=[{"role": "user", "content": content}],
-        session=NAME,
-        params=SamplingParams(max_tokens=max_tokens, temperature=0.0),
+        session=name,
+        # exactly max_tokens (no stop at the end-of-turn token): turns at every checkpoint
+        # decode as many tokens, so their times compare (one step is ~1/9 of a short turn)
+        params=SamplingParams(max_tokens=max_tokens, temperature=0.0, stop_token_ids=()),
     )
     w0 = wchar()
     t0 = time.perf_counter()
@@ -222,10 +231,12 @@ def append_turn(s: Session, messages: list[dict[str, str]]) -> None:
     s.record("raw", messages)
 
 
-def grow(backend: LocalBackend, target: int, save_every: int, log: Any) -> dict[str, Any]:
-    """Grow the measured session to ``target`` tokens of history; its tokens/s."""
-    with backend.lock(NAME):
-        s = _session(backend, NAME)
+def grow(
+    backend: LocalBackend, target: int, save_every: int, log: Any, name: str = NAME
+) -> dict[str, Any]:
+    """Grow a session to ``target`` tokens of history; its tokens/s."""
+    with backend.lock(name):
+        s = _session(backend, name)
         book = Book(int(s.meta.get("bench_book_offset", 0)))
         rss_before = rss()["rss_mib"]
         start, t0 = s.n_tokens, time.perf_counter()
@@ -242,7 +253,7 @@ def grow(backend: LocalBackend, target: int, save_every: int, log: Any) -> dict[
             s.meta["bench_book_offset"] = book.offset
             s.meta["bench_turns"] = i
             if s.n_tokens - saved_at >= save_every or s.n_tokens >= target:
-                backend.save(NAME)
+                backend.save(name)
                 saved_at = s.n_tokens
                 rate = (s.n_tokens - start) / (time.perf_counter() - t0)
                 log(
@@ -317,16 +328,21 @@ def measure(
     """Everything measured at one checkpoint of one arm."""
     with backend.lock(NAME):
         history = _session(backend, NAME).n_tokens
-    short = []
+    short, ref = [], []
     for i in range(args.turns + 1):  # the first is a warm-up
+        # the long session's turn, then the reference session's: both see the same moments of
+        # a machine whose speed drifts (other tenants), so their ratio is the history's cost
         r = turn(backend, QUESTIONS[i % len(QUESTIONS)], 8, saves)
+        q = turn(backend, QUESTIONS[i % len(QUESTIONS)], 8, saves, REF)
         if i:
             short.append(r)
+            ref.append(q)
     ms = [r["ms"] for r in short]
+    ref_ms = [r["ms"] for r in ref]
     log(
         f"    short turn: median {statistics.median(ms):.0f} ms, p90 {pct(ms, 0.9):.0f} ms "
-        f"(save {statistics.median(r['save_ms'] for r in short):.0f} ms), "
-        f"'{short[-1]['reply'].strip()[:40]}'"
+        f"(save {statistics.median(r['save_ms'] for r in short):.0f} ms); reference session "
+        f"{statistics.median(ref_ms):.0f} ms; '{short[-1]['reply'].strip()[:40]}'"
     )
     small = [turn(backend, SMALL, 1, saves) for _ in range(args.byte_turns)]
     large = [turn(backend, book.take(990), 8, saves) for _ in range(args.byte_turns)]
@@ -338,6 +354,10 @@ def measure(
         "short_tokens": statistics.median(r["tokens"] for r in short),
         "short_bytes": statistics.median(r["bytes"] for r in short),
         "short_turns": short,
+        "ref_ms": statistics.median(ref_ms),
+        "ref_p90_ms": pct(ref_ms, 0.9),
+        "ref_turns": ref,
+        "vs_ref": statistics.median(a / b for a, b in zip(ms, ref_ms, strict=True)),
         "small_turns": small,
         "large_turns": large,
     }
@@ -411,6 +431,59 @@ def fmt_bytes(n: float | None) -> str:
     return f"{n / 2**10:.0f} KiB"
 
 
+def fixed_and_per_token(r: dict[str, Any]) -> tuple[float, float]:
+    """(fixed bytes, bytes per token) of a save, from the smallest ~10- and ~1,000-token
+    turns (turns whose save appended one journal record)."""
+    per = (r["large_bytes_min"] - r["small_bytes_min"]) / (r["large_tokens"] - r["small_tokens"])
+    return r["small_bytes_min"] - per * r["small_tokens"], per
+
+
+def goals(raw: dict[str, Any]) -> list[str]:
+    """The issue's goals, checked against the rows measured so far."""
+    out = ["## Goals", ""]
+    for arm, rows in raw["rows"].items():
+        if len(rows) < 2:
+            continue
+        a, b = rows[0], rows[-1]
+        ratio = b.get("vs_ref") or b["short_ms"] / a["short_ms"]
+        verdict = "met" if ratio <= 1.1 else "missed"
+        out.append(
+            f"- **{arm}**: short turn at {b['history_tokens']:,} tokens of history "
+            f"{b['short_ms']:.0f} ms, {ratio:.2f}x of the "
+            f"{a['history_tokens']:,}-token session's turns timed between its turns "
+            f"({b['short_ms'] / a['short_ms']:.2f}x of the first checkpoint's median, measured "
+            f"earlier) (goal: within 1.1x at 1M): {verdict}"
+            + (
+                ""
+                if b["checkpoint"] >= 1_000_000
+                else f" so far (largest checkpoint {b['checkpoint']:,})"
+            )
+            + "."
+        )
+    for arm, rows in raw["rows"].items():
+        parts = []
+        for r in rows:
+            fixed, per = fixed_and_per_token(r)
+            parts.append(
+                f"{fmt_bytes(fixed)} + {per / 1024:.1f} KiB/token at {r['history_tokens']:,}"
+            )
+        if parts:
+            out.append(
+                f"- **{arm}**: a save that appends one journal record writes "
+                + "; ".join(parts)
+                + " (fit through the smallest ~10- and ~1,000-token turns)."
+            )
+    exact = [r["restore_exact"] for rows in raw["rows"].values() for r in rows]
+    if exact:
+        out.append(
+            f"- Restore: {sum(exact)} of {len(exact)} restores gave the live session's next-token "
+            "logits bit for bit (kills at every step of a save: "
+            "`tests/core/test_session_journal.py::test_a_kill_at_any_step_of_a_save_restores_exactly`, "
+            "`tests/core/test_recall_kill.py`, `tests/server/test_restart.py`)."
+        )
+    return [*out, ""]
+
+
 def render(raw: dict[str, Any]) -> str:
     rows_by_arm: dict[str, list[dict[str, Any]]] = raw["rows"]
     lines = [
@@ -429,8 +502,14 @@ def render(raw: dict[str, Any]) -> str:
         "A persistent named session of `LocalBackend` per arm (the API agents and the server use),",
         "saved after every turn. History grows with chat turns of 500-2,000 tokens of public-domain",
         "books (user) and a canned one-line reply (assistant), appended without generating. A short",
-        "turn is `backend.complete` of a one-line question, greedy, `max_tokens=8`, timed whole",
+        "turn is `backend.complete` of a one-line question, greedy, exactly 8 generated tokens (the",
+        "end-of-turn token does not stop it, so every checkpoint decodes as many), timed whole",
         "(render, prefill, decode, save); median and p90 of the timed turns after one warm-up.",
+        "Each timed turn is followed by the same turn on a second session of the arm kept at the",
+        'first checkpoint\'s length ("2K session"; it grows only by these turns): "vs 2K',
+        "session\" is the median of the pairs' ratios, the history's cost with the machine's",
+        'drift (other jobs share its 2 cores) cancelled; "vs first" compares medians taken',
+        "minutes or hours apart.",
         "Bytes are what the process passed to `write()` during the turn and its save.",
         "",
     ]
@@ -440,6 +519,8 @@ def render(raw: dict[str, Any]) -> str:
         "short turn ms",
         "p90 ms",
         "vs first",
+        "2K session ms",
+        "vs 2K session",
         "of which save ms",
         "restore s",
         "exact",
@@ -457,6 +538,8 @@ def render(raw: dict[str, Any]) -> str:
                     r["short_ms"],
                     r["short_p90_ms"],
                     f"{r['short_ms'] / first:.2f}x" if first else "-",
+                    r.get("ref_ms", "-"),
+                    f"{r['vs_ref']:.2f}x" if "vs_ref" in r else "-",
                     r["short_save_ms"],
                     r["restore_s"],
                     "yes" if r["restore_exact"] else "NO",
@@ -465,6 +548,7 @@ def render(raw: dict[str, Any]) -> str:
                 ]
             )
     lines += ["## Short-turn time against history", "", markdown_table(headers, table), ""]
+    lines += goals(raw)
     headers = [
         "history tokens",
         "arm",
@@ -595,7 +679,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the sessions folder at the end")
     ap.add_argument("--profile", action="store_true", help="cProfile one short turn per checkpoint")
     ap.add_argument("--out", default="long_session", help="report name under docs/benchmarks/")
+    ap.add_argument(
+        "--render-only", action="store_true", help="rewrite the markdown from the JSON, run nothing"
+    )
     args = ap.parse_args(argv)
+    if args.render_only:
+        raw = json.loads((DOCS / f"{args.out}.json").read_text())
+        print(write_report(args.out, render(raw), raw))
+        return 0
     checkpoints = sorted(int(c) for c in args.checkpoints.split(","))
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     if not set(arms) <= set(ARMS) or not arms:
@@ -669,6 +760,7 @@ def main(argv: list[str] | None = None) -> int:
         for cp, arm in plan:
             backend = backends[arm]
             log(f"[{arm}] growing to {cp:,} tokens")
+            grow(backend, checkpoints[0], args.save_every, log, REF)  # once (then a no-op)
             grown = grow(backend, cp, args.save_every, log)
             if arm not in raw["idle"] and args.idle_sessions:
                 raw["idle"][arm] = idle_sessions(backend, args.idle_sessions, log)
@@ -690,6 +782,7 @@ def main(argv: list[str] | None = None) -> int:
             f"agentcore bench long_session --resume --workdir {work} "
             f"--checkpoints {args.checkpoints} --arms {args.arms} --turns {args.turns} "
             f"--byte-turns {args.byte_turns} --threads {args.threads}"
+            + f" --idle-sessions {args.idle_sessions} --save-every {args.save_every}"
             + (" --profile" if args.profile else "")
             + (f" --out {args.out}" if args.out != "long_session" else "")
         )
