@@ -18,6 +18,11 @@ definitions alone, in a few milliseconds:
    a topic, advice, writing, small talk), so "what is the difference between weather and
    climate" does not call the weather tool. A tool already called since the last user message
    counts only if the request asks for more than it did.
+4. **how many calls**: a request whose clauses each ask for a tool ("Play X. Then play Y.")
+   may get one call per such clause in one answer, among each clause's best tool.
+
+Under ``tool_choice="required"`` the same ranking picks the tools (without the threshold: a call
+is forced), so a tool whose result just came back is not offered again while another is.
 
 The backend then decodes a call among the offered tools (the grammar admits only those) or a
 text answer. Never decodes, never runs a model other than the embedder, never decides whether
@@ -81,6 +86,7 @@ class DecisionConfig:
     many: int = 8  # more tools than this: offer only the best top_k
     top_k: int = 3
     offer: int = 1  # tools the forced call may choose among (the best ones)
+    max_calls: int = 4  # calls one answer may hold (one per action clause of the request)
     # a forced call (tool_choice="required") also offers the tools within this of the best: the
     # model chooses among near ties ("How many miles is that?" after get_distance: 0.05 apart)
     forced_margin: float = 0.08
@@ -93,6 +99,8 @@ class Decision:
 
     ``call``: decode a call (among ``offered``) rather than text. ``ranked``: the candidate
     tools, best first, with their scores (what the prompt shows when tools are many).
+    ``calls``: how many calls one answer may hold (more than one when the request asks for
+    several things, each in its own clause; ``offered`` then holds each clause's tool).
     """
 
     call: bool
@@ -100,6 +108,7 @@ class Decision:
     ranked: tuple[tuple[str, float], ...]
     score: float
     reason: str
+    calls: int = 1  # the most calls the answer may hold: one per action clause
 
     @property
     def shown(self) -> tuple[str, ...]:
@@ -181,6 +190,34 @@ def _head(query: str) -> str:
     return head if len(head.split()) >= 2 else ""
 
 
+# where a request asks for a further thing: a sentence end (outside quotes: the period of
+# 'It is at noon.' is followed by the quote), or a joining word that opens a clause
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[A-Z0-9'\"])")
+_JOIN = re.compile(
+    r"(?:\s+|[,;]\s*)(?=(?:Also|And|Then|Plus)\b)|[,;]\s*(?=(?:and )?(?:then|also)\b)"
+)
+
+
+def _states_value(clause: str, tool: str) -> bool:
+    """Whether a clause states a value a call of ``tool`` could take: a number, a quoted text,
+    an address, or a capitalised word inside it that is not the tool's own subject ("BMI")."""
+    if re.search(r"\d|@|(?<!\w)(['\"]).+?\1(?!\w)", clause):
+        return True
+    subject = _name_words(tool)
+    return any(_stem(w.lower()) not in subject for w in re.findall(r"(?<=\s)[A-Z]\w*", clause))
+
+
+def _clauses(query: str) -> list[tuple[str, bool]]:
+    """The request's clauses in order, each with whether a joining word opens it ("Also,",
+    "Then", ", and then")."""
+    out: list[tuple[str, bool]] = []
+    for i, sentence in enumerate(_SENTENCE_END.split(query.strip())):
+        for j, part in enumerate(_JOIN.split(sentence)):
+            if part.strip():
+                out.append((part.strip(), j > 0 or bool(i and _JOIN.match(" " + part))))
+    return out
+
+
 def _called(messages: Sequence[Mapping[str, Any]]) -> set[str]:
     return {
         str(c.get("function", {}).get("name"))
@@ -254,10 +291,21 @@ class ToolSelector:
 
     # ------------------------------------------------------------------ decision
     def decide(
-        self, messages: Sequence[Mapping[str, Any]], entries: Sequence[Mapping[str, Any]]
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        entries: Sequence[Mapping[str, Any]],
+        *,
+        forced: bool = False,
     ) -> Decision:
         """Call or answer for the conversation ``messages`` with the tools ``entries``
-        (OpenAI ``tools`` entries), and which tools to offer."""
+        (OpenAI ``tools`` entries), and which tools to offer. ``forced``: a call whatever the
+        score (``tool_choice="required"``); only which tools, and how many calls, is decided.
+
+        A request whose clauses each ask for a tool ("Play X. Then play Y.", "What time is it
+        in Cairo? And define 'serendipity'.") gets one call per such clause (at most
+        :attr:`DecisionConfig.max_calls`), among each clause's best tool. A clause after the
+        first counts when a joining word opens it (also, and, then) or it states a value of
+        its own, so "... in French? Please translate it." stays one call."""
         cfg = self.config
         names = [str(e.get("function", e).get("name")) for e in entries]
         last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
@@ -271,37 +319,77 @@ class ToolSelector:
             n for m in messages if m.get("role") in ("user", "tool") for n in _numbers(_text(m))
         }
         head = _head(query)
-        qs = np.asarray(self.embed([query, head] if head else [query]), dtype=np.float32)
-        sims = np.max(self.tool_vectors(entries) @ qs.T, axis=1)  # [N]: best of request, head
-        chat = float(np.max(self._chat_vectors() @ qs[0]))
-        words = _words(query)
-        ranked: list[tuple[str, float]] = []
+        clauses = _clauses(query) if cfg.max_calls > 1 else []
+        clauses = clauses if len(clauses) > 1 else []
+        texts = [query, *([head] if head else []), *(c for c, _ in clauses)]
+        qs = np.asarray(self.embed(texts), dtype=np.float32)  # [T, D]
+        tool_sims = self.tool_vectors(entries) @ qs.T  # [N, T]
+        chats = np.max(self._chat_vectors() @ qs.T, axis=0)  # [T]
+        n_query = 2 if head else 1
+        sims = np.max(tool_sims[:, :n_query], axis=1)  # [N]: best of request, head
+        penalty = np.zeros(len(entries), dtype=np.float32)  # [N]: the conversation's
         passed: list[str] = []
-        for i in np.argsort(-sims, kind="stable"):
-            name = names[int(i)]
-            score = float(sims[i]) - cfg.chat_weight * chat
-            if _name_words(name) & words:
-                score += cfg.name_bonus
-            if cfg.grounding and _numeric_required(entries[int(i)]) > len(stated):
+        for i, name in enumerate(names):
+            if cfg.grounding and _numeric_required(entries[i]) > len(stated):
                 passed.append(name)
-                score -= 1.0
+                penalty[i] += 1.0
             if name in called:  # done already: another call must be a different tool
-                score -= 1.0
+                penalty[i] += 1.0
             elif name in earlier:
-                score -= cfg.recent_penalty
-            ranked.append((name, score))
-        ranked.sort(key=lambda r: -r[1])
+                penalty[i] += cfg.recent_penalty
+        scores = self._scores(sims, float(chats[0]), query, names) - penalty
+        ranked = [(names[int(i)], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
         shown = ranked[: cfg.top_k] if len(entries) > cfg.many else ranked
         best_name, best = ranked[0]
-        call = best >= cfg.threshold
+        call = forced or best >= cfg.threshold
         offered = tuple(n for n, _ in shown[: max(1, cfg.offer)]) if call else ()
+        if forced:  # and the near ties: the model chooses among them
+            near = (n for n, score in shown if score > best - cfg.forced_margin)
+            offered = tuple(dict.fromkeys([*offered, *near]))
+        n_calls = 1
+        if call and clauses:  # one call per clause that asks for a tool
+            per: list[str] = []
+            valued: dict[str, bool] = {}  # tool -> each clause asking for it states a value
+            for k, (text, joined) in enumerate(clauses):
+                col = n_query + k
+                clause_scores = self._scores(tool_sims[:, col], float(chats[col]), text, names)
+                clause_scores = clause_scores - penalty
+                j = int(np.argmax(clause_scores))
+                value = _states_value(text, names[j])
+                asks = clause_scores[j] >= cfg.threshold and (k == 0 or joined or value)
+                # the same tool again is a second call when a joining word opens the clause or
+                # each clause states its values ("What's my BMI? I weigh 58 kg ..." is one)
+                again = names[j] in valued
+                if asks and (not again or joined or (valued[names[j]] and value)):
+                    per.append(names[j])
+                if asks:
+                    valued[names[j]] = valued.get(names[j], True) and value
+            if len(per) > 1:
+                n_calls = min(len(per), cfg.max_calls)
+                offered = tuple(dict.fromkeys(per[:n_calls]))
         if call:
-            reason = f"{best_name} scores {best:.2f} >= {cfg.threshold:.2f}"
+            reason = f"{best_name} scores {best:.2f}" + (
+                " (a call is required)" if forced else f" >= {cfg.threshold:.2f}"
+            )
+            if n_calls > 1:
+                reason += f"; {n_calls} clauses ask for {', '.join(offered)}"
         elif passed and best_name in passed:
             reason = f"{best_name} needs more numbers than the request states"
         else:
             reason = f"best tool {best_name} scores {best:.2f} < {cfg.threshold:.2f}"
-        return Decision(call, offered, tuple(shown), best, reason)
+        return Decision(call, offered, tuple(shown), best, reason, n_calls)
+
+    def _scores(
+        self, sims: npt.NDArray[np.float32], chat: float, text: str, names: Sequence[str]
+    ) -> npt.NDArray[np.float32]:
+        """Each tool's score for one text (``sims: [N]`` its similarity to each tool): less a
+        share of its similarity to requests that need no tool, plus the name bonus."""
+        cfg = self.config
+        words = _words(text)
+        bonus = np.array(
+            [cfg.name_bonus if _name_words(n) & words else 0.0 for n in names], dtype=np.float32
+        )
+        return (sims - cfg.chat_weight * chat + bonus).astype(np.float32)  # [N]
 
     def narrow(
         self,
@@ -328,12 +416,10 @@ class ToolSelector:
             keep = set(decision.offered)
             return [e for e in entries if _name(e) in keep], "required", decision
         if tool_choice == "required" and entries:
-            decision = self.decide(messages, entries)
+            decision = self.decide(messages, entries, forced=True)
             if not decision.ranked:  # no request to rank by: every tool stays
                 return list(entries), tool_choice, decision
-            best = decision.ranked[0][1]
-            keep = {name for name, _ in decision.ranked[: max(1, self.config.offer)]}
-            keep |= {n for n, score in decision.ranked if score > best - self.config.forced_margin}
+            keep = set(decision.offered)
             if len(entries) > self.config.many:
                 keep |= set(decision.shown)
             return [e for e in entries if _name(e) in keep], tool_choice, decision

@@ -231,6 +231,7 @@ def build_action_grammar(
     allow_text: bool = True,
     call_format: CallFormat = HERMES,
     parallel: bool = False,
+    max_calls: int | None = None,
     marker_tokens: Mapping[str, int] | None = None,
     after_result: bool = False,
 ) -> str:
@@ -240,7 +241,8 @@ def build_action_grammar(
     only those appear in the grammar. ``require_tool=True`` or ``allow_text=False`` forbid the
     text branch, like ``tool_choice="required"``. ``call_format``: the markup of a call (the
     model family's own, :mod:`agentcore.tools._call_format`); ``parallel``: an answer may hold
-    several calls, where the format allows it. ``marker_tokens``: markup that the tokenizer
+    several calls, where the format allows it, at most ``max_calls`` of them (``None``: no
+    bound). ``marker_tokens``: markup that the tokenizer
     holds as one special token (Qwen's ``<tool_call>`` is token 151657): the grammar asks for
     that token, the one the model was trained to write, instead of spelling the text out.
     ``after_result``: the answer follows a tool result, so its text opens with words, never
@@ -278,8 +280,9 @@ def build_action_grammar(
                 branches.append(f"alt_{j}_{i}")
         rules.append(f"call: {' | '.join(calls)}")
         more = ""
-        if parallel and call_format.parallel:
-            more = f"({_lark_items(call_format.separator, markers)} call)*"
+        if parallel and call_format.parallel and (max_calls is None or max_calls > 1):
+            bound = "*" if max_calls is None else f"{{0,{max_calls - 1}}}"
+            more = f"({_lark_items(call_format.separator, markers)} call){bound}"
         group = [
             _lark_items(call_format.group_open, markers),
             "call",

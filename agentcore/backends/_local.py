@@ -3,9 +3,10 @@
 Owns named persistent sessions on one :class:`~agentcore.core.engine.Engine` (saved atomically
 after every turn when a folder is given), the translation of OpenAI-style messages and tools
 into the model's chat template, and constrained decoding: with tools, the answer is decoded
-under the action grammar built from the permitted tools (text or one valid call; with a JSON
-Schema as well, JSON valid under it or one valid call); with a JSON Schema alone, under that
-schema. Never decides which tools are allowed: the caller passes them.
+under the action grammar built from the permitted tools (text or valid calls: one, or one per
+clause of the request that asks for a tool, never the same call twice; with a JSON Schema as
+well, JSON valid under it or calls); with a JSON Schema alone, under that schema. Never decides
+which tools are allowed: the caller passes them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from agentcore.backends._call_decoding import DistinctCalls, distinct
 from agentcore.backends._continuation import Ledger, continuation
 from agentcore.backends._limits import (
     DEFAULT_MAX_RESIDENT,
@@ -271,6 +273,12 @@ class LocalBackend(ModelBackend):
             eos_token_ids=sorted(codec.stop_ids),
         )
 
+    def _call_constraint(self, grammar: str, max_calls: int) -> Any:
+        """The constraint of an answer that may call tools: the action grammar, and when it
+        allows several calls, the answer ends at the first call repeating an earlier one."""
+        constraint = self._grammar_constraint(grammar)
+        return DistinctCalls(constraint) if max_calls > 1 else constraint
+
     def _with_tools_prompt(
         self,
         s: Session,
@@ -491,6 +499,7 @@ class LocalBackend(ModelBackend):
         shown, shown_choice = tools, tool_choice
         decides = tools and json_schema is None and tool_choice in ("auto", "required")
         selector = self.tool_selector if decides else None
+        max_calls = 1  # calls one answer may hold: one per clause of the request that asks
         if selector is not None and tools:  # the decision: a call among a few tools, or text
             if hf_tok is None:
                 raise ValueError("constrained tool calls need a Hugging Face tokenizer")
@@ -498,6 +507,7 @@ class LocalBackend(ModelBackend):
             tools, tool_choice, decision = selector.narrow(messages, tools, tool_choice)
             if decision is not None:
                 log.debug("tool decision: %s", decision.reason)
+                max_calls = max(1, decision.calls)
             if shown and len(shown) > selector.config.many:  # many: the few retrieved ones
                 shown = tools if tool_choice != "none" else None
         # after a tool result the reply opens with words: small models copy the result back
@@ -509,7 +519,10 @@ class LocalBackend(ModelBackend):
             self._check_tool_schemas(tools, declared)
             dialect_args: dict[str, Any] = {
                 "call_format": dialect.call_format,
-                "parallel": False,  # one call per answer: small models repeat a call when allowed more
+                # several calls only where the request asks for several things: left free,
+                # small models repeat a call (DistinctCalls ends the answer at a repeat)
+                "parallel": max_calls > 1,
+                "max_calls": max_calls,
                 "marker_tokens": dialect.marker_tokens,
                 "after_result": after_result,
             }
@@ -520,7 +533,7 @@ class LocalBackend(ModelBackend):
                 )
             else:  # a forced call leaves no text for response_format to shape
                 grammar = build_action_grammar(declared, tool_choice, **dialect_args)
-            constraint = self._grammar_constraint(grammar)
+            constraint = self._call_constraint(grammar, max_calls)
         elif json_schema is not None:
             if hf_tok is None:
                 raise ValueError("JSON Schema output needs a Hugging Face tokenizer")
@@ -557,7 +570,7 @@ class LocalBackend(ModelBackend):
                 [{"role": "tool", "name": name, "content": error}], native=dialect.native
             )
             s.append_messages(note, add_generation_prompt=True)
-            again = self._grammar_constraint(grammar)  # a fresh parse state for the retry
+            again = self._call_constraint(grammar, max_calls)  # a fresh parse state
             result, records = _generate(s, turn, again, call_format)
             text, found, finish = _read_calls(result, declared, shapes)
             generated += len(result.token_ids)
@@ -682,11 +695,23 @@ def _read_calls(
         found = []
     if finish in ("length", "cancelled") and not _outside_tool_call(text, shapes):
         # a call cut off by max_tokens: its markup is never shown (the grammar lets nothing
-        # but the call into this answer, so no text remains)
-        return "", [], finish
+        # but calls into this answer, so no text remains); the calls completed before it stay
+        return "", distinct(_completed(text, shapes)), finish
     if found:
-        return "", found, "tool_calls"
+        return "", distinct(found), "tool_calls"
     return text, [], finish
+
+
+def _completed(text: str, shapes: CallFormat) -> list[Any]:
+    """The calls of an answer cut off by ``max_tokens`` that were complete before the cut."""
+    close = shapes.call_close.strip()
+    end = text.rfind(close) if close else -1
+    if end < 0:
+        return []
+    try:
+        return parse_calls(text[: end + len(close)], shapes)
+    except ToolCallParseError:
+        return []
 
 
 def _invalid_call(found: Sequence[Any], declared: Sequence[Any]) -> tuple[str, str] | None:

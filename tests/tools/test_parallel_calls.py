@@ -1,0 +1,220 @@
+"""Several calls in one answer (issue #22): one per clause of the request that asks for a tool,
+at most ``DecisionConfig.max_calls``, never the same call twice.
+
+The decision on the offline MiniLM embedder; the grammar's bound on the tiny trained tokenizer;
+end to end through LocalBackend on a tiny random Llama with the real SmolLM2 tokenizer, whose
+sampler is replaced by a script: it writes a given answer token by token wherever the grammar
+allows, and EOS where it does not (a model that wants to write that answer). No weights, no
+network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+
+from agentcore import testing
+from agentcore.backends import LocalBackend
+from agentcore.backends._call_decoding import complete_calls, distinct
+from agentcore.core import sampling
+from agentcore.core.sampling import SamplingParams
+from agentcore.tools import HERMES, ToolCall, ToolRegistry, build_action_grammar
+from agentcore.tools._decision import ToolSelector
+
+from .test_grammar import accepts, get_weather, ping
+
+
+def _tool(name: str, description: str, param: str, enum: list[str]) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {
+                "type": "object",
+                "properties": {param: {"type": "string", "enum": enum}},
+                "required": [param],
+            },
+        },
+    }
+
+
+SONG = _tool("play_song", "Play a song by an artist.", "title", ["Hallelujah", "Dancing Queen"])
+WEATHER = _tool("get_weather", "Current weather for a city.", "city", ["Oslo", "Lima"])
+TIMER = _tool("set_timer", "Start a countdown timer.", "minutes", ["5", "10"])
+TWO_SONGS = "Play Hallelujah by Leonard Cohen. Then play Dancing Queen by ABBA."
+TWO_TOOLS = "What's the weather in Oslo right now? Also, set a timer for 10 minutes."
+
+
+def _user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+@pytest.fixture(scope="module")
+def selector() -> ToolSelector:
+    from agentcore.memory import embed_texts
+
+    return ToolSelector(lambda texts: embed_texts(list(texts), device="cpu"))
+
+
+# ---------------------------------------------------------------- the decision
+
+
+def test_two_clauses_asking_for_one_tool_each_allow_two_calls(selector: ToolSelector) -> None:
+    d = selector.decide(_user(TWO_TOOLS), [SONG, WEATHER, TIMER])
+    assert (d.call, d.calls, d.offered) == (True, 2, ("get_weather", "set_timer"))
+
+
+def test_the_same_tool_twice_when_a_joining_word_asks_again(selector: ToolSelector) -> None:
+    d = selector.decide(_user(TWO_SONGS), [SONG, WEATHER, TIMER])
+    assert (d.calls, d.offered) == (2, ("play_song",))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What's the weather in Oslo right now?",
+        "How do you say 'The meeting is at noon.' in French? Please translate it.",
+        "What's my BMI? I weigh 58 kg and I'm 1.62 m tall.",
+    ],
+)
+def test_one_request_in_several_sentences_stays_one_call(selector: ToolSelector, text: str) -> None:
+    bmi = _tool("calculate_bmi", "Body mass index from weight and height.", "weight", ["58"])
+    translate = _tool("translate_text", "Translate a text into a language.", "text", ["x"])
+    d = selector.decide(_user(text), [WEATHER, bmi, translate])
+    assert d.call and d.calls == 1, d.reason
+
+
+def test_required_offers_each_clause_tool(selector: ToolSelector) -> None:
+    narrowed, choice, d = selector.narrow(_user(TWO_TOOLS), [SONG, WEATHER, TIMER], "required")
+    assert choice == "required" and d is not None and d.calls == 2
+    assert {t["function"]["name"] for t in narrowed} == {"get_weather", "set_timer"}
+
+
+# ---------------------------------------------------------------- the grammar's bound
+
+
+def test_the_grammar_bounds_the_number_of_calls(tiny_tokenizer: Any) -> None:
+    registry = ToolRegistry([get_weather, ping])
+    grammar = build_action_grammar(registry, "required", parallel=True, max_calls=2)
+    two = HERMES.render([("get_weather", {"city": "Oslo"}), ("ping", {})])
+    three = HERMES.render([("get_weather", {"city": "Oslo"}), ("ping", {}), ("ping", {})])
+    assert accepts(tiny_tokenizer, grammar, two)
+    assert not accepts(tiny_tokenizer, grammar, three)
+    one_only = build_action_grammar(registry, "required", parallel=True, max_calls=1)
+    assert not accepts(tiny_tokenizer, one_only, two)
+
+
+def test_repeats_are_found_and_dropped() -> None:
+    text = HERMES.render([("find_user", {"name": "Ann"}), ("find_user", {"name": "Ann"})])
+    keys = complete_calls(text + '\n<tool_call>\n{"name": "x", "argu')
+    assert len(keys) == 2 and keys[0] == keys[1]  # the unfinished third is left out
+    calls = [ToolCall("a", {"x": 1, "y": 2}), ToolCall("a", {"y": 2, "x": 1}), ToolCall("b", {})]
+    assert distinct(calls) == [calls[0], calls[2]]
+
+
+# ---------------------------------------------------------------- through LocalBackend
+
+
+@pytest.fixture(scope="module")
+def backend(smollm2_tokenizer: Any) -> LocalBackend:
+    from agentcore.core.codec import HFCodec
+
+    return LocalBackend(testing.tiny_engine(codec=HFCodec(smollm2_tokenizer)))
+
+
+@pytest.fixture
+def script(monkeypatch: pytest.MonkeyPatch, backend: LocalBackend) -> Iterator[list[str]]:
+    """Set ``script[0]`` to the answer the model wants to write."""
+    wanted = [""]
+    picked: list[int] = []
+    tok = backend.engine.codec.hf
+    eos = sorted(backend.engine.codec.stop_ids)
+
+    def pick(self: Any, logits: torch.Tensor, params: Any, recent: Any = (), allowed: Any = None, reply: Any = ()) -> int:  # fmt: skip
+        target = tok.encode(wanted[0], add_special_tokens=False)
+        ok = allowed if allowed is not None else torch.ones_like(logits, dtype=torch.bool)
+        step = len(picked)
+        if step < len(target) and target[:step] == picked and ok[target[step]]:
+            choice = target[step]
+        elif any(ok[e] for e in eos):
+            choice = next(e for e in eos if ok[e])
+        else:
+            choice = int(torch.nonzero(ok)[0])
+        picked.append(choice)
+        return choice
+
+    monkeypatch.setattr(sampling.Sampler, "pick", pick)
+    original = backend.chat
+
+    def chat(*args: Any, **kwargs: Any) -> Any:
+        picked.clear()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(backend, "chat", chat)
+    yield wanted
+
+
+PARAMS = SamplingParams(max_tokens=120)
+
+
+def test_backend_decodes_one_call_per_clause(backend: LocalBackend, script: list[str]) -> None:
+    script[0] = HERMES.render([("get_weather", {"city": "Oslo"}), ("set_timer", {"minutes": "10"})])
+    r = backend.chat(
+        _user(TWO_TOOLS), tools=[SONG, WEATHER, TIMER], tool_choice="auto", params=PARAMS
+    )
+    assert [(c.name, c.arguments) for c in r.tool_calls] == [
+        ("get_weather", {"city": "Oslo"}),
+        ("set_timer", {"minutes": "10"}),
+    ]
+    assert len({c.id for c in r.tool_calls}) == 2
+
+
+def test_backend_never_writes_more_calls_than_clauses(
+    backend: LocalBackend, script: list[str]
+) -> None:
+    script[0] = HERMES.render(
+        [("play_song", {"title": "Hallelujah"}), ("play_song", {"title": "Dancing Queen"})] * 2
+    )
+    r = backend.chat(_user(TWO_SONGS), tools=[SONG, WEATHER], tool_choice="required", params=PARAMS)
+    assert [c.arguments["title"] for c in r.tool_calls] == ["Hallelujah", "Dancing Queen"]
+
+
+def test_backend_ends_the_answer_at_a_repeated_call(
+    backend: LocalBackend, script: list[str]
+) -> None:
+    script[0] = HERMES.render([("play_song", {"title": "Hallelujah"})] * 2) + "\nmore text"
+    r = backend.chat(_user(TWO_SONGS), tools=[SONG, WEATHER], tool_choice="auto", params=PARAMS)
+    assert [(c.name, c.arguments) for c in r.tool_calls] == [("play_song", {"title": "Hallelujah"})]
+    assert r.finish_reason == "tool_calls"
+
+
+def test_backend_keeps_one_call_for_a_one_clause_request(
+    backend: LocalBackend, script: list[str]
+) -> None:
+    script[0] = HERMES.render(
+        [("get_weather", {"city": "Oslo"}), ("get_weather", {"city": "Lima"})]
+    )
+    r = backend.chat(
+        _user("What's the weather in Oslo right now?"), tools=[WEATHER, TIMER], params=PARAMS
+    )
+    assert [(c.name, c.arguments) for c in r.tool_calls] == [("get_weather", {"city": "Oslo"})]
+
+
+def test_backend_keeps_the_calls_completed_before_max_tokens(
+    backend: LocalBackend, script: list[str]
+) -> None:
+    first = HERMES.render([("get_weather", {"city": "Oslo"})])
+    script[0] = HERMES.render([("get_weather", {"city": "Oslo"}), ("set_timer", {"minutes": "10"})])
+    cut = len(backend.engine.codec.hf.encode(first + "\n<tool_call>\n{", add_special_tokens=False))
+    r = backend.chat(
+        _user(TWO_TOOLS),
+        tools=[SONG, WEATHER, TIMER],
+        tool_choice="auto",
+        params=SamplingParams(max_tokens=cut),
+    )
+    assert [(c.name, c.arguments) for c in r.tool_calls] == [("get_weather", {"city": "Oslo"})]
+    assert (r.text, r.finish_reason) == ("", "length")
