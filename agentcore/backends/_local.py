@@ -4,8 +4,9 @@ Owns named persistent sessions on one :class:`~agentcore.core.engine.Engine` (sa
 after every turn when a folder is given), the translation of OpenAI-style messages and tools
 into the model's chat template, and constrained decoding: with tools, the answer is decoded
 under the action grammar built from the permitted tools (text or valid calls: one, or one per
-clause of the request that asks for a tool, never the same call twice; with a JSON Schema as
-well, JSON valid under it or calls); with a JSON Schema alone, under that schema. Never decides
+clause of the request that asks for a tool, never the same call twice, argument values steered
+toward those the conversation states: ``LocalBackend.call_steering``); with a JSON Schema as
+well, JSON valid under it or calls; with a JSON Schema alone, under that schema. Never decides
 which tools are allowed: the caller passes them.
 """
 
@@ -24,7 +25,14 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from agentcore.backends._call_decoding import DistinctCalls, distinct
+from agentcore.backends._call_decoding import (
+    ArgumentBias,
+    CallSteering,
+    DistinctCalls,
+    copying,
+    distinct,
+    token_pieces,
+)
 from agentcore.backends._continuation import Ledger, continuation
 from agentcore.backends._limits import (
     DEFAULT_MAX_RESIDENT,
@@ -219,6 +227,9 @@ class LocalBackend(ModelBackend):
         self._locks = SessionLocks()  # one per session in use, dropped when released
         self._guard = threading.Lock()  # guards _sessions, _clean and _schema_warnings
         self._schema_warnings: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        # how call arguments are steered while decoded (copying stated values): a
+        # CallSteering; CallSteering(copy_bonus=0) leaves them to the grammar and the model
+        self.call_steering = CallSteering()
 
     @classmethod
     def load(cls, model: str | None = None, **kwargs: Any) -> LocalBackend:
@@ -271,6 +282,28 @@ class LocalBackend(ModelBackend):
             grammar,
             vocab_size=self.engine.core.dims.vocab,
             eos_token_ids=sorted(codec.stop_ids),
+        )
+
+    def _argument_bias(self, declared: Sequence[Any], messages: Sequence[Message]) -> Any:
+        """The sampler wrapper that steers call arguments toward what ``messages`` state (the
+        user's words and tool results), or None (no tools, or :attr:`call_steering` off)."""
+        steering = self.call_steering
+        if not declared or not (steering.copy_bonus or steering.optional_support):
+            return None
+        said = [m for m in messages if isinstance(m.get("content"), str)]
+        sources = [str(m["content"]) for m in said if m.get("role") in ("user", "tool")]
+        words = re.findall(
+            r"\w+", " ".join(str(m["content"]) for m in said if m.get("role") == "user")
+        )
+        codec = self.engine.codec
+        return ArgumentBias(
+            None,
+            sources,
+            token_pieces(codec.hf, sorted(codec.stop_ids)),
+            steering,
+            arguments_key=self.dialect.call_format.arguments_key,
+            schemas={t.name: t.parameters for t in declared},
+            words=words,
         )
 
     def _call_constraint(self, grammar: str, max_calls: int) -> Any:
@@ -557,7 +590,9 @@ class LocalBackend(ModelBackend):
         shapes = dialect.call_format
         if tool_choice != "auto" or json_schema is not None:
             shapes = dataclasses.replace(shapes, alternates=())
-        result, records = _generate(s, turn, constraint, call_format)
+        result, records = _generate(
+            s, turn, constraint, call_format, self._argument_bias(declared, messages)
+        )
         text, found, finish = _read_calls(result, declared, shapes)
         generated = len(result.token_ids)
         invalid = _invalid_call(found, declared)
@@ -571,7 +606,9 @@ class LocalBackend(ModelBackend):
             )
             s.append_messages(note, add_generation_prompt=True)
             again = self._call_constraint(grammar, max_calls)  # a fresh parse state
-            result, records = _generate(s, turn, again, call_format)
+            result, records = _generate(
+                s, turn, again, call_format, self._argument_bias(declared, messages)
+            )
             text, found, finish = _read_calls(result, declared, shapes)
             generated += len(result.token_ids)
             retries = 1
@@ -752,13 +789,17 @@ def _raw_history(s: Session) -> Iterator[Message]:
 
 
 def _generate(
-    s: Session, turn: _Turn, constraint: Any, call_format: CallFormat | None
+    s: Session,
+    turn: _Turn,
+    constraint: Any,
+    call_format: CallFormat | None,
+    bias: ArgumentBias | None = None,
 ) -> tuple[GenerationResult, list[tuple[float, list[tuple[int, float]]]]]:
     """Decode the reply; with ``turn.logprobs``, also (log-probability, best alternatives) per
-    generated token. Penalties never apply inside a tool call (of ``call_format``, when tools
-    are offered)."""
+    generated token (of the model's own logits, before ``bias``). Penalties never apply inside
+    a tool call (of ``call_format``, when tools are offered)."""
     on_token = turn.on_token
-    with recording(s, turn.request.logprobs) as records:
+    with copying(s, bias), recording(s, turn.request.logprobs) as records:
         result = s.generate(
             turn.request.params,
             constraint=constraint,

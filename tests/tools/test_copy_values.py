@@ -1,0 +1,155 @@
+"""Argument values steered toward the conversation (issue #22): ArgumentBias in LocalBackend.
+
+SmolLM2-135M wrote origin "MADRADAS" for "Madrid". With ``CallSteering.copy_bonus`` the tokens
+that continue a span the conversation states get a bonus inside argument values, and with
+``optional_support`` an optional key the request does not name is not opened. Here a tiny random
+Llama on the real SmolLM2 tokenizer (no weights, no network): left alone it writes random text
+into a free string argument and opens optional keys; with a large bonus it writes a span of the
+request, and a stated number whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agentcore import testing
+from agentcore.backends import LocalBackend
+from agentcore.backends._call_decoding import CallSteering, argument_spot
+from agentcore.core.sampling import SamplingParams
+
+
+def _tool(name: str, param: str, kind: str) -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"{name.replace('_', ' ')}.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    param: {"type": kind, "maxLength": 24} if kind == "string" else {"type": kind}
+                },
+                "required": [param],
+            },
+        },
+    }
+
+
+WEATHER = _tool("get_weather", "city", "string")
+TIMER = _tool("set_timer", "minutes", "integer")
+ASK_WEATHER = "What's the weather like in Madrid right now?"
+
+
+@pytest.fixture(scope="module")
+def engine(smollm2_tokenizer: Any) -> Any:
+    from agentcore.core.codec import HFCodec
+
+    return testing.tiny_engine(codec=HFCodec(smollm2_tokenizer))
+
+
+def _call(engine: Any, text: str, tool: dict[str, Any], bonus: float, seed: int) -> Any:
+    backend = LocalBackend(engine)
+    backend.call_steering = CallSteering(copy_bonus=bonus, copy_from_start=True)
+    r = backend.chat(
+        [{"role": "user", "content": text}],
+        tools=[tool],
+        tool_choice="required",
+        params=SamplingParams(max_tokens=60, temperature=1.0, seed=seed),
+    )
+    assert len(r.tool_calls) == 1, r
+    return next(iter(r.tool_calls[0].arguments.values()))
+
+
+def _a_span(value: str, text: str) -> bool:
+    low = text.lower()
+    return bool(value) and any(
+        low.startswith(value.lower(), i) for i in range(len(low)) if i == 0 or low[i - 1] == " "
+    )
+
+
+def test_without_the_bonus_the_random_model_invents_values(engine: Any) -> None:
+    values = [_call(engine, ASK_WEATHER, WEATHER, 0.0, seed) for seed in range(4)]
+    assert not all(_a_span(v, ASK_WEATHER) for v in values), values
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_with_the_bonus_a_string_value_is_a_span_of_the_request(engine: Any, seed: int) -> None:
+    value = _call(engine, ASK_WEATHER, WEATHER, 100.0, seed)
+    assert _a_span(value, ASK_WEATHER), value
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_with_the_bonus_a_stated_number_is_copied_whole(engine: Any, seed: int) -> None:
+    assert _call(engine, "Set a timer for 25 minutes please.", TIMER, 100.0, seed) == 25
+
+
+def test_the_spot_in_a_call_is_read_from_its_text() -> None:
+    head = '<tool_call>\n{"name": "get_distance", "arguments": '
+    assert argument_spot(head + '{"origin": "Mad').kind == "string"
+    assert argument_spot(head + '{"origin": "Mad').partial == "Mad"
+    assert argument_spot(head + '{"orig').kind == "key"
+    assert argument_spot(head + '{"origin": "Madrid", "km": 12').partial == "12"
+    assert argument_spot(head + '{"origin": ').kind == "value"
+    assert argument_spot(head + '{"origin": "Madrid"}}').kind == ""  # the call is complete
+    assert argument_spot('{"name": "x", "other": {"a": "b').kind == ""  # not the arguments
+
+
+UNIT = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "enum": ["Oslo"]},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                "note": {"type": "string", "maxLength": 8},
+            },
+            "required": ["city"],
+        },
+    },
+}
+
+
+def _arguments(engine: Any, text: str, steering: CallSteering, seed: int) -> dict[str, Any]:
+    backend = LocalBackend(engine)
+    backend.call_steering = steering
+    r = backend.chat(
+        [{"role": "user", "content": text}],
+        tools=[UNIT],
+        tool_choice="required",
+        params=SamplingParams(max_tokens=60, temperature=1.0, seed=seed),
+    )
+    assert len(r.tool_calls) == 1, r
+    return dict(r.tool_calls[0].arguments)
+
+
+def test_optional_keys_only_when_the_request_asks_for_them(engine: Any) -> None:
+    ask = "What's the weather in Oslo?"
+    left_alone = [_arguments(engine, ask, CallSteering(copy_bonus=0.0), seed) for seed in range(6)]
+    assert any(set(a) != {"city"} for a in left_alone), left_alone  # the random model adds keys
+    steered = CallSteering(optional_support=True)
+    assert all(set(_arguments(engine, ask, steered, seed)) == {"city"} for seed in range(6))
+    # "Fahrenheit" names an enum value of unit: the key may be written (never "note")
+    for seed in range(6):
+        args = _arguments(engine, "Weather in Oslo in Fahrenheit?", steered, seed)
+        assert "note" not in args, args
+
+
+def test_a_span_ends_at_a_quote_of_its_source(smollm2_tokenizer: Any) -> None:
+    from agentcore.backends._call_decoding import ArgumentBias, token_pieces
+
+    pieces = token_pieces(smollm2_tokenizer, [smollm2_tokenizer.eos_token_id])
+    result = '{"phone": "+353 85 555 0101", "email": "liam@example.ie"}'
+    head = '<tool_call>\n{"name": "send_sms", "arguments": {"phone": "'
+    bias = ArgumentBias(None, [result], pieces, CallSteering(copy_bonus=4.0))
+    texts = {pieces.text[i] or "" for i in bias.favoured(head + "+353 85 555 0101")}
+    assert '"' in texts  # the value may end here
+    assert not any(t.startswith("\\") for t in texts)  # never into the escaped quote
+    assert " " in {pieces.text[i] for i in bias.favoured(head + "+353 85")}
+    # copy_from_start=False: the model picks the span, the bonus only helps it continue
+    mid = ArgumentBias(None, [result], pieces, CallSteering(copy_bonus=4.0, copy_from_start=False))
+    assert not mid.favoured(head) and mid.favoured(head + "+353")
