@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import ctypes
 import gc
 import io
 import json
@@ -166,6 +167,17 @@ def rss() -> dict[str, float]:
     return {"rss_mib": m.rss / 2**20, "rss_file_mib": m.shared / 2**20}
 
 
+def trimmed_rss() -> float | None:
+    """RSS in MiB after glibc's ``malloc_trim(0)`` returns the free heap (None: no glibc)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    gc.collect()
+    libc.malloc_trim(0)
+    return float(rss()["rss_mib"])
+
+
 def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
@@ -238,7 +250,7 @@ def grow(
     with backend.lock(name):
         s = _session(backend, name)
         book = Book(int(s.meta.get("bench_book_offset", 0)))
-        rss_before = rss()["rss_mib"]
+        rss_before = trimmed_rss() or rss()["rss_mib"]
         start, t0 = s.n_tokens, time.perf_counter()
         saved_at = s.n_tokens
         i = int(s.meta.get("bench_turns", 0))
@@ -261,9 +273,13 @@ def grow(
                 )
         seconds = time.perf_counter() - t0
     grown = s.n_tokens - start
+    after = rss()["rss_mib"]
     return {
         "rss_before_grow_mib": rss_before,
-        "rss_after_grow_mib": rss()["rss_mib"],
+        "rss_after_grow_mib": after,
+        # freed heap glibc keeps (the recall selection's temporaries grow with the store, and
+        # a freed block too small for the next one stays resident): what malloc_trim returns
+        "rss_after_grow_trimmed_mib": trimmed_rss(),
         "grown_tokens": grown,
         "grow_s": seconds,
         "grow_tok_s": grown / seconds if seconds > 0 else None,
@@ -489,7 +505,9 @@ def render(raw: dict[str, Any]) -> str:
     lines = [
         "# Long-session benchmark",
         "",
-        f"Command: `{raw['command']}`; {raw['elapsed_s'] / 60:.1f} min"
+        "Command: "
+        + ", then ".join(f"`{c}`" for c in raw["command"].replace("`", "").split("; then "))
+        + f"; {raw['elapsed_s'] / 60:.1f} min"
         + (" (over several runs: `--resume`)" if raw.get("resumed") else "")
         + ".",
         f"Machine: {raw['machine']}. Model: {raw['model']}, window {raw['window']} tokens "
@@ -603,7 +621,12 @@ def render(raw: dict[str, Any]) -> str:
                         * 2**20
                         / (grew["grown_tokens"] / 100_000)
                     )
-                    + f" (growing to {grew['history_tokens']:,})",
+                    + f" (growing to {grew['history_tokens']:,})"
+                    + (
+                        f"; {fmt_bytes((grew['rss_after_grow_trimmed_mib'] - grew['rss_before_grow_mib']) * 2**20 / (grew['grown_tokens'] / 100_000))} after malloc_trim"
+                        if grew.get("rss_after_grow_trimmed_mib")
+                        else ""
+                    ),
                     "disk": fmt_bytes((b["recall_disk_bytes"] - a["recall_disk_bytes"]) / d),
                 }
         mem.append(
@@ -625,7 +648,10 @@ def render(raw: dict[str, Any]) -> str:
         "the first and last checkpoint with a store, the store's own RAM account (RAM tier,",
         "capped by `host_ram_mib`, plus the probe layers' key index) and its block files on",
         "disk; the process RSS growth while the longest stretch of history grew (nothing else",
-        "runs meanwhile; the probe index grows by doubling, so RSS moves in steps).",
+        "runs meanwhile; the probe index grows by doubling, so RSS moves in steps), and what is",
+        "left of it after glibc's `malloc_trim(0)` (heap the allocator had kept after the",
+        "selection's temporaries, which grow with the store, were freed; runs before this",
+        "column was added lack it).",
         "",
         markdown_table(
             [
