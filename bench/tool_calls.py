@@ -244,9 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(chosen)} cases of the {args.split} split (`bench/_tool_call_cases.py`, written "
         "for this benchmark), each a fresh stateless request through `LocalBackend`, greedy, "
         f"at most {args.max_tokens} new tokens. Percent of cases right, AST-style: the "
-        "parsed arguments against the accepted values per parameter; parallel needs both "
-        "calls (the backend decodes one call per answer, so parallel scores 0 by design "
-        "today); irrelevance needs a text answer; `required` leaves irrelevance out.",
+        "parsed arguments against the accepted values per parameter; parallel needs every "
+        "call, in any order, and no other (the backend decodes one call per clause of the "
+        "request since 2026-12-03; before, one call per answer); irrelevance needs a text "
+        "answer; "
+        "`required` leaves irrelevance out.",
         "",
         *out,
         "",
