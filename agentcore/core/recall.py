@@ -49,6 +49,10 @@ from agentcore.core.rope import Rotary
 __all__ = ["EvictedStore", "RecallConfig"]
 
 
+# blocks one scoring slice holds: [H_kv, Q, 128 * block] float32 scores, ~19 MB for SmolLM2
+_SLICE_BLOCKS = 128
+
+
 @dataclasses.dataclass(frozen=True)
 class RecallConfig:
     """Sizes of the evicted-context store and of what is recalled."""
@@ -346,12 +350,25 @@ class EvictedStore:
         the largest attention probability any head and query would give one of its tokens
         among these tokens (per-head normalisation, so heads with large logits everywhere do
         not drown the others). Scores run along the last, contiguous axis; the exponentials
-        stay inside one log-sum-exp."""
-        scores = torch.matmul(q.to(keys.dtype), keys.transpose(1, 2)).float()  # [H_kv, Q, N]
-        lse = torch.logsumexp(scores, dim=-1, keepdim=True)
-        h, nq, n = scores.shape
-        best = scores.view(h, nq, n // block, block).amax(dim=-1)  # [H_kv, Q, n]
-        return (best - lse).amax(dim=(0, 1))
+        stay inside one log-sum-exp.
+
+        The keys are scored ``_SLICE_BLOCKS`` blocks at a time (a running log-sum-exp joins the
+        slices), so the score matrix has one size whatever the history: one matrix over every
+        key of a 100K-token store was ~230 MB per probe layer, and the allocator kept a growing
+        heap of them (RSS +6.5 GB per 100K tokens, docs/benchmarks/long_session.md)."""
+        q = q.to(keys.dtype)
+        step = _SLICE_BLOCKS * block
+        best: list[torch.Tensor] = []
+        lse: torch.Tensor | None = None
+        for lo in range(0, keys.shape[1], step):
+            scores = torch.matmul(q, keys[:, lo : lo + step].transpose(1, 2)).float()
+            part = torch.logsumexp(scores, dim=-1)  # [H_kv, Q]
+            lse = part if lse is None else torch.logaddexp(lse, part)
+            h, nq, m = scores.shape
+            best.append(scores.view(h, nq, m // block, block).amax(dim=-1))  # [H_kv, Q, m/block]
+        if lse is None:
+            return torch.zeros(0)
+        return (torch.cat(best, dim=-1) - lse[..., None]).amax(dim=(0, 1))
 
     def _evidence(self, blocks: list[int] | None, n: int, n_queries: int | None) -> torch.Tensor:
         """Per block (all ``n`` blocks, or only ``blocks``), the evidence summed over the probe
