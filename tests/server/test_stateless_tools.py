@@ -66,9 +66,9 @@ def turns(monkeypatch: pytest.MonkeyPatch) -> _Turns:
     seen = _Turns()
     real = local._generate
 
-    def spy(s: Any, turn: Any, constraint: Any, call_format: Any) -> Any:
+    def spy(s: Any, turn: Any, constraint: Any, call_format: Any, bias: Any = None) -> Any:
         seen.prompts.append((list(s.tokens), s.rendered))
-        result, records = real(s, turn, constraint, call_format)
+        result, records = real(s, turn, constraint, call_format, bias)
         seen.generated.append(list(result.token_ids))
         return result, records
 

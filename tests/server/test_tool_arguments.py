@@ -57,7 +57,9 @@ class _Script:
         self.engine, self.codes = engine, codes
         self.prompts: list[str] = []
 
-    def __call__(self, real: Any, s: Any, turn: Any, constraint: Any, fmt: Any) -> Any:
+    def __call__(
+        self, real: Any, s: Any, turn: Any, constraint: Any, fmt: Any, bias: Any = None
+    ) -> Any:
         n = len(self.prompts)
         self.prompts.append(s.rendered)
         code = self.codes[n] if n < len(self.codes) else None
@@ -70,7 +72,7 @@ class _Script:
                 vocab_size=self.engine.core.dims.vocab,
                 eos_token_ids=sorted(codec.stop_ids),
             )
-        return real(s, turn, constraint, fmt)
+        return real(s, turn, constraint, fmt, bias)
 
 
 @pytest.fixture
