@@ -187,10 +187,6 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
-def _session(backend: LocalBackend, name: str) -> Session:
-    return backend.get_session(name)
-
-
 class Timed:
     """Wraps ``backend.save`` to time each save (the instance attribute shadows the method)."""
 
@@ -248,7 +244,7 @@ def grow(
 ) -> dict[str, Any]:
     """Grow a session to ``target`` tokens of history; its tokens/s."""
     with backend.lock(name):
-        s = _session(backend, name)
+        s = backend.get_session(name)
         book = Book(int(s.meta.get("bench_book_offset", 0)))
         rss_before = trimmed_rss() or rss()["rss_mib"]
         start, t0 = s.n_tokens, time.perf_counter()
@@ -292,7 +288,7 @@ def grow(
 def restore_check(backend: LocalBackend) -> dict[str, Any]:
     """A second backend on the same folder restores the session: time, exact logits."""
     assert backend.sessions_dir is not None
-    live = _session(backend, NAME)
+    live = backend.get_session(NAME)
     other = LocalBackend(
         backend.engine, sessions_dir=backend.sessions_dir, session_config=backend.session_config
     )
@@ -343,7 +339,7 @@ def measure(
 ) -> dict[str, Any]:
     """Everything measured at one checkpoint of one arm."""
     with backend.lock(NAME):
-        history = _session(backend, NAME).n_tokens
+        history = backend.get_session(NAME).n_tokens
     short, ref = [], []
     for i in range(args.turns + 1):  # the first is a warm-up
         # the long session's turn, then the reference session's: both see the same moments of
@@ -392,7 +388,7 @@ def measure(
         row["profile"] = profile_turn(backend, saves, QUESTIONS[-1])
     row.update(restore_check(backend))
     with backend.lock(NAME):
-        s = _session(backend, NAME)
+        s = backend.get_session(NAME)
         stats = s.stats()
         row["history_after_tokens"] = s.n_tokens
     recall = stats.get("recall")
@@ -791,12 +787,12 @@ def main(argv: list[str] | None = None) -> int:
             if arm not in raw["idle"] and args.idle_sessions:
                 raw["idle"][arm] = idle_sessions(backend, args.idle_sessions, log)
             with backend.lock(NAME):
-                offset = int(_session(backend, NAME).meta.get("bench_book_offset", 0))
+                offset = int(backend.get_session(NAME).meta.get("bench_book_offset", 0))
             book = Book(offset)
             log(f"[{arm}] measuring at {cp:,}")
             row = {"checkpoint": cp, **grown, **measure(backends[arm], saves[arm], book, args, log)}
             with backend.lock(NAME):  # the 1,000-token turns read on in the book
-                s = _session(backend, NAME)
+                s = backend.get_session(NAME)
                 s.meta["bench_book_offset"] = book.offset
                 backend.save(NAME)
             raw["rows"][arm].append(row)

@@ -310,10 +310,7 @@ class ArgumentBias:
             name: _unasked(schema, {_stem(w) for w in words})
             for name, schema in (schemas or {}).items()
         }
-        self.picked: list[int] = []
-
-    def _text(self) -> str:
-        return "".join(self.pieces.text[t] or "" for t in self.picked)
+        self.written = ""  # the answer so far: the text of each token picked, appended
 
     def favoured(self, text: str, spot: _Spot | None = None) -> set[int]:
         """The tokens that copy a stated value at the end of ``text``."""
@@ -392,7 +389,7 @@ class ArgumentBias:
         allowed: torch.Tensor | None = None,
         reply: Sequence[int] = (),
     ) -> int:
-        spot = argument_spot(self._text(), self.arguments_key)
+        spot = argument_spot(self.written, self.arguments_key)
         if spot.kind:
             logits = logits.clone()  # logits: [V]
             bonus = self.steering.copy_bonus
@@ -404,7 +401,7 @@ class ArgumentBias:
                 if pushed:
                     logits[torch.tensor(pushed)] -= _PUSHED_OUT
         token = int(self.inner.pick(logits, params, recent, allowed, reply))
-        self.picked.append(token)
+        self.written += self.pieces.text[token] or ""
         return token
 
     def __getattr__(self, name: str) -> Any:  # reseed, get_state, ...: the wrapped sampler's
