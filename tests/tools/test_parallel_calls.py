@@ -24,22 +24,12 @@ from agentcore.core.sampling import SamplingParams
 from agentcore.tools import HERMES, ToolCall, ToolRegistry, build_action_grammar
 from agentcore.tools._decision import ToolSelector
 
+from .test_decision_required import _tool as _typed_tool
 from .test_grammar import accepts, get_weather, ping
 
 
 def _tool(name: str, description: str, param: str, enum: list[str]) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {
-                "type": "object",
-                "properties": {param: {"type": "string", "enum": enum}},
-                "required": [param],
-            },
-        },
-    }
+    return _typed_tool(name, description, param, "string", enum)
 
 
 SONG = _tool("play_song", "Play a song by an artist.", "title", ["Hallelujah", "Dancing Queen"])
