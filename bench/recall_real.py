@@ -18,8 +18,9 @@ turns later; the turns go in as chat messages on one session, the way an assista
 Arms, side by side on the same needles and questions: ``inside`` (the same facts in a
 ~1.5K-token passage, all inside the window: what the model can do at all), ``recall`` (the
 long document through sinks + window + exact recall of evicted blocks) and, with
-``--arms ...,plain,window``, ``plain`` (recall ranking blocks by the question's evidence alone,
-without subtracting what the text before it already attended to: the previous selection) and
+``--arms ...,block,plain,window``, ``block`` (recall subtracting what the text before the
+question attended to per block rather than per key: the selection before 2026-12-03), ``plain``
+(recall ranking blocks by the question's evidence alone, without that subtraction) and
 ``window`` (sinks + window alone, recall off). The headline number is the ratio recall /
 inside per length.
 
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lengths", default="8192,32768", help="document lengths in tokens")
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--cases", type=int, default=2, help="documents per family and length")
-    ap.add_argument("--arms", default="inside,recall", help="inside,recall[,plain,window]")
+    ap.add_argument("--arms", default="inside,recall", help="inside,recall[,block,plain,window]")
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
     )
@@ -239,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
     recall_cfg = RecallConfig(**rc)
     configs = {
         "recall": SessionConfig(streaming=streaming, keep_token_ids=False, recall=recall_cfg),
+        "block": SessionConfig(
+            streaming=streaming,
+            keep_token_ids=False,
+            recall=dataclasses.replace(recall_cfg, contrast_unit="block"),
+        ),
         "plain": SessionConfig(
             streaming=streaming,
             keep_token_ids=False,

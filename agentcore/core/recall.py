@@ -14,9 +14,10 @@ collected or the interpreter exits.
 Selection is shared by all layers. A few *probe layers* (default: at 1/4, 1/2 and 3/4 of the
 depth) keep every evicted key in RAM (bfloat16) and the latest ``query_window`` queries of the
 stream (:meth:`EvictedStore.observe`). A full selection scores every evicted key of each probe
-layer against those queries exactly, takes per block the largest attention probability any
-head and query gives one of its tokens (normalised per head and query over all evicted tokens),
-sums that log-evidence over the probe layers and keeps the best ``candidates`` blocks; every
+layer against those queries exactly: per key the largest attention probability any head and
+query gives it (normalised per head and query over all evicted tokens), less what the queries
+before the newest input already gave it (the contrast); a block's evidence is its best key's,
+summed over the probe layers, and the best ``candidates`` blocks are kept; every
 layer then recalls the same ``top_k`` best (each with its successor, so a fact cut by a block
 boundary comes back whole). The first decode step after new input (a question) runs a full
 selection with all ``query_window`` queries; later refreshes re-rank the candidates; each chunk
@@ -33,6 +34,7 @@ bytes, RAM tier or disk) plus the probe layers' keys in RAM (``P * H_kv * D * 2`
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import shutil
 import tempfile
@@ -49,8 +51,8 @@ from agentcore.core.rope import Rotary
 __all__ = ["EvictedStore", "RecallConfig"]
 
 
-# blocks one scoring slice holds: [H_kv, Q, 128 * block] float32 scores, ~19 MB for SmolLM2
-_SLICE_BLOCKS = 128
+# keys one scoring slice holds: [H_kv, Q, 8192] float32 scores, ~19 MB for SmolLM2
+_SLICE_KEYS = 8192
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +77,11 @@ class RecallConfig:
     # rank blocks by the new input's evidence less the evidence of the queries before it
     # (False: the new input's evidence alone; see EvictedStore.mark_input)
     contrast: bool = True
+    # where the difference is taken: "token" (each key's, then the block's best) or "block"
+    # (the block's best under each, the ranking before 2026-12-03; kept for comparison)
+    contrast_unit: str = "token"
+    # a key's baseline is floored at e**contrast_floor / (keys scored): see EvictedStore._evidence
+    contrast_floor: float = 2.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -101,6 +108,10 @@ class RecallConfig:
         if not self.probe_fractions or not all(0 <= f < 1 for f in self.probe_fractions):
             raise ValueError(
                 f"RecallConfig.probe_fractions must be fractions in [0, 1), got {self.probe_fractions}"
+            )
+        if self.contrast_unit not in ("token", "block"):
+            raise ValueError(
+                f"RecallConfig.contrast_unit must be 'token' or 'block', got {self.contrast_unit!r}"
             )
         object.__setattr__(self, "probe_fractions", tuple(self.probe_fractions))
 
@@ -345,35 +356,50 @@ class EvictedStore:
         return q.reshape(self.n_kv, g * q.shape[1], self.dim) * scale
 
     @staticmethod
-    def _block_weight(keys: torch.Tensor, q: torch.Tensor, block: int) -> torch.Tensor:
-        """``keys: [H_kv, n*block, D]``, ``q: [H_kv, Q, D]`` -> ``[n]``: per block, the log of
-        the largest attention probability any head and query would give one of its tokens
-        among these tokens (per-head normalisation, so heads with large logits everywhere do
-        not drown the others). Scores run along the last, contiguous axis; the exponentials
-        stay inside one log-sum-exp.
+    def _token_weight(keys: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """``keys: [H_kv, N, D]``, ``q: [H_kv, Q, D]`` -> ``[N]``: per key, the log of the largest
+        attention probability any head and query would give it among these keys (per-head
+        normalisation, so heads with large logits everywhere do not drown the others).
 
-        The keys are scored ``_SLICE_BLOCKS`` blocks at a time (a running log-sum-exp joins the
-        slices), so the score matrix has one size whatever the history: one matrix over every
-        key of a 100K-token store was ~230 MB per probe layer, and the allocator kept a growing
-        heap of them (RSS +6.5 GB per 100K tokens, docs/benchmarks/long_session.md)."""
+        The keys are scored ``_SLICE_KEYS`` at a time, so the score matrix has one size whatever
+        the history (one matrix over every key of a 100K-token store was ~230 MB per probe
+        layer, and the allocator kept a growing heap of them: RSS +6.5 GB per 100K tokens,
+        docs/benchmarks/long_session.md). A store larger than one slice is scored twice: once for
+        each query's log-sum-exp over all keys, then for the normalised maxima."""
         q = q.to(keys.dtype)
-        step = _SLICE_BLOCKS * block
-        best: list[torch.Tensor] = []
-        lse: torch.Tensor | None = None
-        for lo in range(0, keys.shape[1], step):
-            scores = torch.matmul(q, keys[:, lo : lo + step].transpose(1, 2)).float()
-            part = torch.logsumexp(scores, dim=-1)  # [H_kv, Q]
-            lse = part if lse is None else torch.logaddexp(lse, part)
-            h, nq, m = scores.shape
-            best.append(scores.view(h, nq, m // block, block).amax(dim=-1))  # [H_kv, Q, m/block]
-        if lse is None:
+        n, step = keys.shape[1], _SLICE_KEYS
+        if n == 0:
             return torch.zeros(0)
-        return (torch.cat(best, dim=-1) - lse[..., None]).amax(dim=(0, 1))
+
+        def scores(lo: int) -> torch.Tensor:
+            return torch.matmul(q, keys[:, lo : lo + step].transpose(1, 2)).float()
+
+        if n <= step:
+            s = scores(0)
+            return (s - torch.logsumexp(s, dim=-1, keepdim=True)).amax(dim=(0, 1))
+        lse: torch.Tensor | None = None
+        for lo in range(0, n, step):
+            part = torch.logsumexp(scores(lo), dim=-1)  # [H_kv, Q]
+            lse = part if lse is None else torch.logaddexp(lse, part)
+        assert lse is not None
+        out = torch.empty(n)
+        for lo in range(0, n, step):
+            out[lo : lo + step] = (scores(lo) - lse[..., None]).amax(dim=(0, 1))
+        return out
 
     def _evidence(self, blocks: list[int] | None, n: int, n_queries: int | None) -> torch.Tensor:
         """Per block (all ``n`` blocks, or only ``blocks``), the evidence summed over the probe
-        layers that have seen queries: each layer's :meth:`_block_weight` of its own keys for
-        the latest queries, less the same for the baseline queries (:meth:`mark_input`)."""
+        layers that have seen queries.
+
+        A layer's evidence for a block is its best token's: the :meth:`_token_weight` of the
+        token for the latest queries, less (``contrast``) what the baseline queries
+        (:meth:`mark_input`) already gave that token. The baseline is floored at
+        ``e**contrast_floor`` times a uniform share, so a token nothing attended to before
+        earns only as much as the new input really gives it. Subtracting per token, not per
+        block, matters when a block holds both a fact and text every query attends to (the
+        needle right after a document's first line: its block ranked 82nd of 127 by the
+        block-level difference, first by the token-level one; ``contrast_unit="block"`` keeps
+        the block-level difference for comparison)."""
         bs = self.config.block_size
         total = torch.zeros(n if blocks is None else len(blocks))
         for p in self.probes:
@@ -385,24 +411,31 @@ class EvictedStore:
             else:
                 keys = index[:, : n * bs].view(self.n_kv, n, bs, self.dim)[:, blocks]
                 keys = keys.reshape(self.n_kv, -1, self.dim)
-            total += self._block_weight(keys, self._queries(self._recent[p], n_queries), bs)
-            if self.config.contrast and p in self._baseline:
-                total -= self._baseline_weight(p, keys, blocks)
+            latest = self._token_weight(keys, self._queries(self._recent[p], n_queries))
+            if not (self.config.contrast and p in self._baseline):
+                total += latest.view(-1, bs).amax(dim=-1)
+                continue
+            base = self._baseline_weight(p, keys, blocks)
+            if self.config.contrast_unit == "block":
+                total += latest.view(-1, bs).amax(dim=-1) - base.view(-1, bs).amax(dim=-1)
+            else:
+                floor = torch.tensor(self.config.contrast_floor - math.log(keys.shape[1]))
+                total += (latest - torch.logaddexp(base, floor)).view(-1, bs).amax(dim=-1)
         return total
 
     def _baseline_weight(
         self, p: int, keys: torch.Tensor, blocks: list[int] | None
     ) -> torch.Tensor:
-        """The baseline queries' :meth:`_block_weight` of ``keys`` (probe layer ``p``); for a
+        """The baseline queries' :meth:`_token_weight` of ``keys`` (probe layer ``p``); for a
         re-ranking of candidate ``blocks`` it is computed once per baseline and rotation."""
         base = self._baseline[p]
         if blocks is None:
-            return self._block_weight(keys, self._queries(base, None), self.config.block_size)
+            return self._token_weight(keys, self._queries(base, None))
         key = (p, tuple(blocks))
         memo = self._baseline_memo.get(key)
         if memo is not None and memo[0] is base and memo[1] is self._back:
             return memo[2]
-        weight = self._block_weight(keys, self._queries(base, None), self.config.block_size)
+        weight = self._token_weight(keys, self._queries(base, None))
         if len(self._baseline_memo) >= 4 * len(self.probes):  # old candidate sets
             self._baseline_memo.clear()
         self._baseline_memo[key] = (base, self._back, weight)

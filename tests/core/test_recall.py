@@ -244,6 +244,26 @@ def test_the_question_picks_the_blocks(tiny_hf: Any) -> None:
     store.close()
 
 
+def _read_random_text(core: CoreModel, config: RecallConfig) -> EvictedStore:
+    """A store that holds what 1,200 random tokens left behind in a 60-token window."""
+    d = core.dims
+    store = EvictedStore(config, n_layers=d.n_layers, n_kv_heads=d.n_kv_heads, head_dim=d.head_dim)
+    cache = core.new_cache(StreamingConfig(n_sink=4, window=60, chunk_size=30), recall=store)
+    ids = torch.randint(0, 200, (1, 1200), generator=torch.Generator().manual_seed(9))
+    for s in range(0, 1200, 30):
+        core.forward(ids[:, s : s + 30], cache, logits="none")
+    store.set_geometry(core.rotary, 0)
+    return store
+
+
+def _queries_like(
+    core: CoreModel, store: EvictedStore, p: int, block: int, tokens: slice, scale: float
+) -> torch.Tensor:
+    """Queries of probe layer ``p`` that attend to ``tokens`` of ``block``: ``[1,H_q,n,D]``."""
+    k = store.layers[p].get(block)[0].float()[:, tokens] * scale  # [H_kv,n,D]
+    return k.repeat_interleave(core.dims.n_heads // core.dims.n_kv_heads, dim=0)[None]
+
+
 def test_what_the_text_already_attended_to_does_not_crowd_out_the_question(tiny_hf: Any) -> None:
     """Some blocks draw every query (on a real model: the system prompt, the start of a
     document). Ranked by the question's evidence alone, such a block outranks the one the
@@ -251,26 +271,17 @@ def test_what_the_text_already_attended_to_does_not_crowd_out_the_question(tiny_
     queries before it did (the default), the question's block comes back, and the baseline
     survives a save/restore."""
     core = CoreModel(tiny_hf)
-    d = core.dims
     cfgs = {
         c: RecallConfig(
             block_size=16, top_k=2, candidates=4, host_blocks=1000, query_window=16, contrast=c
         )
         for c in (True, False)
     }
-    dims = dict(n_layers=d.n_layers, n_kv_heads=d.n_kv_heads, head_dim=d.head_dim)
-    store = EvictedStore(cfgs[True], **dims)
-    cache = core.new_cache(StreamingConfig(n_sink=4, window=60, chunk_size=30), recall=store)
-    ids = torch.randint(0, 200, (1, 1200), generator=torch.Generator().manual_seed(9))
-    for s in range(0, 1200, 30):
-        core.forward(ids[:, s : s + 30], cache, logits="none")
-    store.set_geometry(core.rotary, 0)
+    store = _read_random_text(core, cfgs[True])
     earlier, needle = 3, 40
-    groups = d.n_heads // d.n_kv_heads
 
     def queries(p: int, block: int) -> torch.Tensor:
-        k = store.layers[p].get(block)[0].float()[:, :4] * 2  # [H_kv,4,D]
-        return k.repeat_interleave(groups, dim=0)[None]
+        return _queries_like(core, store, p, block, slice(0, 4), 2.0)
 
     store._recent.clear()
     for p in store.probes:  # the text so far
@@ -284,7 +295,10 @@ def test_what_the_text_already_attended_to_does_not_crowd_out_the_question(tiny_
     chosen = store.plan(full=True)
     assert needle not in plain, plain  # a block that draws every query took its place
     assert needle in chosen and plain[0] not in chosen, (plain, chosen)
-    twin = EvictedStore(cfgs[True], **dims)
+    d = core.dims
+    twin = EvictedStore(
+        cfgs[True], n_layers=d.n_layers, n_kv_heads=d.n_kv_heads, head_dim=d.head_dim
+    )
     twin.load_state_dict(store.state_dict())
     twin.set_geometry(core.rotary, 0)
     assert twin.plan(full=True) == chosen
@@ -292,13 +306,13 @@ def test_what_the_text_already_attended_to_does_not_crowd_out_the_question(tiny_
     # decode refreshes re-rank the kept candidates: the baseline's weights are computed once
     # per baseline and reused (same ranking as recomputing), and new input replaces them
     calls: list[int] = []
-    weigh = store._block_weight
+    weigh = store._token_weight
 
-    def counted(keys: torch.Tensor, q: torch.Tensor, block: int) -> torch.Tensor:
+    def counted(keys: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         calls.append(keys.shape[1])
-        return weigh(keys, q, block)
+        return weigh(keys, q)
 
-    store._block_weight = counted  # type: ignore[method-assign]
+    store._token_weight = counted  # type: ignore[method-assign]
     reranked = store.plan(full=False)
     first = len(calls)
     assert store.plan(full=False) == reranked
@@ -309,7 +323,43 @@ def test_what_the_text_already_attended_to_does_not_crowd_out_the_question(tiny_
     before = len(calls)
     store.plan(full=False)
     assert len(calls) - before == first  # a new baseline is weighed afresh
-    del store._block_weight
+    del store._token_weight
+    store.close()
+
+
+def test_a_fact_next_to_text_every_query_attends_to_still_wins(tiny_hf: Any) -> None:
+    """The needle right after a document's first line: its block holds both what the text
+    before the question kept attending to and what the question asks about. Taken per block
+    (the block's best key under the question less its best key under the text before), the
+    two cancel and other blocks win; taken per key, the needle's own keys carry the block."""
+    core = CoreModel(tiny_hf)
+    cfgs = {
+        unit: RecallConfig(
+            block_size=16,
+            top_k=2,
+            candidates=4,
+            host_blocks=1000,
+            query_window=16,
+            contrast_unit=unit,
+        )
+        for unit in ("token", "block")
+    }
+    store = _read_random_text(core, cfgs["token"])
+    needle = 20
+    store._recent.clear()
+    for p in store.probes:  # the text so far kept attending to the start of the needle's block
+        store.observe(p, _queries_like(core, store, p, needle, slice(0, 4), 8.0))
+    store.mark_input()
+    for p in store.probes:  # the question: that, and the needle's own keys
+        start = _queries_like(core, store, p, needle, slice(0, 4), 8.0)
+        own = _queries_like(core, store, p, needle, slice(8, 12), 8.0)
+        store.observe(p, torch.cat([start, own], dim=2))
+    store.config = cfgs["block"]
+    by_block = store.plan(full=True)
+    store.config = cfgs["token"]
+    by_token = store.plan(full=True)
+    assert needle not in by_block, by_block
+    assert needle in by_token, by_token
     store.close()
 
 
@@ -320,6 +370,8 @@ def test_store_rejects_bad_config() -> None:
         RecallConfig(probe_fractions=(1.5,))
     with pytest.raises(ValueError, match="top_k"):
         RecallConfig(top_k=0)
+    with pytest.raises(ValueError, match="contrast_unit must be 'token' or 'block'"):
+        RecallConfig(contrast_unit="head")
 
 
 def test_save_restore_round_trips_the_store(tiny_engine: Engine, tmp_path: Path) -> None:
