@@ -6,9 +6,11 @@ for while the model is busy and runs them together, and :class:`FairLock`, the m
 lock, granted in arrival order so that a long prompt read chunk by chunk lets a waiting session
 in after every chunk. A decode step on a CPU is bound by reading
 the weights (and by per-step overhead), not by arithmetic, so B sessions stepping together cost
-little more than one: the projections and the MLP run once on ``[B, 1, hidden]``, and only the
-attention runs per session, each on its own cache (its own positions, window, recall store and
-compressive memory), exactly as it would alone.
+little more than one: the projections and the MLP run once on ``[B, 1, hidden]`` (from 4 rows on
+a bf16 copy of int8 weights, which reuses each weight read over the rows), and the attention
+reads each session's own cache (its own positions, window, recall store and compressive
+memory): in one call for the rows' keys side by side while the windows are short
+(:class:`~agentcore.core.cache.DecodeGroup`), else session by session, as it would alone.
 
 Batching is group commit: a thread that asks for a step queues it and waits for the model; the
 thread that gets the model takes every step queued by then (up to ``max_batch``) and runs them
@@ -90,7 +92,9 @@ def decode_batch(
 
     Returns the next-token logits ``[B, V]`` (float32, on the model's device). Each cache must
     hold one session (batch 1). Row ``j`` equals ``core.forward`` of ``tokens[j]`` on
-    ``caches[j]`` alone, up to the float rounding of a matrix product with more rows.
+    ``caches[j]`` alone, up to float rounding: a matrix product with more rows, the bf16 path
+    of int8 weights, attention over keys padded to the longest row (greedy decoding on
+    SmolLM2 agrees on 97-99% of tokens; docs/benchmarks/concurrency.md).
     """
     if len(tokens) != len(caches) or not caches:
         raise ValueError(f"decode_batch: {len(tokens)} tokens for {len(caches)} caches")

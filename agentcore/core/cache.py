@@ -21,6 +21,9 @@ Per query at stream position ``p`` the visible keys are the sinks plus stream po
 ``p-W+1 .. p``; chunked prefill masks per query, so token-by-token and chunked processing
 see identical keys and give identical logits.
 
+:class:`DecodeGroup` runs one decode step's attention of several sessions' caches in one call
+(batched decoding, :mod:`agentcore.core.batch`); each cache keeps its own state.
+
 Shapes: buffers are ``[L, B, H_kv, S, D]``; ``attend`` takes ``q: [B, H_q, T, D]`` and
 ``k, v: [B, H_kv, T, D]`` (pre-RoPE, interleaved rotary layout) and returns ``[B, H_q, T, D]``.
 """
@@ -28,6 +31,7 @@ Shapes: buffers are ``[L, B, H_kv, S, D]``; ``attend`` takes ``q: [B, H_q, T, D]
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import torch
@@ -39,7 +43,7 @@ if TYPE_CHECKING:
     from agentcore.core.infini import InfiniMemory
     from agentcore.core.recall import EvictedStore
 
-__all__ = ["EvictionListener", "StreamingCache", "StreamingConfig", "merge_state"]
+__all__ = ["DecodeGroup", "EvictionListener", "StreamingCache", "StreamingConfig", "merge_state"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -609,6 +613,116 @@ def merge_state(
         "ring_k_raw": ring_k,
         "ring_v": ring_v,
     }
+
+
+class DecodeGroup:
+    """The attention of one decode step of several sessions, each on its own cache, in one call.
+
+    Row ``j`` of the batch is ``caches[j]``'s session. Per layer the rows' keys and values
+    (sinks and window: ``n_j`` slots each) are copied side by side into ``[B, H_kv, S, D]``
+    (``S`` the longest), the new token's key and value put in place, and one attention runs
+    over them with the slots past a row's ``n_j`` masked. The copy is what a dozen small ops per
+    row and layer are traded for, so :meth:`plan` takes a step only while ``S`` is at most
+    ``max_keys`` (SmolLM2, 16 rows: the copy costs more than it saves past a few hundred keys).
+    The new keys and values of every layer are written to the caches once, by :meth:`commit`,
+    before the caches' :meth:`~StreamingCache.end`. Rotation, stored state and result equal each
+    session's own :meth:`StreamingCache.attend` up to the rounding of the attention's sums.
+    Recall is not batched (its blocks are chosen and staged per session): :meth:`plan` returns
+    None when a cache has it.
+    """
+
+    def __init__(self, caches: list[StreamingCache], n_keys: list[int]) -> None:
+        self.caches = caches
+        first = caches[0]
+        self.n_max = max(n_keys)
+        plans = [c._step for c in caches]
+        assert all(p is not None for p in plans)
+        # freqs: [B,1,1,D/2], each row's own rotation (the query's stream position)
+        self.freqs = torch.cat([p.freqs_stream for p in plans if p is not None])[:, None, None]
+        # mask: [B,1,1,S] additive, -inf on the slots past each row's keys
+        keys = torch.tensor(n_keys)[:, None] > torch.arange(self.n_max)[None, :]
+        bias = torch.zeros(keys.shape, dtype=first.dtype).masked_fill_(~keys, float("-inf"))
+        self.mask = bias[:, None, None].to(first.device)
+        # the ring slot each row's new token goes to (a decode step of a stream past its sinks)
+        self.ring_slots = [int(p.ring_slots[0]) for p in plans if p is not None]
+        self.rows = torch.arange(len(caches), device=first.device)
+        self.slots = torch.tensor(
+            [c.ring0 + s for c, s in zip(caches, self.ring_slots, strict=True)],
+            device=first.device,
+        )
+        self.memory = [j for j, c in enumerate(caches) if c.memory is not None]
+        self._new: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # per layer
+
+    @classmethod
+    def plan(cls, caches: Sequence[StreamingCache], max_keys: int = 256) -> DecodeGroup | None:
+        """A group for caches that have all :meth:`~StreamingCache.begin` a decode step, or
+        None when one cannot join (recall, a stream still in its sinks, another layout, more
+        than ``max_keys`` keys in a row: each session then attends alone)."""
+        caches = list(caches)
+        if len(caches) < 2:
+            return None
+        first = caches[0]
+        n_keys = []
+        for c in caches:
+            plan = c._step
+            if (
+                plan is None
+                or not plan.decode
+                or c.recall is not None
+                or c.pos < c.config.n_sink  # its new token is a sink: the ring is empty
+                or c.n_kv_heads != first.n_kv_heads
+                or c.head_dim != first.head_dim
+                or c.batch != 1
+                or c._groups != first._groups
+                or c.dtype != first.dtype
+                or c.device != first.device
+            ):
+                return None
+            n_keys.append(c.ring0 + min(c.pos + 1 - c.config.n_sink, c.config.window))
+        if max(n_keys) > max_keys:
+            return None
+        return cls(caches, n_keys)
+
+    def attend(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Each row's :meth:`StreamingCache.attend`. ``q: [B,Hq,1,D]``, ``k,v: [B,Hkv,1,D]``."""
+        q_rot = Rotary.rotate(q, self.freqs)
+        k_rot = Rotary.rotate(k, self.freqs)
+        n = self.n_max
+        keys = torch.cat([self._keys(c.att_k[layer], n) for c in self.caches])  # [B,Hkv,S,D]
+        vals = torch.cat([self._keys(c.att_v[layer], n) for c in self.caches])
+        keys[self.rows, :, self.slots] = k_rot[:, :, 0]  # [B,Hkv,D] into each row's slot
+        vals[self.rows, :, self.slots] = v[:, :, 0]
+        self._new.append((k[:, :, 0], k_rot[:, :, 0], v[:, :, 0]))
+        b, hq, _, d = q.shape
+        hkv = keys.shape[1]
+        qg = q_rot.view(b, hkv, hq // hkv, d)  # [B,Hkv,G,D]
+        out = F.scaled_dot_product_attention(qg, keys, vals, attn_mask=self.mask)
+        out = out.reshape(b, hq, 1, d)
+        for j in self.memory:
+            memory = self.caches[j].memory
+            assert memory is not None
+            out[j : j + 1] = memory.mix(layer, q[j : j + 1], out[j : j + 1])
+        return out
+
+    @staticmethod
+    def _keys(buffer: torch.Tensor, n: int) -> torch.Tensor:
+        """The first ``n`` slots of one layer's ``buffer: [1,Hkv,S,D]``, zero-padded where a
+        smaller window holds fewer (the padding is masked)."""
+        if buffer.shape[2] >= n:
+            return buffer[:, :, :n]
+        return F.pad(buffer, (0, 0, 0, n - buffer.shape[2]))
+
+    def commit(self) -> None:
+        """Write every layer's new key and value into each row's cache (before its ``end``)."""
+        if not self._new:
+            return
+        k_raw, k_rot, v = (torch.stack(t) for t in zip(*self._new, strict=True))  # [L,B,Hkv,D]
+        layers = len(self._new)
+        for j, (c, s) in enumerate(zip(self.caches, self.ring_slots, strict=True)):
+            c.ring_k_raw[:layers, 0, :, s] = k_raw[:, j]
+            c.att_k[:layers, 0, :, c.ring0 + s] = k_rot[:, j]
+            c.att_v[:layers, 0, :, c.ring0 + s] = v[:, j]
+        self._new = []
 
 
 def decode_attention(

@@ -29,11 +29,13 @@ from agentcore.core.loader import (
     choose_dtype,
     choose_weights,
     core_cache_path,
+    cpu_has_bf16,
     load_model,
     load_tokenizer,
     resolve_model,
     source_directory,
 )
+from agentcore.core.quant import DENSE_ROWS
 from agentcore.core.recall import RecallConfig
 from agentcore.core.session import Session, SessionConfig
 from agentcore.core.state import iter_history, load_session, save_session
@@ -171,8 +173,8 @@ class Engine:
             core.save(core_file)
         core = core.to(device=dev, dtype=choose_dtype(dev, dtype))
         chosen = choose_weights(dev, core.dtype, weights)
-        if chosen == "int8":
-            core.quantize_int8()
+        if chosen == "int8":  # batches of many sessions on a bf16 copy where bf16 is native
+            core.quantize_int8(dense_rows=DENSE_ROWS if cpu_has_bf16() else None)
         elif chosen == "int4":
             core.quantize_int4()
         return cls(

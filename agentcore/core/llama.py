@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agentcore._atomic import atomic_path
-from agentcore.core.cache import StreamingCache, StreamingConfig
+from agentcore.core.cache import DecodeGroup, StreamingCache, StreamingConfig
 from agentcore.core.infini import InfiniMemory
 from agentcore.core.quant import (
     Int4Weight,
@@ -165,6 +165,10 @@ class CoreLayer(nn.Module):
 class CoreModel(nn.Module):
     """Token ids -> logits over a :class:`StreamingCache`, for any Llama-family HF model."""
 
+    # decode steps of several sessions attend in one call while no row holds more keys than
+    # this (:class:`~agentcore.core.cache.DecodeGroup`); 0: each session attends alone
+    group_keys: int = 256
+
     def __init__(self, hf_model: Any) -> None:
         super().__init__()
         cfg = hf_model.config
@@ -281,11 +285,14 @@ class CoreModel(nn.Module):
             return "int4"
         return "int8" if isinstance(self.lm_head, Int8Weight) else "float"
 
-    def quantize_int8(self) -> None:
+    def quantize_int8(self, dense_rows: int | None = None) -> None:
         """Store every projection and the LM head as per-row int8 (CPU, bf16 activations).
 
         Embeddings, norms, biases and the KV cache keep the model's dtype. A quantized core
         cannot be saved (the float cache file is the source of truth) and is not trained.
+        ``dense_rows``: batches of that many rows or more (many sessions' decode steps) run on a
+        bf16 copy of the int8 values (see :class:`~agentcore.core.quant.Int8Weight`); None: the
+        int8 kernel for every batch up to its limit.
         """
         if self.quantized:
             return
@@ -295,10 +302,10 @@ class CoreModel(nn.Module):
             raise RuntimeError("this PyTorch build has no int8-weight matmul (_weight_int8pack_mm)")
         for layer in self.layers:
             for name in self._PROJECTIONS:
-                packed = Int8Weight(getattr(layer, name))
+                packed = Int8Weight(getattr(layer, name), dense_rows=dense_rows)
                 delattr(layer, name)  # drop the float Parameter, keep the int8 form
                 object.__setattr__(layer, name, packed)
-        head = Int8Weight(self.lm_head)
+        head = Int8Weight(self.lm_head, dense_rows=dense_rows)
         delattr(self, "lm_head")
         object.__setattr__(self, "lm_head", head)
 
@@ -395,7 +402,9 @@ class CoreModel(nn.Module):
         for module in [self, *self.layers]:
             for name in (*self._PROJECTIONS, "lm_head"):
                 v = vars(module).get(name)
-                if isinstance(v, (Int8Weight, Int4Weight)):
+                if isinstance(v, Int8Weight):
+                    total += v.nbytes() + v.dense_nbytes()
+                elif isinstance(v, Int4Weight):
                     total += v.nbytes()
                 elif isinstance(v, torch.Tensor):  # an int4 Q/K/V weight with an update merged
                     total += v.numel() * v.element_size()
@@ -466,12 +475,17 @@ class CoreModel(nn.Module):
         for c in caches:
             c.begin(ids.shape[1], probe=probe_until is not None)
         b, t, _ = x.shape
+        # several sessions' decode steps: their attention in one call where they allow it
+        grouped = len(caches) > 1 and probe_until is None and self.group_keys > 0
+        group = DecodeGroup.plan(caches, self.group_keys) if grouped else None
         layers: list[CoreLayer] = list(self.layers)  # type: ignore[arg-type]
         for i, layer in enumerate(layers):
             h = F.rms_norm(x, (x.shape[-1],), layer.norm_in, eps)
             q, k, v = layer.project_qkv(h)
             if len(caches) == 1:
                 a = caches[0].attend(i, q, k, v)  # [B,Hq,T,D]
+            elif group is not None:
+                a = group.attend(i, q, k, v)  # [B,Hq,1,D]
             else:  # row j is its own session
                 a = torch.cat(
                     [
@@ -483,6 +497,8 @@ class CoreModel(nn.Module):
                 break
             x = x + linear(a.transpose(1, 2).reshape(b, t, -1), layer.w_o, layer.b_o)
             x = x + layer.mlp(x)
+        if group is not None:
+            group.commit()
         for c in caches:
             c.end()
         if probe_until is not None:
@@ -559,7 +575,7 @@ class CoreModel(nn.Module):
 def _int8_plus(w: Int8Weight, delta: torch.Tensor) -> Int8Weight:
     """``w + delta`` re-quantized (``delta: [n_out, n_in]``)."""
     merged = w.dequantize(torch.float32) + delta.float()
-    return Int8Weight(merged.to(w.scale.dtype))
+    return Int8Weight(merged.to(w.scale.dtype), dense_rows=w.dense_rows)
 
 
 def _int4_plus(w: Int4Weight, delta: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

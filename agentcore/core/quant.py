@@ -9,7 +9,16 @@ PyTorch's CPU kernels; large ones (chunked prefill) dequantize the weight for on
 matmul, which is faster there. A float weight passes through ``F.linear`` untouched.
 
 - :class:`Int8Weight`: symmetric, one scale per output row, ``torch._weight_int8pack_mm``
-  (vectorized for bf16 activations).
+  (vectorized for bf16 activations). That kernel reads the weight once per row of activations,
+  so a batch of decode steps (many sessions stepping together) costs it nearly rows times one
+  step; with ``dense_rows`` set (a CPU with native bf16 matmuls, see ``Engine.load``) batches
+  of that many rows or more run a dense bf16 matmul (oneDNN, weight pre-packed) on the int8
+  values held as bf16 (exact: every int8 value is a bf16 value) and apply the per-row scale
+  after it, so each weight read serves every row. The bf16 copy is made on the first such
+  batch and holds 2 bytes per weight on top of the int8 byte (SmolLM2-135M: +269 MB); a single
+  session never builds it. Its result differs from the kernel's by rounding (the product is
+  rounded to bf16 before the scale): greedy decoding agrees on 99% of real tokens, see
+  ``docs/benchmarks/concurrency.md``.
 - :class:`Int4Weight`: asymmetric min/max per group of 32 inputs, ``q`` in 0..15 and
   ``w = (q - 8) * scale + zero`` with bf16 ``scale`` and ``zero``, the convention of
   ``torch.ops.aten._weight_int4pack_mm_for_cpu`` (checked against a dequantized reference in
@@ -41,6 +50,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "DENSE_ROWS",
     "INT4_GROUP",
     "Int4Weight",
     "Int8Weight",
@@ -53,6 +63,9 @@ __all__ = [
 
 _KERNEL_ROWS = 32  # up to this many rows the int8 kernel beats dequantize + dense (measured:
 # decode batches of 16 sessions ran 3.4x slower dequantizing; bench/concurrency.py)
+DENSE_ROWS = 4  # from this many rows the bf16 copy (oneDNN-packed) beats the int8 kernel (1
+# thread, SmolLM2's shapes: all its linears cross over at 3-4 rows; 16 rows: 26 vs 109 ms a step)
+_PACK_ROWS = 16  # the batch size oneDNN lays the packed weight out for (any batch runs on it)
 
 
 def int8_available() -> bool:
@@ -66,10 +79,18 @@ class Int8Weight:
     Calling it computes ``x @ W.T`` for ``x: [..., n_in]`` in the activation dtype. With
     ``kernel_dtype`` the scale is held in that dtype and the kernel runs on activations cast to
     it (the int4 path's LM head: PyTorch's int8 kernel is vectorized for bf16 only, so float32
-    activations go through it as bf16).
+    activations go through it as bf16). With ``dense_rows`` (bf16 only) calls of that many rows
+    or more multiply by the int8 values held as bf16 and scale the product (see the module
+    docstring); the result differs from the kernel's by the rounding of the bf16 product.
     """
 
-    def __init__(self, weight: torch.Tensor, *, kernel_dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        *,
+        kernel_dtype: torch.dtype | None = None,
+        dense_rows: int | None = None,
+    ) -> None:
         if weight.device.type != "cpu":
             raise ValueError(f"int8 weights run on the CPU only, got a weight on {weight.device}")
         w = weight.detach().float()
@@ -78,6 +99,8 @@ class Int8Weight:
         self.scale = scale.to(kernel_dtype or weight.dtype).contiguous()
         self.shape = (int(w.shape[0]), int(w.shape[1]))
         self.cast = kernel_dtype is not None
+        self.dense_rows = dense_rows if self.scale.dtype == torch.bfloat16 else None
+        self._dense: torch.Tensor | None = None  # [n_out, n_in] bf16 int values, built on demand
 
     def dequantize(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The weight this layer computes with, as a dense tensor."""
@@ -85,16 +108,59 @@ class Int8Weight:
         return self.q.to(dt) * self.scale.to(dt)[:, None]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, x.shape[-1])
-        if flat.shape[0] <= _KERNEL_ROWS and (self.cast or x.dtype == self.scale.dtype):
+        flat = x.reshape(-1, x.shape[-1])  # [rows, n_in]
+        rows = flat.shape[0]
+        if rows <= _KERNEL_ROWS and (self.cast or x.dtype == self.scale.dtype):
             a = flat.to(self.scale.dtype).contiguous()
-            out = torch._weight_int8pack_mm(a, self.q, self.scale).to(x.dtype)
+            if self.dense_rows is not None and rows >= self.dense_rows:
+                out = (_dense_linear(a, self._dense_values()) * self.scale).to(x.dtype)
+            else:
+                out = torch._weight_int8pack_mm(a, self.q, self.scale).to(x.dtype)
         else:
             out = F.linear(flat, self.dequantize(x.dtype))
         return out.view(*x.shape[:-1], self.shape[0])
 
+    def _dense_values(self) -> torch.Tensor:
+        """The int8 values as a bf16 ``[n_out, n_in]`` weight (exact), kept once built."""
+        if self._dense is None:
+            self._dense = _pack_bf16(self.q.to(torch.bfloat16))
+        return self._dense
+
     def nbytes(self) -> int:
+        """Bytes of the int8 form (the bf16 copy for batches is counted by :meth:`dense_nbytes`)."""
         return self.q.numel() + self.scale.numel() * self.scale.element_size()
+
+    def dense_nbytes(self) -> int:
+        """Bytes of the bf16 copy held for batches of ``dense_rows`` or more (0 until built)."""
+        return 0 if self._dense is None else self.q.numel() * 2
+
+
+def _onednn_packing() -> bool:
+    """Whether this build has oneDNN's packed-weight linear (PyTorch's CPU builds do)."""
+    ops = torch.ops.mkldnn
+    return (
+        torch.backends.mkldnn.is_available()
+        and hasattr(ops, "_reorder_linear_weight")
+        and hasattr(ops, "_linear_pointwise")
+    )
+
+
+_ONEDNN = _onednn_packing()
+
+
+def _pack_bf16(w: torch.Tensor) -> torch.Tensor:
+    """``w: [n_out, n_in]`` bf16 in oneDNN's blocked layout where it can be (a plain ``F.linear``
+    re-lays the weight out on every call: 2-4x slower at 16 rows), else as it is."""
+    if _ONEDNN:
+        return torch.ops.mkldnn._reorder_linear_weight(w, _PACK_ROWS)
+    return w
+
+
+def _dense_linear(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``a @ w.T`` for ``a: [rows, n_in]`` bf16 and a weight from :func:`_pack_bf16`."""
+    if _ONEDNN:
+        return torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "")
+    return F.linear(a, w)
 
 
 # ---------------------------------------------------------------------------------- int4
