@@ -131,6 +131,7 @@ class _LayerStore:
         self.ram: dict[int, torch.Tensor] = {}  # block index -> [2,H_kv,block,D] float16
         self.n_blocks = 0
         self.n_persisted = 0  # blocks written to the file
+        self.unsynced = False  # blocks written since the file's last fsync
         self._map: np.memmap | None = None
         self._map_blocks = 0
 
@@ -140,21 +141,31 @@ class _LayerStore:
         self.n_blocks += 1
         while len(self.ram) > self.host_blocks:
             oldest = min(self.ram)
-            self.persist(upto=oldest + 1)
+            self.persist(upto=oldest + 1, sync=False)
             del self.ram[oldest]
 
-    def persist(self, upto: int | None = None) -> None:
-        """Append blocks ``[n_persisted, upto)`` to the file (all blocks by default)."""
+    def persist(self, upto: int | None = None, *, sync: bool = True) -> None:
+        """Append blocks ``[n_persisted, upto)`` to the file (all blocks by default).
+
+        ``sync``: fsync the file (also for blocks written unsynced before). A block spilled out
+        of the RAM tier is written without one: nothing refers to it until a save, and a save
+        persists with ``sync`` before the session file names the blocks. One fsync per layer
+        per spilled block cost ~50 ms per 64 tokens read on SmolLM2 (30 layers, ~1.7 ms each)."""
         end = self.n_blocks if upto is None else upto
-        if end <= self.n_persisted:
-            return
-        with open(self.path, "r+b" if self.path.exists() else "wb") as fh:
-            fh.seek(self.n_persisted * self.record)
-            for i in range(self.n_persisted, end):
-                fh.write(self.ram[i].numpy().tobytes())
-            fh.flush()
-            os.fsync(fh.fileno())
-        self.n_persisted = end
+        if end > self.n_persisted:
+            with open(self.path, "r+b" if self.path.exists() else "wb") as fh:
+                fh.seek(self.n_persisted * self.record)
+                for i in range(self.n_persisted, end):
+                    fh.write(self.ram[i].numpy().tobytes())
+                fh.flush()
+                if sync:
+                    os.fsync(fh.fileno())
+            self.n_persisted = end
+            self.unsynced = not sync
+        elif sync and self.unsynced:
+            with open(self.path, "rb") as fh:
+                os.fsync(fh.fileno())
+            self.unsynced = False
 
     def get(self, idx: int) -> torch.Tensor:
         block = self.ram.get(idx)
