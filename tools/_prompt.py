@@ -2,8 +2,9 @@
 
 Owns :func:`render_tools_prompt` (the permitted tools as one JSON object per line inside
 ``<tools></tools>``, with the call format the action grammar enforces) and
-:func:`format_tool_result` (a ``<tool_response>`` block). Same Hermes / Qwen / SmolLM format
-as :mod:`tools._grammar` and :mod:`tools._action`. Never talks to a model and never writes the
+:func:`format_tool_result` (a ``<tool_response>`` block; :func:`format_tool_result_body` for a
+template that writes the block itself). Same Hermes / Qwen / SmolLM format as
+:mod:`tools._grammar` and :mod:`tools._action`. Never talks to a model and never writes the
 rest of the system prompt.
 """
 
@@ -83,10 +84,24 @@ def format_tool_result(name: str, content: str) -> str:
     The content is JSON-encoded with its tags escaped (see :func:`_json_inside_tags`), so an
     untrusted result cannot close the block early and pose as the assistant.
     """
-    return f"<tool_response>\n{format_tool_result_body(name, content)}\n</tool_response>"
+    body = _json_inside_tags({"name": name, "content": content})
+    return f"<tool_response>\n{body}\n</tool_response>"
 
 
 def format_tool_result_body(name: str, content: str) -> str:
-    """The inside of :func:`format_tool_result`, for a chat template that writes the
-    ``<tool_response>`` tags itself: the same escaped JSON object."""
-    return _json_inside_tags({"name": name, "content": content})
+    """A tool result for a chat template that writes the ``<tool_response>`` tags itself
+    (Qwen2.5's): the content as it is, as the template shows it (``name`` is not shown: such
+    templates give results in the order of the calls), with its tags escaped as
+    :func:`_json_inside_tags` escapes them so that it cannot close the block early.
+
+    Not the JSON object of :func:`format_tool_result`: a ``{"name": ..., "content": ...}``
+    record is not what the template writes, and Qwen2.5-Coder-0.5B copied it back as its
+    answer (``bench/after_result.py``)."""
+    return _tags_escaped(content)
+
+
+def _tags_escaped(text: str) -> str:
+    """``text`` with the tool tags (``<tool_response>``, ``</tool_call>``, ...) and chat-template
+    tokens (``<|im_start|>``) written so that none is a tag or special token."""
+    text = text.replace("</tool", "<\\/tool")
+    return text.replace("<tool", "\\u003ctool").replace("<|", "\\u003c|")

@@ -77,16 +77,9 @@ def test_the_model_picks_the_tool_and_the_answer_carries_its_value(
     (ran,) = result.tool_results()
     assert ran.ok and ran.output.strip() == "15520"
     assert result.stop_reason == "answered" and result.success
-    assert "15520" in result.answer, result.answer
+    assert "15520" in result.answer.replace(",", ""), result.answer  # "15,520" as words write it
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Qwen2.5-Coder-0.5B answers after a tool result by copying it in a ```json fence "
-    '(\'```json\\n{"name}: "stock_level", "content": "15520"}\\n```\'), the same copy as '
-    "tests/server/test_second_model_server.py shows; bench/agent.py counts such answers as "
-    "passes (docs/benchmarks/agent-qwen.md, calc-mul)",
-)
 def test_the_answer_is_words_not_the_copied_result(run: tuple[Result, list[str], Agent]) -> None:
     answer = run[0].answer
     assert '"content"' not in answer and "tool_response" not in answer, answer

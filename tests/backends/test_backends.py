@@ -104,6 +104,60 @@ def test_normalize_messages_formats_tool_turns() -> None:
         normalize_messages([{"role": "wizard", "content": "x"}])
 
 
+def _call(call_id: str, name: str) -> dict[str, Any]:
+    fn = {"name": name, "arguments": "{}"}
+    return {"id": call_id, "type": "function", "function": fn}
+
+
+CUE = "Answer with the result."
+TWO_ROUNDS: list[dict[str, Any]] = [
+    {"role": "user", "content": "weather and time?"},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [_call("a", "weather"), _call("b", "now")],
+    },
+    {"role": "tool", "tool_call_id": "a", "content": "5 C"},
+    {"role": "tool", "tool_call_id": "b", "content": "09:30"},
+    {"role": "assistant", "content": None, "tool_calls": [_call("c", "weather")]},
+    {"role": "tool", "tool_call_id": "c", "content": "6 C"},
+]
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_the_cue_follows_each_run_of_tool_results(native: bool) -> None:
+    """One cue after the last result of a run (never between results of one run), the same
+    for a run inside the conversation as for the last one."""
+    msgs = normalize_messages(TWO_ROUNDS, native=native, cue=CUE)
+    roles = [m["role"] for m in msgs]
+    assert roles == ["user", "assistant", "tool", "tool", "user", "assistant", "tool", "user"]
+    assert msgs[4]["content"] == CUE and msgs[7]["content"] == CUE
+    assert [m["role"] for m in normalize_messages(TWO_ROUNDS, native=native)] == [
+        r for i, r in enumerate(roles) if i not in (4, 7)
+    ]
+
+
+def test_a_native_template_reads_the_result_as_it_is() -> None:
+    """A template that writes the <tool_response> tags itself gets the result's text (as
+    transformers' apply_chat_template shows it), not the {"name", "content"} record."""
+    msgs = normalize_messages(TWO_ROUNDS, native=True)
+    assert [m["content"] for m in msgs if m["role"] == "tool"] == ["5 C", "09:30", "6 C"]
+
+
+def test_the_backend_cues_the_answer_after_a_result(tiny_engine: Engine) -> None:
+    """A session holds the backend's cue after the result, before the answer; without a cue
+    the result is followed by the answer alone."""
+    backend = LocalBackend(tiny_engine)
+    p = SamplingParams(max_tokens=2, stop_token_ids=())
+    backend.answer_cue = CUE
+    backend.chat(TWO_ROUNDS, session="cued", params=p)
+    rendered = backend.get_session("cued").rendered
+    assert rendered.count(CUE) == 2 and rendered.index("6 C") < rendered.rindex(CUE)
+    backend.answer_cue = None
+    backend.chat(TWO_ROUNDS, session="plain", params=p)
+    assert CUE not in backend.get_session("plain").rendered
+
+
 def test_local_backend_persists_sessions(tiny_engine: Engine, tmp_path: Path) -> None:
     backend = LocalBackend(tiny_engine, sessions_dir=tmp_path)
     p = SamplingParams(max_tokens=5, stop_token_ids=())

@@ -116,14 +116,6 @@ def test_the_model_picks_the_tool_and_states_the_value(
     assert args["city"].lower() == "oslo"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Qwen2.5-Coder-0.5B copies the tool result back in a ```json fence "
-    '(\'```json\\n{"name}:set_timer", "content": "Timer started: it rings at 14:25."}\\n```\'): '
-    "the after-result grammar rules out <, { and [ openers and the fenced call shape, not a "
-    "fenced copy; a fence ban alone moves the copy to a '(' opener (measured bf16+int8 and "
-    "float32; the agent's answers show the same copy)",
-)
 def test_the_reply_after_the_tool_result_uses_it_in_words(
     client: openai.OpenAI, model: str, timer_reply: Any
 ) -> None:
