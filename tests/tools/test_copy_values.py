@@ -153,3 +153,45 @@ def test_a_span_ends_at_a_quote_of_its_source(smollm2_tokenizer: Any) -> None:
     # copy_from_start=False: the model picks the span, the bonus only helps it continue
     mid = ArgumentBias(None, [result], pieces, CallSteering(copy_bonus=4.0, copy_from_start=False))
     assert not mid.favoured(head) and mid.favoured(head + "+353")
+
+
+CONVERT = {
+    "type": "object",
+    "properties": {
+        "target": {"type": "string", "description": "ISO currency code to convert to, e.g. USD"},
+        "ticker": {"type": "string", "description": "stock ticker"},
+        "unit": {"type": "string", "enum": ["euro", "dollar"]},
+        "note": {"type": "string"},
+        "mail": {"type": "string", "format": "email"},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("value", "copies"),
+    [
+        ('"note": "Eu', True),  # a free string: the request's word goes on ("ros")
+        ('"target": "Eu', False),  # a code: never into the word "euros"
+        ('"target": "EU', False),
+        ('"unit": "eu', False),  # an enum: the grammar holds the values
+        ('"ticker": "NV', True),  # a code the request writes as one: copied in its own case
+        ('"ticker": "nv', False),
+        ('"mail": "ana@', True),  # a shaped value: copied as written
+        ('"mail": "Ana@', False),
+    ],
+)
+def test_a_code_or_a_listed_value_is_not_carried_into_a_word(
+    smollm2_tokenizer: Any, value: str, copies: bool
+) -> None:
+    """SmolLM2-135M asked "in euros" wrote "Euros" for the code "EUR": the bonus carried the
+    value into the request's word. Values the schema constrains are left to the model and the
+    grammar; a code is copied only from a code the conversation writes."""
+    from agentcore.backends._call_decoding import ArgumentBias, token_pieces
+
+    pieces = token_pieces(smollm2_tokenizer, [smollm2_tokenizer.eos_token_id])
+    ask = "Convert that NVDA price to euros and mail ana@example.com."
+    bias = ArgumentBias(
+        None, [ask], pieces, CallSteering(copy_bonus=4.0), schemas={"convert": CONVERT}
+    )
+    head = '<tool_call>\n{"name": "convert", "arguments": {'
+    assert bool(bias.favoured(head + value)) is copies, value
