@@ -304,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     raw["weight_mib"] = weight_mib
     raw["wall_s"] = time.perf_counter() - t_start
     info = engine.info()
+    threads = f" --threads {args.threads}" if args.threads else ""
     md = f"""# Concurrent sessions through the server
 
 Model {info.name} ({info.device}/{info.dtype}, {info.weights} weights); {machine()}.
@@ -344,7 +345,7 @@ disagreement at a near tie of the alone logits (top-2 gap <= 0.375; bf16 logits 
 alone (`dense_rows=None`, `group_keys=0`) keeps a batched session bitwise the session alone.
 {long_md}
 Whole run: {raw["wall_s"]:.0f} s. Command: `agentcore bench concurrency --model {args.model}
---levels {args.levels} --max-tokens {args.max_tokens} --long {args.long}`.
+--levels {args.levels} --max-tokens {args.max_tokens} --long {args.long}{threads}`.
 """
     path = write_report("concurrency", md, raw, args.out or DOCS)
     print(md)
