@@ -102,6 +102,7 @@ PHASES = {
     "llama.py:prefill": "prefill (probe included)",
     "session.py:generate": "decode 8 tokens",
     "recall.py:plan": "recall selection",
+    "recall.py:_block_weight": "of which block scoring",
     "recall.py:_token_weight": "of which key scoring",
     "recall.py:gather": "recall gather",
     "state.py:save_session": "save",

@@ -117,41 +117,43 @@ def test_decoding_across_the_first_blocks_keeps_the_plan(tiny_engine: Engine) ->
 
 
 def test_needle_block_is_selected_from_32k_stream(tiny_hf: Any, tmp_path: Path) -> None:
-    """A needle anywhere in a 32K-token stream is retrieved when queried with its own keys."""
+    """Needles anywhere in a 32K-token stream are retrieved when queried with their own keys
+    (one stream, three needles of different tokens at 5%, 50% and 90% of it)."""
     core = CoreModel(tiny_hf)
     cfg = RecallConfig(block_size=64, top_k=4, host_blocks=64)
     d = core.dims
-    g = torch.Generator().manual_seed(2)
-    for depth in (0.05, 0.5, 0.9):
-        store = EvictedStore(
-            cfg,
-            n_layers=d.n_layers,
-            n_kv_heads=d.n_kv_heads,
-            head_dim=d.head_dim,
-            directory=tmp_path / f"d{depth}",
-        )
-        cache = core.new_cache(StreamingConfig(n_sink=4, window=256, chunk_size=256), recall=store)
-        n = 32768
-        ids = torch.randint(0, 200, (1, n), generator=g)
-        needle_at = int(depth * (n - 512))
-        ids[0, needle_at : needle_at + 8] = torch.tensor([250, 251, 252, 253, 254, 255, 250, 251])
-        for s in range(0, n, 256):
-            core.forward(ids[:, s : s + 256], cache, logits="none")
-        needle_block = next(
-            i for i, start in enumerate(store.block_start) if start <= needle_at < start + 64
-        )
-        # query with the needle's own keys (layer 1, pre-RoPE), as queries would carry them
-        layer = 1
-        assert layer in store.probes
-        store.set_geometry(core.rotary, 0)  # score pure content: a query equal to a key
+    store = EvictedStore(
+        cfg,
+        n_layers=d.n_layers,
+        n_kv_heads=d.n_kv_heads,
+        head_dim=d.head_dim,
+        directory=tmp_path / "store",
+    )
+    cache = core.new_cache(StreamingConfig(n_sink=4, window=256, chunk_size=256), recall=store)
+    n = 32768
+    ids = torch.randint(0, 200, (1, n), generator=torch.Generator().manual_seed(2))
+    needles = {}
+    for i, depth in enumerate((0.05, 0.5, 0.9)):
+        at = int(depth * (n - 512))
+        ids[0, at : at + 8] = torch.arange(8) + 200 + 16 * i
+        needles[depth] = at
+    for s in range(0, n, 256):
+        core.forward(ids[:, s : s + 256], cache, logits="none")
+    assert store.stats()["disk_bytes"] > 0  # beyond host_blocks, blocks spilled to disk
+    layer = 1  # query with a needle's own keys (layer 1, pre-RoPE), as queries would carry them
+    assert layer in store.probes
+    store.set_geometry(core.rotary, 0)  # score pure content: a query equal to a key
+    for depth, at in needles.items():
+        needle_block = next(i for i, b in enumerate(store.block_start) if b <= at < b + 64)
         block = store.layers[layer].get(needle_block)  # [2,H_kv,64,D]
-        off = needle_at - store.block_start[needle_block]
+        off = at - store.block_start[needle_block]
         k = block[0, :, off : off + 8].float()  # [H_kv,8,D]
         q = k.repeat_interleave(d.n_heads // d.n_kv_heads, dim=0)[None]  # [1,H_q,8,D]
         store._recent.clear()  # only this probe layer's queries: the needle's own keys
+        store._baseline.clear()
         store.observe(layer, q)
         assert needle_block in store.plan(full=True), (depth, needle_block)
-        assert store.stats()["disk_bytes"] > 0  # beyond host_blocks, blocks spilled to disk
+    store.close()
 
 
 def test_the_recalled_span_reads_as_recent_only_where_new_input_ends(tiny_engine: Engine) -> None:
