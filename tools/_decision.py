@@ -11,7 +11,10 @@ definitions alone, in a few milliseconds:
    :attr:`DecisionConfig.many` tools only the best :attr:`DecisionConfig.top_k` are offered.
 2. **grounding**: a tool whose required numeric parameters outnumber the numbers the
    conversation states cannot be called right (a triangle-area tool for a circle question
-   gets one number where it needs two), so it is passed over.
+   gets one number where it needs two), so it is passed over; so is a tool that never says it
+   removes anything for a request that asks to take something away ("Delete the event ..."
+   is not for ``create_event``, "Cancel my order" not for ``get_orders``): the embedder sees
+   the same topic, not the opposite action.
 3. **the decision**: a call when the best remaining tool's score clears a threshold
    calibrated on the dev split of ``bench/tool_calls.py``; the score is the similarity minus a
    share of the request's similarity to generic requests that need no tool (questions about
@@ -182,6 +185,42 @@ def _name_words(name: str) -> set[str]:
     return {w for w in _words(split.replace("_", " ")) if w not in _GENERIC}
 
 
+# word stems of taking away: deleting, cancelling, returning, ...
+_UNDO = re.compile(
+    r"\b(?:delet|remov|cancel|eras|clear|undo|unsubscrib|refund|return|revok|uninstall|withdr[ae]w"
+    r"|discard|unbook|unregist)\w*",
+    re.IGNORECASE,
+)
+# how a request leads up to its verb: "Please", "Can you", "I'd like you to", ...
+_LEAD = re.compile(
+    r"^\W*(?:(?:please|kindly|ok|okay|now|hey|hi)\W+)*"
+    r"(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?|i(?:'d|\s+would)\s+like\s+(?:you\s+)?to\s+"
+    r"|i\s+(?:want|need)\s+(?:you\s+)?to\s+|help\s+me\s+)?(\w+)",
+    re.IGNORECASE,
+)
+
+
+def _asks_to_undo(text: str) -> bool:
+    """Whether a request's verb takes something away ("Delete ...", "Can you cancel ...")."""
+    m = _LEAD.match(text)
+    return bool(m and _UNDO.fullmatch(m.group(1)))
+
+
+def _undoes(entry: Mapping[str, Any]) -> bool:
+    """Whether a tool says it takes something away (its name or description)."""
+    fn = entry.get("function", entry)
+    name = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(fn.get("name", ""))).replace("_", " ")
+    return bool(_UNDO.search(f"{name} {fn.get('description') or ''}"))
+
+
+def _action_penalty(text: str, entries: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.float32]:
+    """``[N]``: 1 for each tool that cannot do the request's action (it asks to take something
+    away and the tool never says it removes), else 0."""
+    if not _asks_to_undo(text):
+        return np.zeros(len(entries), dtype=np.float32)
+    return np.array([0.0 if _undoes(e) else 1.0 for e in entries], dtype=np.float32)
+
+
 def _head(query: str) -> str:
     """The request's first clause (up to the first comma, colon or sentence end), where
     requests state what to do; "" when that is the whole request."""
@@ -337,7 +376,8 @@ class ToolSelector:
                 penalty[i] += 1.0
             elif name in earlier:
                 penalty[i] += cfg.recent_penalty
-        scores = self._scores(sims, float(chats[0]), query, names) - penalty
+        wrong_action = _action_penalty(query, entries)  # [N]
+        scores = self._scores(sims, float(chats[0]), query, names) - penalty - wrong_action
         ranked = [(names[int(i)], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
         shown = ranked[: cfg.top_k] if len(entries) > cfg.many else ranked
         best_name, best = ranked[0]
@@ -353,7 +393,7 @@ class ToolSelector:
             for k, (text, joined) in enumerate(clauses):
                 col = n_query + k
                 clause_scores = self._scores(tool_sims[:, col], float(chats[col]), text, names)
-                clause_scores = clause_scores - penalty
+                clause_scores = clause_scores - penalty - _action_penalty(text, entries)
                 j = int(np.argmax(clause_scores))
                 value = _states_value(text, names[j])
                 asks = clause_scores[j] >= cfg.threshold and (k == 0 or joined or value)
@@ -375,6 +415,8 @@ class ToolSelector:
                 reason += f"; {n_calls} clauses ask for {', '.join(offered)}"
         elif passed and best_name in passed:
             reason = f"{best_name} needs more numbers than the request states"
+        elif wrong_action[names.index(best_name)]:
+            reason = f"{best_name} does not remove what the request asks to take away"
         else:
             reason = f"best tool {best_name} scores {best:.2f} < {cfg.threshold:.2f}"
         return Decision(call, offered, tuple(shown), best, reason, n_calls)

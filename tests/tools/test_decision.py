@@ -94,6 +94,39 @@ def test_a_near_miss_answers(selector: ToolSelector) -> None:
     assert selector.decide(_user("Area of a triangle, base 4 and height 6?"), [TRIANGLE]).call
 
 
+EVENT = _fn("create_event", "Add an event to the calendar.", title="string", date="string")
+CANCEL_ORDER = _fn("cancel_order", "Cancel an order by its number.", order_id="string")
+ORDERS = _fn("get_orders", "Look up a customer's orders.", customer_id="string")
+
+
+@pytest.mark.parametrize(
+    ("request_text", "tools"),
+    [
+        ("Delete the event 'Dentist' from my calendar.", [EVENT, WEATHER]),
+        ("Can you please cancel my order 4471?", [ORDERS, TIMER]),
+        ("I'd like you to remove the 'Standup' meeting on Friday.", [EVENT]),
+    ],
+)
+def test_a_request_to_take_away_answers_when_no_tool_removes(
+    selector: ToolSelector, request_text: str, tools: list[dict[str, Any]]
+) -> None:
+    # same topic, opposite action: the embedder alone called create_event / get_orders
+    d = selector.decide(_user(request_text), tools)
+    assert not d.call, d.reason
+    assert "take away" in d.reason
+
+
+def test_a_request_to_take_away_calls_the_tool_that_removes(selector: ToolSelector) -> None:
+    tools = [ORDERS, CANCEL_ORDER, EVENT]
+    d = selector.decide(_user("Cancel my order 4471, please."), tools)
+    assert d.call and d.offered == ("cancel_order",), d.reason
+    # the action is read from the request's verb: cancelling is not taking away elsewhere
+    d = selector.decide(_user("Show me the orders of customer 1029."), tools)
+    assert d.call and d.offered == ("get_orders",), d.reason
+    d = selector.decide(_user("Put 'Dentist' in my calendar on 2025-05-02."), tools)
+    assert d.call and d.offered == ("create_event",), d.reason
+
+
 def test_a_tool_done_since_the_request_is_not_called_again(selector: ToolSelector) -> None:
     call = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": {}}}
     msgs = [
