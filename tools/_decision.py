@@ -85,6 +85,7 @@ class DecisionConfig:
     threshold: float = 0.21  # a call when the best tool's score is at least this
     chat_weight: float = 0.25  # share of the no-tool similarity subtracted from a tool's
     name_bonus: float = 0.1  # the request names the tool's subject ("email", "timer")
+    shape_bonus: float = 0.2  # it states a value a parameter takes (a file, an expression)
     recent_penalty: float = 0.1  # a tool called earlier in the conversation is asked again less
     many: int = 8  # more tools than this: offer only the best top_k
     top_k: int = 3
@@ -221,6 +222,118 @@ def _action_penalty(text: str, entries: Sequence[Mapping[str, Any]]) -> npt.NDAr
     return np.array([0.0 if _undoes(e) else 1.0 for e in entries], dtype=np.float32)
 
 
+# Values whose shape says which parameter they fill, each with the parameter names (or words of
+# a parameter's description) that take it: a request naming a file asks a tool with a path.
+_TLDS = r"com|org|net|io|dev|edu|gov|co|uk|de|fr|ai|app"
+_SHAPES: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = (
+    (
+        "file",
+        re.compile(
+            rf"(?<![\w@/.\-])(?:[\w\-]+/)*[\w\-]+\.(?!(?:{_TLDS})\b)[a-z][a-z0-9]{{0,4}}\b(?![.@]\w)"
+        ),
+        re.compile(r"path|file|filename|document", re.IGNORECASE),
+    ),
+    (
+        "email",
+        re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+"),
+        re.compile(r"e-?mail|recipient|\bto\b|address", re.IGNORECASE),
+    ),
+    (
+        "url",
+        re.compile(r"https?://\S+|www\.\S+"),
+        re.compile(r"url|uri|link|href|website|web page", re.IGNORECASE),
+    ),
+    (
+        "expression",
+        re.compile(r"\d\s*(?:\*\*|[-+*/^%×÷])\s*[\d(]|\(\s*\d+\s*[-+*/]"),
+        re.compile(r"expr|formula|equation|calculation|arithmetic", re.IGNORECASE),
+    ),
+)
+
+
+_DATE_OR_TIME = re.compile(
+    r"\b\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?)?\b|\b\d{1,2}:\d{2}\b"
+)
+
+
+def _accepts(entry: Mapping[str, Any]) -> frozenset[str]:
+    """The value shapes a tool's required string parameters take (by key, description or
+    ``format``): a tool that needs a path is asked for by a request naming a file; one whose
+    path is optional (``list_files``) is not."""
+    fn = entry.get("function", entry)
+    params = fn.get("parameters") or {}
+    props = params.get("properties") or {}
+    required = set(params.get("required") or ())
+    out: set[str] = set()
+    for key, schema in props.items():
+        if key not in required or not isinstance(schema, Mapping):
+            continue
+        if schema.get("type", "string") != "string":
+            continue
+        label = f"{key.replace('_', ' ')} {schema.get('description') or ''} {schema.get('format') or ''}"
+        out.update(shape for shape, _, words in _SHAPES if words.search(label))
+    return frozenset(out)
+
+
+def _stated_shapes(text: str, used: Sequence[str]) -> set[str]:
+    """The value shapes ``text`` states, less values an earlier call took as an argument (a
+    file written since the request does not ask for a second call on it)."""
+    text = _DATE_OR_TIME.sub(" ", text)  # 2025-05-01 and 10:30 are not arithmetic
+    return {
+        shape
+        for shape, pattern, _ in _SHAPES
+        for m in pattern.finditer(text)
+        if not any(m.group(0) in value for value in used)
+    }
+
+
+def _used_values(messages: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The string arguments of the calls in ``messages``."""
+    out: list[str] = []
+    for m in messages:
+        for c in m.get("tool_calls") or () if m.get("role") == "assistant" else ():
+            args = c.get("function", {}).get("arguments")
+            if isinstance(args, str):
+                try:
+                    args = json.loads(args)
+                except ValueError:
+                    out.append(args)
+                    continue
+            if isinstance(args, Mapping):
+                out.extend(str(v) for v in args.values())
+    return out
+
+
+# a clause that works on an earlier clause's outcome ("then save it", "write the result to"):
+# its call waits for that result
+_REFERS_BACK = re.compile(
+    r"\b(?:it|them|that|this|its|the (?:result|answer|output|sum|total|value|contents?|text))\b"
+    r"(?!\s+(?:is|was|be|will|would|takes?|to (?:drive|walk|get|fly)))",
+    re.IGNORECASE,
+)
+
+
+def _refers_back(clause: str) -> bool:
+    """Whether a clause (after the first) acts on what an earlier one produces."""
+    return bool(_REFERS_BACK.search(clause)) and not re.match(
+        r"\W*(?:how|what|when|where|who|which|is|are|does|do)\b", clause, re.IGNORECASE
+    )
+
+
+def _verb(text: str) -> str:
+    """A clause's leading verb, lower case ("" when it opens otherwise): "write" for "and write
+    the result to r.txt", "read" for "Can you read notes.txt"."""
+    m = _LEAD.match(re.sub(r"^\W*(?:and|then|also|plus)\b\s*(?:then\b\s*)?", "", text, flags=re.I))
+    return _stem(m.group(1).lower()) if m else ""
+
+
+def _all_name_words(name: str) -> set[str]:
+    """Every word of a tool's name, its verb too ("read", "write" of read_file, write_file):
+    the request's own verb tells read_file from write_file where their topics tie."""
+    split = re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower()
+    return _words(split.replace("_", " "))
+
+
 def _head(query: str) -> str:
     """The request's first clause (up to the first comma, colon or sentence end), where
     requests state what to do; "" when that is the whole request."""
@@ -234,6 +347,8 @@ def _head(query: str) -> str:
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+(?=[A-Z0-9'\"])")
 _JOIN = re.compile(
     r"(?:\s+|[,;]\s*)(?=(?:Also|And|Then|Plus)\b)|[,;]\s*(?=(?:and )?(?:then|also)\b)"
+    # "... and then ...", "... and write its content to ...": a second step
+    r"|\s+(?=and\s+(?:then\b|\w+\s+(?:it|them|its|the (?:result|answer|output|contents?))\b))"
 )
 
 
@@ -357,6 +472,8 @@ class ToolSelector:
         stated = {  # what the conversation states: the user's words and tools' results
             n for m in messages if m.get("role") in ("user", "tool") for n in _numbers(_text(m))
         }
+        used = _used_values(since)
+        accepts = [_accepts(e) for e in entries]
         head = _head(query)
         clauses = _clauses(query) if cfg.max_calls > 1 else []
         clauses = clauses if len(clauses) > 1 else []
@@ -377,11 +494,31 @@ class ToolSelector:
             elif name in earlier:
                 penalty[i] += cfg.recent_penalty
         wrong_action = _action_penalty(query, entries)  # [N]
-        scores = self._scores(sims, float(chats[0]), query, names) - penalty - wrong_action
+        scores = self._scores(sims, float(chats[0]), query, names, accepts, used)
+        fresh = scores - wrong_action  # before this request's calls count
+        scores = fresh - penalty
+        # every clause of the request has had its call: for a request of one clause, when the
+        # tool it asks for most has been called since ("Read notes.txt" after read_file: the
+        # answer, not write_file next)
+        served = bool(called) and not clauses and names[int(np.argmax(fresh))] in called
+        if called and clauses:  # the next step is the first clause not served yet
+            pending = None
+            for k, (text, _) in enumerate(clauses):
+                col = n_query + k
+                own = self._scores(tool_sims[:, col], float(chats[col]), text, names, accepts, used)
+                own = own - _action_penalty(text, entries)
+                j = int(np.argmax(own))
+                if own[j] >= cfg.threshold and names[j] not in called:
+                    pending = own - penalty
+                    break
+            served = pending is None
+            if pending is not None:
+                scores = pending
+            clauses = []  # from here the steps come one answer at a time
         ranked = [(names[int(i)], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
         shown = ranked[: cfg.top_k] if len(entries) > cfg.many else ranked
         best_name, best = ranked[0]
-        call = forced or best >= cfg.threshold
+        call = forced or (best >= cfg.threshold and not served)
         offered = tuple(n for n, _ in shown[: max(1, cfg.offer)]) if call else ()
         if forced:  # and the near ties: the model chooses among them
             near = (n for n, score in shown if score > best - cfg.forced_margin)
@@ -389,10 +526,16 @@ class ToolSelector:
         n_calls = 1
         if call and clauses:  # one call per clause that asks for a tool
             per: list[str] = []
+            waits = False  # a later clause acts on a result: its call comes in a later answer
             valued: dict[str, bool] = {}  # tool -> each clause asking for it states a value
             for k, (text, joined) in enumerate(clauses):
                 col = n_query + k
-                clause_scores = self._scores(tool_sims[:, col], float(chats[col]), text, names)
+                if k > 0 and _refers_back(text):
+                    waits = True  # it acts on a result: its call waits for that result
+                    break
+                clause_scores = self._scores(
+                    tool_sims[:, col], float(chats[col]), text, names, accepts, used
+                )
                 clause_scores = clause_scores - penalty - _action_penalty(text, entries)
                 j = int(np.argmax(clause_scores))
                 value = _states_value(text, names[j])
@@ -407,12 +550,16 @@ class ToolSelector:
             if len(per) > 1:
                 n_calls = min(len(per), cfg.max_calls)
                 offered = tuple(dict.fromkeys(per[:n_calls]))
+            elif waits and per and not forced:  # the first step's tool, not the best overall
+                offered = (per[0],)
         if call:
             reason = f"{best_name} scores {best:.2f}" + (
                 " (a call is required)" if forced else f" >= {cfg.threshold:.2f}"
             )
             if n_calls > 1:
                 reason += f"; {n_calls} clauses ask for {', '.join(offered)}"
+        elif served:
+            reason = "every tool the request asks for has been called since it"
         elif passed and best_name in passed:
             reason = f"{best_name} needs more numbers than the request states"
         elif wrong_action[names.index(best_name)]:
@@ -422,14 +569,30 @@ class ToolSelector:
         return Decision(call, offered, tuple(shown), best, reason, n_calls)
 
     def _scores(
-        self, sims: npt.NDArray[np.float32], chat: float, text: str, names: Sequence[str]
+        self,
+        sims: npt.NDArray[np.float32],
+        chat: float,
+        text: str,
+        names: Sequence[str],
+        accepts: Sequence[frozenset[str]],
+        used: Sequence[str],
     ) -> npt.NDArray[np.float32]:
         """Each tool's score for one text (``sims: [N]`` its similarity to each tool): less a
-        share of its similarity to requests that need no tool, plus the name bonus."""
+        share of its similarity to requests that need no tool, plus the name bonus, plus the
+        shape bonus when the text states a value (a file, an address, a URL, an arithmetic
+        expression) that one of the tool's parameters takes (``accepts``) and no call since
+        the request took (``used``)."""
         cfg = self.config
         words = _words(text)
+        verb = _verb(text)
+        stated = _stated_shapes(text, used)
         bonus = np.array(
-            [cfg.name_bonus if _name_words(n) & words else 0.0 for n in names], dtype=np.float32
+            [
+                (cfg.name_bonus if _name_words(n) & words or verb in _all_name_words(n) else 0.0)
+                + (cfg.shape_bonus if stated & a else 0.0)
+                for n, a in zip(names, accepts, strict=True)
+            ],
+            dtype=np.float32,
         )
         return (sims - cfg.chat_weight * chat + bonus).astype(np.float32)  # [N]
 

@@ -536,6 +536,10 @@ class LocalBackend(ModelBackend):
             if sid is not None
             else [dict(m) for m in messages]
         )
+        # what the decision and the argument steering read: the conversation so far. A session
+        # continued with only the new messages (the Agent sends a tool result alone) still has
+        # the request those messages answer in its ledger's recent messages.
+        context = [*ledger.tail, *fresh] if sid is not None else list(messages)
         dialect = self.dialect
         msgs = normalize_messages(
             fresh,
@@ -559,7 +563,7 @@ class LocalBackend(ModelBackend):
             if hf_tok is None:
                 raise ValueError("constrained tool calls need a Hugging Face tokenizer")
             self._check_tool_schemas(tools, tools_from_openai(tools))  # every tool, offered or not
-            tools, tool_choice, decision = selector.narrow(messages, tools, tool_choice)
+            tools, tool_choice, decision = selector.narrow(context, tools, tool_choice)
             if decision is not None:
                 log.debug("tool decision: %s", decision.reason)
                 max_calls = max(1, decision.calls)
@@ -613,7 +617,7 @@ class LocalBackend(ModelBackend):
         if tool_choice != "auto" or json_schema is not None:
             shapes = dataclasses.replace(shapes, alternates=())
         result, records = _generate(
-            s, turn, constraint, call_format, self._argument_bias(declared, messages)
+            s, turn, constraint, call_format, self._argument_bias(declared, context)
         )
         text, found, finish = _read_calls(result, declared, shapes)
         generated = len(result.token_ids)
@@ -629,7 +633,7 @@ class LocalBackend(ModelBackend):
             s.append_messages(note, add_generation_prompt=True)
             again = self._call_constraint(grammar, max_calls)  # a fresh parse state
             result, records = _generate(
-                s, turn, again, call_format, self._argument_bias(declared, messages)
+                s, turn, again, call_format, self._argument_bias(declared, context)
             )
             text, found, finish = _read_calls(result, declared, shapes)
             generated += len(result.token_ids)

@@ -127,6 +127,82 @@ def test_a_request_to_take_away_calls_the_tool_that_removes(selector: ToolSelect
     assert d.call and d.offered == ("create_event",), d.reason
 
 
+# the agent's own file and arithmetic tools, as its registry declares them
+def _tool(name: str, description: str, **params: dict[str, Any]) -> dict[str, Any]:
+    entry = _fn(name, description, **dict.fromkeys(params, "string"))
+    for key, schema in params.items():
+        entry["function"]["parameters"]["properties"][key].update(schema)
+    return entry
+
+
+_PATH = {"description": "Path relative to the workspace root."}
+CALC = _tool(
+    "calculate",
+    "Evaluate an arithmetic expression and return the number.",
+    expression={"description": "Arithmetic such as 2 * (3 + 4)."},
+)
+READ = _tool("read_file", "Read a text file from the workspace.", path=_PATH)
+WRITE = _tool("write_file", "Write a text file in the workspace.", path=_PATH, content={})
+FILES = [CALC, READ, WRITE, WEATHER]
+
+
+@pytest.mark.parametrize(
+    ("request_text", "tool"),
+    [
+        ("What is 1000-357?", "calculate"),  # the embedder alone: 0.06, a chat answer
+        ('Save "buy milk" in shopping.txt', "write_file"),  # 0.16
+        ("Read todo.md and tell me what it says", "read_file"),  # 0.20
+    ],
+)
+def test_a_value_a_parameter_takes_asks_for_its_tool(
+    selector: ToolSelector, request_text: str, tool: str
+) -> None:
+    d = selector.decide(_user(request_text), FILES)
+    assert d.call and d.offered == (tool,), d.reason
+
+
+def _after(request_text: str, *calls: tuple[str, dict[str, Any], str]) -> list[dict[str, Any]]:
+    """The conversation after ``calls`` (name, arguments, result) answered the request."""
+    msgs = _user(request_text)
+    for i, (name, args, result) in enumerate(calls):
+        call = {"id": f"c{i}", "type": "function", "function": {"name": name, "arguments": args}}
+        msgs += [
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": f"c{i}", "content": result},
+        ]
+    return msgs
+
+
+def test_steps_that_act_on_a_result_come_one_at_a_time(selector: ToolSelector) -> None:
+    ask = "Calculate 12*12, then save it in square.txt"
+    d = selector.decide(_user(ask), FILES)
+    assert d.call and d.offered == ("calculate",) and d.calls == 1, d.reason
+    d = selector.decide(_after(ask, ("calculate", {"expression": "12*12"}, "144")), FILES)
+    assert d.call and d.offered == ("write_file",), d.reason
+    done = _after(
+        ask,
+        ("calculate", {"expression": "12*12"}, "144"),
+        ("write_file", {"path": "square.txt", "content": "144"}, "wrote 3 characters"),
+    )
+    d = selector.decide(done, FILES)
+    assert not d.call, d.reason  # every clause had its call: the answer, no read_file after
+
+
+def test_a_request_of_one_step_is_answered_after_its_call(selector: ToolSelector) -> None:
+    ask = "Read notes.txt"
+    assert selector.decide(_user(ask), FILES).offered == ("read_file",)
+    d = selector.decide(_after(ask, ("read_file", {"path": "notes.txt"}, "falcon")), FILES)
+    assert not d.call, d.reason  # write_file (0.45 on its own) is not the next step
+
+
+def test_the_first_step_of_a_copy_reads_then_writes(selector: ToolSelector) -> None:
+    ask = "Read notes.txt and write its content to copy.txt"
+    d = selector.decide(_user(ask), FILES)
+    assert d.offered == ("read_file",) and d.calls == 1, d.reason
+    d = selector.decide(_after(ask, ("read_file", {"path": "notes.txt"}, "falcon")), FILES)
+    assert d.offered == ("write_file",), d.reason
+
+
 def test_a_tool_done_since_the_request_is_not_called_again(selector: ToolSelector) -> None:
     call = {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": {}}}
     msgs = [
@@ -231,6 +307,29 @@ def test_backend_auto_answers_a_chat_request_and_a_near_miss(backend: LocalBacke
         _user("What is the area of a circle with radius 4?"), tools=[TRIANGLE], params=PARAMS
     )
     assert r.tool_calls == ()
+
+
+def test_backend_session_decides_from_the_request_the_session_holds(
+    backend: LocalBackend,
+) -> None:
+    """The Agent continues a session with only the tool result: the next step is still decided
+    from the request (before: "no request", a text answer after the first step)."""
+    ask = _user("Calculate 12*12, then save it in square.txt")
+    tools = [  # the same tools, their values listed: the random model's calls end in time
+        _tool("calculate", CALC["function"]["description"], expression={"enum": ["12*12"]}),
+        _tool("read_file", READ["function"]["description"], path={**_PATH, "enum": ["a.txt"]}),
+        _tool(
+            "write_file",
+            WRITE["function"]["description"],
+            path={**_PATH, "enum": ["square.txt"]},
+            content={"enum": ["144"]},
+        ),
+    ]
+    first = backend.chat(ask, tools=tools, params=PARAMS, session="steps")
+    assert [c.name for c in first.tool_calls] == ["calculate"]
+    result = {"role": "tool", "tool_call_id": first.tool_calls[0].id, "content": "144"}
+    second = backend.chat([result], tools=tools, params=PARAMS, session="steps")
+    assert [c.name for c in second.tool_calls] == ["write_file"]
 
 
 def test_backend_without_a_selector_leaves_the_choice_to_the_model(
