@@ -215,6 +215,29 @@ SUITE: list[Task] = [  # kinds interleaved, so a time-limited run still covers e
     ),
     Task("calc-paren", "Calculate (4+5)*3", _answer_has("27")),
     Task("calc-div", "What is 144/12?", _answer_has("12")),
+    # asked the way people ask: questions, indirect requests, no verb-first steps
+    Task("ask-read", "I left a note in notes.txt, what does it say?", _answer_has("falcon"), NOTES),
+    Task("ask-mul", "Could you work out 37*12 for me?", _answer_has("444")),
+    Task("ask-list", "Which files do I have here?", _answer_has("notes.txt", "todo.md"), NOTES),
+    Task("ask-time", "Do you know what time it is right now?", _tool_ok("current_time")),
+    Task(
+        "ask-write",
+        "Please make a file called plan.txt that contains the word ready",
+        _file_is("plan.txt", "ready"),
+    ),
+    Task("ask-search", "Is the word falcon in any of my files?", _answer_has("notes.txt"), NOTES),
+    Task("ask-todo", "What's on my list in todo.md?", _answer_has("invoice"), NOTES),
+    Task(
+        "ask-sum-save",
+        "I need 120+80 worked out and the answer put in total.txt",
+        _file_is("total.txt", "200"),
+    ),
+    Task("ask-div", "How much is 81/9?", _answer_has("9")),
+    Task(
+        "ask-chat",
+        "Thanks! What is a text file, in one sentence?",
+        lambda r, ws: r.success and not r.tool_results() and bool(r.answer.strip()),
+    ),
 ]
 QUICK = ["calc-mul", "calc-write", "read-note", "write-hello", "list", "missing"]
 

@@ -214,12 +214,42 @@ def _undoes(entry: Mapping[str, Any]) -> bool:
     return bool(_UNDO.search(f"{name} {fn.get('description') or ''}"))
 
 
+# verbs of tool names that change something (a file, a message sent, a booking)
+_CHANGING = frozenset(
+    {
+        *("write", "send", "create", "add", "set", "delete", "remove", "update", "book"),
+        *("order", "save", "post", "make", "put", "cancel", "move", "rename", "edit", "append"),
+    }
+)
+_POLITE = re.compile(
+    r"^\W*(?:(?:then|also|and|plus)\W+)?(?:please\W+)?(?:can|could|would|will)\s+you\b",
+    re.IGNORECASE,
+)
+_QUESTION_PENALTY = 0.2
+
+
+def _asks_a_question(text: str) -> bool:
+    """Whether a request opens with a question that asks to be told something ("what does
+    notes.txt say?"), not with a polite request to act ("Can you send ...?") or an order
+    ("Text Ann: ... And 12 in in cm?")."""
+    parts = _clauses(text)
+    first = parts[0][0] if parts else ""
+    return first.rstrip().endswith("?") and not _POLITE.match(first)
+
+
 def _action_penalty(text: str, entries: Sequence[Mapping[str, Any]]) -> npt.NDArray[np.float32]:
-    """``[N]``: 1 for each tool that cannot do the request's action (it asks to take something
-    away and the tool never says it removes), else 0."""
-    if not _asks_to_undo(text):
-        return np.zeros(len(entries), dtype=np.float32)
-    return np.array([0.0 if _undoes(e) else 1.0 for e in entries], dtype=np.float32)
+    """``[N]``: how far each tool is from the request's kind of action: 1 for a tool that never
+    says it removes when the request asks to take something away; 0.2 for a tool whose name
+    says it changes something (write, send, create, ...) when the request is a question
+    ("I left a note in notes.txt, what does it say?" is for read_file, not write_file)."""
+    if _asks_to_undo(text):
+        return np.array([0.0 if _undoes(e) else 1.0 for e in entries], dtype=np.float32)
+    if _asks_a_question(text):
+        return np.array(
+            [_QUESTION_PENALTY if _all_name_words(_name(e)) & _CHANGING else 0.0 for e in entries],
+            dtype=np.float32,
+        )
+    return np.zeros(len(entries), dtype=np.float32)
 
 
 # Values whose shape says which parameter they fill, each with the parameter names (or words of
@@ -562,7 +592,7 @@ class ToolSelector:
             reason = "every tool the request asks for has been called since it"
         elif passed and best_name in passed:
             reason = f"{best_name} needs more numbers than the request states"
-        elif wrong_action[names.index(best_name)]:
+        elif wrong_action[names.index(best_name)] >= 1.0:
             reason = f"{best_name} does not remove what the request asks to take away"
         else:
             reason = f"best tool {best_name} scores {best:.2f} < {cfg.threshold:.2f}"

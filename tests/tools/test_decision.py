@@ -161,6 +161,21 @@ def test_a_value_a_parameter_takes_asks_for_its_tool(
     assert d.call and d.offered == (tool,), d.reason
 
 
+@pytest.mark.parametrize(
+    ("request_text", "tool"),
+    [
+        ("I left a note in notes.txt, what does it say?", "read_file"),  # write_file 0.60
+        ("Can you write 'ready' to plan.txt?", "write_file"),  # asked politely: an action
+        ("Then could you save 'ok' in status.txt?", "write_file"),
+    ],
+)
+def test_a_question_asks_to_read_not_to_change(
+    selector: ToolSelector, request_text: str, tool: str
+) -> None:
+    d = selector.decide(_user(request_text), FILES)
+    assert d.call and d.offered == (tool,), d.reason
+
+
 def _after(request_text: str, *calls: tuple[str, dict[str, Any], str]) -> list[dict[str, Any]]:
     """The conversation after ``calls`` (name, arguments, result) answered the request."""
     msgs = _user(request_text)
