@@ -176,6 +176,7 @@ class Session:
         self.tokens_journaled = 0  # ids handed to the saved history so far
         self.n_tokens = 0
         self.next_logits: torch.Tensor | None = None  # [V] float32, CPU
+        self._digit_tokens: dict[int, bool] = {}  # token id -> its text is digits only
         self.transcript = Transcript(self.config.tail_messages)
         # JSON-serialisable notes of the owner, saved whole with every save: keep them small
         self.meta: dict[str, Any] = {}
@@ -318,6 +319,13 @@ class Session:
             if on_token is not None:
                 on_token(event)
 
+    def _is_digits(self, token: int) -> bool:
+        """Whether a token's text is digits only (a leading space allowed); cached per token."""
+        known = self._digit_tokens.get(token)
+        if known is None:
+            known = self._digit_tokens[token] = self.engine.codec.decode([token]).strip().isdigit()
+        return known
+
     def stream(
         self,
         params: SamplingParams | None = None,
@@ -351,11 +359,14 @@ class Session:
         text = ""
         # what the repetition penalty sees: the last repetition_window tokens (bounded, so a
         # long reply costs O(N)); "context": of the stream, "reply": of this reply only
+        # Digits are never penalised: a number repeats them (a tool's result 444 was copied
+        # as "4." under the agent's 1.15)
         window = max(p.repetition_window, 0)
         recent_all: deque[int] = deque(maxlen=window)
         recent_reply: deque[int] = deque(maxlen=window)
+        counted: list[int] = []  # this reply's tokens for presence/frequency, digits left out
         if p.repetition_penalty != 1.0 and p.repetition_scope == "context" and window:
-            recent_all.extend(self.tokens[-window:])
+            recent_all.extend(t for t in self.tokens[-window:] if not self._is_digits(t))
         longest_stop = max((len(s) for s in p.stop), default=0)
         with self.engine.generating():  # this session's steps are batched with others'
             for i in range(p.max_tokens):
@@ -368,7 +379,7 @@ class Session:
                 recent: Sequence[int] = (
                     recent_all if p.repetition_scope == "context" else recent_reply
                 )
-                reply: Sequence[int] = out
+                reply: Sequence[int] = counted
                 if (recent or reply) and penalize is not None and not penalize(text):
                     recent, reply = (), ()
                 tok = self.sampler.pick(logits, p, recent, allowed, reply)
@@ -377,8 +388,10 @@ class Session:
                 if constraint is not None:
                     constraint.advance(tok)
                 out.append(tok)
-                recent_all.append(tok)
-                recent_reply.append(tok)
+                if not self._is_digits(tok):
+                    recent_all.append(tok)
+                    recent_reply.append(tok)
+                    counted.append(tok)
                 self.append_tokens([tok])  # the stream holds everything generated
                 is_stop_token = tok in stop_ids
                 searched = max(

@@ -264,6 +264,38 @@ def test_repetition_scope_decides_what_is_penalised(tiny_engine: Engine) -> None
     assert replies == [[], [], [], []]
 
 
+def test_digits_are_never_penalised(tiny_engine: Engine) -> None:
+    """A number repeats its digits: copying a tool's result 444 under the agent's penalty gave
+    "4." (SmolLM2). The tokens of digits stay out of what every penalty counts."""
+    s = tiny_engine.new_session(CFG)
+    s.append("result: 444 and 2025")
+    digits = {t for t in s.tokens.tolist() if s.engine.codec.decode([t]).strip().isdigit()}
+    assert digits  # the prompt holds digit tokens
+    seen: list[list[int]] = []
+    replies: list[list[int]] = []
+    pick = s.sampler.pick
+
+    def spy(
+        logits: torch.Tensor,
+        p: SamplingParams,
+        recent: Any = (),
+        allowed: Any = None,
+        reply: Any = (),
+    ) -> int:
+        seen.append(list(recent))
+        replies.append(list(reply))
+        return pick(logits, p, recent, allowed, reply)
+
+    s.sampler.pick = spy  # type: ignore[method-assign]
+    params = SamplingParams(
+        max_tokens=6, repetition_penalty=1.3, presence_penalty=0.5, stop_token_ids=()
+    )
+    result = s.generate(params)
+    assert seen[0] and not digits & set(seen[0])  # the prompt's words count, its digits do not
+    generated_digits = {t for t in result.token_ids if t in s._digit_tokens and s._digit_tokens[t]}
+    assert not any(generated_digits & set(r) for r in seen + replies)
+
+
 def test_save_restore_gives_identical_logits(tiny_engine: Engine, tmp_path: Path) -> None:
     s = tiny_engine.new_session(CFG)
     s.chat("tell me a long story " * 10, SamplingParams(max_tokens=30, temperature=0.7, seed=3))
