@@ -292,7 +292,7 @@ def test_digits_are_never_penalised(tiny_engine: Engine) -> None:
     )
     result = s.generate(params)
     assert seen[0] and not digits & set(seen[0])  # the prompt's words count, its digits do not
-    generated_digits = {t for t in result.token_ids if t in s._digit_tokens and s._digit_tokens[t]}
+    generated_digits = {t for t in result.token_ids if s._is_digits(t)}
     assert not any(generated_digits & set(r) for r in seen + replies)
 
 
