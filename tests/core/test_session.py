@@ -219,12 +219,16 @@ def test_bad_sampling_params_name_the_field(field: str, value: Any) -> None:
 
 
 def _recents(
-    engine: Engine, params: SamplingParams, penalize: Any = None, replies: Any = None
+    engine: Engine,
+    params: SamplingParams,
+    penalize: Any = None,
+    replies: Any = None,
+    prompt: str = "the cat sat on the mat",
 ) -> tuple[list[int], list[list[int]]]:
     """The prompt's tokens and the ``recent`` list the sampler saw at each generated token
     (and, into ``replies``, the ``reply`` list it saw)."""
     s = engine.new_session(CFG)
-    s.append("the cat sat on the mat")
+    s.append(prompt)
     seen: list[list[int]] = []
     pick = s.sampler.pick
 
@@ -267,33 +271,18 @@ def test_repetition_scope_decides_what_is_penalised(tiny_engine: Engine) -> None
 def test_digits_are_never_penalised(tiny_engine: Engine) -> None:
     """A number repeats its digits: copying a tool's result 444 under the agent's penalty gave
     "4." (SmolLM2). The tokens of digits stay out of what every penalty counts."""
-    s = tiny_engine.new_session(CFG)
-    s.append("result: 444 and 2025")
-    digits = {t for t in s.tokens.tolist() if s.engine.codec.decode([t]).strip().isdigit()}
-    assert digits  # the prompt holds digit tokens
-    seen: list[list[int]] = []
+
+    def digits(ids: list[int]) -> set[int]:
+        return {t for t in ids if tiny_engine.codec.decode([t]).strip().isdigit()}
+
     replies: list[list[int]] = []
-    pick = s.sampler.pick
-
-    def spy(
-        logits: torch.Tensor,
-        p: SamplingParams,
-        recent: Any = (),
-        allowed: Any = None,
-        reply: Any = (),
-    ) -> int:
-        seen.append(list(recent))
-        replies.append(list(reply))
-        return pick(logits, p, recent, allowed, reply)
-
-    s.sampler.pick = spy  # type: ignore[method-assign]
     params = SamplingParams(
         max_tokens=6, repetition_penalty=1.3, presence_penalty=0.5, stop_token_ids=()
     )
-    result = s.generate(params)
-    assert seen[0] and not digits & set(seen[0])  # the prompt's words count, its digits do not
-    generated_digits = {t for t in result.token_ids if s._is_digits(t)}
-    assert not any(generated_digits & set(r) for r in seen + replies)
+    prompt, seen = _recents(tiny_engine, params, replies=replies, prompt="result: 444 and 2025")
+    assert digits(prompt)  # the prompt holds digit tokens
+    assert seen[0] == [t for t in prompt if t not in digits(prompt)]  # its words count
+    assert not any(digits(r) for r in seen + replies)
 
 
 def test_save_restore_gives_identical_logits(tiny_engine: Engine, tmp_path: Path) -> None:
