@@ -223,12 +223,12 @@ def _recents(
     params: SamplingParams,
     penalize: Any = None,
     replies: Any = None,
-    prompt: str = "the cat sat on the mat",
+    text: str = "the cat sat on the mat",
 ) -> tuple[list[int], list[list[int]]]:
     """The prompt's tokens and the ``recent`` list the sampler saw at each generated token
     (and, into ``replies``, the ``reply`` list it saw)."""
     s = engine.new_session(CFG)
-    s.append(prompt)
+    s.append(text)
     seen: list[list[int]] = []
     pick = s.sampler.pick
 
@@ -279,7 +279,7 @@ def test_digits_are_never_penalised(tiny_engine: Engine) -> None:
     params = SamplingParams(
         max_tokens=6, repetition_penalty=1.3, presence_penalty=0.5, stop_token_ids=()
     )
-    prompt, seen = _recents(tiny_engine, params, replies=replies, prompt="result: 444 and 2025")
+    prompt, seen = _recents(tiny_engine, params, replies=replies, text="result: 444 and 2025")
     assert digits(prompt)  # the prompt holds digit tokens
     assert seen[0] == [t for t in prompt if t not in digits(prompt)]  # its words count
     assert not any(digits(r) for r in seen + replies)
