@@ -60,6 +60,9 @@ _IMPERATIVE = (
 _REQUEST_OPENING = re.compile(
     r"^(?:please\b|kindly\b|let's\b|let us\b|first\b|then\b|next\b|finally\b|and\b|"
     r"i(?:'d| would)? (?:want|need|like) you to\b|i'd like\b|i would like\b|"
+    # "I need 120+80 worked out and ...", "I want the report sent to Ann": a thing to be done
+    r"i (?:really )?(?:need|want) (?!to\b)(?:\S+\s+){1,6}?(?:\w+ed|done|put|sent|written|made|"
+    r"set|read|found|fixed|worked out|looked up|taken care of)\b|"
     r"(?:" + _IMPERATIVE + r")\b)",
     re.IGNORECASE,
 )

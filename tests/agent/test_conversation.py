@@ -61,6 +61,10 @@ class TestUtterances:
             ("Good morning! I just moved to Berlin.", ["small_talk", "statement"]),
             ("Do the dishes.", ["request"]),
             ("Do you remember where my sister lives?", ["question"]),
+            ("I need 120+80 worked out and the answer put in total.txt", ["request"]),
+            ("I want the report sent to Ann today.", ["request"]),
+            ("I need a new phone.", ["statement"]),
+            ("I want to visit Lisbon next year.", ["statement"]),
         ],
     )
     def test_kinds(self, message: str, kinds: list[str]) -> None:
