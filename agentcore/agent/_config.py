@@ -67,6 +67,10 @@ class AgentConfig:
     enough important memories piled up; off by default because it costs a generation).
     ``grounding``: decode string arguments (paths, expressions, contents) from candidates the
     step's text and earlier results contain, when there are any (see ``_grounding``).
+    ``quote_results``: when the reply after tool results uses none of the last result's words
+    or numbers (a small model writing "The tool's result is a JSON file with the requested
+    data." for a file listing), the result itself is added below the reply, as the tool gave
+    it (at most 500 characters, redacted like the reply).
     ``schema_hints``: extra JSON Schema keywords per tool (``"*"``: every tool) and argument,
     applied to the schemas the model decodes under (never to validation), e.g. a pattern
     that keeps a small model's arithmetic to arithmetic. They narrow, never widen.
@@ -89,6 +93,7 @@ class AgentConfig:
     max_denials: int = 3
     final_summary: bool = False
     grounding: bool = True
+    quote_results: bool = True
     reflect: bool = False
     max_observation_chars: int = 2_000
     schema_hints: Mapping[str, Mapping[str, Mapping[str, Any]]] = dataclasses.field(

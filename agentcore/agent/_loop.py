@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -315,6 +316,11 @@ class RunLoop:
                 raise Stop("cancelled", p.safety.redact(completion.text))
             if not completion.tool_calls:
                 text = p.safety.redact(completion.text).strip()
+                if task is None and cfg.quote_results and outputs:
+                    quoted = p.safety.redact(unused_result(text, outputs[-1]))
+                    if quoted:
+                        yield run.event(TextDelta, text=quoted)
+                        text += quoted
                 self.conversation.reply(text)
                 if task is not None:
                     yield TaskResult(True, text) if text else TaskResult(False, "empty reply")
@@ -482,3 +488,28 @@ class RunLoop:
             current_task=task_id,
         )
         return ev
+
+
+_CONTENT = re.compile(r"[^\W_]{3,}|\d+(?:[.,]\d+)?")  # the words and numbers a text uses
+_QUOTED_CHARS = 500
+
+
+_NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+).split()
+
+
+def unused_result(reply: str, result: str) -> str:
+    """What to add below a reply that uses none of a tool result's words or numbers: the
+    result itself. ``""`` when the reply uses it (a number spelled out counts), is a short
+    acknowledgement ("Done.", "Five."), or the result has nothing to use."""
+    said = {w.lower() for w in _CONTENT.findall(reply)}
+    said |= {str(i) for i, word in enumerate(_NUMBER_WORDS) if word in said}
+    found = {w.lower() for w in _CONTENT.findall(result)}
+    if not found or found & said or 0 < len(reply.split()) <= 3:
+        return ""
+    shown = result.strip()
+    if len(shown) > _QUOTED_CHARS:
+        shown = shown[:_QUOTED_CHARS].rstrip() + " ..."
+    return ("\n\n" if reply else "") + shown

@@ -133,3 +133,24 @@ def test_lessons_go_before_the_final_answer(make_agent: Callable[..., Agent]) ->
     assert [e.type for e in run.events] == ["lesson", "lesson", "final"]
     assert [e.seq for e in run.events] == [0, 1, 2]
     assert run.final is not None and run.final.text == "done"
+
+
+def test_a_reply_that_ignores_the_result_gets_the_result_below_it(
+    make_agent: Callable[..., Agent],
+) -> None:
+    """SmolLM2 answered a calculation with "The tool's result is a number." (and 444 with
+    "4."): the user gets the result under the reply. A reply that uses it is left alone."""
+    ignoring = [Reply.call("calculate", expression="17*23"), "The tool's result is a number."]
+    config = AgentConfig(learn=False)
+    agent = make_agent(FakeBackend(ignoring), config=config, planner="off")
+    ending = _collect(_loop(agent, "What is 17*23?").run("What is 17*23?", "user"))[-1]
+    assert isinstance(ending, Ending) and ending.success
+    assert ending.text == "The tool's result is a number.\n\n391"
+    using = [Reply.call("calculate", expression="17*23"), "17*23 is 391."]
+    agent = make_agent(FakeBackend(using), config=config, planner="off")
+    ending = _collect(_loop(agent, "What is 17*23?").run("What is 17*23?", "user"))[-1]
+    assert isinstance(ending, Ending) and ending.text == "17*23 is 391."
+    quiet = AgentConfig(learn=False, quote_results=False)
+    agent = make_agent(FakeBackend(ignoring), config=quiet, planner="off")
+    ending = _collect(_loop(agent, "What is 17*23?").run("What is 17*23?", "user"))[-1]
+    assert isinstance(ending, Ending) and ending.text == "The tool's result is a number."
