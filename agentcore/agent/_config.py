@@ -38,7 +38,12 @@ DEFAULT_PERSONA = (
 
 def _reply_sampling(max_tokens: int) -> SamplingParams:
     """Greedy, with a mild repetition penalty on the reply's own tokens (see ``sampling``)."""
-    return SamplingParams(max_tokens=max_tokens, repetition_penalty=1.15, repetition_scope="reply")
+    return SamplingParams(
+        max_tokens=max_tokens,
+        repetition_penalty=1.15,
+        repetition_scope="reply",
+        penalize_digits=False,  # a number repeats its digits: "444" was copied as "4."
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,6 +28,11 @@ class SamplingParams:
     ``presence_penalty`` and ``frequency_penalty`` are OpenAI's (each in -2..2, 0 = off): the
     logit of every token this reply already generated is lowered by ``presence_penalty`` once
     and by ``frequency_penalty`` per occurrence (negative values favour repeats).
+
+    ``penalize_digits=False`` leaves tokens that are digits out of every penalty: a number
+    repeats its digits (SmolLM2 copied a tool's result 444 as "4." under a 1.15 repetition
+    penalty). The agent's replies set it; the default keeps the penalties as OpenAI and
+    transformers define them.
     """
 
     max_tokens: int = 256
@@ -39,6 +44,7 @@ class SamplingParams:
     repetition_scope: Literal["context", "reply"] = "context"
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    penalize_digits: bool = True
     stop: tuple[str, ...] = ()
     stop_token_ids: tuple[int, ...] | None = None  # None: the tokenizer's end-of-turn tokens
     seed: int | None = None

@@ -359,14 +359,14 @@ class Session:
         text = ""
         # what the repetition penalty sees: the last repetition_window tokens (bounded, so a
         # long reply costs O(N)); "context": of the stream, "reply": of this reply only
-        # Digits are never penalised: a number repeats them (a tool's result 444 was copied
-        # as "4." under the agent's 1.15)
+        # with penalize_digits off, digits stay out of every penalty: a number repeats them
+        exempt = self._is_digits if not p.penalize_digits else lambda token: False
         window = max(p.repetition_window, 0)
         recent_all: deque[int] = deque(maxlen=window)
         recent_reply: deque[int] = deque(maxlen=window)
-        counted: list[int] = []  # this reply's tokens for presence/frequency, digits left out
+        counted: list[int] = []  # this reply's tokens that presence/frequency count
         if p.repetition_penalty != 1.0 and p.repetition_scope == "context" and window:
-            recent_all.extend(t for t in self.tokens[-window:] if not self._is_digits(t))
+            recent_all.extend(t for t in self.tokens[-window:] if not exempt(t))
         longest_stop = max((len(s) for s in p.stop), default=0)
         with self.engine.generating():  # this session's steps are batched with others'
             for i in range(p.max_tokens):
@@ -388,7 +388,7 @@ class Session:
                 if constraint is not None:
                     constraint.advance(tok)
                 out.append(tok)
-                if not self._is_digits(tok):
+                if not exempt(tok):
                     recent_all.append(tok)
                     recent_reply.append(tok)
                     counted.append(tok)

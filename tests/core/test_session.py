@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import torch
 
+from agentcore.agent import AgentConfig
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.sampling import Sampler, SamplingParams
@@ -270,19 +271,23 @@ def test_repetition_scope_decides_what_is_penalised(tiny_engine: Engine) -> None
 
 def test_digits_are_never_penalised(tiny_engine: Engine) -> None:
     """A number repeats its digits: copying a tool's result 444 under the agent's penalty gave
-    "4." (SmolLM2). The tokens of digits stay out of what every penalty counts."""
+    "4." (SmolLM2). With ``penalize_digits=False`` (the agent's replies) digit tokens stay out
+    of what every penalty counts."""
 
     def digits(ids: list[int]) -> set[int]:
         return {t for t in ids if tiny_engine.codec.decode([t]).strip().isdigit()}
 
     replies: list[list[int]] = []
-    params = SamplingParams(
-        max_tokens=6, repetition_penalty=1.3, presence_penalty=0.5, stop_token_ids=()
-    )
+    base = dict(max_tokens=6, repetition_penalty=1.3, presence_penalty=0.5, stop_token_ids=())
+    params = SamplingParams(**base, penalize_digits=False)  # type: ignore[arg-type]
     prompt, seen = _recents(tiny_engine, params, replies=replies, text="result: 444 and 2025")
     assert digits(prompt)  # the prompt holds digit tokens
     assert seen[0] == [t for t in prompt if t not in digits(prompt)]  # its words count
     assert not any(digits(r) for r in seen + replies)
+    # by default every token counts, as OpenAI and transformers define the penalties
+    prompt, seen = _recents(tiny_engine, SamplingParams(**base), text="result: 444 and 2025")  # type: ignore[arg-type]
+    assert seen[0] == prompt
+    assert AgentConfig().sampling.penalize_digits is False  # the agent's replies set it
 
 
 def test_save_restore_gives_identical_logits(tiny_engine: Engine, tmp_path: Path) -> None:
