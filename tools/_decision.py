@@ -120,12 +120,15 @@ class Decision:
         return tuple(name for name, _ in self.ranked)
 
 
+def _spoken(name: str) -> str:
+    """A tool's name in words, lower case: "getWeather_now" -> "get weather now"."""
+    return re.sub(r"[_\-.]+", " ", re.sub(r"([a-z])([A-Z])", r"\1 \2", name)).lower()
+
+
 def tool_document(entry: Mapping[str, Any]) -> str:
     """The text a tool is retrieved by: its name in words, description, parameter docs."""
     fn = entry.get("function", entry)
-    name = str(fn.get("name", ""))
-    words = re.sub(r"[_\-.]+", " ", re.sub(r"([a-z])([A-Z])", r"\1 \2", name)).lower()
-    parts = [f"{words}: {fn.get('description') or ''}".strip()]
+    parts = [f"{_spoken(str(fn.get('name', '')))}: {fn.get('description') or ''}".strip()]
     props = (fn.get("parameters") or {}).get("properties") or {}
     docs = []
     for key, schema in props.items():
@@ -181,9 +184,15 @@ def _words(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text.lower()) if len(w) >= 3}
 
 
+def _all_name_words(name: str) -> set[str]:
+    """Every word of a tool's name, its verb too ("read", "write" of read_file, write_file):
+    the request's own verb tells read_file from write_file where their topics tie."""
+    return _words(_spoken(name))
+
+
 def _name_words(name: str) -> set[str]:
-    split = re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower()
-    return {w for w in _words(split.replace("_", " ")) if w not in _GENERIC}
+    """The words of a tool's name that say what it is about (not its generic verb)."""
+    return _all_name_words(name) - _GENERIC
 
 
 # word stems of taking away: deleting, cancelling, returning, ...
@@ -210,8 +219,7 @@ def _asks_to_undo(text: str) -> bool:
 def _undoes(entry: Mapping[str, Any]) -> bool:
     """Whether a tool says it takes something away (its name or description)."""
     fn = entry.get("function", entry)
-    name = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(fn.get("name", ""))).replace("_", " ")
-    return bool(_UNDO.search(f"{name} {fn.get('description') or ''}"))
+    return bool(_UNDO.search(f"{_spoken(str(fn.get('name', '')))} {fn.get('description') or ''}"))
 
 
 # verbs of tool names that change something (a file, a message sent, a booking)
@@ -355,13 +363,6 @@ def _verb(text: str) -> str:
     the result to r.txt", "read" for "Can you read notes.txt"."""
     m = _LEAD.match(re.sub(r"^\W*(?:and|then|also|plus)\b\s*(?:then\b\s*)?", "", text, flags=re.I))
     return _stem(m.group(1).lower()) if m else ""
-
-
-def _all_name_words(name: str) -> set[str]:
-    """Every word of a tool's name, its verb too ("read", "write" of read_file, write_file):
-    the request's own verb tells read_file from write_file where their topics tie."""
-    split = re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower()
-    return _words(split.replace("_", " "))
 
 
 def _head(query: str) -> str:
@@ -523,6 +524,13 @@ class ToolSelector:
                 penalty[i] += 1.0
             elif name in earlier:
                 penalty[i] += cfg.recent_penalty
+
+        def clause_scores(k: int, text: str) -> npt.NDArray[np.float32]:
+            """Clause ``k``'s scores before this request's calls count (``[N]``)."""
+            col = n_query + k
+            own = self._scores(tool_sims[:, col], float(chats[col]), text, names, accepts, used)
+            return own - _action_penalty(text, entries)
+
         wrong_action = _action_penalty(query, entries)  # [N]
         scores = self._scores(sims, float(chats[0]), query, names, accepts, used)
         fresh = scores - wrong_action  # before this request's calls count
@@ -534,9 +542,7 @@ class ToolSelector:
         if called and clauses:  # the next step is the first clause not served yet
             pending = None
             for k, (text, _) in enumerate(clauses):
-                col = n_query + k
-                own = self._scores(tool_sims[:, col], float(chats[col]), text, names, accepts, used)
-                own = own - _action_penalty(text, entries)
+                own = clause_scores(k, text)
                 j = int(np.argmax(own))
                 if own[j] >= cfg.threshold and names[j] not in called:
                     pending = own - penalty
@@ -559,17 +565,13 @@ class ToolSelector:
             waits = False  # a later clause acts on a result: its call comes in a later answer
             valued: dict[str, bool] = {}  # tool -> each clause asking for it states a value
             for k, (text, joined) in enumerate(clauses):
-                col = n_query + k
                 if k > 0 and _refers_back(text):
                     waits = True  # it acts on a result: its call waits for that result
                     break
-                clause_scores = self._scores(
-                    tool_sims[:, col], float(chats[col]), text, names, accepts, used
-                )
-                clause_scores = clause_scores - penalty - _action_penalty(text, entries)
-                j = int(np.argmax(clause_scores))
+                scored = clause_scores(k, text) - penalty
+                j = int(np.argmax(scored))
                 value = _states_value(text, names[j])
-                asks = clause_scores[j] >= cfg.threshold and (k == 0 or joined or value)
+                asks = scored[j] >= cfg.threshold and (k == 0 or joined or value)
                 # the same tool again is a second call when a joining word opens the clause or
                 # each clause states its values ("What's my BMI? I weigh 58 kg ..." is one)
                 again = names[j] in valued
