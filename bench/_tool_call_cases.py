@@ -29,18 +29,20 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["CASES", "TOOLBOX", "Case", "call_matches", "calls_match", "cases"]
+__all__ = ["CASES", "TOOLBOX", "Case", "call_matches", "calls_match", "cases", "tool_entry"]
 
 
-def _fn(
-    name: str, description: str, props: dict[str, Any], required: Sequence[str]
+def tool_entry(
+    name: str, description: str, props: dict[str, Any], required: Sequence[str] | None = None
 ) -> dict[str, Any]:
+    """An OpenAI ``tools`` entry; ``required``: every property unless given."""
+    need = list(props) if required is None else list(required)
     return {
         "type": "function",
         "function": {
             "name": name,
             "description": description,
-            "parameters": {"type": "object", "properties": props, "required": list(required)},
+            "parameters": {"type": "object", "properties": props, "required": need},
         },
     }
 
@@ -58,7 +60,7 @@ DATE = "a date, YYYY-MM-DD"
 TOOLBOX: dict[str, dict[str, Any]] = {
     t["function"]["name"]: t
     for t in [
-        _fn(
+        tool_entry(
             "get_weather",
             "Current weather and today's forecast for a city.",
             {
@@ -67,7 +69,7 @@ TOOLBOX: dict[str, dict[str, Any]] = {
             },
             ["city"],
         ),
-        _fn(
+        tool_entry(
             "set_timer",
             "Start a countdown timer.",
             {
@@ -76,7 +78,7 @@ TOOLBOX: dict[str, dict[str, Any]] = {
             },
             ["minutes"],
         ),
-        _fn(
+        tool_entry(
             "send_email",
             "Send an email to one recipient.",
             {
@@ -86,7 +88,7 @@ TOOLBOX: dict[str, dict[str, Any]] = {
             },
             ["to", "subject", "body"],
         ),
-        _fn(
+        tool_entry(
             "convert_currency",
             "Convert an amount of money from one currency to another at today's rate.",
             {
@@ -96,19 +98,19 @@ TOOLBOX: dict[str, dict[str, Any]] = {
             },
             ["amount", "source", "target"],
         ),
-        _fn(
+        tool_entry(
             "triangle_area",
             "Area of a triangle from its base and height.",
             {"base": _n("base length"), "height": _n("height")},
             ["base", "height"],
         ),
-        _fn(
+        tool_entry(
             "circle_area",
             "Area of a circle from its radius.",
             {"radius": _n("radius")},
             ["radius"],
         ),
-        _fn(
+        tool_entry(
             "convert_length",
             "Convert a length between units (km, mi, m, ft, in, cm).",
             {
@@ -118,13 +120,13 @@ TOOLBOX: dict[str, dict[str, Any]] = {
             },
             ["value", "from_unit", "to_unit"],
         ),
-        _fn(
+        tool_entry(
             "get_stock_price",
             "Latest share price of a company listed on a stock exchange.",
             {"ticker": _s("stock ticker symbol, e.g. AAPL")},
             ["ticker"],
         ),
-        _fn(
+        tool_entry(
             "translate_text",
             "Translate a piece of text into another language.",
             {
@@ -133,13 +135,13 @@ TOOLBOX: dict[str, dict[str, Any]] = {
             },
             ["text", "target_language"],
         ),
-        _fn(
+        tool_entry(
             "book_flight",
             "Book a plane ticket between two cities on a date.",
             {"origin": _s("departure city"), "destination": _s("arrival city"), "date": _s(DATE)},
             ["origin", "destination", "date"],
         ),
-        _fn(
+        tool_entry(
             "book_hotel",
             "Reserve a hotel room in a city.",
             {
@@ -149,49 +151,49 @@ TOOLBOX: dict[str, dict[str, Any]] = {
             },
             ["city", "check_in", "nights"],
         ),
-        _fn(
+        tool_entry(
             "create_event",
             "Add an event to the user's calendar.",
             {"title": _s("event title"), "date": _s(DATE), "time": _s("start time, HH:MM")},
             ["title", "date", "time"],
         ),
-        _fn(
+        tool_entry(
             "add_todo",
             "Add a task to the user's to-do list.",
             {"task": _s("what to do")},
             ["task"],
         ),
-        _fn(
+        tool_entry(
             "play_song",
             "Play a song on the user's speaker.",
             {"title": _s("song title"), "artist": _s("performer")},
             ["title"],
         ),
-        _fn(
+        tool_entry(
             "get_local_time",
             "Current local time in a city.",
             {"city": _s("city name")},
             ["city"],
         ),
-        _fn(
+        tool_entry(
             "calculate_tip",
             "Tip amount for a restaurant bill.",
             {"bill": _n("bill total"), "percent": _n("tip percentage")},
             ["bill", "percent"],
         ),
-        _fn(
+        tool_entry(
             "calculate_bmi",
             "Body mass index from weight and height.",
             {"weight_kg": _n("weight in kilograms"), "height_m": _n("height in metres")},
             ["weight_kg", "height_m"],
         ),
-        _fn(
+        tool_entry(
             "send_sms",
             "Send a text message to a phone number.",
             {"phone": _s("phone number"), "message": _s("message text")},
             ["phone", "message"],
         ),
-        _fn(
+        tool_entry(
             "order_pizza",
             "Order a pizza for delivery.",
             {
@@ -200,61 +202,61 @@ TOOLBOX: dict[str, dict[str, Any]] = {
             },
             ["size", "topping"],
         ),
-        _fn(
+        tool_entry(
             "movie_showtimes",
             "Cinema showtimes today for a film in a city.",
             {"movie": _s("film title"), "city": _s("city")},
             ["movie", "city"],
         ),
-        _fn(
+        tool_entry(
             "track_package",
             "Where a parcel is, from its tracking number.",
             {"tracking_number": _s("the carrier's tracking number")},
             ["tracking_number"],
         ),
-        _fn(
+        tool_entry(
             "set_thermostat",
             "Set the home thermostat to a temperature in degrees Celsius.",
             {"temperature": _n("target temperature, Celsius")},
             ["temperature"],
         ),
-        _fn(
+        tool_entry(
             "switch_lights",
             "Turn the lights in a room on or off.",
             {"room": _s("room name"), "state": _s("on or off", enum=["on", "off"])},
             ["room", "state"],
         ),
-        _fn(
+        tool_entry(
             "define_word",
             "Dictionary definition of an English word.",
             {"word": _s("the word")},
             ["word"],
         ),
-        _fn(
+        tool_entry(
             "find_user",
             "Look up a customer's account id by their full name.",
             {"name": _s("customer's full name")},
             ["name"],
         ),
-        _fn(
+        tool_entry(
             "get_orders",
             "List the orders of a customer account.",
             {"user_id": _n("account id", integer=True)},
             ["user_id"],
         ),
-        _fn(
+        tool_entry(
             "search_contacts",
             "Find a contact's phone number and email address by name.",
             {"name": _s("contact name")},
             ["name"],
         ),
-        _fn(
+        tool_entry(
             "square_root",
             "Square root of a number.",
             {"number": _n("a non-negative number")},
             ["number"],
         ),
-        _fn(
+        tool_entry(
             "compound_interest",
             "Final balance of a savings deposit with yearly compound interest.",
             {
@@ -264,7 +266,7 @@ TOOLBOX: dict[str, dict[str, Any]] = {
             },
             ["principal", "rate", "years"],
         ),
-        _fn(
+        tool_entry(
             "get_distance",
             "Driving distance in kilometres between two cities.",
             {"origin": _s("start city"), "destination": _s("end city")},

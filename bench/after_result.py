@@ -33,44 +33,37 @@ from collections.abc import Sequence
 from typing import Any
 
 from _common import machine, markdown_table, write_report
+from _tool_call_cases import tool_entry
 
 from agentcore.backends import LocalBackend
 from agentcore.backends._protocol import ChatRequest
 from agentcore.core.engine import Engine
 from agentcore.core.params import SamplingParams
 
-
-def _tool(name: str, description: str, props: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {"type": "object", "properties": props, "required": list(props)},
-        },
-    }
-
-
 _NOT_FOUND = ("not found", "no city", "couldn't", "could not", "unable", "not able", "doesn't")
 _NOT_FOUND += ("does not", "no weather", "not exist")
 _S = {"type": "string"}
 _N = {"type": "number"}
 TOOLS = {
-    "set_timer": _tool("set_timer", "Start a countdown timer", {"minutes": {"type": "integer"}}),
-    "get_weather": _tool("get_weather", "Current weather for a city", {"city": _S}),
-    "get_stock_price": _tool("get_stock_price", "Last trade price of a stock", {"symbol": _S}),
-    "convert_units": _tool(
+    "set_timer": tool_entry(
+        "set_timer", "Start a countdown timer", {"minutes": {"type": "integer"}}
+    ),
+    "get_weather": tool_entry("get_weather", "Current weather for a city", {"city": _S}),
+    "get_stock_price": tool_entry("get_stock_price", "Last trade price of a stock", {"symbol": _S}),
+    "convert_units": tool_entry(
         "convert_units", "Convert a quantity between units", {"value": _N, "from": _S, "to": _S}
     ),
-    "web_search": _tool("web_search", "Search the web", {"query": _S}),
-    "list_files": _tool("list_files", "List the files in a folder", {"path": _S}),
-    "next_event": _tool("next_event", "The next event in the user's calendar", {"after": _S}),
-    "stock_level": _tool("stock_level", "How many of an item the warehouse holds", {"item": _S}),
-    "exchange_rate": _tool(
+    "web_search": tool_entry("web_search", "Search the web", {"query": _S}),
+    "list_files": tool_entry("list_files", "List the files in a folder", {"path": _S}),
+    "next_event": tool_entry("next_event", "The next event in the user's calendar", {"after": _S}),
+    "stock_level": tool_entry(
+        "stock_level", "How many of an item the warehouse holds", {"item": _S}
+    ),
+    "exchange_rate": tool_entry(
         "exchange_rate", "Exchange rate between two currencies", {"base": _S, "quote": _S}
     ),
-    "translate": _tool("translate", "Translate text", {"text": _S, "target": _S}),
-    "send_email": _tool("send_email", "Send an email", {"to": _S, "subject": _S}),
+    "translate": tool_entry("translate", "Translate text", {"text": _S, "target": _S}),
+    "send_email": tool_entry("send_email", "Send an email", {"to": _S, "subject": _S}),
 }
 
 
