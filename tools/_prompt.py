@@ -73,9 +73,7 @@ def _json_inside_tags(value: Any) -> str:
     chat-template token such as ``<|im_start|>``) start with ``\\u003c``: the same strings once
     the JSON is read, but no tag or special token in the text the model sees.
     """
-    text = json.dumps(value, ensure_ascii=False)
-    text = text.replace("</", "<\\/")
-    return text.replace("<tool", "\\u003ctool").replace("<|", "\\u003c|")
+    return _tags_escaped(json.dumps(value, ensure_ascii=False).replace("</", "<\\/"))
 
 
 def format_tool_result(name: str, content: str) -> str:

@@ -465,12 +465,13 @@ class EvictedStore:
         """The baseline queries' :meth:`_token_weight` of ``keys`` (probe layer ``p``); for a
         re-ranking of candidate ``blocks`` it is computed once per baseline and rotation."""
         base = self._baseline[p]
-        if self.config.contrast_unit == "block":
-            weigh = lambda: self._block_weight(  # noqa: E731
-                keys, self._queries(base, None), self.config.block_size
-            )
-        else:
-            weigh = lambda: self._token_weight(keys, self._queries(base, None))  # noqa: E731
+
+        def weigh() -> torch.Tensor:
+            q = self._queries(base, None)
+            if self.config.contrast_unit == "block":
+                return self._block_weight(keys, q, self.config.block_size)
+            return self._token_weight(keys, q)
+
         if blocks is None:
             return weigh()
         key = (p, tuple(blocks), self.config.contrast_unit)
