@@ -26,6 +26,7 @@ from agentcore.tools._action import (
 )
 from agentcore.tools._arguments import ArgumentSpec, JsonSchemaArguments, PydanticArguments
 from agentcore.tools._call_format import HERMES, LLAMA3, MISTRAL, CallFormat, detect_call_format
+from agentcore.tools._decision import REQUEST_MARKER
 from agentcore.tools._effects import (
     EffectDenied,
     EffectGuard,
@@ -82,6 +83,7 @@ __all__ = [
     "LLAMA3",
     "MISSING",
     "MISTRAL",
+    "REQUEST_MARKER",
     "TOOL_CALL_CLOSE",
     "TOOL_CALL_OPEN",
     "Action",

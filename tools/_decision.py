@@ -6,8 +6,8 @@ picks among them poorly. The selector decides outside the model, from the reques
 definitions alone, in a few milliseconds:
 
 1. **retrieval**: each tool is embedded once (name, description, parameter names and docs;
-   cached per tool set) with the offline sentence embedder; the request (the last user message)
-   is embedded and the tools ranked by cosine similarity. With more than
+   cached per tool set) with the offline sentence embedder; the request (the last user message,
+   less any context before :data:`REQUEST_MARKER`) is embedded and the tools ranked by cosine similarity. With more than
    :attr:`DecisionConfig.many` tools only the best :attr:`DecisionConfig.top_k` are offered.
 2. **grounding**: a tool whose required numeric parameters outnumber the numbers the
    conversation states cannot be called right (a triangle-area tool for a circle question
@@ -46,10 +46,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Decision", "DecisionConfig", "ToolSelector", "tool_document"]
+__all__ = ["REQUEST_MARKER", "Decision", "DecisionConfig", "ToolSelector", "tool_document"]
 
 Embed = Callable[[Sequence[str]], npt.NDArray[np.float32]]
 """Texts -> L2-normalised rows (``[N, D]``)."""
+
+REQUEST_MARKER = "\n\nRequest: "
+"""Where a user message's request starts when context comes before it (the Agent puts its
+retrieved lessons, facts and tool record there): the decision reads only what follows."""
 
 _CACHED_TOOLSETS = 64  # tool sets whose stacked embeddings a selector keeps
 _CACHED_TOOLS = 4096  # single tools whose embeddings a selector keeps
@@ -419,6 +423,15 @@ def _text(message: Mapping[str, Any]) -> str:
     return content if isinstance(content, str) else ""
 
 
+def _request(message: Mapping[str, Any]) -> str:
+    """A user message's request: after the last :data:`REQUEST_MARKER`, if it has one (a
+    lesson, a fact or the tool record before it must not pick the tool: "Tool record:
+    calculate 3/3 ok" would draw every request toward the calculator)."""
+    text = _text(message)
+    at = text.rfind(REQUEST_MARKER)
+    return text[at + len(REQUEST_MARKER) :] if at >= 0 else text
+
+
 class ToolSelector:
     """Ranks tools for a request and decides call-or-answer (see the module docstring).
 
@@ -494,7 +507,7 @@ class ToolSelector:
         cfg = self.config
         names = [str(e.get("function", e).get("name")) for e in entries]
         last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
-        query = _text(messages[last_user]) if last_user >= 0 else ""
+        query = _request(messages[last_user]) if last_user >= 0 else ""
         if not entries or not query.strip():
             return Decision(False, (), (), 0.0, "no tools" if not entries else "no request")
         since = messages[last_user + 1 :]

@@ -64,7 +64,11 @@ class AgentConfig:
     KV blocks).
     ``working_memory``: the bounded buffer's sizes and token budget.
     ``learn``: write episodes, lessons and skills after each run; ``distill_lessons``: ask the
-    model for a lesson after a failed run; ``tool_stats``: show per-tool success in the prompt.
+    model for a lesson after a failed run; ``tool_stats``: show per-tool success in the prompt,
+    and rest a tool whose own service failed ``rest_tool_after`` times in a row (a connection
+    error, a timeout, a server error; never a bad argument or a missing file): it is not
+    offered for ``rest_tool_s`` seconds after its last failure, then once again (a circuit
+    breaker; ``rest_tool_after=0`` never rests one).
     ``max_denials``: denied actions in one run before it stops (``stop_reason="denied"``).
     ``final_summary``: after a finished plan, ask the model for a one-sentence answer
     (otherwise the answer lists each step with its result).
@@ -95,6 +99,8 @@ class AgentConfig:
     learn: bool = True
     distill_lessons: bool = True
     tool_stats: bool = True
+    rest_tool_after: int = 3
+    rest_tool_s: float = 600.0
     max_denials: int = 3
     final_summary: bool = False
     grounding: bool = True
@@ -110,10 +116,12 @@ class AgentConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"AgentConfig.{name}={value!r}: expected an integer >= 1")
-        for name in ("memory_k", "lesson_k"):
+        for name in ("memory_k", "lesson_k", "rest_tool_after"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"AgentConfig.{name}={value!r}: expected an integer >= 0")
+        if not (isinstance(self.rest_tool_s, (int, float)) and self.rest_tool_s >= 0):
+            raise ValueError(f"AgentConfig.rest_tool_s={self.rest_tool_s!r}: expected seconds >= 0")
         if not -1.0 <= self.min_memory_similarity <= 1.0:
             raise ValueError(
                 f"AgentConfig.min_memory_similarity={self.min_memory_similarity!r}: "

@@ -18,11 +18,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import httpx
+
 from agentcore.agent._redact import log_redacted
 from agentcore.tools import EffectGuard, ToolRegistry, guarded, influenced
 from agentcore.tools._result import render_value, truncate_text
 
-__all__ = ["Execution", "Executor"]
+__all__ = ["Execution", "Executor", "is_outage"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class Execution:
     output: str
     error: str | None
     duration_s: float
+    outage: bool = False  # it failed in the tool's own service: see is_outage
 
 
 class Executor:
@@ -91,4 +94,14 @@ class Executor:
         if len(text) > self.max_chars:
             text = text[: self.max_chars] + f"\n[... cut at {self.max_chars} characters]"
         error = None if result.ok else (result.error_kind or "error")
-        return Execution(name, result.ok, text, error and str(error), result.elapsed_s)
+        outage = error == "timeout" or is_outage(cause)
+        return Execution(name, result.ok, text, error and str(error), result.elapsed_s, outage)
+
+
+def is_outage(exc: BaseException | None) -> bool:
+    """Whether a tool's exception says its service is down (the connection failed or timed
+    out, a server error), not that the call was wrong (a missing file, a bad value): only
+    outages count toward resting a tool."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code >= 500
+    return isinstance(exc, (ConnectionError, TimeoutError, httpx.TransportError))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,8 @@ __all__ = ["Episode", "Learner", "asks_to_remember", "is_procedure"]
 log = logging.getLogger(__name__)
 
 LESSON_SOURCE = "lesson:failure"
+# a tool's record: [calls ok, calls failed, outages in a row, time of the last outage (epoch s)]
+_STREAK, _LAST_OUTAGE, _STATS_LEN = 2, 3, 4
 # a request to keep something: an imperative at the start of a sentence or clause
 _REMEMBER_REQUEST = re.compile(
     r"(?:^|[.!;:,]\s*)(?:please\s+)?"
@@ -111,19 +114,43 @@ class Learner:
         self.summarize = summarize
         self.skills = skills
         self.reflector = reflector
-        self.tool_stats: dict[str, list[int]] = {}  # name -> [ok, failed]
+        self.tool_stats: dict[str, list[int]] = {}  # name -> its record (see _STATS_LEN)
 
     # -- statistics -----------------------------------------------------------------------------
 
-    def record_tool(self, name: str, ok: bool) -> None:
+    def record_tool(self, name: str, ok: bool, *, outage: bool = False) -> None:
+        """Count a call. ``outage``: it failed in the tool itself (an exception, a timeout),
+        not on the model's arguments; outages in a row can make the tool rest
+        (:meth:`resting`), a call that succeeds ends the streak."""
         counts = self.tool_stats.setdefault(name, [0, 0])
+        counts.extend([0] * (_STATS_LEN - len(counts)))  # saved before streaks were counted
         counts[0 if ok else 1] += 1
+        if ok:
+            counts[_STREAK] = 0
+        elif outage:
+            counts[_STREAK] += 1
+            counts[_LAST_OUTAGE] = int(time.time())
+
+    def resting(self, tools: list[str], after: int, seconds: float) -> list[str]:
+        """Tools of ``tools`` that failed ``after`` times in a row in the tool itself, the
+        last time less than ``seconds`` ago: not offered until then (a circuit breaker; the
+        first call after the rest decides whether it rests again)."""
+        if after < 1:
+            return []
+        now = time.time()
+        return [
+            name
+            for name in tools
+            if len(counts := self.tool_stats.get(name, ())) == _STATS_LEN
+            and counts[_STREAK] >= after
+            and now - counts[_LAST_OUTAGE] < seconds
+        ]
 
     def stats_text(self, tools: list[str]) -> str:
         """``Tool record: calculate 4/4 ok, write_file 1/3 ok`` for tools used before."""
         parts = []
         for name in tools:
-            ok, failed = self.tool_stats.get(name, (0, 0))
+            ok, failed = self.tool_stats.get(name, (0, 0))[:2]
             if ok + failed:
                 parts.append(f"{name} {ok}/{ok + failed} ok")
         return "Tool record: " + ", ".join(parts) if parts else ""

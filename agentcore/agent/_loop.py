@@ -53,7 +53,7 @@ from agentcore.planners import (
     render_text,
     utterances,
 )
-from agentcore.tools import ToolCallParseError
+from agentcore.tools import REQUEST_MARKER, ToolCallParseError
 
 __all__ = ["RunLoop"]
 
@@ -126,7 +126,15 @@ class RunLoop:
         for hit in found.lessons:
             yield run.event(LessonEvent, text=hit.record.text, recalled=True)
 
-        permitted = p.safety.permitted_tools(run.meter)
+        permitted = self._offered()
+        resting = [n for n in p.safety.permitted_tools(run.meter) if n not in permitted]
+        if resting:
+            yield run.event(
+                StatusEvent,
+                state="thinking",
+                detail=f"not offering {', '.join(resting)}: its service failed "
+                f"{cfg.rest_tool_after} times in a row (resting {cfg.rest_tool_s:g} s)",
+            )
         graph: TaskGraph | None = None
         if p.planning.wants_plan(goal, permitted):
             yield run.event(StatusEvent, state="planning", detail=goal[:200])
@@ -162,7 +170,7 @@ class RunLoop:
         context = p.memory_layer.render(found, extra, noted)
         if context.untrusted is not None:
             run.influence = context.untrusted
-        first = f"{context.text}\n\nRequest: {goal}" if context.text else goal
+        first = f"{context.text}{REQUEST_MARKER}{goal}" if context.text else goal
         self.conversation.queue({"role": "user", "content": first})
 
         if graph is None:
@@ -217,7 +225,7 @@ class RunLoop:
                 lines.append(f"{task.goal}: {outcome.text}")
                 yield self._plan_event("task_done", task.id)
                 continue
-            permitted = p.safety.permitted_tools(run.meter)
+            permitted = self._offered()
             state = p.planning.fail(task.id, outcome.text, permitted, influence=run.influence)
             reason = {"retrying": "task_retry", "replanned": "replanned"}.get(state, "task_failed")
             yield self._plan_event(reason, task.id)
@@ -273,7 +281,7 @@ class RunLoop:
             if task is not None and task_steps >= cfg.max_steps_per_task:
                 yield TaskResult(False, f"no result after {task_steps} model calls")
                 return
-            permitted = p.safety.permitted_tools(run.meter)
+            permitted = self._offered()
             turn_choice: Any = choice
             forced = None
             if task is not None and task.assignee is not None and task.assignee.kind == "tool":
@@ -446,6 +454,16 @@ class RunLoop:
         return outcome
 
     # ------------------------------------------------------------------ helpers
+
+    def _offered(self) -> list[str]:
+        """The permitted tools less those resting after outages in a row (see
+        :attr:`AgentConfig.rest_tool_after`)."""
+        p = self.parts
+        permitted = p.safety.permitted_tools(self.run_state.meter)
+        if not p.config.tool_stats:
+            return permitted
+        resting = p.learner.resting(permitted, p.config.rest_tool_after, p.config.rest_tool_s)
+        return [n for n in permitted if n not in resting]
 
     def _take_pending(self) -> list[dict[str, Any]]:
         p = self.parts

@@ -143,7 +143,7 @@ class ToolStep:
         for rule, reason in guard.denials:  # effects refused while the tool ran
             tracing.refuse(span, "deny", rule, p.safety.redact(reason))
             yield record.verdict(f"effect:{name}", "deny", rule, reason, call_id, shown_args)
-        p.learner.record_tool(name, done.ok)
+        p.learner.record_tool(name, done.ok, outage=done.outage)
         run.episode.untrusted = True  # its output (or error) is untrusted content
         called = p.tools.get(name)
         if not (called.source == "local" and called.side_effects == {SideEffect.NONE}):

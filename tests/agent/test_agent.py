@@ -100,7 +100,7 @@ def test_save_and_load_resume_the_agent(
     again = Agent.load("keeper", model=fake, home=tmp_path / "home", memory=store, planner="off")
     assert again.session_id == "agent-keeper"
     assert again.history() == agent.history()
-    assert again.learner.tool_stats == {"calculate": [1, 0]}
+    assert again.learner.tool_stats == {"calculate": [1, 0, 0, 0]}
     fake.add("still here")
     result = again.run("are you there?")
     assert result.answer == "still here"

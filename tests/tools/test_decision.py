@@ -94,6 +94,22 @@ def test_a_near_miss_answers(selector: ToolSelector) -> None:
     assert selector.decide(_user("Area of a triangle, base 4 and height 6?"), [TRIANGLE]).call
 
 
+def test_context_before_the_request_does_not_pick_the_tool(selector: ToolSelector) -> None:
+    # the Agent puts retrieved lessons, facts and its tool record before the request
+    from agentcore.tools import REQUEST_MARKER
+
+    context = (
+        "Tool record: get_weather 3/3 ok, set_timer 2/2 ok\n"
+        "What the user told you: I check the weather in Oslo every morning."
+    )
+    chat = selector.decide(_user(f"{context}{REQUEST_MARKER}Write a haiku about autumn."), TOOLS)
+    assert not chat.call, chat.reason
+    act = selector.decide(
+        _user(f"{context}{REQUEST_MARKER}Email ops@acme.io that I am late."), TOOLS
+    )
+    assert act.call and act.offered == ("send_email",), act.reason
+
+
 EVENT = _fn("create_event", "Add an event to the calendar.", title="string", date="string")
 CANCEL_ORDER = _fn("cancel_order", "Cancel an order by its number.", order_id="string")
 ORDERS = _fn("get_orders", "Look up a customer's orders.", customer_id="string")
