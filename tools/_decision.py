@@ -238,14 +238,20 @@ _POLITE = re.compile(
     re.IGNORECASE,
 )
 _QUESTION_PENALTY = 0.2
+# a clause that only greets or thanks ("Thanks!", "Hi there.", "OK,"): the request opens after it
+_SMALL_TALK = re.compile(
+    r"^\W*(?:thanks|thank you|thx|hi|hello|hey|ok|okay|great|cool|nice|perfect|good)"
+    r"(?:\s+(?:so much|a lot|there|again|all|everyone))?\W*$",
+    re.IGNORECASE,
+)
 
 
 def _asks_a_question(text: str) -> bool:
     """Whether a request opens with a question that asks to be told something ("what does
     notes.txt say?"), not with a polite request to act ("Can you send ...?") or an order
     ("Text Ann: ... And 12 in in cm?")."""
-    parts = _clauses(text)
-    first = parts[0][0] if parts else ""
+    parts = [c for c, _ in _clauses(text) if not _SMALL_TALK.match(c)]
+    first = parts[0] if parts else ""
     return first.rstrip().endswith("?") and not _POLITE.match(first)
 
 
@@ -551,7 +557,10 @@ class ToolSelector:
         # every clause of the request has had its call: for a request of one clause, when the
         # tool it asks for most has been called since ("Read notes.txt" after read_file: the
         # answer, not write_file next)
-        served = bool(called) and not clauses and names[int(np.argmax(fresh))] in called
+        # (as the request scored before any call: a value a call took no longer counts then,
+        # and "What's on my list in todo.md?" after read_file would move on to remember)
+        asked = self._scores(sims, float(chats[0]), query, names, accepts, []) - wrong_action
+        served = bool(called) and not clauses and names[int(np.argmax(asked))] in called
         if called and clauses:  # the next step is the first clause not served yet
             pending = None
             for k, (text, _) in enumerate(clauses):

@@ -110,6 +110,42 @@ def test_context_before_the_request_does_not_pick_the_tool(selector: ToolSelecto
     assert act.call and act.offered == ("send_email",), act.reason
 
 
+def test_a_one_clause_request_is_served_by_its_call(selector: ToolSelector, tmp_path: Path) -> None:
+    # the file name counted for read_file before the call; once read_file took it, it no
+    # longer does, and remember scored best: a second call nobody asked for
+    from agentcore.tools.builtin import default_tools
+
+    entries = default_tools(workspace=tmp_path).openai_tools()
+    ask = "What's on my list in todo.md?"
+    first = selector.decide(_user(ask), entries)
+    assert first.call and first.offered[0] == "read_file", first.reason
+    call = {"id": "c1", "type": "function"}
+    call["function"] = {"name": "read_file", "arguments": '{"path": "todo.md"}'}
+    after = [
+        *_user(ask),
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "- pay the invoice\n- call Ann"},
+    ]
+    d = selector.decide(after, entries)
+    assert not d.call and "called" in d.reason, d.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "question"),
+    [
+        ("Thanks! What does notes.txt say?", True),
+        ("Hi there. Which files do I have?", True),
+        ("OK, what is 3*4?", True),
+        ("Thanks! Write hello to a.txt.", False),
+        ("Thanks! Could you write hello to a.txt?", False),
+    ],
+)
+def test_a_greeting_before_a_question_keeps_it_a_question(text: str, question: bool) -> None:
+    from agentcore.tools._decision import _asks_a_question
+
+    assert _asks_a_question(text) is question
+
+
 EVENT = _fn("create_event", "Add an event to the calendar.", title="string", date="string")
 CANCEL_ORDER = _fn("cancel_order", "Cancel an order by its number.", order_id="string")
 ORDERS = _fn("get_orders", "Look up a customer's orders.", customer_id="string")
