@@ -68,3 +68,52 @@ def test_lesson_from_a_failed_run_is_recalled(real_engine: Any, tmp_path: Path) 
     recalled = [e for e in second.events if isinstance(e, LessonEvent) and e.recalled]
     agent.close()
     assert recalled and recalled[0].text == written[0].text
+
+
+def test_a_tool_whose_service_is_down_rests_and_the_other_one_is_used(
+    real_engine: Any, tmp_path: Path
+) -> None:
+    """The integration test beside tests/agent/test_tool_rest.py: on the real model and the
+    real embedder the look-alike tool that is offline is chosen first; after 3 outages it
+    rests, and the same request goes to the tool that works."""
+    from agentcore.agent import AgentConfig
+    from agentcore.tools import tool
+
+    calls: list[str] = []
+
+    @tool(side_effects=("reads", "network"))
+    def weather_station(city: str) -> str:
+        """Current weather for a city, read from the weather station network."""
+        calls.append("station")
+        raise ConnectionError("weather station network unreachable")
+
+    @tool(side_effects=("reads", "network"))
+    def weather_service(city: str) -> str:
+        """Current weather for a city, from the national weather service."""
+        calls.append("service")
+        return f"{city}: partly cloudy, 17 C"
+
+    home = tmp_path / "rest"
+    options: dict[str, Any] = {
+        "tools": [weather_station, weather_service],
+        "home": home,
+        "planner": "off",
+        "approve": lambda request: "once",
+        "config": AgentConfig(distill_lessons=False),
+    }
+    agent = Agent(_backend(real_engine, home), name="rester", session="s0", **options)
+    seen = []
+    for i, city in enumerate(("Paris", "Oslo", "Rome", "Lima", "Cairo", "Madrid", "Tokyo")):
+        if i:  # each request in a new conversation: only the saved tool record carries over
+            agent = Agent.load(
+                "rester", model=_backend(real_engine, home), session=f"s{i}", **options
+            )
+        calls.clear()
+        agent.run(f"What's the weather in {city}?")
+        agent.close()
+        seen.append(list(calls))
+    # the two score alike: the model picks the station that is down in some runs (the first
+    # among them); after its third outage it is never offered again
+    assert seen[0] == ["station"], seen
+    assert sum(c.count("station") for c in seen) == 3, seen
+    assert seen[-1] == ["service"] and seen[-2] == ["service"], seen
