@@ -130,17 +130,21 @@ def test_a_tool_that_keeps_failing_is_not_offered_to_later_runs(
         agent.run("Read my note x")
     assert "read_note" in fake.requests[-1].tools
     agent.close()
+
     # the record is saved: a reloaded agent rests the station and calls the service
-    again = Agent.load(
-        "tester",
-        model=fake,
-        home=tmp_path / "home",
-        memory=LongTermMemory(tmp_path / "memory2"),
-        planner="off",
-        tools=_weather_tools(calls),
-        approve=lambda request: "once",
-        config=AgentConfig(rest_tool_after=2, rest_tool_s=600, distill_lessons=False),
-    )
+    def reload(rest_after: int, memory: str) -> Agent:
+        return Agent.load(
+            "tester",
+            model=fake,
+            home=tmp_path / "home",
+            memory=LongTermMemory(tmp_path / memory),
+            planner="off",
+            tools=_weather_tools(calls),
+            approve=lambda request: "once",
+            config=AgentConfig(rest_tool_after=rest_after, rest_tool_s=600, distill_lessons=False),
+        )
+
+    again = reload(2, "memory2")
     fake.add(_first_offered, "18 C in Oslo")
     result = again.run("Weather in Oslo?")
     assert calls[-1] == "service" and result.answer == "18 C in Oslo"
@@ -149,16 +153,7 @@ def test_a_tool_that_keeps_failing_is_not_offered_to_later_runs(
         e.type == "status" and "not offering weather_station" in e.detail for e in result.events
     )
     # with the rest turned off the station is offered again
-    plain = Agent.load(
-        "tester",
-        model=fake,
-        home=tmp_path / "home",
-        memory=LongTermMemory(tmp_path / "memory3"),
-        planner="off",
-        tools=_weather_tools(calls),
-        approve=lambda request: "once",
-        config=AgentConfig(rest_tool_after=0, distill_lessons=False),
-    )
+    plain = reload(0, "memory3")
     fake.add(_first_offered, "sorry")
     plain.run("Weather in Oslo?")
     assert calls[-1] == "station"
