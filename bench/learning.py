@@ -160,6 +160,16 @@ KINDS = (
             Task(
                 "note-keys", 'Create a note with "pick up the keys"', note_saved("pick up the keys")
             ),
+            Task(
+                "note-books",
+                'Please write a note: "return the library books"',
+                note_saved("return the library books"),
+            ),
+            Task(
+                "note-ann",
+                'Save a note saying "ask Ann about Friday"',
+                note_saved("ask Ann about Friday"),
+            ),
         ),
     ),
     Kind(

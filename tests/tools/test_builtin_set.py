@@ -93,3 +93,19 @@ def test_all_builtins_compile_into_one_action_grammar(
             format_tool_call("http_get", {"url": "https://evil.test/"})
         ):
             constraint.advance(token)
+
+
+def test_what_a_tool_writes_or_computes_shows_no_example_value(tmp_path: Path) -> None:
+    """A small model copies an example from the schema: with "e.g. notes/todo.txt" on
+    write_file's path, every "Make a note ..." went to notes/todo.txt, over the last note
+    (bench/learning.py, both models); the calculator's example expression turned up in
+    replies. Where to write and what to compute carry no example value."""
+    import re
+
+    schemas = {
+        e["function"]["name"]: e["function"]["parameters"]["properties"]
+        for e in default_tools(workspace=tmp_path).openai_tools()
+    }
+    for tool, param in (("write_file", "path"), ("calculate", "expression")):
+        description = schemas[tool][param]["description"]
+        assert not re.search(r"\w[\w/]*\.\w{2,4}\b|\d\s*[-+*/]\s*[(\d]", description), description
