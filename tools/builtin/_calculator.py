@@ -196,8 +196,8 @@ def calculator_tool(*, limits: ToolLimits = ToolLimits.FAST) -> Tool:
             Field(
                 min_length=1,
                 max_length=MAX_EXPRESSION_CHARS,
-                description="Arithmetic on numbers: + - * / // % ** ^, parentheses, pi, e "
-                "and functions like sqrt, log, sin, round.",
+                description="Arithmetic such as 2 * (3 + 4) ** 2 / sqrt(16). Supports + - * / "
+                "// % ** ^, parentheses, pi, e and functions like sqrt, log, sin, round.",
             ),
         ],
     ) -> Number:
