@@ -94,17 +94,3 @@ def test_all_builtins_compile_into_one_action_grammar(
         ):
             constraint.advance(token)
 
-
-def test_where_to_write_shows_no_example_file(tmp_path: Path) -> None:
-    """A small model copies an example from the schema: with "e.g. notes/todo.txt" on
-    write_file's path, every "Make a note ..." went to notes/todo.txt, over the last note
-    (bench/learning.py, both models). Where to write carries no example name."""
-    import re
-
-    (entry,) = (
-        e
-        for e in default_tools(workspace=tmp_path).openai_tools()
-        if e["function"]["name"] == "write_file"
-    )
-    description = entry["function"]["parameters"]["properties"]["path"]["description"]
-    assert not re.search(r"\w[\w/]*\.\w{2,4}\b", description), description

@@ -46,17 +46,6 @@ RelPath = Annotated[
         description="Path relative to the workspace root, e.g. notes/todo.txt ('.' is the root).",
     ),
 ]
-# where to write: no example name (a small model given "Make a note ..." copied the example
-# path, and every note went over the last one)
-WritePath = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=500,
-        description="Where to save the text: a file path relative to the workspace root, "
-        "such as a name ending in .txt or .md; folders are separated by '/'.",
-    ),
-]
 
 
 def _is_binary(head: bytes) -> bool:
@@ -133,7 +122,7 @@ def file_tools(
         return text
 
     def write_file(
-        path: WritePath,
+        path: RelPath,
         content: Annotated[str, Field(max_length=MAX_WRITE_CHARS, description="Text to write.")],
         mode: Annotated[
             Literal["overwrite", "append", "create"],
