@@ -22,7 +22,9 @@ same tasks in the same order, a fresh home each):
 * ``lessons``: as ``no recall`` plus the lessons (``lesson_k=2``);
 * ``tool stats``: as ``no recall`` plus the per-tool success record (``tool_stats=True``:
   the record in the prompt, and a tool whose service failed 3 times in a row rests);
-* ``default``: :class:`AgentConfig`'s defaults (lessons, memories, tool statistics).
+* ``all``: lessons, memories (``memory_k=3``) and tool statistics together (the
+  defaults until 2026-12-03, when the runs of this bench turned lessons off by default; the
+  reports of that day call this arm ``default``).
 
 The gain of a kind of learning is its arm's held-back success minus ``no recall``'s.
 Writes ``docs/benchmarks/learning.md`` + JSON, rewritten after every task.
@@ -234,7 +236,7 @@ ARMS: dict[str, dict[str, Any]] = {  # name -> changes to the agent's configurat
     "no recall": {"lesson_k": 0, "memory_k": 0, "tool_stats": False},
     "lessons": {"lesson_k": 2, "memory_k": 0, "tool_stats": False},
     "tool stats": {"lesson_k": 0, "memory_k": 0, "tool_stats": True},
-    "default": {},
+    "all": {"lesson_k": 2, "memory_k": 3, "tool_stats": True},
 }
 
 

@@ -59,12 +59,16 @@ class AgentConfig:
     ``persona``: the system prompt; ``{name}`` is replaced by the agent's name.
     ``memory_k`` / ``lesson_k``: long-term memories and lessons retrieved at the start of a run
     (:class:`~agentcore.agent.MemoryLayer`); ``min_memory_similarity``: hits below this cosine
-    similarity are not shown. ``recall_k`` and ``min_recall_similarity`` are their deprecated
+    similarity are not shown. Lessons are off by default: on held-back tasks they gained
+    nothing on either model, which copied their examples instead (docs/conversation.md,
+    "Learning from feedback"); feedback and lessons are still stored, so ``lesson_k=2``
+    recalls them. ``recall_k`` and ``min_recall_similarity`` are their deprecated
     names (accepted with a ``DeprecationWarning``; "recall" is the model core's word, for
     KV blocks).
     ``working_memory``: the bounded buffer's sizes and token budget.
     ``learn``: write episodes, lessons and skills after each run; ``distill_lessons``: ask the
-    model for a lesson after a failed run; ``tool_stats``: show per-tool success in the prompt,
+    model for a lesson after a failed run (off by default: a generation per failure for
+    lessons that showed no gain); ``tool_stats``: show per-tool success in the prompt,
     and rest a tool whose own service failed ``rest_tool_after`` times in a row (a connection
     error, a timeout, a server error; never a bad argument or a missing file): it is not
     offered for ``rest_tool_s`` seconds after its last failure, then once again (a circuit
@@ -91,13 +95,13 @@ class AgentConfig:
     persona: str = DEFAULT_PERSONA
     seed: int | None = None
     memory_k: int = 3
-    lesson_k: int = 2
+    lesson_k: int = 0
     min_memory_similarity: float = 0.25
     working_memory: WorkingMemoryConfig = dataclasses.field(
         default_factory=WorkingMemoryConfig.small
     )
     learn: bool = True
-    distill_lessons: bool = True
+    distill_lessons: bool = False
     tool_stats: bool = True
     rest_tool_after: int = 3
     rest_tool_s: float = 600.0
@@ -155,7 +159,6 @@ class AgentConfig:
             max_steps_per_task=3,
             sampling=_reply_sampling(96),
             memory_k=2,
-            lesson_k=1,
         )
 
     @classmethod

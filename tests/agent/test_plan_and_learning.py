@@ -158,7 +158,10 @@ def test_failed_run_distills_a_lesson_that_is_recalled_next_time(
             "LESSON: list the files first to find the right name",  # the distillation
         ]
     )
-    agent = make_agent(fake, config=AgentConfig(grounding=False, min_memory_similarity=-1))
+    lessons_on = AgentConfig(
+        grounding=False, min_memory_similarity=-1, lesson_k=2, distill_lessons=True
+    )  # both off by default since they showed no gain (bench/learning.py)
+    agent = make_agent(fake, config=lessons_on)
     first = agent.run("Read report.txt and summarise it")
     assert not first.success
     new = [e for e in first.events if isinstance(e, LessonEvent) and not e.recalled]

@@ -58,7 +58,10 @@ def test_restarted_agent_remembers_a_fact(real_engine: Any, tmp_path: Path) -> N
 
 def test_lesson_from_a_failed_run_is_recalled(real_engine: Any, tmp_path: Path) -> None:
     home = tmp_path / "learn"
-    agent = Agent(_backend(real_engine, home), name="learner", home=home)
+    from agentcore.agent import AgentConfig
+
+    lessons_on = AgentConfig(lesson_k=2, distill_lessons=True)  # both off by default
+    agent = Agent(_backend(real_engine, home), name="learner", home=home, config=lessons_on)
     goal = "Read report.txt and summarise it"
     failed = agent.run(goal)
     assert not failed.success

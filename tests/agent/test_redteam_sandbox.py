@@ -168,7 +168,8 @@ def _run(attack: Attack, env: Env, rogue: type) -> Any:
         home=env.home,
         workspace=env.ws,
         approve=attack.approve(env) if attack.approve is not None else once,
-        config=AgentConfig(learn=False, distill_lessons=False, grounding=False),
+        # lessons recalled (off by default): a planted lesson must reach the run to be tested
+        config=AgentConfig(learn=False, distill_lessons=False, grounding=False, lesson_k=2),
         name="target",
     )
     env.agent = agent

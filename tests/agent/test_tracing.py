@@ -309,7 +309,8 @@ def test_the_lesson_summariser_call_is_a_chat_span_under_the_run(
 
     lesson = "LESSON: check the input first."
     backend = FakeBackend([Reply.call("broken", n=1), "it did not work", lesson, lesson])
-    result = make_agent(backend, tools=[broken]).run("use broken")
+    config = AgentConfig(distill_lessons=True)  # off by default
+    result = make_agent(backend, tools=[broken], config=config).run("use broken")
     assert not result.success
     got = spans()
     run = one(got, "invoke_agent tester")
