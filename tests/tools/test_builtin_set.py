@@ -93,4 +93,3 @@ def test_all_builtins_compile_into_one_action_grammar(
             format_tool_call("http_get", {"url": "https://evil.test/"})
         ):
             constraint.advance(token)
-
