@@ -287,10 +287,7 @@ def run_arm(
                 lost = changed(before, agent.workspace)
                 ok = not lost and bool(task.check(result, agent.workspace))
                 if phase == "train":  # the user's feedback: a correction when it went wrong
-                    if ok:
-                        agent.feedback(True, run_id=result.run_id)
-                    else:
-                        agent.feedback(False, kind.correction, run_id=result.run_id)
+                    agent.feedback(ok, "" if ok else kind.correction, run_id=result.run_id)
             finally:
                 agent.close()
             calls = result.tool_results()

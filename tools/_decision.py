@@ -559,8 +559,10 @@ class ToolSelector:
         # answer, not write_file next)
         # (as the request scored before any call: a value a call took no longer counts then,
         # and "What's on my list in todo.md?" after read_file would move on to remember)
-        asked = self._scores(sims, float(chats[0]), query, names, accepts, []) - wrong_action
-        served = bool(called) and not clauses and names[int(np.argmax(asked))] in called
+        served = False
+        if called and not clauses:
+            asked = self._scores(sims, float(chats[0]), query, names, accepts, []) - wrong_action
+            served = names[int(np.argmax(asked))] in called
         if called and clauses:  # the next step is the first clause not served yet
             pending = None
             for k, (text, _) in enumerate(clauses):

@@ -126,8 +126,9 @@ class RunLoop:
         for hit in found.lessons:
             yield run.event(LessonEvent, text=hit.record.text, recalled=True)
 
-        permitted = self._offered()
-        resting = [n for n in p.safety.permitted_tools(run.meter) if n not in permitted]
+        permitted = p.safety.permitted_tools(run.meter)
+        resting = self._resting(permitted)
+        permitted = [n for n in permitted if n not in resting]
         if resting:
             yield run.event(
                 StatusEvent,
@@ -455,14 +456,18 @@ class RunLoop:
 
     # ------------------------------------------------------------------ helpers
 
+    def _resting(self, permitted: list[str]) -> list[str]:
+        """The tools of ``permitted`` resting after outages in a row (see
+        :attr:`AgentConfig.rest_tool_after`); none without tool statistics."""
+        cfg = self.parts.config
+        if not cfg.tool_stats:
+            return []
+        return self.parts.learner.resting(permitted, cfg.rest_tool_after, cfg.rest_tool_s)
+
     def _offered(self) -> list[str]:
-        """The permitted tools less those resting after outages in a row (see
-        :attr:`AgentConfig.rest_tool_after`)."""
-        p = self.parts
-        permitted = p.safety.permitted_tools(self.run_state.meter)
-        if not p.config.tool_stats:
-            return permitted
-        resting = p.learner.resting(permitted, p.config.rest_tool_after, p.config.rest_tool_s)
+        """The permitted tools less those resting."""
+        permitted = self.parts.safety.permitted_tools(self.run_state.meter)
+        resting = self._resting(permitted)
         return [n for n in permitted if n not in resting]
 
     def _take_pending(self) -> list[dict[str, Any]]:
