@@ -72,7 +72,5 @@ def load_engine(ns: argparse.Namespace) -> Engine:
     if ns.memory_adapter:
         engine.load_memory_adapter(ns.memory_adapter)
     if getattr(ns, "recall", False):
-        from agentcore.core.recall import RecallConfig
-
-        engine.default_recall = RecallConfig()
+        engine.default_recall = engine.recall_config()
     return engine

@@ -72,7 +72,6 @@ from agentcore.backends._continuation import Ledger
 from agentcore.backends._request import ChatRequest
 from agentcore.core.engine import Engine
 from agentcore.core.params import SamplingParams
-from agentcore.core.recall import RecallConfig
 from agentcore.core.session import Session
 
 BOOKS = ("austen-emma.txt", "chesterton-thursday.txt")
@@ -751,13 +750,13 @@ def main(argv: list[str] | None = None) -> int:
     info = engine.info()
     raw["model"] = f"{info.name} ({info.dtype}, {info.weights} weights)"
     raw["window"] = engine.default_streaming().budget
-    raw["recall"] = str(RecallConfig())
+    raw["recall"] = str(engine.recall_config())
     backends: dict[str, LocalBackend] = {}
     saves: dict[str, Timed] = {}
     for arm in arms:
         config = engine.session_config()
         config = type(config)(
-            streaming=config.streaming, recall=RecallConfig() if arm == "recall" else None
+            streaming=config.streaming, recall=engine.recall_config() if arm == "recall" else None
         )
         backends[arm] = LocalBackend(engine, sessions_dir=work / arm, session_config=config)
         saves[arm] = Timed(backends[arm])

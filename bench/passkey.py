@@ -36,7 +36,6 @@ from _common import DOCS, machine, markdown_table, memory_view, rss_mib, write_r
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.infini import InfiniConfig
-from agentcore.core.recall import RecallConfig
 from agentcore.core.sampling import SamplingParams
 from agentcore.core.session import Session, SessionConfig
 from agentcore.train import default_adapter_path
@@ -53,14 +52,14 @@ QUESTION = "What is the pass key? The pass key is"
 DEPTHS = [i / 10 for i in range(11)]
 
 
-def arm_configs(window: int) -> dict[str, SessionConfig]:
+def arm_configs(engine: Engine, window: int) -> dict[str, SessionConfig]:
     streaming = StreamingConfig.for_budget(window)
     arms = {
         "sinks+window": SessionConfig(streaming=streaming, keep_token_ids=False),
         "recall": SessionConfig(
             streaming=streaming,
             keep_token_ids=False,
-            recall=RecallConfig(host_blocks=1 << 20),
+            recall=engine.recall_config(host_blocks=1 << 20),
         ),
     }
     for update in ("linear", "delta"):
@@ -202,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = Engine.load(args.model)
     if args.window is None:
         args.window = engine.default_streaming().budget
-    arms = arm_configs(args.window)
+    arms = arm_configs(engine, args.window)
     if args.arms:
         arms = {k: v for k, v in arms.items() if k in args.arms.split(",")}
     adapters: dict[str, Path | None] = {}

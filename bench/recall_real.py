@@ -18,7 +18,10 @@ turns later; the turns go in as chat messages on one session, the way an assista
 Arms, side by side on the same needles and questions: ``inside`` (the same facts in a
 ~1.5K-token passage, all inside the window: what the model can do at all), ``recall`` (the
 long document through sinks + window + exact recall of evicted blocks) and, with
-``--arms ...,block,plain,window``, ``block`` (recall subtracting what the text before the
+``--arms ...,always,block,plain,window``, ``always`` (every question recalls, however little
+it points back at evicted text, ``evidence_to_recall=None``: before 2026-12-03 for the default
+model),
+``block`` (recall subtracting what the text before the
 question attended to per block rather than per key: the selection before 2026-12-03), ``plain``
 (recall ranking blocks by the question's evidence alone, without that subtraction) and
 ``window`` (sinks + window alone, recall off). The headline number is the ratio recall /
@@ -207,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lengths", default="8192,32768", help="document lengths in tokens")
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--cases", type=int, default=2, help="documents per family and length")
-    ap.add_argument("--arms", default="inside,recall", help="inside,recall[,block,plain,window]")
+    ap.add_argument(
+        "--arms", default="inside,recall", help="inside,recall[,always,block,plain,window]"
+    )
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
     )
@@ -237,13 +242,18 @@ def main(argv: list[str] | None = None) -> int:
         rc["candidates"] = max(32, args.top_k)
     if args.probes:
         rc["probe_fractions"] = tuple(float(x) for x in args.probes.split(","))
-    recall_cfg = RecallConfig(**rc)
+    recall_cfg = engine.recall_config(**rc)
     configs = {
         "recall": SessionConfig(streaming=streaming, keep_token_ids=False, recall=recall_cfg),
         "block": SessionConfig(
             streaming=streaming,
             keep_token_ids=False,
             recall=dataclasses.replace(recall_cfg, contrast_unit="block"),
+        ),
+        "always": SessionConfig(
+            streaming=streaming,
+            keep_token_ids=False,
+            recall=dataclasses.replace(recall_cfg, evidence_to_recall=None),
         ),
         "plain": SessionConfig(
             streaming=streaming,

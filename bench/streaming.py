@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         del arms[no_sinks]
         recall_marks = [c for c in recall_marks if c <= n_stream]
     if recall_marks:
-        recall = SessionConfig(streaming=base, recall=RecallConfig(host_blocks=1 << 20))
+        recall = SessionConfig(streaming=base, recall=engine.recall_config(host_blocks=1 << 20))
         arms["sinks+window+recall"] = (recall, recall_marks, "recall")
     store_bytes: dict[int, float] = {}
     logps: dict[str, torch.Tensor] = {}

@@ -54,12 +54,13 @@ def _resolve_backend(model: ModelBackend | str, home: Path) -> ModelBackend:
         return HttpBackend(model)
     # the local model core needs torch: an agent over a remote model never imports it
     from agentcore.backends import LocalBackend
-    from agentcore.core.recall import RecallConfig
 
     # "agent": the model agents use by default (AGENT_ALIAS); "default": the registry default
     name = {"agent": AGENT_ALIAS, "default": None}.get(model, model)
     backend = LocalBackend.load(name, sessions_dir=home / "sessions")
-    backend.engine.default_recall = RecallConfig()  # the agent's sessions remember what left
+    backend.engine.default_recall = (
+        backend.engine.recall_config()
+    )  # the agent's sessions remember what left
     return backend
 
 

@@ -139,6 +139,9 @@ class StreamingCache:
         self.pos = 0  # tokens processed so far (the next token's stream position)
         self.listeners: list[EvictionListener] = [x for x in (recall, memory) if x is not None]
         self._lift = 0  # cache-frame positions the recalled blocks sit above the sinks
+        # the newest input points back at evicted text (EvictedStore.points_back): its last
+        # chunk and reply recall; else they read sinks + window alone
+        self._recalling = True
         if recall is not None:
             # recalled blocks sit ``distance`` positions before the newest query (by default
             # right before the window); selection scores keys at that distance
@@ -187,7 +190,7 @@ class StreamingCache:
 
     def _recall_tokens(self) -> int:
         """Recalled tokens a forward starting now will see."""
-        if self.recall is None:
+        if self.recall is None or not self._recalling:
             return 0
         n = min(self.recall.config.top_k, self.recall.n_blocks)
         return n * self.recall.config.block_size
@@ -228,6 +231,7 @@ class StreamingCache:
             v_ev = self.att_v[:, :, :, self.ring0 + slots]
             for listener in self.listeners:
                 listener.on_evict_layers(k_ev, v_ev, plan.evicted_pos)
+        chosen = self._select_for_input(n_new)
         r = self._recall_tokens()
         plan.n_recall = r
         if n_new == 1:
@@ -238,7 +242,7 @@ class StreamingCache:
                 and (
                     self.n_recalled != r
                     or self._since_refresh >= self.recall.config.refresh
-                    or self._reselect
+                    or chosen is not None
                 )
             )
             plan.refresh = refresh
@@ -250,8 +254,7 @@ class StreamingCache:
             if refresh and self.recall is not None:
                 # the first step after new input scores every block with the latest queries
                 # (the question just asked); later refreshes re-rank the candidates it kept
-                plan.blocks = self.recall.plan(full=self._reselect)
-                self._reselect = False
+                plan.blocks = chosen if chosen is not None else self.recall.plan(full=False)
                 pos = self._cf_positions(cfg.n_sink, r, self._lift)
                 plan.freqs_refresh = self.rotary.freqs(pos + frame, self.device)
             if not refresh and n_cf and frame != self._cf_offset:
@@ -261,10 +264,10 @@ class StreamingCache:
         else:
             plan.decode = False
             plan.dry = probe
+            plan.observed = self._probed  # the probe saw this chunk's queries
             if r and self.recall is not None:
-                if self._probed:  # the probe saw this chunk's queries: select with all of them
-                    plan.blocks = self.recall.plan(full=True)
-                    plan.observed = True
+                if chosen is not None:  # chosen with all of them
+                    plan.blocks = chosen
                 else:  # a chunk of a long prompt: a few of the queries up to the last forward
                     n_q = self.recall.config.chunk_queries
                     plan.blocks = self.recall.plan(full=True, n_queries=n_q)
@@ -326,6 +329,28 @@ class StreamingCache:
             return self._cf_offset
         return offset
 
+    def _select_for_input(self, n_new: int) -> list[int] | None:
+        """The blocks the end of new input recalls, chosen with all its queries, and whether
+        it recalls at all; None where this forward is not that selection.
+
+        Two forwards select for new input: the chunk that was just probed (its queries seen),
+        or, with no probe, the first decode step after new input. Where the input points back
+        at no evicted block (:meth:`EvictedStore.points_back`) it and its reply read sinks +
+        window alone: the blocks most like a question about text still in the window, read as
+        recent context, drew the answer away from the window. A new input's first chunk (a
+        probe, or a chunk of text being read) recalls again."""
+        if self.recall is None:
+            return None
+        if n_new > 1 and not self._probed:
+            self._recalling = True
+        reselect = self._reselect if n_new == 1 else self._probed
+        if not reselect or not self._recall_tokens():
+            return None
+        chosen = self.recall.plan(full=True)
+        self._reselect = False
+        self._recalling = self.recall.points_back()
+        return chosen
+
     def _cf_positions(self, n_sinks: int, r: int, lift: int) -> torch.Tensor:
         """Cache-frame positions of the first ``n_sinks`` sinks and ``r`` recalled tokens: the
         recalled span starts ``lift`` positions above the last sink slot."""
@@ -379,6 +404,8 @@ class StreamingCache:
             self.n_recalled = plan.n_recall
             self._cf_offset = None  # the decode path re-rotates before its first use
             self._since_refresh = 0
+        elif not plan.decode and not self._recalling:
+            self.n_recalled = 0  # the input points back at nothing evicted: none recalled
         if not plan.decode and self.recall is not None:
             # new input: the next decode step selects afresh, unless this chunk already
             # selected with its own queries (it was probed)

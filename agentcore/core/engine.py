@@ -215,6 +215,14 @@ class Engine:
         budget = card.default_window if card is not None else 2048
         return StreamingConfig.for_budget(min(budget, self.core.dims.max_positions))
 
+    def recall_config(self, **changes: Any) -> RecallConfig:
+        """The evicted-context store's sizes for this model's sessions: :class:`RecallConfig`
+        with the model card's ``recall_evidence`` (see :meth:`EvictedStore.points_back`),
+        then ``changes``."""
+        card = self.source.card if self.source is not None else None
+        near = card.recall_evidence if card is not None else None
+        return RecallConfig(**{"evidence_to_recall": near, **changes})
+
     def fingerprint(self) -> str:
         """Identifies the model for saved sessions (a state only restores on the same shapes)."""
         d = self.core.dims

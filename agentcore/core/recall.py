@@ -82,6 +82,12 @@ class RecallConfig:
     contrast_unit: str = "token"
     # a key's baseline is floored at e**contrast_floor / (keys scored): see EvictedStore._evidence
     contrast_floor: float = 2.0
+    # the end of new input and its reply recall only when the input points back at evicted
+    # text: its best block's contrast, per probe layer, at least this (else they read sinks +
+    # window alone, and recalled text cannot draw the answer away from the window; None:
+    # always recall). Per model (ModelCard.recall_evidence, Engine.recall_config); see
+    # EvictedStore.points_back
+    evidence_to_recall: float | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -231,6 +237,9 @@ class EvictedStore:
         self.block_start: list[int] = []  # stream position of each block's first token
         self._pending_pos: list[int] = []
         self._candidates: list[int] = []  # best blocks of the last full scoring, best first
+        # the best block's contrast per probe layer at the last full selection that took the
+        # contrast (None: it did not), see points_back
+        self.evidence: float | None = None
         self._recent: dict[int, torch.Tensor] = {}  # probe layer -> latest queries [H_q,T,D]
         # probe layer -> the latest queries as they were before the newest input (mark_input):
         # what the text was already asking for, subtracted from what the new input asks for
@@ -418,7 +427,9 @@ class EvictedStore:
             out[lo : lo + step] = (scores(lo) - lse[..., None]).amax(dim=(0, 1))
         return out
 
-    def _evidence(self, blocks: list[int] | None, n: int, n_queries: int | None) -> torch.Tensor:
+    def _evidence(
+        self, blocks: list[int] | None, n: int, n_queries: int | None
+    ) -> tuple[torch.Tensor, int]:
         """Per block (all ``n`` blocks, or only ``blocks``), the evidence summed over the probe
         layers that have seen queries.
 
@@ -430,7 +441,8 @@ class EvictedStore:
         block, matters when a block holds both a fact and text every query attends to (the
         needle right after a document's first line: its block ranked 82nd of 127 by the
         block-level difference, first by the token-level one; ``contrast_unit="block"`` keeps
-        the block-level difference for comparison).
+        the block-level difference for comparison). Also returns how many probe layers took the
+        contrast.
 
         The chunks of a long prompt (``n_queries`` given) rank by their own evidence alone, in
         one pass over the keys: the per-token contrast takes two passes for the latest queries
@@ -439,6 +451,7 @@ class EvictedStore:
         question) and the decode refreshes after it."""
         bs = self.config.block_size
         total = torch.zeros(n if blocks is None else len(blocks))
+        contrasted = 0
         for p in self.probes:
             if p not in self._recent:
                 continue
@@ -451,13 +464,15 @@ class EvictedStore:
             q = self._queries(self._recent[p], n_queries)
             if not (self.config.contrast and p in self._baseline) or n_queries is not None:
                 total += self._block_weight(keys, q, bs)
-            elif self.config.contrast_unit == "block":
+                continue
+            contrasted += 1
+            if self.config.contrast_unit == "block":
                 total += self._block_weight(keys, q, bs) - self._baseline_weight(p, keys, blocks)
             else:
                 latest, base = self._token_weight(keys, q), self._baseline_weight(p, keys, blocks)
                 floor = torch.tensor(self.config.contrast_floor - math.log(keys.shape[1]))
                 total += (latest - torch.logaddexp(base, floor)).view(-1, bs).amax(dim=-1)
-        return total
+        return total, contrasted
 
     def _baseline_weight(
         self, p: int, keys: torch.Tensor, blocks: list[int] | None
@@ -497,17 +512,21 @@ class EvictedStore:
         """
         n = self.n_blocks  # blocks complete in every layer: what the cache plans for
         k = min(self.config.top_k, n)
+        if full and n_queries is None:
+            self.evidence = None  # until this selection scores the blocks
         if n <= k:
             return list(range(n))
         if not self._recent:  # no queries seen yet (a fresh or restored store): the latest blocks
             return list(range(n - k, n))
         cands = [c for c in self._candidates if c < n]
         if full or len(cands) < k:
-            weight = self._evidence(None, n, n_queries)
+            weight, contrasted = self._evidence(None, n, n_queries)
             top = torch.topk(weight, min(self.config.candidates, n)).indices.tolist()
             self._candidates = ranked = top
+            if n_queries is None:
+                self.evidence = float(weight[top[0]]) / contrasted if contrasted else None
         else:
-            weight = self._evidence(cands, n, n_queries)
+            weight, _ = self._evidence(cands, n, n_queries)
             ranked = [cands[i] for i in torch.argsort(weight, descending=True).tolist()]
         chosen: list[int] = []
         for b in ranked:
@@ -517,6 +536,31 @@ class EvictedStore:
             if len(chosen) >= k:
                 break
         return sorted(chosen)
+
+    def points_back(self) -> bool:
+        """Whether the last full selection found a block the new input points back at: its
+        contrast per probe layer at least ``evidence_to_recall`` (the new input gives one of its keys
+        ``e**evidence_to_recall`` times what the text before gave it, or the floor). The cache then
+        recalls the chosen blocks for the input's last chunk and its reply (``distance``
+        positions back, as recent context); otherwise they read sinks + window alone.
+
+        What it is for: a question about text still in the window. The recalled blocks are then
+        only the evicted text most like the question, and read as recent context they drew the
+        answer away: SmolLM2-135M asked for a pass key told right before the question answered
+        "the pass key. The What is..." after recalling the task's opening line (every such
+        document of bench/passkey.py at 8K and 32K missed, 4 of 4; placed right before the
+        window instead, 1 of 4 still missed). Measured at the question
+        (per probe layer, bench/passkey.py at 8K and the dev split of bench/recall_real.py):
+        SmolLM2-135M, needle outside the window 2.8-4.6 on prose (9 questions) and 3.0-3.4 on
+        the pass key, inside it 0.6-1.4, hence its card's 2.0. Qwen2.5-Coder-0.5B does not
+        separate (outside 1.6-3.4 on prose, 2.1 on the pass key; inside 1.8) and answers the
+        pass key inside the window with the span near (12 of 12), so its card leaves the gate
+        off (None).
+        """
+        threshold = self.config.evidence_to_recall
+        if threshold is None or self.evidence is None:
+            return True
+        return self.evidence >= threshold
 
     def gather(
         self, layer: int, blocks: list[int], device: torch.device, dtype: torch.dtype
@@ -577,6 +621,7 @@ class EvictedStore:
         twin._pending_pos = list(self._pending_pos)
         twin.block_start = list(self.block_start)
         twin._candidates = list(self._candidates)
+        twin.evidence = self.evidence
         twin._recent = dict(self._recent)  # tensors are replaced, never written in place
         twin._baseline = dict(self._baseline)
         return twin

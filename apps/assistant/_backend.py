@@ -94,7 +94,5 @@ def _open_local(config: AssistantConfig) -> LocalBackend:
             "Pass --model with a Llama-family model folder or .gguf file, or use --base-url.",
         ) from None
     if config.recall:
-        from agentcore.core.recall import RecallConfig
-
-        backend.engine.default_recall = RecallConfig()
+        backend.engine.default_recall = backend.engine.recall_config()
     return backend

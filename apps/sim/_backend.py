@@ -72,9 +72,7 @@ def make_backend(spec: BackendSpec, sessions_dir: Path, engine: Any = None) -> M
         streaming = StreamingConfig(window=spec.window, chunk_size=min(512, spec.window))
     config = engine.session_config(streaming)
     if spec.recall and config.recall is None:  # per backend: a shared engine stays as it is
-        from agentcore.core.recall import RecallConfig
-
-        config = dataclasses.replace(config, recall=RecallConfig())
+        config = dataclasses.replace(config, recall=engine.recall_config())
     backend = LocalBackend(engine, sessions_dir=sessions_dir, session_config=config)
     # The call-or-answer selector is calibrated on user requests; a sim turn is a world
     # observation, which it takes for small talk, so no agent would act (measured: town, 2

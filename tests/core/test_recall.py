@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -160,31 +161,79 @@ def test_the_recalled_span_reads_as_recent_only_where_new_input_ends(tiny_engine
     """The chunks of a long text read the recalled span right before the window (the oldest
     context); the probed last chunk of new input and the decode steps after it read it
     ``distance`` positions before the newest token."""
-    cfg = RecallConfig(block_size=16, top_k=2, candidates=4, host_blocks=1000, distance=8)
+    cfg = RecallConfig(
+        block_size=16, top_k=2, candidates=4, host_blocks=1000, distance=8, evidence_to_recall=None
+    )
     s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
     s.append_tokens(list(range(1, 250)))
     cache = s.cache
     lift = STREAM.window - 8
+    ns = STREAM.n_sink
+    assert _span_start(cache, cfg, probe_first=False) == ns  # text read: right before the window
+    assert _span_start(cache, cfg, probe_first=True) == ns + lift  # the end of new input: near
+    assert cache._lift == lift  # decode refreshes and rotations use the same lift
+
+
+def test_new_input_that_points_back_at_nothing_evicted_reads_the_window_alone(
+    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end of new input recalls only when the selection's best block has ``evidence_to_recall``
+    per probe layer (a question about text still in the window recalls nothing: the blocks
+    most like it drew the answer away); the reply's decode steps follow the same choice, and
+    the next input's first chunk recalls again."""
+    cfg = RecallConfig(
+        block_size=16, top_k=2, candidates=4, host_blocks=1000, distance=8, evidence_to_recall=2.0
+    )
+    s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
+    s.append_tokens(list(range(1, 250)))
+    cache, store = s.cache, s.extensions["recall"]
+    layers = len(store.probes)
+    real_evidence = EvictedStore._evidence
+    for total, recalls in ((2.5 * layers, True), (1.5 * layers, False)):
+
+        def evidence(self, *args, total=total):  # type: ignore[no-untyped-def]
+            weight, contrasted = real_evidence(self, *args)
+            if contrasted:  # the question's selection: its best block scores ``total``
+                weight = weight - weight.max() + total
+            return weight, contrasted
+
+        monkeypatch.setattr(EvictedStore, "_evidence", evidence)
+        cache.begin(30, probe=True)  # new input's first chunk recalls (here its probe)
+        assert cache._step is not None and cache._step.n_recall == cfg.recalled_tokens
+        cache.end()
+        cache.begin(30)  # the probed chunk: selects with its queries, then recalls or not
+        assert store.evidence == pytest.approx(total / layers)
+        assert store.points_back() is recalls
+        assert cache._step is not None
+        assert cache._step.n_recall == (cfg.recalled_tokens if recalls else 0)
+        cache._step = None
+        assert cache._recall_tokens() == (cfg.recalled_tokens if recalls else 0)  # the reply
+    store.evidence = None  # no contrast taken (e.g. no baseline yet): recall, as before
+    assert store.points_back()
+    # through a real reply: the decode steps attend to no recalled slot
+    s.append_tokens(list(range(3, 40)))
+    assert cache.n_recalled == 0
+    s.generate(SamplingParams(max_tokens=3))
+    assert cache.n_recalled == 0 and cache._recall_tokens() == 0
+
+
+def _span_start(cache: Any, cfg: RecallConfig, *, probe_first: bool) -> int:
+    """Where a planned chunk forward places the recalled span (a cache-frame position)."""
     r = cfg.recalled_tokens
     ns = STREAM.n_sink
-
-    def span_start(probe_first: bool) -> int:
-        if probe_first:
-            cache.begin(30, probe=True)
-            cache.end()
-        cache.begin(30)
-        plan = cache._step
-        assert plan is not None and plan.n_recall == r
-        for start in (ns, ns + lift):  # which placement the planned rotation matches
-            want = cache.rotary.freqs(cache._cf_positions(ns, r, start - ns), "cpu")
-            if torch.equal(plan.freqs_cf, want):
-                cache._step = None
-                return start
-        raise AssertionError("recalled span at neither placement")
-
-    assert span_start(probe_first=False) == ns  # text being read: right before the window
-    assert span_start(probe_first=True) == ns + lift  # the end of new input: near
-    assert cache._lift == lift  # decode refreshes and rotations use the same lift
+    lift = STREAM.window - (cfg.distance or STREAM.window)
+    if probe_first:
+        cache.begin(30, probe=True)
+        cache.end()
+    cache.begin(30)
+    plan = cache._step
+    assert plan is not None and plan.n_recall == r
+    for start in (ns, ns + lift):  # which placement the planned rotation matches
+        want = cache.rotary.freqs(cache._cf_positions(ns, r, start - ns), "cpu")
+        if torch.equal(plan.freqs_cf, want):
+            cache._step = None
+            return start
+    raise AssertionError("recalled span at neither placement")
 
 
 def test_every_layer_recalls_the_blocks_the_forward_planned(
@@ -628,7 +677,7 @@ def test_a_fact_in_a_novel_comes_back_after_it_left_the_window(real_engine: Engi
         "In which numbered locker did the porter keep the spare key? Reply with the number.",
     ]
     replies: dict[str, list[str]] = {"recall": [], "window": []}
-    for arm, recall in (("recall", RecallConfig()), ("window", None)):
+    for arm, recall in (("recall", real_engine.recall_config()), ("window", None)):
         cfg = SessionConfig(streaming=real_engine.default_streaming(), recall=recall)
         with real_engine.new_session(cfg) as read:
             read.append_messages(history, add_generation_prompt=False)
@@ -639,3 +688,56 @@ def test_a_fact_in_a_novel_comes_back_after_it_left_the_window(real_engine: Engi
                     replies[arm].append(s.generate(SamplingParams(max_tokens=30)).text)
     assert sum("4718" in r for r in replies["recall"]) >= 2, replies
     assert not any("4718" in r for r in replies["window"]), replies
+
+
+@pytest.mark.slow
+def test_a_pass_key_told_right_before_the_question_is_answered_with_recall_on(
+    real_engine: Engine,
+) -> None:
+    """The default model, recall on as sessions get it: a pass key told right before the
+    question (inside the window) is answered, and so is one told long before it (outside).
+    With the key in the window the question points back at no evicted block (``points_back``
+    false: the best one is the task's opening line), so the question and its reply recall
+    nothing; recalled as recent context, that line drew the answer away on bench/passkey.py's
+    8K and 32K documents ("the pass key. The What is..."). With the key outside, they recall."""
+    codec = real_engine.codec
+    task = (
+        "There is an important info hidden inside a lot of irrelevant text. Find it and "
+        "memorize it. I will quiz you about the important information there. "
+    )
+    filler = (
+        "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
+        * 50
+    )
+    question = "What is the pass key? The pass key is"
+    cfg = SessionConfig(
+        streaming=real_engine.default_streaming(), recall=real_engine.recall_config()
+    )
+    for key, parts in (
+        (
+            71432,
+            [task, *[filler] * 7, "The pass key is 71432. Remember it. 71432 is the pass key. "],
+        ),
+        (
+            58219,
+            [
+                task,
+                filler,
+                "The pass key is 58219. Remember it. 58219 is the pass key. ",
+                *[filler] * 6,
+            ],
+        ),
+    ):
+        with real_engine.new_session(cfg) as s:
+            s.append_tokens(codec.begin_stream())
+            for part in parts:
+                s.append_tokens(codec.encode(part))
+            assert s.n_tokens > cfg.streaming.budget + 1000  # blocks were evicted
+            s.append_tokens(codec.encode(question))
+            reply = s.generate(SamplingParams(max_tokens=16)).text
+            store = s.extensions["recall"]
+            numbers = re.findall(r"\d+", reply)  # the first number is the answer
+            assert numbers[:1] == [str(key)], (key, reply, store.evidence)
+            told_last = parts[-1].startswith("The pass key")
+            assert store.points_back() is not told_last, store.evidence
+            assert (s.cache.n_recalled == 0) is told_last
