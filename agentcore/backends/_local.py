@@ -323,6 +323,7 @@ class LocalBackend(ModelBackend):
             arguments_key=self.dialect.call_format.arguments_key,
             schemas={t.name: t.parameters for t in declared},
             words=words,
+            descriptions={t.name: t.description for t in declared},
         )
 
     def _call_constraint(self, grammar: str, max_calls: int) -> Any:

@@ -5,7 +5,10 @@ that continue a span the conversation states get a bonus inside argument values,
 ``optional_support`` an optional key the request does not name is not opened. Here a tiny random
 Llama on the real SmolLM2 tokenizer (no weights, no network): left alone it writes random text
 into a free string argument and opens optional keys; with a large bonus it writes a span of the
-request, and a stated number whole.
+request, and a stated number whole. On the real tokenizer alone: a value of a shape the schema
+tells (email, phone, a date template, a pattern) copies a span of that shape whole from its first
+token, a listed value the request states is preferred, a value is kept off the schema's own
+text, and a span begun in lower case may go on in lower case.
 """
 
 from __future__ import annotations
@@ -129,7 +132,8 @@ def _arguments(engine: Any, text: str, steering: CallSteering, seed: int) -> dic
 
 def test_optional_keys_only_when_the_request_asks_for_them(engine: Any) -> None:
     ask = "What's the weather in Oslo?"
-    left_alone = [_arguments(engine, ask, CallSteering(copy_bonus=0.0), seed) for seed in range(6)]
+    alone = CallSteering(copy_bonus=0.0, optional_support=False)
+    left_alone = [_arguments(engine, ask, alone, seed) for seed in range(6)]
     assert any(set(a) != {"city"} for a in left_alone), left_alone  # the random model adds keys
     steered = CallSteering(optional_support=True)
     assert all(set(_arguments(engine, ask, steered, seed)) == {"city"} for seed in range(6))
@@ -195,3 +199,116 @@ def test_a_code_or_a_listed_value_is_not_carried_into_a_word(
     )
     head = '<tool_call>\n{"name": "convert", "arguments": {'
     assert bool(bias.favoured(head + value)) is copies, value
+
+
+CONTACTS = {
+    "type": "object",
+    "properties": {
+        "to": {"type": "string", "description": "recipient email address"},
+        "phone": {"type": "string", "description": "phone number"},
+        "day": {"type": "string", "description": "a date, YYYY-MM-DD"},
+        "code": {"type": "string", "pattern": "^[A-Z]{2}[0-9]{4}$"},
+        "state": {"type": "string", "enum": ["on", "off"]},
+        "task": {"type": "string", "description": "what to do"},
+    },
+}
+
+
+def _bias(tokenizer: Any, said: str, steering: CallSteering | None = None) -> Any:
+    from agentcore.backends._call_decoding import ArgumentBias, token_pieces
+
+    pieces = token_pieces(tokenizer, [tokenizer.eos_token_id])
+    return ArgumentBias(
+        None, [said], pieces, steering or CallSteering(), schemas={"reach": CONTACTS}
+    )
+
+
+def _favoured(bias: Any, value: str) -> set[str]:
+    head = '<tool_call>\n{"name": "reach", "arguments": {'
+    return {bias.pieces.text[i] or "" for i in bias.favoured(head + value)}
+
+
+def test_a_call_whose_first_argument_is_name_is_read() -> None:
+    """An arguments object opening with the key ``name`` is not a call of its own: SmolLM2's
+    "jonas_berg" for "Jonas Berg" got no bonus, the spot was never found."""
+    spot = argument_spot('<tool_call>\n{"name": "find", "arguments": {"name": "Jon')
+    assert (spot.kind, spot.partial, spot.tool, spot.keys) == ("string", "Jon", "find", ("name",))
+    done = '{"name": "find", "arguments": {"name": "Jonas"}}'
+    assert argument_spot(done).kind == ""
+    assert argument_spot(done + ' {"name": "find", "arguments": {"name": "A').partial == "A"
+
+
+@pytest.mark.parametrize(
+    ("said", "value", "first"),
+    [
+        ("Mail Tom at tom.h@example.com today.", '"to": "', "tom"),  # the address, not its domain
+        ("Text +44 7700 900123 saying hi.", '"phone": "', "+"),  # the number, not an invented one
+        ("Book it for 2025-03-21 at 15:45.", '"day": "', "2"),  # a template the description writes
+        ("Ship item AB1234 and item 12.", '"code": "', "AB"),  # the key's pattern
+    ],
+)
+def test_a_value_of_a_known_shape_copies_a_span_of_that_shape_from_its_start(
+    smollm2_tokenizer: Any, said: str, value: str, first: str
+) -> None:
+    bias = _bias(smollm2_tokenizer, said)
+    assert first in _favoured(bias, value)
+    off = _bias(smollm2_tokenizer, said, CallSteering(shaped_spans=False))
+    assert not _favoured(off, value)  # copy_from_start is off: no bonus before a value starts
+
+
+def test_a_shaped_span_is_copied_whole(smollm2_tokenizer: Any) -> None:
+    bias = _bias(smollm2_tokenizer, "Text +44 7700 900123 or mail tom.h@example.com today.")
+    assert bias.anchored["reach"] == {"to": ["tom.h@example.com"], "phone": ["+44 7700 900123"]}
+    inside = _favoured(bias, '"phone": "+44 7700')
+    assert " " in inside and not any(t.startswith('"') for t in inside)  # no end at a space
+    assert any(t.startswith('"') for t in _favoured(bias, '"phone": "+44 7700 900123'))
+    assert not any(t.startswith(" ") for t in _favoured(bias, '"to": "tom.h@example'))
+
+
+def test_a_listed_value_the_request_states_gets_the_bonus(smollm2_tokenizer: Any) -> None:
+    assert "off" in _favoured(_bias(smollm2_tokenizer, "Lights off in the hall."), '"state": "')
+    assert not _favoured(_bias(smollm2_tokenizer, "Lights in the hall."), '"state": "')
+    off = _bias(smollm2_tokenizer, "Lights off in the hall.", CallSteering(stated_choices=False))
+    assert not _favoured(off, '"state": "')
+
+
+def test_a_value_does_not_echo_the_schema_unless_the_request_states_it(
+    smollm2_tokenizer: Any,
+) -> None:
+    """SmolLM2-135M wrote {"task": "add_todo"} for "Put renew my passport on my todo list."."""
+    head = '<tool_call>\n{"name": "reach", "arguments": {"task": "'
+    bias = _bias(smollm2_tokenizer, "Put renew my passport on my list.")
+    echoed = {bias.pieces.text[i] for i in bias.echoing(argument_spot(head))}
+    assert {"reach", "task", "what"} <= echoed
+    assert not {"re", "ta", "Put", "renew"} & echoed  # too short to tell, or stated
+    stated = _bias(smollm2_tokenizer, "Reach out on my task list: what to do.")
+    assert not stated.echoing(argument_spot(head))
+
+
+class _Greedy:
+    def pick(self, logits: Any, params: Any, *rest: Any) -> int:
+        return int(logits.argmax())
+
+
+@pytest.mark.parametrize(("penalty", "echoes"), [(8.0, False), (0.0, True)])
+def test_the_echo_penalty_moves_the_pick_off_the_schema_text(
+    smollm2_tokenizer: Any, penalty: float, echoes: bool
+) -> None:
+    import torch
+
+    said = "Put renew my passport on my list."
+    bias = _bias(smollm2_tokenizer, said, CallSteering(echo_penalty=penalty))
+    bias.inner = _Greedy()
+    bias.written = '<tool_call>\n{"name": "reach", "arguments": {"task": "'
+    logits = torch.zeros(len(bias.pieces.text))
+    task = bias.pieces.by_text["task"][0]
+    logits[task] = 5.0
+    assert (bias.pick(logits, None) == task) is echoes
+
+
+def test_a_span_copied_in_lower_case_goes_on_in_lower_case(smollm2_tokenizer: Any) -> None:
+    said = "Look up Jonas Berg in my contacts."
+    assert " ber" in _favoured(_bias(smollm2_tokenizer, said), '"task": "jonas')
+    kept = _bias(smollm2_tokenizer, said, CallSteering(keep_case=False))
+    assert " ber" not in _favoured(kept, '"task": "jonas')
+    assert " Ber" in _favoured(kept, '"task": "jonas')
