@@ -24,8 +24,10 @@ model),
 ``block`` (recall subtracting what the text before the
 question attended to per block rather than per key: the selection before 2026-12-03), ``plain``
 (recall ranking blocks by the question's evidence alone, without that subtraction) and
-``window`` (sinks + window alone, recall off). The headline number is the ratio recall /
-inside per length.
+``window`` (sinks + window alone, recall off) and ``server`` (the same conversations through
+``python -m agentcore.server`` with its defaults: each question a stateless chat request with
+the whole conversation, as an OpenAI client sends it). The headline number is the ratio
+recall / inside per length.
 
 Splits: ``dev`` (Emma, wordings 0-6) for tuning, ``test`` (The Man Who Was Thursday, wordings
 7-13) only reported. Writes ``docs/benchmarks/recall_real.md`` and ``.json`` (``--out`` for
@@ -43,6 +45,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -134,26 +137,53 @@ def run_document(
     engine: Engine, config: SessionConfig, doc: str, case: Case
 ) -> tuple[list[dict[str, Any]], float]:
     """Read ``doc`` as a user turn, then ask each question of ``case`` on its own fork."""
-    history = [
-        {"role": "user", "content": INTRO + doc},
-        {"role": "assistant", "content": ACK},
-    ]
-    return read_and_ask(engine, config, history, case)
+    return read_and_ask(engine, config, document_messages(doc), case)
 
 
-def run_chat(
-    engine: Engine,
-    config: SessionConfig,
+def document_messages(doc: str) -> list[dict[str, str]]:
+    """The conversation a document is read in: the document as a user turn, then a short reply."""
+    return [{"role": "user", "content": INTRO + doc}, {"role": "assistant", "content": ACK}]
+
+
+def ask_server(
+    client: Any, messages: list[dict[str, str]], case: Case, tokens: int
+) -> tuple[list[dict[str, Any]], float]:
+    """Each question of ``case`` as a stateless chat request to a running ``agentcore serve``
+    (the whole conversation, then the question, as an OpenAI client sends it; greedy), with the
+    server's own defaults (recall on). Returns the rows and the seconds of the first request."""
+    rows = []
+    first_s = 0.0
+    for q in case.questions:
+        t0 = time.perf_counter()
+        reply = client.chat(
+            [*messages, {"role": "user", "content": q.text + ASK}],
+            max_tokens=ANSWER_TOKENS,
+            temperature=0.0,
+        )
+        first_s = first_s or time.perf_counter() - t0
+        text = reply["choices"][0]["message"].get("content") or ""
+        rows.append(
+            {
+                "question": q.text,
+                "answers": q.answers,
+                "reply": text,
+                "score": score(text, q.answers, q.distractors),
+                "tokens": tokens,
+            }
+        )
+    return rows, first_s
+
+
+def chat_messages(
     paras: Sequence[str],
     case: Case,
     n_tokens: int,
     count: Callable[[str], int],
     rng: random.Random,
-) -> tuple[list[dict[str, Any]], float]:
-    """The chat family: the facts are told in passing in user turns of a multi-turn chat of
-    about ``n_tokens`` (book passages as the turns' main content, a short reply after each),
-    then each is asked in a final turn (the turns go in as chat messages, as LocalBackend
-    appends them to a named session)."""
+) -> list[dict[str, str]]:
+    """The chat family's conversation: the facts are told in passing in user turns of a
+    multi-turn chat of about ``n_tokens`` (book passages as the turns' main content, a short
+    reply after each)."""
     hay = haystack(paras, n_tokens - 200, count, rng)
     turns: list[list[str]] = [[]]
     size = 0
@@ -171,6 +201,21 @@ def run_chat(
     for i, t in enumerate(turns):
         messages.append({"role": "user", "content": "Here is the next part:\n\n" + "\n\n".join(t)})
         messages.append({"role": "assistant", "content": CHAT_REPLIES[i % len(CHAT_REPLIES)]})
+    return messages
+
+
+def run_chat(
+    engine: Engine,
+    config: SessionConfig,
+    paras: Sequence[str],
+    case: Case,
+    n_tokens: int,
+    count: Callable[[str], int],
+    rng: random.Random,
+) -> tuple[list[dict[str, Any]], float]:
+    """The chat family: :func:`chat_messages`, then each fact asked in a final turn (the turns
+    go in as chat messages, as LocalBackend appends them to a named session)."""
+    messages = chat_messages(paras, case, n_tokens, count, rng)
     return read_and_ask(engine, config, messages, case)
 
 
@@ -211,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--cases", type=int, default=2, help="documents per family and length")
     ap.add_argument(
-        "--arms", default="inside,recall", help="inside,recall[,always,block,plain,window]"
+        "--arms", default="inside,recall", help="inside,recall[,always,block,plain,window,server]"
     )
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
@@ -227,8 +272,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    from pathlib import Path
-
     engine = Engine.load(args.model)
     streaming = engine.default_streaming()
     if args.window:
@@ -272,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     t_start = time.perf_counter()
     out = Path(args.out) if args.out else None
+    server = _Served(args.model, args.threads or 1) if "server" in arms else None
 
     def save() -> str:
         md, raw = report(
@@ -296,7 +340,16 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for arm in arms:
                     t0 = time.perf_counter()
-                    if family == "chat":
+                    if arm == "server" and server is not None:
+                        rng = random.Random(f"{args.split}/chat/{length}/{i}/recall")
+                        messages = (
+                            chat_messages(paras, case, length, count, rng)
+                            if family == "chat"
+                            else document_messages(long_doc)
+                        )
+                        tokens = sum(count(m["content"]) for m in messages)
+                        got, read_s = ask_server(server.client, messages, case, tokens)
+                    elif family == "chat":
                         n = INSIDE_TOKENS * 2 if arm == "inside" else length
                         got, read_s = run_chat(
                             engine,
@@ -321,8 +374,31 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
                 save()
+    if server is not None:
+        server.stop()
     print(save())
     return 0
+
+
+class _Served:
+    """``python -m agentcore.server`` (bench/serve.py's Server: a free port, the same model and
+    threads, its own defaults otherwise, recall on) and a client for it."""
+
+    def __init__(self, model: str | None, threads: int) -> None:
+        import tempfile
+
+        from serve import Server
+
+        from agentcore.client import Client, ClientConfig
+
+        self._dir = tempfile.TemporaryDirectory(prefix="recall-real-serve-")
+        self.server = Server(Path(self._dir.name), model, threads)
+        self.client = Client(self.server.url, config=ClientConfig(read=3600.0))
+
+    def stop(self) -> None:
+        self.client.close()
+        self.server.stop()
+        self._dir.cleanup()
 
 
 def report(
