@@ -16,8 +16,9 @@ the number of calls, this ends the answer at the first repeat.
 to the logits of the tokens that continue a span the conversation states (SmolLM2-135M wrote
 "MADRADAS" for "Madrid"), among the tokens the grammar allows; a value of a shape the schema
 tells (an email address, a phone number, a date) copies a span of that shape whole, a listed
-value the conversation states is preferred, a value is kept off the schema's own text (the
-tool's or the key's name), and an optional argument the request does not ask for is not opened.
+value the conversation states or names ("inches" for "in") is preferred, a number value copies
+the stated number its unit word names, a value is kept off the schema's own text (the tool's or
+the key's name), and an optional argument the request does not ask for is not opened.
 
 Never builds grammars (that is :mod:`agentcore.tools._grammar`) and never samples itself.
 """
@@ -186,6 +187,25 @@ class CallSteering:
     "Play Yesterday by The Beatles" is not opened, its key's name not being in the request, and
     Qwen put "by The Beatles" into the title). Irrelevance cannot move: all of this acts inside
     a call's arguments, after the call is chosen.
+
+    Issue #22, round 2. ``stated_numbers``: a number value copies, from its first token and
+    whole, a stated number whose unit word names the key (the word or sign after it, or the
+    word before it, against the words of the key's name and description: "58 kg" for
+    ``weight_kg``, "5%" for a rate "in percent", "10 years"; a word of the name counts over one
+    of the description), else one no other number key names and no other key of the call has
+    taken, from the latest message that states one (SmolLM2 wrote ``{"weight_kg": 1.62,
+    "height_m": 1.62}``, a rate of 0.05 for "5%", a bill of 15 for "a 15% tip on that
+    amount"). ``named_choices``: a listed value (``enum``, or a list a description writes in
+    parentheses for a word of the key's name: "between units (km, mi, m, ft, in, cm)") that a
+    word of the conversation names by itself, its start or an abbreviation ("inches" -> "in",
+    "kilometres" -> "km", "feet" -> "ft"), gets ``shape_bonus``; for a from/to pair of keys the
+    request's order picks which ("to" / "in" / "how many" before the word: to; a number or
+    "from" before it: from). SmolLM2 had written the description's whole list as the unit.
+    Dev, ``auto``, SmolLM2: 69 / 76 / 69 -> 69 / 78 / 85%
+    (+3, none lost); Qwen: 91 / 88 / 69 -> 91 / 88 / 85% (+2, the tip bill; none lost). Numbers alone
+    changed no dev case (the tip bill went from 15 to 250, the earlier user number, until the
+    latest message was preferred); the units +1 multiple (SmolLM2). Test split (41 / 65 / 24 /
+    44): SmolLM2 56 / 71 / 79 / 84 -> 66 / 72 / 88 / 84%; Qwen not yet measured.
     """
 
     copy_bonus: float = 8.0
@@ -196,6 +216,8 @@ class CallSteering:
     echo_penalty: float = 8.0  # off a value's start that echoes the schema's own text
     keep_case: bool = True  # a span started in lower case may go on in lower case
     shape_bonus: float = 16.0  # the copy bonus toward a span of the value's shape or list
+    stated_numbers: bool = True  # a number value copies a stated number its unit word names
+    named_choices: bool = True  # a listed value a request's word names ("inches" for "in")
 
 
 class _Pieces:
@@ -346,6 +368,9 @@ class ArgumentBias:
       a value whose shape the schema tells (:func:`_shape`) or whose listed values the
       conversation states gets :attr:`~CallSteering.shape_bonus` from its first token toward
       those spans (:func:`_anchored_spans`), and ends only where one ends.
+    - Numbers (:attr:`CallSteering.stated_numbers`): a number value gets
+      :attr:`~CallSteering.shape_bonus` from its first token toward the stated numbers its unit
+      word names, or that no other key names or has taken (:meth:`numbers_here`).
     - Echoes (:attr:`CallSteering.echo_penalty`): tokens that take a string value on into the
       schema's own text the conversation does not state lose that much (:meth:`echoing`).
     - Optional keys (:attr:`CallSteering.optional_support`): once the keys left to write are
@@ -383,8 +408,15 @@ class ArgumentBias:
             name: _constrained_keys(schema) for name, schema in (schemas or {}).items()
         }
         self.anchored = {  # tool -> key -> the spans its shape or its listed values pick out
-            name: _anchored_spans(schema, self.strings, steering)
+            name: _anchored_spans(
+                schema, self.strings, steering, (descriptions or {}).get(name, "")
+            )
             for name, schema in (schemas or {}).items()
+        }
+        self.counted = {  # tool -> number key -> the stated numbers its words name
+            name: _numbers_named(schema, sources)
+            for name, schema in (schemas or {}).items()
+            if steering.stated_numbers
         }
         self.echoes = {  # tool -> key -> the schema's own texts a value should not echo
             name: _schema_echoes(name, schema, (descriptions or {}).get(name, ""))
@@ -402,7 +434,15 @@ class ArgumentBias:
         key = spot.keys[-1] if spot.keys else ""
         rule = self.constrained.get(spot.tool, {}).get(key)
         anchored = self.anchored_here(spot)
-        if anchored and spot.kind == "value":  # the value opens on one of its spans
+        counted = self.numbers_here(spot)
+        if counted and spot.kind == "value":  # a number opens on one of its stated numbers
+            space = " "[len(spot.partial) :]
+            ahead = [space + n for n in counted]
+        elif counted and spot.kind == "number":  # and is copied whole
+            ahead = [n[len(spot.partial) :] for n in counted]
+            ends = spot.partial in counted
+            closing = self.pieces.after_number
+        elif anchored and spot.kind == "value":  # the value opens on one of its spans
             space = " "[len(spot.partial) :]
             ahead = [f'{space}"{s[:_LONGEST]}' for s in anchored]
         elif anchored and spot.kind == "string":  # copied whole: a span of its shape ends it
@@ -459,6 +499,37 @@ class ArgumentBias:
         if spot.kind == "value":
             return spans
         return [s for s in spans if s.startswith(spot.partial)]
+
+    def numbers_here(self, spot: _Spot) -> list[str]:
+        """The stated numbers a number value at ``spot`` is to be one of, that it is still a
+        prefix of (``[]`` elsewhere, or where the conversation does not tell which).
+
+        The numbers whose unit word names the key (:func:`_numbers_named`: "58 kg" for
+        ``weight_kg``, "5%" for a rate "in percent"), else the stated numbers no other number
+        key of the tool names and no other key of this call has taken, those of the latest
+        message that states one ("a 15% tip on that amount" after a tool result of 271.3),
+        when at most :data:`_MOST_ANCHORED` are left. SmolLM2-135M wrote the same stated
+        number into two keys ("weight_kg": 1.62, "height_m": 1.62), invented a rate of 0.05
+        for "5%" and a bill of 15 for that tip."""
+        if spot.kind not in ("value", "number") or not spot.keys or not spot.top:
+            return []
+        named = self.counted.get(spot.tool)
+        key = spot.keys[-1]
+        if not named or key not in named:
+            return []
+        mine = named[key][0]
+        if not mine:
+            taken = _written_numbers(self.written, self.arguments_key, key)
+            others = {n for k, (said, _) in named.items() if k != key for n in said}
+            for said in named[key][1]:  # the latest message that states one left
+                mine = [n for n in said if n not in others and n not in taken]
+                if mine:
+                    break
+            if len(mine) > _MOST_ANCHORED:
+                return []
+        if spot.kind == "value":
+            return mine
+        return [n for n in mine if n.startswith(spot.partial)]
 
     def echoing(self, spot: _Spot) -> list[int]:
         """The tokens that would take a string value on into the schema's own text (the tool's
@@ -528,7 +599,7 @@ class ArgumentBias:
         if spot.kind:
             logits = logits.clone()  # logits: [V]
             bonus = self.steering.copy_bonus
-            if self.anchored_here(spot):
+            if self.anchored_here(spot) or self.numbers_here(spot):
                 bonus = self.steering.shape_bonus
             favoured = self.favoured("", spot) if bonus else set()
             if favoured:
@@ -652,15 +723,20 @@ def _shape(key: str, sub: Mapping[str, Any]) -> re.Pattern[str] | None:
 
 
 def _anchored_spans(
-    schema: Mapping[str, Any], sources: Sequence[str], steering: CallSteering
+    schema: Mapping[str, Any],
+    sources: Sequence[str],
+    steering: CallSteering,
+    description: str = "",
 ) -> dict[str, list[str]]:
     """Per key of one tool's string parameters, the spans of ``sources`` (JSON-escaped) its
-    value is to be one of: the listed values (``enum``) the conversation states as words, or
-    the spans of the value's shape (:func:`_shape`); keys with none (or too many to tell) are
-    left out."""
+    value is to be one of: the listed values (``enum``, or a list the descriptions write:
+    :func:`_described_list`) the conversation states (:func:`_stated_choices`), or the spans
+    of the value's shape (:func:`_shape`); keys with none (or too many to tell) are left
+    out."""
     out: dict[str, list[str]] = {}
     lowered = [s.lower() for s in sources]
-    for key, sub in (schema.get("properties") or {}).items():
+    props = schema.get("properties") or {}
+    for key, sub in props.items():
         if not isinstance(sub, Mapping):
             continue
         kind = sub.get("type", "string")
@@ -679,9 +755,245 @@ def _anchored_spans(
             if shape is not None:
                 found = (m.group() for s in sources for m in shape.finditer(s))
                 spans = list(dict.fromkeys(f for f in found if f.strip()))
+        if steering.named_choices and not spans:
+            listed = (listed if steering.stated_choices else []) or _described_list(
+                key, sub, description
+            )
+            if listed:
+                spans = _stated_choices(listed, sources, _direction(key, sub))
         if 0 < len(spans) <= _MOST_ANCHORED:
             out[key] = spans
     return out
+
+
+_LIST = re.compile(r"(\w+)\s*\(([^()]*,[^()]*)\)")  # "units (km, mi, m)"
+_FROM = {"from", "source", "origin", "src"}
+_TO = {"to", "target", "into", "destination", "dest", "dst"}
+_TO_BEFORE = {"to", "into", "in", "as", "many", "much"}  # "in miles", "how many miles"
+
+
+def _described_list(key: str, sub: Mapping[str, Any], description: str) -> list[str]:
+    """The values a description lists for a key in parentheses: its own ("unit (km, mi,
+    m)"), or the tool's where the word before the list is a word of the key's name
+    ("Convert a length between units (km, mi, m, ft, in, cm)" for ``from_unit``); each item
+    one short word, three at least; else ``[]``."""
+    name = {_stem(w) for w in re.split(r"[_\W]+", key) if len(w) >= 3}
+    found = [(True, m) for m in _LIST.finditer(str(sub.get("description") or ""))]
+    found += [(False, m) for m in _LIST.finditer(description)]
+    for own, m in found:
+        items = [i.strip() for i in m.group(2).split(",")]
+        if len(items) < 3 or not all(re.fullmatch(r"\w{1,12}", i) for i in items):
+            continue
+        if own or _stem(m.group(1)) in name:
+            return items
+    return []
+
+
+def _direction(key: str, sub: Mapping[str, Any]) -> str:
+    """ "from" or "to" for a key of a from/to pair (its name says so, else the last such word
+    of its description: "unit to convert from"), else ""."""
+    for text in (key, str(sub.get("description") or "")):
+        for word in reversed(re.split(r"[_\W]+", text.lower())):
+            if word in _FROM:
+                return "from"
+            if word in _TO:
+                return "to"
+    return ""
+
+
+def _stated_choices(listed: Sequence[str], sources: Sequence[str], direction: str) -> list[str]:
+    """The listed values the conversation names, in order: a word that is the value
+    (case folded) or begins with it ("inches" for "in", "miles" for "mi": the longest such),
+    or abbreviates to it from its first letter ("kilometres" for "km", "feet" for "ft").
+    With a ``direction``, the values the request marks that way come first: "to" after "to",
+    "into", "in", "how many"; "from" after a number or "from"; a value marked the other way is
+    left out."""
+    marked: list[tuple[str, str]] = []  # (value, "from" / "to" / "")
+    for source in sources:
+        before = ""
+        for m in re.finditer(r"[^\W\d_]+|\d+(?:\.\d+)?", source):
+            word, low = m.group(), m.group().lower()
+            value = None
+            if low not in _UNSAID and source[m.start() - 1 : m.start()] not in ("'", "’"):
+                value = _listed_named(listed, low)  # not the "m" of "I'm"
+            if value is not None:
+                if before.isdigit() or before == "from" or _NUMBER_SAID.fullmatch(before):
+                    marked.append((value, "from"))
+                elif before in _TO_BEFORE:
+                    marked.append((value, "to"))
+                else:
+                    marked.append((value, ""))
+            before = low if not word[0].isdigit() else word
+    values = list(dict.fromkeys(v for v, _ in marked))
+    if not direction:
+        return values
+    other = "to" if direction == "from" else "from"
+    mine = [v for v, d in marked if d == direction]
+    if mine:
+        return list(dict.fromkeys(mine))
+    off = {v for v, d in marked if d == other}
+    return [v for v in values if v not in off]
+
+
+def _listed_named(listed: Sequence[str], word: str) -> str | None:
+    """The listed value ``word`` (lower case) names (see :func:`_stated_choices`), or None."""
+    exact = [v for v in listed if v.lower() == word]
+    if exact:
+        return exact[0]
+    if len(word) < 2:
+        return None
+    begun = [v for v in listed if word.startswith(v.lower())]
+    if begun:
+        return max(begun, key=len)
+    for value in listed:
+        short = value.lower()
+        if 2 <= len(short) <= 3 and short[0] == word[0] and len(word) > len(short) + 1:
+            rest = iter(word)
+            if all(c in rest for c in short):
+                return value
+    return None
+
+
+_NUMBER_SAID = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.]?\d)")
+_BEFORE = re.compile(r"([a-z]+|[$€£])\W*$")  # the word a number follows
+_AFTER = re.compile(r"\s*(%|[a-z]+)")  # the unit word (or sign) right after a number
+_SIGNS = {"%": "percent", "$": "dollar", "€": "euro", "£": "pound"}
+_PASSED = {"of", "is", "are", "was", "be"}  # "a base of 6": the word before these names it
+_UNNAMING = {  # words of a key's name or description that name no quantity
+    *_PASSED,
+    *(
+        [
+            "a",
+            "an",
+            "the",
+            "in",
+            "to",
+            "for",
+            "from",
+            "and",
+            "or",
+            "at",
+            "on",
+            "by",
+            "with",
+            "per",
+            "its",
+            "this",
+            "that",
+            "number",
+            "value",
+        ]
+    ),
+}
+_UNSAID = {  # words next to a number in a request that name no quantity
+    *_UNNAMING,
+    *(
+        [
+            "i",
+            "me",
+            "my",
+            "it",
+            "as",
+            "up",
+            "so",
+            "if",
+            "do",
+            "we",
+            "you",
+            "your",
+            "our",
+            "than",
+            "about",
+            "what",
+            "how",
+            "many",
+            "much",
+        ]
+    ),
+}
+
+
+def _names(said: str, word: str) -> int:
+    """How well a unit word the conversation writes next to a number (``said``) names the
+    key's ``word``: 3 the same word ("years"), 2 one the start of the other from 4 letters on
+    ("weigh" / "weight", "percent" / "percentage"), 1 an abbreviation of 2-3 letters ("kg" /
+    "kilograms", "min" / "minutes"), else 0."""
+    said, word = _stem(said), _stem(word)
+    if said == word:
+        return 3
+    if min(len(said), len(word)) >= 4 and (word.startswith(said) or said.startswith(word)):
+        return 2
+    if 2 <= len(said) <= 3 and len(word) > len(said) + 2 and said[0] == word[0]:
+        rest = iter(word)
+        return int(all(c in rest for c in said))
+    return 0
+
+
+def _numbers_named(
+    schema: Mapping[str, Any], sources: Sequence[str]
+) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """Per number key of one tool's parameters: (the stated numbers whose unit word names
+    the key best of the tool's number keys, the stated numbers of each source, the latest
+    source first). A number's
+    unit words are the word or sign right after it ("58 kg", "5%", "10 years") and the word
+    before it ("radius 4", "base of 6", "weigh 58", a tool result's ``"km": 585``); a key's
+    words are those of its name and its description (a word of its name counts more: "10
+    years" names ``years`` rather than a rate "yearly ... in percent")."""
+    said: list[tuple[str, list[str]]] = []  # (number, its unit words)
+    per_source: list[list[str]] = []  # the numbers of each source, the latest first
+    for source in reversed(sources):
+        per_source.append([])
+        low = source.lower()
+        for m in _NUMBER_SAID.finditer(low):
+            words = []
+            after = _AFTER.match(low, m.end())
+            if after:
+                words.append(_SIGNS.get(after.group(1), after.group(1)))
+            before = _BEFORE.search(low, max(0, m.start() - _LONGEST), m.start())
+            if before and before.group(1) in _PASSED:
+                before = _BEFORE.search(low, max(0, before.start() - _LONGEST), before.start())
+            if before:
+                words.append(_SIGNS.get(before.group(1), before.group(1)))
+            said.append((m.group(), [w for w in words if w not in _UNSAID]))
+            per_source[-1].append(m.group())
+    keys: dict[str, tuple[bool, set[str], set[str]]] = {}  # key -> (integer, name, description)
+    for key, sub in (schema.get("properties") or {}).items():
+        if isinstance(sub, Mapping) and sub.get("type") in ("number", "integer"):
+            name = {w for w in re.split(r"[_\W]+", key.lower()) if w and w not in _UNNAMING}
+            text = str(sub.get("description") or "").lower()
+            described = {w for w in re.split(r"\W+", text) if w and w not in _UNNAMING}
+            keys[key] = (sub.get("type") == "integer", name, described)
+    out: dict[str, tuple[list[str], list[list[str]]]] = {
+        key: ([], [[n for n in ns if not (whole and "." in n)] for ns in per_source])
+        for key, (whole, _, _) in keys.items()
+    }
+    for number, words in said:
+        score = {
+            key: max(
+                [2 * _names(u, w) for u in words for w in name]
+                + [_names(u, w) for u in words for w in described]
+                + [0]
+            )
+            for key, (whole, name, described) in keys.items()
+            if not (whole and "." in number)
+        }
+        best = max(score.values(), default=0)
+        for key, points in score.items():
+            if best and points == best:
+                out[key][0].append(number)
+    return {
+        k: (list(dict.fromkeys(a)), [list(dict.fromkeys(n)) for n in b])
+        for k, (a, b) in out.items()
+    }
+
+
+_WRITTEN_NUMBER = re.compile(r'"((?:[^"\\]|\\.)*)":\s*(-?\d+(?:\.\d+)?)\s*[,}]')
+
+
+def _written_numbers(text: str, arguments_key: str, but: str) -> set[str]:
+    """The numbers the last call in ``text`` has written for its keys other than ``but``."""
+    at = text.rfind(f'"{arguments_key}"')
+    return {m.group(2) for m in _WRITTEN_NUMBER.finditer(text, max(at, 0)) if m.group(1) != but}
 
 
 def _schema_echoes(

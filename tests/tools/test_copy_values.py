@@ -177,7 +177,8 @@ CONVERT = {
         ('"note": "Eu', True),  # a free string: the request's word goes on ("ros")
         ('"target": "Eu', False),  # a code: never into the word "euros"
         ('"target": "EU', False),
-        ('"unit": "eu', False),  # an enum: the grammar holds the values
+        ('"unit": "eu', True),  # an enum value the request's word names: "euros" for "euro"
+        ('"unit": "do', False),  # an enum value the request does not name: the model picks
         ('"ticker": "NV', True),  # a code the request writes as one: copied in its own case
         ('"ticker": "nv', False),
         ('"mail": "ana@', True),  # a shaped value: copied as written
@@ -312,3 +313,112 @@ def test_a_span_copied_in_lower_case_goes_on_in_lower_case(smollm2_tokenizer: An
     kept = _bias(smollm2_tokenizer, said, CallSteering(keep_case=False))
     assert " ber" not in _favoured(kept, '"task": "jonas')
     assert " Ber" in _favoured(kept, '"task": "jonas')
+
+
+MEASURE = {
+    "type": "object",
+    "properties": {
+        "weight_kg": {"type": "number", "description": "weight in kilograms"},
+        "height_m": {"type": "number", "description": "height in metres"},
+        "rate": {"type": "number", "description": "yearly interest rate in percent"},
+        "years": {"type": "integer", "description": "number of years"},
+    },
+}
+SUM = {
+    "type": "object",
+    "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+}
+
+
+def _numbers_favoured(tokenizer: Any, said: str, value: str, **steering: Any) -> set[str]:
+    from agentcore.backends._call_decoding import ArgumentBias, token_pieces
+
+    pieces = token_pieces(tokenizer, [tokenizer.eos_token_id])
+    bias = ArgumentBias(
+        None,
+        [said],
+        pieces,
+        CallSteering(**steering),
+        schemas={"measure": MEASURE, "add": SUM},
+    )
+    bias.written = value
+    return {pieces.text[i] or "" for i in bias.favoured(value)}
+
+
+@pytest.mark.parametrize(
+    ("value", "first", "not_first"),
+    [
+        ('"weight_kg": ', "5", "1"),  # "58 kg": the key's own unit word, not the first number
+        ('"height_m": ', "1", "5"),  # "1.62 metres", not 58 copied again
+        ('"rate": ', "5", "0"),  # "5%": a rate in percent, not an invented 0.05
+        ('"years": ', "1", "5"),  # "10 years", though "yearly" is in the rate's description
+    ],
+)
+def test_a_number_value_copies_the_stated_number_its_unit_word_names(
+    smollm2_tokenizer: Any, value: str, first: str, not_first: str
+) -> None:
+    """SmolLM2-135M wrote {"weight_kg": 1.62, "height_m": 1.62} for "58 kg and 1.62 metres"
+    and a rate of 0.05 for "5% a year"."""
+    said = "I weigh 58 kg and I'm 1.62 metres tall; 5% a year for 10 years."
+    head = '<tool_call>\n{"name": "measure", "arguments": {' + value
+    favoured = _numbers_favoured(smollm2_tokenizer, said, head)
+    assert first in favoured and not_first not in favoured, favoured
+    # without it (copy_from_start off) no number is steered before it starts
+    assert not _numbers_favoured(smollm2_tokenizer, said, head, stated_numbers=False)
+
+
+def test_a_number_is_copied_whole_and_not_twice(smollm2_tokenizer: Any) -> None:
+    said = "Add 35 and 4 please."
+    head = '<tool_call>\n{"name": "add", "arguments": {"a": 35, "b": '
+    favoured = _numbers_favoured(smollm2_tokenizer, said, head)
+    assert "4" in favoured and "3" not in favoured, favoured  # a has taken 35
+    inside = _numbers_favoured(smollm2_tokenizer, said, '{"name": "add", "arguments": {"a": 3')
+    assert "5" in inside and not any(t[0] in ",}" for t in inside)  # "3" is no number said
+
+
+LENGTH = {
+    "type": "object",
+    "properties": {
+        "value": {"type": "number", "description": "the length"},
+        "from_unit": {"type": "string", "description": "unit to convert from"},
+        "to_unit": {"type": "string", "description": "unit to convert to"},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("said", "units"),
+    [
+        ("How many centimetres are 12 inches?", {"from_unit": ["in"], "to_unit": ["cm"]}),
+        ("Convert 5 kilometres to miles.", {"from_unit": ["km"], "to_unit": ["mi"]}),
+        ("300 feet in m?", {"from_unit": ["ft"], "to_unit": ["m"]}),
+    ],
+)
+def test_a_unit_word_names_a_listed_unit_in_the_direction_the_request_says(
+    said: str, units: dict[str, list[str]]
+) -> None:
+    """SmolLM2-135M wrote {"from_unit": "cm", "to_unit": "cm"} for "How many centimetres are
+    12 inches?", and the tool description's whole list ("km, mi, m, ft, in, cm") as a unit."""
+    from agentcore.backends._call_decoding import _anchored_spans
+
+    told = "Convert a length between units (km, mi, m, ft, in, cm)."
+    assert _anchored_spans(LENGTH, [said], CallSteering(), told) == units
+    assert not _anchored_spans(LENGTH, [said], CallSteering(named_choices=False), told)
+
+
+def test_a_number_no_unit_word_names_comes_from_the_latest_message(smollm2_tokenizer: Any) -> None:
+    from agentcore.backends._call_decoding import ArgumentBias, token_pieces
+
+    tip = {
+        "type": "object",
+        "properties": {
+            "bill": {"type": "number", "description": "bill total"},
+            "percent": {"type": "number", "description": "tip percentage"},
+        },
+    }
+    said = ["Convert 250 euros to dollars.", '{"amount": 871.3}', "A 15% tip on that amount?"]
+    pieces = token_pieces(smollm2_tokenizer, [smollm2_tokenizer.eos_token_id])
+    bias = ArgumentBias(None, said, pieces, CallSteering(), schemas={"tip": tip})
+    bias.written = '{"name": "tip", "arguments": {"bill": '
+    favoured = {pieces.text[i] for i in bias.favoured(bias.written)}
+    assert "8" in favoured and not {"2", "1"} & favoured, favoured
