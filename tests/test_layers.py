@@ -92,14 +92,12 @@ ALLOWED_LAZY: dict[tuple[str, str], str] = {
     ("agentcore.backends", "agentcore.backends._local"): _TORCH_FREE + " (LocalBackend)",
     # the local model and what only it needs
     ("agentcore.agent._agent", "agentcore.backends"): _TORCH_FREE + " (model='agent')",
-    ("agentcore.agent._agent", "agentcore.core.recall"): _TORCH_FREE + " (model='agent')",
     ("agentcore.backends._summarizer", "agentcore.backends._local"): _TORCH_FREE
     + " (the default summariser)",
     ("agentcore.backends._local", "agentcore.memory"): (
         "chromadb and the embedding model load on the first tool selection, not with the backend"
     ),
     ("agentcore._model_args", "agentcore.core.engine"): _TORCH + " (flags parse without it)",
-    ("agentcore._model_args", "agentcore.core.recall"): _TORCH + " (flags parse without it)",
     ("agentcore.train", "agentcore.train._memory"): _TORCH_FREE + " (`agentcore --help`)",
     ("agentcore.train._cli", "agentcore.core.engine"): _TORCH + " (training runs)",
     ("agentcore.train._cli", "agentcore.core.loader"): _TORCH + " (training runs)",
@@ -124,11 +122,9 @@ ALLOWED_LAZY: dict[tuple[str, str], str] = {
     ("agentcore.testing._loads", "agentcore.core.engine"): _TORCH_FREE + " (the load switch)",
     ("agentcore.testing._loads", "agentcore.core.loader"): _TORCH_FREE + " (the load switch)",
     # the apps: a scripted or remote run never loads torch or Ray
-    ("agentcore.apps.assistant._backend", "agentcore.core.recall"): _TORCH_FREE + " (--base-url)",
     ("agentcore.apps.sim._backend", "agentcore.backends"): _TORCH_FREE + " (scripted, http)",
     ("agentcore.apps.sim._backend", "agentcore.core.cache"): _TORCH_FREE + " (scripted, http)",
     ("agentcore.apps.sim._backend", "agentcore.core.engine"): _TORCH_FREE + " (scripted, http)",
-    ("agentcore.apps.sim._backend", "agentcore.core.recall"): _TORCH_FREE + " (scripted, http)",
     ("agentcore.apps.sim._runner", "agentcore.apps.sim._ray"): "Ray, the [ray] extra, only "
     "with --ray",
 }

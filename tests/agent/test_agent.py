@@ -17,6 +17,7 @@ import torch
 from agentcore import Agent, AgentConfig, EventAdapter, FinalAnswer, Result
 from agentcore.agent import Policy
 from agentcore.backends import FakeBackend, FakeRequest, Reply
+from agentcore.core.recall import RecallConfig
 from agentcore.memory import HashEmbeddingFunction, LongTermMemory
 
 
@@ -295,6 +296,9 @@ def test_a_local_model_by_name_gets_the_agent_model_and_recall(
 
     class _Engine:
         default_recall = None
+
+        def recall_config(self) -> RecallConfig:  # the model card's sizes (none here)
+            return RecallConfig()
 
     class _Backend:
         engine = _Engine()
