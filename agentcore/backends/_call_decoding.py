@@ -710,7 +710,7 @@ def _shape(key: str, sub: Mapping[str, Any]) -> re.Pattern[str] | None:
     shaped = _FORMATS.get(str(sub.get("format") or ""))
     if shaped is not None:
         return shaped
-    words = set(re.split(r"[_\W]+", key.lower()))
+    words = set(_words(key))
     for names, shape in _SHAPE_WORDS:
         if words & names:
             return shape
@@ -778,7 +778,7 @@ def _described_list(key: str, sub: Mapping[str, Any], description: str) -> list[
     m)"), or the tool's where the word before the list is a word of the key's name
     ("Convert a length between units (km, mi, m, ft, in, cm)" for ``from_unit``); each item
     one short word, three at least; else ``[]``."""
-    name = {_stem(w) for w in re.split(r"[_\W]+", key) if len(w) >= 3}
+    name = _key_stems(key)
     found = [(True, m) for m in _LIST.finditer(str(sub.get("description") or ""))]
     found += [(False, m) for m in _LIST.finditer(description)]
     for own, m in found:
@@ -794,7 +794,7 @@ def _direction(key: str, sub: Mapping[str, Any]) -> str:
     """ "from" or "to" for a key of a from/to pair (its name says so, else the last such word
     of its description: "unit to convert from"), else ""."""
     for text in (key, str(sub.get("description") or "")):
-        for word in reversed(re.split(r"[_\W]+", text.lower())):
+        for word in reversed(_words(text)):
             if word in _FROM:
                 return "from"
             if word in _TO:
@@ -848,10 +848,8 @@ def _listed_named(listed: Sequence[str], word: str) -> str | None:
         return max(begun, key=len)
     for value in listed:
         short = value.lower()
-        if 2 <= len(short) <= 3 and short[0] == word[0] and len(word) > len(short) + 1:
-            rest = iter(word)
-            if all(c in rest for c in short):
-                return value
+        if 2 <= len(short) <= 3 and len(word) > len(short) + 1 and _abbreviates(short, word):
+            return value
     return None
 
 
@@ -924,9 +922,8 @@ def _names(said: str, word: str) -> int:
         return 3
     if min(len(said), len(word)) >= 4 and (word.startswith(said) or said.startswith(word)):
         return 2
-    if 2 <= len(said) <= 3 and len(word) > len(said) + 2 and said[0] == word[0]:
-        rest = iter(word)
-        return int(all(c in rest for c in said))
+    if 2 <= len(said) <= 3 and len(word) > len(said) + 2:
+        return int(_abbreviates(said, word))
     return 0
 
 
@@ -960,7 +957,7 @@ def _numbers_named(
     keys: dict[str, tuple[bool, set[str], set[str]]] = {}  # key -> (integer, name, description)
     for key, sub in (schema.get("properties") or {}).items():
         if isinstance(sub, Mapping) and sub.get("type") in ("number", "integer"):
-            name = {w for w in re.split(r"[_\W]+", key.lower()) if w and w not in _UNNAMING}
+            name = {w for w in _words(key) if w not in _UNNAMING}
             text = str(sub.get("description") or "").lower()
             described = {w for w in re.split(r"\W+", text) if w and w not in _UNNAMING}
             keys[key] = (sub.get("type") == "integer", name, described)
@@ -1019,6 +1016,23 @@ def _in_case_of(value: str, rest: str) -> str:
     return rest.lower() if value.islower() else rest
 
 
+def _words(text: str) -> list[str]:
+    """The words of a key's name or a text, lower case (``_`` splits words too)."""
+    return [w for w in re.split(r"[_\W]+", text.lower()) if w]
+
+
+def _key_stems(key: str) -> set[str]:
+    """The stems of a key's words of 3 letters or more ("from_unit" -> {"from", "unit"})."""
+    return {_stem(w) for w in _words(key) if len(w) >= 3}
+
+
+def _abbreviates(short: str, word: str) -> bool:
+    """Whether ``short`` abbreviates ``word``: its first letter, then letters of it in order
+    ("kg" / "kilograms", "ft" / "feet")."""
+    rest = iter(word)
+    return short[0] == word[0] and all(c in rest for c in short)
+
+
 def _stem(word: str) -> str:
     word = word.lower()
     return word[:-1] if len(word) > 3 and word.endswith("s") else word
@@ -1032,7 +1046,7 @@ def _unasked(schema: Mapping[str, Any], words: set[str]) -> tuple[frozenset[str]
     required = set(schema.get("required") or ())
     asked = set(required)
     for key, sub in props.items():
-        mine = {_stem(w) for w in re.split(r"[_\W]+", key) if len(w) >= 3}
+        mine = _key_stems(key)
         if isinstance(sub, Mapping):
             for value in sub.get("enum") or ():
                 mine |= {_stem(w) for w in re.split(r"\W+", str(value)) if len(w) >= 3}
