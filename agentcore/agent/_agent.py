@@ -58,9 +58,8 @@ def _resolve_backend(model: ModelBackend | str, home: Path) -> ModelBackend:
     # "agent": the model agents use by default (AGENT_ALIAS); "default": the registry default
     name = {"agent": AGENT_ALIAS, "default": None}.get(model, model)
     backend = LocalBackend.load(name, sessions_dir=home / "sessions")
-    backend.engine.default_recall = (
-        backend.engine.recall_config()
-    )  # the agent's sessions remember what left
+    # the agent's sessions remember what left the window
+    backend.engine.default_recall = backend.engine.recall_config()
     return backend
 
 

@@ -220,8 +220,8 @@ class Engine:
         with the model card's ``recall_evidence`` (see :meth:`EvictedStore.points_back`),
         then ``changes``."""
         card = self.source.card if self.source is not None else None
-        near = card.recall_evidence if card is not None else None
-        return RecallConfig(**{"evidence_to_recall": near, **changes})
+        evidence = card.recall_evidence if card is not None else None
+        return RecallConfig(**{"evidence_to_recall": evidence, **changes})
 
     def fingerprint(self) -> str:
         """Identifies the model for saved sessions (a state only restores on the same shapes)."""

@@ -539,10 +539,11 @@ class EvictedStore:
 
     def points_back(self) -> bool:
         """Whether the last full selection found a block the new input points back at: its
-        contrast per probe layer at least ``evidence_to_recall`` (the new input gives one of its keys
-        ``e**evidence_to_recall`` times what the text before gave it, or the floor). The cache then
-        recalls the chosen blocks for the input's last chunk and its reply (``distance``
-        positions back, as recent context); otherwise they read sinks + window alone.
+        contrast per probe layer at least ``evidence_to_recall`` (the new input gives one of its
+        keys ``e**evidence_to_recall`` times what the text before gave it, or the floor). The
+        cache then recalls the chosen blocks for the input's last chunk and its reply
+        (``distance`` positions back, as recent context); otherwise they read sinks + window
+        alone.
 
         What it is for: a question about text still in the window. The recalled blocks are then
         only the evicted text most like the question, and read as recent context they drew the
@@ -554,8 +555,8 @@ class EvictedStore:
         SmolLM2-135M, needle outside the window 2.8-4.6 on prose (9 questions) and 3.0-3.4 on
         the pass key, inside it 0.6-1.4, hence its card's 2.0. Qwen2.5-Coder-0.5B does not
         separate (outside 1.6-3.4 on prose, 2.1 on the pass key; inside 1.8) and answers the
-        pass key inside the window with the span near (12 of 12), so its card leaves the gate
-        off (None).
+        pass key inside the window with recall at every question (12 of 12), so its card
+        leaves the gate off (None).
         """
         threshold = self.config.evidence_to_recall
         if threshold is None or self.evidence is None:
