@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arms", nargs="*", default=["auto", "required"])
     ap.add_argument("--categories", nargs="*", default=CATEGORIES)
     ap.add_argument("--per-category", type=int, default=0, help="at most N cases per category")
-    ap.add_argument("--max-tokens", type=int, default=80)
+    ap.add_argument("--max-tokens", type=int, default=160)
     ap.add_argument("--no-decision", action="store_true", help="the model decides alone")
     ap.add_argument(
         "--decision-only", action="store_true", help="only the decision (embedder), no model"

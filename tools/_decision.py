@@ -109,6 +109,9 @@ class Decision:
     tools, best first, with their scores (what the prompt shows when tools are many).
     ``calls``: how many calls one answer may hold (more than one when the request asks for
     several things, each in its own clause; ``offered`` then holds each clause's tool).
+    ``steps``: for such a request, each call's tool and the clause that asks for it, in the
+    request's order (the answer is decoded as exactly these calls, each call's arguments
+    steered by its own clause); empty otherwise.
     """
 
     call: bool
@@ -117,6 +120,7 @@ class Decision:
     score: float
     reason: str
     calls: int = 1  # the most calls the answer may hold: one per action clause
+    steps: tuple[tuple[str, str], ...] = ()  # (tool, clause) per call of a several-call answer
 
     @property
     def shown(self) -> tuple[str, ...]:
@@ -362,9 +366,12 @@ _REFERS_BACK = re.compile(
 
 
 def _refers_back(clause: str) -> bool:
-    """Whether a clause (after the first) acts on what an earlier one produces."""
+    """Whether a clause (after the first) acts on what an earlier one produces. A question
+    does not, also after its joining word ("And what time is it in Cairo now?")."""
     return bool(_REFERS_BACK.search(clause)) and not re.match(
-        r"\W*(?:how|what|when|where|who|which|is|are|does|do)\b", clause, re.IGNORECASE
+        r"\W*(?:how|what|when|where|who|which|is|are|does|do)\b",
+        _OPENING_JOIN.sub("", clause),
+        re.IGNORECASE,
     )
 
 
@@ -391,6 +398,10 @@ _JOIN = re.compile(
     # "... and then ...", "... and write its content to ...": a second step
     r"|\s+(?=and\s+(?:then\b|\w+\s+(?:it|them|its|the (?:result|answer|output|contents?))\b))"
 )
+
+
+# a clause's joining word ("Also, text ...": the text to send is not "Also, text")
+_OPENING_JOIN = re.compile(r"^\W*(?:and\s+)?(?:also|and|then|plus)\b[\s,]*", re.IGNORECASE)
 
 
 def _states_value(clause: str, tool: str) -> bool:
@@ -584,8 +595,10 @@ class ToolSelector:
             near = (n for n, score in shown if score > best - cfg.forced_margin)
             offered = tuple(dict.fromkeys([*offered, *near]))
         n_calls = 1
+        steps: tuple[tuple[str, str], ...] = ()
         if call and clauses:  # one call per clause that asks for a tool
             per: list[str] = []
+            asking: list[str] = []  # the clause of each call of ``per``
             waits = False  # a later clause acts on a result: its call comes in a later answer
             valued: dict[str, bool] = {}  # tool -> each clause asking for it states a value
             for k, (text, joined) in enumerate(clauses):
@@ -601,11 +614,13 @@ class ToolSelector:
                 again = names[j] in valued
                 if asks and (not again or joined or (valued[names[j]] and value)):
                     per.append(names[j])
+                    asking.append(_OPENING_JOIN.sub("", text))
                 if asks:
                     valued[names[j]] = valued.get(names[j], True) and value
             if len(per) > 1:
                 n_calls = min(len(per), cfg.max_calls)
                 offered = tuple(dict.fromkeys(per[:n_calls]))
+                steps = tuple(zip(per[:n_calls], asking[:n_calls], strict=True))
             elif waits and per and not forced:  # the first step's tool, not the best overall
                 offered = (per[0],)
         if call:
@@ -622,7 +637,7 @@ class ToolSelector:
             reason = f"{best_name} does not remove what the request asks to take away"
         else:
             reason = f"best tool {best_name} scores {best:.2f} < {cfg.threshold:.2f}"
-        return Decision(call, offered, tuple(shown), best, reason, n_calls)
+        return Decision(call, offered, tuple(shown), best, reason, n_calls, steps)
 
     def _scores(
         self,

@@ -23,7 +23,7 @@ import dataclasses
 import functools
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import llguidance
@@ -234,6 +234,7 @@ def build_action_grammar(
     max_calls: int | None = None,
     marker_tokens: Mapping[str, int] | None = None,
     after_result: bool = False,
+    sequence: Sequence[str] = (),
 ) -> str:
     """The llguidance Lark grammar of one assistant answer (see the module docstring).
 
@@ -247,7 +248,10 @@ def build_action_grammar(
     that token, the one the model was trained to write, instead of spelling the text out.
     ``after_result``: the answer follows a tool result, so its text opens with words, never
     with markup or JSON, and never holds a ``<tool_response>`` tag (small models copy the
-    result block back instead of answering with it).
+    result block back instead of answering with it). ``sequence``: with ``parallel``, where
+    the format allows several calls, the answer's calls are exactly these tools in this order
+    (one per clause of a request that asks for several things: left to stop, a small model
+    wrote the first call only).
     Raises :class:`~tools.ToolDefinitionError`,
     naming the tool, when a tool's schema cannot be compiled (unsatisfiable, nested too deeply).
     """
@@ -278,11 +282,19 @@ def build_action_grammar(
             for j, wrapping in enumerate(alternates):  # the same call, laid out freely
                 rules.append(f"alt_{j}_{i}: {_alternate_call(call_format, tool, wrapping)}")
                 branches.append(f"alt_{j}_{i}")
-        rules.append(f"call: {' | '.join(calls)}")
-        more = ""
-        if parallel and call_format.parallel and (max_calls is None or max_calls > 1):
+        several = parallel and call_format.parallel
+        separator = _lark_items(call_format.separator, markers)
+        body, more = " | ".join(calls), ""
+        if several and len(sequence) > 1:  # exactly these calls, in this order
+            index = {tool.name: i for i, tool in enumerate(space.tools)}
+            missing = [name for name in sequence if name not in index]
+            if missing:
+                raise ValueError(f"sequence names tools the answer may not call: {missing}")
+            body = f" {separator} ".join(f"call_{index[name]}" for name in sequence)
+        elif several and (max_calls is None or max_calls > 1):
             bound = "*" if max_calls is None else f"{{0,{max_calls - 1}}}"
-            more = f"({_lark_items(call_format.separator, markers)} call){bound}"
+            more = f"({separator} call){bound}"
+        rules.append(f"call: {body}")
         group = [
             _lark_items(call_format.group_open, markers),
             "call",

@@ -1,8 +1,9 @@
 """Steering an answer with tool calls while it is decoded, beyond what its grammar says.
 
-Owns :class:`DistinctCalls` (several calls, never the same twice) and :class:`ArgumentBias`
+Owns :class:`DistinctCalls` (several calls, never the same twice), :class:`ArgumentBias`
 (argument values copied from the conversation, optional arguments only when asked for),
-configured by :class:`CallSteering`.
+configured by :class:`CallSteering`, and :class:`StepBias` (an answer of one call per clause of
+the request, each call's arguments steered by its own clause).
 
 :class:`DistinctCalls` is a decoding constraint that wraps the action grammar's
 :class:`~agentcore.core.constraint.GrammarConstraint` when an answer may hold several calls:
@@ -42,6 +43,7 @@ __all__ = [
     "ArgumentBias",
     "CallSteering",
     "DistinctCalls",
+    "StepBias",
     "argument_spot",
     "call_key",
     "complete_calls",
@@ -619,6 +621,47 @@ class ArgumentBias:
 
     def __getattr__(self, name: str) -> Any:  # reseed, get_state, ...: the wrapped sampler's
         return getattr(self.inner, name)
+
+
+class StepBias:
+    """The sampler of an answer that holds one call per clause of the request ("Set a timer
+    for 45 minutes. Also, set one for 3 minutes."): the k-th call's arguments are steered by
+    ``parts[k]``, an :class:`ArgumentBias` whose sources are the k-th clause (and the tools'
+    results), so each call copies its own clause's values. Steered by the whole request, both
+    calls of SmolLM2-135M took the first clause's values, and the repeat ended the answer."""
+
+    def __init__(self, parts: Sequence[ArgumentBias]) -> None:
+        if not parts:
+            raise ValueError("StepBias needs at least one ArgumentBias")
+        self.parts = list(parts)
+        self.written = ""  # the answer so far, shared by the parts
+
+    @property
+    def inner(self) -> Any:
+        return self.parts[0].inner
+
+    @inner.setter
+    def inner(self, sampler: Any) -> None:  # copying() wraps the session's sampler
+        for part in self.parts:
+            part.inner = sampler
+
+    def pick(
+        self,
+        logits: torch.Tensor,
+        params: Any,
+        recent: Sequence[int] = (),
+        allowed: torch.Tensor | None = None,
+        reply: Sequence[int] = (),
+    ) -> int:
+        done = len(complete_calls(self.written))
+        part = self.parts[min(done, len(self.parts) - 1)]
+        part.written = self.written
+        token = part.pick(logits, params, recent, allowed, reply)
+        self.written = part.written
+        return token
+
+    def __getattr__(self, name: str) -> Any:  # reseed, get_state, ...: the wrapped sampler's
+        return getattr(self.parts[0].inner, name)
 
 
 _PUSHED_OUT = 1e4  # subtracted from a logit: never picked while the grammar allows another

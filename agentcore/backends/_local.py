@@ -30,6 +30,7 @@ from agentcore.backends._call_decoding import (
     ArgumentBias,
     CallSteering,
     DistinctCalls,
+    StepBias,
     copying,
     distinct,
     token_pieces,
@@ -303,28 +304,50 @@ class LocalBackend(ModelBackend):
             eos_token_ids=sorted(codec.stop_ids),
         )
 
-    def _argument_bias(self, declared: Sequence[Any], messages: Sequence[Message]) -> Any:
+    def _argument_bias(
+        self,
+        declared: Sequence[Any],
+        messages: Sequence[Message],
+        steps: Sequence[tuple[str, str]] = (),
+    ) -> Any:
         """The sampler wrapper that steers call arguments toward what ``messages`` state (the
-        user's words and tool results), or None (no tools, or :attr:`call_steering` off)."""
+        user's words and tool results), or None (no tools, or :attr:`call_steering` off).
+        ``steps``: (tool, clause) per call of an answer of several calls, one per clause of
+        the request: each call is steered by its own clause (:class:`StepBias`)."""
         steering = self.call_steering
         if not declared or not (steering.copy_bonus or steering.optional_support):
             return None
         said = [m for m in messages if isinstance(m.get("content"), str)]
+        # in the conversation's order: a number key reads the latest message that states one
         sources = [str(m["content"]) for m in said if m.get("role") in ("user", "tool")]
-        words = re.findall(
-            r"\w+", " ".join(str(m["content"]) for m in said if m.get("role") == "user")
-        )
+        results = [str(m["content"]) for m in said if m.get("role") == "tool"]
+        asked = [str(m["content"]) for m in said if m.get("role") == "user"]
         codec = self.engine.codec
-        return ArgumentBias(
-            None,
-            sources,
-            token_pieces(codec.hf, sorted(codec.stop_ids)),
-            steering,
-            arguments_key=self.dialect.call_format.arguments_key,
-            schemas={t.name: t.parameters for t in declared},
-            words=words,
-            descriptions={t.name: t.description for t in declared},
-        )
+        pieces = token_pieces(codec.hf, sorted(codec.stop_ids))
+
+        def bias(
+            stated: Sequence[str], requests: Sequence[str], how: CallSteering = steering
+        ) -> ArgumentBias:
+            return ArgumentBias(
+                None,
+                stated,
+                pieces,
+                how,
+                arguments_key=self.dialect.call_format.arguments_key,
+                schemas={t.name: t.parameters for t in declared},
+                words=re.findall(r"\w+", " ".join(requests)),
+                descriptions={t.name: t.description for t in declared},
+            )
+
+        if len(steps) > 1:
+            # from a value's first token, as strongly as a shaped value: a span of its own
+            # clause (left to choose, SmolLM2-135M gave both calls the latest clause's title;
+            # with the usual bonus from the first token it invented one)
+            own = dataclasses.replace(
+                steering, copy_from_start=True, copy_bonus=steering.shape_bonus
+            )
+            return StepBias([bias([*results, clause], [clause], own) for _, clause in steps])
+        return bias(sources, asked)
 
     def _call_constraint(self, grammar: str, max_calls: int) -> Any:
         """The constraint of an answer that may call tools: the action grammar, and when it
@@ -560,6 +583,7 @@ class LocalBackend(ModelBackend):
         decides = tools and json_schema is None and tool_choice in ("auto", "required")
         selector = self.tool_selector if decides else None
         max_calls = 1  # calls one answer may hold: one per clause of the request that asks
+        steps: tuple[tuple[str, str], ...] = ()  # (tool, clause) per call, when several
         if selector is not None and tools:  # the decision: a call among a few tools, or text
             if hf_tok is None:
                 raise ValueError("constrained tool calls need a Hugging Face tokenizer")
@@ -568,6 +592,7 @@ class LocalBackend(ModelBackend):
             if decision is not None:
                 log.debug("tool decision: %s", decision.reason)
                 max_calls = max(1, decision.calls)
+                steps = decision.steps
             if shown and len(shown) > selector.config.many:  # many: the few retrieved ones
                 shown = tools if tool_choice != "none" else None
         # after a tool result the reply opens with words: small models copy the result back
@@ -585,6 +610,8 @@ class LocalBackend(ModelBackend):
                 "max_calls": max_calls,
                 "marker_tokens": dialect.marker_tokens,
                 "after_result": after_result,
+                # one call per clause that asks for one, each of its clause's tool
+                "sequence": tuple(tool for tool, _ in steps),
             }
             if json_schema is not None and tool_choice == "auto":
                 # response_format shapes the text alternative: a reply is JSON or a call
@@ -618,7 +645,7 @@ class LocalBackend(ModelBackend):
         if tool_choice != "auto" or json_schema is not None:
             shapes = dataclasses.replace(shapes, alternates=())
         result, records = _generate(
-            s, turn, constraint, call_format, self._argument_bias(declared, context)
+            s, turn, constraint, call_format, self._argument_bias(declared, context, steps)
         )
         text, found, finish = _read_calls(result, declared, shapes)
         generated = len(result.token_ids)
@@ -634,7 +661,7 @@ class LocalBackend(ModelBackend):
             s.append_messages(note, add_generation_prompt=True)
             again = self._call_constraint(grammar, max_calls)  # a fresh parse state
             result, records = _generate(
-                s, turn, again, call_format, self._argument_bias(declared, context)
+                s, turn, again, call_format, self._argument_bias(declared, context, steps)
             )
             text, found, finish = _read_calls(result, declared, shapes)
             generated += len(result.token_ids)
