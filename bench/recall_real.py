@@ -267,6 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--probes", default=None, help="probe layers as depth fractions, e.g. 0.5,0.6,0.7"
     )
+    ap.add_argument(
+        "--distance",
+        default=None,
+        help="positions between the newest token and the recalled span's end, or 'window' "
+        "(right before the window; default: RecallConfig's)",
+    )
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default=None, help="output folder (default docs/benchmarks)")
     args = ap.parse_args(argv)
@@ -283,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.top_k:
         rc["top_k"] = args.top_k
         rc["candidates"] = max(32, args.top_k)
+    if args.distance:
+        rc["distance"] = None if args.distance == "window" else int(args.distance)
     if args.probes:
         rc["probe_fractions"] = tuple(float(x) for x in args.probes.split(","))
     recall_cfg = engine.recall_config(**rc)
