@@ -372,5 +372,6 @@ def _text_lexeme(call_format: CallFormat, *, after_result: bool = False) -> str:
         banned += [r"\s*[<{\[](?s:.*)", r"(?s:.*)<\/?tool_response>(?s:.*)"]
     for opener, _closer in call_format.alternates:  # a reply never starts like a call either
         start = _regex_text(opener.strip())
-        banned.append(f'\\s*{start}\\s*\\{{\\s*"name"(?s:.*)')
+        # (also misspelt: a call written in text opened '{"name: "location"')
+        banned.append(f'\\s*{start}\\s*\\{{\\s*"name(?:[^A-Za-z0-9_](?s:.*))?')
     return "/(?s:.+)/" + "".join(f" & ~/{b}/" for b in banned)

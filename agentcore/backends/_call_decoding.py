@@ -404,7 +404,7 @@ class ArgumentBias:
         self.starts = [(s, _word_starts(s)) for s in self.strings]
         self.lowered = [(s.lower(), starts) for s, starts in self.starts]
         self.unasked = {  # tool -> its optional keys the request gives no support
-            name: _unasked(schema, {_stem(w) for w in words})
+            name: _unasked(schema, {_stem(w) for w in words}, " ".join(words))
             for name, schema in (schemas or {}).items()
         }
         self.constrained = {  # tool -> its keys whose values the schema constrains
@@ -1081,18 +1081,34 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") else word
 
 
-def _unasked(schema: Mapping[str, Any], words: set[str]) -> tuple[frozenset[str], tuple[str, ...]]:
+# a key for who made a work (a song's artist, a book's author): a request that names a work
+# "by" someone asks for it ("Play Dancing Queen by ABBA": left unopened, Qwen2.5-0.5B wrote the
+# whole "Dancing Queen by ABBA" as the title)
+_MAKERS = frozenset(
+    ("artist", "author", "performer", "singer", "band", "composer", "writer", "director")
+)
+_MADE_BY = re.compile(r"\bby [A-Z0-9]")
+
+
+def _unasked(
+    schema: Mapping[str, Any], words: set[str], said: str = ""
+) -> tuple[frozenset[str], tuple[str, ...]]:
     """(the keys a call must write or the request asks for, every key) of one tool's
     parameters: an optional key is asked for when the request holds a word of its name or one
-    of its enum values."""
+    of its enum values, and a key for a work's maker (its name or description says artist,
+    author, performer, ...) when the request (``said``) names someone after "by"."""
     props = schema.get("properties") or {}
     required = set(schema.get("required") or ())
     asked = set(required)
+    made_by = bool(_MADE_BY.search(said))
     for key, sub in props.items():
         mine = _key_stems(key)
         if isinstance(sub, Mapping):
             for value in sub.get("enum") or ():
                 mine |= {_stem(w) for w in re.split(r"\W+", str(value)) if len(w) >= 3}
+            said_of = set(_words(f"{key} {sub.get('description') or ''}"))
+            if made_by and said_of & _MAKERS:
+                asked.add(key)
         if mine & words:
             asked.add(key)
     return frozenset(asked), tuple(props)

@@ -143,6 +143,27 @@ def test_optional_keys_only_when_the_request_asks_for_them(engine: Any) -> None:
         assert "note" not in args, args
 
 
+def test_a_work_named_by_someone_asks_for_its_maker_key() -> None:
+    """A request that names a work by someone ("Play Dancing Queen by ABBA") asks for the
+    optional artist (its description says performer): left unopened, Qwen2.5-0.5B wrote
+    "Dancing Queen by ABBA" as the title."""
+    from agentcore.backends._call_decoding import _unasked
+
+    song = {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "artist": {"type": "string", "description": "performer"},
+            "volume": {"type": "integer"},
+        },
+        "required": ["title"],
+    }
+    asked, _ = _unasked(song, set(), "Play Dancing Queen by ABBA")
+    assert asked == {"title", "artist"}
+    for said in ("Play Dancing Queen", "Play it by ear", "Play Dancing Queen by the window"):
+        assert _unasked(song, set(), said)[0] == {"title"}, said
+
+
 def test_a_span_ends_at_a_quote_of_its_source(smollm2_tokenizer: Any) -> None:
     from agentcore.backends._call_decoding import ArgumentBias, token_pieces
 

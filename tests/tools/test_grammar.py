@@ -135,6 +135,10 @@ class TestToolChoice:
         assert "%json" not in grammar
         assert accepts(tiny_tokenizer, grammar, "hello")
         assert not accepts(tiny_tokenizer, grammar, format_tool_call("ping", {}))
+        # nor a call written as bare JSON, also misspelt (Qwen2.5-0.5B's answer to a question)
+        for call in ('{"name": "ping", "arguments": {}}', '{"name: "city", "arguments": {}}'):
+            assert not accepts(tiny_tokenizer, grammar, call), call
+        assert accepts(tiny_tokenizer, grammar, '{"names" are keys here}')
 
     @pytest.mark.parametrize(
         "options",

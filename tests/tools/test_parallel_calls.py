@@ -10,6 +10,7 @@ network.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -278,6 +279,18 @@ def test_backend_writes_the_second_clause_call_a_model_would_leave_out(
         _user(TWO_TOOLS), tools=[SONG, WEATHER, TIMER], tool_choice="auto", params=PARAMS
     )
     assert [c.name for c in r.tool_calls] == ["get_weather", "set_timer"]
+
+
+def test_backend_answers_in_text_under_none_even_where_the_model_writes_a_call(
+    backend: LocalBackend, script: list[str]
+) -> None:
+    """``tool_choice="none"`` with tools (the Agent's answer to a question): the reply never
+    opens with a call, bare or misspelt (Qwen2.5-0.5B answered "Where does my sister live?"
+    with '{"name: "location", ...}')."""
+    for wanted in ('{"name": "get_weather", "arguments": {"city": "Oslo"}}', '{"name: "city"}'):
+        script[0] = wanted
+        r = backend.chat(_user("Where does my sister live?"), tools=[WEATHER], tool_choice="none")
+        assert not r.tool_calls and not re.match(r'\s*\{\s*"name\W', r.text), r.text
 
 
 def test_backend_keeps_the_calls_completed_before_max_tokens(
