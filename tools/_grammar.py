@@ -234,6 +234,7 @@ def build_action_grammar(
     max_calls: int | None = None,
     marker_tokens: Mapping[str, int] | None = None,
     after_result: bool = False,
+    words_first: bool = False,
     sequence: Sequence[str] = (),
 ) -> str:
     """The llguidance Lark grammar of one assistant answer (see the module docstring).
@@ -248,7 +249,10 @@ def build_action_grammar(
     that token, the one the model was trained to write, instead of spelling the text out.
     ``after_result``: the answer follows a tool result, so its text opens with words, never
     with markup or JSON, and never holds a ``<tool_response>`` tag (small models copy the
-    result block back instead of answering with it). ``sequence``: with ``parallel``, where
+    result block back instead of answering with it). ``words_first``: the text opens with
+    words, never with markup or JSON (a text answer where tools are about: Qwen2.5-0.5B,
+    answering questions on a session that had made calls, wrote call-shaped JSON under every
+    name the ban on call openings left it, ``{"name1": ...``). ``sequence``: with ``parallel``, where
     the format allows several calls, the answer's calls are exactly these tools in this order
     (one per clause of a request that asks for several things: left to stop, a small model
     wrote the first call only).
@@ -266,7 +270,8 @@ def build_action_grammar(
     rules: list[str] = []
     if space.text:
         branches.append("TEXT")
-        rules.append(f"TEXT: {_text_lexeme(call_format, after_result=after_result)}")
+        lexeme = _text_lexeme(call_format, after_result=after_result, words_first=words_first)
+        rules.append(f"TEXT: {lexeme}")
     # a call may also take the family's alternate shapes where the model decides between text
     # and a call; a forced call keeps the canonical shape, whose markup is then forced tokens
     alternates = call_format.alternates if space.text else ()
@@ -361,15 +366,20 @@ def _lark_items(text: str, markers: Mapping[str, int]) -> str:
 _REGEX_SPECIAL = set("\\.+*?()|[]{}^$#&-~/")
 
 
-def _text_lexeme(call_format: CallFormat, *, after_result: bool = False) -> str:
+def _text_lexeme(
+    call_format: CallFormat, *, after_result: bool = False, words_first: bool = False
+) -> str:
     """Plain text: one or more characters that never start a call of ``call_format`` (and,
-    ``after_result``, that open with words and hold no tool result tag)."""
+    ``after_result`` or ``words_first``, that open with words; ``after_result``, that hold no
+    tool result tag)."""
     trigger = _regex_text(call_format.trigger)
     banned = [
         f"(?s:.*){trigger}(?s:.*)" if call_format.trigger_anywhere else f"\\s*{trigger}(?s:.*)"
     ]
+    if after_result or words_first:
+        banned.append(r"\s*(?:[<{\[]|```)(?s:.*)")  # markup, JSON, a fence
     if after_result:
-        banned += [r"\s*[<{\[](?s:.*)", r"(?s:.*)<\/?tool_response>(?s:.*)"]
+        banned.append(r"(?s:.*)<\/?tool_response>(?s:.*)")
     for opener, _closer in call_format.alternates:  # a reply never starts like a call either
         start = _regex_text(opener.strip())
         # (also misspelt: a call written in text opened '{"name: "location"')

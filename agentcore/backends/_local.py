@@ -628,12 +628,16 @@ class LocalBackend(ModelBackend):
                 hf_tok, dict(json_schema), vocab_size=vocab, eos_token_ids=sorted(codec.stop_ids)
             )
         elif hf_tok is not None and (after_result or shown or s.meta.get("tools_prompt")):
-            # a text answer: it never starts a call (the prompt may list tools, as a session's
-            # does after its first call; also under tool_choice "none": the Agent's answers
-            # to questions, where Qwen2.5-0.5B wrote call-shaped JSON as its reply), and after
-            # a tool result it opens with words
+            # a text answer: it never starts a call and opens with words (the prompt may list
+            # tools, as a session's does after its first call; also under tool_choice "none":
+            # the Agent's answers to questions, where Qwen2.5-0.5B wrote call-shaped JSON as
+            # its reply)
             text_only = build_action_grammar(
-                [], "none", call_format=dialect.call_format, after_result=after_result
+                [],
+                "none",
+                call_format=dialect.call_format,
+                after_result=after_result,
+                words_first=True,
             )
             constraint = self._grammar_constraint(text_only)
         if shown and shown_choice != "none":

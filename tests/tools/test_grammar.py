@@ -139,6 +139,9 @@ class TestToolChoice:
         for call in ('{"name": "ping", "arguments": {}}', '{"name: "city", "arguments": {}}'):
             assert not accepts(tiny_tokenizer, grammar, call), call
         assert accepts(tiny_tokenizer, grammar, '{"names" are keys here}')
+        words = build_action_grammar(registry, "none", words_first=True)  # words open it
+        assert not accepts(tiny_tokenizer, words, '{"name1": "colour"}')
+        assert accepts(tiny_tokenizer, words, 'The keys are {"names"}')
 
     @pytest.mark.parametrize(
         "options",

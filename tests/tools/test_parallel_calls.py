@@ -10,7 +10,6 @@ network.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -285,12 +284,18 @@ def test_backend_answers_in_text_under_none_even_where_the_model_writes_a_call(
     backend: LocalBackend, script: list[str]
 ) -> None:
     """``tool_choice="none"`` with tools (the Agent's answer to a question): the reply never
-    opens with a call, bare or misspelt (Qwen2.5-0.5B answered "Where does my sister live?"
-    with '{"name: "location", ...}')."""
-    for wanted in ('{"name": "get_weather", "arguments": {"city": "Oslo"}}', '{"name: "city"}'):
+    opens with a call or JSON (Qwen2.5-0.5B answered "Where does my sister live?" with
+    '{"name: "location", ...}', and with '{"name1": ...' or a fenced one once calls were
+    banned)."""
+    for wanted in (
+        '{"name": "get_weather", "arguments": {"city": "Oslo"}}',
+        '{"name: "city"}',
+        '{"name1": "colour", "arguments1": {}}',
+        '```json\n{"name1": "location"}\n```',
+    ):
         script[0] = wanted
         r = backend.chat(_user("Where does my sister live?"), tools=[WEATHER], tool_choice="none")
-        assert not r.tool_calls and not re.match(r'\s*\{\s*"name\W', r.text), r.text
+        assert not r.tool_calls and not r.text.lstrip().startswith(("{", "`")), r.text
 
 
 def test_backend_keeps_the_calls_completed_before_max_tokens(
