@@ -365,6 +365,10 @@ _REFERS_BACK = re.compile(
 )
 
 
+# a clause's joining word ("Also, text ...": the text to send is not "Also, text")
+_OPENING_JOIN = re.compile(r"^\W*(?:and\s+)?(?:also|and|then|plus)\b[\s,]*", re.IGNORECASE)
+
+
 def _refers_back(clause: str) -> bool:
     """Whether a clause (after the first) acts on what an earlier one produces. A question
     does not, also after its joining word ("And what time is it in Cairo now?")."""
@@ -398,10 +402,6 @@ _JOIN = re.compile(
     # "... and then ...", "... and write its content to ...": a second step
     r"|\s+(?=and\s+(?:then\b|\w+\s+(?:it|them|its|the (?:result|answer|output|contents?))\b))"
 )
-
-
-# a clause's joining word ("Also, text ...": the text to send is not "Also, text")
-_OPENING_JOIN = re.compile(r"^\W*(?:and\s+)?(?:also|and|then|plus)\b[\s,]*", re.IGNORECASE)
 
 
 def _states_value(clause: str, tool: str) -> bool:

@@ -250,12 +250,12 @@ def build_action_grammar(
     ``after_result``: the answer follows a tool result, so its text opens with words, never
     with markup or JSON, and never holds a ``<tool_response>`` tag (small models copy the
     result block back instead of answering with it). ``words_first``: the text opens with
-    words, never with markup or JSON (a text answer where tools are about: Qwen2.5-0.5B,
-    answering questions on a session that had made calls, wrote call-shaped JSON under every
-    name the ban on call openings left it, ``{"name1": ...``). ``sequence``: with ``parallel``, where
-    the format allows several calls, the answer's calls are exactly these tools in this order
-    (one per clause of a request that asks for several things: left to stop, a small model
-    wrote the first call only).
+    words, never with markup, JSON or a code fence (a text answer where tools are about:
+    Qwen2.5-0.5B, answering questions on a session that had made calls, wrote call-shaped JSON
+    under every name the ban on call openings left it, ``{"name1": ...``). ``sequence``: with
+    ``parallel``, where the format allows several calls, the answer's calls are exactly these
+    tools in this order (one per clause of a request that asks for several things: left to
+    stop, a small model wrote the first call only).
     Raises :class:`~tools.ToolDefinitionError`,
     naming the tool, when a tool's schema cannot be compiled (unsatisfiable, nested too deeply).
     """

@@ -1106,8 +1106,7 @@ def _unasked(
         if isinstance(sub, Mapping):
             for value in sub.get("enum") or ():
                 mine |= {_stem(w) for w in re.split(r"\W+", str(value)) if len(w) >= 3}
-            said_of = set(_words(f"{key} {sub.get('description') or ''}"))
-            if made_by and said_of & _MAKERS:
+            if made_by and _MAKERS.intersection(_words(f"{key} {sub.get('description') or ''}")):
                 asked.add(key)
         if mine & words:
             asked.add(key)
