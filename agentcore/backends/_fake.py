@@ -56,6 +56,7 @@ class FakeRequest:
     tool_choice: Any
     json_schema: Mapping[str, Any] | None
     params: SamplingParams | None
+    parallel_tool_calls: bool = True
 
 
 Script = Reply | str | Callable[[FakeRequest], "Reply | str"]
@@ -118,6 +119,7 @@ class FakeBackend(ModelBackend):
             tool_choice=tool_choice,
             json_schema=json_schema,
             params=request.params,
+            parallel_tool_calls=request.parallel_tool_calls,
         )
         self.requests.append(seen)
         reply = self._next(seen)

@@ -213,6 +213,8 @@ class HttpBackend(ModelBackend):
             body["tool_choice"] = (
                 dict(tool_choice) if isinstance(tool_choice, Mapping) else tool_choice
             )
+            if not request.parallel_tool_calls:
+                body["parallel_tool_calls"] = False
         if json_schema is not None:
             body["response_format"] = {
                 "type": "json_schema",

@@ -591,8 +591,9 @@ class LocalBackend(ModelBackend):
             tools, tool_choice, decision = selector.narrow(context, tools, tool_choice)
             if decision is not None:
                 log.debug("tool decision: %s", decision.reason)
-                max_calls = max(1, decision.calls)
-                steps = decision.steps
+                if request.parallel_tool_calls:  # else one call, the model's pick
+                    max_calls = max(1, decision.calls)
+                    steps = decision.steps
             if shown and len(shown) > selector.config.many:  # many: the few retrieved ones
                 shown = tools if tool_choice != "none" else None
         # after a tool result the reply opens with words: small models copy the result back

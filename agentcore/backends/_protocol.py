@@ -153,6 +153,7 @@ class ModelBackend(Protocol):
         tool_choice: ToolChoice = "auto",
         json_schema: Mapping[str, Any] | None = None,
         logprobs: int | None = None,
+        parallel_tool_calls: bool = True,
         on_token: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> Completion:
@@ -165,6 +166,7 @@ class ModelBackend(Protocol):
             tool_choice=tool_choice,
             json_schema=json_schema,
             logprobs=logprobs,
+            parallel_tool_calls=parallel_tool_calls,
         )
         return self.complete(request, on_token=on_token, should_stop=should_stop)
 

@@ -35,7 +35,9 @@ class ChatRequest:
     None means the backend's defaults. ``tools`` are OpenAI ``tools`` entries (an empty list is
     kept as None: no tools), ``tool_choice`` is ``"auto"``, ``"none"``, ``"required"`` or
     ``{"type": "function", "function": {"name": ...}}``. ``json_schema``: the answer is one JSON
-    value valid under it. ``logprobs=k`` asks a :class:`~agentcore.backends.Scorer` backend for
+    value valid under it. ``parallel_tool_calls=False``: an answer holds at most one call
+    (OpenAI's field of that name; by default a request that asks for several things may get a
+    call for each). ``logprobs=k`` asks a :class:`~agentcore.backends.Scorer` backend for
     each generated token's log-probability and its ``k`` best alternatives; other backends
     refuse it.
 
@@ -51,6 +53,7 @@ class ChatRequest:
     tool_choice: ToolChoice = "auto"
     json_schema: Mapping[str, Any] | None = None
     logprobs: int | None = None
+    parallel_tool_calls: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "messages", _messages(self.messages))
@@ -68,6 +71,11 @@ class ChatRequest:
                 f"{_kind(self.json_schema)}" + _json_hint(self.json_schema)
             )
         _check_logprobs(self.logprobs)
+        if not isinstance(self.parallel_tool_calls, bool):
+            raise TypeError(
+                f"ChatRequest.parallel_tool_calls: expected True or False, got "
+                f"{_kind(self.parallel_tool_calls)}"
+            )
 
 
 def _kind(value: Any) -> str:

@@ -218,6 +218,7 @@ class ModelService:
                     tool_choice=choice,
                     json_schema=schema,
                     logprobs=top,
+                    parallel_tool_calls=req.parallel_tool_calls is not False,
                 )
                 completion = backend.complete(request, on_token=emit, should_stop=should_stop)
             except BaseException as exc:

@@ -82,6 +82,11 @@ class TestValidation:
             ({"logprobs": -1}, ValueError, r"ChatRequest\.logprobs: got -1"),
             ({"logprobs": True}, TypeError, r"ChatRequest\.logprobs: expected an integer"),
             ({"logprobs": 2.0}, TypeError, r"ChatRequest\.logprobs: expected an integer"),
+            (
+                {"parallel_tool_calls": "no"},
+                TypeError,
+                r"ChatRequest\.parallel_tool_calls: expected True or False, got 'no'",
+            ),
         ],
     )
     def test_errors_name_the_field(

@@ -266,6 +266,9 @@ def test_request_bodies_carry_the_sampling_parameters() -> None:
         backend.generate_json([{"role": "user", "content": "j"}], {"type": "object"}) == '{"a": 1}'
     )
     assert seen[1]["response_format"]["json_schema"]["schema"] == {"type": "object"}
+    assert "parallel_tool_calls" not in body  # the server's default: several calls
+    backend.chat([{"role": "user", "content": "q"}], tools=[WEATHER], parallel_tool_calls=False)
+    assert seen[-1]["parallel_tool_calls"] is False
 
 
 @pytest.mark.parametrize(

@@ -121,6 +121,22 @@ class TestResponseObject:
         assert fake.requests[0].json_schema == schema
         assert r.json()["text"]["format"]["schema"] == schema
 
+    @pytest.mark.parametrize(
+        ("path", "body"),
+        [
+            ("/v1/responses", {"input": "weather in Oslo and a 10 minute timer"}),
+            ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}),
+        ],
+    )
+    async def test_parallel_tool_calls_reaches_the_backend(
+        self, fake: FakeBackend, fake_api: httpx.AsyncClient, path: str, body: dict[str, Any]
+    ) -> None:
+        for flag in (False, True, None):
+            fake.add("ok")
+            r = await fake_api.post(path, json={**body, "parallel_tool_calls": flag})
+            assert r.status_code == 200, r.text
+            assert fake.requests[-1].parallel_tool_calls is (flag is not False), flag
+
 
 class TestChains:
     async def test_continuing_appends_only_the_new_input(

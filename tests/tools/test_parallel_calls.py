@@ -280,6 +280,23 @@ def test_backend_writes_the_second_clause_call_a_model_would_leave_out(
     assert [c.name for c in r.tool_calls] == ["get_weather", "set_timer"]
 
 
+@pytest.mark.parametrize("choice", ["auto", "required"])
+def test_parallel_tool_calls_false_keeps_an_answer_to_one_call(
+    backend: LocalBackend, script: list[str], choice: str
+) -> None:
+    """OpenAI's ``parallel_tool_calls: false``: a request of two clauses gets one call, the
+    first the model writes, never the second the clauses would ask for."""
+    script[0] = HERMES.render([("get_weather", {"city": "Oslo"}), ("set_timer", {"minutes": "10"})])
+    r = backend.chat(
+        _user(TWO_TOOLS),
+        tools=[SONG, WEATHER, TIMER],
+        tool_choice=choice,
+        params=PARAMS,
+        parallel_tool_calls=False,
+    )
+    assert [(c.name, c.arguments) for c in r.tool_calls] == [("get_weather", {"city": "Oslo"})]
+
+
 def test_backend_answers_in_text_under_none_even_where_the_model_writes_a_call(
     backend: LocalBackend, script: list[str]
 ) -> None:
