@@ -443,3 +443,55 @@ def test_a_number_no_unit_word_names_comes_from_the_latest_message(smollm2_token
     bias.written = '{"name": "tip", "arguments": {"bill": '
     favoured = {pieces.text[i] for i in bias.favoured(bias.written)}
     assert "8" in favoured and not {"2", "1"} & favoured, favoured
+
+
+class _Greedy:
+    """The inner sampler: the best token the grammar's mask admits."""
+
+    def pick(self, logits: Any, params: Any, recent: Any = (), allowed: Any = None, reply=()):
+        import torch
+
+        if allowed is not None:
+            logits = logits.masked_fill(~allowed, float("-inf"))
+        return int(torch.argmax(logits))
+
+
+def test_a_value_ends_where_the_model_ends_it_for_an_unasked_key(smollm2_tokenizer: Any) -> None:
+    """Where the model ends a string value to open a key the request does not ask for, the
+    value still ends: the close takes the comma's score. Qwen2.5-Coder-0.5B scored '",' far
+    over ' in' after "falcon"; with the comma pushed out and the close at its own low score it
+    wrote the query on as "falcon in any of my files"."""
+    import torch
+
+    from agentcore.backends._call_decoding import ArgumentBias, token_pieces
+
+    pieces = token_pieces(smollm2_tokenizer, [smollm2_tokenizer.eos_token_id])
+    search = {
+        "type": "object",
+        "properties": {"query": {"type": "string"}, "path": {"type": "string"}},
+        "required": ["query"],
+    }
+    ask = "Is the word falcon in any of my files?"
+    bias = ArgumentBias(
+        _Greedy(),
+        [ask],
+        pieces,
+        CallSteering(),
+        schemas={"search_files": search},
+        words=ask.split(),
+    )
+    bias.written = '<tool_call>\n{"name": "search_files", "arguments": {"query": "falcon'
+    logits = torch.zeros(len(pieces.text))
+    token = {t: pieces.by_text[t][0] for t in ('",', " in", '"}', "}")}
+    logits[token['",']] = 16.8  # the model ends the value here, to open another key
+    logits[token[" in"]] = 12.2  # going on copies the request: the copy bonus favours it
+    logits[token['"}']] = 10.0
+    allowed = torch.zeros(len(pieces.text), dtype=torch.bool)
+    allowed[list(token.values())] = True
+    allowed[token["}"]] = False  # the grammar: a string value ends with its quote
+    picked = bias.pick(logits, None, allowed=allowed)
+    assert pieces.text[picked] == '"}', pieces.text[picked]
+    # a value the model goes on with is left to go on
+    bias.written = '<tool_call>\n{"name": "search_files", "arguments": {"query": "falcon'
+    logits[token['",']] = 11.0
+    assert pieces.text[bias.pick(logits, None, allowed=allowed)] == " in"
