@@ -87,6 +87,10 @@ class DecisionConfig:
     split (both models; see ``docs/tools.md``)."""
 
     threshold: float = 0.21  # a call when the best tool's score is at least this
+    # in a request one clause of which asks for a tool at ``threshold``, another clause asks
+    # for its best tool at this score ("Track package LX452390815CN. Then is it cold in Quito
+    # at the moment?": 0.15 for get_weather)
+    companion_threshold: float = 0.12
     chat_weight: float = 0.25  # share of the no-tool similarity subtracted from a tool's
     name_bonus: float = 0.1  # the request names the tool's subject ("email", "timer")
     shape_bonus: float = 0.2  # it states a value a parameter takes (a file, an expression)
@@ -520,7 +524,10 @@ class ToolSelector:
         in Cairo? And define 'serendipity'.") gets one call per such clause (at most
         :attr:`DecisionConfig.max_calls`), among each clause's best tool. A clause after the
         first counts when a joining word opens it (also, and, then) or it states a value of
-        its own, so "... in French? Please translate it." stays one call."""
+        its own, so "... in French? Please translate it." stays one call. Once one clause asks
+        for a tool at :attr:`DecisionConfig.threshold`, the others ask at
+        :attr:`~DecisionConfig.companion_threshold`, and the request calls even where its
+        whole text scores under the threshold."""
         cfg = self.config
         names = [str(e.get("function", e).get("name")) for e in entries]
         last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
@@ -589,26 +596,37 @@ class ToolSelector:
         ranked = [(names[int(i)], float(scores[i])) for i in np.argsort(-scores, kind="stable")]
         shown = ranked[: cfg.top_k] if len(entries) > cfg.many else ranked
         best_name, best = ranked[0]
-        call = forced or (best >= cfg.threshold and not served)
+        # each clause's best tool, its score, and whether the clause may ask for a call (the
+        # first one, or one a joining word opens, or one that states a value of its own)
+        per_clause: list[tuple[int, float, bool]] = []
+        for k, (text, joined) in enumerate(clauses):
+            if k > 0 and _refers_back(text):
+                break  # it acts on a result: its call waits for that result
+            scored = clause_scores(k, text) - penalty
+            j = int(np.argmax(scored))
+            may = k == 0 or joined or _states_value(text, names[j])
+            per_clause.append((j, float(scored[j]), may))
+        # a clause that asks for a tool makes the request one for tools: the others ask at
+        # companion_threshold, and the request calls even where its whole text scores under
+        # the threshold ("When is Dune showing in Leeds today? Also, 300 ft in m?")
+        anchored = any(may and score >= cfg.threshold for _, score, may in per_clause)
+        bar = cfg.companion_threshold if anchored else cfg.threshold
+        call = forced or ((best >= cfg.threshold or anchored) and not served)
         offered = tuple(n for n, _ in shown[: max(1, cfg.offer)]) if call else ()
         if forced:  # and the near ties: the model chooses among them
-            near = (n for n, score in shown if score > best - cfg.forced_margin)
+            near = (n for n, tied in shown if tied > best - cfg.forced_margin)
             offered = tuple(dict.fromkeys([*offered, *near]))
         n_calls = 1
         steps: tuple[tuple[str, str], ...] = ()
         if call and clauses:  # one call per clause that asks for a tool
             per: list[str] = []
             asking: list[str] = []  # the clause of each call of ``per``
-            waits = False  # a later clause acts on a result: its call comes in a later answer
             valued: dict[str, bool] = {}  # tool -> each clause asking for it states a value
-            for k, (text, joined) in enumerate(clauses):
-                if k > 0 and _refers_back(text):
-                    waits = True  # it acts on a result: its call waits for that result
-                    break
-                scored = clause_scores(k, text) - penalty
-                j = int(np.argmax(scored))
+            waits = len(per_clause) < len(clauses)  # a later clause acts on a result
+            for k, (j, score, may) in enumerate(per_clause):
+                text, joined = clauses[k]
                 value = _states_value(text, names[j])
-                asks = scored[j] >= cfg.threshold and (k == 0 or joined or value)
+                asks = score >= bar and may
                 # the same tool again is a second call when a joining word opens the clause or
                 # each clause states its values ("What's my BMI? I weigh 58 kg ..." is one)
                 again = names[j] in valued
@@ -621,9 +639,11 @@ class ToolSelector:
                 n_calls = min(len(per), cfg.max_calls)
                 offered = tuple(dict.fromkeys(per[:n_calls]))
                 steps = tuple(zip(per[:n_calls], asking[:n_calls], strict=True))
-            elif waits and per and not forced:  # the first step's tool, not the best overall
-                offered = (per[0],)
-        if call:
+            elif per and (waits or best < cfg.threshold) and not forced:
+                offered = (per[0],)  # the asking clause's tool, not the best overall
+        if call and not forced and best < cfg.threshold:
+            reason = f"a clause asks for {offered[0]} (the whole request scores {best:.2f})"
+        elif call:
             reason = f"{best_name} scores {best:.2f}" + (
                 " (a call is required)" if forced else f" >= {cfg.threshold:.2f}"
             )

@@ -29,7 +29,7 @@ from agentcore.backends._call_decoding import (
 from agentcore.core import sampling
 from agentcore.core.sampling import SamplingParams
 from agentcore.tools import HERMES, ToolCall, ToolRegistry, build_action_grammar
-from agentcore.tools._decision import ToolSelector
+from agentcore.tools._decision import DecisionConfig, ToolSelector
 
 from .test_decision_required import _tool as _typed_tool
 from .test_grammar import accepts, get_weather, ping
@@ -106,6 +106,50 @@ def test_one_request_in_several_sentences_stays_one_call(selector: ToolSelector,
     translate = _tool("translate_text", "Translate a text into a language.", "text", ["x"])
     d = selector.decide(_user(text), [WEATHER, bmi, translate])
     assert d.call and d.calls == 1, d.reason
+
+
+TRACK = _tool("track_package", "Where a parcel is now, by its tracking number.", "number", ["x"])
+CONVERT = _tool("convert_length", "Convert a length between units.", "value", ["x"])
+PARCEL = "Where is my parcel 1Z999AA10123456784 now?"
+
+
+def test_a_clause_beside_one_that_asks_for_a_tool_asks_at_a_lower_score(
+    selector: ToolSelector,
+) -> None:
+    """A weather question that does not say "weather" scores low on its own (SmolLM2 and Qwen
+    left out the call for "Then is it cold in Quito at the moment?", 0.15); beside a clause that
+    asks for a tool it asks at ``companion_threshold``."""
+    text = f"{PARCEL} And will I need an umbrella in Bergen today?"
+    d = selector.decide(_user(text), [SONG, WEATHER, TIMER, TRACK])
+    assert [tool for tool, _ in d.steps] == ["track_package", "get_weather"], d.reason
+    alone = ToolSelector(selector.embed, DecisionConfig(companion_threshold=0.21))
+    assert alone.decide(_user(text), [SONG, WEATHER, TIMER, TRACK]).calls == 1
+
+
+def test_a_request_calls_when_one_of_its_clauses_asks(selector: ToolSelector) -> None:
+    """The whole text of "Thanks, that was helpful. Also, 12 km in miles?" scores under the
+    threshold (its thanks draw it toward chat); its second clause asks for a conversion."""
+    d = selector.decide(
+        _user("Thanks, that was helpful. Also, 12 km in miles?"), [WEATHER, CONVERT]
+    )
+    assert (d.call, d.calls, d.offered) == (True, 1, ("convert_length",)), d.reason
+    assert d.score < selector.config.threshold and "a clause asks for" in d.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "calls"),
+    [
+        ("Set a timer for 10 minutes. And thanks a lot!", 1),
+        ("Set a timer for 10 minutes. Then I will cook the pasta.", 1),
+        ("Hi! How are you today?", 0),
+        ("Thanks a lot. And have a nice evening!", 0),
+    ],
+)
+def test_a_clause_that_asks_for_nothing_adds_no_call(
+    selector: ToolSelector, text: str, calls: int
+) -> None:
+    d = selector.decide(_user(text), [SONG, WEATHER, TIMER, TRACK, CONVERT])
+    assert (d.calls if d.call else 0) == calls, d.reason
 
 
 def test_required_offers_each_clause_tool(selector: ToolSelector) -> None:
