@@ -39,6 +39,15 @@ def book_tokens(codec: Any, n: int, name: str = "austen-emma.txt") -> list[int]:
     return out[:n]
 
 
+def weight_bytes_per_token(engine: Any) -> int:
+    """Weight bytes one decode step reads: every weight but the embedding table (one row)."""
+    core = engine.core
+    total = int(core.weight_bytes(batch_copies=False))
+    if core.lm_head is not core.embed:  # tied: the table is the LM head and is read whole
+        total -= core.embed.numel() * core.embed.element_size()
+    return total
+
+
 def rss_mib() -> float:
     return psutil.Process().memory_info().rss / 2**20
 

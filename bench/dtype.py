@@ -22,20 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import book_tokens, machine, markdown_table, median_ms, write_report
+from _common import (
+    book_tokens,
+    machine,
+    markdown_table,
+    median_ms,
+    weight_bytes_per_token,
+    write_report,
+)
 
 from agentcore.core.engine import Engine
 
 ARMS = "float32,bfloat16,bfloat16+int8,bfloat16+int4,float32+int4"
-
-
-def _bytes_per_token(engine: Engine) -> int:
-    """Weight bytes one decode step reads: every weight but the embedding table (one row)."""
-    core = engine.core
-    total = core.weight_bytes()
-    if core.lm_head is not core.embed:  # tied: the table is the LM head and is read whole
-        total -= core.embed.numel() * core.embed.element_size()
-    return total
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         loaded[name] = (engine, session)
         raw[name] = {
             "weight_mib": engine.core.weight_bytes() / 2**20,
-            "read_mib_per_token": _bytes_per_token(engine) / 2**20,
+            "read_mib_per_token": weight_bytes_per_token(engine) / 2**20,
             "ppl": ppl,
             "ppl_vs_first": ppl / raw[arms[0]]["ppl"] if raw else 1.0,
         }

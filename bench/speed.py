@@ -22,6 +22,11 @@ pinned ``llama-cpp-python`` from source into ``.venv``. ``--ours-only`` runs wit
 
 Usage: ``agentcore bench speed [--models default,qwen2.5-coder-0.5b] [--contexts 18,1024,4096,8192]``.
 Writes ``docs/benchmarks/speed.md`` and ``speed.json``.
+
+``--profile-step`` profiles our decode step instead (no llama.cpp): ``--steps`` greedy steps
+after the shortest context under ``torch.profiler``, the time split into the weight matmuls,
+the attention kernel, the RMS norms, every other tensor op, and what no op accounts for
+(Python and dispatch); writes ``speed-profile.md`` and ``.json``.
 """
 
 from __future__ import annotations
@@ -38,7 +43,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import DOCS, book_tokens, machine, markdown_table, rss_mib, write_report
+import torch.nn.functional as F
+from _common import (
+    DOCS,
+    book_tokens,
+    machine,
+    markdown_table,
+    rss_mib,
+    weight_bytes_per_token,
+    write_report,
+)
 
 from agentcore.core.engine import Engine
 from agentcore.core.models import MODELS, find_card, gguf_path, model_status
@@ -226,6 +240,235 @@ def bench_model(alias: str, args: argparse.Namespace, log: Any) -> dict[str, Any
     }
 
 
+# top-level ops whose whole time (their children's included) makes one part of a decode step
+STEP_PARTS = {
+    "weight matmuls": (
+        "aten::_weight_int8pack_mm",
+        "aten::_weight_int4pack_mm",
+        "aten::_weight_int4pack_mm_for_cpu",
+        "aten::linear",
+    ),
+    "attention kernel": ("aten::scaled_dot_product_attention",),
+    "RMS norms": ("aten::rms_norm",),
+}
+
+
+def profile_model(alias: str, args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`profile_step` of ``alias`` after the shortest context, with :func:`kernel_rows`."""
+    engine = Engine.load(alias, threads=args.threads)
+    out = profile_step(engine, book_tokens(engine.codec, min(args.contexts)), args.steps)
+    out["alias"] = alias
+    out["kernels"] = kernel_rows(engine, args.steps)
+    return out
+
+
+def profile_step(engine: Engine, context: list[int], n: int) -> dict[str, Any]:
+    """Our decode step split by :data:`STEP_PARTS`: ``n`` greedy steps after ``context`` in a
+    plain session, timed plain and then under ``torch.profiler``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    session = engine.new_session()
+    session.append_tokens(context)
+
+    def decode(n: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            assert session.next_logits is not None
+            session.append_tokens([int(torch.argmax(session.next_logits))])
+        return time.perf_counter() - t0
+
+    decode(4)  # untimed: first-call set-up
+    plain = decode(n)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        wall = decode(n)
+    events = prof.key_averages()
+    # ops called from Python (no op above them): their whole time, children included
+    called = [e for e in prof.events() if e.cpu_parent is None]
+    ops_ms = sum(e.cpu_time_total for e in called) / 1e3
+    parts: dict[str, dict[str, float]] = {}
+    rest = called
+    for part, names in STEP_PARTS.items():
+        chosen = [e for e in rest if e.name in names]
+        rest = [e for e in rest if e.name not in names]
+        parts[part] = {
+            "ms": sum(e.cpu_time_total for e in chosen) / 1e3 / n,
+            "calls": len(chosen) / n,
+        }
+    parts["other tensor ops"] = {
+        "ms": sum(e.cpu_time_total for e in rest) / 1e3 / n,
+        "calls": len(rest) / n,
+    }
+    parts["Python and dispatch (no op)"] = {"ms": (wall * 1e3 - ops_ms) / n, "calls": 0}
+    top = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:12]
+    weight_bytes = weight_bytes_per_token(engine)
+    session.close()
+    return {
+        "dtype": str(engine.core.dtype).removeprefix("torch."),
+        "weights": engine.core.weights,
+        "context": len(context),
+        "step_ms": plain * 1e3 / n,
+        "profiled_step_ms": wall * 1e3 / n,
+        "parts": parts,
+        "weight_mib_per_step": weight_bytes / 2**20,
+        "weight_gb_s": weight_bytes / 1e9 / max(1e-9, parts["weight matmuls"]["ms"] / 1e3),
+        "top_ops": [
+            {"op": e.key, "self_ms": e.self_cpu_time_total / 1e3 / n, "calls": e.count / n}
+            for e in top
+        ],
+    }
+
+
+def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
+    """One row through every int8 weight of ``engine`` (its real shapes and values, in model
+    order, far more bytes than the caches hold), per kernel: PyTorch's int8 kernel (what a
+    decode step runs), the bf16 copy batches use, float32 dense weights, and fbgemm's dynamic
+    int8 linear (activations quantized per call, so not the same numbers). Best of ``rounds``
+    passes."""
+    from agentcore.core.quant import Int8Weight, _dense_linear
+
+    core = engine.core
+    weights = [
+        v
+        for module in [*core.layers, core]
+        for name in (*core._PROJECTIONS, "lm_head")
+        if isinstance(v := vars(module).get(name), Int8Weight)
+    ]
+    if not weights:
+        return []
+    xs = {w.shape[1]: torch.randn(1, w.shape[1]).to(w.scale.dtype) for w in weights}
+
+    def best(run: Any) -> float:
+        run()
+        times = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    int8_bytes = sum(w.nbytes() for w in weights)
+    rows: list[dict[str, Any]] = [
+        {
+            "kernel": "int8 (`_weight_int8pack_mm`, as a decode step runs)",
+            "bytes": int8_bytes,
+            "s": best(
+                lambda: [torch._weight_int8pack_mm(xs[w.shape[1]], w.q, w.scale) for w in weights]
+            ),
+        }
+    ]
+    packed = [w._dense_values() for w in weights]
+    rows.append(
+        {
+            "kernel": "bf16 copy, oneDNN-packed (batches of 4+ rows)",
+            "bytes": 2 * sum(w.q.numel() for w in weights),
+            "s": best(
+                lambda: [
+                    _dense_linear(xs[w.shape[1]], p) for w, p in zip(weights, packed, strict=True)
+                ]
+            ),
+        }
+    )
+    dense = [w.dequantize(torch.float32) for w in weights]
+    xf = {k: x.float() for k, x in xs.items()}
+    rows.append(
+        {
+            "kernel": "float32 dense (`F.linear`)",
+            "bytes": 4 * sum(w.q.numel() for w in weights),
+            "s": best(lambda: [F.linear(xf[d.shape[1]], d) for d in dense]),
+        }
+    )
+    if "fbgemm" in torch.backends.quantized.supported_engines:
+        packs = []
+        for w in weights:
+            zeros = torch.zeros(w.shape[0], dtype=torch.long)
+            qt = torch._make_per_channel_quantized_tensor(w.q, w.scale.double(), zeros, 0)
+            packs.append(torch.ops.quantized.linear_prepack(qt, None))
+        rows.append(
+            {
+                "kernel": "fbgemm dynamic int8 (activations quantized too)",
+                "bytes": int8_bytes,
+                "s": best(
+                    lambda: [
+                        torch.ops.quantized.linear_dynamic(xf[w.shape[1]], p, True)
+                        for w, p in zip(weights, packs, strict=True)
+                    ]
+                ),
+            }
+        )
+    base = rows[0]["s"]
+    for r in rows:
+        r["ms"] = r["s"] * 1e3
+        r["gb_s"] = r["bytes"] / 1e9 / r["s"]
+        r["vs_int8"] = base / r["s"]
+    return rows
+
+
+def profile_main(args: argparse.Namespace, argv: list[str]) -> int:
+    t0 = time.perf_counter()
+    models = [profile_model(a, args) for a in args.models.split(",")]
+    raw = {
+        "machine": machine(),
+        "cpu": cpu_summary(),
+        "threads": args.threads,
+        "steps": args.steps,
+        "flags": "".join(f" {a}" for a in argv),
+        "took_s": time.perf_counter() - t0,
+        "models": models,
+    }
+    md = profile_report(raw)
+    path = write_report("speed-profile", md, raw, args.out)
+    print(md)
+    print(f"wrote {path}")
+    return 0
+
+
+def profile_report(raw: dict[str, Any]) -> str:
+    parts = [
+        "# Where a decode step goes (`bench/speed.py --profile-step`)",
+        "",
+        f"Command: `agentcore bench speed{raw['flags']}`; {raw['took_s'] / 60:.1f} min. Machine: "
+        f"{raw['cpu']}, {raw['machine']['cores']} cores, torch {raw['machine']['torch']}; "
+        f"{raw['machine']['date']}. Threads: {raw['threads']}; {raw['steps']} greedy decode "
+        "steps timed plain, then the same number under `torch.profiler` (which slows them). "
+        "Parts: the weight matmuls, the attention kernel and the RMS norms with everything "
+        "they call; every other tensor op; and the time no op accounts for (Python, dispatch, "
+        "the profiler's own cost).",
+    ]
+    for m in raw["models"]:
+        step = m["profiled_step_ms"]
+        rows = [
+            [name, p["ms"], f"{100 * p['ms'] / step:.0f}%", p["calls"] or "-"]
+            for name, p in m["parts"].items()
+        ]
+        parts += [
+            "",
+            f"## {m['alias']} ({m['dtype']}, {m['weights']} weights, after {m['context']} tokens)",
+            "",
+            f"Step: {m['step_ms']:.1f} ms plain, {step:.1f} ms profiled. The weight matmuls "
+            f"read {m['weight_mib_per_step']:.0f} MiB per step: "
+            f"{m['weight_gb_s']:.1f} GB/s while they run.",
+            "",
+            markdown_table(["part", "ms per step", "share", "calls per step"], rows),
+            "",
+            "One row through every int8 weight of the model (real shapes and values), per "
+            "kernel; GB/s counts the bytes of the weights that kernel reads:",
+            "",
+            markdown_table(
+                ["kernel", "ms per pass", "MiB read", "GB/s", "speed vs int8 kernel"],
+                [
+                    [k["kernel"], k["ms"], k["bytes"] / 2**20, k["gb_s"], k["vs_int8"]]
+                    for k in m["kernels"]
+                ],
+            ),
+            "",
+            markdown_table(
+                ["op (most self time)", "self ms per step", "calls per step"],
+                [[t["op"], t["self_ms"], t["calls"]] for t in m["top_ops"]],
+            ),
+        ]
+    return "\n".join(parts)
+
+
 def cpu_summary() -> str:
     """The CPU's model name and the vector extensions that decide both engines' kernels."""
     name, flags = "unknown CPU", set()
@@ -314,9 +557,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ours-only", action="store_true", help="without llama.cpp")
+    ap.add_argument("--profile-step", action="store_true", help="where our decode step's time goes")
     ap.add_argument("--out", type=Path, default=DOCS)
     args = ap.parse_args(argv)
     args.contexts = [int(x) for x in args.contexts.split(",")]
+    if args.profile_step:
+        return profile_main(args, argv)
     llama_version = None
     if not args.ours_only:
         try:

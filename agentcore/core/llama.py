@@ -396,14 +396,16 @@ class CoreModel(nn.Module):
             else:
                 w.copy_((base.float() + delta.to(base.device, torch.float32)).to(w.dtype))
 
-    def weight_bytes(self) -> int:
-        """Bytes the model's weights take as held now (int8 and int4 counted at their size)."""
+    def weight_bytes(self, *, batch_copies: bool = True) -> int:
+        """Bytes the model's weights take as held now (int8 and int4 counted at their size).
+        ``batch_copies=False`` leaves out the bf16 copies int8 weights build for batches
+        (:meth:`Int8Weight.dense_nbytes`): what one decode step reads."""
         total = sum(p.numel() * p.element_size() for p in self.parameters())
         for module in [self, *self.layers]:
             for name in (*self._PROJECTIONS, "lm_head"):
                 v = vars(module).get(name)
                 if isinstance(v, Int8Weight):
-                    total += v.nbytes() + v.dense_nbytes()
+                    total += v.nbytes() + (v.dense_nbytes() if batch_copies else 0)
                 elif isinstance(v, Int4Weight):
                     total += v.nbytes()
                 elif isinstance(v, torch.Tensor):  # an int4 Q/K/V weight with an update merged

@@ -138,6 +138,7 @@ def test_int8_dense_rows_need_bf16_scales_and_survive_an_adapter_merge(make_llam
         core.forward(torch.tensor([[5, 6, 7, 8, 9]]), c)
     decode_batch(core, list(range(10, 18)), cache)  # 8 rows: the bf16 copies are built
     assert core.weight_bytes() > 2 * before
+    assert core.weight_bytes(batch_copies=False) == before  # what one decode step reads
 
 
 @pytest.mark.slow

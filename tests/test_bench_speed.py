@@ -1,0 +1,39 @@
+"""``bench/speed.py --profile-step`` tells the parts of a decode step apart (tiny model)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from agentcore.core.engine import Engine
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture(scope="module")
+def speed() -> ModuleType:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import speed as module
+    finally:
+        sys.path.remove(str(BENCH))
+    return module
+
+
+def test_the_step_profile_finds_every_projection_norm_and_attention(
+    speed: ModuleType, tiny_engine: Engine
+) -> None:
+    """Per step: four projections per layer plus the LM head, two norms per layer plus the
+    final one, one attention call per layer; the parts add up to the profiled step."""
+    layers = tiny_engine.core.dims.n_layers
+    out = speed.profile_step(tiny_engine, list(range(5, 40)), 3)
+    parts = out["parts"]
+    assert parts["weight matmuls"]["calls"] == 4 * layers + 1
+    assert parts["RMS norms"]["calls"] == 2 * layers + 1
+    assert parts["attention kernel"]["calls"] == layers
+    assert parts["other tensor ops"]["calls"] > 0
+    assert sum(p["ms"] for p in parts.values()) == pytest.approx(out["profiled_step_ms"])
+    assert 0 < out["weight_mib_per_step"]
