@@ -306,6 +306,8 @@ class StreamingCache:
         ring_positions = positions[~is_sink]
         plan.ring_src = torch.nonzero(~is_sink).flatten()
         plan.ring_slots = (ring_positions - cfg.n_sink) % cfg.window
+        if plan.ring_src.numel() == 1:  # one token (a decode step): read once, not per layer
+            plan.ring_one = (int(plan.ring_slots[0]), int(plan.ring_src[0]))
         old = self.ring_pos[plan.ring_slots]
         plan.evicted_mask = old >= 0
         plan.evicted_pos = old[plan.evicted_mask]
@@ -434,9 +436,8 @@ class StreamingCache:
                 evv = self.att_v[layer, :, :, r0 + ev_slots]
                 for listener in self.listeners:
                     listener.on_evict(layer, ek, evv, plan.evicted_pos)
-            if src.numel() == 1:
-                s = int(slots[0])
-                i = int(src[0])
+            if plan.ring_one is not None:
+                s, i = plan.ring_one
                 self.ring_k_raw[layer, :, :, s] = k[:, :, i]
                 self.att_k[layer, :, :, r0 + s] = k_rot[:, :, i]
                 self.att_v[layer, :, :, r0 + s] = v[:, :, i]
@@ -822,6 +823,7 @@ class _StepPlan:
     ring_slots: torch.Tensor = dataclasses.field(
         default_factory=lambda: torch.empty(0, dtype=torch.long)
     )
+    ring_one: tuple[int, int] | None = None  # (slot, source) when one token goes to the ring
     evicted_mask: torch.Tensor = dataclasses.field(
         default_factory=lambda: torch.empty(0, dtype=torch.bool)
     )

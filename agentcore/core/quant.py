@@ -111,11 +111,15 @@ class Int8Weight:
         flat = x.reshape(-1, x.shape[-1])  # [rows, n_in]
         rows = flat.shape[0]
         if rows <= _KERNEL_ROWS and (self.cast or x.dtype == self.scale.dtype):
-            a = flat.to(self.scale.dtype).contiguous()
+            same = x.dtype == self.scale.dtype
+            # a decode step's rows are already bf16 and contiguous: no casts to dispatch
+            a = flat if same and flat.is_contiguous() else flat.to(self.scale.dtype).contiguous()
             if self.dense_rows is not None and rows >= self.dense_rows:
-                out = (_dense_linear(a, self._dense_values()) * self.scale).to(x.dtype)
+                out = _dense_linear(a, self._dense_values()) * self.scale
             else:
-                out = torch._weight_int8pack_mm(a, self.q, self.scale).to(x.dtype)
+                out = torch._weight_int8pack_mm(a, self.q, self.scale)
+            if not same:
+                out = out.to(x.dtype)
         else:
             out = F.linear(flat, self.dequantize(x.dtype))
         return out.view(*x.shape[:-1], self.shape[0])
