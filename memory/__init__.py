@@ -28,7 +28,13 @@ from agentcore.memory._model import (
     embedding_model_path,
     load_embedding_model,
 )
-from agentcore.memory._records import InvalidMemoryError, MemoryKind, MemoryRecord, TrustLevel
+from agentcore.memory._records import (
+    MAX_ATTRIBUTE_CHARS,
+    InvalidMemoryError,
+    MemoryKind,
+    MemoryRecord,
+    TrustLevel,
+)
 from agentcore.memory._reflection import ReflectionConfig, Reflector, Summarizer, parse_lessons
 from agentcore.memory._scoring import RetrievalWeights
 from agentcore.memory._working import (
@@ -42,6 +48,7 @@ from agentcore.memory._working import (
 
 __all__ = [
     "EMBEDDING_DIM",
+    "MAX_ATTRIBUTE_CHARS",
     "DuplicateMemoryError",
     "EmbedderMismatchError",
     "EmbeddingModelMissingError",

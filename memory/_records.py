@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = [
+    "MAX_ATTRIBUTE_CHARS",
     "InvalidMemoryError",
     "MemoryKind",
     "MemoryRecord",
@@ -31,6 +32,8 @@ __all__ = [
 MAX_TEXT_CHARS = 32_000
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _ATTRIBUTE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# the longest string a record's attribute may hold
+MAX_ATTRIBUTE_CHARS = 2000
 _ATTR_PREFIX = "attr_"
 
 
@@ -152,8 +155,10 @@ class MemoryRecord(BaseModel):
         for key, item in value.items():
             if not _ATTRIBUTE_KEY.match(key):
                 raise ValueError(f"expected attribute keys matching [a-z][a-z0-9_]*, got {key!r}")
-            if isinstance(item, str) and len(item) > 2000:
-                raise ValueError(f"expected attribute {key!r} of at most 2000 characters")
+            if isinstance(item, str) and len(item) > MAX_ATTRIBUTE_CHARS:
+                raise ValueError(
+                    f"expected attribute {key!r} of at most {MAX_ATTRIBUTE_CHARS} characters"
+                )
         return value
 
 

@@ -46,10 +46,12 @@ from agentcore.planners._template import PlanTemplate, TemplateStep
 from agentcore.planners._utterance import (
     Utterance,
     UtteranceKind,
+    is_passage,
     is_personal_fact,
     is_personal_question,
     statements,
     task_text,
+    told_facts,
     utterances,
 )
 from agentcore.planners._view import GraphView
@@ -98,6 +100,7 @@ __all__ = [
     "diff_graphs",
     "goal_similarity",
     "graph_from_plan",
+    "is_passage",
     "is_personal_fact",
     "is_personal_question",
     "plan_model",
@@ -107,5 +110,6 @@ __all__ = [
     "replan",
     "statements",
     "task_text",
+    "told_facts",
     "utterances",
 ]

@@ -1,8 +1,9 @@
 """Utterances: what each sentence of a user's message is, so that only requests are planned.
 
 Owns :func:`utterances` (a message cut into sentences, each labelled ``statement``,
-``question``, ``request`` or ``small_talk``), :func:`task_text` (the message with its
-statements and small talk left out: what a planner may turn into tasks), :func:`statements`,
+``question``, ``request``, ``small_talk`` or ``quoted``), :func:`task_text` (the message with
+its statements, small talk and quoted text left out: what a planner may turn into tasks),
+:func:`statements`, :func:`told_facts` (the personal facts a message tells),
 :func:`is_personal_fact` (a statement about the user or their world, worth remembering) and
 :func:`is_personal_question` (a question such a fact answers).
 
@@ -11,9 +12,19 @@ opens with a question word (unless it is a polite request such as "Can you read 
 a ``request`` when it opens with an imperative verb, "please", "let's", "I want you to" or
 "can/could/would you"; ``small_talk`` for greetings, thanks and acknowledgements; and a
 ``statement`` when it is declarative with a subject of its own ("My sister lives in Lyon.",
-"I am allergic to peanuts.", "The wifi password is orange42."). Anything else counts as a
-request, so a sentence the rules do not know is planned as before. Never plans, never calls a
-model and never stores anything.
+"I am allergic to peanuts.", "The wifi password is orange42.", "He stood on the bank."); a
+connective ("then", "and", or one word and a comma) before a subject is read past ("Then he
+turned away." is a statement, "Then save it." a request). Anything else counts as a request,
+so a sentence the rules do not know is planned as before, except in a passage's long
+paragraph (below), where it is a statement.
+
+Text the user quotes or pastes is material, not what they ask: a sentence that starts inside
+quotation marks (a novel's dialogue, a quoted remark) is ``quoted``, unless every sentence of
+the message is (a user who wraps their whole request in quotes). A message of more than
+:data:`PASSAGE_SENTENCES` sentences is a passage (a chapter, an article, notes pasted in): only
+its short paragraphs (a few sentences in the user's own voice, as people write when they tell
+something) are read for personal facts, so a story's narration is never remembered as the
+user's own world. Never plans, never calls a model and never stores anything.
 """
 
 from __future__ import annotations
@@ -23,20 +34,23 @@ import re
 from typing import Literal
 
 __all__ = [
+    "PASSAGE_SENTENCES",
     "Utterance",
     "UtteranceKind",
+    "is_passage",
     "is_personal_fact",
     "is_personal_question",
     "statements",
     "task_text",
+    "told_facts",
     "utterances",
 ]
 
-UtteranceKind = Literal["statement", "question", "request", "small_talk"]
+UtteranceKind = Literal["statement", "question", "request", "small_talk", "quoted"]
 
 # sentence ends: ". " / "! " / "? " before a capital, a digit or a quote, and line breaks; a
 # decimal point or a file name ("notes.txt") never ends a sentence
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(A-Z0-9])|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'\u201c\u2018(A-Z0-9])|\n+")
 _QUESTION_WORD = re.compile(
     r"^(?:what|what's|whats|where|where's|when|who|who's|whom|whose|which|why|how|how's|"
     r"do|does|did|is|isn't|are|aren't|was|were|can|could|would|will|should|shall|may|have|has|"
@@ -89,12 +103,18 @@ _FINITE_VERB = re.compile(
     r"[a-z]+ed)\b",
     re.IGNORECASE,
 )
+# a subject no imperative opens with (a capitalised word may be a verb: "Send it")
+_PRONOUN_SUBJECT = re.compile(
+    r"^(?:he|she|they|we|it|there|his|her|their|its|the|a|an|this|these|those)\s+\S",
+    re.IGNORECASE,
+)
 _FIRST_PERSON_SUBJECT = re.compile(
     r"^(?:i|i'm|i've|i'd|i'll|my|we|we're|we've|we'll|our)\b", re.IGNORECASE
 )
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|i'd|my|me|mine|myself|we|we're|our|ours|us)\b", re.I)
-# about the conversation itself, not the user's world: "That is wrong.", "It worked."
-_DEICTIC = re.compile(r"^(?:that|this|it|it's|that's|there)\b", re.IGNORECASE)
+# about the conversation itself, not the user's world: "That is wrong.", "It worked.", "Here
+# is the next part:"
+_DEICTIC = re.compile(r"^(?:that|this|it|it's|that's|there|here|here's)\b", re.IGNORECASE)
 # how the user is right now, not a fact about them: "I'm stuck", "I am trying to ..."
 _PASSING_STATE = re.compile(
     r"^(?:i'm|i am|we're|we are)\s+(?:just\s+|so\s+|really\s+|a bit\s+|still\s+)?"
@@ -115,12 +135,30 @@ _ABBREVIATION = re.compile(
 )
 
 
+# "Then he turned away.", "Indeed, he felt ...": a connective (or one word and a comma) before
+# a subject of its own opens a statement, not a step; "Then save it." stays a request
+_CONNECTIVE = re.compile(
+    r"^(?:(?:then|and|first|next|finally|so|but)\b,?|[a-z]+,)\s+(?=(?:i|he|she|they|we|it|the|"
+    r"his|her|their|my|our|there|this|that|these|those)\b)",
+    re.IGNORECASE,
+)
+_PARAGRAPH = re.compile(r"\n[ \t]*\n")
+# the quotation marks that open and close a quote; a straight double quote does both
+_OPENING_QUOTES = "\u201c\u2018\"'"
+# a message longer than this is read as a pasted passage when it comes to facts (see told_facts)
+PASSAGE_SENTENCES = 6
+# a passage's paragraph that tells the agent something: short, in the user's own voice
+_TOLD_PARAGRAPH_SENTENCES = 3
+_ADDRESSED = re.compile(r"\b(?:i|i'm|i've|i'd|my|me|we|our|us|you|your|remember)\b", re.I)
+
+
 @dataclasses.dataclass(frozen=True)
 class Utterance:
-    """One sentence of a message and what it is."""
+    """One sentence of a message, what it is, and which paragraph of the message holds it."""
 
     text: str
     kind: UtteranceKind
+    paragraph: int = 0
 
 
 def _sentences(message: str) -> list[str]:
@@ -133,12 +171,34 @@ def _sentences(message: str) -> list[str]:
     return [p for p in parts if any(c.isalnum() for c in p)]
 
 
-def _classify(sentence: str) -> UtteranceKind:
-    text = sentence.strip().strip("\"'").strip()
+def _quote_starts(sentences: list[str]) -> list[bool]:
+    """Per sentence of one paragraph: does it start inside quotation marks? Double quotes are
+    followed across the paragraph (a quote may run over several sentences); a single quote
+    only where it opens a sentence, since the same mark is an apostrophe inside words."""
+    starts: list[bool] = []
+    inside = False
+    for sentence in sentences:
+        starts.append(inside or sentence[:1] in _OPENING_QUOTES)
+        for ch in sentence:
+            if ch == "\u201c":
+                inside = True
+            elif ch == "\u201d":
+                inside = False
+            elif ch == '"':
+                inside = not inside
+    return starts
+
+
+def _classify(sentence: str, unknown: UtteranceKind = "request") -> UtteranceKind:
+    text = sentence.strip().strip("\"'\u201c\u201d\u2018\u2019").strip()
     bare = text.rstrip(".!?").strip()
+    if _SMALL_TALK.match(bare) and len(bare.split()) <= 6:
+        return "small_talk"  # "Thanks, that was helpful!"
+    connective = _CONNECTIVE.match(text)
+    if connective:
+        text = text[connective.end() :]
+        bare = text.rstrip(".!?").strip()
     words = bare.split()
-    if _SMALL_TALK.match(bare) and len(words) <= 6:
-        return "small_talk"
     if _POLITE_REQUEST.match(text):
         return "request"
     if text.endswith("?"):
@@ -151,12 +211,31 @@ def _classify(sentence: str) -> UtteranceKind:
         return "statement"  # "My flight leaves at 6.30.", "I just moved to Berlin."
     if len(words) >= 3 and _SUBJECT.match(text) and _FINITE_VERB.search(" ".join(words[1:])):
         return "statement"
-    return "request"
+    if len(words) >= 3 and _PRONOUN_SUBJECT.match(text):
+        return "statement"  # "He stood on the bank.": no imperative opens with a pronoun
+    if connective and len(words) >= 2:
+        return "statement"  # "And he left.": a connective and a subject, then whatever verb
+    return unknown
 
 
 def utterances(message: str) -> list[Utterance]:
-    """The message's sentences in order, each with its kind (see the module docstring)."""
-    return [Utterance(s, _classify(s)) for s in _sentences(message)]
+    """The message's sentences in order, each with its kind and paragraph (see the module
+    docstring)."""
+    said: list[Utterance] = []
+    paragraphs = [_sentences(p) for p in _PARAGRAPH.split(message.strip())]
+    passage = sum(len(p) for p in paragraphs) > PASSAGE_SENTENCES
+    for number, sentences in enumerate(paragraphs):
+        # a long paragraph of a passage is prose: what the rules do not know there is told,
+        # not asked (a request in a pasted text still opens with its verb or "please")
+        prose = passage and len(sentences) > _TOLD_PARAGRAPH_SENTENCES
+        unknown: UtteranceKind = "statement" if prose else "request"
+        for sentence, quoted in zip(sentences, _quote_starts(sentences), strict=True):
+            kind: UtteranceKind = "quoted" if quoted else _classify(sentence, unknown)
+            said.append(Utterance(sentence, kind, number))
+    if said and all(u.kind == "quoted" for u in said):
+        # the whole message in quotes: that is how this user writes, not a quotation
+        said = [dataclasses.replace(u, kind=_classify(u.text)) for u in said]
+    return said
 
 
 def statements(message: str) -> list[str]:
@@ -165,9 +244,35 @@ def statements(message: str) -> list[str]:
 
 
 def task_text(message: str) -> str:
-    """The message without its statements and small talk: the part a planner may turn into
-    tasks ("" when the message only states things or chats)."""
+    """The message without its statements, small talk and quoted text: the part a planner may
+    turn into tasks ("" when the message only states things, chats or quotes)."""
     return " ".join(u.text for u in utterances(message) if u.kind in ("request", "question"))
+
+
+def is_passage(said: list[Utterance]) -> bool:
+    """Whether a message (its utterances) is long enough to be a pasted passage rather than
+    something the user says in their own words."""
+    return len(said) > PASSAGE_SENTENCES
+
+
+def told_facts(message: str) -> list[str]:
+    """The personal facts (:func:`is_personal_fact`) a message tells, as written. From a short
+    message, every one; from a passage (:func:`is_passage`: a chapter, an article, notes pasted
+    in), only those in its short paragraphs in the user's own voice ("By the way, remember
+    that my locker code is 4417."), so that a story's narration ("The inspector was tired.")
+    is not taken for the user's world. Quoted sentences never count."""
+    said = utterances(message)
+    passage = is_passage(said)
+    facts: list[str] = []
+    for number in sorted({u.paragraph for u in said}):
+        paragraph = [u for u in said if u.paragraph == number]
+        if passage and (
+            len(paragraph) > _TOLD_PARAGRAPH_SENTENCES
+            or not any(_ADDRESSED.search(u.text) for u in paragraph)
+        ):
+            continue
+        facts += [u.text for u in paragraph if u.kind != "quoted" and is_personal_fact(u.text)]
+    return facts
 
 
 def is_personal_fact(sentence: str) -> bool:

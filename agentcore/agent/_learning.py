@@ -31,7 +31,7 @@ from agentcore.memory import (
     TrustLevel,
     parse_lessons,
 )
-from agentcore.planners import SkillStore, TaskGraph
+from agentcore.planners import PlanError, SkillStore, TaskGraph
 
 __all__ = ["Episode", "Learner", "asks_to_remember", "is_procedure"]
 
@@ -213,7 +213,10 @@ class Learner:
                 lessons.append(lesson)
         if self.skills is not None and is_procedure(episode, graph):
             assert graph is not None
-            self.skills.save(episode.goal, graph)
+            try:
+                self.skills.save(episode.goal, graph)
+            except PlanError as exc:
+                log.info("not stored as a skill: %s", exc)
         if self.reflector is not None:
             lessons += [r.text for r in self.reflector.maybe_reflect()]
         return lessons

@@ -48,9 +48,10 @@ from agentcore.planners import (
     PlanError,
     Task,
     TaskGraph,
-    is_personal_fact,
+    is_passage,
     is_personal_question,
     render_text,
+    told_facts,
     utterances,
 )
 from agentcore.tools import REQUEST_MARKER, ToolCallParseError
@@ -113,9 +114,14 @@ class RunLoop:
         asks = [u for u in said if u.kind in ("request", "question")]
         if said and not asks:
             run.episode.chat_only = True  # it states or chats: nothing to do, nothing to check
-        told = [u.text for u in said if is_personal_fact(u.text)]
+        told = told_facts(goal) if said else []
         if not told and obs.trust == "user" and asks_to_remember(goal):
-            told = [goal]
+            # "Remember: ...": the whole goal, or from a pasted passage the sentences that ask
+            told = (
+                [u.text for u in said if u.kind != "quoted" and asks_to_remember(u.text)]
+                if is_passage(said)
+                else [goal]
+            )
         for fact in told:
             # what the user tells about themselves and their world: a fact, retrieved later
             p.memory_layer.note_fact(fact)

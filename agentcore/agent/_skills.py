@@ -3,13 +3,20 @@
 Owns :class:`MemorySkillStore`, a :class:`planners.SkillStore` on
 :class:`memory.LongTermMemory`: ``save`` stores a finished graph's template (JSON in the
 record's attributes, the goal as the searchable text; ``tool`` trust when a step came from
-untrusted content, whose label the template keeps); ``find`` returns the template of the
+untrusted content, whose label the template keeps; a template longer than a record's attribute
+may be raises PlanError and is not stored); ``find`` returns the template of the
 most similar stored goal above a similarity threshold. Never plans and never runs tasks.
 """
 
 from __future__ import annotations
 
-from agentcore.memory import LongTermMemory, MemoryKind, MemoryRecord, TrustLevel
+from agentcore.memory import (
+    MAX_ATTRIBUTE_CHARS,
+    LongTermMemory,
+    MemoryKind,
+    MemoryRecord,
+    TrustLevel,
+)
 from agentcore.planners import PlanError, PlanTemplate, TaskGraph
 
 __all__ = ["MemorySkillStore"]
@@ -32,6 +39,13 @@ class MemorySkillStore:
         shaped = graph.copy()
         shaped.goal = goal
         template = PlanTemplate.from_graph(shaped)
+        stored = template.model_dump_json()
+        if len(stored) > MAX_ATTRIBUTE_CHARS:
+            # a plan this long is one occasion's, not a procedure worth repeating
+            raise PlanError(
+                f"a plan of {len(stored)} characters is too long to store as a skill "
+                f"(at most {MAX_ATTRIBUTE_CHARS})"
+            )
         self.store.add(
             MemoryRecord(
                 kind=MemoryKind.SKILL,
@@ -41,7 +55,7 @@ class MemorySkillStore:
                 source="skill",
                 # a plan with a step copied from untrusted content is not the agent's own
                 trust=TrustLevel.TOOL if template.untrusted else TrustLevel.AGENT,
-                attributes={"template": template.model_dump_json()},
+                attributes={"template": stored},
             )
         )
         return template

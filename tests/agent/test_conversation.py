@@ -4,6 +4,7 @@ outcome is ``succeeded`` only on evidence, and only a multi-step tool procedure 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,11 +25,30 @@ from agentcore.planners import (
     is_personal_fact,
     is_personal_question,
     task_text,
+    told_facts,
     utterances,
 )
 from agentcore.tools.builtin import default_tools
 
 SISTER = "My sister lives in Lyon. Suggest a gift for her."
+
+# a chat turn as a reader sends it: a novel's passage pasted in (dialogue with questions and
+# orders in quotes, narration in the past tense), then a fact of the user's own
+NARRATION = (
+    "The fog had not lifted by the time the inspector reached the river. He stood on the "
+    "embankment for a long while. The lamps were yellow and dim. A boat went past without a "
+    "light. Then he turned away from the water. And the clocks struck eleven across the city. "
+    "He was tired, and the cold was in his bones."
+)
+PASSAGE = (
+    "Here is the next part:\n\n"
+    + NARRATION
+    + "\n\n\u201cWhy do you stand there?\u201d asked the sergeant. \u201cCome inside and "
+    "write your report at once.\u201d\n\n"
+    + '"Look at the water," said the inspector. "Tell me what you see."\n\n'
+    + "The sergeant was silent.\n\n"
+    + "By the way, something I want you to remember: my locker at the gym is number 317."
+)
 
 
 def _approve(request: object) -> str:
@@ -65,6 +85,13 @@ class TestUtterances:
             ("I want the report sent to Ann today.", ["request"]),
             ("I need a new phone.", ["statement"]),
             ("I want to visit Lisbon next year.", ["statement"]),
+            ("Then he turned away from the water.", ["statement"]),
+            ("And the clocks struck eleven.", ["statement"]),
+            ("First compute 3*4. Then save it in a.txt", ["request", "request"]),
+            ('"Why are you here?" asked Syme. He was cold.', ["quoted", "statement"]),
+            ("\u201cSend it at once,\u201d said Ann. Compute 2+2.", ["quoted", "request"]),
+            ('"What is 17*23?"', ["question"]),  # all in quotes: the user's own words
+            ('My boss said "send it by Friday". Remind me tomorrow.', ["statement", "request"]),
         ],
     )
     def test_kinds(self, message: str, kinds: list[str]) -> None:
@@ -88,6 +115,27 @@ class TestUtterances:
     )
     def test_personal_facts(self, sentence: str, fact: bool) -> None:
         assert is_personal_fact(sentence) is fact
+
+    def test_a_pasted_passage_asks_nothing_and_tells_only_the_users_fact(self) -> None:
+        said = utterances(PASSAGE)
+        assert [u.text for u in said if u.kind == "quoted"] == [
+            "\u201cWhy do you stand there?\u201d asked the sergeant.",
+            "\u201cCome inside and write your report at once.\u201d",
+            '"Look at the water," said the inspector.',
+            '"Tell me what you see."',
+        ]
+        assert task_text(PASSAGE) == ""
+        assert told_facts(PASSAGE) == [
+            "By the way, something I want you to remember: my locker at the gym is number 317."
+        ]
+
+    def test_a_short_message_tells_every_personal_fact(self) -> None:
+        assert told_facts(SISTER) == ["My sister lives in Lyon."]
+        assert told_facts("The lamps were yellow. The wifi password is orange42.") == [
+            "The lamps were yellow.",
+            "The wifi password is orange42.",
+        ]
+        assert told_facts("Here is the next part:") == []
 
     def test_personal_questions(self) -> None:
         assert is_personal_question("Where does my sister live?")
@@ -141,6 +189,19 @@ class TestStatementsAreNotTasks:
         assert result.answer == "A scarf from a shop in Lyon."  # answered once
         assert not [e for e in result.events if e.type == "plan"]
         assert len(fake.requests) == 1 and fake.requests[0].tool_choice == "auto"
+
+    def test_a_pasted_passage_is_one_unplanned_reply(
+        self, make_agent: Callable[..., Agent], store: LongTermMemory
+    ) -> None:
+        fake = FakeBackend(["A grim night by the river."])
+        agent = make_agent(fake, planner="auto")
+        result = agent.run(PASSAGE)
+        assert not [e for e in result.events if e.type == "plan"]
+        assert result.tool_calls == 0 and fake.requests[0].tool_choice == "none"
+        facts = [r.text for r in store.list_records(kinds=["fact"])]
+        assert facts == [
+            "By the way, something I want you to remember: my locker at the gym is number 317."
+        ]
 
     def test_a_statement_with_a_task_goes_to_each_step(
         self, make_agent: Callable[..., Agent]
@@ -279,6 +340,29 @@ class TestSkills:
         agent = make_agent(fake, planner="auto", approve=_approve)
         agent.run("Compute 17*23 and write the result to result.txt")
         assert store.count("skill") == 1
+
+    def test_a_plan_too_long_for_a_record_is_not_stored_and_learning_goes_on(
+        self,
+        make_agent: Callable[..., Agent],
+        store: LongTermMemory,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        fake = FakeBackend(
+            [
+                Reply.call("calculate", expression="17*23"),
+                Reply.call("write_file", path="result.txt", content="391"),
+            ]
+        )
+        agent = make_agent(fake, planner="auto", approve=_approve)
+        # the statement goes to each step as context: a template longer than a record holds
+        stated = "My project notes are long, " + "with one more remark, " * 120 + "and done. "
+        long_goal = stated + "Compute 17*23 and write the result to result.txt"
+        with caplog.at_level(logging.INFO, logger="agentcore.agent"):
+            result = agent.run(long_goal)
+        assert result.success
+        assert store.count("skill") == 0 and store.count("episodic") == 1
+        assert "too long to store as a skill" in caplog.text
+        assert "learning from run" not in caplog.text  # learning did not fail
 
     def test_is_procedure_needs_steps_and_tool_evidence(self) -> None:
         graph = TaskGraph("g")
