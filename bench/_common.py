@@ -89,6 +89,14 @@ def write_report(
     return path
 
 
+def publish(name: str, markdown: str, raw: dict[str, Any], out_dir: Path | None = None) -> int:
+    """:func:`write_report`, then print the table and where it went; a bench's exit status."""
+    path = write_report(name, markdown, raw, out_dir)
+    print(markdown)
+    print(f"wrote {path}")
+    return 0
+
+
 def memory_view(engine: Any, adapter: Path | None) -> Any:
     """A view of ``engine`` sharing its weights, with the Infini gates of ``adapter``.
 

@@ -49,9 +49,9 @@ from _common import (
     book_tokens,
     machine,
     markdown_table,
+    publish,
     rss_mib,
     weight_bytes_per_token,
-    write_report,
 )
 
 from agentcore.core.engine import Engine
@@ -415,11 +415,7 @@ def profile_main(args: argparse.Namespace, argv: list[str]) -> int:
         "took_s": time.perf_counter() - t0,
         "models": models,
     }
-    md = profile_report(raw)
-    path = write_report("speed-profile", md, raw, args.out)
-    print(md)
-    print(f"wrote {path}")
-    return 0
+    return publish("speed-profile", profile_report(raw), raw, args.out)
 
 
 def profile_report(raw: dict[str, Any]) -> str:
@@ -589,11 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         "took_s": time.perf_counter() - t0,
         "models": models,
     }
-    md = report(raw)
-    path = write_report("speed", md, raw, args.out)
-    print(md)
-    print(f"wrote {path}")
-    return 0
+    return publish("speed", report(raw), raw, args.out)
 
 
 if __name__ == "__main__":
