@@ -26,8 +26,9 @@ question attended to per block rather than per key: the selection before 2026-12
 (recall ranking blocks by the question's evidence alone, without that subtraction) and
 ``window`` (sinks + window alone, recall off) and ``server`` (the same conversations through
 ``python -m agentcore.server`` with its defaults: each question a stateless chat request with
-the whole conversation, as an OpenAI client sends it). The headline number is the ratio
-recall / inside per length.
+the whole conversation, as an OpenAI client sends it) and ``agent`` (the chat family only,
+through an ``Agent`` with its defaults: each user turn a run with the agent's own reply, then
+each question a run). The headline number is the ratio recall / inside per length.
 
 Splits: ``dev`` (Emma, wordings 0-6) for tuning, ``test`` (The Man Who Was Thursday, wordings
 7-13) only reported. Writes ``docs/benchmarks/recall_real.md`` and ``.json`` (``--out`` for
@@ -219,6 +220,42 @@ def run_chat(
     return read_and_ask(engine, config, messages, case)
 
 
+def run_agent_chat(
+    model: str, messages: Sequence[dict[str, str]], case: Case, count: Callable[[str], int]
+) -> tuple[list[dict[str, Any]], float]:
+    """The chat family through an :class:`~agentcore.Agent` with its defaults (its session
+    recalls what left the window, its long-term memory is on): each user turn of ``messages``
+    (:func:`chat_messages`) is a run (the agent writes its own replies), then each question
+    is a run; the answer is the run's final answer. Returns the rows and the chat's seconds."""
+    import tempfile
+
+    from agentcore import Agent
+
+    with tempfile.TemporaryDirectory(prefix="recall-real-agent-") as home:
+        agent = Agent(model, name="recall", home=Path(home), approve=lambda _request: "once")
+        try:
+            t0 = time.perf_counter()
+            for m in messages:
+                if m["role"] == "user":
+                    agent.run(m["content"])
+            read_s = time.perf_counter() - t0
+            rows = []
+            for q in case.questions:
+                reply = agent.run(q.text + ASK).answer
+                rows.append(
+                    {
+                        "question": q.text,
+                        "answers": q.answers,
+                        "reply": reply,
+                        "score": score(reply, q.answers, q.distractors),
+                        "tokens": sum(count(m["content"]) for m in messages),
+                    }
+                )
+        finally:
+            agent.close()
+    return rows, read_s
+
+
 def build(
     family: str,
     split: str,
@@ -256,7 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--cases", type=int, default=2, help="documents per family and length")
     ap.add_argument(
-        "--arms", default="inside,recall", help="inside,recall[,always,block,plain,window,server]"
+        "--arms",
+        default="inside,recall",
+        help="inside,recall[,always,block,plain,window,server,agent]",
     )
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
@@ -348,7 +387,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 for arm in arms:
                     t0 = time.perf_counter()
-                    if arm == "server" and server is not None:
+                    if arm == "agent":
+                        if family != "chat":
+                            continue  # an agent reads a document only as a chat's turns
+                        rng = random.Random(f"{args.split}/chat/{length}/{i}/recall")
+                        messages = chat_messages(paras, case, length, count, rng)
+                        got, read_s = run_agent_chat(args.model or "default", messages, case, count)
+                    elif arm == "server" and server is not None:
                         rng = random.Random(f"{args.split}/chat/{length}/{i}/recall")
                         messages = (
                             chat_messages(paras, case, length, count, rng)
