@@ -418,12 +418,19 @@ def profile_main(args: argparse.Namespace, argv: list[str]) -> int:
     return publish("speed-profile", profile_report(raw), raw, args.out)
 
 
+def _command_and_machine(raw: dict[str, Any]) -> str:
+    """A report's opening: the command, its minutes, the CPU, cores and torch."""
+    return (
+        f"Command: `agentcore bench speed{raw['flags']}`; {raw['took_s'] / 60:.1f} min. Machine: "
+        f"{raw['cpu']}, {raw['machine']['cores']} cores, torch {raw['machine']['torch']}"
+    )
+
+
 def profile_report(raw: dict[str, Any]) -> str:
     parts = [
         "# Where a decode step goes (`bench/speed.py --profile-step`)",
         "",
-        f"Command: `agentcore bench speed{raw['flags']}`; {raw['took_s'] / 60:.1f} min. Machine: "
-        f"{raw['cpu']}, {raw['machine']['cores']} cores, torch {raw['machine']['torch']}; "
+        f"{_command_and_machine(raw)}; "
         f"{raw['machine']['date']}. Threads: {raw['threads']}; {raw['steps']} greedy decode "
         "steps timed plain, then the same number under `torch.profiler` (which slows them). "
         "Parts: the weight matmuls, the attention kernel and the RMS norms with everything "
@@ -489,8 +496,7 @@ def report(raw: dict[str, Any]) -> str:
     parts = [
         "# Speed next to llama.cpp (`bench/speed.py`)",
         "",
-        f"Command: `agentcore bench speed{raw['flags']}`; {raw['took_s'] / 60:.1f} min. Machine: "
-        f"{raw['cpu']}, {raw['machine']['cores']} cores, torch {raw['machine']['torch']}, llama-cpp-python "
+        f"{_command_and_machine(raw)}, llama-cpp-python "
         f"{raw['llama_cpp'] or 'not installed'}; {raw['machine']['date']}. {raw['threads']} "
         f"threads for both; {raw['steps']} greedy decode steps; median of {raw['rounds']} "
         "rounds, sides alternating. Same GGUF file and same prompt token ids for both.",
