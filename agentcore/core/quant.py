@@ -140,13 +140,22 @@ class Int8Weight:
 
 
 def _onednn_packing() -> bool:
-    """Whether this build has oneDNN's packed-weight linear (PyTorch's CPU builds do)."""
+    """Whether oneDNN's packed bf16 linear runs here: PyTorch's CPU builds have it, but on x86
+    its bf16 path needs AVX512 (BW, VL, DQ) or AVX-NE-CONVERT, so an AVX2-only CPU raises on
+    first use; tried once on a tiny weight, and without it batches use plain ``F.linear``."""
     ops = torch.ops.mkldnn
-    return (
+    if not (
         torch.backends.mkldnn.is_available()
         and hasattr(ops, "_reorder_linear_weight")
         and hasattr(ops, "_linear_pointwise")
-    )
+    ):
+        return False
+    try:
+        w = ops._reorder_linear_weight(torch.ones(8, 8, dtype=torch.bfloat16), _PACK_ROWS)
+        ops._linear_pointwise(torch.ones(2, 8, dtype=torch.bfloat16), w, None, "none", [], "")
+    except RuntimeError:
+        return False
+    return True
 
 
 _ONEDNN = _onednn_packing()
