@@ -30,7 +30,9 @@ user's own world. Never plans, never calls a model and never stores anything.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
+from collections.abc import Sequence, Sized
 from typing import Literal
 
 __all__ = [
@@ -223,7 +225,7 @@ def utterances(message: str) -> list[Utterance]:
     docstring)."""
     said: list[Utterance] = []
     paragraphs = [_sentences(p) for p in _PARAGRAPH.split(message.strip())]
-    passage = sum(len(p) for p in paragraphs) > PASSAGE_SENTENCES
+    passage = is_passage([s for p in paragraphs for s in p])
     for number, sentences in enumerate(paragraphs):
         # a long paragraph of a passage is prose: what the rules do not know there is told,
         # not asked (a request in a pasted text still opens with its verb or "please")
@@ -249,23 +251,24 @@ def task_text(message: str) -> str:
     return " ".join(u.text for u in utterances(message) if u.kind in ("request", "question"))
 
 
-def is_passage(said: list[Utterance]) -> bool:
-    """Whether a message (its utterances) is long enough to be a pasted passage rather than
-    something the user says in their own words."""
-    return len(said) > PASSAGE_SENTENCES
+def is_passage(sentences: Sized) -> bool:
+    """Whether a message (its sentences or utterances) is long enough to be a pasted passage
+    rather than something the user says in their own words."""
+    return len(sentences) > PASSAGE_SENTENCES
 
 
-def told_facts(message: str) -> list[str]:
+def told_facts(message: str | Sequence[Utterance]) -> list[str]:
     """The personal facts (:func:`is_personal_fact`) a message tells, as written. From a short
     message, every one; from a passage (:func:`is_passage`: a chapter, an article, notes pasted
     in), only those in its short paragraphs in the user's own voice ("By the way, remember
     that my locker code is 4417."), so that a story's narration ("The inspector was tired.")
-    is not taken for the user's world. Quoted sentences never count."""
-    said = utterances(message)
+    is not taken for the user's world. Quoted sentences never count. ``message`` may be its
+    :func:`utterances` already."""
+    said = utterances(message) if isinstance(message, str) else message
     passage = is_passage(said)
     facts: list[str] = []
-    for number in sorted({u.paragraph for u in said}):
-        paragraph = [u for u in said if u.paragraph == number]
+    for _, group in itertools.groupby(said, key=lambda u: u.paragraph):
+        paragraph = list(group)
         if passage and (
             len(paragraph) > _TOLD_PARAGRAPH_SENTENCES
             or not any(_ADDRESSED.search(u.text) for u in paragraph)

@@ -114,7 +114,7 @@ class RunLoop:
         asks = [u for u in said if u.kind in ("request", "question")]
         if said and not asks:
             run.episode.chat_only = True  # it states or chats: nothing to do, nothing to check
-        told = told_facts(goal) if said else []
+        told = told_facts(said)
         if not told and obs.trust == "user" and asks_to_remember(goal):
             # "Remember: ...": the whole goal, or from a pasted passage the sentences that ask
             told = (

@@ -4,7 +4,7 @@ Owns :class:`MemorySkillStore`, a :class:`planners.SkillStore` on
 :class:`memory.LongTermMemory`: ``save`` stores a finished graph's template (JSON in the
 record's attributes, the goal as the searchable text; ``tool`` trust when a step came from
 untrusted content, whose label the template keeps; a template longer than a record's attribute
-may be raises PlanError and is not stored); ``find`` returns the template of the
+may hold raises PlanError and is not stored); ``find`` returns the template of the
 most similar stored goal above a similarity threshold. Never plans and never runs tasks.
 """
 
