@@ -16,7 +16,8 @@ a ``request`` when it opens with an imperative verb, "please", "let's", "I want 
 connective ("then", "and", or one word and a comma) before a subject is read past ("Then he
 turned away." is a statement, "Then save it." a request). Anything else counts as a request,
 so a sentence the rules do not know is planned as before, except in a passage's long
-paragraph (below), where it is a statement.
+paragraph (below), where it is a statement. A paragraph whose lines are mostly labelled
+("Location: cafe", "Your move: call one tool") is a form, never prose, however long.
 
 Text the user quotes or pastes is material, not what they ask: a sentence that starts inside
 quotation marks (a novel's dialogue, a quoted remark) is ``quoted``, unless every sentence of
@@ -145,6 +146,9 @@ _CONNECTIVE = re.compile(
     re.IGNORECASE,
 )
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
+# a labelled line of a form or status report ("Location: cafe", "Your move: call a tool"): a
+# few words before a colon that starts the line
+_LABELLED_LINE = re.compile(r"^\s*(?:[-*]\s+)?[A-Za-z][\w'-]*(?:[ \t]+[\w'-]+){0,3}:(?:\s|$)")
 # the quotation marks that open and close a quote; a straight double quote does both
 _OPENING_QUOTES = "\u201c\u2018\"'"
 # a message longer than this is read as a pasted passage when it comes to facts (see told_facts)
@@ -224,12 +228,14 @@ def utterances(message: str) -> list[Utterance]:
     """The message's sentences in order, each with its kind and paragraph (see the module
     docstring)."""
     said: list[Utterance] = []
-    paragraphs = [_sentences(p) for p in _PARAGRAPH.split(message.strip())]
+    texts = _PARAGRAPH.split(message.strip())
+    paragraphs = [_sentences(p) for p in texts]
     passage = is_passage([s for p in paragraphs for s in p])
-    for number, sentences in enumerate(paragraphs):
+    for number, (text, sentences) in enumerate(zip(texts, paragraphs, strict=True)):
         # a long paragraph of a passage is prose: what the rules do not know there is told,
-        # not asked (a request in a pasted text still opens with its verb or "please")
-        prose = passage and len(sentences) > _TOLD_PARAGRAPH_SENTENCES
+        # not asked (a request in a pasted text still opens with its verb or "please"); a
+        # form of labelled lines (a status report with "Your move: ...") is not prose
+        prose = passage and len(sentences) > _TOLD_PARAGRAPH_SENTENCES and not _is_form(text)
         unknown: UtteranceKind = "statement" if prose else "request"
         for sentence, quoted in zip(sentences, _quote_starts(sentences), strict=True):
             kind: UtteranceKind = "quoted" if quoted else _classify(sentence, unknown)
@@ -238,6 +244,12 @@ def utterances(message: str) -> list[Utterance]:
         # the whole message in quotes: that is how this user writes, not a quotation
         said = [dataclasses.replace(u, kind=_classify(u.text)) for u in said]
     return said
+
+
+def _is_form(paragraph: str) -> bool:
+    """Whether most lines of a paragraph are labelled lines (``Label: value``)."""
+    lines = [line for line in paragraph.splitlines() if line.strip()]
+    return 2 * sum(1 for line in lines if _LABELLED_LINE.match(line)) > len(lines)
 
 
 def statements(message: str) -> list[str]:

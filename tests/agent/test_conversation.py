@@ -22,6 +22,7 @@ from agentcore.planners import (
     RuleBasedPlanner,
     Task,
     TaskGraph,
+    is_passage,
     is_personal_fact,
     is_personal_question,
     task_text,
@@ -128,6 +129,21 @@ class TestUtterances:
         assert told_facts(PASSAGE) == [
             "By the way, something I want you to remember: my locker at the gym is number 317."
         ]
+
+    def test_a_long_form_of_labelled_lines_is_not_prose(self) -> None:
+        form = "\n".join(
+            [
+                "Time: 08:00 (tick 0). Location: cafe.",
+                "Here: klaus, maria",
+                "Places: park, town hall",
+                "Goals: throw a party",
+                "You have: coins=10",
+                "Your move: call one tool, or say one short sentence to the people here.",
+            ]
+        )
+        said = utterances(form)
+        assert is_passage(said)
+        assert said[-1].kind == "request" and said[-1].text in task_text(form)
 
     def test_a_short_message_tells_every_personal_fact(self) -> None:
         assert told_facts(SISTER) == ["My sister lives in Lyon."]
