@@ -34,6 +34,7 @@ bytes, RAM tier or disk) plus the probe layers' keys in RAM (``P * H_kv * D * 2`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import shutil
@@ -46,6 +47,7 @@ import numpy as np
 import torch
 
 from agentcore._atomic import atomic_open
+from agentcore.core.loader import cpu_has_bf16
 from agentcore.core.rope import Rotary
 
 __all__ = ["EvictedStore", "RecallConfig"]
@@ -53,6 +55,14 @@ __all__ = ["EvictedStore", "RecallConfig"]
 
 # keys one scoring slice holds: [H_kv, Q, 8192] float32 scores, ~19 MB for SmolLM2
 _SLICE_KEYS = 8192
+
+
+@functools.cache
+def _score_dtype() -> torch.dtype:
+    """What scoring multiplies in: the index's bfloat16 where the CPU has bf16 dot products,
+    else float32 (each slice of keys widened as it is read): without them a bfloat16 matmul is
+    emulated, ~6x slower than widening and multiplying in float32 on an AVX2 CPU."""
+    return torch.bfloat16 if cpu_has_bf16() else torch.float32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -381,12 +391,13 @@ class EvictedStore:
         """``keys: [H_kv, n*block, D]``, ``q: [H_kv, Q, D]`` -> ``[n]``: per block, the largest
         :meth:`_token_weight` of its keys, in one pass over the keys (a block's best score per
         head and query is kept, and each query's log-sum-exp subtracted at the end)."""
-        q = q.to(keys.dtype)
+        dtype = _score_dtype()
+        q = q.to(dtype)
         step = max(1, _SLICE_KEYS // block) * block  # whole blocks per slice
         best: list[torch.Tensor] = []
         lse: torch.Tensor | None = None
         for lo in range(0, keys.shape[1], step):
-            scores = torch.matmul(q, keys[:, lo : lo + step].transpose(1, 2)).float()
+            scores = torch.matmul(q, keys[:, lo : lo + step].to(dtype).transpose(1, 2)).float()
             part = torch.logsumexp(scores, dim=-1)  # [H_kv, Q]
             lse = part if lse is None else torch.logaddexp(lse, part)
             h, nq, m = scores.shape
@@ -406,13 +417,14 @@ class EvictedStore:
         layer, and the allocator kept a growing heap of them: RSS +6.5 GB per 100K tokens,
         docs/benchmarks/long_session.md). A store larger than one slice is scored twice: once for
         each query's log-sum-exp over all keys, then for the normalised maxima."""
-        q = q.to(keys.dtype)
+        dtype = _score_dtype()
+        q = q.to(dtype)
         n, step = keys.shape[1], _SLICE_KEYS
         if n == 0:
             return torch.zeros(0)
 
         def scores(lo: int) -> torch.Tensor:
-            return torch.matmul(q, keys[:, lo : lo + step].transpose(1, 2)).float()
+            return torch.matmul(q, keys[:, lo : lo + step].to(dtype).transpose(1, 2)).float()
 
         if n <= step:
             s = scores(0)
