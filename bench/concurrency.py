@@ -10,6 +10,11 @@ load hits both alike:
 * ``one at a time``: the same engine with ``max_batch=1`` (each session's step is its own
   forward, the behaviour before batching).
 
+The streaming clients run in a process of their own by default (``--clients process``), as
+real clients do: in this process their event loop would share the GIL with the server's loop
+and torch's threads, and slow the server down by their own work. ``--clients process,thread``
+measures both, side by side.
+
 Per level (1, 4, 16 sessions by default): each session sends one ~90-token user message to a
 fresh persistent session and streams exactly ``--max-tokens`` tokens (end of turn ignored).
 Reported: aggregate decode tokens/s (all sessions' tokens after their first, over the span from
@@ -34,8 +39,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -118,6 +126,27 @@ async def run_level(url: str, level: int, tag: str, max_tokens: int, words: int)
         )
 
 
+def level_in_process(url: str, level: int, tag: str, max_tokens: int, words: int) -> list[Any]:
+    """:func:`run_level` in a fresh Python process (see the module docstring); its time marks
+    are ``time.perf_counter`` (CLOCK_MONOTONIC), comparable within one result."""
+    spec = json.dumps([url, level, tag, max_tokens, words])
+    out = subprocess.run(
+        [sys.executable, __file__, "--client-level", spec],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
+    results: list[Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return results
+
+
+def run_client_level(clients: str, *args: Any) -> list[Any]:
+    if clients == "process":
+        return level_in_process(*args)
+    return asyncio.run(run_level(*args))
+
+
 async def long_prompt_check(url: str, long_text: str, tag: str) -> dict[str, float]:
     """A short request's first token while another session reads ``long_text``."""
     async with AsyncClient(url, config=ClientConfig.long_generations()) as client:
@@ -193,8 +222,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=10, help="in-process: steps per round")
     ap.add_argument("--rounds", type=int, default=5, help="in-process: rounds (median)")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument(
+        "--clients",
+        default="process",
+        help="where the streaming clients run, comma-separated: process (their own), thread "
+        "(an event loop in this process)",
+    )
+    ap.add_argument("--client-level", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.client_level is not None:  # the child of level_in_process
+        print(json.dumps(asyncio.run(run_level(*json.loads(args.client_level)))))
+        return 0
+    modes = [c.strip() for c in args.clients.split(",") if c.strip()]
+    if not modes or set(modes) - {"process", "thread"}:
+        ap.error(f"--clients takes process and/or thread, got {args.clients!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
     levels = [int(x) for x in args.levels.split(",")]
@@ -210,28 +252,36 @@ def main(argv: list[str] | None = None) -> int:
         backend = LocalBackend(engine, sessions_dir=Path(tmp) / "sessions")
         with serve_in_thread(backend, config=config) as url:
             asyncio.run(run_level(url, 1, "warm", 4, args.words))  # first-request costs
+            for mode in modes:
+                run_client_level(mode, url, 1, f"warm-{mode}", 4, args.words)
             for level in levels:
                 numbers: dict[str, dict[str, float]] = {}
-                for arm, max_batch in ARMS.items():
-                    engine.batcher.max_batch = max_batch
-                    steps, batches = engine.batcher.steps, engine.batcher.batches
-                    tag = f"{arm.replace(' ', '')}-{level}"
-                    results = asyncio.run(run_level(url, level, tag, args.max_tokens, args.words))
-                    numbers[arm] = level_numbers(results)
-                    done = engine.batcher.batches - batches
-                    numbers[arm]["rows_per_forward"] = (
-                        (engine.batcher.steps - steps) / done if done else 0.0
-                    )
-                    print(f"{level:3d} sessions {arm:14s} {numbers[arm]}", flush=True)
+                for mode in modes:
+                    for arm, max_batch in ARMS.items():
+                        engine.batcher.max_batch = max_batch
+                        steps, batches = engine.batcher.steps, engine.batcher.batches
+                        tag = f"{mode}-{arm.replace(' ', '')}-{level}"
+                        key = f"{arm} | {mode}"
+                        results = run_client_level(
+                            mode, url, level, tag, args.max_tokens, args.words
+                        )
+                        numbers[key] = level_numbers(results)
+                        done = engine.batcher.batches - batches
+                        numbers[key]["rows_per_forward"] = (
+                            (engine.batcher.steps - steps) / done if done else 0.0
+                        )
+                        print(f"{level:3d} sessions {key:24s} {numbers[key]}", flush=True)
                 raw["levels"][str(level)] = numbers
-                for arm, n in numbers.items():
+                for key, n in numbers.items():
+                    arm, mode = key.split(" | ")
                     rows.append(
                         [
                             level,
                             arm,
+                            mode,
                             n["aggregate_tok_s"],
                             n["aggregate_tok_s"]
-                            / raw["levels"][str(levels[0])][arm]["aggregate_tok_s"],
+                            / raw["levels"][str(levels[0])][key]["aggregate_tok_s"],
                             n["itl_p50_ms"],
                             n["itl_p95_ms"],
                             n["ttft_median_s"],
@@ -247,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
         [
             "sessions",
             "arm",
+            "clients",
             "aggregate tok/s",
-            f"vs {levels[0]} session(s), same arm",
+            f"vs {levels[0]} session(s), same arm and clients",
             "inter-token p50 ms",
             "p95 ms",
             "TTFT median s",
@@ -259,11 +310,16 @@ def main(argv: list[str] | None = None) -> int:
     ratio_rows = [
         [
             level,
-            v["batched"]["aggregate_tok_s"] / v["one at a time"]["aggregate_tok_s"],
+            mode,
+            v[f"batched | {mode}"]["aggregate_tok_s"]
+            / v[f"one at a time | {mode}"]["aggregate_tok_s"],
         ]
         for level, v in ((int(k), v) for k, v in raw["levels"].items())
+        for mode in modes
     ]
-    ratio_table = markdown_table(["sessions", "batched / one at a time (aggregate)"], ratio_rows)
+    ratio_table = markdown_table(
+        ["sessions", "clients", "batched / one at a time (aggregate)"], ratio_rows
+    )
     long_md = ""
     if "long" in raw:
         lg = raw["long"]
@@ -309,7 +365,9 @@ def main(argv: list[str] | None = None) -> int:
 
 Model {info.name} ({info.device}/{info.dtype}, {info.weights} weights); {machine()}.
 A real HTTP server (`serve_in_thread`: uvicorn + `create_app` over `LocalBackend`, in this
-process) and the streaming client; each session sends one ~{int(args.words * 1.3)}-token message
+process) and the project's streaming client (`clients`: `process`, in a Python process of its
+own, as real clients are; `thread`, an event loop in the server's process, sharing its GIL);
+each session sends one ~{int(args.words * 1.3)}-token message
 to a fresh session and streams {args.max_tokens} tokens. Arms alternate per level: `batched`
 (decode steps of all generating sessions share a forward, up to 16 rows) and `one at a time`
 (`max_batch=1`, each step its own forward: the behaviour before batching). Aggregate tok/s:
@@ -345,7 +403,7 @@ disagreement at a near tie of the alone logits (top-2 gap <= 0.375; bf16 logits 
 alone (`dense_rows=None`, `group_keys=0`) keeps a batched session bitwise the session alone.
 {long_md}
 Whole run: {raw["wall_s"]:.0f} s. Command: `agentcore bench concurrency --model {args.model}
---levels {args.levels} --max-tokens {args.max_tokens} --long {args.long}{threads}`.
+--levels {args.levels} --max-tokens {args.max_tokens} --long {args.long} --clients {args.clients}{threads}`.
 """
     path = write_report("concurrency", md, raw, args.out or DOCS)
     print(md)
