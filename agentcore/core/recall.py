@@ -40,6 +40,7 @@ import os
 import shutil
 import tempfile
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,18 @@ def _score_dtype() -> torch.dtype:
     else float32 (each slice of keys widened as it is read): without them a bfloat16 matmul is
     emulated, ~6x slower than widening and multiplying in float32 on an AVX2 CPU."""
     return torch.bfloat16 if cpu_has_bf16() else torch.float32
+
+
+def _scorer(q: torch.Tensor, keys: torch.Tensor, step: int) -> Callable[[int], torch.Tensor]:
+    """``scores(lo)``: the float32 logits ``[H_kv, Q, <=step]`` of ``q: [H_kv, Q, D]`` against
+    ``keys[:, lo : lo + step]``, multiplied in :func:`_score_dtype`."""
+    dtype = _score_dtype()
+    q = q.to(dtype)
+
+    def scores(lo: int) -> torch.Tensor:
+        return torch.matmul(q, keys[:, lo : lo + step].to(dtype).transpose(1, 2)).float()
+
+    return scores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -391,13 +404,12 @@ class EvictedStore:
         """``keys: [H_kv, n*block, D]``, ``q: [H_kv, Q, D]`` -> ``[n]``: per block, the largest
         :meth:`_token_weight` of its keys, in one pass over the keys (a block's best score per
         head and query is kept, and each query's log-sum-exp subtracted at the end)."""
-        dtype = _score_dtype()
-        q = q.to(dtype)
         step = max(1, _SLICE_KEYS // block) * block  # whole blocks per slice
+        score = _scorer(q, keys, step)
         best: list[torch.Tensor] = []
         lse: torch.Tensor | None = None
         for lo in range(0, keys.shape[1], step):
-            scores = torch.matmul(q, keys[:, lo : lo + step].to(dtype).transpose(1, 2)).float()
+            scores = score(lo)
             part = torch.logsumexp(scores, dim=-1)  # [H_kv, Q]
             lse = part if lse is None else torch.logaddexp(lse, part)
             h, nq, m = scores.shape
@@ -417,15 +429,10 @@ class EvictedStore:
         layer, and the allocator kept a growing heap of them: RSS +6.5 GB per 100K tokens,
         docs/benchmarks/long_session.md). A store larger than one slice is scored twice: once for
         each query's log-sum-exp over all keys, then for the normalised maxima."""
-        dtype = _score_dtype()
-        q = q.to(dtype)
         n, step = keys.shape[1], _SLICE_KEYS
         if n == 0:
             return torch.zeros(0)
-
-        def scores(lo: int) -> torch.Tensor:
-            return torch.matmul(q, keys[:, lo : lo + step].to(dtype).transpose(1, 2)).float()
-
+        scores = _scorer(q, keys, step)
         if n <= step:
             s = scores(0)
             return (s - torch.logsumexp(s, dim=-1, keepdim=True)).amax(dim=(0, 1))
