@@ -126,7 +126,7 @@ async def run_level(url: str, level: int, tag: str, max_tokens: int, words: int)
         )
 
 
-def level_in_process(url: str, level: int, tag: str, max_tokens: int, words: int) -> list[Any]:
+def level_in_child(url: str, level: int, tag: str, max_tokens: int, words: int) -> list[Any]:
     """:func:`run_level` in a fresh Python process (see the module docstring); its time marks
     are ``time.perf_counter`` (CLOCK_MONOTONIC), comparable within one result."""
     spec = json.dumps([url, level, tag, max_tokens, words])
@@ -143,7 +143,7 @@ def level_in_process(url: str, level: int, tag: str, max_tokens: int, words: int
 
 def run_client_level(clients: str, *args: Any) -> list[Any]:
     if clients == "process":
-        return level_in_process(*args)
+        return level_in_child(*args)
     return asyncio.run(run_level(*args))
 
 
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--client-level", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    if args.client_level is not None:  # the child of level_in_process
+    if args.client_level is not None:  # the child of level_in_child
         print(json.dumps(asyncio.run(run_level(*json.loads(args.client_level)))))
         return 0
     modes = [c.strip() for c in args.clients.split(",") if c.strip()]
@@ -251,8 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         backend = LocalBackend(engine, sessions_dir=Path(tmp) / "sessions")
         with serve_in_thread(backend, config=config) as url:
-            asyncio.run(run_level(url, 1, "warm", 4, args.words))  # first-request costs
-            for mode in modes:
+            for mode in modes:  # first-request costs
                 run_client_level(mode, url, 1, f"warm-{mode}", 4, args.words)
             for level in levels:
                 numbers: dict[str, dict[str, float]] = {}
