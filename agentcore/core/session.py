@@ -337,6 +337,10 @@ class Session:
     ) -> Generator[TokenEvent, None, GenerationResult]:
         """Yield tokens as they are generated; every generated token is appended to the stream.
 
+        A token is yielded before the decode step that feeds it (and computes the next one's
+        logits) runs, so the first token needs no step at all: it comes from the prompt's
+        logits. The step runs when the caller asks for the next token, or closes the generator.
+
         ``penalize(text so far)`` says whether the penalties (repetition, presence, frequency)
         apply to the next token (e.g. to free text but not inside a tool call's JSON, where
         repeating a quote or a digit is the point); ``None``: always.
@@ -392,8 +396,6 @@ class Session:
                     recent_all.append(tok)
                     recent_reply.append(tok)
                     counted.append(tok)
-                self.append_tokens([tok])  # the stream holds everything generated
-                is_stop_token = tok in stop_ids
                 searched = max(
                     len(text) - longest_stop + 1, 0
                 )  # a stop string ends in the new piece
@@ -402,18 +404,19 @@ class Session:
                 if hit is not None:
                     cut, stop_text = hit
                     piece = text[len(emitted) : cut] if cut > len(emitted) else ""
-                    if piece:
+                    done = True
+                else:
+                    # hold back text that could be the start of a stop string
+                    safe = len(text) - _partial_stop(text, p.stop)
+                    piece = text[len(emitted) : safe] if safe > len(emitted) else ""
+                    done = tok in stop_ids or (constraint is not None and constraint.is_finished())
+                try:
+                    if piece:  # the caller gets the token before the step that feeds it runs
                         emitted += piece
                         yield TokenEvent(tok, piece, i)
-                    finish = "stop"
-                    break
-                # hold back text that could be the start of a stop string
-                safe = len(text) - _partial_stop(text, p.stop)
-                if safe > len(emitted):
-                    piece = text[len(emitted) : safe]
-                    emitted += piece
-                    yield TokenEvent(tok, piece, i)
-                if is_stop_token or (constraint is not None and constraint.is_finished()):
+                finally:  # also when the caller closes the generator here
+                    self.append_tokens([tok])  # the stream holds everything generated
+                if done:
                     finish = "stop"
                     break
         final_text = emitted

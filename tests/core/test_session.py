@@ -101,6 +101,41 @@ def test_generated_tokens_are_appended(tiny_engine: Engine) -> None:
     assert s.tokens.tolist()[-7:] == list(r.token_ids)
 
 
+def test_a_token_reaches_the_caller_before_the_step_that_feeds_it(
+    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first token comes from the prompt's logits: it is streamed before any decode step
+    runs (behind a long prompt of another session, that step can wait a whole chunk)."""
+    s = tiny_engine.new_session(CFG)
+    s.append("abc")
+    before = s.n_tokens
+    steps: list[int] = []
+    decode = tiny_engine.decode
+    monkeypatch.setattr(tiny_engine, "decode", lambda c, t: (steps.append(t), decode(c, t))[1])
+    seen: list[tuple[int, int, int]] = []  # (token, steps run, session length) at each event
+    r = s.generate(
+        SamplingParams(max_tokens=5, stop_token_ids=()),
+        constraint=Forced(tiny_engine.codec.vocab_size, list(b"hello")),  # a piece per token
+        on_token=lambda e: seen.append((e.token_id, len(steps), s.n_tokens)),
+    )
+    assert [t for t, _, _ in seen] == list(r.token_ids)
+    assert [(n, length) for _, n, length in seen] == [(i, before + i) for i in range(5)]
+    assert steps == list(r.token_ids) and s.n_tokens == before + 5
+
+
+def test_a_token_is_fed_even_when_the_caller_stops_reading_at_it(tiny_engine: Engine) -> None:
+    s = tiny_engine.new_session(CFG)
+    s.append("abc")
+    before = s.n_tokens
+    gen = s.stream(SamplingParams(max_tokens=5, stop_token_ids=()))
+    first = next(gen)
+    gen.close()
+    assert s.n_tokens == before + 1 and s.tokens.tolist()[-1] == first.token_id
+    whole = tiny_engine.new_session(CFG)
+    whole.append_tokens(s.tokens.tolist())
+    assert torch.allclose(s.next_logits, whole.next_logits, atol=1e-5)  # type: ignore[arg-type]
+
+
 def test_stop_strings_cut_the_text(tiny_engine: Engine) -> None:
     s = tiny_engine.new_session(CFG)
     s.append("abc")
