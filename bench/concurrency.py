@@ -17,9 +17,13 @@ measures both, side by side.
 
 Per level (1, 4, 16 sessions by default): each session sends one ~90-token user message to a
 fresh persistent session and streams exactly ``--max-tokens`` tokens (end of turn ignored).
-Reported: aggregate decode tokens/s (all sessions' tokens after their first, over the span from
-the earliest first token to the latest last token), per-session inter-token latency p50/p95,
-median time to first token.
+Reported: decode tokens/s while all sessions decode (the tokens streamed between the last
+session's first token and the first session's last, over that span: what the goal "16 sessions
+>= 6x one" is about), the older aggregate (all sessions' tokens after their first, over the
+span from the earliest first token to the latest last token; it counts the time the first
+sessions decode while later ones still read their prompts, so it drops when first tokens come
+sooner), the time from the first request to the last token, per-session inter-token latency
+p50/p95, median time to first token.
 
 First, in-process (no server): one ``decode_batch`` step of 1, 4, 16 sessions (``--levels``)
 on the same engine, two arms interleaved per round: ``as shipped`` and ``int8 kernel, each
@@ -28,8 +32,9 @@ step before the bf16 batch path and the grouped attention); ms per step and tok/
 of ``--rounds`` rounds of ``--steps`` steps.
 
 Then the long-prompt check: one session sends a ``--long``-token prompt (a book) and, while the
-server reads it, a short request arrives on another session; reported: the short request's time
-to first token, next to the same request on an idle server and to the long prompt's own time.
+server reads it, short requests arrive one after another on other sessions; reported: their
+time to first token (median and worst), next to the same request on an idle server and to the
+long prompt's own time.
 
 Writes ``docs/benchmarks/concurrency.md`` + JSON. Usage: ``agentcore bench concurrency
 [--model ALIAS] [--levels 1,4,16] [--max-tokens 32] [--long 32768]``.
@@ -105,9 +110,14 @@ def level_numbers(results: list[dict[str, Any]]) -> dict[str, float]:
     gaps = [b - a for r in results for a, b in zip(r["marks"], r["marks"][1:], strict=False)]
     span = max(lasts) - min(firsts)
     gaps.sort()
+    # all sessions decoding: from the last session's first token to the first session's last
+    lo, hi = max(firsts), min(lasts)
+    inside = sum(1 for r in results for m in r["marks"] if lo < m <= hi)
     return {
         "sessions": len(results),
         "aggregate_tok_s": after_first / span if span > 0 else float("nan"),
+        "all_decoding_tok_s": inside / (hi - lo) if hi > lo else float("nan"),
+        "end_to_end_s": max(lasts) - min(r["t0"] for r in results),
         "itl_p50_ms": 1000 * gaps[len(gaps) // 2] if gaps else float("nan"),
         "itl_p95_ms": 1000 * gaps[min(len(gaps) - 1, int(0.95 * len(gaps)))] if gaps else 0.0,
         "ttft_median_s": statistics.median(r["marks"][0] - r["t0"] for r in results if r["marks"]),
@@ -147,17 +157,29 @@ def run_client_level(clients: str, *args: Any) -> list[Any]:
     return asyncio.run(run_level(*args))
 
 
-async def long_prompt_check(url: str, long_text: str, tag: str) -> dict[str, float]:
-    """A short request's first token while another session reads ``long_text``."""
+async def long_prompt_check(url: str, long_text: str, tag: str, probes: int = 10) -> dict[str, Any]:
+    """Short requests' first tokens while another session reads ``long_text``: one request
+    alone first, then up to ``probes`` in turn (each on a session of its own, 1.3 s apart, so
+    they arrive at different points of a prompt chunk) from 2 s after the long prompt was sent;
+    those whose first token came before the long prompt's count."""
     async with AsyncClient(url, config=ClientConfig.long_generations()) as client:
         alone = await stream_one(client, f"{tag}-alone", message(1, 20), 4)
         long_task = asyncio.create_task(stream_one(client, f"{tag}-long", long_text, 1))
         await asyncio.sleep(2.0)  # the long prompt is being read by now
-        short = await stream_one(client, f"{tag}-short", message(2, 20), 4)
+        shorts = []
+        for i in range(probes):
+            shorts.append(await stream_one(client, f"{tag}-short-{i}", message(2 + i, 20), 4))
+            if long_task.done():
+                break
+            await asyncio.sleep(1.3)
         long = await long_task
+    long_first = long["marks"][0] if long["marks"] else float("inf")
+    during = [s["marks"][0] - s["t0"] for s in shorts if s["marks"] and s["marks"][0] < long_first]
     return {
         "short_ttft_alone_s": alone["marks"][0] - alone["t0"],
-        "short_ttft_during_long_s": short["marks"][0] - short["t0"],
+        "short_ttft_during_long_s": statistics.median(during) if during else float("nan"),
+        "short_ttft_during_long_max_s": max(during, default=float("nan")),
+        "short_ttfts_during_long_s": during,
         "long_prompt_first_token_s": long["marks"][0] - long["t0"] if long["marks"] else 0.0,
         "short_sent_after_s": 2.0,
     }
@@ -278,9 +300,11 @@ def main(argv: list[str] | None = None) -> int:
                             level,
                             arm,
                             mode,
+                            n["all_decoding_tok_s"],
+                            n["all_decoding_tok_s"]
+                            / raw["levels"][str(levels[0])][key]["all_decoding_tok_s"],
                             n["aggregate_tok_s"],
-                            n["aggregate_tok_s"]
-                            / raw["levels"][str(levels[0])][key]["aggregate_tok_s"],
+                            n["end_to_end_s"],
                             n["itl_p50_ms"],
                             n["itl_p95_ms"],
                             n["ttft_median_s"],
@@ -297,8 +321,10 @@ def main(argv: list[str] | None = None) -> int:
             "sessions",
             "arm",
             "clients",
-            "aggregate tok/s",
+            "tok/s, all decoding",
             f"vs {levels[0]} session(s), same arm and clients",
+            "aggregate tok/s (older)",
+            "first request to last token s",
             "inter-token p50 ms",
             "p95 ms",
             "TTFT median s",
@@ -310,14 +336,14 @@ def main(argv: list[str] | None = None) -> int:
         [
             level,
             mode,
-            v[f"batched | {mode}"]["aggregate_tok_s"]
-            / v[f"one at a time | {mode}"]["aggregate_tok_s"],
+            v[f"batched | {mode}"]["all_decoding_tok_s"]
+            / v[f"one at a time | {mode}"]["all_decoding_tok_s"],
         ]
         for level, v in ((int(k), v) for k, v in raw["levels"].items())
         for mode in modes
     ]
     ratio_table = markdown_table(
-        ["sessions", "clients", "batched / one at a time (aggregate)"], ratio_rows
+        ["sessions", "clients", "batched / one at a time (all decoding)"], ratio_rows
     )
     long_md = ""
     if "long" in raw:
@@ -327,20 +353,27 @@ def main(argv: list[str] | None = None) -> int:
             + markdown_table(
                 [
                     "short request alone: TTFT s",
-                    "during the long prompt: TTFT s",
+                    "during the long prompt: TTFT median s",
+                    "max s",
+                    "short requests",
                     "long prompt: TTFT s",
                 ],
                 [
                     [
                         lg["short_ttft_alone_s"],
                         lg["short_ttft_during_long_s"],
+                        lg["short_ttft_during_long_max_s"],
+                        len(lg["short_ttfts_during_long_s"]),
                         lg["long_prompt_first_token_s"],
                     ]
                 ],
             )
-            + "\n\nThe short request is sent 2 s after the long one. The model lock is held per "
-            "prompt chunk (512 tokens), so the short request's prefill and decode steps run "
-            "between the long prompt's chunks. Goal: under 2 s.\n"
+            + "\n\nShort requests (each on a fresh session) are sent one after another, 1.3 s "
+            "apart, from 2 s after the long one; those whose first token came while the long "
+            "prompt was still being read count. The model lock is held per prompt chunk (512 "
+            "tokens), so a short request's prefill and decode steps run between the long "
+            "prompt's chunks, and its first token is streamed before the decode step that feeds "
+            "it. Goal: under 2 s.\n"
         )
     raw["load_after"] = os.getloadavg()
     ip = raw["in_process"]
@@ -369,9 +402,12 @@ own, as real clients are; `thread`, an event loop in the server's process, shari
 each session sends one ~{int(args.words * 1.3)}-token message
 to a fresh session and streams {args.max_tokens} tokens. Arms alternate per level: `batched`
 (decode steps of all generating sessions share a forward, up to 16 rows) and `one at a time`
-(`max_batch=1`, each step its own forward: the behaviour before batching). Aggregate tok/s:
-tokens after each session's first, over the span from the earliest first token to the latest
-last token.
+(`max_batch=1`, each step its own forward: the behaviour before batching). Tok/s, all
+decoding: the tokens streamed between the last session's first token and the first session's
+last, over that span (every session decoding). Aggregate tok/s (older): tokens after each
+session's first, over the span from the earliest first token to the latest last token (it
+includes the time the first sessions decode while later ones still read their prompts, so it
+drops when first tokens come sooner).
 
 {table}
 
