@@ -33,9 +33,10 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--weights",
         default=None,
-        choices=["auto", "float", "int8", "int4"],
+        choices=["auto", "float", "packed", "int8", "int4"],
         help="int8: projections as int8 weights (CPU + bf16); int4: groups of 32 (CPU; fastest "
-        "decode, exact for 4-bit GGUFs such as SmolLM2's); auto: int8 where bf16 runs on a CPU",
+        "decode, exact for 4-bit GGUFs such as SmolLM2's); packed: float32 in oneDNN's blocked "
+        "layout (CPU); auto: int8 where bf16 runs on a CPU, packed where float32 does",
     )
     p.add_argument(
         "--threads", type=int, default=None, help="CPU threads for torch (default: all cores)"

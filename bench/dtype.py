@@ -1,8 +1,9 @@
 """Which dtype and weight format to run on this machine: speed and perplexity, side by side.
 
 Loads the model once per arm (``float32``, ``bfloat16``, ``bfloat16+int8``: bf16 with int8
-projection weights, ``bfloat16+int4`` / ``float32+int4``: int4 projection weights in groups of
-32 with bf16 or float32 activations), streams the same book tokens through a session of each
+projection weights, ``float32+packed``: float32 weights in oneDNN's blocked layout,
+``bfloat16+int4`` / ``float32+int4``: int4 projection weights in groups of 32 with bf16 or
+float32 activations), streams the same book tokens through a session of each
 and measures prefill tokens/s, weight bytes and perplexity; then decode steps after that
 context, in rounds that alternate between the arms (all engines stay loaded), so a machine
 shared with other jobs slows every arm alike and the ratios hold. The loader's CPU defaults
@@ -146,8 +147,9 @@ session (sinks + window; activations and KV cache in the arm's dtype). Speed, in
 fresh cache, then {args.steps} greedy decode steps after the {n}-token context; the medians
 are reported. "+int8" stores every projection and the LM head as per-row int8 weights;
 "+int4" every projection as int4 with a bf16 scale and zero per group of 32 inputs and the
-LM head as per-row int8 (`agentcore/core/quant.py`); embeddings, norms and activations stay
-in the arm's dtype. "MiB read / token": the weight bytes one decode step reads (all but the
+LM head as per-row int8 (`agentcore/core/quant.py`); "+packed" holds them as float32 in
+oneDNN's blocked layout (not quantized; a tied LM head gets a packed copy beside the embedding
+table); embeddings, norms and activations stay in the arm's dtype. "MiB read / token": the weight bytes one decode step reads (all but the
 embedding table, which is read whole when it is also the LM head).
 Machine: {info}; load average (1 min) {load_before:.1f} before, {load_after:.1f} after.
 CPU kernels: {isa}{" (forced by ATEN_CPU_CAPABILITY; this CPU may have more)" if forced else ""}.
@@ -162,7 +164,8 @@ Prefill runs chunks of 512 tokens through dense matmuls on dequantized weights, 
 quantized arms pay a dequantization per chunk there.
 
 What `--weights auto` picks (`agentcore/core/loader.py`, `choose_weights`): int8 on a CPU
-running bf16, float32 weights on other CPUs, float weights on GPUs. int4 (`--weights int4`)
+running bf16, packed float32 weights on other CPUs (plain float32 where oneDNN cannot run
+them), float weights on GPUs. int4 (`--weights int4`)
 reads the fewest bytes and keeps perplexity within 1% of float32 where the model's projections
 already sit on a 4-bit grid of groups of 32 (a GGUF with Q4_0/Q4_1 projections, such as
 SmolLM2's: int4 holds them as they were); its kernel computes in bf16, so it changes the real

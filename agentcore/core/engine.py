@@ -151,7 +151,8 @@ class Engine:
 
         ``weights``: ``"int8"`` stores the projections as int8 (CPU with bf16 activations),
         ``"int4"`` as int4 in groups of 32 (CPU with bf16 or float32 activations), ``"float"``
-        keeps them in ``dtype``; ``"auto"``/None picks what measured fastest at unchanged
+        keeps them in ``dtype``, ``"packed"`` as float32 in oneDNN's blocked layout (CPU,
+        float32); ``"auto"``/None picks what measured fastest at unchanged
         perplexity (:func:`~agentcore.core.loader.choose_weights`).
         """
         if threads:
@@ -177,6 +178,8 @@ class Engine:
             core.quantize_int8(dense_rows=DENSE_ROWS if cpu_has_bf16() else None)
         elif chosen == "int4":
             core.quantize_int4()
+        elif chosen == "packed":
+            core.pack_float()
         return cls(
             core,
             HFCodec(tokenizer),

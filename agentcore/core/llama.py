@@ -29,6 +29,7 @@ from agentcore.core.infini import InfiniMemory
 from agentcore.core.quant import (
     Int4Weight,
     Int8Weight,
+    PackedWeight,
     int4_available,
     int4_exact,
     int4_fits,
@@ -199,7 +200,8 @@ class CoreModel(nn.Module):
         self.rotary = Rotary(rotary.inv_freq, float(getattr(rotary, "attention_scaling", 1.0)))
         self.embed_scale = float(getattr(text_cfg, "embedding_multiplier", 1.0) or 1.0)
         self.last_logits: torch.Tensor | None = None  # set by score(): logits after the last token
-        self._qkv_bases: dict[int, torch.Tensor | Int8Weight | Int4Weight] = {}  # set_qkv_update
+        # set_qkv_update's bases
+        self._qkv_bases: dict[int, torch.Tensor | Int8Weight | Int4Weight | PackedWeight] = {}
 
     # ------------------------------------------------------------------ core cache
     def save(self, path: Path) -> None:
@@ -274,16 +276,42 @@ class CoreModel(nn.Module):
 
     @property
     def quantized(self) -> bool:
-        """Whether the projections are held as int8 or int4 (see :mod:`agentcore.core.quant`)."""
+        """Whether the projections are held as anything but plain float tensors: int8, int4 or
+        packed (see :mod:`agentcore.core.quant`); such a core is not saved or trained."""
         return self.weights != "float"
 
     @property
     def weights(self) -> str:
-        """How the projections are held: ``"float"``, ``"int8"`` or ``"int4"``."""
+        """How the projections are held: ``"float"``, ``"packed"``, ``"int8"`` or ``"int4"``."""
         first: CoreLayer = self.layers[0]  # type: ignore[assignment]
         if any(isinstance(vars(first).get(name), Int4Weight) for name in self._PROJECTIONS):
             return "int4"
+        if isinstance(self.lm_head, PackedWeight):
+            return "packed"
         return "int8" if isinstance(self.lm_head, Int8Weight) else "float"
+
+    def pack_float(self) -> None:
+        """Hold every projection and the LM head as float32 in oneDNN's blocked layout
+        (:class:`~agentcore.core.quant.PackedWeight`; CPU, float32). The math stays float32;
+        a tied LM head gets a packed copy (the embedding table stays for the lookup)."""
+        if self.quantized:
+            if self.weights == "packed":
+                return
+            raise ValueError(f"this core already holds {self.weights} weights")
+        if self.device.type != "cpu" or self.dtype != torch.float32:
+            raise ValueError(
+                f"packed weights are float32 on the CPU; this model is {self.dtype} on "
+                f"{self.device}"
+            )
+        for layer in self.layers:
+            for name in self._PROJECTIONS:
+                packed = PackedWeight(getattr(layer, name))
+                delattr(layer, name)  # drop the plain Parameter, keep the packed form
+                object.__setattr__(layer, name, packed)
+        head = PackedWeight(self.lm_head)
+        if self.lm_head is not self.embed:
+            delattr(self, "lm_head")
+        object.__setattr__(self, "lm_head", head)
 
     def quantize_int8(self, dense_rows: int | None = None) -> None:
         """Store every projection and the LM head as per-row int8 (CPU, bf16 activations).
@@ -365,6 +393,9 @@ class CoreModel(nn.Module):
         if isinstance(w, Int4Weight):
             object.__setattr__(layer, "w_qkv", _int4_plus(w, delta, self.dtype))
             return
+        if isinstance(w, PackedWeight):
+            object.__setattr__(layer, "w_qkv", _packed_plus(w, delta))
+            return
         with torch.no_grad():
             w.add_(delta.to(w.device, w.dtype))
 
@@ -378,7 +409,8 @@ class CoreModel(nn.Module):
             if delta is None:
                 return  # never updated: already its own weight
             w = layer.w_qkv
-            base = w if isinstance(w, (Int8Weight, Int4Weight)) else w.detach().clone()
+            held = isinstance(w, (Int8Weight, Int4Weight, PackedWeight))
+            base = w if held else w.detach().clone()
             self._qkv_bases[layer_index] = base
         if isinstance(base, Int8Weight):
             merged = base if delta is None else _int8_plus(base, delta)
@@ -387,6 +419,10 @@ class CoreModel(nn.Module):
         if isinstance(base, Int4Weight):
             plus = base if delta is None else _int4_plus(base, delta, self.dtype)
             object.__setattr__(layer, "w_qkv", plus)
+            return
+        if isinstance(base, PackedWeight):
+            merged_packed = base if delta is None else _packed_plus(base, delta)
+            object.__setattr__(layer, "w_qkv", merged_packed)
             return
         w = layer.w_qkv
         assert isinstance(w, torch.Tensor)
@@ -406,7 +442,7 @@ class CoreModel(nn.Module):
                 v = vars(module).get(name)
                 if isinstance(v, Int8Weight):
                     total += v.nbytes() + (v.dense_nbytes() if batch_copies else 0)
-                elif isinstance(v, Int4Weight):
+                elif isinstance(v, (Int4Weight, PackedWeight)):
                     total += v.nbytes()
                 elif isinstance(v, torch.Tensor):  # an int4 Q/K/V weight with an update merged
                     total += v.numel() * v.element_size()
@@ -578,6 +614,11 @@ def _int8_plus(w: Int8Weight, delta: torch.Tensor) -> Int8Weight:
     """``w + delta`` re-quantized (``delta: [n_out, n_in]``)."""
     merged = w.dequantize(torch.float32) + delta.float()
     return Int8Weight(merged.to(w.scale.dtype), dense_rows=w.dense_rows)
+
+
+def _packed_plus(w: PackedWeight, delta: torch.Tensor) -> PackedWeight:
+    """``w + delta`` packed again (``delta: [n_out, n_in]``)."""
+    return PackedWeight(w.dequantize() + delta.to(torch.float32))
 
 
 def _int4_plus(w: Int4Weight, delta: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

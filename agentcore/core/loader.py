@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from agentcore.core.models import MODELS, ModelCard, ModelNotInstalledError, find_card, gguf_path
-from agentcore.core.quant import int4_available, int8_available
+from agentcore.core.quant import int4_available, int8_available, packed_float_available
 from agentcore.paths import cache_root
 
 __all__ = [
@@ -153,7 +153,7 @@ def choose_dtype(device: torch.device, requested: str | torch.dtype | None = Non
     return torch.bfloat16 if cpu_has_bf16() else torch.float32
 
 
-WEIGHTS = ("auto", "float", "int8", "int4")
+WEIGHTS = ("auto", "float", "packed", "int8", "int4")
 
 
 def choose_weights(
@@ -161,10 +161,12 @@ def choose_weights(
     dtype: torch.dtype,
     requested: str | None = None,
 ) -> str:
-    """``"int4"``, ``"int8"`` or ``"float"``: how the model's projections are held.
+    """``"int4"``, ``"int8"``, ``"packed"`` or ``"float"``: how the model's projections are held.
 
     Decoding on a CPU is bound by memory bandwidth (docs/benchmarks/dtype.md). Auto picks int8
-    on a CPU running bf16, else float; GPUs keep float weights. int4 is asked for by name: it
+    on a CPU running bf16; float32 on the CPU (a CPU without bf16 dot products) gets packed
+    (float32 in oneDNN's blocked layout, :class:`~agentcore.core.quant.PackedWeight`) where
+    oneDNN runs it, else float; GPUs keep float weights. int4 is asked for by name: it
     reads the fewest bytes and keeps perplexity within 1% of float32 where the model's
     projections are already 4-bit (``int4_exact``: a GGUF with Q4_0/Q4_1 projections, such as
     SmolLM2's; see :meth:`~agentcore.core.llama.CoreModel.int4_exact`), but it changes greedy
@@ -190,9 +192,17 @@ def choose_weights(
                 "weights 'int4' need PyTorch's CPU int4 matmul (_weight_int4pack_mm_for_cpu), "
                 f"which torch {torch.__version__} lacks: use weights 'int8' or 'float'"
             )
+    packed_ok = device.type == "cpu" and dtype == torch.float32 and packed_float_available()
+    if choice == "packed" and not packed_ok:
+        raise ValueError(
+            f"weights 'packed' need the CPU, dtype float32 and oneDNN's packed linear, not "
+            f"{device.type} and {dtype}"
+            + ("" if packed_float_available() else " (this PyTorch build lacks it)")
+        )
     if choice == "auto":
-        ok = device.type == "cpu" and dtype == torch.bfloat16 and int8_available()
-        return "int8" if ok else "float"
+        if device.type == "cpu" and dtype == torch.bfloat16 and int8_available():
+            return "int8"
+        return "packed" if packed_ok else "float"
     return choice
 
 

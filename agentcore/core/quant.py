@@ -40,6 +40,9 @@ oneDNN and MKL capped to AVX2; not a real AVX2-only CPU): float32 + int4 decodes
 float32 (prefill 0.89x). Qwen2.5-Coder-0.5B, whose GGUF projections are 5/6/8-bit, loses 4.7% to
 int4 (:func:`int4_exact` tells the two cases apart). int4 is asked for by name
 (``weights="int4"``); auto (``loader.choose_weights``) keeps int8 / float, see there.
+
+- :class:`PackedWeight`: not quantized: float32 in oneDNN's blocked layout, what auto picks
+  for float32 on the CPU (an AVX2-only CPU), where it decodes 1.3-1.5x plain ``F.linear``.
 """
 
 from __future__ import annotations
@@ -54,11 +57,13 @@ __all__ = [
     "INT4_GROUP",
     "Int4Weight",
     "Int8Weight",
+    "PackedWeight",
     "int4_available",
     "int4_exact",
     "int4_fits",
     "int8_available",
     "linear",
+    "packed_float_available",
 ]
 
 _KERNEL_ROWS = 32  # up to this many rows the int8 kernel beats dequantize + dense (measured:
@@ -159,6 +164,66 @@ def _onednn_packing() -> bool:
 
 
 _ONEDNN = _onednn_packing()
+
+
+@functools.cache
+def packed_float_available() -> bool:
+    """Whether oneDNN's packed float32 linear runs here (PyTorch's x86 CPU builds have it on any
+    AVX2 CPU; tried once on a tiny weight)."""
+    ops = torch.ops.mkldnn
+    if not (
+        torch.backends.mkldnn.is_available()
+        and hasattr(ops, "_reorder_linear_weight")
+        and hasattr(ops, "_linear_pointwise")
+    ):
+        return False
+    try:
+        w = ops._reorder_linear_weight(torch.ones(8, 8), _PACK_ROWS)
+        out = ops._linear_pointwise(torch.ones(2, 8), w, None, "none", [], "")
+    except RuntimeError:
+        return False
+    return bool(torch.all(out == 8.0))
+
+
+class PackedWeight:
+    """A float32 ``[n_out, n_in]`` weight in oneDNN's blocked layout, packed once at load.
+
+    The float32 path of a CPU without bf16 dot products (AVX2 only), where ``F.linear`` on a
+    plain weight runs MKL's GEMM. On a 2-core AVX2 EPYC with two threads, SmolLM2 decodes 1.24x
+    as fast on packed weights after 4K tokens of context (``docs/benchmarks/dtype-avx2.md``;
+    with one thread the two are alike), and batched steps of many sessions gain more
+    (``docs/benchmarks/concurrency-avx2.md``). The math is float32 as before, summed in another
+    order: logits differ by ~1e-5, perplexity is unchanged. The plain weight is not kept;
+    :meth:`dequantize` gives it back exactly (the packed product with the identity: every
+    output is one weight times 1).
+    """
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        if weight.device.type != "cpu" or weight.dtype != torch.float32:
+            raise ValueError(
+                f"packed weights are float32 on the CPU, got {weight.dtype} on {weight.device}"
+            )
+        self.shape = (int(weight.shape[0]), int(weight.shape[1]))
+        plain = weight.detach().contiguous()
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(plain, _PACK_ROWS)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, x.shape[-1])  # [rows, n_in]
+        if flat.dtype != torch.float32:
+            flat = flat.float()
+        out = torch.ops.mkldnn._linear_pointwise(
+            flat.contiguous(), self.packed, None, "none", [], ""
+        )
+        return out.to(x.dtype).view(*x.shape[:-1], self.shape[0])
+
+    def dequantize(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The weight as a plain ``[n_out, n_in]`` tensor (exact)."""
+        eye = torch.eye(self.shape[1], dtype=torch.float32)
+        w = self(eye).T.contiguous()
+        return w if dtype is None else w.to(dtype)
+
+    def nbytes(self) -> int:
+        return self.shape[0] * self.shape[1] * 4
 
 
 def _pack_bf16(w: torch.Tensor) -> torch.Tensor:
@@ -326,9 +391,9 @@ def linear(
     weight: torch.Tensor | Int8Weight | Int4Weight,
     bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``F.linear`` for a float weight; the int8 / int4 matmul (plus ``bias``) for an
-    :class:`Int8Weight` / :class:`Int4Weight`."""
-    if isinstance(weight, (Int8Weight, Int4Weight)):
+    """``F.linear`` for a float weight; the int8 / int4 / packed matmul (plus ``bias``) for an
+    :class:`Int8Weight` / :class:`Int4Weight` / :class:`PackedWeight`."""
+    if isinstance(weight, (Int8Weight, Int4Weight, PackedWeight)):
         out = weight(x)
         return out if bias is None else out + bias
     return F.linear(x, weight, bias)

@@ -1,4 +1,5 @@
-"""Int8 weights: the packed form, the model core on it, and the loader's choice."""
+"""Int8 weights and packed float32 weights: their forms, the model core on them, and the
+loader's choice."""
 
 from __future__ import annotations
 
@@ -12,9 +13,12 @@ import torch.nn.functional as F
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.llama import CoreModel
 from agentcore.core.loader import choose_weights
-from agentcore.core.quant import Int8Weight, linear
+from agentcore.core.quant import Int8Weight, PackedWeight, linear, packed_float_available
 
 CPU = torch.device("cpu")
+needs_packed = pytest.mark.skipif(
+    not packed_float_available(), reason="this PyTorch build has no oneDNN packed linear"
+)
 
 
 def test_int8_weight_rounds_each_row_to_its_own_scale() -> None:
@@ -93,12 +97,86 @@ def test_adapter_merge_into_int8_qkv(bf16_core: CoreModel) -> None:
     assert torch.allclose(after - before, delta, atol=float(layer.w_qkv.scale.max()))
 
 
+@needs_packed
+@pytest.mark.parametrize("shape", [(1,), (3,), (16,), (40,), (2, 7)])
+def test_packed_matmul_equals_f_linear(shape: tuple[int, ...]) -> None:
+    gen = torch.Generator().manual_seed(4)
+    w = torch.randn(96, 64, generator=gen)
+    x = torch.randn(*shape, 64, generator=gen)
+    bias = torch.randn(96, generator=gen)
+    out = linear(x, PackedWeight(w), bias)
+    assert out.shape == (*shape, 96) and out.dtype == torch.float32
+    assert torch.allclose(out, F.linear(x, w, bias), atol=1e-5, rtol=1e-5)
+
+
+@needs_packed
+def test_packed_weight_gives_the_plain_weight_back_exactly() -> None:
+    w = torch.randn(48, 80, generator=torch.Generator().manual_seed(5))
+    packed = PackedWeight(w)
+    assert torch.equal(packed.dequantize(), w)
+    assert packed.dequantize(torch.bfloat16).dtype == torch.bfloat16
+    assert packed.nbytes() == 48 * 80 * 4
+    with pytest.raises(
+        ValueError, match=r"packed weights are float32 on the CPU, got torch\.bfloat16"
+    ):
+        PackedWeight(w.bfloat16())
+
+
+@needs_packed
+def test_packed_core_equals_the_float_core(make_llama: Any, tmp_path: Path) -> None:
+    ref = CoreModel(make_llama(seed=3))
+    core = CoreModel(make_llama(seed=3))
+    core.pack_float()
+    core.pack_float()  # again: nothing to do
+    assert core.weights == "packed" and core.quantized and ref.weights == "float"
+    ids = torch.randint(0, 258, (1, 90), generator=torch.Generator().manual_seed(0))
+    cfg = StreamingConfig(n_sink=4, window=40, chunk_size=20)
+    ours = core.prefill(ids, core.new_cache(cfg), "all")
+    expected = ref.prefill(ids, ref.new_cache(cfg), "all")
+    assert torch.allclose(ours, expected, atol=1e-4)
+    assert torch.equal(ours.argmax(-1), expected.argmax(-1))
+    cache, ref_cache = core.new_cache(cfg), ref.new_cache(cfg)
+    for i in range(30):  # decode steps (one row) as well as chunks
+        step = core.forward(ids[:, i : i + 1], cache)
+        assert torch.allclose(step, ref.forward(ids[:, i : i + 1], ref_cache), atol=1e-4)
+    with pytest.raises(ValueError, match="packed core cannot be saved"):
+        core.save(tmp_path / "core.safetensors")
+    with pytest.raises(ValueError, match="already holds packed weights"):
+        core.quantize_int4()
+    bf16 = CoreModel(make_llama(seed=3)).to(dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="packed weights are float32 on the CPU; this model is"):
+        bf16.pack_float()
+
+
+@needs_packed
+def test_adapter_updates_on_packed_qkv_equal_the_float_ones(make_llama: Any) -> None:
+    ref = CoreModel(make_llama(seed=3))
+    core = CoreModel(make_llama(seed=3))
+    core.pack_float()
+    plain = ref.layers[0].w_qkv.detach().clone()
+    delta = torch.randn(plain.shape, generator=torch.Generator().manual_seed(6)) * 0.01
+    core.set_qkv_update(0, delta)
+    ref.set_qkv_update(0, delta)
+    assert torch.equal(core.layers[0].w_qkv.dequantize(), ref.layers[0].w_qkv)
+    core.set_qkv_update(0, None)  # its own weight again, exactly
+    assert torch.equal(core.layers[0].w_qkv.dequantize(), plain)
+    core.add_to_qkv(1, delta)
+    ref.add_to_qkv(1, delta)
+    assert torch.equal(core.layers[1].w_qkv.dequantize(), ref.layers[1].w_qkv)
+
+
 def test_choose_weights() -> None:
     assert choose_weights(CPU, torch.bfloat16, "auto") == "int8"
-    assert choose_weights(CPU, torch.float32, None) == "float"
+    fp32 = "packed" if packed_float_available() else "float"
+    assert choose_weights(CPU, torch.float32, None) == fp32
     assert choose_weights(torch.device("cuda"), torch.bfloat16, "auto") == "float"
     assert choose_weights(CPU, torch.bfloat16, "float") == "float"
-    with pytest.raises(ValueError, match="weights 'int3' is not one of auto, float, int8, int4"):
+    assert choose_weights(CPU, torch.float32, "float") == "float"
+    with pytest.raises(ValueError, match="weights 'packed' need the CPU, dtype float32"):
+        choose_weights(CPU, torch.bfloat16, "packed")
+    with pytest.raises(
+        ValueError, match="weights 'int3' is not one of auto, float, packed, int8, int4"
+    ):
         choose_weights(CPU, torch.bfloat16, "int3")
     with pytest.raises(ValueError, match="need the CPU and dtype bfloat16"):
         choose_weights(CPU, torch.float32, "int8")

@@ -24,6 +24,7 @@ from agentcore.core.quant import (
     int4_available,
     int4_exact,
     linear,
+    packed_float_available,
 )
 
 pytestmark = pytest.mark.skipif(not int4_available(), reason="no CPU int4 matmul in this torch")
@@ -265,7 +266,8 @@ def test_int4_is_chosen_by_name_and_auto_keeps_its_rule() -> None:
     assert choose_weights(CPU, torch.bfloat16, "int4") == "int4"
     assert choose_weights(CPU, torch.float32, "int4") == "int4"
     assert choose_weights(CPU, torch.bfloat16, "auto") == "int8"
-    assert choose_weights(CPU, torch.float32, None) == "float"
+    fp32 = "packed" if packed_float_available() else "float"
+    assert choose_weights(CPU, torch.float32, None) == fp32
     assert choose_weights(CPU, torch.float16, None) == "float"
     assert choose_weights(torch.device("cuda"), torch.bfloat16, None) == "float"
     assert choose_weights(CPU, torch.bfloat16, "float") == "float"
