@@ -237,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--model", default="default", help="model alias or GGUF path")
+    ap.add_argument("--weights", default=None, help="Engine.load's weights (default: auto)")
     ap.add_argument("--levels", default="1,4,16", help="concurrent sessions per level")
     ap.add_argument("--max-tokens", type=int, default=32, help="tokens per reply")
     ap.add_argument("--words", type=int, default=60, help="words per user message")
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     levels = [int(x) for x in args.levels.split(",")]
     t_start = time.perf_counter()
-    engine = Engine.load(args.model)
+    engine = Engine.load(args.model, weights=args.weights)
     config = ServerConfig(max_tokens_limit=100_000, max_body_bytes=64 << 20, log_level="warning")
     rows: list[list[Any]] = []
     raw: dict[str, Any] = {"machine": machine(), "model": engine.name, "levels": {}}
@@ -393,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     raw["wall_s"] = time.perf_counter() - t_start
     info = engine.info()
     threads = f" --threads {args.threads}" if args.threads else ""
+    threads += f" --weights {args.weights}" if args.weights else ""
     md = f"""# Concurrent sessions through the server
 
 Model {info.name} ({info.device}/{info.dtype}, {info.weights} weights); {machine()}.
