@@ -144,10 +144,11 @@ class Int8Weight:
         return 0 if self._dense is None else self.q.numel() * 2
 
 
-def _onednn_packing() -> bool:
-    """Whether oneDNN's packed bf16 linear runs here: PyTorch's CPU builds have it, but on x86
-    its bf16 path needs AVX512 (BW, VL, DQ) or AVX-NE-CONVERT, so an AVX2-only CPU raises on
-    first use; tried once on a tiny weight, and without it batches use plain ``F.linear``."""
+def _onednn_linear_runs(dtype: torch.dtype) -> bool:
+    """Whether oneDNN's packed linear runs here for ``dtype`` (tried once on a tiny weight).
+
+    PyTorch's CPU builds have it, but on x86 its bf16 path needs AVX512 (BW, VL, DQ) or
+    AVX-NE-CONVERT, so an AVX2-only CPU raises on first use; its float32 path runs on AVX2."""
     ops = torch.ops.mkldnn
     if not (
         torch.backends.mkldnn.is_available()
@@ -156,33 +157,21 @@ def _onednn_packing() -> bool:
     ):
         return False
     try:
-        w = ops._reorder_linear_weight(torch.ones(8, 8, dtype=torch.bfloat16), _PACK_ROWS)
-        ops._linear_pointwise(torch.ones(2, 8, dtype=torch.bfloat16), w, None, "none", [], "")
+        w = ops._reorder_linear_weight(torch.ones(8, 8, dtype=dtype), _PACK_ROWS)
+        out = ops._linear_pointwise(torch.ones(2, 8, dtype=dtype), w, None, "none", [], "")
     except RuntimeError:
         return False
-    return True
+    return bool(torch.all(out == 8.0))
 
 
-_ONEDNN = _onednn_packing()
+# bf16 batches of int8 weights use the packed bf16 linear; without it, plain ``F.linear``
+_ONEDNN = _onednn_linear_runs(torch.bfloat16)
 
 
 @functools.cache
 def packed_float_available() -> bool:
-    """Whether oneDNN's packed float32 linear runs here (PyTorch's x86 CPU builds have it on any
-    AVX2 CPU; tried once on a tiny weight)."""
-    ops = torch.ops.mkldnn
-    if not (
-        torch.backends.mkldnn.is_available()
-        and hasattr(ops, "_reorder_linear_weight")
-        and hasattr(ops, "_linear_pointwise")
-    ):
-        return False
-    try:
-        w = ops._reorder_linear_weight(torch.ones(8, 8), _PACK_ROWS)
-        out = ops._linear_pointwise(torch.ones(2, 8), w, None, "none", [], "")
-    except RuntimeError:
-        return False
-    return bool(torch.all(out == 8.0))
+    """Whether oneDNN's packed float32 linear (:class:`PackedWeight`) runs here."""
+    return _onednn_linear_runs(torch.float32)
 
 
 class PackedWeight:
