@@ -149,8 +149,9 @@ are reported. "+int8" stores every projection and the LM head as per-row int8 we
 "+int4" every projection as int4 with a bf16 scale and zero per group of 32 inputs and the
 LM head as per-row int8 (`agentcore/core/quant.py`); "+packed" holds them as float32 in
 oneDNN's blocked layout (not quantized; a tied LM head gets a packed copy beside the embedding
-table); embeddings, norms and activations stay in the arm's dtype. "MiB read / token": the weight bytes one decode step reads (all but the
-embedding table, which is read whole when it is also the LM head).
+table); embeddings, norms and activations stay in the arm's dtype. "MiB read / token": the
+weight bytes one decode step reads (all but the embedding table, which is read whole when it is
+also the LM head).
 Machine: {info}; load average (1 min) {load_before:.1f} before, {load_after:.1f} after.
 CPU kernels: {isa}{" (forced by ATEN_CPU_CAPABILITY; this CPU may have more)" if forced else ""}.
 Command: `{" ".join(["agentcore bench dtype", *(argv if argv is not None else sys.argv[1:])])}`.

@@ -42,6 +42,7 @@ from agentcore.core.rope import Rotary, interleave_permutation
 __all__ = ["CORE_FORMAT", "CoreModel", "ModelDims"]
 
 CORE_FORMAT = 1  # version of the re-laid weight cache written by CoreModel.save
+_HELD = (Int8Weight, Int4Weight, PackedWeight)  # weights held other than as a plain tensor
 
 
 @dataclasses.dataclass(frozen=True)
@@ -309,8 +310,7 @@ class CoreModel(nn.Module):
                 delattr(layer, name)  # drop the plain Parameter, keep the packed form
                 object.__setattr__(layer, name, packed)
         head = PackedWeight(self.lm_head)
-        if self.lm_head is not self.embed:
-            delattr(self, "lm_head")
+        delattr(self, "lm_head")  # the name only: a tied table stays registered as ``embed``
         object.__setattr__(self, "lm_head", head)
 
     def quantize_int8(self, dense_rows: int | None = None) -> None:
@@ -387,17 +387,21 @@ class CoreModel(nn.Module):
         """Add ``delta: [n_qkv, hidden]`` to one layer's fused Q/K/V weight (adapter merge)."""
         layer: CoreLayer = self.layers[layer_index]  # type: ignore[assignment]
         w = layer.w_qkv
-        if isinstance(w, Int8Weight):
-            object.__setattr__(layer, "w_qkv", _int8_plus(w, delta))
-            return
-        if isinstance(w, Int4Weight):
-            object.__setattr__(layer, "w_qkv", _int4_plus(w, delta, self.dtype))
-            return
-        if isinstance(w, PackedWeight):
-            object.__setattr__(layer, "w_qkv", _packed_plus(w, delta))
+        if isinstance(w, _HELD):
+            object.__setattr__(layer, "w_qkv", self._held_plus(w, delta))
             return
         with torch.no_grad():
             w.add_(delta.to(w.device, w.dtype))
+
+    def _held_plus(
+        self, w: Int8Weight | Int4Weight | PackedWeight, delta: torch.Tensor
+    ) -> Int8Weight | PackedWeight | torch.Tensor:
+        """``w + delta`` for a weight held as int8, int4 or packed (see the ``_*_plus`` helpers)."""
+        if isinstance(w, Int8Weight):
+            return _int8_plus(w, delta)
+        if isinstance(w, Int4Weight):
+            return _int4_plus(w, delta, self.dtype)
+        return _packed_plus(w, delta)
 
     def set_qkv_update(self, layer_index: int, delta: torch.Tensor | None) -> None:
         """Make one layer's fused Q/K/V weight its own weight plus ``delta: [n_qkv, hidden]``
@@ -409,20 +413,11 @@ class CoreModel(nn.Module):
             if delta is None:
                 return  # never updated: already its own weight
             w = layer.w_qkv
-            held = isinstance(w, (Int8Weight, Int4Weight, PackedWeight))
-            base = w if held else w.detach().clone()
+            base = w if isinstance(w, _HELD) else w.detach().clone()
             self._qkv_bases[layer_index] = base
-        if isinstance(base, Int8Weight):
-            merged = base if delta is None else _int8_plus(base, delta)
+        if isinstance(base, _HELD):
+            merged = base if delta is None else self._held_plus(base, delta)
             object.__setattr__(layer, "w_qkv", merged)
-            return
-        if isinstance(base, Int4Weight):
-            plus = base if delta is None else _int4_plus(base, delta, self.dtype)
-            object.__setattr__(layer, "w_qkv", plus)
-            return
-        if isinstance(base, PackedWeight):
-            merged_packed = base if delta is None else _packed_plus(base, delta)
-            object.__setattr__(layer, "w_qkv", merged_packed)
             return
         w = layer.w_qkv
         assert isinstance(w, torch.Tensor)

@@ -42,7 +42,8 @@ int4 (:func:`int4_exact` tells the two cases apart). int4 is asked for by name
 (``weights="int4"``); auto (``loader.choose_weights``) keeps int8 / float, see there.
 
 - :class:`PackedWeight`: not quantized: float32 in oneDNN's blocked layout, what auto picks
-  for float32 on the CPU (an AVX2-only CPU), where it decodes 1.3-1.5x plain ``F.linear``.
+  for float32 on the CPU (an AVX2-only CPU), where it decodes 1.24x (SmolLM2) and 1.61x
+  (Qwen2.5-Coder-0.5B) plain ``F.linear`` with two threads (``docs/benchmarks/dtype-avx2*.md``).
 """
 
 from __future__ import annotations
@@ -377,7 +378,7 @@ def int4_fits(n_out: int, n_in: int, group_size: int = INT4_GROUP) -> bool:
 
 def linear(
     x: torch.Tensor,
-    weight: torch.Tensor | Int8Weight | Int4Weight,
+    weight: torch.Tensor | Int8Weight | Int4Weight | PackedWeight,
     bias: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``F.linear`` for a float weight; the int8 / int4 / packed matmul (plus ``bias``) for an
