@@ -23,7 +23,10 @@ it points back at evicted text, ``evidence_to_recall=None``: before 2026-12-03 f
 model),
 ``block`` (recall subtracting what the text before the
 question attended to per block rather than per key: the selection before 2026-12-03), ``plain``
-(recall ranking blocks by the question's evidence alone, without that subtraction) and
+(recall ranking blocks by the question's evidence alone, without that subtraction),
+``exact`` (every full selection scores every stored block with the queries: the selection
+before 2026-12-05, when a large store began scoring only the blocks sharing the most rare
+words with the latest input, ``RecallConfig.shortlist``) and
 ``window`` (sinks + window alone, recall off) and ``server`` (the same conversations through
 ``python -m agentcore.server`` with its defaults: each question a stateless chat request with
 the whole conversation, as an OpenAI client sends it) and ``agent`` (the chat family only,
@@ -295,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--arms",
         default="inside,recall",
-        help="inside,recall[,always,block,plain,window,server,agent]",
+        help="inside,recall[,always,block,plain,exact,window,server,agent]",
     )
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
@@ -349,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
             streaming=streaming,
             keep_token_ids=False,
             recall=dataclasses.replace(recall_cfg, contrast=False),
+        ),
+        "exact": SessionConfig(
+            streaming=streaming,
+            keep_token_ids=False,
+            recall=dataclasses.replace(recall_cfg, shortlist=None),
         ),
         "window": SessionConfig(streaming=streaming, keep_token_ids=False),
         "inside": SessionConfig(streaming=streaming, keep_token_ids=False),

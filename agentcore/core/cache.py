@@ -205,19 +205,22 @@ class StreamingCache:
             and self.recall.n_blocks > self.recall.config.top_k
         )
 
-    def begin(self, n_new: int, *, probe: bool = False) -> None:
+    def begin(self, n_new: int, *, probe: bool = False, ids: torch.Tensor | None = None) -> None:
         """Plan a forward of ``n_new`` tokens: positions, rotations and masks for all layers.
 
         ``probe``: a dry forward that only lets the recall store see the chunk's queries (the
         model stops it after the last probe layer); it writes nothing and :meth:`end` commits
         nothing. The forward of the same chunk that follows then recalls the blocks those
         queries choose, so a question is read with the facts it asks about in view.
+        ``ids``: the ``[n_new]`` token ids read, for the recall store's words (its shortlist).
         """
         cfg = self.config
         if n_new > cfg.chunk_size and n_new > 1:
             raise ValueError(f"a forward of {n_new} tokens exceeds chunk_size={cfg.chunk_size}")
         p0 = self.pos
         positions = torch.arange(p0, p0 + n_new, dtype=torch.long)
+        if ids is not None and self.recall is not None:
+            self.recall.note_tokens(positions, ids)
         plan = _StepPlan(positions=positions)
         plan.freqs_stream = self.rotary.freqs(positions, self.device)
         self._plan_slots(plan)

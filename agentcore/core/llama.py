@@ -505,8 +505,8 @@ class CoreModel(nn.Module):
         if self.embed_scale != 1.0:
             x = x * self.embed_scale
         caches = [cache] if isinstance(cache, StreamingCache) else list(cache)
-        for c in caches:
-            c.begin(ids.shape[1], probe=probe_until is not None)
+        for j, c in enumerate(caches):  # one cache per row, or one for the batch (row 0 read)
+            c.begin(ids.shape[1], probe=probe_until is not None, ids=ids[min(j, len(ids) - 1)])
         b, t, _ = x.shape
         # several sessions' decode steps: their attention in one call where they allow it
         grouped = len(caches) > 1 and probe_until is None and self.group_keys > 0

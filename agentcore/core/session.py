@@ -32,6 +32,7 @@ import torch
 from agentcore.core.cache import StreamingCache, StreamingConfig
 from agentcore.core.codec import Codec, Message
 from agentcore.core.infini import InfiniConfig, InfiniMemory, MemoryGates
+from agentcore.core.lexicon import term_map
 from agentcore.core.llama import CoreModel
 from agentcore.core.recall import EvictedStore, RecallConfig
 from agentcore.core.sampling import Sampler, SamplingParams
@@ -155,6 +156,7 @@ class Session:
                 n_kv_heads=d.n_kv_heads,
                 head_dim=d.head_dim,
             )
+            recall.lexicon.set_terms(term_map(engine.codec))
             self.extensions["recall"] = recall
         memory = None
         if self.config.infini is not None:

@@ -119,9 +119,10 @@ def test_decoding_across_the_first_blocks_keeps_the_plan(tiny_engine: Engine) ->
 
 def test_needle_block_is_selected_from_32k_stream(tiny_hf: Any, tmp_path: Path) -> None:
     """Needles anywhere in a 32K-token stream are retrieved when queried with their own keys
-    (one stream, three needles of different tokens at 5%, 50% and 90% of it)."""
+    (one stream, three needles of different tokens at 5%, 50% and 90% of it), scoring every
+    block (no shortlist: the queries here are keys, not words the stream read)."""
     core = CoreModel(tiny_hf)
-    cfg = RecallConfig(block_size=64, top_k=4, host_blocks=64)
+    cfg = RecallConfig(block_size=64, top_k=4, host_blocks=64, shortlist=None)
     d = core.dims
     store = EvictedStore(
         cfg,
@@ -267,9 +268,12 @@ def test_every_layer_recalls_the_blocks_the_forward_planned(
 def test_the_question_picks_the_blocks(tiny_hf: Any) -> None:
     """The first decode step after new input scores every block with the latest queries: a
     question carrying a needle's keys brings the needle's block back, and the cheap re-rankings
-    that follow keep it among the candidates; the latest queries survive a save/restore."""
+    that follow keep it among the candidates; the latest queries survive a save/restore.
+    (Exact scoring of every block: the queries here are keys, not words, so no shortlist.)"""
     core = CoreModel(tiny_hf)
-    cfg = RecallConfig(block_size=16, top_k=2, candidates=4, host_blocks=1000, query_window=16)
+    cfg = RecallConfig(
+        block_size=16, top_k=2, candidates=4, host_blocks=1000, query_window=16, shortlist=None
+    )
     d = core.dims
     store = EvictedStore(cfg, n_layers=d.n_layers, n_kv_heads=d.n_kv_heads, head_dim=d.head_dim)
     cache = core.new_cache(StreamingConfig(n_sink=4, window=60, chunk_size=30), recall=store)
@@ -326,7 +330,13 @@ def test_what_the_text_already_attended_to_does_not_crowd_out_the_question(tiny_
     core = CoreModel(tiny_hf)
     cfgs = {
         c: RecallConfig(
-            block_size=16, top_k=2, candidates=4, host_blocks=1000, query_window=16, contrast=c
+            block_size=16,
+            top_k=2,
+            candidates=4,
+            host_blocks=1000,
+            query_window=16,
+            contrast=c,
+            shortlist=None,  # queries made of keys: exact scoring of every block
         )
         for c in (True, False)
     }
@@ -394,6 +404,7 @@ def test_a_fact_next_to_text_every_query_attends_to_still_wins(tiny_hf: Any) -> 
             host_blocks=1000,
             query_window=16,
             contrast_unit=unit,
+            shortlist=None,  # queries made of keys: exact scoring of every block
         )
         for unit in ("token", "block")
     }
@@ -421,7 +432,7 @@ def test_spilled_blocks_are_synced_once_at_save(
 ) -> None:
     """Blocks leaving the RAM tier are written without an fsync each (one per layer per block
     was ~50 ms per 64 tokens read on SmolLM2); a save syncs every file that has unsynced
-    blocks, once, and a save with nothing new syncs nothing."""
+    blocks, once (and the blocks' words, once), and a save with nothing new syncs nothing."""
     from agentcore.core import recall
 
     synced: list[int] = []
@@ -433,9 +444,9 @@ def test_spilled_blocks_are_synced_once_at_save(
     assert all(s.n_persisted > 0 for s in store.layers)  # blocks spilled to the files
     assert synced == []
     store.state_dict()
-    assert len(synced) == n_layers
+    assert len(synced) == n_layers + 1  # each layer's blocks and the blocks' words (tokens.i32)
     store.state_dict()
-    assert len(synced) == n_layers  # nothing new: no second sync
+    assert len(synced) == n_layers + 1  # nothing new: no second sync
     twin = EvictedStore(
         RECALL, n_layers=n_layers, n_kv_heads=core.dims.n_kv_heads, head_dim=core.dims.head_dim
     )
