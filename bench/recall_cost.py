@@ -1,20 +1,27 @@
 """What one full recall selection costs as the evicted-context store grows.
 
 A short turn with recall on pays, on top of the same turn without recall, one full selection
-at its question (``EvictedStore.plan(full=True)`` with the contrast: every evicted key of
-each probe layer scored against the latest queries and against the queries before the new
-input, two passes each). Its cost is linear in the store; this bench measures it on the real
-store code at the default model's geometry (SmolLM2-135M: 3 KV heads, 9 query heads, head
-size 64, three probe layers, 64 latest queries), with random keys (the cost does not depend on
-what the keys hold). The store has 4 layers instead of 30, three of them probes: selection reads
-only the probe layers' keys; the other layers' block files are written but never read here.
+at its question (``EvictedStore.plan(full=True)`` with the contrast: the evicted keys of each
+probe layer scored against the latest queries and against the queries before the new input).
+Scoring every key is linear in the store; a store larger than ``RecallConfig.shortlist``
+blocks scores only the blocks sharing the most rare words with the latest input
+(``agentcore.core.lexicon``). This bench measures both on the real store code at the default
+model's geometry (SmolLM2-135M: 3 KV heads, 9 query heads, head size 64, three probe layers,
+64 latest queries), with random keys (the cost does not depend on what the keys hold) and
+random token ids drawn from a Zipf law over a 49,152-id vocabulary (word frequencies in text
+follow one; the shortlist's cost depends on how many blocks hold the question's words). The
+store has 4 layers instead of 30, three of them probes: selection reads only the probe
+layers' keys; the other layers' block files are written but never read here.
 
 Arms, interleaved per round, median of ``--rounds``:
 
-* ``bfloat16``: the probe keys multiplied as they are stored (bfloat16), what selection did on
-  every CPU before 2026-12-04 and still does where the CPU has bf16 dot products;
-* ``float32``: each slice of keys widened to float32 before the matmul, what selection does
-  on CPUs without bf16 dot products (an AVX2 CPU emulates a bfloat16 matmul).
+* ``shortlist``: what a full selection does now (float32 or bfloat16 scoring as below, of
+  the ``shortlist`` blocks);
+* ``bfloat16``: every key scored (``shortlist=None``), multiplied as stored (bfloat16), what
+  selection did on every CPU before 2026-12-04 and still does where the CPU has bf16 dot
+  products;
+* ``float32``: every key scored, each slice widened to float32 before the matmul, what
+  selection does on CPUs without bf16 dot products (an AVX2 CPU emulates a bfloat16 matmul).
 
 ``--bf16-max`` skips the bfloat16 arm above that many tokens (it is the slow one).
 
@@ -25,12 +32,14 @@ Usage: ``agentcore bench recall_cost [--lengths 20000,100000,1000000] [--rounds 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from _common import DOCS, machine, markdown_table, publish
 
@@ -40,31 +49,50 @@ from agentcore.core.recall import EvictedStore, RecallConfig
 
 N_LAYERS, N_KV, N_Q, DIM = 4, 3, 9, 64
 CHUNK = 8192
-ARMS = {"bfloat16": torch.bfloat16, "float32": torch.float32}
+VOCAB = 49_152
+# arm -> (score dtype, every key scored); "shortlist" scores as this CPU does
+ARMS = {
+    "shortlist": (recall._score_dtype(), False),
+    "bfloat16": (torch.bfloat16, True),
+    "float32": (torch.float32, True),
+}
+
+
+def words(m: int, rng: np.random.Generator) -> torch.Tensor:
+    """``m`` token ids with text's skew: a Zipf law over the vocabulary."""
+    return torch.from_numpy((rng.zipf(1.1, m) - 1) % VOCAB)
 
 
 def grow(store: EvictedStore, upto: int, start: int, gen: torch.Generator) -> int:
-    """Evict random keys and values into ``store`` until it holds ``upto`` tokens."""
+    """Evict random keys and values (and the ids read there) into ``store`` until it holds
+    ``upto`` tokens."""
+    rng = np.random.default_rng(start)
     n = start
     while n < upto:
         m = min(CHUNK, upto - n)
         kv = torch.randn((2, N_LAYERS, 1, N_KV, m, DIM), generator=gen).to(torch.float16)
-        store.on_evict_layers(kv[0], kv[1], torch.arange(n, n + m))
+        positions = torch.arange(n, n + m)
+        store.note_tokens(positions, words(m, rng))
+        store.on_evict_layers(kv[0], kv[1], positions)
         n += m
     return n
 
 
-def ask(store: EvictedStore, gen: torch.Generator) -> None:
-    """The text before the question, then a 16-token question, as the probe layers see them."""
+def ask(store: EvictedStore, gen: torch.Generator, at: int) -> None:
+    """The text before the question, then a 16-token question (its words read at ``at``), as
+    the probe layers see them."""
     for p in store.probes:
         store.observe(p, torch.randn((1, N_Q, 64, DIM), generator=gen))
-    store.mark_input()
+    store.note_tokens(torch.arange(at, at + 16), words(16, np.random.default_rng(at)))
+    store.mark_input(at)
     for p in store.probes:
         store.observe(p, torch.randn((1, N_Q, 16, DIM), generator=gen))
 
 
-def time_selection(store: EvictedStore, dtype: torch.dtype) -> float:
+def time_selection(store: EvictedStore, arm: str, config: RecallConfig) -> float:
+    dtype, every_key = ARMS[arm]
     recall._score_dtype = lambda: dtype  # type: ignore[assignment]
+    store.config = dataclasses.replace(config, shortlist=None) if every_key else config
     t0 = time.perf_counter()
     store.plan(full=True)
     return time.perf_counter() - t0
@@ -88,18 +116,19 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[list[Any]] = []
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
+        config = RecallConfig()
         store = EvictedStore(
-            RecallConfig(), n_layers=N_LAYERS, n_kv_heads=N_KV, head_dim=DIM, directory=tmp
+            config, n_layers=N_LAYERS, n_kv_heads=N_KV, head_dim=DIM, directory=tmp
         )
         held = 0
         for n in lengths:
             held = grow(store, n, held, gen)
-            ask(store, gen)
+            ask(store, gen, held)
             arms = [a for a in ARMS if a != "bfloat16" or n <= args.bf16_max]
             samples: dict[str, list[float]] = {a: [] for a in arms}
             for _ in range(args.rounds):
                 for arm in arms:
-                    samples[arm].append(time_selection(store, ARMS[arm]))
+                    samples[arm].append(time_selection(store, arm, config))
             ms = {a: 1000 * statistics.median(v) for a, v in samples.items()}
             raw["lengths"][n] = {"ms": ms, "samples_s": samples}
             print(n, ms, flush=True)
@@ -107,10 +136,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(
                 [
                     f"{n:,}",
+                    ms["shortlist"],
                     ms.get("bfloat16", "-"),
                     ms["float32"],
                     ratio if ratio is not None else "-",
                     1000 * ms["float32"] / n,
+                    ms["float32"] / ms["shortlist"],
                 ]
             )
         store.close()
@@ -119,10 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(
         [
             "evicted tokens",
-            "bfloat16 ms / selection",
-            "float32 ms / selection",
+            f"shortlist ({config.shortlist} blocks) ms / selection",
+            "every key, bfloat16 ms",
+            "every key, float32 ms",
             "bfloat16 / float32",
             "float32 ms per 1K tokens",
+            "every key (float32) / shortlist",
         ],
         rows,
     )

@@ -275,7 +275,7 @@ class StreamingCache:
                     n_q = self.recall.config.chunk_queries
                     plan.blocks = self.recall.plan(full=True, n_queries=n_q)
                 if probe:  # what was asked before this input is the baseline its queries beat
-                    self.recall.mark_input()
+                    self.recall.mark_input(p0)
             # the last chunk of new input (probed) reads the recalled span as recent context,
             # as decode does; the chunks of a long text before it read it as the oldest context
             # (right before the window), where it helps the next-token loss most

@@ -280,6 +280,7 @@ class EvictedStore:
         self._live_ids = np.zeros(0, dtype=np.int32)
         self._live_pos0 = 0
         self._live_end = 0  # ids noted so far, from _live_pos0
+        self._input_at: int | None = None  # where the newest input's last chunk began
         self._candidates: list[int] = []  # best blocks of the last full scoring, best first
         # the best block's contrast per probe layer at the last full selection that took the
         # contrast (None: it did not), see points_back
@@ -377,9 +378,16 @@ class EvictedStore:
             self._live_end -= drop
             self._live_pos0 += drop
 
-    def _lexical_query(self) -> np.ndarray:
+    def _lexical_query(self, *, new_input: bool = False) -> np.ndarray:
+        """The latest ``lexical_query`` token ids; ``new_input``: of those, only the new
+        input's (see :meth:`mark_input`). The tail of a document before a question matched
+        the blocks next to it, and "What was Father Blount's dog called?" at 128K ranked its
+        needle 215th; the question alone ranks it first (bench/recall_shortlist.py)."""
         end = self._live_end
-        return self._live_ids[max(0, end - self.config.lexical_query) : end]
+        lo = end - self.config.lexical_query
+        if new_input and self._input_at is not None:
+            lo = max(lo, self._input_at - self._live_pos0)
+        return self._live_ids[max(0, lo) : end]
 
     def on_evict_layers(
         self, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
@@ -433,8 +441,9 @@ class EvictedStore:
             q = torch.cat([buf, q], dim=1)[:, -self.config.query_window :]
         self._recent[layer] = q  # [H_q, <=query_window, D] bfloat16 (what scoring multiplies in)
 
-    def mark_input(self) -> None:
-        """New input is about to be read: remember the queries seen so far as the baseline.
+    def mark_input(self, at: int | None = None) -> None:
+        """New input is about to be read (its last chunk from stream position ``at``): remember
+        the queries seen so far as the baseline, and that the shortlist's words are the input's.
 
         Selection then ranks blocks by how much more the new input (a question, and the reply
         to it) attends to them than the text before it did. Blocks every query attends to
@@ -443,6 +452,7 @@ class EvictedStore:
         question's evidence alone and 0-3rd by the contrast (docs/long-memory.md).
         """
         self._baseline = dict(self._recent)
+        self._input_at = at
 
     def set_geometry(self, rotary: Rotary, distance: int) -> None:
         """Score keys as attention would see them: rotated ``distance`` positions before the query."""
@@ -496,7 +506,7 @@ class EvictedStore:
         scores = _scorer(q, keys, step)
         if n <= step:
             s = scores(0)
-            return (s - torch.logsumexp(s, dim=-1, keepdim=True)).amax(dim=(0, 1))
+            return torch.log_softmax(s, dim=-1).amax(dim=(0, 1))  # one fused pass
         lse: torch.Tensor | None = None
         for lo in range(0, n, step):
             part = torch.logsumexp(scores(lo), dim=-1)  # [H_kv, Q]
@@ -600,7 +610,7 @@ class EvictedStore:
             return list(range(n - k, n))
         cands = [c for c in self._candidates if c < n]
         if full or len(cands) < k:
-            scored = self._shortlist(n, cands)
+            scored = self._shortlist(n, cands, new_input=n_queries is None)
             weight, contrasted = self._evidence(scored, n, n_queries)
             top = torch.topk(weight, min(self.config.candidates, len(weight))).indices.tolist()
             if n_queries is None:
@@ -618,7 +628,7 @@ class EvictedStore:
                 break
         return sorted(chosen)
 
-    def _shortlist(self, n: int, candidates: list[int]) -> list[int] | None:
+    def _shortlist(self, n: int, candidates: list[int], *, new_input: bool) -> list[int] | None:
         """The blocks a full selection over ``n`` blocks scores (None: all of them): on a store
         larger than ``shortlist`` blocks, those sharing the most rare words with the latest
         input, then the last selection's candidates (what the conversation was about), then the
@@ -626,7 +636,8 @@ class EvictedStore:
         size = self.config.shortlist
         if size is None or n <= size or not self.lexicon.complete:
             return None
-        chosen = dict.fromkeys(self.lexicon.shortlist(self._lexical_query(), n, size))
+        query = self._lexical_query(new_input=new_input)
+        chosen = dict.fromkeys(self.lexicon.shortlist(query, n, size))
         for b in [*candidates, *range(n - 1, -1, -1)]:
             if len(chosen) >= size:
                 break
@@ -721,6 +732,7 @@ class EvictedStore:
         twin.lexicon = self.lexicon.fork(twin.lexicon.path)
         twin._live_ids = self._live_ids.copy()
         twin._live_pos0, twin._live_end = self._live_pos0, self._live_end
+        twin._input_at = self._input_at
         twin.block_start = list(self.block_start)
         twin._candidates = list(self._candidates)
         twin.evidence = self.evidence
