@@ -27,8 +27,15 @@ and dropped the needle the middle layers had found (measured in ``bench/recall_r
 Mean-pooled block summaries were tried before that and lose an isolated needle among random
 keys; exact scoring on probe layers does not.
 
+A full selection over a store of more than ``shortlist`` blocks scores only a shortlist: the
+blocks sharing the most rare words with the new input (:class:`~agentcore.core.lexicon.
+BlockLexicon`, BM25 over the token ids each block holds, fed by :meth:`EvictedStore.note_tokens`),
+so its cost no longer grows with the store (scoring every key was ~53 ms per 1K evicted tokens
+on a 2-core CPU, 53 s at 1M).
+
 Storage per evicted token: keys and values of every layer in float16 (``2 * L * H_kv * D * 2``
-bytes, RAM tier or disk) plus the probe layers' keys in RAM (``P * H_kv * D * 2`` bytes).
+bytes, RAM tier or disk) plus the probe layers' keys in RAM (``P * H_kv * D * 2`` bytes) and
+the token id (4 bytes on disk, 8 in RAM with its folded term).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from agentcore.core.engine import Engine
 from agentcore.core.lexicon import BlockLexicon, term_map
 from agentcore.core.llama import CoreModel
 from agentcore.core.recall import EvictedStore, RecallConfig
+from agentcore.core.sampling import SamplingParams
 from agentcore.core.session import SessionConfig
 
 
@@ -157,8 +158,68 @@ def test_term_map_folds_case_and_the_space_marker(real_engine: Engine) -> None:
     codec = real_engine.codec
     terms = term_map(codec)
     assert terms is not None and terms.shape[0] == codec.vocab_size
-    ids = {w: codec.encode(w) for w in (" Paris", "Paris", " paris")}
-    assert all(len(v) == 1 for v in ids.values()), ids
-    assert len({int(terms[v[0]]) for v in ids.values()}) == 1
-    assert terms[codec.encode(" London")[0]] != terms[ids["Paris"][0]]
+    ids = {w: codec.encode(w) for w in (" Water", "Water", " water", "water")}
+    assert all(len(v) == 1 for v in ids.values()), ids  # four distinct single-token ids
+    assert len({v[0] for v in ids.values()}) == 4
+    assert len({int(terms[v[0]]) for v in ids.values()}) == 1  # one term
+    assert terms[codec.encode(" house")[0]] != terms[ids["water"][0]]
     assert term_map(codec) is terms  # built once per codec
+
+
+@pytest.mark.slow
+def test_a_fact_deep_in_a_long_novel_comes_back_through_the_shortlist(real_engine: Engine) -> None:
+    """Real text, real model, a store well past the shortlist's size: a fact told at ~15% of
+    ~12K tokens of a novel (~150 evicted blocks; the selection scores 64 of them), asked in
+    other words. The question's selection scores the fact's block and recalls it, and at least
+    two of three replies carry the value."""
+    import os
+
+    data = (
+        os.environ.get("AGENTCORE_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data"
+    )
+    book = Path(data) / "austen-emma.txt"
+    if not book.is_file():
+        pytest.skip(f"no shared book at {book}")
+    text = book.read_text(encoding="utf-8")[200_000:]
+    paras = [" ".join(p.split()) for p in text.split("\n\n") if len(p.strip()) > 40]
+    codec = real_engine.codec
+    fact = "Mr. Perry's nephew Tobias had rented the old mill at Kingsbrook for 38 guineas a year."
+    doc, n = [], 0
+    for p in paras:
+        doc.append(p + (" " + fact if not any(fact in d for d in doc) and n > 1800 else ""))
+        n += len(codec.encode(p))
+        if n > 12000:
+            break
+    history = [
+        {
+            "role": "user",
+            "content": "Read this passage; I will ask about it.\n\n" + "\n\n".join(doc),
+        },
+        {"role": "assistant", "content": "I have read it."},
+    ]
+    questions = [
+        "How much did Tobias pay each year for the mill at Kingsbrook?",
+        "What was the yearly rent, in guineas, of the old mill at Kingsbrook?",
+        "For how many guineas a year was the Kingsbrook mill rented? Answer briefly.",
+    ]
+    cfg = SessionConfig(
+        streaming=real_engine.default_streaming(), recall=real_engine.recall_config()
+    )
+    assert cfg.recall is not None and cfg.recall.shortlist is not None
+    replies = []
+    with real_engine.new_session(cfg) as read:
+        read.append_messages(history, add_generation_prompt=False)
+        store: EvictedStore = read.extensions["recall"]
+        assert store.n_blocks > 2 * cfg.recall.shortlist
+        needle = codec.encode(" Kingsbrook")[0]
+        held = [
+            b for b in range(store.n_blocks) if needle in store.lexicon._ids[b * 64 : (b + 1) * 64]
+        ]
+        assert held, "the fact left the window"
+        for question in questions:
+            with read.fork() as s:
+                s.append_messages([{"role": "user", "content": question}])
+                twin: EvictedStore = s.extensions["recall"]
+                assert set(held) & set(twin._candidates), (held, twin._candidates)
+                replies.append(s.generate(SamplingParams(max_tokens=30)).text)
+    assert sum("38" in r for r in replies) >= 2, replies
