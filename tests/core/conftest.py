@@ -8,6 +8,9 @@ re-rotates every cached key at its *cache* position with transformers' own
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +36,48 @@ def tiny_qwen2(seed: int = 0) -> Qwen2ForCausalLM:
             for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
                 proj.bias.normal_(0, 0.5)
     return model
+
+
+NovelChat = Callable[[Any, str, int, str, int, Callable[[int, int], bool]], list[dict[str, str]]]
+
+
+@pytest.fixture(scope="session")
+def novel_chat() -> NovelChat:
+    """``novel_chat(codec, book, offset, fact, tokens, at)``: a chat that reads ~``tokens`` of
+    a shared book (``AGENTCORE_DATA`` or ``../shared/data``) from character ``offset``, with
+    ``fact`` told in passing after the first paragraph for which ``at(index, tokens_before)``
+    holds, then a short reply. Skips the test where the book is missing."""
+
+    def build(
+        codec: Any, book: str, offset: int, fact: str, tokens: int, at: Callable[[int, int], bool]
+    ) -> list[dict[str, str]]:
+        data = (
+            os.environ.get("AGENTCORE_DATA")
+            or Path(__file__).resolve().parents[3] / "shared" / "data"
+        )
+        path = Path(data) / book
+        if not path.is_file():
+            pytest.skip(f"no shared book at {path}")
+        text = path.read_text(encoding="utf-8")[offset:]
+        paras = [" ".join(p.split()) for p in text.split("\n\n") if len(p.strip()) > 40]
+        doc: list[str] = []
+        n, told = 0, False
+        for i, p in enumerate(paras):
+            here = not told and at(i, n)
+            doc.append(p + (" " + fact if here else ""))
+            told = told or here
+            n += len(codec.encode(p))
+            if n > tokens:
+                break
+        return [
+            {
+                "role": "user",
+                "content": "Read this passage; I will ask about it.\n\n" + "\n\n".join(doc),
+            },
+            {"role": "assistant", "content": "I have read it."},
+        ]
+
+    return build
 
 
 @torch.no_grad()

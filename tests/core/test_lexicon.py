@@ -167,36 +167,16 @@ def test_term_map_folds_case_and_the_space_marker(real_engine: Engine) -> None:
 
 
 @pytest.mark.slow
-def test_a_fact_deep_in_a_long_novel_comes_back_through_the_shortlist(real_engine: Engine) -> None:
+def test_a_fact_deep_in_a_long_novel_comes_back_through_the_shortlist(
+    real_engine: Engine, novel_chat: Any
+) -> None:
     """Real text, real model, a store well past the shortlist's size: a fact told at ~15% of
     ~12K tokens of a novel (~150 evicted blocks; the selection scores 64 of them), asked in
     other words. The question's selection scores the fact's block and recalls it, and at least
     two of three replies carry the value."""
-    import os
-
-    data = (
-        os.environ.get("AGENTCORE_DATA") or Path(__file__).resolve().parents[3] / "shared" / "data"
-    )
-    book = Path(data) / "austen-emma.txt"
-    if not book.is_file():
-        pytest.skip(f"no shared book at {book}")
-    text = book.read_text(encoding="utf-8")[200_000:]
-    paras = [" ".join(p.split()) for p in text.split("\n\n") if len(p.strip()) > 40]
     codec = real_engine.codec
     fact = "Mr. Perry's nephew Tobias had rented the old mill at Kingsbrook for 38 guineas a year."
-    doc, n = [], 0
-    for p in paras:
-        doc.append(p + (" " + fact if not any(fact in d for d in doc) and n > 1800 else ""))
-        n += len(codec.encode(p))
-        if n > 12000:
-            break
-    history = [
-        {
-            "role": "user",
-            "content": "Read this passage; I will ask about it.\n\n" + "\n\n".join(doc),
-        },
-        {"role": "assistant", "content": "I have read it."},
-    ]
+    history = novel_chat(codec, "austen-emma.txt", 200_000, fact, 12000, lambda i, n: n > 1800)
     questions = [
         "How much did Tobias pay each year for the mill at Kingsbrook?",
         "What was the yearly rent, in guineas, of the old mill at Kingsbrook?",

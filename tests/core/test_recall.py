@@ -26,6 +26,10 @@ from agentcore.core.session import SessionConfig
 RECALL_RAM = RecallConfig(block_size=16, top_k=2, candidates=4, refresh=4, host_blocks=1000)
 STREAM = StreamingConfig(n_sink=4, window=60, chunk_size=30)
 RECALL = RecallConfig(block_size=16, top_k=2, candidates=4, refresh=4, host_blocks=8)
+# for tests that query with keys, not words: every block scored (no word shortlist)
+KEY_QUERIES = RecallConfig(
+    block_size=16, top_k=2, candidates=4, host_blocks=1000, query_window=16, shortlist=None
+)
 
 
 def test_recall_off_equals_plain_streaming(tiny_engine: Engine) -> None:
@@ -271,9 +275,7 @@ def test_the_question_picks_the_blocks(tiny_hf: Any) -> None:
     that follow keep it among the candidates; the latest queries survive a save/restore.
     (Exact scoring of every block: the queries here are keys, not words, so no shortlist.)"""
     core = CoreModel(tiny_hf)
-    cfg = RecallConfig(
-        block_size=16, top_k=2, candidates=4, host_blocks=1000, query_window=16, shortlist=None
-    )
+    cfg = KEY_QUERIES
     d = core.dims
     store = EvictedStore(cfg, n_layers=d.n_layers, n_kv_heads=d.n_kv_heads, head_dim=d.head_dim)
     cache = core.new_cache(StreamingConfig(n_sink=4, window=60, chunk_size=30), recall=store)
@@ -328,18 +330,7 @@ def test_what_the_text_already_attended_to_does_not_crowd_out_the_question(tiny_
     queries before it did (the default), the question's block comes back, and the baseline
     survives a save/restore."""
     core = CoreModel(tiny_hf)
-    cfgs = {
-        c: RecallConfig(
-            block_size=16,
-            top_k=2,
-            candidates=4,
-            host_blocks=1000,
-            query_window=16,
-            contrast=c,
-            shortlist=None,  # queries made of keys: exact scoring of every block
-        )
-        for c in (True, False)
-    }
+    cfgs = {c: dataclasses.replace(KEY_QUERIES, contrast=c) for c in (True, False)}
     store = _read_random_text(core, cfgs[True])
     earlier, needle = 3, 40
 
@@ -396,18 +387,7 @@ def test_a_fact_next_to_text_every_query_attends_to_still_wins(tiny_hf: Any) -> 
     (the block's best key under the question less its best key under the text before), the
     two cancel and other blocks win; taken per key, the needle's own keys carry the block."""
     core = CoreModel(tiny_hf)
-    cfgs = {
-        unit: RecallConfig(
-            block_size=16,
-            top_k=2,
-            candidates=4,
-            host_blocks=1000,
-            query_window=16,
-            contrast_unit=unit,
-            shortlist=None,  # queries made of keys: exact scoring of every block
-        )
-        for unit in ("token", "block")
-    }
+    cfgs = {u: dataclasses.replace(KEY_QUERIES, contrast_unit=u) for u in ("token", "block")}
     store = _read_random_text(core, cfgs["token"])
     needle = 20
     store._recent.clear()
@@ -653,35 +633,17 @@ def test_recall_flag_on_the_default_model_stores_what_leaves_the_window() -> Non
 
 
 @pytest.mark.slow
-def test_a_fact_in_a_novel_comes_back_after_it_left_the_window(real_engine: Engine) -> None:
+def test_a_fact_in_a_novel_comes_back_after_it_left_the_window(
+    real_engine: Engine, novel_chat: Any
+) -> None:
     """Real text, real model: a fact told in passing in ~5K tokens of a novel, asked three ways
     once it is ~3K tokens outside the window. With recall at least two replies carry the value
     (the same questions inside the window: 3 of 3); the same session without recall cannot
     know it (it is not in the window any more)."""
-    import os
-    from pathlib import Path as _P
-
-    data = os.environ.get("AGENTCORE_DATA") or _P(__file__).resolve().parents[3] / "shared" / "data"
-    book = _P(data) / "chesterton-thursday.txt"
-    if not book.is_file():
-        pytest.skip(f"no shared book at {book}")
-    text = book.read_text(encoding="utf-8")[60_000:]
-    paras = [" ".join(p.split()) for p in text.split("\n\n") if len(p.strip()) > 40]
-    codec = real_engine.codec
     fact = "The porter at the Saffron Hill lodge kept the spare key in locker number 4718."
-    doc, n = [], 0
-    for i, p in enumerate(paras):
-        doc.append(p + (" " + fact if i == 6 else ""))
-        n += len(codec.encode(p))
-        if n > 5500:
-            break
-    history = [
-        {
-            "role": "user",
-            "content": "Read this passage; I will ask about it.\n\n" + "\n\n".join(doc),
-        },
-        {"role": "assistant", "content": "I have read it."},
-    ]
+    history = novel_chat(
+        real_engine.codec, "chesterton-thursday.txt", 60_000, fact, 5500, lambda i, n: i == 6
+    )
     questions = [
         "Which locker held the porter's spare key? Answer briefly.",
         "What was the number of the locker where the porter kept the spare key?",
