@@ -154,7 +154,8 @@ class BlockLexicon:
         self.path = path
 
     def fork(self, path: Path) -> BlockLexicon:
-        """An independent copy writing to ``path`` (the persisted ids copied there)."""
+        """An independent copy writing to ``path`` (the ids already on disk copied there; this
+        one writes nothing)."""
         twin = BlockLexicon(path, self.block)
         twin.terms = self.terms
         twin._ids = self._ids.copy()
@@ -162,10 +163,10 @@ class BlockLexicon:
         twin._df = self._df.copy()
         twin.n_blocks = self.n_blocks
         twin.complete = self.complete
-        if self.n_persisted:
-            self.persist()
-            shutil.copyfile(self.path, path)
-            twin.n_persisted = self.n_blocks
+        if self.n_persisted:  # the blocks on disk (the rest goes on in RAM, as in this one)
+            with open(self.path, "rb") as fin, open(path, "wb") as fout:
+                fout.write(fin.read(self.n_persisted * self.block * 4))
+            twin.n_persisted = self.n_persisted
         return twin
 
     # ------------------------------------------------------------------ reading
