@@ -13,9 +13,10 @@ collected or the interpreter exits.
 
 Selection is shared by all layers. A few *probe layers* (default: at 1/4, 1/2 and 3/4 of the
 depth) keep every evicted key in RAM (bfloat16) and the latest ``query_window`` queries of the
-stream (:meth:`EvictedStore.observe`). A full selection scores every evicted key of each probe
-layer against those queries exactly: per key the largest attention probability any head and
-query gives it (normalised per head and query over all evicted tokens), less what the queries
+stream (:meth:`EvictedStore.observe`). A full selection scores every evicted key (of the
+shortlist's blocks, below) of each probe layer against those queries exactly: per key the
+largest attention probability any head and query gives it (normalised per head and query over
+the scored tokens), less what the queries
 before the newest input already gave it (the contrast); a block's evidence is its best key's,
 summed over the probe layers, and the best ``candidates`` blocks are kept; every
 layer then recalls the same ``top_k`` best (each with its successor, so a fact cut by a block
