@@ -135,7 +135,10 @@ class BlockLexicon:
         self.path = path
         size = path.stat().st_size if path.exists() else 0
         self.n_blocks = self.n_persisted = n_blocks
-        if size >= n_blocks * self.block * 4:
+        if n_blocks == 0:  # nothing evicted yet: no file need exist
+            self._ids = np.zeros(0, dtype=np.int32)
+            self.complete = True
+        elif size >= n_blocks * self.block * 4:
             self._ids = np.fromfile(path, dtype=np.int32, count=n_blocks * self.block)
             self.complete = True
         else:

@@ -69,6 +69,10 @@ def test_the_words_survive_persist_and_load(tmp_path: Path) -> None:
     again.load(tmp_path / "tokens.i32", 100)  # a session saved when the store held 100 blocks
     assert again.complete and again.n_blocks == 100
     assert again.shortlist(query, 100, 8) == _lexicon(tmp_path, 100).shortlist(query, 100, 8)
+    # a store saved before anything was evicted has no file, and needs none
+    empty = BlockLexicon(tmp_path / "never.i32", 16)
+    empty.load(tmp_path / "never.i32", 0)
+    assert empty.complete and empty.n_blocks == 0
     # a store saved before the words were kept: no file, the shortlist is off
     old = BlockLexicon(tmp_path / "none.i32", 16)
     old.load(tmp_path / "none.i32", 5)
