@@ -5,7 +5,8 @@ over the target, fsync the folder. Readers see the old file or the new one, neve
 kill at any point leaves the old file intact (at worst a stale ``.tmp`` file beside it).
 :func:`atomic_write_bytes` writes bytes, :func:`atomic_open` hands out the temp file to write
 to, :func:`atomic_path` its name (for libraries that write by file name);
-:func:`atomic_write_at` does the same relative to an open folder descriptor without following
+:func:`atomic_copy_head` copies the first bytes of another file (an append-only file's valid
+part); :func:`atomic_write_at` does the same relative to an open folder descriptor without following
 any link (the workspace's writes: a link swapped in cannot redirect them); :func:`fsync_dir`
 makes a rename in a folder durable. Never decides what is written or where.
 """
@@ -19,7 +20,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_open", "atomic_path", "atomic_write_at", "atomic_write_bytes", "fsync_dir"]
+__all__ = [
+    "atomic_copy_head",
+    "atomic_open",
+    "atomic_path",
+    "atomic_write_at",
+    "atomic_write_bytes",
+    "fsync_dir",
+]
 
 
 def fsync_dir(path: Path) -> None:
@@ -95,3 +103,16 @@ def atomic_write_at(dir_fd: int, name: str, data: bytes) -> None:
             pass
         raise
     os.fsync(dir_fd)
+
+
+def atomic_copy_head(src: Path, dest: Path, nbytes: int) -> None:
+    """Copy the first ``nbytes`` of ``src`` over ``dest`` atomically (what an append-only file
+    holds up to its last save; a tail written after it is left behind)."""
+    with open(src, "rb") as fin, atomic_open(dest) as fout:
+        left = nbytes
+        while left > 0:
+            chunk = fin.read(min(left, 1 << 24))
+            if not chunk:
+                break
+            fout.write(chunk)
+            left -= len(chunk)

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from agentcore._atomic import atomic_copy_head
+
 __all__ = ["BlockLexicon", "term_map"]
 
 # BM25's term-frequency saturation; blocks have one length, so its length norm is moot
@@ -116,11 +118,15 @@ class BlockLexicon:
         pairs = np.unique(blocks.astype(np.int64) * width + self._folded[known])
         self._df = np.bincount(pairs % width, minlength=width).astype(np.int32)
 
+    def _bytes(self) -> int:
+        """Bytes of the file the persisted blocks fill."""
+        return self.n_persisted * self.block * 4
+
     def persist(self, *, sync: bool = True) -> None:
         """Append the blocks not yet in the file (``sync``: and fsync it)."""
         if self.n_blocks > self.n_persisted:
             with open(self.path, "r+b" if self.path.exists() else "wb") as fh:
-                fh.seek(self.n_persisted * self.block * 4)
+                fh.seek(self._bytes())
                 fh.write(
                     self._ids[self.n_persisted * self.block : self.n_blocks * self.block].tobytes()
                 )
@@ -143,7 +149,7 @@ class BlockLexicon:
             self.complete = True
         else:
             self._ids = np.full(n_blocks * self.block, -1, dtype=np.int32)
-            self.complete = n_blocks == 0
+            self.complete = False
         self._recount()
 
     def copy_to(self, path: Path, *, move: bool) -> None:
@@ -153,7 +159,7 @@ class BlockLexicon:
             if move:
                 shutil.move(str(self.path), path)
             else:
-                shutil.copyfile(self.path, path)
+                atomic_copy_head(self.path, path, self._bytes())
         self.path = path
 
     def fork(self, path: Path) -> BlockLexicon:
@@ -167,8 +173,7 @@ class BlockLexicon:
         twin.n_blocks = self.n_blocks
         twin.complete = self.complete
         if self.n_persisted:  # the blocks on disk (the rest goes on in RAM, as in this one)
-            with open(self.path, "rb") as fin, open(path, "wb") as fout:
-                fout.write(fin.read(self.n_persisted * self.block * 4))
+            atomic_copy_head(self.path, path, self._bytes())
             twin.n_persisted = self.n_persisted
         return twin
 

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agentcore._atomic import atomic_open
+from agentcore._atomic import atomic_copy_head
 from agentcore.core.lexicon import BlockLexicon
 from agentcore.core.loader import cpu_has_bf16
 from agentcore.core.rope import Rotary
@@ -709,7 +709,7 @@ class EvictedStore:
             elif self._remove_own_dir is not None:  # the private folder: nobody else reads it
                 shutil.move(str(s.path), dest)
             else:
-                _copy_head(s.path, dest, s.n_persisted * s.record)
+                atomic_copy_head(s.path, dest, s.n_persisted * s.record)
             s.path = dest
             s._map = None
         self.lexicon.copy_to(target / _LEXICON_FILE, move=self._remove_own_dir is not None)
@@ -726,7 +726,7 @@ class EvictedStore:
         twin._back = self._back
         for mine, theirs in zip(self.layers, twin.layers, strict=True):
             if mine.n_persisted:
-                _copy_head(mine.path, theirs.path, mine.n_persisted * mine.record)
+                atomic_copy_head(mine.path, theirs.path, mine.n_persisted * mine.record)
             theirs.ram = dict(mine.ram)
             theirs.n_blocks = mine.n_blocks
             theirs.n_persisted = mine.n_persisted
@@ -825,15 +825,3 @@ class EvictedStore:
                 self._append_index(p, store.get(b)[0].to(torch.bfloat16))
             if self._pending_k[p]:
                 self._append_index(p, self._pending_k[p][0].to(torch.bfloat16))
-
-
-def _copy_head(src: Path, dest: Path, nbytes: int) -> None:
-    """Copy the first ``nbytes`` of ``src`` over ``dest`` atomically."""
-    with open(src, "rb") as fin, atomic_open(dest) as fout:
-        left = nbytes
-        while left > 0:
-            chunk = fin.read(min(left, 1 << 24))
-            if not chunk:
-                break
-            fout.write(chunk)
-            left -= len(chunk)
