@@ -93,6 +93,7 @@ def time_selection(store: EvictedStore, arm: str, config: RecallConfig) -> float
     dtype, every_key = ARMS[arm]
     recall._score_dtype = lambda: dtype  # type: ignore[assignment]
     store.config = dataclasses.replace(config, shortlist=None) if every_key else config
+    store._baseline_memo.clear()  # a new question's selection computes its baseline too
     t0 = time.perf_counter()
     store.plan(full=True)
     return time.perf_counter() - t0
