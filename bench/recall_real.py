@@ -101,15 +101,42 @@ def needle_count(family: str) -> int:
     return {"single": 3, "multikey": 4, "multivalue": 3, "multiquestion": 3}[family]
 
 
-def ask(base: Session, question: str) -> str:
-    """The reply to ``question`` as a new user turn on a fork of ``base``."""
+def ask(base: Session, question: str, answers: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
+    """The reply to ``question`` as a new user turn on a fork of ``base``, and where the
+    selection put the ``answers`` (:func:`answer_trace`)."""
     run = base.fork()
     try:
         run.append_messages([{"role": "user", "content": question + ASK}])
         out = run.generate(SamplingParams(max_tokens=ANSWER_TOKENS))
-        return out.text
+        return out.text, answer_trace(run, answers)
     finally:
         run.close()
+
+
+def answer_trace(run: Session, answers: Sequence[str]) -> dict[str, Any]:
+    """Whether the question's answer had left the window, and if so its block's rank among the
+    candidates of the question's selection (0 = best; None: not among them) and whether the
+    question recalled at all (the evidence gate): a wrong reply with the block recalled is the
+    model's miss, not the selection's. Empty without recall."""
+    store = run.extensions.get("recall")
+    if store is None:
+        return {}
+    codec = run.engine.codec
+    blocks = sorted(
+        {
+            b
+            for a in answers
+            for text in (" " + a, a)
+            for b in store.blocks_holding(codec.encode(text))
+        }
+    )
+    ranks = [store.candidates.index(b) for b in blocks if b in store.candidates]
+    return {
+        "answer_evicted": bool(blocks),
+        "answer_rank": min(ranks) if ranks else None,
+        "recalled": store.points_back(),
+        "evidence": store.evidence,
+    }
 
 
 def read_and_ask(
@@ -123,7 +150,7 @@ def read_and_ask(
     read_s = time.perf_counter() - t0
     rows = []
     for q in case.questions:
-        reply = ask(s, q.text)
+        reply, trace = ask(s, q.text, q.answers)
         rows.append(
             {
                 "question": q.text,
@@ -131,6 +158,7 @@ def read_and_ask(
                 "reply": reply,
                 "score": score(reply, q.answers, q.distractors),
                 "tokens": s.n_tokens,
+                **trace,
             }
         )
     s.close()
@@ -298,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--arms",
         default="inside,recall",
-        help="inside,recall[,always,block,plain,exact,window,server,agent]",
+        help="inside,recall[,always,block,plain,exact,noprobe,inline,window,server,agent]",
     )
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
@@ -357,6 +385,16 @@ def main(argv: list[str] | None = None) -> int:
             streaming=streaming,
             keep_token_ids=False,
             recall=dataclasses.replace(recall_cfg, shortlist=None),
+        ),
+        "noprobe": SessionConfig(
+            streaming=streaming,
+            keep_token_ids=False,
+            recall=dataclasses.replace(recall_cfg, probe="none"),
+        ),
+        "inline": SessionConfig(
+            streaming=streaming,
+            keep_token_ids=False,
+            recall=dataclasses.replace(recall_cfg, probe="inline"),
         ),
         "window": SessionConfig(streaming=streaming, keep_token_ids=False),
         "inside": SessionConfig(streaming=streaming, keep_token_ids=False),
@@ -507,7 +545,7 @@ a ~{INSIDE_TOKENS}-token passage (chat family: a ~{2 * INSIDE_TOKENS}-token chat
 window. Cells: mean score (questions). Machine: {machine()}. Took {elapsed / 60:.1f} min.
 
 {markdown_table(headers, table)}
-"""
+{found_lines(rows, arms, recall_cfg.top_k)}"""
     raw = {
         "machine": machine(),
         "args": vars(args),
@@ -517,6 +555,31 @@ window. Cells: mean score (questions). Machine: {machine()}. Took {elapsed / 60:
         "elapsed_s": elapsed,
     }
     return md, raw
+
+
+def found_lines(rows: list[dict[str, Any]], arms: list[str], top_k: int) -> str:
+    """Per recall arm: of the questions whose answer had left the window, how many had its
+    block ranked first by the question's selection, how many among its best ``top_k // 2``
+    (each best block comes back with its successor, so those are recalled unless the evidence
+    gate closed), and how many of those recalled the model answered."""
+    lines = []
+    sure = max(1, top_k // 2)
+    for a in arms:
+        out = [r for r in rows if r["arm"] == a and r.get("answer_evicted")]
+        if not out:
+            continue
+        first = sum(r["answer_rank"] == 0 for r in out)
+        top = [r for r in out if r["answer_rank"] is not None and r["answer_rank"] < sure]
+        recalled = [r for r in top if r["recalled"]]
+        right = sum(r["score"] for r in recalled)
+        lines.append(
+            f"- {a}: of {len(out)} questions whose answer had left the window, its block ranked "
+            f"first for {first}, in the best {sure} for {len(top)}; recalled (the gate open) for "
+            f"{len(recalled)}, of which the model answered {right:g}."
+        )
+    if not lines:
+        return ""
+    return "\nSelection (`answer_rank` in the JSON):\n\n" + "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

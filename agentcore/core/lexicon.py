@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +203,20 @@ class BlockLexicon:
         per_block = np.bincount(pairs // q.size, weights=score, minlength=n)
         top = np.argsort(-per_block, kind="stable")[:k]
         return [int(b) for b in top if per_block[b] > 0]
+
+    def blocks_holding(self, run: Sequence[int], n_blocks: int) -> list[int]:
+        """The blocks of the first ``n_blocks`` where the token ids ``run`` occur in a row (a
+        run crossing a block boundary counts for the block it starts in), in stream order;
+        none where the ids are unknown (a store restored without them)."""
+        n = min(n_blocks, self.n_blocks) * self.block
+        want = np.asarray(run, dtype=np.int32)
+        if want.size == 0 or want.size > n or not self.complete:
+            return []
+        ids = self._ids[:n]
+        starts = np.flatnonzero(ids[: n - want.size + 1] == want[0])
+        for j in range(1, want.size):
+            starts = starts[ids[starts + j] == want[j]]
+        return sorted({int(i) // self.block for i in starts})
 
 
 def _grown(a: np.ndarray, size: int) -> np.ndarray:

@@ -46,6 +46,19 @@ def test_the_block_sharing_rare_words_comes_first(tmp_path: Path) -> None:
     assert 77 not in lex.shortlist(query, 50, 10)
 
 
+def test_blocks_holding_a_run_of_ids(tmp_path: Path) -> None:
+    """Where a fact went: the blocks whose ids hold a run in order, a run across a boundary
+    counted for the block it starts in; none for ids out of order or past ``n_blocks``."""
+    lex = BlockLexicon(tmp_path / "tokens.i32", 4)
+    for b in ([1, 2, 3, 4], [5, 7000, 7001, 6], [8, 9, 7000, 7001], [7002, 10, 11, 12]):
+        lex.add(np.array(b, np.int32))
+    assert lex.blocks_holding([7000, 7001], lex.n_blocks) == [1, 2]
+    assert lex.blocks_holding([7000, 7001, 7002], lex.n_blocks) == [2]  # across 2 -> 3
+    assert lex.blocks_holding([7001, 7000], lex.n_blocks) == []
+    assert lex.blocks_holding([7000, 7001], 2) == [1]
+    assert lex.blocks_holding([], lex.n_blocks) == []
+
+
 def test_folded_terms_match_across_case_and_space(tmp_path: Path) -> None:
     terms = np.arange(100, dtype=np.int32)
     terms[60] = terms[40]  # say id 60 is " Paris" and id 40 "paris"
