@@ -61,16 +61,6 @@ def arm_configs(engine: Engine, window: int) -> dict[str, SessionConfig]:
             keep_token_ids=False,
             recall=engine.recall_config(host_blocks=1 << 20),
         ),
-        "recall-noprobe": SessionConfig(  # the question read without a probe forward first
-            streaming=streaming,
-            keep_token_ids=False,
-            recall=engine.recall_config(host_blocks=1 << 20, probe="none"),
-        ),
-        "recall-inline": SessionConfig(  # the question selects in its own forward
-            streaming=streaming,
-            keep_token_ids=False,
-            recall=engine.recall_config(host_blocks=1 << 20, probe="inline"),
-        ),
     }
     for update in ("linear", "delta"):
         arms[f"infini-{update}"] = SessionConfig(

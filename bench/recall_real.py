@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--arms",
         default="inside,recall",
-        help="inside,recall[,always,block,plain,exact,noprobe,inline,window,server,agent]",
+        help="inside,recall[,always,block,plain,exact,window,server,agent]",
     )
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
@@ -385,16 +385,6 @@ def main(argv: list[str] | None = None) -> int:
             streaming=streaming,
             keep_token_ids=False,
             recall=dataclasses.replace(recall_cfg, shortlist=None),
-        ),
-        "noprobe": SessionConfig(
-            streaming=streaming,
-            keep_token_ids=False,
-            recall=dataclasses.replace(recall_cfg, probe="none"),
-        ),
-        "inline": SessionConfig(
-            streaming=streaming,
-            keep_token_ids=False,
-            recall=dataclasses.replace(recall_cfg, probe="inline"),
         ),
         "window": SessionConfig(streaming=streaming, keep_token_ids=False),
         "inside": SessionConfig(streaming=streaming, keep_token_ids=False),

@@ -154,9 +154,6 @@ class StreamingCache:
         self._since_refresh = 0
         self._reselect = False  # a decode step is due to score every block (after new input)
         self._probed = False  # the last forward was a probe of the chunk that comes next
-        # blocks the last chunk of new input chose inline (read only by the layers above the
-        # selection): the first decode step loads them in every layer
-        self._inline_blocks: list[int] | None = None
         self._bias_cache: dict[int, torch.Tensor] = {}
         self._step: _StepPlan | None = None
         self._groups = 1  # query heads per KV head; set by the model core
@@ -199,32 +196,22 @@ class StreamingCache:
         return n * self.recall.config.block_size
 
     # ------------------------------------------------------------------ per forward
-    def probe_mode(self, n_new: int) -> str | None:
-        """How the last chunk of new input picks its blocks (``RecallConfig.probe``: "dry" or
-        "inline", see :meth:`begin`), or None where it does not: recall is off, the chunk is
-        one token, or the store holds no more blocks than it recalls (the choice is moot)."""
-        if self.recall is None or n_new < 2 or self.recall.n_blocks <= self.recall.config.top_k:
-            return None
-        mode = self.recall.config.probe
-        return mode if mode != "none" else None
+    def wants_probe(self, n_new: int) -> bool:
+        """Whether the last chunk of new input should first be probed (see :meth:`begin`):
+        recall is on and there are more blocks than it recalls, so the choice matters."""
+        return (
+            self.recall is not None
+            and n_new > 1
+            and self.recall.n_blocks > self.recall.config.top_k
+        )
 
-    def begin(
-        self,
-        n_new: int,
-        *,
-        probe: bool = False,
-        inline: bool = False,
-        ids: torch.Tensor | None = None,
-    ) -> None:
+    def begin(self, n_new: int, *, probe: bool = False, ids: torch.Tensor | None = None) -> None:
         """Plan a forward of ``n_new`` tokens: positions, rotations and masks for all layers.
 
         ``probe``: a dry forward that only lets the recall store see the chunk's queries (the
         model stops it after the last probe layer); it writes nothing and :meth:`end` commits
         nothing. The forward of the same chunk that follows then recalls the blocks those
         queries choose, so a question is read with the facts it asks about in view.
-        ``inline``: the last chunk of new input selects in its own forward instead (no probe):
-        the layers up to the last probe layer read sinks + window, the model then calls
-        :meth:`select_inline`, and the layers above read the chosen blocks.
         ``ids``: the ``[n_new]`` token ids read, for the recall store's words (its shortlist).
         """
         cfg = self.config
@@ -248,7 +235,7 @@ class StreamingCache:
             for listener in self.listeners:
                 listener.on_evict_layers(k_ev, v_ev, plan.evicted_pos)
         chosen = self._select_for_input(n_new)
-        r = 0 if inline else self._recall_tokens()
+        r = self._recall_tokens()
         plan.n_recall = r
         if n_new == 1:
             plan.decode = True
@@ -270,10 +257,7 @@ class StreamingCache:
             if refresh and self.recall is not None:
                 # the first step after new input scores every block with the latest queries
                 # (the question just asked); later refreshes re-rank the candidates it kept
-                if chosen is None and self._inline_blocks is not None:
-                    chosen = self._inline_blocks  # the new input's own selection, every layer
                 plan.blocks = chosen if chosen is not None else self.recall.plan(full=False)
-                self._inline_blocks = None
                 pos = self._cf_positions(cfg.n_sink, r, self._lift)
                 plan.freqs_refresh = self.rotary.freqs(pos + frame, self.device)
             if not refresh and n_cf and frame != self._cf_offset:
@@ -282,12 +266,8 @@ class StreamingCache:
                 plan.bias = self._decode_bias(r)
         else:
             plan.decode = False
-            self._inline_blocks = None  # new input: what an earlier one chose is moot
             plan.dry = probe
             plan.observed = self._probed  # the probe saw this chunk's queries
-            plan.inline = inline
-            if inline and self.recall is not None:
-                self.recall.mark_input(p0)
             if r and self.recall is not None:
                 if chosen is not None:  # chosen with all of them
                     plan.blocks = chosen
@@ -299,8 +279,7 @@ class StreamingCache:
             # the last chunk of new input (probed) reads the recalled span as recent context,
             # as decode does; the chunks of a long text before it read it as the oldest context
             # (right before the window), where it helps the next-token loss most
-            lift = self._lift if (probe or self._probed or inline) else 0
-            plan.lift = lift
+            lift = self._lift if (probe or self._probed) else 0
             self._probed = probe
             plan.freqs_cache = self.rotary.freqs(self.cache_position(positions, r), self.device)
             plan.n_old_sinks = self.n_sinks_filled
@@ -377,22 +356,6 @@ class StreamingCache:
         self._recalling = self.recall.points_back()
         return chosen
 
-    def select_inline(self) -> None:
-        """The selection of an ``inline`` forward (see :meth:`begin`), called after its last
-        probe layer: the blocks the chunk's queries choose (if it points back at any) are read
-        by the layers above, placed as for a probed chunk."""
-        plan = self._step
-        assert plan is not None and plan.inline and self.recall is not None
-        chosen = self.recall.plan(full=True)
-        self._recalling = self.recall.points_back()
-        r = self._recall_tokens()
-        if not r:
-            return
-        plan.blocks, plan.n_recall = chosen, r
-        plan.freqs_cache = self.rotary.freqs(self.cache_position(plan.positions, r), self.device)
-        cf_pos = self._cf_positions(plan.n_old_sinks, r, plan.lift)
-        plan.freqs_cf = self.rotary.freqs(cf_pos, self.device)
-
     def _cf_positions(self, n_sinks: int, r: int, lift: int) -> torch.Tensor:
         """Cache-frame positions of the first ``n_sinks`` sinks and ``r`` recalled tokens: the
         recalled span starts ``lift`` positions above the last sink slot."""
@@ -443,10 +406,7 @@ class StreamingCache:
             self.n_recalled = plan.n_recall
             self._cf_offset = plan.cf_offset
         elif not plan.decode and plan.n_recall:
-            # an inline selection staged the blocks in the layers above it only: none counts as
-            # recalled until the first decode step loads them in every layer
-            self.n_recalled = 0 if plan.inline else plan.n_recall
-            self._inline_blocks = list(plan.blocks) if plan.inline else None
+            self.n_recalled = plan.n_recall
             self._cf_offset = None  # the decode path re-rotates before its first use
             self._since_refresh = 0
         elif not plan.decode and not self._recalling:
@@ -454,7 +414,7 @@ class StreamingCache:
         if not plan.decode and self.recall is not None:
             # new input: the next decode step selects afresh, unless this chunk already
             # selected with its own queries (it was probed)
-            self._reselect = not (plan.observed or plan.inline)
+            self._reselect = not plan.observed
         self._step = None
 
     # ------------------------------------------------------------------ phases
@@ -618,7 +578,6 @@ class StreamingCache:
             ring_rot[:, :, :, slots] = Rotary.rotate(self.ring_k_raw[:, :, :, slots], f)
         self.att_k[:, :, :, self.ring0 :] = ring_rot
         self.n_recalled = 0  # recalled blocks are re-selected on the next forward
-        self._inline_blocks = None
         self._since_refresh = 0
         self._reselect = True  # the first decode step scores every block
         self._cf_offset = None
@@ -853,8 +812,6 @@ class _StepPlan:
     blocks: list[int] = dataclasses.field(default_factory=list)  # recalled blocks (all layers)
     dry: bool = False  # a probe: attend, let recall observe the queries, store nothing
     observed: bool = False  # recall already saw this chunk's queries (in its probe)
-    inline: bool = False  # selects in this forward, after the last probe layer (select_inline)
-    lift: int = 0  # where the recalled span sits (see StreamingCache._cf_positions)
     refresh: bool = False
     cf_offset: int = 0
     freqs_refresh: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))

@@ -476,16 +476,10 @@ class CoreModel(nn.Module):
 
     @torch.inference_mode()
     def forward(
-        self,
-        ids: torch.Tensor,
-        cache: StreamingCache,
-        logits: str = "last",
-        select_at: int | None = None,
+        self, ids: torch.Tensor, cache: StreamingCache, logits: str = "last"
     ) -> torch.Tensor:
-        """``ids: [B,T]`` (T <= chunk_size) -> logits ``[B,T,V]`` (``"all"``) or ``[B,1,V]`` (``"last"``).
-        ``select_at``: the recall store selects inline after that layer (see
-        :meth:`StreamingCache.begin`)."""
-        return self.forward_hidden(ids, cache, logits, select_at=select_at)
+        """``ids: [B,T]`` (T <= chunk_size) -> logits ``[B,T,V]`` (``"all"``) or ``[B,1,V]`` (``"last"``)."""
+        return self.forward_hidden(ids, cache, logits)
 
     @torch.inference_mode()
     def probe(self, ids: torch.Tensor, cache: StreamingCache) -> None:
@@ -501,12 +495,9 @@ class CoreModel(nn.Module):
         cache: StreamingCache | Sequence[StreamingCache],
         logits: str = "last",
         probe_until: int | None = None,
-        select_at: int | None = None,
     ) -> torch.Tensor:
         """The forward pass without the inference-mode guard (training wraps it with grads).
         ``probe_until``: a dry probe forward that stops after that layer (see :meth:`probe`).
-        ``select_at``: the new input's last chunk selects its recalled blocks after that layer
-        and the layers above read them (one cache only; see :meth:`StreamingCache.begin`).
         ``cache``: one cache for the whole batch, or one per row of ``ids`` (sessions of their
         own, batched: projections and MLP run on every row at once, attention row by row)."""
         eps = self.dims.rms_eps
@@ -514,15 +505,8 @@ class CoreModel(nn.Module):
         if self.embed_scale != 1.0:
             x = x * self.embed_scale
         caches = [cache] if isinstance(cache, StreamingCache) else list(cache)
-        if select_at is not None and len(caches) != 1:
-            raise ValueError("an inline selection needs one cache")
         for j, c in enumerate(caches):  # one cache per row, or one for the batch (row 0 read)
-            c.begin(
-                ids.shape[1],
-                probe=probe_until is not None,
-                inline=select_at is not None,
-                ids=ids[min(j, len(ids) - 1)],
-            )
+            c.begin(ids.shape[1], probe=probe_until is not None, ids=ids[min(j, len(ids) - 1)])
         b, t, _ = x.shape
         # several sessions' decode steps: their attention in one call where they allow it
         grouped = len(caches) > 1 and probe_until is None and self.group_keys > 0
@@ -544,8 +528,6 @@ class CoreModel(nn.Module):
                 )
             if i == probe_until:
                 break
-            if i == select_at:
-                caches[0].select_inline()
             x = x + linear(a.transpose(1, 2).reshape(b, t, -1), layer.w_o, layer.b_o)
             x = x + layer.mlp(x)
         if group is not None:
@@ -613,12 +595,9 @@ class CoreModel(nn.Module):
             is_last = s + size >= n
             mode = "all" if logits == "all" else ("last" if is_last else "none")
             with lock if lock is not None else nullcontext():
-                probe = cache.probe_mode(chunk.shape[1]) if is_last else None
-                if probe == "dry":
+                if is_last and cache.wants_probe(chunk.shape[1]):
                     self.probe(chunk, cache)  # the new input's end (a question) picks the recall
-                assert cache.recall is not None or probe is None
-                at = max(cache.recall.probes) if probe == "inline" and cache.recall else None
-                out = self.forward(chunk, cache, logits=mode, select_at=at)
+                out = self.forward(chunk, cache, logits=mode)
             if logits == "all":
                 outs.append(out.cpu())
             elif is_last:

@@ -104,13 +104,6 @@ class RecallConfig:
     query_window: int = 64  # latest queries per probe layer a full selection scores with
     chunk_queries: int = 8  # of those, the ones a chunk of a long prompt selects with (cheaper)
     probe_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)  # probe layers, as depth fractions
-    # how the last chunk of new input (a question) picks the blocks it is read with:
-    # "dry": a dry forward up to the last probe layer first, then the chunk's forward reads the
-    # chosen blocks in every layer; "inline": the chunk's own forward reads sinks + window up
-    # to the last probe layer, selects there and reads the blocks in the layers above (no
-    # second pass; the reply reads them in every layer); "none": the chunk reads the blocks the
-    # queries before it chose, and its reply's first step selects with its queries
-    probe: str = "dry"
     # positions between the newest token and the end of the recalled span: the span reads as
     # recent context (None: right before the window, as the oldest context; on prose a small
     # model then ignores what it recalled: bench/recall_real.py, docs/long-memory.md)
@@ -167,10 +160,6 @@ class RecallConfig:
         if not self.probe_fractions or not all(0 <= f < 1 for f in self.probe_fractions):
             raise ValueError(
                 f"RecallConfig.probe_fractions must be fractions in [0, 1), got {self.probe_fractions}"
-            )
-        if self.probe not in ("dry", "inline", "none"):
-            raise ValueError(
-                f"RecallConfig.probe must be 'dry', 'inline' or 'none', got {self.probe!r}"
             )
         if self.contrast_unit not in ("token", "block"):
             raise ValueError(

@@ -269,90 +269,6 @@ def test_every_layer_recalls_the_blocks_the_forward_planned(
         assert len(group[0][1]) == min(RECALL_RAM.top_k, store.n_blocks)
 
 
-def test_an_inline_question_reads_its_blocks_above_the_last_probe_layer(
-    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``probe="inline"``: the question's own forward reads sinks + window up to the last probe
-    layer, selects there with its queries (no dry forward, one full selection), and the layers
-    above read the chosen blocks; the reply's first step loads the same blocks in every layer
-    without selecting again."""
-    cfg = dataclasses.replace(
-        RECALL_RAM, probe="inline", evidence_to_recall=None, probe_fractions=(0.25,)
-    )
-    s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
-    ids = torch.randint(0, 256, (400,), generator=torch.Generator().manual_seed(8)).tolist()
-    s.append_tokens(ids)
-    store = s.extensions["recall"]
-    n_layers = tiny_engine.core.dims.n_layers
-    last_probe = max(store.probes)
-    assert last_probe < n_layers - 1  # some layers lie above it
-    seen: list[tuple[int, tuple[int, ...]]] = []
-    full: list[bool] = []
-    real_gather, real_plan = EvictedStore.gather, EvictedStore.plan
-
-    def gather(self: EvictedStore, layer: int, blocks: list[int], *a: Any) -> Any:
-        seen.append((layer, tuple(blocks)))
-        return real_gather(self, layer, blocks, *a)
-
-    def plan(self: EvictedStore, **kw: Any) -> list[int]:
-        if kw["full"]:
-            full.append(kw.get("n_queries") is None)  # True: with the question's queries
-        return real_plan(self, **kw)
-
-    monkeypatch.setattr(EvictedStore, "gather", gather)
-    monkeypatch.setattr(EvictedStore, "plan", plan)
-    dry_forwards: list[int] = []
-    monkeypatch.setattr(CoreModel, "probe", lambda *a: dry_forwards.append(1))
-    s.append_tokens(ids[:20])  # the question: one chunk
-    assert not dry_forwards
-    assert full == [True]  # one selection, with the question's queries
-    chosen = seen[0][1]
-    assert [layer for layer, _ in seen] == list(range(last_probe + 1, n_layers))
-    assert {blocks for _, blocks in seen} == {chosen} and len(chosen) == RECALL_RAM.top_k
-    assert s.cache.n_recalled == 0  # staged in the upper layers only
-    seen.clear()
-    s.generate(SamplingParams(max_tokens=1, stop_token_ids=()))
-    assert full == [True]  # the reply did not select again
-    assert seen == [(layer, chosen) for layer in range(n_layers)]
-    assert s.cache.n_recalled == cfg.recalled_tokens
-
-
-def test_an_inline_question_that_points_back_at_nothing_reads_the_window_alone(
-    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Below ``evidence_to_recall`` the inline question and its reply read no recalled slot."""
-    cfg = dataclasses.replace(RECALL_RAM, probe="inline", evidence_to_recall=1e9)
-    s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
-    ids = torch.randint(0, 256, (400,), generator=torch.Generator().manual_seed(8)).tolist()
-    s.append_tokens(ids)
-    seen: list[int] = []
-    real_gather = EvictedStore.gather
-
-    def gather(self: EvictedStore, layer: int, *a: Any) -> Any:
-        seen.append(layer)
-        return real_gather(self, layer, *a)
-
-    monkeypatch.setattr(EvictedStore, "gather", gather)
-    s.append_tokens(ids[:20])
-    s.generate(SamplingParams(max_tokens=3, stop_token_ids=()))
-    assert seen == [] and s.cache.n_recalled == 0
-
-
-def test_inline_equals_a_dry_probe_where_nothing_is_recalled(tiny_engine: Engine) -> None:
-    """With no recalled blocks read (the gate closed), an inline question is the plain forward
-    a dry probe's session also runs: the same logits, the same reply."""
-    ids = torch.randint(0, 256, (400,), generator=torch.Generator().manual_seed(3)).tolist()
-    replies = []
-    for mode in ("dry", "inline"):
-        cfg = dataclasses.replace(RECALL_RAM, probe=mode, evidence_to_recall=1e9)
-        s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
-        s.append_tokens(ids)
-        s.append_tokens(ids[:20])
-        replies.append((s.next_logits.clone(), s.generate(SamplingParams(max_tokens=5)).token_ids))
-    assert torch.equal(replies[0][0], replies[1][0])
-    assert replies[0][1] == replies[1][1]
-
-
 def test_the_question_picks_the_blocks(tiny_hf: Any) -> None:
     """The first decode step after new input scores every block with the latest queries: a
     question carrying a needle's keys brings the needle's block back, and the cheap re-rankings
@@ -529,8 +445,6 @@ def test_store_rejects_bad_config() -> None:
         RecallConfig(top_k=0)
     with pytest.raises(ValueError, match="contrast_unit must be 'token' or 'block'"):
         RecallConfig(contrast_unit="head")
-    with pytest.raises(ValueError, match="probe must be 'dry', 'inline' or 'none', got 'wet'"):
-        RecallConfig(probe="wet")
 
 
 def test_save_restore_round_trips_the_store(tiny_engine: Engine, tmp_path: Path) -> None:
