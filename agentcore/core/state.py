@@ -33,7 +33,7 @@ import zlib
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import torch
 
@@ -61,6 +61,9 @@ FORMAT_VERSION = 2  # 1: one file holding everything (still read)
 _FRAME = struct.Struct("<II")  # a record's payload length and CRC-32
 _MIN_JOURNAL = 4 << 20  # a journal may grow to this or the base's size before compaction
 _INT_OF_SIZE = {2: torch.int16, 4: torch.int32, 8: torch.int64}  # array item size -> dtype
+
+
+_C = TypeVar("_C")
 
 
 class SessionStateError(RuntimeError):
@@ -330,6 +333,23 @@ def read_header(path: Path) -> dict[str, Any]:
     return header
 
 
+def _saved_config(cls: type[_C], fields: dict[str, Any], path: Path) -> _C:
+    """``cls(**fields)``, a configuration a session was saved with; a field this version does
+    not know (a file written by a newer agentcore) or a value it rejects is a
+    :class:`SessionStateError` naming it."""
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise SessionStateError(
+            f"{path} was saved with {cls.__name__} field(s) {unknown} this agentcore does not "
+            f"know (written by a newer version?); it knows {sorted(known)}"
+        )
+    try:
+        return cls(**fields)
+    except (TypeError, ValueError) as e:
+        raise SessionStateError(f"{path}: the saved {cls.__name__} is invalid: {e}") from e
+
+
 def load_session(engine: SessionHost, path: Path) -> Session:
     """The session saved at ``path``: its base, then every intact journal record of that base."""
 
@@ -349,9 +369,9 @@ def load_session(engine: SessionHost, path: Path) -> Session:
             f"{engine.fingerprint()!r}. Load the same model to resume this session."
         )
     payload = torch.load(io.BytesIO(raw[newline + 1 :]), weights_only=True)
-    streaming = StreamingConfig(**payload["streaming"])
-    recall = RecallConfig(**payload["recall"]) if payload.get("recall") else None
-    infini = InfiniConfig(**payload["infini"]) if payload.get("infini") else None
+    streaming = _saved_config(StreamingConfig, payload["streaming"], path)
+    recall = _saved_config(RecallConfig, payload["recall"], path) if payload.get("recall") else None
+    infini = _saved_config(InfiniConfig, payload["infini"], path) if payload.get("infini") else None
     defaults = SessionConfig()
     config = SessionConfig(
         streaming=streaming,

@@ -384,6 +384,29 @@ def test_restore_rejects_other_files(tiny_engine: Engine, tmp_path: Path) -> Non
         tiny_engine.restore_session(tmp_path / "missing.session")
 
 
+def test_restore_names_a_saved_setting_it_does_not_know(
+    tiny_engine: Engine, tmp_path: Path
+) -> None:
+    """A file written by a newer version (a config field this one lacks) or with a rejected
+    value fails with the field's name, not a TypeError from deep inside; the file is kept."""
+    s = tiny_engine.new_session(CFG)
+    s.append_text("a session from elsewhere")
+    path = s.save(tmp_path / "new.session")
+    header, payload = _payload(path)
+    for change, message in (
+        ({"warp": 9}, r"StreamingConfig field\(s\) \['warp'\] this agentcore does not know"),
+        ({"window": -5}, r"the saved StreamingConfig is invalid: .*window"),
+    ):
+        edited = {**payload, "streaming": {**payload["streaming"], **change}}
+        body = io.BytesIO()
+        torch.save(edited, body)
+        path.write_bytes(header + b"\n" + body.getvalue())
+        before = path.read_bytes()
+        with pytest.raises(SessionStateError, match=message):
+            tiny_engine.restore_session(path)
+        assert path.read_bytes() == before
+
+
 def test_save_is_atomic_when_killed(tiny_engine: Engine, tmp_path: Path) -> None:
     """A process killed in the middle of saving leaves the previous state readable."""
     s = tiny_engine.new_session(CFG)
