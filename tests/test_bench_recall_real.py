@@ -1,0 +1,94 @@
+"""``bench/recall_real.py`` says where each answer went: evicted or not, its block's rank."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from agentcore.core.cache import StreamingConfig
+from agentcore.core.engine import Engine
+from agentcore.core.recall import RecallConfig
+from agentcore.core.session import SessionConfig
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+STREAM = StreamingConfig(n_sink=4, window=200, chunk_size=30)
+RECALL = RecallConfig(block_size=16, top_k=2, candidates=4, host_blocks=1000)
+
+
+@pytest.fixture(scope="module")
+def recall_real() -> ModuleType:
+    sys.path.insert(0, str(BENCH))
+    try:
+        import recall_real as module
+    finally:
+        sys.path.remove(str(BENCH))
+    return module
+
+
+def test_the_trace_finds_the_answer_block_and_its_rank(
+    recall_real: ModuleType, tiny_engine: Engine
+) -> None:
+    """An answer told early leaves the window: the trace finds its block and ranks it among
+    the question selection's candidates (or None); an answer still in the window, or never
+    told, is not evicted; a session without recall has no trace."""
+    s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=RECALL))
+    filler = "and so the day went on. " * 30
+    s.append_text("The code of the blue door is QX7194. " + filler)
+    reply, trace = recall_real.ask(s, "What is the code of the blue door?", ["QX7194"])
+    assert isinstance(reply, str)
+    assert trace["answer_evicted"] is True and isinstance(trace["recalled"], bool)
+    run = s.fork()  # the same question again, the trace read against the selection itself
+    run.append_messages([{"role": "user", "content": "What is the code of the blue door?"}])
+    store = run.extensions["recall"]
+    held = store.blocks_holding(tiny_engine.codec.encode(" QX7194"))
+    assert held and max(held) < store.n_blocks
+    ranks = [store.candidates.index(b) for b in held if b in store.candidates]
+    assert recall_real.answer_trace(run, ["QX7194"])["answer_rank"] == (
+        min(ranks) if ranks else None
+    )
+    run.close()
+    s.append_text("The red door's code is RD5521. ")  # still in the window when asked
+    _, recent = recall_real.ask(s, "And the red door?", ["RD5521"])
+    assert recent["answer_evicted"] is False and recent["answer_rank"] is None
+    _, never = recall_real.ask(s, "And the green door?", ["GR0000"])
+    assert never["answer_evicted"] is False
+    plain = tiny_engine.new_session(SessionConfig(streaming=STREAM))
+    plain.append_text("The code is QX7194.")
+    assert recall_real.ask(plain, "The code?", ["QX7194"])[1] == {}
+
+
+def test_the_report_counts_ranks_gate_and_answers(recall_real: ModuleType) -> None:
+    rows = [
+        {"arm": "recall", "answer_evicted": True, "answer_rank": 0, "recalled": True, "score": 1.0},
+        {"arm": "recall", "answer_evicted": True, "answer_rank": 3, "recalled": False, "score": 0},
+        {
+            "arm": "recall",
+            "answer_evicted": True,
+            "answer_rank": None,
+            "recalled": True,
+            "score": 0,
+        },
+        {
+            "arm": "recall",
+            "answer_evicted": False,
+            "answer_rank": None,
+            "recalled": True,
+            "score": 1,
+        },
+        {"arm": "exact", "answer_evicted": True, "answer_rank": 9, "recalled": True, "score": 0.5},
+        {"arm": "inside", "score": 1.0},
+    ]
+    text = recall_real.found_lines(rows, ["inside", "recall", "exact"], top_k=8)
+    assert (
+        "- recall: of 3 questions whose answer had left the window, its block ranked first for 1, in the best 4 for 2; recalled (the gate open) for 1, of which the model answered 1."
+        in text
+    )
+    assert (
+        "- exact: of 1 questions whose answer had left the window, its block ranked first for 0, in the best 4 for 0; recalled (the gate open) for 0, of which the model answered 0."
+        in text
+    )
+    assert "inside" not in text
+    assert recall_real.found_lines(rows[-1:], ["inside"], top_k=8) == ""
