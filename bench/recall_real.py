@@ -115,25 +115,30 @@ def ask(base: Session, question: str, answers: Sequence[str] = ()) -> tuple[str,
 
 def answer_trace(run: Session, answers: Sequence[str]) -> dict[str, Any]:
     """Whether the question's answer had left the window, and if so its block's rank among the
-    candidates of the question's selection (0 = best; None: not among them) and whether the
+    candidates of the question's selection (0 = best; None: not among them; the best over
+    the accepted values, and each value's in ``answer_ranks``) and whether the
     question recalled at all (the evidence gate): a wrong reply with the block recalled is the
     model's miss, not the selection's. Empty without recall."""
     store = run.extensions.get("recall")
     if store is None:
         return {}
     codec = run.engine.codec
-    blocks = sorted(
-        {
-            b
-            for a in answers
-            for text in (" " + a, a)
-            for b in store.blocks_holding(codec.encode(text))
+    cands = store.candidates
+
+    def rank(answer: str) -> tuple[bool, int | None]:
+        held = {
+            b for text in (" " + answer, answer) for b in store.blocks_holding(codec.encode(text))
         }
-    )
-    ranks = [store.candidates.index(b) for b in blocks if b in store.candidates]
+        ranks = [cands.index(b) for b in held if b in cands]
+        return bool(held), (min(ranks) if ranks else None)
+
+    per_answer = [rank(a) for a in answers]
+    found = [r for held, r in per_answer if r is not None]
     return {
-        "answer_evicted": bool(blocks),
-        "answer_rank": min(ranks) if ranks else None,
+        "answer_evicted": any(held for held, _ in per_answer),
+        "answer_rank": min(found) if found else None,
+        # one per accepted value (a question with several values needs each one recalled)
+        "answer_ranks": [r for _, r in per_answer],
         "recalled": store.points_back(),
         "evidence": store.evidence,
     }
@@ -565,7 +570,7 @@ def found_lines(rows: list[dict[str, Any]], arms: list[str], top_k: int) -> str:
         lines.append(
             f"- {a}: of {len(out)} questions whose answer had left the window, its block ranked "
             f"first for {first}, in the best {sure} for {len(top)}; recalled (the gate open) for "
-            f"{len(recalled)}, of which the model answered {right:g}."
+            f"{len(recalled)}, of which the model answered {right:.3g}."
         )
     if not lines:
         return ""

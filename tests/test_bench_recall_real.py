@@ -55,6 +55,10 @@ def test_the_trace_finds_the_answer_block_and_its_rank(
     assert recent["answer_evicted"] is False and recent["answer_rank"] is None
     _, never = recall_real.ask(s, "And the green door?", ["GR0000"])
     assert never["answer_evicted"] is False
+    _, both = recall_real.ask(s, "Both codes?", ["QX7194", "RD5521"])  # one value per rank
+    assert both["answer_evicted"] is True and len(both["answer_ranks"]) == 2
+    assert both["answer_ranks"][1] is None  # the red door's code never left the window
+    assert both["answer_rank"] == both["answer_ranks"][0]
     plain = tiny_engine.new_session(SessionConfig(streaming=STREAM))
     plain.append_text("The code is QX7194.")
     assert recall_real.ask(plain, "The code?", ["QX7194"])[1] == {}
