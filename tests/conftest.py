@@ -11,8 +11,12 @@
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -78,3 +82,21 @@ def tiny_engine(tiny_hf: LlamaForCausalLM) -> Engine:
 def tiny_factory() -> Any:
     """:func:`agentcore.testing.tiny_llama`: ``tiny_factory(seed, **LlamaConfig overrides)``."""
     return testing.tiny_llama
+
+
+_BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture(scope="session")
+def bench_module() -> Callable[[str], ModuleType]:
+    """``bench_module(name)``: the module ``bench/<name>.py``, imported as the bench CLI runs
+    it (with ``bench/`` on ``sys.path`` while it and its sibling imports load)."""
+
+    def load(name: str) -> ModuleType:
+        sys.path.insert(0, str(_BENCH))
+        try:
+            return importlib.import_module(name)
+        finally:
+            sys.path.remove(str(_BENCH))
+
+    return load

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
@@ -13,19 +12,13 @@ from agentcore.core.engine import Engine
 from agentcore.core.recall import RecallConfig
 from agentcore.core.session import SessionConfig
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
 STREAM = StreamingConfig(n_sink=4, window=200, chunk_size=30)
 RECALL = RecallConfig(block_size=16, top_k=2, candidates=4, host_blocks=1000)
 
 
 @pytest.fixture(scope="module")
-def recall_real() -> ModuleType:
-    sys.path.insert(0, str(BENCH))
-    try:
-        import recall_real as module
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+def recall_real(bench_module: Callable[[str], ModuleType]) -> ModuleType:
+    return bench_module("recall_real")
 
 
 def test_the_trace_finds_the_answer_block_and_its_rank(

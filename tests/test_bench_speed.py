@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 
 from agentcore.core.engine import Engine
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
 
 @pytest.fixture(scope="module")
-def speed() -> ModuleType:
-    sys.path.insert(0, str(BENCH))
-    try:
-        import speed as module
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+def speed(bench_module: Callable[[str], ModuleType]) -> ModuleType:
+    return bench_module("speed")
 
 
 def test_the_step_profile_finds_every_projection_norm_and_attention(

@@ -8,9 +8,9 @@ slow test runs the real default model over 30 cases of bench/tool_calls.py's tes
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -420,11 +420,11 @@ def test_backend_offers_only_the_retrieved_tools_among_200(backend: LocalBackend
 
 # ---------------------------------------------------------------- the real default model
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
 
 @pytest.mark.slow
-def test_real_model_auto_on_30_test_cases(real_engine: Any) -> None:
+def test_real_model_auto_on_30_test_cases(
+    real_engine: Any, bench_module: Callable[[str], ModuleType]
+) -> None:
     """SmolLM2-135M under ``auto`` over 30 cases of the benchmark's test split (the first 6 per
     category). Floors: 12/30 right end to end (AST scoring) and the first call's tool (or no
     call) right for 21/30. Measured at 7687cb3 (2026-12-04): 18/30 right (simple 4/6, multiple
@@ -432,14 +432,10 @@ def test_real_model_auto_on_30_test_cases(real_engine: Any) -> None:
     and 160 new tokens; on the whole test split the model scores 73% and the decision alone
     90% (docs/benchmarks/tool_calls-parallel/). The floors sit about a third and a fifth
     below, so a regression fails the test and a flipped greedy token or two does not."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        from _tool_call_cases import CASES, calls_match
-    finally:
-        sys.path.remove(str(BENCH))
+    cases = bench_module("_tool_call_cases")
     chosen = []
     for cat in ["simple", "multiple", "parallel", "irrelevance", "multi_turn"]:
-        chosen += [c for c in CASES if c.category == cat and c.split == "test"][:6]
+        chosen += [c for c in cases.CASES if c.category == cat and c.split == "test"][:6]
     backend = LocalBackend(real_engine)
     right = decided = 0
     for case in chosen:
@@ -451,7 +447,7 @@ def test_real_model_auto_on_30_test_cases(real_engine: Any) -> None:
             right += not calls
             decided += not calls
         else:
-            right += calls_match(calls, case.expected)
+            right += cases.calls_match(calls, case.expected)
             decided += bool(calls) and calls[0][0] in {e[0] for e in case.expected}
     assert right >= 12, f"{right}/30 right"
     assert decided >= 21, f"{decided}/30 decided right"
