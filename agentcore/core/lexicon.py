@@ -145,7 +145,7 @@ class BlockLexicon:
         if n_blocks == 0:  # nothing evicted yet: no file need exist
             self._ids = np.zeros(0, dtype=np.int32)
             self.complete = True
-        elif size >= n_blocks * self.block * 4:
+        elif size >= self._bytes():
             self._ids = np.fromfile(path, dtype=np.int32, count=n_blocks * self.block)
             self.complete = True
         else:
