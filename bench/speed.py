@@ -65,8 +65,8 @@ class Ours:
 
     name = "agentcore"
 
-    def __init__(self, alias: str, threads: int) -> None:
-        self.engine = Engine.load(alias, threads=threads)
+    def __init__(self, alias: str, threads: int, weights: str = "auto") -> None:
+        self.engine = Engine.load(alias, threads=threads, weights=weights)
         self.window = self.engine.session_config().streaming.window
 
     def run(self, ids: list[int], steps: int) -> tuple[float, float, list[int]]:
@@ -136,9 +136,11 @@ class Remote:
     bring an OpenMP runtime whose threads spin after work, so in one process each side's
     threads steal the cores the other is measured on."""
 
-    def __init__(self, side: str, alias: str, threads: int, n_ctx: int) -> None:
-        self.name = {"ours": Ours.name, "llama": LlamaCpp.name}[side]
-        cmd = [sys.executable, __file__, "--child", side, alias, str(threads), str(n_ctx)]
+    def __init__(
+        self, side: str, alias: str, threads: int, n_ctx: int, weights: str = "auto"
+    ) -> None:
+        self.name = {"ours": arm_name(weights), "llama": LlamaCpp.name}[side]
+        cmd = [sys.executable, __file__, "--child", side, alias, str(threads), str(n_ctx), weights]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.info: dict[str, Any] = self._reply()
 
@@ -164,10 +166,15 @@ class Remote:
         return last
 
 
-def child(side: str, alias: str, threads: int, n_ctx: int) -> int:
+def arm_name(weights: str) -> str:
+    """``agentcore`` for the auto weights, ``agentcore int8`` for weights asked for by name."""
+    return Ours.name if weights == "auto" else f"{Ours.name} {weights}"
+
+
+def child(side: str, alias: str, threads: int, n_ctx: int, weights: str) -> int:
     engine: Ours | LlamaCpp
     if side == "ours":
-        engine = Ours(alias, threads)
+        engine = Ours(alias, threads, weights)
         details = engine.engine.info()
         info = {"window": engine.window, "dtype": details.dtype, "weights": details.weights}
     else:
@@ -201,7 +208,7 @@ def bench_model(alias: str, args: argparse.Namespace, log: Any) -> dict[str, Any
     del codec
     gc.collect()
     n_ctx = max(args.contexts) + args.steps + 8
-    sides = [Remote("ours", alias, args.threads, n_ctx)]
+    sides = [Remote("ours", alias, args.threads, n_ctx, w) for w in args.weights]
     if not args.ours_only:
         sides.append(Remote("llama", alias, args.threads, n_ctx))
     for side in sides:  # untimed: first-call set-up (kernels, buffers, thread pools)
@@ -225,8 +232,10 @@ def bench_model(alias: str, args: argparse.Namespace, log: Any) -> dict[str, Any
         for side in sides:
             row[f"{side.name}_prefill"] = statistics.median(p for p, _ in got[side.name])
             row[f"{side.name}_decode"] = statistics.median(d for _, d in got[side.name])
-        if len(sides) == 2:
-            row["agree"] = _agree(tokens["agentcore"], tokens["llama.cpp"])
+        if not args.ours_only:
+            for side in sides[:-1]:
+                key = "agree" if side.name == Ours.name else f"agree {side.name}"
+                row[key] = _agree(tokens[side.name], tokens[LlamaCpp.name])
         rows.append(row)
     rss = {side.name: side.close()["rss_mib"] for side in sides}
     return {
@@ -235,6 +244,12 @@ def bench_model(alias: str, args: argparse.Namespace, log: Any) -> dict[str, Any
         "window": sides[0].info["window"],
         "dtype": sides[0].info["dtype"],
         "weights": sides[0].info["weights"],
+        # every agentcore arm (--weights): its row keys' prefix, dtype and weights
+        "arms": [
+            {"name": side.name, "dtype": side.info["dtype"], "weights": side.info["weights"]}
+            for side in sides
+            if side.name != LlamaCpp.name
+        ],
         "rows": rows,
         "rss_mib": rss,
     }
@@ -507,50 +522,59 @@ def report(raw: dict[str, Any]) -> str:
         f"before the first difference (of {raw['steps']}).",
     ]
     for m in raw["models"]:
-        rows = [
-            [
-                r["context"],
-                r["agentcore_decode"],
-                r.get("llama.cpp_decode", "-"),
-                _ratio(r["agentcore_decode"], r.get("llama.cpp_decode")),
-                r["agentcore_prefill"],
-                r.get("llama.cpp_prefill", "-"),
-                _ratio(r["agentcore_prefill"], r.get("llama.cpp_prefill")),
-                r.get("agree", "-"),
-            ]
-            for r in m["rows"]
-        ]
-        parts += [
-            "",
-            f"## {m['alias']} (agentcore: window {m['window']}, {m['dtype']}, "
-            f"{m['weights']} weights)",
-            "",
-            markdown_table(
-                [
-                    "context",
-                    "agentcore decode tok/s",
-                    "llama.cpp decode tok/s",
-                    "ratio",
-                    "agentcore prefill tok/s",
-                    "llama.cpp prefill tok/s",
-                    "ratio",
-                    "agree",
-                ],
-                rows,
-            ),
-            "",
-            "Process RSS at the end: "
-            + ", ".join(f"{k} {v:.0f} MiB" for k, v in m["rss_mib"].items())
-            + ".",
-        ]
+        arms = m.get("arms") or [{"name": Ours.name, "dtype": m["dtype"], "weights": m["weights"]}]
+        for arm in arms:
+            parts += _arm_table(m, arm)
     return "\n".join(parts) + "\n"
+
+
+def _arm_table(m: dict[str, Any], arm: dict[str, Any]) -> list[str]:
+    """One agentcore arm of one model next to llama.cpp: its table and the processes' RSS."""
+    a = arm["name"]
+    agree = "agree" if a == Ours.name else f"agree {a}"
+    rows = [
+        [
+            r["context"],
+            r[f"{a}_decode"],
+            r.get("llama.cpp_decode", "-"),
+            _ratio(r[f"{a}_decode"], r.get("llama.cpp_decode")),
+            r[f"{a}_prefill"],
+            r.get("llama.cpp_prefill", "-"),
+            _ratio(r[f"{a}_prefill"], r.get("llama.cpp_prefill")),
+            r.get(agree, "-"),
+        ]
+        for r in m["rows"]
+    ]
+    return [
+        "",
+        f"## {m['alias']} (agentcore: window {m['window']}, {arm['dtype']}, "
+        f"{arm['weights']} weights)",
+        "",
+        markdown_table(
+            [
+                "context",
+                f"{a} decode tok/s",
+                "llama.cpp decode tok/s",
+                "ratio",
+                f"{a} prefill tok/s",
+                "llama.cpp prefill tok/s",
+                "ratio",
+                "agree",
+            ],
+            rows,
+        ),
+        "",
+        "Process RSS at the end: "
+        + ", ".join(f"{k} {v:.0f} MiB" for k, v in m["rss_mib"].items())
+        + ".",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--child"]:
-        side, alias, threads, n_ctx = argv[1:5]
-        return child(side, alias, int(threads), int(n_ctx))
+        side, alias, threads, n_ctx, weights = argv[1:6]
+        return child(side, alias, int(threads), int(n_ctx), weights)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     installed = [c.alias for c in MODELS if model_status(c).installed]
     ap.add_argument("--models", default=",".join(installed), help="model aliases, comma-separated")
@@ -559,10 +583,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ours-only", action="store_true", help="without llama.cpp")
+    ap.add_argument(
+        "--weights",
+        default="auto",
+        help="agentcore's weights, comma-separated arms (e.g. auto,int8): each runs beside "
+        "llama.cpp in the same rounds",
+    )
     ap.add_argument("--profile-step", action="store_true", help="where our decode step's time goes")
     ap.add_argument("--out", type=Path, default=DOCS)
     args = ap.parse_args(argv)
     args.contexts = [int(x) for x in args.contexts.split(",")]
+    args.weights = args.weights.split(",")
     if args.profile_step:
         return profile_main(args, argv)
     llama_version = None

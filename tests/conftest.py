@@ -28,11 +28,16 @@ import pytest
 from transformers import LlamaForCausalLM
 
 from agentcore import testing
+from agentcore.core import native
 from agentcore.core.engine import Engine
 
 _SLOW_HINT = "In this suite, a test that loads a real model is marked `slow`."
 
 testing.forbid_model_loads(hint=_SLOW_HINT)
+
+# the native int8 kernel loads (or is built, once) before a test points $AGENTCORE_CACHE at a
+# temporary folder, where a first use would build it again
+native.int8_linear()
 
 
 @pytest.fixture(autouse=True)

@@ -314,7 +314,9 @@ class CoreModel(nn.Module):
         object.__setattr__(self, "lm_head", head)
 
     def quantize_int8(self, dense_rows: int | None = None) -> None:
-        """Store every projection and the LM head as per-row int8 (CPU, bf16 activations).
+        """Store every projection and the LM head as per-row int8 (CPU; bf16 activations on
+        PyTorch's kernel, float32 on agentcore's native one where it runs, see
+        :mod:`agentcore.core.native`).
 
         Embeddings, norms, biases and the KV cache keep the model's dtype. A quantized core
         cannot be saved (the float cache file is the source of truth) and is not trained.

@@ -31,7 +31,13 @@ from typing import Any
 import torch
 
 from agentcore.core.models import MODELS, ModelCard, ModelNotInstalledError, find_card, gguf_path
-from agentcore.core.quant import int4_available, int8_available, packed_float_available
+from agentcore.core.native import status as native_status
+from agentcore.core.quant import (
+    int4_available,
+    int8_available,
+    int8_float32_available,
+    packed_float_available,
+)
 from agentcore.paths import cache_root
 
 __all__ = [
@@ -166,7 +172,12 @@ def choose_weights(
     Decoding on a CPU is bound by memory bandwidth (docs/benchmarks/dtype.md). Auto picks int8
     on a CPU running bf16; float32 on the CPU (a CPU without bf16 dot products) gets packed
     (float32 in oneDNN's blocked layout, :class:`~agentcore.core.quant.PackedWeight`) where
-    oneDNN runs it, else float; GPUs keep float weights. int4 is asked for by name: it
+    oneDNN runs it, else float; GPUs keep float weights. int8 with float32 is asked for by name
+    where agentcore's native int8 kernel runs (x86 with AVX2 and FMA and a C++ compiler,
+    :mod:`agentcore.core.native`): it decodes 1.4-1.5x packed float32's speed at +0.1-0.3%
+    perplexity (``docs/benchmarks/dtype-avx2-native/``), but its per-row rounding changes
+    greedy replies, and one real-model test (the sister conversation of
+    ``tests/agent/test_conversation_real.py``) then fails, so auto does not pick it yet. int4 is asked for by name: it
     reads the fewest bytes and keeps perplexity within 1% of float32 where the model's
     projections are already 4-bit (``int4_exact``: a GGUF with Q4_0/Q4_1 projections, such as
     SmolLM2's; see :meth:`~agentcore.core.llama.CoreModel.int4_exact`), but it changes greedy
@@ -176,9 +187,12 @@ def choose_weights(
     choice = requested or "auto"
     if choice not in WEIGHTS:
         raise ValueError(f"weights '{requested}' is not one of {', '.join(WEIGHTS)}")
-    if choice == "int8" and (device.type != "cpu" or dtype != torch.bfloat16):
+    int8_fp32 = device.type == "cpu" and dtype == torch.float32 and int8_float32_available()
+    if choice == "int8" and not ((device.type == "cpu" and dtype == torch.bfloat16) or int8_fp32):
         raise ValueError(
-            f"weights 'int8' need the CPU and dtype bfloat16, not {device.type} and {dtype}"
+            f"weights 'int8' need the CPU and dtype bfloat16, or float32 with agentcore's "
+            f"native int8 kernel (native kernel: {native_status()}), not {device.type} and "
+            f"{dtype}"
         )
     int4_ok = device.type == "cpu" and dtype in (torch.bfloat16, torch.float32)
     if choice == "int4":

@@ -41,6 +41,16 @@ float32 (prefill 0.89x). Qwen2.5-Coder-0.5B, whose GGUF projections are 5/6/8-bi
 int4 (:func:`int4_exact` tells the two cases apart). int4 is asked for by name
 (``weights="int4"``); auto (``loader.choose_weights``) keeps int8 / float, see there.
 
+- :class:`Int8Weight` with float32 activations (a CPU without bf16 dot products, AVX2 only):
+  PyTorch's int8 kernel is not vectorized for float32, so calls of up to ``NATIVE_ROWS`` rows
+  (decode steps, small batches) run agentcore's own kernel (:mod:`agentcore.core.native`,
+  compiled at setup; float32 math on the dequantized weight, up to the order of the sums) and
+  longer ones (prompt chunks, batches of many sessions) a float32 copy of the weight, packed
+  for oneDNN, built on first use. SmolLM2 on a 2-core AVX2 EPYC, 2 threads: decode after 4K
+  tokens 1.49x packed float32's speed, perplexity +0.09%; Qwen2.5-Coder-0.5B 1.39x, +0.27%
+  (``docs/benchmarks/dtype-avx2-native/``). The copy makes the weights 1.2x packed float32's
+  in RAM (SmolLM2 750 MiB against 621). Asked for by name (``weights="int8"``): its rounding
+  changes greedy replies, so auto keeps packed float32 there (``loader.choose_weights``).
 - :class:`PackedWeight`: not quantized: float32 in oneDNN's blocked layout, what auto picks
   for float32 on the CPU (an AVX2-only CPU), where it decodes 1.24x (SmolLM2) and 1.61x
   (Qwen2.5-Coder-0.5B) plain ``F.linear`` with two threads (``docs/benchmarks/dtype-avx2*.md``).
@@ -53,9 +63,13 @@ import functools
 import torch
 import torch.nn.functional as F
 
+from agentcore.core import native
+from agentcore.core.native import Int8Linear
+
 __all__ = [
     "DENSE_ROWS",
     "INT4_GROUP",
+    "NATIVE_ROWS",
     "Int4Weight",
     "Int8Weight",
     "PackedWeight",
@@ -63,10 +77,15 @@ __all__ = [
     "int4_exact",
     "int4_fits",
     "int8_available",
+    "int8_float32_available",
     "linear",
     "packed_float_available",
 ]
 
+NATIVE_ROWS = 8  # up to this many rows of float32 activations the native int8 kernel runs;
+# more (a longer prompt's chunk, a batch of many sessions) use a float32 copy of the weight:
+# SmolLM2's shapes, 2 threads, AVX2 EPYC: 11 vs 24 ms per pass at 1 row, 34 vs 37 at 8, 116 vs
+# 69 at 27 (oneDNN's packed float32 GEMM wins once the rows make it compute-bound)
 _KERNEL_ROWS = 32  # up to this many rows the int8 kernel beats dequantize + dense (measured:
 # decode batches of 16 sessions ran 3.4x slower dequantizing; bench/concurrency.py)
 DENSE_ROWS = 4  # from this many rows the bf16 copy (oneDNN-packed) beats the int8 kernel (1
@@ -107,6 +126,7 @@ class Int8Weight:
         self.cast = kernel_dtype is not None
         self.dense_rows = dense_rows if self.scale.dtype == torch.bfloat16 else None
         self._dense: torch.Tensor | None = None  # [n_out, n_in] bf16 int values, built on demand
+        self._float: torch.Tensor | PackedWeight | None = None  # float32 weight, on demand
 
     def dequantize(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The weight this layer computes with, as a dense tensor."""
@@ -116,7 +136,13 @@ class Int8Weight:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, x.shape[-1])  # [rows, n_in]
         rows = flat.shape[0]
-        if rows <= _KERNEL_ROWS and (self.cast or x.dtype == self.scale.dtype):
+        native = _native_kernel(x.dtype, self.scale.dtype)
+        if native is not None:
+            if rows <= NATIVE_ROWS:
+                out = native(flat, self.q, self.scale)
+            else:
+                out = linear(flat, self._float_values())
+        elif rows <= _KERNEL_ROWS and (self.cast or x.dtype == self.scale.dtype):
             same = x.dtype == self.scale.dtype
             # a decode step's rows are already bf16 and contiguous: no casts to dispatch
             a = flat if same and flat.is_contiguous() else flat.to(self.scale.dtype).contiguous()
@@ -130,6 +156,14 @@ class Int8Weight:
             out = F.linear(flat, self.dequantize(x.dtype))
         return out.view(*x.shape[:-1], self.shape[0])
 
+    def _float_values(self) -> torch.Tensor | PackedWeight:
+        """The dequantized float32 weight (oneDNN-packed where it runs) for calls of more than
+        ``NATIVE_ROWS`` rows on the native path, kept once built."""
+        if self._float is None:
+            plain = self.dequantize(torch.float32)
+            self._float = PackedWeight(plain) if packed_float_available() else plain
+        return self._float
+
     def _dense_values(self) -> torch.Tensor:
         """The int8 values as a bf16 ``[n_out, n_in]`` weight (exact), kept once built."""
         if self._dense is None:
@@ -141,8 +175,26 @@ class Int8Weight:
         return self.q.numel() + self.scale.numel() * self.scale.element_size()
 
     def dense_nbytes(self) -> int:
-        """Bytes of the bf16 copy held for batches of ``dense_rows`` or more (0 until built)."""
-        return 0 if self._dense is None else self.q.numel() * 2
+        """Bytes of the copy held for larger calls (0 until built): bf16 for batches of
+        ``dense_rows`` or more, float32 for calls of more than ``NATIVE_ROWS`` on the native
+        path."""
+        return (0 if self._dense is None else self.q.numel() * 2) + (
+            0 if self._float is None else self.q.numel() * 4
+        )
+
+
+def _native_kernel(x_dtype: torch.dtype, scale_dtype: torch.dtype) -> Int8Linear | None:
+    """agentcore's int8 kernel where it serves this call (float32 activations and scales, and
+    the kernel built and checked on this machine: :mod:`agentcore.core.native`), else None."""
+    if x_dtype != torch.float32 or scale_dtype != torch.float32:
+        return None
+    return native.int8_linear()
+
+
+def int8_float32_available() -> bool:
+    """Whether int8 weights run fast with float32 activations here (agentcore's native kernel:
+    an x86 CPU with AVX2 and FMA and a C++ compiler; see :mod:`agentcore.core.native`)."""
+    return native.int8_linear() is not None
 
 
 def _onednn_linear_runs(dtype: torch.dtype) -> bool:

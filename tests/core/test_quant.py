@@ -178,5 +178,7 @@ def test_choose_weights() -> None:
         ValueError, match="weights 'int3' is not one of auto, float, packed, int8, int4"
     ):
         choose_weights(CPU, torch.bfloat16, "int3")
-    with pytest.raises(ValueError, match="need the CPU and dtype bfloat16"):
-        choose_weights(CPU, torch.float32, "int8")
+    with pytest.raises(ValueError, match="need the CPU and dtype bfloat16, or float32 with"):
+        choose_weights(torch.device("cuda"), torch.float32, "int8")
+    with pytest.raises(ValueError, match="need the CPU and dtype bfloat16, or float32 with"):
+        choose_weights(CPU, torch.float16, "int8")

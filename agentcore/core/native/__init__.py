@@ -1,0 +1,143 @@
+"""Native CPU kernels agentcore compiles for itself: C++ built against the installed PyTorch.
+
+One kernel so far, :func:`int8_linear` (``int8_linear.cpp``): a linear layer whose weight is int8
+with one float32 scale per output row, for float32 activations on x86 CPUs with AVX2 and FMA.
+PyTorch's own int8 kernel is vectorized for bf16 activations only, so a CPU without bf16 dot
+products (AVX2 only) ran its weights as float32, reading 4 bytes per weight per decode step;
+this one reads 1 (``docs/benchmarks/dtype-avx2-native/``).
+
+The kernel is compiled once per PyTorch version, source and CPU kind into
+``<cache_root>/kernels/`` (``make setup`` does it, ~30 s; a process that finds it missing
+compiles it on first use), then loaded in ~10 ms. Every load is checked against a plain
+PyTorch product before use. Where it cannot be had (not x86 with AVX2, no C++ compiler or
+ninja, a failed build or check, or ``AGENTCORE_NATIVE=0``) :func:`int8_linear` returns None
+and :func:`status` says why: the callers keep their PyTorch path.
+
+``python -m agentcore.core.native`` builds it and prints the status.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from agentcore.paths import cache_root
+
+__all__ = ["Int8Linear", "build_dir", "int8_linear", "status"]
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("int8_linear.cpp")
+FLAGS = ("-O3", "-mavx2", "-mfma")
+ENV = "AGENTCORE_NATIVE"  # "0" turns the native kernels off
+_CAPABLE = ("AVX2", "AVX512")  # torch.backends.cpu.get_cpu_capability() values with AVX2 + FMA
+
+Int8Linear = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _key() -> str:
+    """This source, these flags, this PyTorch and this Python, hashed."""
+    stamp = b"|".join(
+        [
+            SOURCE.read_bytes(),
+            " ".join(FLAGS).encode(),
+            torch.__version__.encode(),
+            sys.version.split()[0].encode(),
+            platform.machine().encode(),
+        ]
+    )
+    return hashlib.sha256(stamp).hexdigest()[:16]
+
+
+def build_dir() -> Path:
+    """Where the build of this source (with these flags, for this PyTorch) is kept."""
+    return cache_root() / "kernels" / f"int8_linear-{_key()}"
+
+
+def _unsupported() -> str | None:
+    """Why this process cannot use the kernel before trying to build it, or None."""
+    if os.environ.get(ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return f"turned off ({ENV}=0)"
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return f"x86-64 only, this is {platform.machine()}"
+    capability = torch.backends.cpu.get_cpu_capability()
+    if capability not in _CAPABLE:
+        return f"needs AVX2 and FMA; PyTorch reports CPU capability {capability}"
+    return None
+
+
+def _check(kernel: Int8Linear) -> str | None:
+    """None if the kernel agrees with a float32 PyTorch product (shapes that exercise every
+    path: 1-4 rows, tiles of a batch, an input size that is no multiple of 16), else why not."""
+    gen = torch.Generator().manual_seed(0)
+    for rows, n_out, n_in in ((1, 37, 40), (3, 16, 64), (11, 9, 72)):
+        x = torch.randn(rows, n_in, generator=gen)
+        q = torch.randint(-127, 128, (n_out, n_in), generator=gen, dtype=torch.int8)
+        scale = torch.rand(n_out, generator=gen) / 64
+        want = x @ (q.float() * scale[:, None]).T
+        got = kernel(x, q, scale)
+        if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
+            worst = (got - want).abs().max().item() if got.shape == want.shape else got.shape
+            return f"its result differs from PyTorch's ({rows}x{n_in} by {n_out}: {worst})"
+    return None
+
+
+@functools.cache
+def _load() -> tuple[Int8Linear | None, str]:
+    reason = _unsupported()
+    if reason is not None:
+        return None, reason
+    folder = build_dir()
+    # the module's name carries the key: PyTorch numbers a second build under a name it has
+    # built from other sources in this process and compiles it again
+    name = f"agentcore_int8_linear_{_key()}"
+    built = (folder / f"{name}.so").is_file()
+    try:
+        from torch.utils.cpp_extension import load
+
+        folder.mkdir(parents=True, exist_ok=True)
+        if not built:
+            log.info("compiling agentcore's int8 kernel into %s (once, ~30 s)", folder)
+        start = time.perf_counter()
+        module: Any = load(
+            name=name,
+            sources=[str(SOURCE)],
+            extra_cflags=list(FLAGS),
+            build_directory=str(folder),
+            verbose=False,
+        )
+        if not built:
+            log.info("compiled in %.1f s", time.perf_counter() - start)
+    except Exception as exc:  # no compiler, no ninja, a failed build: keep PyTorch's path
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log.warning("agentcore's int8 kernel is unavailable (%s); using PyTorch's", first)
+        log.debug("the int8 kernel's build failed", exc_info=True)
+        return None, f"could not be built: {first}"
+    kernel: Int8Linear = module.int8_linear
+    wrong = _check(kernel)
+    if wrong is not None:
+        log.warning("agentcore's int8 kernel is not used: %s", wrong)
+        return None, f"failed its check: {wrong}"
+    return kernel, f"ready ({folder})"
+
+
+def int8_linear() -> Int8Linear | None:
+    """``kernel(x, q, scale) -> x @ (q * scale[:, None]).T`` for ``x: [rows, n_in]`` float32,
+    ``q: [n_out, n_in]`` int8 and ``scale: [n_out]`` float32 (both contiguous), or None where
+    this machine cannot run it (:func:`status` says why). Built or loaded on the first call."""
+    return _load()[0]
+
+
+def status() -> str:
+    """``"ready (...)"`` or why the kernel is not used."""
+    return _load()[1]

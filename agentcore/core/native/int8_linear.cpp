@@ -1,0 +1,151 @@
+// agentcore's int8-weight matmul for float32 activations on x86 CPUs with AVX2 and FMA.
+//
+// out[m, n] = scale[n] * sum_k x[m, k] * q[n, k]: a linear layer whose weight is held as int8
+// values with one float32 scale per output row (agentcore.core.quant.Int8Weight). PyTorch's
+// own int8 kernel (_weight_int8pack_mm) is vectorized for bf16 activations only; a CPU without
+// bf16 (AVX2 only) therefore ran float32 weights, reading 4 bytes per weight per decode step.
+// This kernel reads 1 byte per weight, widens 8 at a time to float32 in registers and sums in
+// float32, so its result is the float32 product with the dequantized weight up to the order
+// of the additions. Rows of x are taken in blocks of up to 4, so one weight load serves each
+// row of a small batch; output rows are split over PyTorch's intra-op threads.
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+
+namespace {
+
+inline float horizontal_sum(__m256 v) {
+  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  lo = _mm_hadd_ps(lo, lo);
+  lo = _mm_hadd_ps(lo, lo);
+  return _mm_cvtss_f32(lo);
+}
+
+inline __m256 widen8(const int8_t* p) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+}
+
+// R (1-4) rows of x (row stride k) times one weight row w: out[r * ldo] for r < R. The
+// accumulators are named variables, not an array: GCC kept an array of them on the stack and
+// stored every one after each multiply-add (3x slower at 4 rows).
+template <int R>
+void dot_rows(const float* x, int64_t k, const int8_t* w, float scale, float* out, int64_t ldo) {
+  static_assert(R >= 1 && R <= 4, "1 to 4 rows");
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  int64_t i = 0;
+  for (; i + 16 <= k; i += 16) {
+    const __m256 w0 = widen8(w + i), w1 = widen8(w + i + 8);
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), w0, a0);
+    b0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), w1, b0);
+    if constexpr (R > 1) {
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + i), w0, a1);
+      b1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + i + 8), w1, b1);
+    }
+    if constexpr (R > 2) {
+      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 2 * k + i), w0, a2);
+      b2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 2 * k + i + 8), w1, b2);
+    }
+    if constexpr (R > 3) {
+      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 3 * k + i), w0, a3);
+      b3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 3 * k + i + 8), w1, b3);
+    }
+  }
+  const __m256 sums[4] = {_mm256_add_ps(a0, b0), _mm256_add_ps(a1, b1), _mm256_add_ps(a2, b2),
+                          _mm256_add_ps(a3, b3)};
+  for (int r = 0; r < R; r++) {
+    float total = horizontal_sum(sums[r]);
+    for (int64_t j = i; j < k; j++) total += x[r * k + j] * static_cast<float>(w[j]);
+    out[r * ldo] = total * scale;
+  }
+}
+
+// Four rows of x times two weight rows w and w + k: out[r * ldo + c] for r < 4, c < 2. Each
+// widened weight serves four rows and each loaded row of x two weights, so a batch (many
+// sessions' decode steps, a short prompt) does twice the multiply-adds per load of dot_rows.
+void dot_tile(const float* x, int64_t k, const int8_t* w, const float* scale, float* out,
+              int64_t ldo) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  __m256 c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+  const int8_t* v = w + k;
+  int64_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    const __m256 w0 = widen8(w + i), w1 = widen8(v + i);
+    __m256 xi = _mm256_loadu_ps(x + i);
+    a0 = _mm256_fmadd_ps(xi, w0, a0);
+    c0 = _mm256_fmadd_ps(xi, w1, c0);
+    xi = _mm256_loadu_ps(x + k + i);
+    a1 = _mm256_fmadd_ps(xi, w0, a1);
+    c1 = _mm256_fmadd_ps(xi, w1, c1);
+    xi = _mm256_loadu_ps(x + 2 * k + i);
+    a2 = _mm256_fmadd_ps(xi, w0, a2);
+    c2 = _mm256_fmadd_ps(xi, w1, c2);
+    xi = _mm256_loadu_ps(x + 3 * k + i);
+    a3 = _mm256_fmadd_ps(xi, w0, a3);
+    c3 = _mm256_fmadd_ps(xi, w1, c3);
+  }
+  const __m256 sums[2][4] = {{a0, a1, a2, a3}, {c0, c1, c2, c3}};
+  for (int c = 0; c < 2; c++) {
+    const int8_t* row = c ? v : w;
+    for (int r = 0; r < 4; r++) {
+      float total = horizontal_sum(sums[c][r]);
+      for (int64_t j = i; j < k; j++) total += x[r * k + j] * static_cast<float>(row[j]);
+      out[r * ldo + c] = total * scale[c];
+    }
+  }
+}
+
+// Rows r0..m-1 of x (row stride k) times weight row w (scale s): column c of out (stride ldo).
+void rows_times(const float* x, int64_t r0, int64_t m, int64_t k, const int8_t* w, float s,
+                float* out, int64_t ldo) {
+  int64_t r = r0;
+  for (; r + 4 <= m; r += 4) dot_rows<4>(x + r * k, k, w, s, out + r * ldo, ldo);
+  switch (m - r) {
+    case 3: dot_rows<3>(x + r * k, k, w, s, out + r * ldo, ldo); break;
+    case 2: dot_rows<2>(x + r * k, k, w, s, out + r * ldo, ldo); break;
+    case 1: dot_rows<1>(x + r * k, k, w, s, out + r * ldo, ldo); break;
+    default: break;
+  }
+}
+
+}  // namespace
+
+torch::Tensor int8_linear(const torch::Tensor& x, const torch::Tensor& q, const torch::Tensor& scale) {
+  TORCH_CHECK(x.dim() == 2 && x.scalar_type() == torch::kFloat32,
+              "int8_linear: x must be a 2-D float32 tensor, got ", x.sizes(), " ", x.scalar_type());
+  TORCH_CHECK(q.dim() == 2 && q.scalar_type() == torch::kInt8 && q.is_contiguous(),
+              "int8_linear: q must be a contiguous 2-D int8 tensor");
+  TORCH_CHECK(scale.dim() == 1 && scale.scalar_type() == torch::kFloat32 && scale.is_contiguous(),
+              "int8_linear: scale must be a contiguous 1-D float32 tensor");
+  TORCH_CHECK(x.size(1) == q.size(1), "int8_linear: x has ", x.size(1), " inputs, q ", q.size(1));
+  TORCH_CHECK(scale.size(0) == q.size(0), "int8_linear: ", scale.size(0), " scales for ", q.size(0), " rows");
+  TORCH_CHECK(x.device().is_cpu() && q.device().is_cpu() && scale.device().is_cpu(),
+              "int8_linear runs on the CPU");
+  const torch::Tensor xc = x.contiguous();
+  const int64_t m = xc.size(0), k = xc.size(1), n = q.size(0);
+  torch::Tensor out = torch::empty({m, n}, xc.options());
+  const float* xp = xc.data_ptr<float>();
+  const int8_t* qp = q.data_ptr<int8_t>();
+  const float* sp = scale.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  // grain: at least ~32K weights per task, so small layers are not split into tiny pieces
+  const int64_t grain = std::max<int64_t>(16, 32768 / std::max<int64_t>(k, 1));
+  at::parallel_for(0, n, grain, [&](int64_t n0, int64_t n1) {
+    int64_t j = n0;
+    if (m >= 8) {  // a batch: tiles of 4 rows x 2 weight rows, the rows left over as below
+      const int64_t tiled = m - m % 4;
+      for (; j + 2 <= n1; j += 2) {
+        for (int64_t r = 0; r < tiled; r += 4)
+          dot_tile(xp + r * k, k, qp + j * k, sp + j, op + r * n + j, n);
+        rows_times(xp, tiled, m, k, qp + j * k, sp[j], op + j, n);
+        rows_times(xp, tiled, m, k, qp + (j + 1) * k, sp[j + 1], op + j + 1, n);
+      }
+    }
+    for (; j < n1; j++) rows_times(xp, 0, m, k, qp + j * k, sp[j], op + j, n);
+  });
+  return out;
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("int8_linear", &int8_linear, "x @ (q * scale[:, None]).T for float32 x, int8 q");
+}

@@ -1,0 +1,167 @@
+"""agentcore's native int8 kernel (agentcore.core.native): its result against PyTorch's, the
+int8 weights and the model core on it with float32 activations, and every way it can be
+missing (a CPU without AVX2, a build that fails, a wrong result, turned off)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from agentcore.core import native
+from agentcore.core.cache import StreamingConfig
+from agentcore.core.llama import CoreModel
+from agentcore.core.loader import choose_weights
+from agentcore.core.quant import NATIVE_ROWS, Int8Weight, int8_float32_available, linear
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def fresh_native() -> Iterator[None]:
+    """Forget the loaded kernel before and after a test that changes how it loads."""
+    native._load.cache_clear()
+    yield
+    native._load.cache_clear()
+
+
+def kernel() -> native.Int8Linear:
+    """The kernel; on a machine that should have it (x86 with AVX2, not turned off), its
+    absence is a failure, not a skip."""
+    why = native._unsupported()
+    if why is not None:
+        pytest.skip(f"the native kernel cannot run here: {why}")
+    found = native.int8_linear()
+    assert found is not None, native.status()
+    return found
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 8, 9, 13, 27])
+@pytest.mark.parametrize("n_out,n_in", [(64, 576), (33, 40), (7, 1536)])
+def test_kernel_equals_the_float32_product(rows: int, n_out: int, n_in: int) -> None:
+    gen = torch.Generator().manual_seed(rows * 1000 + n_out)
+    x = torch.randn(rows, n_in, generator=gen)
+    q = torch.randint(-127, 128, (n_out, n_in), generator=gen, dtype=torch.int8)
+    scale = torch.rand(n_out, generator=gen) / 50
+    want = x.double() @ (q.double() * scale.double()[:, None]).T
+    got = kernel()(x, q, scale)
+    assert got.dtype == torch.float32 and got.shape == (rows, n_out)
+    assert torch.allclose(got.double(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_kernel_reads_a_strided_batch_and_rejects_bad_input() -> None:
+    run = kernel()
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(6, 80, generator=gen)[:, :64]  # not contiguous: copied, same answer
+    q = torch.randint(-127, 128, (16, 64), generator=gen, dtype=torch.int8)
+    scale = torch.rand(16, generator=gen) / 50
+    want = x.double() @ (q.double() * scale.double()[:, None]).T
+    assert torch.allclose(run(x, q, scale).double(), want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(RuntimeError, match="x has 32 inputs, q 64"):
+        run(torch.randn(2, 32), q, scale)
+    with pytest.raises(RuntimeError, match="x must be a 2-D float32 tensor"):
+        run(x.bfloat16(), q, scale)
+    with pytest.raises(RuntimeError, match="15 scales for 16 rows"):
+        run(x, q, scale[:15])
+
+
+@pytest.mark.parametrize("rows", [1, NATIVE_ROWS, NATIVE_ROWS + 1, 40])
+def test_int8_weight_runs_float32_activations_on_the_native_kernel(rows: int) -> None:
+    kernel()
+    gen = torch.Generator().manual_seed(rows)
+    w = torch.randn(48, 96, generator=gen)
+    x = torch.randn(1, rows, 96, generator=gen)
+    bias = torch.randn(48, generator=gen)
+    packed = Int8Weight(w)
+    assert packed.dense_nbytes() == 0
+    out = linear(x, packed, bias)
+    ref = F.linear(x, packed.dequantize(torch.float32), bias)
+    assert out.shape == (1, rows, 48) and out.dtype == torch.float32
+    assert torch.allclose(out, ref, atol=1e-4)
+    # more rows than the kernel takes run on a float32 copy, built once and counted
+    assert packed.dense_nbytes() == (0 if rows <= NATIVE_ROWS else 48 * 96 * 4)
+
+
+def test_int8_core_on_float32_stays_with_the_float_core(make_llama: Any) -> None:
+    kernel()
+    ref = CoreModel(make_llama(seed=3))
+    core = CoreModel(make_llama(seed=3))
+    core.quantize_int8()
+    assert core.weights == "int8" and core.dtype == torch.float32
+    ids = torch.randint(0, 258, (1, 90), generator=torch.Generator().manual_seed(0))
+    cfg = StreamingConfig(n_sink=4, window=40, chunk_size=20)
+    cache, ref_cache = core.new_cache(cfg), ref.new_cache(cfg)
+    ours = core.prefill(ids, cache, "all")
+    expected = ref.prefill(ids, ref_cache, "all")
+    # per-row int8 rounding: close to the float core, and the same choices where it is sure
+    assert (ours - expected).abs().max() < 0.05 * expected.abs().max()
+    margin = expected.topk(2, dim=-1).values.diff(dim=-1).abs()[..., 0]
+    sure = margin > 0.05
+    assert bool(sure.any())
+    assert torch.equal(ours.argmax(-1)[sure], expected.argmax(-1)[sure])
+    for i in range(12):  # decode steps: one row each, the kernel itself
+        step = core.forward(ids[:, i : i + 1], cache)
+        ref_step = ref.forward(ids[:, i : i + 1], ref_cache)
+        assert (step - ref_step).abs().max() < 0.05 * ref_step.abs().max()
+
+
+def test_int8_with_float32_is_asked_for_by_name_where_the_kernel_runs() -> None:
+    kernel()
+    assert int8_float32_available()
+    assert choose_weights(CPU, torch.float32, "int8") == "int8"
+    # auto keeps float32 weights: int8's rounding changes the real models' greedy replies
+    assert choose_weights(CPU, torch.float32, None) in ("packed", "float")
+
+
+def test_turned_off_the_loader_keeps_float32_weights(
+    fresh_native: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(native.ENV, "0")
+    assert native.int8_linear() is None
+    assert native.status() == "turned off (AGENTCORE_NATIVE=0)"
+    assert not int8_float32_available()
+    assert choose_weights(CPU, torch.float32, None) in ("packed", "float")
+    with pytest.raises(ValueError, match=r"native kernel: turned off \(AGENTCORE_NATIVE=0\)"):
+        choose_weights(CPU, torch.float32, "int8")
+    # an int8 weight still computes with float32 activations, on PyTorch's kernel
+    w, x = torch.randn(16, 32), torch.randn(3, 32)
+    packed = Int8Weight(w)
+    assert torch.allclose(packed(x), x @ packed.dequantize(torch.float32).T, atol=1e-4)
+
+
+def test_a_cpu_without_avx2_is_told_apart(
+    fresh_native: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "DEFAULT")
+    monkeypatch.setattr(native.platform, "machine", lambda: "x86_64")
+    assert native.int8_linear() is None
+    assert native.status() == "needs AVX2 and FMA; PyTorch reports CPU capability DEFAULT"
+    monkeypatch.setattr(native.platform, "machine", lambda: "aarch64")
+    native._load.cache_clear()
+    assert native.status() == "x86-64 only, this is aarch64"
+
+
+def test_a_failed_build_leaves_pytorchs_path(
+    fresh_native: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    if native._unsupported() is not None:
+        pytest.skip("no build is tried on this machine")
+    broken = tmp_path / "int8_linear.cpp"
+    broken.write_text("#error this source does not compile\n")
+    monkeypatch.setattr(native, "SOURCE", broken)
+    monkeypatch.setenv("AGENTCORE_CACHE", str(tmp_path / "cache"))
+    assert native.int8_linear() is None
+    assert native.status().startswith("could not be built: ")
+    assert native.build_dir().parent == tmp_path / "cache" / "kernels"
+
+
+def test_a_kernel_with_a_wrong_result_is_not_used() -> None:
+    def off_by_one(x: torch.Tensor, q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return x @ (q.float() * scale[:, None]).T + 1
+
+    assert "its result differs from PyTorch's" in (native._check(off_by_one) or "")
+    assert native._check(lambda x, q, s: x @ (q.float() * s[:, None]).T) is None
