@@ -38,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +263,7 @@ STEP_PARTS = {
         "aten::_weight_int4pack_mm",
         "aten::_weight_int4pack_mm_for_cpu",
         "aten::linear",
+        "agentcore::int8_linear",  # the native kernel (a record_function while profiling)
     ),
     "attention kernel": ("aten::scaled_dot_product_attention",),
     "RMS norms": ("aten::rms_norm",),
@@ -270,7 +272,7 @@ STEP_PARTS = {
 
 def profile_model(alias: str, args: argparse.Namespace) -> dict[str, Any]:
     """:func:`profile_step` of ``alias`` after the shortest context, with :func:`kernel_rows`."""
-    engine = Engine.load(alias, threads=args.threads)
+    engine = Engine.load(alias, threads=args.threads, weights=args.weights[0])
     out = profile_step(engine, book_tokens(engine.codec, min(args.contexts)), args.steps)
     out["alias"] = alias
     out["kernels"] = kernel_rows(engine, args.steps)
@@ -337,9 +339,12 @@ def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
     """One row through every int8 weight of ``engine`` (its real shapes and values, in model
     order, far more bytes than the caches hold), per kernel: PyTorch's int8 kernel (what a
     decode step runs), the bf16 copy batches use, float32 dense weights, and fbgemm's dynamic
-    int8 linear (activations quantized per call, so not the same numbers). Best of ``rounds``
-    passes."""
-    from agentcore.core.quant import Int8Weight, _dense_linear
+    int8 linear (activations quantized per call, so not the same numbers), and where they run
+    agentcore's native int8 kernel (float32 activations, as a decode step runs with float32 int8
+    weights) and oneDNN-packed float32 weights (what auto holds on a CPU without bf16). Best of
+    ``rounds`` passes."""
+    from agentcore.core import native
+    from agentcore.core.quant import Int8Weight, PackedWeight, _dense_linear, packed_float_available
 
     core = engine.core
     weights = [
@@ -350,7 +355,11 @@ def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
     ]
     if not weights:
         return []
-    xs = {w.shape[1]: torch.randn(1, w.shape[1]).to(w.scale.dtype) for w in weights}
+    # PyTorch's int8 kernel and the bf16 copy run bf16 activations (as a bf16 engine does)
+    xs = {w.shape[1]: torch.randn(1, w.shape[1]).bfloat16() for w in weights}
+    # one scale per row for PyTorch's kernels (weights held per group: their speed on the same
+    # bytes, not the same numbers)
+    scales = [w.scale.reshape(w.shape[0], -1)[:, 0].bfloat16().contiguous() for w in weights]
 
     def best(run: Any) -> float:
         run()
@@ -367,11 +376,14 @@ def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
             "kernel": "int8 (`_weight_int8pack_mm`, as a decode step runs)",
             "bytes": int8_bytes,
             "s": best(
-                lambda: [torch._weight_int8pack_mm(xs[w.shape[1]], w.q, w.scale) for w in weights]
+                lambda: [
+                    torch._weight_int8pack_mm(xs[w.shape[1]], w.q, s)
+                    for w, s in zip(weights, scales, strict=True)
+                ]
             ),
         }
     ]
-    packed = [w._dense_values() for w in weights]
+    packed = [Int8Weight(w.dequantize(torch.bfloat16))._dense_values() for w in weights]
     rows.append(
         {
             "kernel": "bf16 copy, oneDNN-packed (batches of 4+ rows)",
@@ -392,12 +404,39 @@ def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
             "s": best(lambda: [F.linear(xf[d.shape[1]], d) for d in dense]),
         }
     )
+    kernel = native.int8_linear()
+    if kernel is not None:
+        fscales = [w.scale.float() for w in weights]
+        rows.append(
+            {
+                "kernel": "agentcore native int8 (float32 activations; `agentcore/core/native`)",
+                "bytes": int8_bytes,
+                "s": best(
+                    lambda: [
+                        kernel(xf[w.shape[1]], w.q, s)
+                        for w, s in zip(weights, fscales, strict=True)
+                    ]
+                ),
+            }
+        )
+    if packed_float_available():
+        packed_f32 = [PackedWeight(d) for d in dense]
+        rows.append(
+            {
+                "kernel": "float32 oneDNN-packed (`PackedWeight`)",
+                "bytes": 4 * sum(w.q.numel() for w in weights),
+                "s": best(lambda: [p(xf[p.shape[1]]) for p in packed_f32]),
+            }
+        )
     if "fbgemm" in torch.backends.quantized.supported_engines:
         packs = []
-        for w in weights:
-            zeros = torch.zeros(w.shape[0], dtype=torch.long)
-            qt = torch._make_per_channel_quantized_tensor(w.q, w.scale.double(), zeros, 0)
-            packs.append(torch.ops.quantized.linear_prepack(qt, None))
+        with warnings.catch_warnings():  # PyTorch deprecates quantized tensors (kept to compare)
+            warnings.simplefilter("ignore", UserWarning)
+            for w in weights:
+                zeros = torch.zeros(w.shape[0], dtype=torch.long)
+                per_row = w.scale.reshape(w.shape[0], -1)[:, 0].double()  # groups: not the same
+                qt = torch._make_per_channel_quantized_tensor(w.q, per_row, zeros, 0)
+                packs.append(torch.ops.quantized.linear_prepack(qt, None))
         rows.append(
             {
                 "kernel": "fbgemm dynamic int8 (activations quantized too)",

@@ -35,7 +35,7 @@ from agentcore.core.loader import (
     resolve_model,
     source_directory,
 )
-from agentcore.core.quant import DENSE_ROWS
+from agentcore.core.quant import DENSE_ROWS, INT8_GROUP
 from agentcore.core.recall import RecallConfig
 from agentcore.core.session import Session, SessionConfig
 from agentcore.core.state import iter_history, load_session, save_session
@@ -174,7 +174,9 @@ class Engine:
             core.save(core_file)
         core = core.to(device=dev, dtype=choose_dtype(dev, dtype))
         chosen = choose_weights(dev, core.dtype, weights)
-        if chosen == "int8":  # batches of many sessions on a bf16 copy where bf16 is native
+        if chosen == "int8" and core.dtype == torch.float32:  # the native kernel, per group
+            core.quantize_int8(group_size=INT8_GROUP)
+        elif chosen == "int8":  # batches of many sessions on a bf16 copy where bf16 is native
             core.quantize_int8(dense_rows=DENSE_ROWS if cpu_has_bf16() else None)
         elif chosen == "int4":
             core.quantize_int4()

@@ -313,7 +313,7 @@ class CoreModel(nn.Module):
         delattr(self, "lm_head")  # the name only: a tied table stays registered as ``embed``
         object.__setattr__(self, "lm_head", head)
 
-    def quantize_int8(self, dense_rows: int | None = None) -> None:
+    def quantize_int8(self, dense_rows: int | None = None, group_size: int | None = None) -> None:
         """Store every projection and the LM head as per-row int8 (CPU; bf16 activations on
         PyTorch's kernel, float32 on agentcore's native one where it runs, see
         :mod:`agentcore.core.native`).
@@ -322,7 +322,9 @@ class CoreModel(nn.Module):
         cannot be saved (the float cache file is the source of truth) and is not trained.
         ``dense_rows``: batches of that many rows or more (many sessions' decode steps) run on a
         bf16 copy of the int8 values (see :class:`~agentcore.core.quant.Int8Weight`); None: the
-        int8 kernel for every batch up to its limit.
+        int8 kernel for every batch up to its limit. ``group_size`` (float32 on the native
+        kernel): one scale per group of that many inputs instead of per row, for every weight
+        whose inputs it divides (the others keep a scale per row).
         """
         if self.quantized:
             return
@@ -332,10 +334,13 @@ class CoreModel(nn.Module):
             raise RuntimeError("this PyTorch build has no int8-weight matmul (_weight_int8pack_mm)")
         for layer in self.layers:
             for name in self._PROJECTIONS:
-                packed = Int8Weight(getattr(layer, name), dense_rows=dense_rows)
+                w = getattr(layer, name)
+                packed = Int8Weight(w, dense_rows=dense_rows, group_size=_divides(group_size, w))
                 delattr(layer, name)  # drop the float Parameter, keep the int8 form
                 object.__setattr__(layer, name, packed)
-        head = Int8Weight(self.lm_head, dense_rows=dense_rows)
+        head = Int8Weight(
+            self.lm_head, dense_rows=dense_rows, group_size=_divides(group_size, self.lm_head)
+        )
         delattr(self, "lm_head")
         object.__setattr__(self, "lm_head", head)
 
@@ -607,10 +612,15 @@ class CoreModel(nn.Module):
         return torch.cat(outs, dim=1) if logits == "all" else last
 
 
+def _divides(group_size: int | None, weight: torch.Tensor) -> int | None:
+    """``group_size`` where it divides the weight's inputs, else None (a scale per row)."""
+    return group_size if group_size and weight.shape[1] % group_size == 0 else None
+
+
 def _int8_plus(w: Int8Weight, delta: torch.Tensor) -> Int8Weight:
     """``w + delta`` re-quantized (``delta: [n_out, n_in]``)."""
     merged = w.dequantize(torch.float32) + delta.float()
-    return Int8Weight(merged.to(w.scale.dtype), dense_rows=w.dense_rows)
+    return Int8Weight(merged.to(w.scale.dtype), dense_rows=w.dense_rows, group_size=w.group_size)
 
 
 def _packed_plus(w: PackedWeight, delta: torch.Tensor) -> PackedWeight:

@@ -170,14 +170,13 @@ def choose_weights(
     """``"int4"``, ``"int8"``, ``"packed"`` or ``"float"``: how the model's projections are held.
 
     Decoding on a CPU is bound by memory bandwidth (docs/benchmarks/dtype.md). Auto picks int8
-    on a CPU running bf16; float32 on the CPU (a CPU without bf16 dot products) gets packed
-    (float32 in oneDNN's blocked layout, :class:`~agentcore.core.quant.PackedWeight`) where
-    oneDNN runs it, else float; GPUs keep float weights. int8 with float32 is asked for by name
-    where agentcore's native int8 kernel runs (x86 with AVX2 and FMA and a C++ compiler,
-    :mod:`agentcore.core.native`): it decodes 1.4-1.5x packed float32's speed at +0.1-0.3%
-    perplexity (``docs/benchmarks/dtype-avx2-native/``), but its per-row rounding changes
-    greedy replies, and one real-model test (the sister conversation of
-    ``tests/agent/test_conversation_real.py``) then fails, so auto does not pick it yet. int4 is asked for by name: it
+    on a CPU running bf16, and on a CPU running float32 (one without bf16 dot products) where
+    agentcore's native int8 kernel runs (x86 with AVX2 and FMA and a C++ compiler,
+    :mod:`agentcore.core.native`; a scale per group of 32 inputs there): 1.45-1.55x packed
+    float32's decode speed, perplexity within 0.2% (``docs/benchmarks/dtype-avx2-native/``).
+    Other float32 CPUs get packed (float32 in oneDNN's blocked layout,
+    :class:`~agentcore.core.quant.PackedWeight`) where oneDNN runs it, else float; GPUs keep
+    float weights. int4 is asked for by name: it
     reads the fewest bytes and keeps perplexity within 1% of float32 where the model's
     projections are already 4-bit (``int4_exact``: a GGUF with Q4_0/Q4_1 projections, such as
     SmolLM2's; see :meth:`~agentcore.core.llama.CoreModel.int4_exact`), but it changes greedy
@@ -215,6 +214,8 @@ def choose_weights(
         )
     if choice == "auto":
         if device.type == "cpu" and dtype == torch.bfloat16 and int8_available():
+            return "int8"
+        if int8_fp32:
             return "int8"
         return "packed" if packed_ok else "float"
     return choice

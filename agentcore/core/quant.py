@@ -69,6 +69,7 @@ from agentcore.core.native import Int8Linear
 __all__ = [
     "DENSE_ROWS",
     "INT4_GROUP",
+    "INT8_GROUP",
     "NATIVE_ROWS",
     "Int4Weight",
     "Int8Weight",
@@ -82,6 +83,7 @@ __all__ = [
     "packed_float_available",
 ]
 
+INT8_GROUP = 32  # inputs per scale of float32 int8 weights (the native kernel): a GGUF block
 NATIVE_ROWS = 8  # up to this many rows of float32 activations the native int8 kernel runs;
 # more (a longer prompt's chunk, a batch of many sessions) use a float32 copy of the weight:
 # SmolLM2's shapes, 2 threads, AVX2 EPYC: 11 vs 24 ms per pass at 1 row, 34 vs 37 at 8, 116 vs
@@ -99,7 +101,10 @@ def int8_available() -> bool:
 
 
 class Int8Weight:
-    """A ``[n_out, n_in]`` weight as int8 values and one scale per output row.
+    """A ``[n_out, n_in]`` weight as int8 values and one scale per output row, or with
+    ``group_size`` one per group of that many inputs of a row (float32 only, on agentcore's
+    native kernel: a row's few large weights then set the step of their own group, not the
+    whole row's; 4 more bytes per group).
 
     Calling it computes ``x @ W.T`` for ``x: [..., n_in]`` in the activation dtype. With
     ``kernel_dtype`` the scale is held in that dtype and the kernel runs on activations cast to
@@ -115,14 +120,33 @@ class Int8Weight:
         *,
         kernel_dtype: torch.dtype | None = None,
         dense_rows: int | None = None,
+        group_size: int | None = None,
     ) -> None:
         if weight.device.type != "cpu":
             raise ValueError(f"int8 weights run on the CPU only, got a weight on {weight.device}")
-        w = weight.detach().float()
-        scale = (w.abs().amax(dim=1) / 127.0).clamp(min=1e-12)
-        self.q = torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous()
+        n_out, n_in = (int(d) for d in weight.shape)
+        if group_size is not None and (
+            weight.dtype != torch.float32
+            or kernel_dtype is not None
+            or group_size % 16
+            or group_size <= 0
+            or n_in % group_size
+        ):
+            raise ValueError(
+                f"group_size={group_size}: int8 groups need a float32 weight, no kernel_dtype, "
+                f"and a positive multiple of 16 that divides the {n_in} inputs (weight "
+                f"{weight.dtype}, kernel_dtype {kernel_dtype})"
+            )
+        self.group_size = group_size
+        g = group_size or n_in
+        w = weight.detach().float().view(n_out, n_in // g, g)
+        scale = (w.abs().amax(dim=2, keepdim=True) / 127.0).clamp(min=1e-12)
+        q = torch.round(w / scale).clamp(-127, 127).to(torch.int8)
+        self.q = q.view(n_out, n_in).contiguous()
+        # [n_out] per row, [n_out, groups] per group
+        scale = scale[..., 0] if group_size else scale[:, 0, 0]
         self.scale = scale.to(kernel_dtype or weight.dtype).contiguous()
-        self.shape = (int(w.shape[0]), int(w.shape[1]))
+        self.shape = (n_out, n_in)
         self.cast = kernel_dtype is not None
         self.dense_rows = dense_rows if self.scale.dtype == torch.bfloat16 else None
         self._dense: torch.Tensor | None = None  # [n_out, n_in] bf16 int values, built on demand
@@ -131,6 +155,10 @@ class Int8Weight:
     def dequantize(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The weight this layer computes with, as a dense tensor."""
         dt = dtype or self.scale.dtype
+        if self.group_size:
+            n, k = self.shape
+            grouped = self.q.view(n, k // self.group_size, self.group_size).to(dt)
+            return (grouped * self.scale.to(dt)[..., None]).view(n, k)
         return self.q.to(dt) * self.scale.to(dt)[:, None]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -138,11 +166,18 @@ class Int8Weight:
         rows = flat.shape[0]
         native = _native_kernel(x.dtype, self.scale.dtype)
         if native is not None:
-            if rows <= NATIVE_ROWS:
+            if rows <= NATIVE_ROWS and torch.autograd._profiler_enabled():
+                with torch.profiler.record_function("agentcore::int8_linear"):
+                    out = native(flat, self.q, self.scale)
+            elif rows <= NATIVE_ROWS:
                 out = native(flat, self.q, self.scale)
             else:
                 out = linear(flat, self._float_values())
-        elif rows <= _KERNEL_ROWS and (self.cast or x.dtype == self.scale.dtype):
+        elif (
+            rows <= _KERNEL_ROWS
+            and not self.group_size
+            and (self.cast or x.dtype == self.scale.dtype)
+        ):
             same = x.dtype == self.scale.dtype
             # a decode step's rows are already bf16 and contiguous: no casts to dispatch
             a = flat if same and flat.is_contiguous() else flat.to(self.scale.dtype).contiguous()

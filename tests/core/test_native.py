@@ -109,12 +109,11 @@ def test_int8_core_on_float32_stays_with_the_float_core(make_llama: Any) -> None
         assert (step - ref_step).abs().max() < 0.05 * ref_step.abs().max()
 
 
-def test_int8_with_float32_is_asked_for_by_name_where_the_kernel_runs() -> None:
+def test_auto_picks_int8_for_float32_where_the_kernel_runs() -> None:
     kernel()
     assert int8_float32_available()
     assert choose_weights(CPU, torch.float32, "int8") == "int8"
-    # auto keeps float32 weights: int8's rounding changes the real models' greedy replies
-    assert choose_weights(CPU, torch.float32, None) in ("packed", "float")
+    assert choose_weights(CPU, torch.float32, None) == "int8"
 
 
 def test_turned_off_the_loader_keeps_float32_weights(
@@ -159,9 +158,80 @@ def test_a_failed_build_leaves_pytorchs_path(
     assert native.build_dir().parent == tmp_path / "cache" / "kernels"
 
 
+def reference(x: torch.Tensor, q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """The kernel's product in plain PyTorch (a scale per row, or per group of inputs)."""
+    groups = scale.reshape(q.shape[0], -1)
+    weight = q.float().view(q.shape[0], groups.shape[1], -1) * groups[..., None]
+    return x @ weight.view(q.shape).T
+
+
 def test_a_kernel_with_a_wrong_result_is_not_used() -> None:
     def off_by_one(x: torch.Tensor, q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        return x @ (q.float() * scale[:, None]).T + 1
+        return reference(x, q, scale) + 1
+
+    def per_row_only(x: torch.Tensor, q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return x @ (q.float() * scale.reshape(q.shape[0], -1)[:, :1]).T  # ignores groups
 
     assert "its result differs from PyTorch's" in (native._check(off_by_one) or "")
-    assert native._check(lambda x, q, s: x @ (q.float() * s[:, None]).T) is None
+    assert "(5x96 by 7" in (native._check(per_row_only) or "")
+    assert native._check(reference) is None
+
+
+@pytest.mark.parametrize("rows", [1, 3, 4, 8])
+@pytest.mark.parametrize("n_in,groups", [(576, 18), (1536, 48), (64, 2), (96, 1)])
+def test_kernel_with_a_scale_per_group(rows: int, n_in: int, groups: int) -> None:
+    gen = torch.Generator().manual_seed(rows + n_in)
+    n_out = 24
+    x = torch.randn(rows, n_in, generator=gen)
+    q = torch.randint(-127, 128, (n_out, n_in), generator=gen, dtype=torch.int8)
+    scale = torch.rand(n_out, groups, generator=gen) / 50
+    weight = (q.double().view(n_out, groups, -1) * scale.double()[..., None]).view(n_out, n_in)
+    got = kernel()(x, q, scale)
+    assert torch.allclose(got.double(), x.double() @ weight.T, rtol=1e-5, atol=1e-5)
+    with pytest.raises(RuntimeError, match="each group must hold a multiple of 16 inputs"):
+        kernel()(x, q, torch.rand(n_out, n_in // 8))
+
+
+def test_int8_weight_per_group_rounds_each_group_on_its_own_step() -> None:
+    kernel()
+    gen = torch.Generator().manual_seed(2)
+    w = torch.randn(40, 128, generator=gen) * 0.02
+    w[:, 5] = 3.0  # one large weight per row: per row it would set every weight's step
+    per_row, per_group = Int8Weight(w), Int8Weight(w, group_size=32)
+    assert per_group.scale.shape == (40, 4) and per_group.group_size == 32
+    err_row = (per_row.dequantize(torch.float32) - w).abs()[:, 32:].max()
+    err_group = (per_group.dequantize(torch.float32) - w).abs()
+    assert bool((err_group <= per_group.scale.repeat_interleave(32, dim=1) / 2 + 1e-7).all())
+    assert err_group[:, 32:].max() < err_row / 20  # the groups without the large weight
+    assert per_group.nbytes() == 40 * 128 + 40 * 4 * 4
+    x = torch.randn(2, 5, 128, generator=gen)
+    ref = F.linear(x, per_group.dequantize(torch.float32))
+    assert torch.allclose(per_group(x), ref, atol=1e-5)  # the kernel: 10 rows > NATIVE_ROWS
+    assert torch.allclose(per_group(x[:, :2]), ref[:, :2], atol=1e-5)  # 4 rows
+    assert torch.allclose(per_group(x.bfloat16()).float(), ref, atol=0.1)  # dequantized
+
+
+@pytest.mark.parametrize("group", [0, -16, 24, 40, 192])
+def test_a_group_size_that_cannot_be_used_is_named(group: int) -> None:
+    with pytest.raises(ValueError, match=f"group_size={group}: int8 groups need a float32"):
+        Int8Weight(torch.randn(8, 96), group_size=group)
+    with pytest.raises(ValueError, match="group_size=32: int8 groups need a float32 weight"):
+        Int8Weight(torch.randn(8, 96).bfloat16(), group_size=32)
+
+
+def test_core_quantized_per_group_keeps_a_row_scale_where_the_group_does_not_divide(
+    make_llama: Any,
+) -> None:
+    kernel()
+    ref = CoreModel(make_llama(seed=3))
+    core = CoreModel(make_llama(seed=3))
+    core.quantize_int8(group_size=32)
+    for layer in core.layers:
+        for name in core._PROJECTIONS:
+            w = vars(layer)[name]
+            assert w.group_size == (32 if w.shape[1] % 32 == 0 else None)
+    ids = torch.randint(0, 258, (1, 30), generator=torch.Generator().manual_seed(0))
+    cfg = StreamingConfig(n_sink=4, window=40, chunk_size=20)
+    ours = core.prefill(ids, core.new_cache(cfg), "all")
+    expected = ref.prefill(ids, ref.new_cache(cfg), "all")
+    assert (ours - expected).abs().max() < 0.05 * expected.abs().max()

@@ -23,6 +23,7 @@ from agentcore.core.quant import (
     _unpack_int4,
     int4_available,
     int4_exact,
+    int8_float32_available,
     linear,
     packed_float_available,
 )
@@ -267,7 +268,9 @@ def test_int4_is_chosen_by_name_and_auto_keeps_its_rule() -> None:
     assert choose_weights(CPU, torch.float32, "int4") == "int4"
     assert choose_weights(CPU, torch.bfloat16, "auto") == "int8"
     fp32 = "packed" if packed_float_available() else "float"
-    assert choose_weights(CPU, torch.float32, None) == fp32
+    assert choose_weights(CPU, torch.float32, None) == (
+        "int8" if int8_float32_available() else fp32
+    )
     assert choose_weights(CPU, torch.float16, None) == "float"
     assert choose_weights(torch.device("cuda"), torch.bfloat16, None) == "float"
     assert choose_weights(CPU, torch.bfloat16, "float") == "float"

@@ -78,13 +78,18 @@ def _unsupported() -> str | None:
 
 def _check(kernel: Int8Linear) -> str | None:
     """None if the kernel agrees with a float32 PyTorch product (shapes that exercise every
-    path: 1-4 rows, tiles of a batch, an input size that is no multiple of 16), else why not."""
+    path: 1-4 rows, tiles of a batch, an input size that is no multiple of 16, a scale per
+    group of inputs), else why not."""
     gen = torch.Generator().manual_seed(0)
-    for rows, n_out, n_in in ((1, 37, 40), (3, 16, 64), (11, 9, 72)):
+    cases = ((1, 37, 40, 1), (3, 16, 64, 1), (11, 9, 72, 1), (5, 7, 96, 3))
+    for rows, n_out, n_in, groups in cases:
         x = torch.randn(rows, n_in, generator=gen)
         q = torch.randint(-127, 128, (n_out, n_in), generator=gen, dtype=torch.int8)
-        scale = torch.rand(n_out, generator=gen) / 64
-        want = x @ (q.float() * scale[:, None]).T
+        scale = torch.rand(n_out, groups, generator=gen) / 64
+        weight = (q.float().view(n_out, groups, -1) * scale[..., None]).view(n_out, n_in)
+        want = x @ weight.T
+        if groups == 1:
+            scale = scale[:, 0].contiguous()
         got = kernel(x, q, scale)
         if got.shape != want.shape or not torch.allclose(got, want, rtol=1e-4, atol=1e-4):
             worst = (got - want).abs().max().item() if got.shape == want.shape else got.shape
@@ -133,7 +138,8 @@ def _load() -> tuple[Int8Linear | None, str]:
 
 def int8_linear() -> Int8Linear | None:
     """``kernel(x, q, scale) -> x @ (q * scale[:, None]).T`` for ``x: [rows, n_in]`` float32,
-    ``q: [n_out, n_in]`` int8 and ``scale: [n_out]`` float32 (both contiguous), or None where
+    ``q: [n_out, n_in]`` int8 and ``scale: [n_out]`` float32 (both contiguous; or ``scale:
+    [n_out, groups]``, one per group of ``n_in / groups`` inputs, a multiple of 16), or None where
     this machine cannot run it (:func:`status` says why). Built or loaded on the first call."""
     return _load()[0]
 

@@ -1,7 +1,8 @@
 // agentcore's int8-weight matmul for float32 activations on x86 CPUs with AVX2 and FMA.
 //
 // out[m, n] = scale[n] * sum_k x[m, k] * q[n, k]: a linear layer whose weight is held as int8
-// values with one float32 scale per output row (agentcore.core.quant.Int8Weight). PyTorch's
+// values with one float32 scale per output row (agentcore.core.quant.Int8Weight), or with
+// scale [n, groups] one per group of k / groups inputs: sum_g scale[n, g] * (the group's sum). PyTorch's
 // own int8 kernel (_weight_int8pack_mm) is vectorized for bf16 activations only; a CPU without
 // bf16 (AVX2 only) therefore ran float32 weights, reading 4 bytes per weight per decode step.
 // This kernel reads 1 byte per weight, widens 8 at a time to float32 in registers and sums in
@@ -60,6 +61,43 @@ void dot_rows(const float* x, int64_t k, const int8_t* w, float scale, float* ou
   }
 }
 
+// As dot_rows, with one scale per group of `group` inputs (a multiple of 16 dividing k):
+// scales[g] for inputs g * group .. (g + 1) * group - 1. Each group's sum is scaled into a
+// running total, so a row with a few large weights rounds the others on their own scale.
+template <int R>
+void dot_rows_grouped(const float* x, int64_t k, const int8_t* w, const float* scales,
+                      int64_t group, float* out, int64_t ldo) {
+  static_assert(R >= 1 && R <= 4, "1 to 4 rows");
+  __m256 t0 = _mm256_setzero_ps(), t1 = t0, t2 = t0, t3 = t0;
+  for (int64_t g0 = 0, g = 0; g0 < k; g0 += group, g++) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t i = g0; i < g0 + group; i += 16) {
+      const __m256 w0 = widen8(w + i), w1 = widen8(w + i + 8);
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), w0, a0);
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), w1, a0);
+      if constexpr (R > 1) {
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + i), w0, a1);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + i + 8), w1, a1);
+      }
+      if constexpr (R > 2) {
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 2 * k + i), w0, a2);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 2 * k + i + 8), w1, a2);
+      }
+      if constexpr (R > 3) {
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 3 * k + i), w0, a3);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + 3 * k + i + 8), w1, a3);
+      }
+    }
+    const __m256 s = _mm256_set1_ps(scales[g]);
+    t0 = _mm256_fmadd_ps(a0, s, t0);
+    if constexpr (R > 1) t1 = _mm256_fmadd_ps(a1, s, t1);
+    if constexpr (R > 2) t2 = _mm256_fmadd_ps(a2, s, t2);
+    if constexpr (R > 3) t3 = _mm256_fmadd_ps(a3, s, t3);
+  }
+  const __m256 totals[4] = {t0, t1, t2, t3};
+  for (int r = 0; r < R; r++) out[r * ldo] = horizontal_sum(totals[r]);
+}
+
 // Four rows of x times two weight rows w and w + k: out[r * ldo + c] for r < 4, c < 2. Each
 // widened weight serves four rows and each loaded row of x two weights, so a batch (many
 // sessions' decode steps, a short prompt) does twice the multiply-adds per load of dot_rows.
@@ -95,6 +133,20 @@ void dot_tile(const float* x, int64_t k, const int8_t* w, const float* scale, fl
   }
 }
 
+// Rows 0..m-1 of x (row stride k) times weight row w with one scale per group of `group`
+// inputs: column c of out (stride ldo).
+void rows_times_grouped(const float* x, int64_t m, int64_t k, const int8_t* w,
+                        const float* scales, int64_t group, float* out, int64_t ldo) {
+  int64_t r = 0;
+  for (; r + 4 <= m; r += 4) dot_rows_grouped<4>(x + r * k, k, w, scales, group, out + r * ldo, ldo);
+  switch (m - r) {
+    case 3: dot_rows_grouped<3>(x + r * k, k, w, scales, group, out + r * ldo, ldo); break;
+    case 2: dot_rows_grouped<2>(x + r * k, k, w, scales, group, out + r * ldo, ldo); break;
+    case 1: dot_rows_grouped<1>(x + r * k, k, w, scales, group, out + r * ldo, ldo); break;
+    default: break;
+  }
+}
+
 // Rows r0..m-1 of x (row stride k) times weight row w (scale s): column c of out (stride ldo).
 void rows_times(const float* x, int64_t r0, int64_t m, int64_t k, const int8_t* w, float s,
                 float* out, int64_t ldo) {
@@ -115,10 +167,15 @@ torch::Tensor int8_linear(const torch::Tensor& x, const torch::Tensor& q, const 
               "int8_linear: x must be a 2-D float32 tensor, got ", x.sizes(), " ", x.scalar_type());
   TORCH_CHECK(q.dim() == 2 && q.scalar_type() == torch::kInt8 && q.is_contiguous(),
               "int8_linear: q must be a contiguous 2-D int8 tensor");
-  TORCH_CHECK(scale.dim() == 1 && scale.scalar_type() == torch::kFloat32 && scale.is_contiguous(),
-              "int8_linear: scale must be a contiguous 1-D float32 tensor");
+  TORCH_CHECK((scale.dim() == 1 || scale.dim() == 2) && scale.scalar_type() == torch::kFloat32 &&
+                  scale.is_contiguous(),
+              "int8_linear: scale must be a contiguous float32 tensor, [n_out] or [n_out, groups]");
   TORCH_CHECK(x.size(1) == q.size(1), "int8_linear: x has ", x.size(1), " inputs, q ", q.size(1));
   TORCH_CHECK(scale.size(0) == q.size(0), "int8_linear: ", scale.size(0), " scales for ", q.size(0), " rows");
+  const int64_t groups = scale.dim() == 2 ? scale.size(1) : 1;
+  TORCH_CHECK(groups >= 1 && q.size(1) % groups == 0 && (groups == 1 || (q.size(1) / groups) % 16 == 0),
+              "int8_linear: ", groups, " scale groups per row of ", q.size(1),
+              " inputs: each group must hold a multiple of 16 inputs");
   TORCH_CHECK(x.device().is_cpu() && q.device().is_cpu() && scale.device().is_cpu(),
               "int8_linear runs on the CPU");
   const torch::Tensor xc = x.contiguous();
@@ -130,6 +187,14 @@ torch::Tensor int8_linear(const torch::Tensor& x, const torch::Tensor& q, const 
   float* op = out.data_ptr<float>();
   // grain: at least ~32K weights per task, so small layers are not split into tiny pieces
   const int64_t grain = std::max<int64_t>(16, 32768 / std::max<int64_t>(k, 1));
+  if (groups > 1) {
+    const int64_t group = k / groups;
+    at::parallel_for(0, n, grain, [&](int64_t n0, int64_t n1) {
+      for (int64_t j = n0; j < n1; j++)
+        rows_times_grouped(xp, m, k, qp + j * k, sp + j * groups, group, op + j, n);
+    });
+    return out;
+  }
   at::parallel_for(0, n, grain, [&](int64_t n0, int64_t n1) {
     int64_t j = n0;
     if (m >= 8) {  // a batch: tiles of 4 rows x 2 weight rows, the rows left over as below
@@ -147,5 +212,5 @@ torch::Tensor int8_linear(const torch::Tensor& x, const torch::Tensor& q, const 
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("int8_linear", &int8_linear, "x @ (q * scale[:, None]).T for float32 x, int8 q");
+  m.def("int8_linear", &int8_linear, "x @ dequantized(q, scale).T for float32 x, int8 q");
 }
