@@ -172,6 +172,11 @@ def arm_name(weights: str) -> str:
     return Ours.name if weights == "auto" else f"{Ours.name} {weights}"
 
 
+def agree_key(arm: str) -> str:
+    """The row key of an agentcore arm's agreement with llama.cpp (``agree`` for auto's)."""
+    return "agree" if arm == Ours.name else f"agree {arm}"
+
+
 def child(side: str, alias: str, threads: int, n_ctx: int, weights: str) -> int:
     engine: Ours | LlamaCpp
     if side == "ours":
@@ -235,8 +240,7 @@ def bench_model(alias: str, args: argparse.Namespace, log: Any) -> dict[str, Any
             row[f"{side.name}_decode"] = statistics.median(d for _, d in got[side.name])
         if not args.ours_only:
             for side in sides[:-1]:
-                key = "agree" if side.name == Ours.name else f"agree {side.name}"
-                row[key] = _agree(tokens[side.name], tokens[LlamaCpp.name])
+                row[agree_key(side.name)] = _agree(tokens[side.name], tokens[LlamaCpp.name])
         rows.append(row)
     rss = {side.name: side.close()["rss_mib"] for side in sides}
     return {
@@ -357,9 +361,10 @@ def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
         return []
     # PyTorch's int8 kernel and the bf16 copy run bf16 activations (as a bf16 engine does)
     xs = {w.shape[1]: torch.randn(1, w.shape[1]).bfloat16() for w in weights}
-    # one scale per row for PyTorch's kernels (weights held per group: their speed on the same
-    # bytes, not the same numbers)
-    scales = [w.scale.reshape(w.shape[0], -1)[:, 0].bfloat16().contiguous() for w in weights]
+    # one scale per row for PyTorch's kernels and fbgemm (weights held per group: their speed
+    # on the same bytes, not the same numbers)
+    row_scales = [w.scale.reshape(w.shape[0], -1)[:, 0].contiguous() for w in weights]
+    scales = [s.bfloat16() for s in row_scales]
 
     def best(run: Any) -> float:
         run()
@@ -432,10 +437,9 @@ def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
         packs = []
         with warnings.catch_warnings():  # PyTorch deprecates quantized tensors (kept to compare)
             warnings.simplefilter("ignore", UserWarning)
-            for w in weights:
+            for w, s in zip(weights, row_scales, strict=True):
                 zeros = torch.zeros(w.shape[0], dtype=torch.long)
-                per_row = w.scale.reshape(w.shape[0], -1)[:, 0].double()  # groups: not the same
-                qt = torch._make_per_channel_quantized_tensor(w.q, per_row, zeros, 0)
+                qt = torch._make_per_channel_quantized_tensor(w.q, s.double(), zeros, 0)
                 packs.append(torch.ops.quantized.linear_prepack(qt, None))
         rows.append(
             {
@@ -570,7 +574,7 @@ def report(raw: dict[str, Any]) -> str:
 def _arm_table(m: dict[str, Any], arm: dict[str, Any]) -> list[str]:
     """One agentcore arm of one model next to llama.cpp: its table and the processes' RSS."""
     a = arm["name"]
-    agree = "agree" if a == Ours.name else f"agree {a}"
+    agree = agree_key(a)
     rows = [
         [
             r["context"],

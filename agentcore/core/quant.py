@@ -46,13 +46,14 @@ int4 (:func:`int4_exact` tells the two cases apart). int4 is asked for by name
   (decode steps, small batches) run agentcore's own kernel (:mod:`agentcore.core.native`,
   compiled at setup; float32 math on the dequantized weight, up to the order of the sums) and
   longer ones (prompt chunks, batches of many sessions) a float32 copy of the weight, packed
-  for oneDNN, built on first use. SmolLM2 on a 2-core AVX2 EPYC, 2 threads: decode after 4K
-  tokens 1.49x packed float32's speed, perplexity +0.09%; Qwen2.5-Coder-0.5B 1.39x, +0.27%
-  (``docs/benchmarks/dtype-avx2-native/``). The copy makes the weights 1.2x packed float32's
-  in RAM (SmolLM2 750 MiB against 621). Asked for by name (``weights="int8"``): its rounding
-  changes greedy replies, so auto keeps packed float32 there (``loader.choose_weights``).
+  for oneDNN, built on first use. ``Engine.load`` holds them with a scale per ``INT8_GROUP``
+  inputs, and auto picks them on such CPUs (``loader.choose_weights``): SmolLM2 on a 2-core
+  AVX2 EPYC, 2 threads, decodes after 4K tokens 1.55x packed float32's speed, perplexity
+  +0.19%; Qwen2.5-Coder-0.5B 1.45x, -0.01% (``docs/benchmarks/dtype-avx2-native/``; a scale
+  per row was as fast but failed a real-model test). The copy makes the weights 1.2x packed
+  float32's in RAM (SmolLM2 765 MiB against 621).
 - :class:`PackedWeight`: not quantized: float32 in oneDNN's blocked layout, what auto picks
-  for float32 on the CPU (an AVX2-only CPU), where it decodes 1.24x (SmolLM2) and 1.61x
+  for float32 on the CPU where the native int8 kernel does not run, where it decodes 1.24x (SmolLM2) and 1.61x
   (Qwen2.5-Coder-0.5B) plain ``F.linear`` with two threads (``docs/benchmarks/dtype-avx2*.md``).
 """
 

@@ -1,7 +1,8 @@
 """Native CPU kernels agentcore compiles for itself: C++ built against the installed PyTorch.
 
 One kernel so far, :func:`int8_linear` (``int8_linear.cpp``): a linear layer whose weight is int8
-with one float32 scale per output row, for float32 activations on x86 CPUs with AVX2 and FMA.
+with a float32 scale per output row or per group of inputs, for float32 activations on x86 CPUs
+with AVX2 and FMA.
 PyTorch's own int8 kernel is vectorized for bf16 activations only, so a CPU without bf16 dot
 products (AVX2 only) ran its weights as float32, reading 4 bytes per weight per decode step;
 this one reads 1 (``docs/benchmarks/dtype-avx2-native/``).
@@ -46,7 +47,7 @@ Int8Linear = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _key() -> str:
-    """This source, these flags, this PyTorch and this Python, hashed."""
+    """This source, these flags, this PyTorch and this Python, hashed (reads the source)."""
     stamp = b"|".join(
         [
             SOURCE.read_bytes(),
@@ -103,9 +104,9 @@ def _load() -> tuple[Int8Linear | None, str]:
     if reason is not None:
         return None, reason
     folder = build_dir()
-    # the module's name carries the key: PyTorch numbers a second build under a name it has
-    # built from other sources in this process and compiles it again
-    name = f"agentcore_int8_linear_{_key()}"
+    # the module's name carries the key (the folder's): PyTorch numbers a second build under a
+    # name it has built from other sources in this process and compiles it again
+    name = "agentcore_" + folder.name.replace("-", "_")
     built = (folder / f"{name}.so").is_file()
     try:
         from torch.utils.cpp_extension import load

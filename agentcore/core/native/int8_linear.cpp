@@ -125,29 +125,24 @@ void dot_tile(const float* x, int64_t k, const int8_t* w, const float* scale, fl
   }
 }
 
-// Rows 0..m-1 of x (row stride k) times weight row w with one scale per group of `group`
-// inputs: column c of out (stride ldo).
-void rows_times_grouped(const float* x, int64_t m, int64_t k, const int8_t* w,
-                        const float* scales, int64_t group, float* out, int64_t ldo) {
-  int64_t r = 0;
-  for (; r + 4 <= m; r += 4) dot_rows_grouped<4>(x + r * k, k, w, scales, group, out + r * ldo, ldo);
-  switch (m - r) {
-    case 3: dot_rows_grouped<3>(x + r * k, k, w, scales, group, out + r * ldo, ldo); break;
-    case 2: dot_rows_grouped<2>(x + r * k, k, w, scales, group, out + r * ldo, ldo); break;
-    case 1: dot_rows_grouped<1>(x + r * k, k, w, scales, group, out + r * ldo, ldo); break;
-    default: break;
-  }
+// R rows of x times weight row w: one scale (scales[0]) where group is 0, else one per group.
+template <int R>
+void dot(const float* x, int64_t k, const int8_t* w, const float* scales, int64_t group,
+         float* out, int64_t ldo) {
+  if (group) dot_rows_grouped<R>(x, k, w, scales, group, out, ldo);
+  else dot_rows<R>(x, k, w, scales[0], out, ldo);
 }
 
-// Rows r0..m-1 of x (row stride k) times weight row w (scale s): column c of out (stride ldo).
-void rows_times(const float* x, int64_t r0, int64_t m, int64_t k, const int8_t* w, float s,
-                float* out, int64_t ldo) {
+// Rows r0..m-1 of x (row stride k) times weight row w, scaled as in dot: column c of out
+// (stride ldo).
+void rows_times(const float* x, int64_t r0, int64_t m, int64_t k, const int8_t* w,
+                const float* scales, int64_t group, float* out, int64_t ldo) {
   int64_t r = r0;
-  for (; r + 4 <= m; r += 4) dot_rows<4>(x + r * k, k, w, s, out + r * ldo, ldo);
+  for (; r + 4 <= m; r += 4) dot<4>(x + r * k, k, w, scales, group, out + r * ldo, ldo);
   switch (m - r) {
-    case 3: dot_rows<3>(x + r * k, k, w, s, out + r * ldo, ldo); break;
-    case 2: dot_rows<2>(x + r * k, k, w, s, out + r * ldo, ldo); break;
-    case 1: dot_rows<1>(x + r * k, k, w, s, out + r * ldo, ldo); break;
+    case 3: dot<3>(x + r * k, k, w, scales, group, out + r * ldo, ldo); break;
+    case 2: dot<2>(x + r * k, k, w, scales, group, out + r * ldo, ldo); break;
+    case 1: dot<1>(x + r * k, k, w, scales, group, out + r * ldo, ldo); break;
     default: break;
   }
 }
@@ -179,26 +174,19 @@ torch::Tensor int8_linear(const torch::Tensor& x, const torch::Tensor& q, const 
   float* op = out.data_ptr<float>();
   // grain: at least ~32K weights per task, so small layers are not split into tiny pieces
   const int64_t grain = std::max<int64_t>(16, 32768 / std::max<int64_t>(k, 1));
-  if (groups > 1) {
-    const int64_t group = k / groups;
-    at::parallel_for(0, n, grain, [&](int64_t n0, int64_t n1) {
-      for (int64_t j = n0; j < n1; j++)
-        rows_times_grouped(xp, m, k, qp + j * k, sp + j * groups, group, op + j, n);
-    });
-    return out;
-  }
+  const int64_t group = groups > 1 ? k / groups : 0;  // 0: one scale per row
   at::parallel_for(0, n, grain, [&](int64_t n0, int64_t n1) {
     int64_t j = n0;
-    if (m >= 8) {  // a batch: tiles of 4 rows x 2 weight rows, the rows left over as below
+    if (m >= 8 && !group) {  // a batch: tiles of 4 rows x 2 weight rows, the rows left as below
       const int64_t tiled = m - m % 4;
       for (; j + 2 <= n1; j += 2) {
         for (int64_t r = 0; r < tiled; r += 4)
           dot_tile(xp + r * k, k, qp + j * k, sp + j, op + r * n + j, n);
-        rows_times(xp, tiled, m, k, qp + j * k, sp[j], op + j, n);
-        rows_times(xp, tiled, m, k, qp + (j + 1) * k, sp[j + 1], op + j + 1, n);
+        rows_times(xp, tiled, m, k, qp + j * k, sp + j, 0, op + j, n);
+        rows_times(xp, tiled, m, k, qp + (j + 1) * k, sp + j + 1, 0, op + j + 1, n);
       }
     }
-    for (; j < n1; j++) rows_times(xp, 0, m, k, qp + j * k, sp[j], op + j, n);
+    for (; j < n1; j++) rows_times(xp, 0, m, k, qp + j * k, sp + j * groups, group, op + j, n);
   });
   return out;
 }
