@@ -85,10 +85,11 @@ __all__ = [
 ]
 
 INT8_GROUP = 32  # inputs per scale of float32 int8 weights (the native kernel): a GGUF block
-NATIVE_ROWS = 8  # up to this many rows of float32 activations the native int8 kernel runs;
+NATIVE_ROWS = 16  # up to this many rows of float32 activations the native int8 kernel runs;
 # more (a longer prompt's chunk, a batch of many sessions) use a float32 copy of the weight:
-# SmolLM2's shapes, 2 threads, AVX2 EPYC: 11 vs 24 ms per pass at 1 row, 34 vs 37 at 8, 116 vs
-# 69 at 27 (oneDNN's packed float32 GEMM wins once the rows make it compute-bound)
+# SmolLM2's shapes, 2 threads, AVX2 EPYC, ms per pass int8 vs packed float32: 6.0 vs 24.6 at 1
+# row, 20.2 vs 36.4 at 8, 42.7 vs 49.8 at 16, 73.1 vs 62.6 at 24 (oneDNN's GEMM wins once the
+# rows make it compute-bound)
 _KERNEL_ROWS = 32  # up to this many rows the int8 kernel beats dequantize + dense (measured:
 # decode batches of 16 sessions ran 3.4x slower dequantizing; bench/concurrency.py)
 DENSE_ROWS = 4  # from this many rows the bf16 copy (oneDNN-packed) beats the int8 kernel (1
