@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 import torch.nn.functional as F
 
+from agentcore.core import native
 from agentcore.core.rope import Rotary
 
 if TYPE_CHECKING:
@@ -264,6 +265,13 @@ class StreamingCache:
                 self._rotate_cache_frame(frame)
             if self.r_max and r < self.r_max:  # some recalled slots are empty: mask them
                 plan.bias = self._decode_bias(r)
+            n_ring = min(max(p0 + 1 - cfg.n_sink, 0), cfg.window)
+            if n_ring == 0:  # sinks only: the ring fills once every sink slot is taken
+                plan.n_keys = min(p0 + 1, cfg.n_sink)
+            else:
+                plan.n_keys = self.ring0 + n_ring
+                plan.key_mask = plan.bias if plan.bias.numel() else None
+            plan.native = self._native()
         else:
             plan.decode = False
             plan.dry = probe
@@ -384,13 +392,29 @@ class StreamingCache:
             )
         self._cf_offset = offset
 
-    def attend(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Store this layer's new keys/values and attend. ``q: [B,Hq,T,D]``, ``k,v: [B,Hkv,T,D]``."""
+    def attend(
+        self,
+        layer: int,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        rotated: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Store this layer's new keys/values and attend. ``q: [B,Hq,T,D]``, ``k,v: [B,Hkv,T,D]``.
+        ``rotated``: a decode step's ``q`` and ``k`` already rotated by :meth:`step_freqs` (the
+        native decode path rotates them as it projects them)."""
         plan = self._step
         assert plan is not None, "call begin() before attend()"
         if plan.decode:
-            return self._attend_decode(layer, q, k, v, plan)
+            return self._attend_decode(layer, q, k, v, plan, rotated)
+        assert rotated is None, "only a decode step takes pre-rotated queries and keys"
         return self._attend_chunk(layer, q, k, v, plan)
+
+    def step_freqs(self) -> torch.Tensor:
+        """The rotation of the planned forward's new tokens at their stream positions:
+        complex ``[T, D/2]`` (what a decode step rotates its query and key by)."""
+        assert self._step is not None, "call begin() first"
+        return self._step.freqs_stream
 
     def end(self) -> None:
         """Commit the planned forward: advance the stream position and the ring bookkeeping."""
@@ -439,7 +463,12 @@ class StreamingCache:
                 evv = self.att_v[layer, :, :, r0 + ev_slots]
                 for listener in self.listeners:
                     listener.on_evict(layer, ek, evv, plan.evicted_pos)
-            if plan.ring_one is not None:
+            if plan.ring_one is not None and plan.native is not None:  # one call, not three
+                s, _ = plan.ring_one
+                plan.native.decode_store(
+                    k, k_rot, v, self.ring_k_raw, self.att_k, self.att_v, layer, s, r0 + s
+                )
+            elif plan.ring_one is not None:
                 s, i = plan.ring_one
                 self.ring_k_raw[layer, :, :, s] = k[:, :, i]
                 self.att_k[layer, :, :, r0 + s] = k_rot[:, :, i]
@@ -448,6 +477,18 @@ class StreamingCache:
                 self.ring_k_raw[layer, :, :, slots] = k[:, :, src]
                 self.att_k[layer, :, :, r0 + slots] = k_rot[:, :, src]
                 self.att_v[layer, :, :, r0 + slots] = v[:, :, src]
+
+    def _native(self) -> Any | None:
+        """The native decode ops where this cache can use them (float32 on the CPU)."""
+        if self.dtype != torch.float32 or self.device.type != "cpu":
+            return None
+        return native.decode_ops()
+
+    @property
+    def _native_shapes(self) -> bool:
+        """Whether the native attention takes this cache's keys (:func:`_native_attention`:
+        float32 rows, a head size that is a multiple of 8 up to 256)."""
+        return self.head_dim % 8 == 0 and self.head_dim <= 256 and self.dtype == torch.float32
 
     def _load_recalled(self, layer: int, blocks: list[int], n: int) -> torch.Tensor:
         """Stage this layer's keys and values of the planned blocks; returns the values
@@ -460,14 +501,22 @@ class StreamingCache:
         return v
 
     def _attend_decode(
-        self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: _StepPlan
+        self,
+        layer: int,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        plan: _StepPlan,
+        rotated: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         # q: [B,Hq,1,D]; k, v: [B,Hkv,1,D]
         if self.recall is not None:
             self.recall.observe(layer, q)
-        f = plan.freqs_stream
-        q_rot = Rotary.rotate(q, f)
-        k_rot = Rotary.rotate(k, f)
+        if rotated is None:
+            f = plan.freqs_stream
+            q_rot, k_rot = Rotary.rotate(q, f), Rotary.rotate(k, f)
+        else:
+            q_rot, k_rot = rotated
         self._store(layer, k, k_rot, v, plan)
         ns = self.config.n_sink
         if plan.refresh:
@@ -476,18 +525,15 @@ class StreamingCache:
             self.att_k[layer, :, :, : ns + r] = Rotary.rotate(
                 self.cf_k_raw[layer, :, :, : ns + r], plan.freqs_refresh
             )
-        n_s = min(self.pos + 1, ns)
-        n_r = min(max(self.pos + 1 - ns, 0), self.config.window)
         b, hq, _, d = q.shape
         hkv = self.n_kv_heads
         qg = q_rot.view(b, hkv, hq // hkv, d)  # the query heads of a KV group, folded: [B,Hkv,G,D]
-        if n_r == 0:
-            keys, vals, mask = self.att_k[layer, :, :, :n_s], self.att_v[layer, :, :, :n_s], None
-        else:  # the ring only fills once every sink slot is taken
-            n = self.ring0 + n_r
-            keys, vals = self.att_k[layer, :, :, :n], self.att_v[layer, :, :, :n]
-            mask = plan.bias[:, :n] if plan.bias.numel() else None
-        out = decode_attention(qg, keys, vals, mask).view(b, hq, 1, d)
+        keys, vals, n, mask = self.att_k[layer], self.att_v[layer], plan.n_keys, plan.key_mask
+        if plan.native is not None and self._native_shapes and qg.is_contiguous():
+            out = plan.native.decode_attention(qg, keys, vals, mask, n)  # checked at creation
+        else:
+            out = decode_attention(qg, keys, vals, mask, n)
+        out = out.view(b, hq, 1, d)
         if self.memory is not None:
             out = self.memory.mix(layer, q, out)
         return out
@@ -757,18 +803,59 @@ class DecodeGroup:
 
 
 def decode_attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    n_keys: int | None = None,
 ) -> torch.Tensor:
-    """One decode step's attention: ``q: [B,H,G,D]`` against ``k, v: [B,H,S,D]``.
+    """One decode step's attention: ``q: [B,H,G,D]`` against the first ``n_keys`` (None: all)
+    of ``k, v: [B,H,S,D]``; ``mask``: additive, ``[1, >= n_keys]``.
 
-    The step is bound by reading K and V. Over a full window (``k`` one contiguous buffer) two
-    matmuls with a float32 softmax between them read it faster on a CPU than the fused kernel
-    (5.5 vs 8.4 ms per token for SmolLM2's 30 layers at 2048 keys); over a partly filled window
-    ``k`` is a strided slice that the matmuls would copy, and the fused kernel is faster there.
+    The step is bound by reading K and V. agentcore's native kernel does it in one pass where
+    it runs (float32 on an AVX2 CPU, :func:`_native_attention`). Otherwise: over a full window
+    (``k`` one contiguous buffer) two matmuls with a float32 softmax between them read it
+    faster on a CPU than the fused kernel (5.5 vs 8.4 ms per token for SmolLM2's 30 layers at
+    2048 keys); over a partly filled window ``k`` is a strided slice that the matmuls would
+    copy, and the fused kernel is faster there.
     """
+    n = k.shape[2] if n_keys is None else n_keys
+    ops = _native_attention(q, k, v, mask, n)
+    if ops is not None:
+        return ops.decode_attention(q, k, v, mask, n)
+    if n != k.shape[2]:
+        k, v = k[:, :, :n], v[:, :, :n]
+    if mask is not None and mask.shape[-1] != n:
+        mask = mask[..., :n]
     if q.device.type != "cpu" or not (k.is_contiguous() and v.is_contiguous()):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     return _softmax_values(torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2)), mask, v)
+
+
+def _native_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, n: int
+) -> Any | None:
+    """agentcore's native decode ops where they take this attention over ``n`` keys (float32
+    on the CPU, a contiguous query, keys and values laid out alike with contiguous rows, head
+    size a multiple of 8, a contiguous mask of at least ``n`` values), else None. One pass
+    over the keys with a float32 softmax, see :mod:`agentcore.core.native`."""
+    if (
+        q.dtype != torch.float32
+        or k.dtype != torch.float32
+        or v.dtype != torch.float32
+        or q.device.type != "cpu"
+        or not q.is_contiguous()
+        or q.shape[-1] % 8
+        or q.shape[-1] > 256
+        or k.stride() != v.stride()
+        or k.stride(-1) != 1
+        or (
+            mask is not None
+            and (mask.dtype != torch.float32 or mask.numel() < n or not mask.is_contiguous())
+        )
+    ):
+        return None
+    return native.decode_ops()
 
 
 def _softmax_values(
@@ -827,6 +914,10 @@ class _StepPlan:
         default_factory=lambda: torch.empty(0, dtype=torch.long)
     )
     ring_one: tuple[int, int] | None = None  # (slot, source) when one token goes to the ring
+    # a decode step: the keys its query reads (the first n_keys of att_k) and their mask
+    n_keys: int = 0
+    key_mask: torch.Tensor | None = None
+    native: Any = None  # a decode step: the native decode ops, where this cache can use them
     evicted_mask: torch.Tensor = dataclasses.field(
         default_factory=lambda: torch.empty(0, dtype=torch.bool)
     )

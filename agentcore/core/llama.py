@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agentcore._atomic import atomic_path
+from agentcore.core import native
 from agentcore.core.cache import DecodeGroup, StreamingCache, StreamingConfig
 from agentcore.core.infini import InfiniMemory
 from agentcore.core.quant import (
@@ -157,6 +158,41 @@ class CoreLayer(nn.Module):
             q = F.rms_norm(q, (dims.head_dim,), self.q_norm, dims.rms_eps)
             k = F.rms_norm(k, (dims.head_dim,), self.k_norm, dims.rms_eps)
         return q, k, v
+
+    def native_decode(self) -> bool:
+        """Whether this layer's decode step can run on the native decode ops: every projection
+        int8 on the native kernel (float32 scales) and no per-head q/k norms."""
+        return self.q_norm is None and all(
+            isinstance(w, Int8Weight) and w.scale.dtype == torch.float32 and not w.cast
+            for w in (self.w_qkv, self.w_o, self.w_gate_up, self.w_down)
+        )
+
+    def decode_native(
+        self, ops: Any, x: torch.Tensor, cache: StreamingCache, index: int, freqs: torch.Tensor
+    ) -> torch.Tensor:
+        """One decode step of this layer (``x: [B,1,hidden]`` float32) on the native ops
+        (:mod:`agentcore.core.native`, ``decode.cpp``): norm, Q/K/V and rotation in one call,
+        the cache's attention (its own bookkeeping, native attention kernel), then the output
+        projection and MLP with both residuals in one call. Same math as the PyTorch path."""
+        b = x.shape[0]
+        dims = self.dims
+        x2 = x.view(b, -1)
+        wq = self.w_qkv
+        assert isinstance(wq, Int8Weight)
+        q, k, v, q_rot, k_rot = ops.decode_qkv(
+            x2, self.norm_in, dims.rms_eps, wq.q, wq.scale, self.b_qkv, freqs,
+            dims.n_heads, dims.n_kv_heads,
+        )  # fmt: skip
+        a = cache.attend(index, q, k, v, rotated=(q_rot, k_rot))
+        wo, wgu, wd = self.w_o, self.w_gate_up, self.w_down
+        assert isinstance(wo, Int8Weight)
+        assert isinstance(wgu, Int8Weight)
+        assert isinstance(wd, Int8Weight)
+        out = ops.decode_mlp(
+            x2, a.reshape(b, -1), wo.q, wo.scale, self.b_o, self.norm_post, dims.rms_eps,
+            wgu.q, wgu.scale, wd.q, wd.scale,
+        )  # fmt: skip
+        return out.view(b, 1, -1)
 
     def mlp(self, x: torch.Tensor) -> torch.Tensor:
         h = F.rms_norm(x, (x.shape[-1],), self.norm_post, self.dims.rms_eps)
@@ -519,7 +555,12 @@ class CoreModel(nn.Module):
         grouped = len(caches) > 1 and probe_until is None and self.group_keys > 0
         group = DecodeGroup.plan(caches, self.group_keys) if grouped else None
         layers: list[CoreLayer] = list(self.layers)  # type: ignore[arg-type]
+        ops = _decode_ops(x, caches, probe_until)
+        freqs = torch.view_as_real(caches[0].step_freqs()) if ops is not None else None
         for i, layer in enumerate(layers):
+            if ops is not None and freqs is not None and layer.native_decode():
+                x = layer.decode_native(ops, x, caches[0], i, freqs)
+                continue
             h = F.rms_norm(x, (x.shape[-1],), layer.norm_in, eps)
             q, k, v = layer.project_qkv(h)
             if len(caches) == 1:
@@ -610,6 +651,24 @@ class CoreModel(nn.Module):
             elif is_last:
                 last = out
         return torch.cat(outs, dim=1) if logits == "all" else last
+
+
+def _decode_ops(
+    x: torch.Tensor, caches: Sequence[StreamingCache], probe_until: int | None
+) -> Any | None:
+    """The native decode ops where this forward is one session's decode step on float32 CPU
+    activations (no gradients, not a probe), else None; each layer still checks its weights
+    (:meth:`CoreLayer.native_decode`)."""
+    if (
+        len(caches) != 1
+        or probe_until is not None
+        or x.shape[1] != 1
+        or x.dtype != torch.float32
+        or x.device.type != "cpu"
+        or torch.is_grad_enabled()
+    ):
+        return None
+    return native.decode_ops()
 
 
 def _divides(group_size: int | None, weight: torch.Tensor) -> int | None:

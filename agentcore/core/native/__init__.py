@@ -1,20 +1,29 @@
 """Native CPU kernels agentcore compiles for itself: C++ built against the installed PyTorch.
 
-One kernel so far, :func:`int8_linear` (``int8_linear.cpp``): a linear layer whose weight is int8
-with a float32 scale per output row or per group of inputs, for float32 activations on x86 CPUs
-with AVX2 and FMA.
-PyTorch's own int8 kernel is vectorized for bf16 activations only, so a CPU without bf16 dot
-products (AVX2 only) ran its weights as float32, reading 4 bytes per weight per decode step;
-this one reads 1 (``docs/benchmarks/dtype-avx2-native/``).
+One extension module (``module.cpp`` binds the sources, ``native.h`` declares them), for
+float32 activations on x86 CPUs with AVX2 and FMA:
 
-The kernel is compiled once per PyTorch version, source and CPU kind into
-``<cache_root>/kernels/`` (``make setup`` does it, ~30 s; a process that finds it missing
-compiles it on first use), then loaded in ~10 ms. Every load is checked against a plain
-PyTorch product before use. Where it cannot be had (not x86 with AVX2, no C++ compiler or
-ninja, a failed build or check, or ``AGENTCORE_NATIVE=0``) :func:`int8_linear` returns None
-and :func:`status` says why: the callers keep their PyTorch path.
+- :func:`int8_linear` (``int8_linear.cpp``): a linear layer whose weight is int8 with a float32
+  scale per output row or per group of inputs. PyTorch's own int8 kernel is vectorized for bf16
+  activations only, so a CPU without bf16 dot products (AVX2 only) ran its weights as float32,
+  reading 4 bytes per weight per decode step; this one reads 1
+  (``docs/benchmarks/dtype-avx2-native/``).
+- :func:`decode_ops` (``decode.cpp``): one decode step of a Llama-family layer in four calls
+  (norm + Q/K/V + rotation; storing the new key and value; attention over the cached keys;
+  output projection + MLP with both residuals) instead of ~55 small PyTorch ops, most of a
+  step's time once the weights are int8 (SmolLM2, 2 threads: 15.1 -> 8.7 ms per token after a
+  short prompt). :class:`~agentcore.core.llama.CoreModel` and the streaming cache use them where
+  they apply and keep their PyTorch path elsewhere.
 
-``python -m agentcore.core.native`` builds it and prints the status.
+The module is compiled with OpenMP (PyTorch's parallel backend: without it its parallel loops
+ran on one core, :func:`threads_used`) once per PyTorch version, source and CPU kind into
+``<cache_root>/kernels/`` (``make setup`` does it, ~40 s; a process that finds it missing
+compiles it on first use), then loaded in ~10 ms. Every load checks the int8 kernel against a
+plain PyTorch product before use. Where the module cannot be had (not x86 with AVX2, no C++
+compiler or ninja, a failed build or check, or ``AGENTCORE_NATIVE=0``) :func:`int8_linear` and
+:func:`decode_ops` return None and :func:`status` says why: the callers keep their PyTorch path.
+
+``python -m agentcore.core.native`` builds the module and prints the status.
 """
 
 from __future__ import annotations
@@ -34,11 +43,14 @@ import torch
 
 from agentcore.paths import cache_root
 
-__all__ = ["Int8Linear", "build_dir", "int8_linear", "status", "threads_used"]
+__all__ = ["Int8Linear", "build_dir", "decode_ops", "int8_linear", "status", "threads_used"]
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("int8_linear.cpp")
+_HERE = Path(__file__).parent
+# the module's sources (module.cpp binds them); native.h is hashed with them
+SOURCES = tuple(_HERE / name for name in ("module.cpp", "int8_linear.cpp", "decode.cpp"))
+HEADERS = (_HERE / "native.h",)
 FLAGS = ("-O3", "-mavx2", "-mfma", "-fopenmp")
 ENV = "AGENTCORE_NATIVE"  # "0" turns the native kernels off
 _CAPABLE = ("AVX2", "AVX512")  # torch.backends.cpu.get_cpu_capability() values with AVX2 + FMA
@@ -47,10 +59,10 @@ Int8Linear = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _key() -> str:
-    """This source, these flags, this PyTorch and this Python, hashed (reads the source)."""
+    """These sources, these flags, this PyTorch and this Python, hashed (reads the sources)."""
     stamp = b"|".join(
         [
-            SOURCE.read_bytes(),
+            *(path.read_bytes() for path in (*SOURCES, *HEADERS)),
             " ".join(FLAGS).encode(),
             torch.__version__.encode(),
             sys.version.split()[0].encode(),
@@ -62,7 +74,7 @@ def _key() -> str:
 
 def build_dir() -> Path:
     """Where the build of this source (with these flags, for this PyTorch) is kept."""
-    return cache_root() / "kernels" / f"int8_linear-{_key()}"
+    return cache_root() / "kernels" / f"native-{_key()}"
 
 
 def _unsupported() -> str | None:
@@ -113,11 +125,11 @@ def _load() -> tuple[Any, str]:
 
         folder.mkdir(parents=True, exist_ok=True)
         if not built:
-            log.info("compiling agentcore's int8 kernel into %s (once, ~30 s)", folder)
+            log.info("compiling agentcore's native kernels into %s (once, ~40 s)", folder)
         start = time.perf_counter()
         module: Any = load(
             name=name,
-            sources=[str(SOURCE)],
+            sources=[str(path) for path in SOURCES],
             extra_cflags=list(FLAGS),
             extra_ldflags=["-fopenmp"],
             build_directory=str(folder),
@@ -127,12 +139,12 @@ def _load() -> tuple[Any, str]:
             log.info("compiled in %.1f s", time.perf_counter() - start)
     except Exception as exc:  # no compiler, no ninja, a failed build: keep PyTorch's path
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        log.warning("agentcore's int8 kernel is unavailable (%s); using PyTorch's", first)
+        log.warning("agentcore's native kernels are unavailable (%s); using PyTorch's", first)
         log.debug("the int8 kernel's build failed", exc_info=True)
         return None, f"could not be built: {first}"
     wrong = _check(module.int8_linear)
     if wrong is not None:
-        log.warning("agentcore's int8 kernel is not used: %s", wrong)
+        log.warning("agentcore's native kernels are not used: %s", wrong)
         return None, f"failed its check: {wrong}"
     return module, f"ready ({folder})"
 
@@ -144,6 +156,13 @@ def int8_linear() -> Int8Linear | None:
     this machine cannot run it (:func:`status` says why). Built or loaded on the first call."""
     module = _load()[0]
     return None if module is None else module.int8_linear
+
+
+def decode_ops() -> Any | None:
+    """The module's decode-step operations (``decode.cpp``): ``decode_qkv``,
+    ``decode_attention`` and ``decode_mlp``, for float32 activations and int8 weights; None
+    where the native module is not available (:func:`status` says why)."""
+    return _load()[0]
 
 
 def threads_used(items: int = 64) -> int:

@@ -5,4 +5,4 @@ import logging
 from agentcore.core.native import status
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")
-print(f"int8_linear: {status()}")
+print(f"native kernels: {status()}")

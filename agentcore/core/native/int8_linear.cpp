@@ -10,12 +10,13 @@
 // of the additions. Rows of x are taken in blocks of up to 4, so one weight load serves each
 // row of a small batch; output rows are split over PyTorch's intra-op threads (OpenMP: the
 // build passes -fopenmp, see threads_used).
+#include "native.h"
+
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <immintrin.h>
 
 #include <algorithm>
-#include <vector>
 
 namespace {
 
@@ -193,22 +194,4 @@ torch::Tensor int8_linear(const torch::Tensor& x, const torch::Tensor& q, const 
     for (; j < n1; j++) rows_times(xp, 0, m, k, qp + j * k, sp + j * groups, group, op + j, n);
   });
   return out;
-}
-
-// How many of PyTorch's intra-op threads take part in an at::parallel_for over n items. The
-// extension must be compiled with OpenMP (PyTorch's parallel backend): without it the header's
-// parallel_for runs every item on the calling thread, and the kernel used one core of several.
-int64_t threads_used(int64_t n) {
-  std::vector<char> seen(static_cast<size_t>(std::max(1, at::get_num_threads())), 0);
-  at::parallel_for(0, n, 1, [&](int64_t, int64_t) {
-    seen[static_cast<size_t>(at::get_thread_num()) % seen.size()] = 1;
-    volatile double sink = 0;  // a little work, so one thread does not take every item at once
-    for (int i = 0; i < 100000; i++) sink = sink + i;
-  });
-  return std::count(seen.begin(), seen.end(), 1);
-}
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("int8_linear", &int8_linear, "x @ dequantized(q, scale).T for float32 x, int8 q");
-  m.def("threads_used", &threads_used, "threads taking part in a parallel_for over n items");
 }

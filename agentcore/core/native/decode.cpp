@@ -1,0 +1,350 @@
+// One decode step of a Llama-family layer in four calls instead of ~55 PyTorch ops.
+//
+// A decode step reads the weights once (int8_linear) and does little else, but in PyTorch the
+// little else is ~1,700 small ops per step for a 30-layer model, each a dispatch and often a
+// Python call: ~10 ms of a 16.7 ms step on a 2-core AVX2 CPU, more than the weights' 6 ms. The
+// model core (agentcore/core/llama.py) calls these instead where they apply (float32
+// activations, int8 weights, one token per row), and keeps its PyTorch path everywhere else:
+//
+//   decode_qkv:       RMS norm, the fused Q/K/V projection (+ bias), rotary embedding of q, k:
+//                     q, k, v [B,H,1,D] (views of the projection) and q, k rotated
+//   decode_store:     the new token's raw key, rotated key and value into their cache slots
+//   decode_attention: one query position's softmax attention over the cached keys and values
+//   decode_mlp:       output projection, residual, RMS norm, SwiGLU MLP, residual
+//
+// The cache's bookkeeping (where keys go, which are masked, recall, compressive memory) stays
+// in Python between the calls. Each computes what its PyTorch ops compute, in float32, up to
+// the order of the additions and the exp approximation (within 2 ulp; tests/core/test_native.py
+// compares the whole step with PyTorch's path).
+#include "native.h"
+
+#include <ATen/Parallel.h>
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace {
+
+inline float horizontal_sum(__m256 v) {
+  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  lo = _mm_hadd_ps(lo, lo);
+  lo = _mm_hadd_ps(lo, lo);
+  return _mm_cvtss_f32(lo);
+}
+
+// e^x for eight floats: x = n ln2 + r with |r| <= ln2 / 2, e^r by its degree-6 Taylor-like
+// polynomial (minimax coefficients, as in the Cephes library's expf), 2^n put into the
+// exponent bits. Relative error ~2e-7; x below -87.3 gives 0 (so -inf gives 0), above 88
+// gives e^88 (never reached by softmax, which subtracts the max; silu of a gate below -88 is
+// then -88 / (1 + e^88), ~0, as it should be).
+inline __m256 exp8(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.0f);
+  const __m256 keep = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);  // false for NaN-free x < lo and -inf
+  x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+  __m256 n = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), keep);
+}
+
+inline float exp1(float x) {
+  alignas(32) float v[8] = {x, 0, 0, 0, 0, 0, 0, 0};
+  _mm256_store_ps(v, exp8(_mm256_load_ps(v)));
+  return v[0];
+}
+
+// y = x * rsqrt(mean(x^2) + eps) * w over one row of k values (what F.rms_norm computes).
+void rms_norm_row(const float* x, const float* w, int64_t k, double eps, float* y) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= k; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    acc = _mm256_fmadd_ps(v, v, acc);
+  }
+  float sq = horizontal_sum(acc);
+  for (; i < k; i++) sq += x[i] * x[i];
+  const float rstd = 1.0f / std::sqrt(sq / static_cast<float>(k) + static_cast<float>(eps));
+  for (i = 0; i < k; i++) y[i] = (x[i] * rstd) * w[i];
+}
+
+torch::Tensor rms_norm_rows(const torch::Tensor& x, const torch::Tensor& w, double eps) {
+  const int64_t m = x.size(0), k = x.size(1);
+  torch::Tensor y = torch::empty_like(x);
+  for (int64_t r = 0; r < m; r++)
+    rms_norm_row(x.data_ptr<float>() + r * k, w.data_ptr<float>(), k, eps, y.data_ptr<float>() + r * k);
+  return y;
+}
+
+// Interleaved rotary embedding of `heads` heads of d values at src into dst: pair (2i, 2i+1)
+// as a complex number times freqs[i] = (cos, sin), as Rotary.rotate computes it.
+void rotate_heads(const float* src, int64_t heads, int64_t d, const float* freqs, float* dst) {
+  for (int64_t h = 0; h < heads; h++) {
+    const float* a = src + h * d;
+    float* o = dst + h * d;
+    for (int64_t i = 0; i < d / 2; i++) {
+      const float re = a[2 * i], im = a[2 * i + 1], c = freqs[2 * i], s = freqs[2 * i + 1];
+      o[2 * i] = re * c - im * s;
+      o[2 * i + 1] = re * s + im * c;
+    }
+  }
+}
+
+void check_float(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous(),
+              name, " must be a contiguous float32 CPU tensor, got ", t.scalar_type(), " ", t.sizes());
+}
+
+// Keys a task of decode_attention takes at most: long windows are split into ranges so both
+// threads share the work of a model with few KV heads, and a range's keys and values stay in
+// the core's caches while each query head of the group reads them (blocks of kBlock).
+constexpr int64_t kRange = 256;
+constexpr int64_t kBlock = 64;
+
+// The G query heads of one KV head (qs [G][d], pre-scaled) against keys j0..j1-1 (row stride
+// `stride` floats) with an optional additive mask: for each head g its largest score top[g],
+// the sum of exp(score - top) sum[g] and the values weighted by those exps acc[g][d]
+// (unnormalised; decode_attention merges the ranges). NC = d / 8 when known at compile time.
+template <int NC>
+void attend_range(const float* qs, int64_t G, const float* k, const float* v, int64_t stride,
+                  int64_t j0, int64_t j1, int64_t d, const float* mask, float* scores, float* top,
+                  float* sum, float* acc) {
+  const int64_t chunks = NC ? NC : d / 8, len = j1 - j0;
+  for (int64_t g = 0; g < G; g++) top[g] = -INFINITY;
+  for (int64_t b0 = 0; b0 < len; b0 += kBlock) {  // scores: each key row read once per block
+    const int64_t b1 = std::min(len, b0 + kBlock);
+    for (int64_t g = 0; g < G; g++) {
+      const float* q = qs + g * d;
+      float* sg = scores + g * len;
+      float best = top[g];
+      for (int64_t j = b0; j < b1; j++) {
+        const float* kj = k + (j0 + j) * stride;
+        __m256 a = _mm256_mul_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(kj));
+        for (int64_t c = 1; c < chunks; c++) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), _mm256_loadu_ps(kj + 8 * c), a);
+        float s = horizontal_sum(a);
+        if (mask) s += mask[j0 + j];
+        sg[j] = s;
+        best = std::max(best, s);
+      }
+      top[g] = best;
+    }
+  }
+  for (int64_t g = 0; g < G; g++) {  // exps and their sum
+    float* sg = scores + g * len;
+    float* ag = acc + g * d;
+    for (int64_t i = 0; i < d; i++) ag[i] = 0.f;
+    if (top[g] == -INFINITY) {  // every key of this range masked
+      sum[g] = 0.f;
+      continue;
+    }
+    const __m256 t = _mm256_set1_ps(top[g]);
+    __m256 sv = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= len; j += 8) {
+      const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sg + j), t));
+      _mm256_storeu_ps(sg + j, e);
+      sv = _mm256_add_ps(sv, e);
+    }
+    float total = horizontal_sum(sv);
+    for (; j < len; j++) {
+      sg[j] = exp1(sg[j] - top[g]);
+      total += sg[j];
+    }
+    sum[g] = total;
+  }
+  for (int64_t b0 = 0; b0 < len; b0 += kBlock) {  // values: each row read once per block
+    const int64_t b1 = std::min(len, b0 + kBlock);
+    for (int64_t g = 0; g < G; g++) {
+      if (top[g] == -INFINITY) continue;
+      const float* sg = scores + g * len;
+      float* ag = acc + g * d;
+      __m256 r[NC ? NC : 32];
+      for (int64_t c = 0; c < chunks; c++) r[c] = _mm256_loadu_ps(ag + 8 * c);
+      for (int64_t j = b0; j < b1; j++) {
+        const float p = sg[j];
+        if (p == 0.f) continue;  // a masked key
+        const __m256 pv = _mm256_set1_ps(p);
+        const float* vj = v + (j0 + j) * stride;
+        for (int64_t c = 0; c < chunks; c++) r[c] = _mm256_fmadd_ps(pv, _mm256_loadu_ps(vj + 8 * c), r[c]);
+      }
+      for (int64_t c = 0; c < chunks; c++) _mm256_storeu_ps(ag + 8 * c, r[c]);
+    }
+  }
+}
+
+}  // namespace
+
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> decode_qkv(
+    const torch::Tensor& x, const torch::Tensor& norm, double eps, const torch::Tensor& q,
+    const torch::Tensor& scale, const c10::optional<torch::Tensor>& bias,
+    const torch::Tensor& freqs, int64_t n_heads, int64_t n_kv_heads) {
+  check_float(x, "decode_qkv: x");
+  check_float(norm, "decode_qkv: norm");
+  check_float(freqs, "decode_qkv: freqs");
+  TORCH_CHECK(x.dim() == 2 && norm.numel() == x.size(1), "decode_qkv: x [rows, hidden] and norm [hidden]");
+  const int64_t m = x.size(0), n = q.size(0);
+  TORCH_CHECK(n_heads > 0 && n_kv_heads > 0 && n % (n_heads + 2 * n_kv_heads) == 0,
+              "decode_qkv: ", n, " projection rows do not split into ", n_heads, " + 2 x ",
+              n_kv_heads, " heads");
+  const int64_t d = n / (n_heads + 2 * n_kv_heads);
+  TORCH_CHECK(d % 2 == 0 && freqs.numel() == d, "decode_qkv: freqs must hold ", d / 2,
+              " (cos, sin) pairs for heads of ", d, ", got ", freqs.sizes());
+  torch::Tensor qkv = int8_linear(rms_norm_rows(x, norm, eps), q, scale);
+  if (bias.has_value()) {
+    check_float(*bias, "decode_qkv: bias");
+    TORCH_CHECK(bias->numel() == n, "decode_qkv: bias has ", bias->numel(), " values for ", n, " rows");
+    qkv.add_(*bias);
+  }
+  torch::Tensor q_rot = torch::empty({m, n_heads, 1, d}, x.options());
+  torch::Tensor k_rot = torch::empty({m, n_kv_heads, 1, d}, x.options());
+  const float* f = freqs.data_ptr<float>();
+  for (int64_t r = 0; r < m; r++) {
+    const float* row = qkv.data_ptr<float>() + r * n;
+    rotate_heads(row, n_heads, d, f, q_rot.data_ptr<float>() + r * n_heads * d);
+    rotate_heads(row + n_heads * d, n_kv_heads, d, f, k_rot.data_ptr<float>() + r * n_kv_heads * d);
+  }
+  const int64_t nq = n_heads * d, nk = n_kv_heads * d;  // one token: [B, H*D] is [B, H, 1, D]
+  return {qkv.narrow(1, 0, nq).view({m, n_heads, 1, d}), qkv.narrow(1, nq, nk).view({m, n_kv_heads, 1, d}),
+          qkv.narrow(1, nq + nk, nk).view({m, n_kv_heads, 1, d}), q_rot, k_rot};
+}
+
+torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const c10::optional<torch::Tensor>& mask, int64_t n_keys) {
+  check_float(q, "decode_attention: q");
+  TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
+              "decode_attention: q [B,H,G,D], k and v [B,H,S,D]");
+  TORCH_CHECK(n_keys <= k.size(2), "decode_attention: ", n_keys, " keys asked of ", k.size(2));
+  const int64_t b = q.size(0), h = q.size(1), g = q.size(2), d = q.size(3);
+  const int64_t n = n_keys < 0 ? k.size(2) : n_keys;
+  TORCH_CHECK(k.sizes() == v.sizes() && k.size(0) == b && k.size(1) == h && k.size(3) == d,
+              "decode_attention: q ", q.sizes(), " does not match k ", k.sizes(), " and v ", v.sizes());
+  TORCH_CHECK(d % 8 == 0 && d <= 256, "decode_attention: head size ", d, " is not a multiple of 8 up to 256");
+  TORCH_CHECK(n > 0, "decode_attention: no keys");
+  for (const torch::Tensor* t : {&k, &v})
+    TORCH_CHECK(t->scalar_type() == torch::kFloat32 && t->device().is_cpu() && t->stride(3) == 1 &&
+                    t->stride(2) == k.stride(2) && t->stride(1) == k.stride(1) && t->stride(0) == k.stride(0),
+                "decode_attention: k and v must be float32 CPU tensors laid out alike, rows contiguous");
+  const float* mp = nullptr;
+  if (mask.has_value()) {
+    check_float(*mask, "decode_attention: mask");
+    TORCH_CHECK(mask->numel() >= n, "decode_attention: mask has ", mask->numel(), " values for ", n, " keys");
+    mp = mask->data_ptr<float>();
+  }
+  torch::Tensor out = torch::empty_like(q);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  const float* qp = q.data_ptr<float>();
+  const float* kp = k.data_ptr<float>();
+  const float* vp = v.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  const int64_t s0 = k.stride(0), s1 = k.stride(1), s2 = k.stride(2);
+  const int64_t ranges = (n + kRange - 1) / kRange, tasks = b * h * ranges;
+  // per task and query head: top, sum, then d weighted values
+  std::vector<float> parts(static_cast<size_t>(tasks * g * (d + 2)));
+  at::parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float> scores(static_cast<size_t>(g * kRange));
+    std::vector<float> qs(static_cast<size_t>(g * d));
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t bh = t / ranges, r = t % ranges, bi = bh / h, hi = bh % h;
+      for (int64_t i = 0; i < g * d; i++) qs[i] = qp[bh * g * d + i] * scale;
+      const int64_t j0 = r * kRange, j1 = std::min(n, j0 + kRange);
+      float* part = parts.data() + t * g * (d + 2);
+      const float* kh = kp + bi * s0 + hi * s1;
+      const float* vh = vp + bi * s0 + hi * s1;
+      if (d == 64) attend_range<8>(qs.data(), g, kh, vh, s2, j0, j1, d, mp, scores.data(), part, part + g, part + 2 * g);
+      else if (d == 128) attend_range<16>(qs.data(), g, kh, vh, s2, j0, j1, d, mp, scores.data(), part, part + g, part + 2 * g);
+      else attend_range<0>(qs.data(), g, kh, vh, s2, j0, j1, d, mp, scores.data(), part, part + g, part + 2 * g);
+    }
+  });
+  for (int64_t bh = 0; bh < b * h; bh++) {  // merge each query head's ranges
+    for (int64_t gi = 0; gi < g; gi++) {
+      float best = -INFINITY;
+      for (int64_t r = 0; r < ranges; r++) best = std::max(best, parts[(bh * ranges + r) * g * (d + 2) + gi]);
+      float total = 0.f;
+      float* o = op + (bh * g + gi) * d;
+      for (int64_t i = 0; i < d; i++) o[i] = 0.f;
+      for (int64_t r = 0; r < ranges; r++) {
+        const float* part = parts.data() + (bh * ranges + r) * g * (d + 2);
+        if (part[gi] == -INFINITY) continue;
+        const float w = ranges == 1 ? 1.f : exp1(part[gi] - best);
+        total += w * part[g + gi];
+        const float* a = part + 2 * g + gi * d;
+        for (int64_t i = 0; i < d; i++) o[i] += w * a[i];
+      }
+      const float inv = 1.0f / total;
+      for (int64_t i = 0; i < d; i++) o[i] *= inv;
+    }
+  }
+  return out;
+}
+
+void decode_store(const torch::Tensor& k, const torch::Tensor& k_rot, const torch::Tensor& v,
+                  const torch::Tensor& raw, const torch::Tensor& att_k, const torch::Tensor& att_v,
+                  int64_t layer, int64_t raw_slot, int64_t att_slot) {
+  TORCH_CHECK(k.dim() == 4 && k.size(2) == 1 && k_rot.sizes() == k.sizes() && v.sizes() == k.sizes(),
+              "decode_store: k, k_rot and v must be [B,H,1,D] alike, got ", k.sizes(), ", ",
+              k_rot.sizes(), ", ", v.sizes());
+  const torch::Tensor* caches[3] = {&raw, &att_k, &att_v};
+  const torch::Tensor* rows[3] = {&k, &k_rot, &v};
+  const int64_t slots[3] = {raw_slot, att_slot, att_slot};
+  const int64_t b = k.size(0), h = k.size(1), d = k.size(3);
+  for (int c = 0; c < 3; c++) {
+    const torch::Tensor& dst = *caches[c];
+    const torch::Tensor& src = *rows[c];
+    TORCH_CHECK(dst.dim() == 5 && dst.scalar_type() == src.scalar_type() &&
+                    dst.scalar_type() == torch::kFloat32 && dst.size(1) == b && dst.size(2) == h &&
+                    dst.size(4) == d && dst.stride(4) == 1 && src.stride(3) == 1,
+                "decode_store: cache ", c, " ", dst.sizes(), " cannot take rows ", src.sizes());
+    TORCH_CHECK(layer >= 0 && layer < dst.size(0) && slots[c] >= 0 && slots[c] < dst.size(3),
+                "decode_store: layer ", layer, " slot ", slots[c], " outside ", dst.sizes());
+    float* base = dst.data_ptr<float>() + layer * dst.stride(0) + slots[c] * dst.stride(3);
+    const float* from = src.data_ptr<float>();
+    for (int64_t bi = 0; bi < b; bi++)
+      for (int64_t hi = 0; hi < h; hi++)
+        std::copy_n(from + bi * src.stride(0) + hi * src.stride(1), d,
+                    base + bi * dst.stride(1) + hi * dst.stride(2));
+  }
+}
+
+torch::Tensor decode_mlp(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& o_q,
+                         const torch::Tensor& o_scale, const c10::optional<torch::Tensor>& o_bias,
+                         const torch::Tensor& norm, double eps, const torch::Tensor& gu_q,
+                         const torch::Tensor& gu_scale, const torch::Tensor& down_q,
+                         const torch::Tensor& down_scale) {
+  check_float(x, "decode_mlp: x");
+  check_float(norm, "decode_mlp: norm");
+  TORCH_CHECK(x.dim() == 2 && a.dim() == 2 && a.size(0) == x.size(0), "decode_mlp: x [rows, hidden], a [rows, heads x head size]");
+  TORCH_CHECK(gu_q.size(0) % 2 == 0 && down_q.size(1) * 2 == gu_q.size(0),
+              "decode_mlp: gate/up has ", gu_q.size(0), " rows for a down projection of ", down_q.size(1), " inputs");
+  torch::Tensor h = int8_linear(a, o_q, o_scale);
+  if (o_bias.has_value()) {
+    check_float(*o_bias, "decode_mlp: o_bias");
+    h.add_(*o_bias);
+  }
+  h.add_(x);
+  torch::Tensor gu = int8_linear(rms_norm_rows(h, norm, eps), gu_q, gu_scale);
+  const int64_t m = x.size(0), inter = down_q.size(1);
+  torch::Tensor act = torch::empty({m, inter}, x.options());
+  for (int64_t r = 0; r < m; r++) {
+    const float* gate = gu.data_ptr<float>() + r * 2 * inter;
+    const float* up = gate + inter;
+    float* o = act.data_ptr<float>() + r * inter;
+    int64_t i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= inter; i += 8) {  // silu(gate) * up, silu(x) = x / (1 + e^-x)
+      const __m256 gv = _mm256_loadu_ps(gate + i);
+      const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), gv));
+      _mm256_storeu_ps(o + i, _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+    }
+    for (; i < inter; i++) o[i] = gate[i] / (1.0f + exp1(-gate[i])) * up[i];
+  }
+  return h.add_(int8_linear(act, down_q, down_scale));
+}

@@ -1,0 +1,31 @@
+// The Python module of agentcore's native kernels: binds what native.h declares.
+#include "native.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <vector>
+
+// The extension must be compiled with OpenMP (PyTorch's parallel backend): without it the
+// header's at::parallel_for runs every item on the calling thread, and the kernels used one
+// core of several. A little work per item, so one thread does not take every item at once.
+int64_t threads_used(int64_t n) {
+  std::vector<char> seen(static_cast<size_t>(std::max(1, at::get_num_threads())), 0);
+  at::parallel_for(0, n, 1, [&](int64_t, int64_t) {
+    seen[static_cast<size_t>(at::get_thread_num()) % seen.size()] = 1;
+    volatile double sink = 0;
+    for (int i = 0; i < 100000; i++) sink = sink + i;
+  });
+  return std::count(seen.begin(), seen.end(), 1);
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("int8_linear", &int8_linear, "x @ dequantized(q, scale).T for float32 x, int8 q");
+  m.def("decode_qkv", &decode_qkv,
+        "RMS norm, int8 Q/K/V projection and rotary embedding of one token per row");
+  m.def("decode_attention", &decode_attention, "one query position's attention over a window",
+        py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask") = py::none(), py::arg("n_keys") = -1);
+  m.def("decode_store", &decode_store, "a decode step's key, rotated key and value into the cache");
+  m.def("decode_mlp", &decode_mlp, "output projection, residual, RMS norm, SwiGLU MLP, residual");
+  m.def("threads_used", &threads_used, "threads taking part in a parallel_for over n items");
+}

@@ -1,0 +1,30 @@
+// agentcore's native CPU kernels (x86 with AVX2 and FMA, float32 activations): declarations
+// shared by the sources of the one extension module (module.cpp binds them to Python).
+#pragma once
+
+#include <torch/extension.h>
+
+#include <tuple>
+
+// x [m, k] @ (q [n, k] int8 * scale).T -> [m, n]; scale [n] per row or [n, groups] per group
+// of k / groups inputs (int8_linear.cpp).
+torch::Tensor int8_linear(const torch::Tensor& x, const torch::Tensor& q, const torch::Tensor& scale);
+
+// One decode step's pieces of a Llama-family layer (decode.cpp).
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> decode_qkv(
+    const torch::Tensor& x, const torch::Tensor& norm, double eps, const torch::Tensor& q,
+    const torch::Tensor& scale, const c10::optional<torch::Tensor>& bias,
+    const torch::Tensor& freqs, int64_t n_heads, int64_t n_kv_heads);
+torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const c10::optional<torch::Tensor>& mask, int64_t n_keys);
+void decode_store(const torch::Tensor& k, const torch::Tensor& k_rot, const torch::Tensor& v,
+                  const torch::Tensor& raw, const torch::Tensor& att_k, const torch::Tensor& att_v,
+                  int64_t layer, int64_t raw_slot, int64_t att_slot);
+torch::Tensor decode_mlp(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& o_q,
+                         const torch::Tensor& o_scale, const c10::optional<torch::Tensor>& o_bias,
+                         const torch::Tensor& norm, double eps, const torch::Tensor& gu_q,
+                         const torch::Tensor& gu_scale, const torch::Tensor& down_q,
+                         const torch::Tensor& down_scale);
+
+// How many of PyTorch's intra-op threads share an at::parallel_for over n items (module.cpp).
+int64_t threads_used(int64_t n);

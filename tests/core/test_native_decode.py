@@ -1,0 +1,252 @@
+"""agentcore's native decode-step operations (``agentcore/core/native/decode.cpp``): each one
+against the PyTorch ops it replaces, their errors, and the model core's decode steps on them
+against its PyTorch path (sinks, the ring wrapping, recall, Qwen-style biases)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from agentcore.core import llama, native
+from agentcore.core.cache import StreamingConfig, decode_attention
+from agentcore.core.llama import CoreModel
+from agentcore.core.quant import Int8Weight
+from agentcore.core.recall import EvictedStore, RecallConfig
+from agentcore.core.rope import Rotary
+
+
+@pytest.fixture
+def ops() -> Any:
+    """The native module; on a machine that should have it, its absence is a failure."""
+    why = native._unsupported()
+    if why is not None:
+        pytest.skip(f"the native kernels cannot run here: {why}")
+    found = native.decode_ops()
+    assert found is not None, native.status()
+    return found
+
+
+def reference_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """Softmax attention in float64: ``q: [B,H,G,D]``, ``k, v: [B,H,n,D]``, mask ``[n]``."""
+    scores = q.double() @ k.double().transpose(-1, -2) / q.shape[-1] ** 0.5
+    if mask is not None:
+        scores = scores + mask.double()
+    return (torch.softmax(scores, dim=-1) @ v.double()).float()
+
+
+@pytest.mark.parametrize("n", [1, 7, 18, 256, 257, 1000])
+@pytest.mark.parametrize("heads,groups,d", [(3, 3, 64), (2, 7, 64), (1, 2, 128), (2, 1, 24)])
+def test_attention_equals_softmax_attention(
+    ops: Any, n: int, heads: int, groups: int, d: int
+) -> None:
+    gen = torch.Generator().manual_seed(n * 7 + d)
+    q = torch.randn(2, heads, groups, d, generator=gen) * 2
+    cache_k = torch.randn(2, heads, n + 5, d, generator=gen) * 2  # more slots than keys read
+    cache_v = torch.randn(2, heads, n + 5, d, generator=gen)
+    want = reference_attention(q, cache_k[:, :, :n], cache_v[:, :, :n], None)
+    got = ops.decode_attention(q, cache_k, cache_v, None, n)
+    assert got.shape == q.shape
+    torch.testing.assert_close(got, want, atol=2e-5, rtol=1e-4)
+    # the model's entry point takes the same path and agrees with PyTorch's own
+    torch.testing.assert_close(
+        decode_attention(q, cache_k, cache_v, None, n), want, atol=2e-5, rtol=1e-4
+    )
+
+
+def test_attention_masks_keys_and_whole_ranges(ops: Any) -> None:
+    gen = torch.Generator().manual_seed(1)
+    n = 700  # three ranges of 256 keys: the first wholly masked, the last partly
+    q = torch.randn(1, 3, 3, 64, generator=gen)
+    k = torch.randn(1, 3, n, 64, generator=gen)
+    v = torch.randn(1, 3, n, 64, generator=gen)
+    mask = torch.zeros(1, n + 10)
+    mask[:, 4:300] = float("-inf")
+    mask[:, 650:] = float("-inf")
+    mask[:, 600:650] = -3.0
+    want = reference_attention(q, k, v, mask[0, :n])
+    torch.testing.assert_close(ops.decode_attention(q, k, v, mask, n), want, atol=2e-5, rtol=1e-4)
+    # scores far apart: the softmax's exps underflow to 0 without turning into NaN
+    q_big = q * 300
+    got = ops.decode_attention(q_big, k, v, mask, n)
+    assert bool(torch.isfinite(got).all())
+    torch.testing.assert_close(
+        got, reference_attention(q_big, k, v, mask[0, :n]), atol=1e-4, rtol=1e-4
+    )
+
+
+def test_attention_rejects_what_it_cannot_read(ops: Any) -> None:
+    q, k = torch.randn(1, 2, 3, 64), torch.randn(1, 2, 10, 64)
+    with pytest.raises(RuntimeError, match="12 keys asked of 10"):
+        ops.decode_attention(q, k, k, None, 12)
+    with pytest.raises(RuntimeError, match="mask has 5 values for 10 keys"):
+        ops.decode_attention(q, k, k, torch.zeros(1, 5), 10)
+    with pytest.raises(RuntimeError, match="head size 12 is not a multiple of 8"):
+        ops.decode_attention(
+            torch.randn(1, 2, 3, 12), torch.randn(1, 2, 10, 12), torch.randn(1, 2, 10, 12), None, 10
+        )
+    with pytest.raises(RuntimeError, match="q must be a contiguous float32 CPU tensor"):
+        ops.decode_attention(q.double(), k, k, None, 10)
+    with pytest.raises(RuntimeError, match="does not match k"):
+        ops.decode_attention(torch.randn(1, 3, 3, 64), k, k, None, 10)
+
+
+def int8_weight(n_out: int, n_in: int, seed: int) -> Int8Weight:
+    gen = torch.Generator().manual_seed(seed)
+    return Int8Weight(torch.randn(n_out, n_in, generator=gen) * 0.1, group_size=32)
+
+
+@pytest.mark.parametrize("rows,bias", [(1, False), (1, True), (3, True)])
+def test_qkv_equals_norm_projection_and_rotation(ops: Any, rows: int, bias: bool) -> None:
+    hq, hkv, d, hidden = 6, 2, 32, 96
+    gen = torch.Generator().manual_seed(rows)
+    w = int8_weight((hq + 2 * hkv) * d, hidden, 3)
+    b = torch.randn((hq + 2 * hkv) * d, generator=gen) if bias else None
+    norm = torch.rand(hidden, generator=gen) + 0.5
+    x = torch.randn(rows, hidden, generator=gen) * 3
+    rotary = Rotary(1.0 / (10000 ** (torch.arange(0, d, 2).float() / d)), 1.0)
+    freqs = rotary.freqs(torch.tensor([1234]), torch.device("cpu"))  # complex [1, D/2]
+    q, k, v, q_rot, k_rot = ops.decode_qkv(
+        x, norm, 1e-5, w.q, w.scale, b, torch.view_as_real(freqs), hq, hkv
+    )
+    qkv = F.linear(F.rms_norm(x, (hidden,), norm, 1e-5), w.dequantize(torch.float32), b)
+    wq, wk, wv = qkv.split((hq * d, hkv * d, hkv * d), dim=-1)
+    want_q = wq.view(rows, hq, 1, d)
+    want_k = wk.view(rows, hkv, 1, d)
+    for got, want in ((q, want_q), (k, want_k), (v, wv.view(rows, hkv, 1, d))):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(q_rot, Rotary.rotate(want_q, freqs), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(k_rot, Rotary.rotate(want_k, freqs), atol=1e-4, rtol=1e-4)
+    with pytest.raises(RuntimeError, match="freqs must hold 16 \\(cos, sin\\) pairs"):
+        ops.decode_qkv(x, norm, 1e-5, w.q, w.scale, b, torch.zeros(1, 8, 2), hq, hkv)
+    with pytest.raises(RuntimeError, match="projection rows do not split into 5 \\+ 2 x 2 heads"):
+        ops.decode_qkv(x, norm, 1e-5, w.q, w.scale, b, torch.view_as_real(freqs), 5, hkv)
+
+
+@pytest.mark.parametrize("rows,bias", [(1, False), (2, True)])
+def test_mlp_equals_projection_residuals_and_swiglu(ops: Any, rows: int, bias: bool) -> None:
+    hidden, inter, attn = 64, 160, 96
+    gen = torch.Generator().manual_seed(10 + rows)
+    wo, wgu, wd = (
+        int8_weight(hidden, attn, 1),
+        int8_weight(2 * inter, hidden, 2),
+        int8_weight(hidden, inter, 4),
+    )
+    b_o = torch.randn(hidden, generator=gen) if bias else None
+    norm = torch.rand(hidden, generator=gen) + 0.5
+    x = torch.randn(rows, hidden, generator=gen)
+    a = torch.randn(rows, attn, generator=gen) * 20  # gates from about -100 to 100: silu's tails
+    got = ops.decode_mlp(x, a, wo.q, wo.scale, b_o, norm, 1e-6, wgu.q, wgu.scale, wd.q, wd.scale)
+    h = x + F.linear(a, wo.dequantize(torch.float32), b_o)
+    gate, up = F.linear(F.rms_norm(h, (hidden,), norm, 1e-6), wgu.dequantize(torch.float32)).chunk(
+        2, -1
+    )
+    want = h + F.linear(F.silu(gate) * up, wd.dequantize(torch.float32))
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+    with pytest.raises(
+        RuntimeError, match="gate/up has 320 rows for a down projection of 96 inputs"
+    ):
+        ops.decode_mlp(x, a, wo.q, wo.scale, b_o, norm, 1e-6, wgu.q, wgu.scale, wo.q, wo.scale)
+
+
+def test_store_writes_one_slot_of_each_cache(ops: Any) -> None:
+    gen = torch.Generator().manual_seed(4)
+    raw, att_k, att_v = (torch.zeros(3, 2, 2, 10, 16) for _ in range(3))
+    k, k_rot, v = (torch.randn(2, 2, 1, 16, generator=gen) for _ in range(3))
+    ops.decode_store(k, k_rot, v, raw, att_k, att_v, 1, 4, 7)
+    assert torch.equal(raw[1, :, :, 4], k[:, :, 0]) and torch.equal(
+        att_k[1, :, :, 7], k_rot[:, :, 0]
+    )
+    assert torch.equal(att_v[1, :, :, 7], v[:, :, 0])
+    assert int((raw != 0).sum() + (att_k != 0).sum() + (att_v != 0).sum()) == 3 * 2 * 2 * 16
+    with pytest.raises(RuntimeError, match="layer 3 slot 4 outside"):
+        ops.decode_store(k, k_rot, v, raw, att_k, att_v, 3, 4, 7)
+
+
+def decode_both_ways(
+    core: CoreModel, ids: torch.Tensor, cfg: StreamingConfig, recall: RecallConfig | None = None
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Prefill a prompt, then decode ``ids`` one token at a time twice: on the native decode
+    ops and on the PyTorch path. Returns both logits ``[steps, V]`` and the native layers."""
+    outs = []
+    native_layers = 0
+    for use_native in (True, False):
+        dims = core.dims
+        store = (
+            EvictedStore(
+                recall, n_layers=dims.n_layers, n_kv_heads=dims.n_kv_heads, head_dim=dims.head_dim
+            )
+            if recall
+            else None
+        )
+        cache = core.new_cache(cfg, recall=store)
+        core.prefill(ids[:, :6], cache)
+        steps = []
+        original = native.decode_ops
+        if not use_native:  # every decode op off: the model's layers and the cache's attention
+            native.decode_ops = lambda: None  # type: ignore[assignment]
+        try:
+            for i in range(6, ids.shape[1]):
+                steps.append(core.forward(ids[:, i : i + 1], cache)[0, -1])
+        finally:
+            native.decode_ops = original  # type: ignore[assignment]
+        outs.append(torch.stack(steps))
+        if use_native:
+            native_layers = sum(layer.native_decode() for layer in core.layers)
+    return outs[0], outs[1], native_layers
+
+
+@pytest.mark.parametrize("model", ["llama", "qwen2"])
+def test_core_decodes_on_native_ops_as_on_pytorchs_path(
+    ops: Any, model: str, make_llama: Any, make_qwen2: Any
+) -> None:
+    hf = (
+        make_llama(seed=5, hidden_size=128, num_attention_heads=4, head_dim=32)
+        if model == "llama"
+        else make_qwen2(seed=5)
+    )
+    core = CoreModel(hf)
+    core.quantize_int8(group_size=32)
+    ids = torch.randint(0, 258, (1, 70), generator=torch.Generator().manual_seed(2))
+    cfg = StreamingConfig(n_sink=4, window=24, chunk_size=16)  # the ring wraps twice
+    fast, slow, native_layers = decode_both_ways(core, ids, cfg)
+    assert native_layers == core.dims.n_layers
+    torch.testing.assert_close(fast, slow, atol=1e-4, rtol=1e-4)
+    assert torch.equal(fast.argmax(-1), slow.argmax(-1))
+
+
+def test_core_decodes_with_recall_on_native_ops(ops: Any, make_llama: Any) -> None:
+    core = CoreModel(make_llama(seed=6, hidden_size=128, num_attention_heads=4, head_dim=32))
+    core.quantize_int8(group_size=32)
+    ids = torch.randint(0, 258, (1, 120), generator=torch.Generator().manual_seed(3))
+    recall = RecallConfig(block_size=4, top_k=2, candidates=4, refresh=4, host_blocks=64)
+    fast, slow, _ = decode_both_ways(
+        core, ids, StreamingConfig(n_sink=4, window=24, chunk_size=16), recall
+    )
+    torch.testing.assert_close(fast, slow, atol=1e-4, rtol=1e-4)
+    assert torch.equal(fast.argmax(-1), slow.argmax(-1))
+
+
+def test_layers_off_the_native_path_keep_pytorchs(ops: Any, make_llama: Any) -> None:
+    core = CoreModel(make_llama(seed=7, hidden_size=128, num_attention_heads=4, head_dim=32))
+    assert not any(layer.native_decode() for layer in core.layers)  # float weights
+    core.quantize_int8(group_size=32)
+    assert all(layer.native_decode() for layer in core.layers)
+    ids = torch.randint(0, 258, (2, 8), generator=torch.Generator().manual_seed(4))
+    cache = core.new_cache(StreamingConfig(n_sink=4, window=24, chunk_size=16), batch=2)
+    core.prefill(ids[:, :6], cache)
+    x = torch.zeros(1, 1, 128)
+    assert llama._decode_ops(x, [cache], None) is None  # gradients on: training
+    with torch.inference_mode():
+        assert llama._decode_ops(torch.zeros(1, 2, 128), [cache], None) is None  # two tokens
+        assert llama._decode_ops(x.bfloat16(), [cache], None) is None
+        assert llama._decode_ops(x, [cache], 0) is None  # a probe
+        assert llama._decode_ops(x, [cache, cache], None) is None
+        assert llama._decode_ops(x, [cache], None) is ops
+    # a batch of two rows in one cache decodes on the native ops as on PyTorch's
+    step = core.forward(ids[:, 6:7], cache)
+    assert step.shape == (2, 1, 258) and bool(torch.isfinite(step).all())
