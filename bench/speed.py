@@ -269,9 +269,15 @@ STEP_PARTS = {
         "aten::linear",
         "agentcore::int8_linear",  # the native kernel (a record_function while profiling)
     ),
-    "attention kernel": ("aten::scaled_dot_product_attention",),
+    # agentcore's native decode ops (float32 int8 layers): a layer's norms and projections
+    "native layer ops (norm, Q/K/V, rotation; output, MLP)": (
+        "agentcore::decode_qkv",
+        "agentcore::decode_mlp",
+    ),
+    "attention kernel": ("aten::scaled_dot_product_attention", "agentcore::decode_attention"),
     "RMS norms": ("aten::rms_norm",),
 }
+WEIGHT_PARTS = ("weight matmuls", "native layer ops (norm, Q/K/V, rotation; output, MLP)")
 
 
 def profile_model(alias: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -331,7 +337,9 @@ def profile_step(engine: Engine, context: list[int], n: int) -> dict[str, Any]:
         "profiled_step_ms": wall * 1e3 / n,
         "parts": parts,
         "weight_mib_per_step": weight_bytes / 2**20,
-        "weight_gb_s": weight_bytes / 1e9 / max(1e-9, parts["weight matmuls"]["ms"] / 1e3),
+        "weight_gb_s": weight_bytes
+        / 1e9
+        / max(1e-9, sum(parts[p]["ms"] for p in WEIGHT_PARTS) / 1e3),
         "top_ops": [
             {"op": e.key, "self_ms": e.self_cpu_time_total / 1e3 / n, "calls": e.count / n}
             for e in top
@@ -491,9 +499,10 @@ def profile_report(raw: dict[str, Any]) -> str:
         f"{_command_and_machine(raw)}; "
         f"{raw['machine']['date']}. Threads: {raw['threads']}; {raw['steps']} greedy decode "
         "steps timed plain, then the same number under `torch.profiler` (which slows them). "
-        "Parts: the weight matmuls, the attention kernel and the RMS norms with everything "
-        "they call; every other tensor op; and the time no op accounts for (Python, dispatch, "
-        "the profiler's own cost).",
+        "Parts: the weight matmuls, agentcore's native layer ops (a layer's norms, projections, "
+        "rotation and MLP in two calls, where they run), the attention kernel and the RMS norms "
+        "with everything they call; every other tensor op; and the time no op accounts for "
+        "(Python, dispatch, the profiler's own cost).",
     ]
     for m in raw["models"]:
         step = m["profiled_step_ms"]
@@ -506,6 +515,7 @@ def profile_report(raw: dict[str, Any]) -> str:
             f"## {m['alias']} ({m['dtype']}, {m['weights']} weights, after {m['context']} tokens)",
             "",
             f"Step: {m['step_ms']:.1f} ms plain, {step:.1f} ms profiled. The weight matmuls "
+            "(and the native layer ops, which hold them) "
             f"read {m['weight_mib_per_step']:.0f} MiB per step: "
             f"{m['weight_gb_s']:.1f} GB/s while they run.",
             "",

@@ -465,9 +465,10 @@ class StreamingCache:
                     listener.on_evict(layer, ek, evv, plan.evicted_pos)
             if plan.ring_one is not None and plan.native is not None:  # one call, not three
                 s, _ = plan.ring_one
-                plan.native.decode_store(
-                    k, k_rot, v, self.ring_k_raw, self.att_k, self.att_v, layer, s, r0 + s
-                )
+                native.call(
+                    "decode_store", plan.native.decode_store, k, k_rot, v, self.ring_k_raw,
+                    self.att_k, self.att_v, layer, s, r0 + s,
+                )  # fmt: skip
             elif plan.ring_one is not None:
                 s, i = plan.ring_one
                 self.ring_k_raw[layer, :, :, s] = k[:, :, i]
@@ -530,7 +531,8 @@ class StreamingCache:
         qg = q_rot.view(b, hkv, hq // hkv, d)  # the query heads of a KV group, folded: [B,Hkv,G,D]
         keys, vals, n, mask = self.att_k[layer], self.att_v[layer], plan.n_keys, plan.key_mask
         if plan.native is not None and self._native_shapes and qg.is_contiguous():
-            out = plan.native.decode_attention(qg, keys, vals, mask, n)  # checked at creation
+            ops = plan.native  # its shapes checked at the cache's creation
+            out = native.call("decode_attention", ops.decode_attention, qg, keys, vals, mask, n)
         else:
             out = decode_attention(qg, keys, vals, mask, n)
         out = out.view(b, hq, 1, d)
@@ -822,7 +824,7 @@ def decode_attention(
     n = k.shape[2] if n_keys is None else n_keys
     ops = _native_attention(q, k, v, mask, n)
     if ops is not None:
-        return ops.decode_attention(q, k, v, mask, n)
+        return native.call("decode_attention", ops.decode_attention, q, k, v, mask, n)
     if n != k.shape[2]:
         k, v = k[:, :, :n], v[:, :, :n]
     if mask is not None and mask.shape[-1] != n:

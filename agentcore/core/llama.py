@@ -179,18 +179,18 @@ class CoreLayer(nn.Module):
         x2 = x.view(b, -1)
         wq = self.w_qkv
         assert isinstance(wq, Int8Weight)
-        q, k, v, q_rot, k_rot = ops.decode_qkv(
-            x2, self.norm_in, dims.rms_eps, wq.q, wq.scale, self.b_qkv, freqs,
-            dims.n_heads, dims.n_kv_heads,
+        q, k, v, q_rot, k_rot = native.call(
+            "decode_qkv", ops.decode_qkv, x2, self.norm_in, dims.rms_eps, wq.q, wq.scale,
+            self.b_qkv, freqs, dims.n_heads, dims.n_kv_heads,
         )  # fmt: skip
         a = cache.attend(index, q, k, v, rotated=(q_rot, k_rot))
         wo, wgu, wd = self.w_o, self.w_gate_up, self.w_down
         assert isinstance(wo, Int8Weight)
         assert isinstance(wgu, Int8Weight)
         assert isinstance(wd, Int8Weight)
-        out = ops.decode_mlp(
-            x2, a.reshape(b, -1), wo.q, wo.scale, self.b_o, self.norm_post, dims.rms_eps,
-            wgu.q, wgu.scale, wd.q, wd.scale,
+        out = native.call(
+            "decode_mlp", ops.decode_mlp, x2, a.reshape(b, -1), wo.q, wo.scale, self.b_o,
+            self.norm_post, dims.rms_eps, wgu.q, wgu.scale, wd.q, wd.scale,
         )  # fmt: skip
         return out.view(b, 1, -1)
 

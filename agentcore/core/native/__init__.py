@@ -43,7 +43,15 @@ import torch
 
 from agentcore.paths import cache_root
 
-__all__ = ["Int8Linear", "build_dir", "decode_ops", "int8_linear", "status", "threads_used"]
+__all__ = [
+    "Int8Linear",
+    "build_dir",
+    "call",
+    "decode_ops",
+    "int8_linear",
+    "status",
+    "threads_used",
+]
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +171,15 @@ def decode_ops() -> Any | None:
     ``decode_attention`` and ``decode_mlp``, for float32 activations and int8 weights; None
     where the native module is not available (:func:`status` says why)."""
     return _load()[0]
+
+
+def call(name: str, op: Callable[..., Any], *args: Any) -> Any:
+    """``op(*args)``, marked ``agentcore::<name>`` while ``torch.profiler`` records (a native
+    op is otherwise invisible to it; ``bench speed --profile-step`` counts these marks)."""
+    if torch.autograd._profiler_enabled():
+        with torch.profiler.record_function(f"agentcore::{name}"):
+            return op(*args)
+    return op(*args)
 
 
 def threads_used(items: int = 64) -> int:

@@ -27,6 +27,17 @@ inline float horizontal_sum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
+// Weights are read once per call, row after row: asking for the bytes kPrefetch ahead of the
+// ones being summed keeps more of them in flight than the hardware prefetcher alone does
+// (SmolLM2's weights, 2 threads, AVX2 EPYC: 6.24 -> 5.43 ms a pass, Qwen2.5-0.5B's 20.8 ->
+// 17.9; 512 bytes ahead gained half as much, 4096 and 8192 no more). A prefetch never faults,
+// so the last rows may ask past the end of the weight.
+constexpr int64_t kPrefetch = 2048;
+
+inline void prefetch_ahead(const int8_t* p) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + kPrefetch), _MM_HINT_T0);
+}
+
 inline __m256 widen8(const int8_t* p) {
   return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
 }
@@ -64,7 +75,10 @@ void dot_rows(const float* x, int64_t k, const int8_t* w, float scale, float* ou
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
   int64_t i = 0;
-  for (; i + 16 <= k; i += 16) add16<R>(x, k, i, w, a0, b0, a1, b1, a2, b2, a3, b3);
+  for (; i + 16 <= k; i += 16) {
+    if ((i & 63) == 0) prefetch_ahead(w + i);
+    add16<R>(x, k, i, w, a0, b0, a1, b1, a2, b2, a3, b3);
+  }
   const __m256 sums[4] = {_mm256_add_ps(a0, b0), _mm256_add_ps(a1, b1), _mm256_add_ps(a2, b2),
                           _mm256_add_ps(a3, b3)};
   for (int r = 0; r < R; r++) {
@@ -84,6 +98,7 @@ void dot_rows_grouped(const float* x, int64_t k, const int8_t* w, const float* s
   for (int64_t g0 = 0, g = 0; g0 < k; g0 += group, g++) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     __m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    prefetch_ahead(w + g0);
     for (int64_t i = g0; i < g0 + group; i += 16) add16<R>(x, k, i, w, a0, b0, a1, b1, a2, b2, a3, b3);
     const __m256 s = _mm256_set1_ps(scales[g]);
     t0 = _mm256_fmadd_ps(_mm256_add_ps(a0, b0), s, t0);
