@@ -295,14 +295,17 @@ class StreamingCache:
                 cf_pos = self._cf_positions(plan.n_old_sinks, r, lift)
                 plan.freqs_cf = self.rotary.freqs(cf_pos, self.device)
             w = cfg.window
-            # ring mask [T, W]: slot filled and still inside the query's window
-            rp = self.ring_pos[None, :]
+            # the ring fills slots 0.. in order before it wraps: a chunk reads the filled ones
+            # (a short first prompt then attends over its own tokens, not a window of empties)
+            plan.n_fill = self.n_ring
+            # ring mask [T, n_fill]: slot filled and still inside the query's window
+            rp = self.ring_pos[None, : plan.n_fill]
             ring_ok = (rp >= 0) & (rp > positions[:, None] - w)
             # new-token mask [T, T]: causal, inside the window (sinks always visible)
             j = positions[None, :]
             i = positions[:, None]
             new_ok = (j <= i) & ((j > i - w) | (j < cfg.n_sink))
-            mask = torch.cat([ring_ok, new_ok], dim=1)  # [T, W+T]
+            mask = torch.cat([ring_ok, new_ok], dim=1)  # [T, n_fill+T]
             bias = torch.zeros(mask.shape, dtype=torch.float32).masked_fill_(~mask, float("-inf"))
             # rows follow the folded query layout [G*T]: group-major, then token
             plan.bias = bias.repeat(self._groups, 1).to(self.device, self.dtype)
@@ -552,8 +555,9 @@ class StreamingCache:
             self.recall.observe(layer, q)
         q_p = Rotary.rotate(q, plan.freqs_stream)
         k_p = Rotary.rotate(k, plan.freqs_stream)
-        keys = torch.cat([self.att_k[layer, :, :, r0:], k_p], dim=2)  # [B,Hkv,W+T,D]
-        vals = torch.cat([self.att_v[layer, :, :, r0:], v], dim=2)
+        filled = r0 + plan.n_fill
+        keys = torch.cat([self.att_k[layer, :, :, r0:filled], k_p], dim=2)  # [B,Hkv,n_fill+T,D]
+        vals = torch.cat([self.att_v[layer, :, :, r0:filled], v], dim=2)
         qf = q_p.reshape(b, hkv, g * t, d)  # query heads of a KV group folded into the length
         out, lse = attention_with_lse(qf, keys, vals, plan.bias, scale)  # [B,Hkv,GT,D], [B,Hkv,GT]
         n_old, r = plan.n_old_sinks, plan.n_recall
@@ -920,6 +924,7 @@ class _StepPlan:
     n_keys: int = 0
     key_mask: torch.Tensor | None = None
     native: Any = None  # a decode step: the native decode ops, where this cache can use them
+    n_fill: int = 0  # a chunk: the ring slots filled before it (all of them once it wrapped)
     evicted_mask: torch.Tensor = dataclasses.field(
         default_factory=lambda: torch.empty(0, dtype=torch.bool)
     )
