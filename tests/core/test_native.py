@@ -135,6 +135,7 @@ def test_turned_off_the_loader_keeps_float32_weights(
 ) -> None:
     monkeypatch.setenv(native.ENV, "0")
     assert native.int8_linear() is None
+    assert native.decode_ops() is None  # the model core and the cache keep PyTorch's ops
     assert native.threads_used() == 0
     assert native.status() == "turned off (AGENTCORE_NATIVE=0)"
     assert not int8_float32_available()
