@@ -27,13 +27,6 @@
 
 namespace {
 
-inline float horizontal_sum(__m256 v) {
-  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_hadd_ps(lo, lo);
-  lo = _mm_hadd_ps(lo, lo);
-  return _mm_cvtss_f32(lo);
-}
-
 // e^x for eight floats: x = n ln2 + r with |r| <= ln2 / 2, e^r by its degree-6 Taylor-like
 // polynomial (minimax coefficients, as in the Cephes library's expf), 2^n put into the
 // exponent bits. Relative error ~2e-7; x below -87.3 gives 0 (so -inf gives 0), above 88

@@ -20,13 +20,6 @@
 
 namespace {
 
-inline float horizontal_sum(__m256 v) {
-  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_hadd_ps(lo, lo);
-  lo = _mm_hadd_ps(lo, lo);
-  return _mm_cvtss_f32(lo);
-}
-
 // Weights are read once per call, row after row: asking for the bytes kPrefetch ahead of the
 // ones being summed keeps more of them in flight than the hardware prefetcher alone does
 // (SmolLM2's weights, 2 threads, AVX2 EPYC: 6.24 -> 5.43 ms a pass, Qwen2.5-0.5B's 20.8 ->

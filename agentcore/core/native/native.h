@@ -2,9 +2,18 @@
 // shared by the sources of the one extension module (module.cpp binds them to Python).
 #pragma once
 
+#include <immintrin.h>
 #include <torch/extension.h>
 
 #include <tuple>
+
+// The sum of a vector's eight floats.
+inline float horizontal_sum(__m256 v) {
+  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  lo = _mm_hadd_ps(lo, lo);
+  lo = _mm_hadd_ps(lo, lo);
+  return _mm_cvtss_f32(lo);
+}
 
 // x [m, k] @ (q [n, k] int8 * scale).T -> [m, n]; scale [n] per row or [n, groups] per group
 // of k / groups inputs (int8_linear.cpp).
