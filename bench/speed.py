@@ -260,6 +260,8 @@ def bench_model(alias: str, args: argparse.Namespace, log: Any) -> dict[str, Any
     }
 
 
+# agentcore's native decode ops (float32 int8 layers): a layer's norms and projections
+NATIVE_PART = "native layer ops (norm, Q/K/V, rotation; output, MLP)"
 # top-level ops whose whole time (their children's included) makes one part of a decode step
 STEP_PARTS = {
     "weight matmuls": (
@@ -269,15 +271,11 @@ STEP_PARTS = {
         "aten::linear",
         "agentcore::int8_linear",  # the native kernel (a record_function while profiling)
     ),
-    # agentcore's native decode ops (float32 int8 layers): a layer's norms and projections
-    "native layer ops (norm, Q/K/V, rotation; output, MLP)": (
-        "agentcore::decode_qkv",
-        "agentcore::decode_mlp",
-    ),
+    NATIVE_PART: ("agentcore::decode_qkv", "agentcore::decode_mlp"),
     "attention kernel": ("aten::scaled_dot_product_attention", "agentcore::decode_attention"),
     "RMS norms": ("aten::rms_norm",),
 }
-WEIGHT_PARTS = ("weight matmuls", "native layer ops (norm, Q/K/V, rotation; output, MLP)")
+WEIGHT_PARTS = ("weight matmuls", NATIVE_PART)  # the parts that read the weights
 
 
 def profile_model(alias: str, args: argparse.Namespace) -> dict[str, Any]:

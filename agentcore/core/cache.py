@@ -490,9 +490,9 @@ class StreamingCache:
 
     @property
     def _native_shapes(self) -> bool:
-        """Whether the native attention takes this cache's keys (:func:`_native_attention`:
-        float32 rows, a head size that is a multiple of 8 up to 256)."""
-        return self.head_dim % 8 == 0 and self.head_dim <= 256 and self.dtype == torch.float32
+        """Whether the native attention takes this cache's keys (:func:`_native_attention`: a
+        head size that is a multiple of 8 up to 256; :meth:`_native` checked the dtype)."""
+        return self.head_dim % 8 == 0 and self.head_dim <= 256
 
     def _load_recalled(self, layer: int, blocks: list[int], n: int) -> torch.Tensor:
         """Stage this layer's keys and values of the planned blocks; returns the values

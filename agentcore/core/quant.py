@@ -66,6 +66,7 @@ import torch.nn.functional as F
 
 from agentcore.core import native
 from agentcore.core.native import Int8Linear
+from agentcore.core.native import call as native_call
 
 __all__ = [
     "DENSE_ROWS",
@@ -168,11 +169,8 @@ class Int8Weight:
         rows = flat.shape[0]
         native = _native_kernel(x.dtype, self.scale.dtype)
         if native is not None:
-            if rows <= NATIVE_ROWS and torch.autograd._profiler_enabled():
-                with torch.profiler.record_function("agentcore::int8_linear"):
-                    out = native(flat, self.q, self.scale)
-            elif rows <= NATIVE_ROWS:
-                out = native(flat, self.q, self.scale)
+            if rows <= NATIVE_ROWS:
+                out = native_call("int8_linear", native, flat, self.q, self.scale)
             else:
                 out = linear(flat, self._float_values())
         elif (

@@ -81,7 +81,7 @@ def _key() -> str:
 
 
 def build_dir() -> Path:
-    """Where the build of this source (with these flags, for this PyTorch) is kept."""
+    """Where the build of these sources (with these flags, for this PyTorch) is kept."""
     return cache_root() / "kernels" / f"native-{_key()}"
 
 
@@ -148,7 +148,7 @@ def _load() -> tuple[Any, str]:
     except Exception as exc:  # no compiler, no ninja, a failed build: keep PyTorch's path
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         log.warning("agentcore's native kernels are unavailable (%s); using PyTorch's", first)
-        log.debug("the int8 kernel's build failed", exc_info=True)
+        log.debug("the native kernels' build failed", exc_info=True)
         return None, f"could not be built: {first}"
     wrong = _check(module.int8_linear)
     if wrong is not None:
@@ -167,7 +167,7 @@ def int8_linear() -> Int8Linear | None:
 
 
 def decode_ops() -> Any | None:
-    """The module's decode-step operations (``decode.cpp``): ``decode_qkv``,
+    """The module's decode-step operations (``decode.cpp``): ``decode_qkv``, ``decode_store``,
     ``decode_attention`` and ``decode_mlp``, for float32 activations and int8 weights; None
     where the native module is not available (:func:`status` says why)."""
     return _load()[0]
