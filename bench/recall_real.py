@@ -24,7 +24,11 @@ model),
 ``block`` (recall subtracting what the text before the
 question attended to per block rather than per key: the selection before 2026-12-03), ``plain``
 (recall ranking blocks by the question's evidence alone, without that subtraction),
-``exact`` (every full selection scores every stored block with the queries: the selection
+``turns`` and ``attention`` (a new input's selection taking blocks in turns from the
+attention evidence and the input's rare words, ``RecallConfig.lexical_turns=True``, or from the
+attention evidence alone, whatever the model's default), ``agnostic`` (keys scored by their
+raw dot product with the queries, without rotary positions: ReAttention's position-agnostic
+top-k, ``RecallConfig.position_agnostic``), ``exact`` (every full selection scores every stored block with the queries: the selection
 before 2026-12-05, when a large store began scoring only the blocks sharing the most rare
 words with the latest input, ``RecallConfig.shortlist``) and
 ``window`` (sinks + window alone, recall off) and ``server`` (the same conversations through
@@ -331,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--arms",
         default="inside,recall",
-        help="inside,recall[,always,block,plain,exact,window,server,agent]",
+        help="inside,recall[,always,block,plain,turns,attention,agnostic,exact,window,server,agent]",
     )
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
@@ -390,6 +394,21 @@ def main(argv: list[str] | None = None) -> int:
             streaming=streaming,
             keep_token_ids=False,
             recall=dataclasses.replace(recall_cfg, shortlist=None),
+        ),
+        "turns": SessionConfig(
+            streaming=streaming,
+            keep_token_ids=False,
+            recall=dataclasses.replace(recall_cfg, lexical_turns=True),
+        ),
+        "attention": SessionConfig(
+            streaming=streaming,
+            keep_token_ids=False,
+            recall=dataclasses.replace(recall_cfg, lexical_turns=False),
+        ),
+        "agnostic": SessionConfig(
+            streaming=streaming,
+            keep_token_ids=False,
+            recall=dataclasses.replace(recall_cfg, position_agnostic=True),
         ),
         "window": SessionConfig(streaming=streaming, keep_token_ids=False),
         "inside": SessionConfig(streaming=streaming, keep_token_ids=False),

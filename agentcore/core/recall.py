@@ -2,10 +2,9 @@
 
 Owns the evicted-context store of one session. Tokens leaving the sliding window arrive
 (pre-RoPE keys and values) through :meth:`EvictedStore.on_evict`; every ``block_size`` of them
-become a block with a few representative keys per KV head. At each chunk of new tokens (and
-every ``refresh`` decode steps) the cache asks :meth:`EvictedStore.select` for the blocks most
-relevant to the current queries, per layer, and attends to them between the sinks and the
-window. Never computes attention itself (the cache does) and never drops a block: the newest
+become a block. At each chunk of new tokens (and every ``refresh`` decode steps) the cache asks
+:meth:`EvictedStore.plan` for the blocks most relevant to the current queries and attends to
+them, in every layer, between the sinks and the window. Never computes attention itself (the cache does) and never drops a block: the newest
 ``host_blocks`` blocks per layer stay in RAM, older ones are read back from append-only files
 through ``numpy.memmap``. A store given no folder works in a private temporary one, removed by
 :meth:`EvictedStore.close` (the store is a context manager) or, failing that, when the store is
@@ -32,7 +31,8 @@ A full selection over a store of more than ``shortlist`` blocks scores only a sh
 blocks sharing the most rare words with the new input (:class:`~agentcore.core.lexicon.
 BlockLexicon`, BM25 over the token ids each block holds, fed by :meth:`EvictedStore.note_tokens`),
 so its cost no longer grows with the store (scoring every key was ~53 ms per 1K evicted tokens
-on a 2-core CPU, 53 s at 1M).
+on a 2-core CPU, 53 s at 1M). With ``lexical_turns`` the selection at new input also takes
+blocks from that word ranking itself, in turns with the attention evidence.
 
 Storage per evicted token: keys and values of every layer in float16 (``2 * L * H_kv * D * 2``
 bytes, RAM tier or disk) plus the probe layers' keys in RAM (``P * H_kv * D * 2`` bytes) and
@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import os
 import shutil
@@ -128,6 +129,13 @@ class RecallConfig:
     # (linear in the store, ~53 ms per 1K evicted tokens on a 2-core CPU)
     shortlist: int | None = 64
     lexical_query: int = 128
+    # a new input's selection takes blocks from two rankings in turns: the attention evidence
+    # and the input's rare words (BM25 over the blocks, the shortlist's ranking); False: the
+    # attention evidence alone. See EvictedStore._take_turns
+    lexical_turns: bool = False
+    # score keys and queries without their rotary positions (ReAttention's position-agnostic
+    # top-k; False: as attention sees a key ``distance`` back, see EvictedStore.set_geometry)
+    position_agnostic: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -290,6 +298,9 @@ class EvictedStore:
         self._live_end = 0  # ids noted so far, from _live_pos0
         self._input_at: int | None = None  # where the newest input's last chunk began
         self._candidates: list[int] = []  # best blocks of the last full scoring, best first
+        # the new input's blocks by its rare words, best first (lexical_turns; kept for the
+        # re-rankings of its reply, which the words of the question still describe)
+        self._lexical: list[int] = []
         # the best block's contrast per probe layer at the last full selection that took the
         # contrast (None: it did not), see points_back
         self.evidence: float | None = None
@@ -463,7 +474,11 @@ class EvictedStore:
         self._input_at = at
 
     def set_geometry(self, rotary: Rotary, distance: int) -> None:
-        """Score keys as attention would see them: rotated ``distance`` positions before the query."""
+        """Score keys as attention would see them: rotated ``distance`` positions before the
+        query (``position_agnostic``: unrotated, the dot product of the raw query and key)."""
+        if self.config.position_agnostic:
+            self._back = None
+            return
         self._back = rotary.freqs(torch.tensor([-distance]), torch.device("cpu"))
 
     def _queries(self, q: torch.Tensor, n_queries: int | None) -> torch.Tensor:
@@ -618,15 +633,23 @@ class EvictedStore:
             return list(range(n - k, n))
         cands = [c for c in self._candidates if c < n]
         if full or len(cands) < k:
-            scored = self._shortlist(n, cands, new_input=n_queries is None)
+            cfg, new_input = self.config, n_queries is None
+            narrow = cfg.shortlist is not None and n > cfg.shortlist and self.lexicon.complete
+            turns = new_input and cfg.lexical_turns and self.lexicon.complete
+            size = cfg.shortlist if narrow and cfg.shortlist else 0
+            words = self._word_ranking(n, new_input, max(size, cfg.candidates if turns else 0))
+            scored = self._shortlist(n, cands, words) if narrow else None
             weight, contrasted = self._evidence(scored, n, n_queries)
-            top = torch.topk(weight, min(self.config.candidates, len(weight))).indices.tolist()
-            if n_queries is None:
+            top = torch.topk(weight, min(cfg.candidates, len(weight))).indices.tolist()
+            if new_input:
                 self.evidence = float(weight[top[0]]) / contrasted if contrasted else None
-            self._candidates = ranked = top if scored is None else [scored[i] for i in top]
+            ranked = top if scored is None else [scored[i] for i in top]
+            self._lexical = words[: cfg.candidates] if turns else []
+            ranked = self._candidates = self._take_turns(ranked)[: cfg.candidates]
         else:
             weight, _ = self._evidence(cands, n, n_queries)
             ranked = [cands[i] for i in torch.argsort(weight, descending=True).tolist()]
+            ranked = self._take_turns(ranked)
         chosen: list[int] = []
         for b in ranked:
             for x in (b, b + 1):
@@ -635,6 +658,33 @@ class EvictedStore:
             if len(chosen) >= k:
                 break
         return sorted(chosen)
+
+    def _word_ranking(self, n: int, new_input: bool, k: int) -> list[int]:
+        """The best ``k`` of the first ``n`` blocks by the rare words they share with the latest
+        ``lexical_query`` tokens (``new_input``: the new input's), best first (BM25)."""
+        if k <= 0:
+            return []
+        return self.lexicon.shortlist(self._lexical_query(new_input=new_input), n, k)
+
+    def _take_turns(self, ranked: list[int]) -> list[int]:
+        """``ranked`` (by attention evidence) and the new input's word ranking merged by taking
+        their best blocks in turns, attention first, each block once.
+
+        Why: on prose with look-alike facts (several people's lanes, several values of one
+        key) the attention evidence of a question ranked a look-alike above the asked fact
+        (the answer's block 8th for one question of Qwen2.5-Coder-0.5B at 8K, the model then
+        named the look-alike's value), while the question's rare words (the asked person's
+        name) ranked the asked block in the best 2 for 64 of 64 needles of the test split at
+        8K-128K (docs/benchmarks/recall_shortlist-test-qwen). Taking turns recalls the best of
+        both; where they agree, the next blocks of each get the room."""
+        if not self._lexical:
+            return ranked
+        merged: dict[int, None] = {}
+        for pair in itertools.zip_longest(ranked, self._lexical):
+            for b in pair:
+                if b is not None:
+                    merged.setdefault(b)
+        return list(merged)
 
     @property
     def candidates(self) -> list[int]:
@@ -646,16 +696,14 @@ class EvictedStore:
         :meth:`BlockLexicon.blocks_holding`): where a fact went, for diagnostics."""
         return self.lexicon.blocks_holding(run, self.n_blocks)
 
-    def _shortlist(self, n: int, candidates: list[int], *, new_input: bool) -> list[int] | None:
-        """The blocks a full selection over ``n`` blocks scores (None: all of them): on a store
-        larger than ``shortlist`` blocks, those sharing the most rare words with the latest
-        input, then the last selection's candidates (what the conversation was about), then the
-        newest blocks, ``shortlist`` in all, in stream order."""
+    def _shortlist(self, n: int, candidates: list[int], words: list[int]) -> list[int]:
+        """The ``shortlist`` blocks a full selection over ``n`` blocks scores: those sharing the
+        most rare words with the latest input (``words``, best first), then the last
+        selection's candidates (what the conversation was about), then the newest blocks, in
+        stream order."""
         size = self.config.shortlist
-        if size is None or n <= size or not self.lexicon.complete:
-            return None
-        query = self._lexical_query(new_input=new_input)
-        chosen = dict.fromkeys(self.lexicon.shortlist(query, n, size))
+        assert size is not None
+        chosen = dict.fromkeys(words[:size])
         for b in [*candidates, *range(n - 1, -1, -1)]:
             if len(chosen) >= size:
                 break
@@ -753,6 +801,7 @@ class EvictedStore:
         twin._input_at = self._input_at
         twin.block_start = list(self.block_start)
         twin._candidates = list(self._candidates)
+        twin._lexical = list(self._lexical)
         twin.evidence = self.evidence
         twin._recent = dict(self._recent)  # tensors are replaced, never written in place
         twin._baseline = dict(self._baseline)
@@ -791,6 +840,7 @@ class EvictedStore:
             "live_ids": torch.from_numpy(self._live_ids[: self._live_end].copy()),
             "live_pos0": self._live_pos0,
             "candidates": torch.tensor(self._candidates, dtype=torch.long),
+            "lexical": torch.tensor(self._lexical, dtype=torch.long),
             "recent": dict(self._recent),
             "baseline": dict(self._baseline),
         }
@@ -824,6 +874,7 @@ class EvictedStore:
         self._live_end = int(self._live_ids.shape[0])
         self._live_pos0 = int(state.get("live_pos0", 0))
         self._candidates = [int(x) for x in state["candidates"]]
+        self._lexical = [int(x) for x in state.get("lexical", ())]  # None before lexical_turns
         self._recent = {int(p): q for p, q in state.get("recent", {}).items()}
         self._baseline = {int(p): q for p, q in state.get("baseline", {}).items()}
         # rebuild the probe index from the stored blocks and the pending tokens

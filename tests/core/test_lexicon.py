@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,45 @@ def test_a_large_store_scores_only_the_shortlist(
     assert needle in scored[0]  # the block sharing the question's rare words was scored
     assert set(store._candidates) <= set(scored[0])
     assert len(chosen) == 4 and set(chosen) <= {b + d for b in scored[0] for d in (0, 1)}
+    store.close()
+
+
+def test_the_questions_words_and_its_attention_take_turns(tiny_hf: Any) -> None:
+    """Queries that attend to a look-alike block, a question whose rare words name another:
+    attention alone recalls the look-alike and not the named block; ``lexical_turns`` recalls
+    both (attention's best first, then the words' best), keeps the named block through the
+    re-rankings of the reply, and a save/restore plans alike."""
+    core = CoreModel(tiny_hf)
+    n = 4096
+    ids = torch.randint(0, 200, (1, n), generator=torch.Generator().manual_seed(5))
+    at = 1000
+    ids[0, at : at + 8] = torch.arange(200, 208)
+    ids[0, -40:-32] = torch.arange(200, 208)  # the question names the needle's words
+    cfg = RecallConfig(block_size=64, top_k=4, candidates=8, shortlist=None, host_blocks=64)
+    store = _store_reading(core, cfg, ids)
+    needle = next(i for i, s in enumerate(store.block_start) if s <= at < s + 64)
+    store.set_geometry(core.rotary, 0)
+    store._recent.clear()
+    d = core.dims
+    for p in store.probes:  # queries of another part of the text
+        k = store.layers[p].get(needle + 20)[0].float()[:, :6]
+        store.observe(p, k.repeat_interleave(d.n_heads // d.n_kv_heads, dim=0)[None])
+    alone = store.plan(full=True)
+    decoy = store.candidates[0]  # the block attention prefers
+    assert needle not in alone and decoy in alone, alone
+    store.config = dataclasses.replace(cfg, lexical_turns=True)
+    both = store.plan(full=True)
+    # one turn each, every block with its successor: the two rankings' best
+    assert both == sorted([decoy, decoy + 1, needle, needle + 1]), both
+    assert store.candidates[:2] == [decoy, needle]
+    assert needle in store.plan(full=False)  # the reply's re-rankings keep the named block
+    twin = EvictedStore(
+        store.config, n_layers=d.n_layers, n_kv_heads=d.n_kv_heads, head_dim=d.head_dim
+    )
+    twin.load_state_dict(store.state_dict())
+    twin.set_geometry(core.rotary, 0)
+    assert twin.plan(full=False) == store.plan(full=False)
+    twin.close()
     store.close()
 
 

@@ -10,14 +10,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from agentcore import cli
+from agentcore.core.engine import Engine
 from agentcore.core.loader import ModelNotFoundError, resolve_model
 from agentcore.core.models import (
     MODELS,
     QWEN25_CODER_05B,
+    SMOLLM2_135M,
     ModelCard,
     ModelIntegrityError,
     ModelNotInstalledError,
@@ -25,6 +28,7 @@ from agentcore.core.models import (
     gguf_path,
     model_status,
 )
+from agentcore.core.recall import RecallConfig
 
 PARTS = [b"GGUF" + bytes(range(256)) * 40, bytes(range(255, -1, -1)) * 30, b"tail" * 1000]
 
@@ -116,3 +120,18 @@ def test_models_command_lists_every_alias(capsys: pytest.CaptureFixture[str]) ->
     out = capsys.readouterr().out
     for card in MODELS:
         assert card.alias in out and card.licence in out
+
+
+def test_each_card_sets_its_sessions_recall() -> None:
+    """``Engine.recall_config`` takes the evidence gate and the word turns from the model's card
+    (measured per model, docs/long-memory.md); a model outside the registry gets the library
+    defaults, and a caller's changes win over the card."""
+    for card in MODELS:
+        engine = SimpleNamespace(source=SimpleNamespace(card=card))
+        cfg = Engine.recall_config(engine)  # type: ignore[arg-type]
+        assert cfg.evidence_to_recall == card.recall_evidence
+        assert cfg.lexical_turns == card.recall_turns
+    assert QWEN25_CODER_05B.recall_turns and not SMOLLM2_135M.recall_turns
+    assert Engine.recall_config(SimpleNamespace(source=None)) == RecallConfig()  # type: ignore[arg-type]
+    qwen = SimpleNamespace(source=SimpleNamespace(card=QWEN25_CODER_05B))
+    assert not Engine.recall_config(qwen, lexical_turns=False).lexical_turns  # type: ignore[arg-type]

@@ -436,6 +436,26 @@ def test_spilled_blocks_are_synced_once_at_save(
     store.close()
 
 
+def test_position_agnostic_scoring_uses_the_raw_dot_product() -> None:
+    """``position_agnostic`` (ReAttention's top-k): a key's score is the raw query-key product,
+    wherever the recalled block will sit; the default scores it as attention sees a key
+    ``distance`` back (the query rotated by -distance)."""
+    rotary = Rotary(1.0 / 10000.0 ** (torch.arange(0, 8, 2) / 8))
+    q = torch.randn(4, 3, 8, generator=torch.Generator().manual_seed(1))  # [H_q,T,D]
+    k = torch.randn(2, 5, 8, generator=torch.Generator().manual_seed(2))  # [H_kv,N,D]
+    raw = q.reshape(2, 6, 8) @ k.transpose(1, 2) * 8**-0.5
+    scores = {}
+    for agnostic in (True, False):
+        cfg = dataclasses.replace(KEY_QUERIES, position_agnostic=agnostic)
+        with EvictedStore(cfg, n_layers=2, n_kv_heads=2, head_dim=8) as store:
+            store.set_geometry(rotary, 300)
+            scores[agnostic] = store._queries(q, None) @ k.transpose(1, 2)
+    torch.testing.assert_close(scores[True], raw)
+    assert not torch.allclose(scores[False], raw, atol=1e-3)
+    back = Rotary.rotate(q, rotary.freqs(torch.tensor([-300]), torch.device("cpu")))
+    torch.testing.assert_close(scores[False], back.reshape(2, 6, 8) @ k.transpose(1, 2) * 8**-0.5)
+
+
 def test_store_rejects_bad_config() -> None:
     with pytest.raises(ValueError, match="candidates"):
         RecallConfig(top_k=8, candidates=4)
