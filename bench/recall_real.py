@@ -373,45 +373,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.probes:
         rc["probe_fractions"] = tuple(float(x) for x in args.probes.split(","))
     recall_cfg = engine.recall_config(**rc)
+
+    def session(**changes: Any) -> SessionConfig:
+        """Sinks + window with the recall config changed by ``changes`` (None: recall off)."""
+        recall = None if changes.pop("off", False) else dataclasses.replace(recall_cfg, **changes)
+        return SessionConfig(streaming=streaming, keep_token_ids=False, recall=recall)
+
     configs = {
-        "recall": SessionConfig(streaming=streaming, keep_token_ids=False, recall=recall_cfg),
-        "block": SessionConfig(
-            streaming=streaming,
-            keep_token_ids=False,
-            recall=dataclasses.replace(recall_cfg, contrast_unit="block"),
-        ),
-        "always": SessionConfig(
-            streaming=streaming,
-            keep_token_ids=False,
-            recall=dataclasses.replace(recall_cfg, evidence_to_recall=None),
-        ),
-        "plain": SessionConfig(
-            streaming=streaming,
-            keep_token_ids=False,
-            recall=dataclasses.replace(recall_cfg, contrast=False),
-        ),
-        "exact": SessionConfig(
-            streaming=streaming,
-            keep_token_ids=False,
-            recall=dataclasses.replace(recall_cfg, shortlist=None),
-        ),
-        "turns": SessionConfig(
-            streaming=streaming,
-            keep_token_ids=False,
-            recall=dataclasses.replace(recall_cfg, lexical_turns=True),
-        ),
-        "attention": SessionConfig(
-            streaming=streaming,
-            keep_token_ids=False,
-            recall=dataclasses.replace(recall_cfg, lexical_turns=False),
-        ),
-        "agnostic": SessionConfig(
-            streaming=streaming,
-            keep_token_ids=False,
-            recall=dataclasses.replace(recall_cfg, position_agnostic=True),
-        ),
-        "window": SessionConfig(streaming=streaming, keep_token_ids=False),
-        "inside": SessionConfig(streaming=streaming, keep_token_ids=False),
+        "recall": session(),
+        "block": session(contrast_unit="block"),
+        "always": session(evidence_to_recall=None),
+        "plain": session(contrast=False),
+        "exact": session(shortlist=None),
+        "turns": session(lexical_turns=True),
+        "attention": session(lexical_turns=False),
+        "agnostic": session(position_agnostic=True),
+        "window": session(off=True),
+        "inside": session(off=True),
     }
     arms = args.arms.split(",")
     codec = engine.codec

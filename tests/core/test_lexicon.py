@@ -95,6 +95,15 @@ def test_the_words_survive_persist_and_load(tmp_path: Path) -> None:
         lex.add(np.zeros(3, np.int32))
 
 
+def _needle_stream(n: int, at: int, *, seed: int) -> torch.Tensor:
+    """``[1, n]`` random ids below 200 with a needle of the rare ids 200-207 at ``at``, and a
+    question near the end that repeats the needle's words."""
+    ids = torch.randint(0, 200, (1, n), generator=torch.Generator().manual_seed(seed))
+    ids[0, at : at + 8] = torch.arange(200, 208)
+    ids[0, -40:-32] = torch.arange(200, 208)
+    return ids
+
+
 def _store_reading(core: CoreModel, config: RecallConfig, ids: torch.Tensor) -> EvictedStore:
     d = core.dims
     store = EvictedStore(config, n_layers=d.n_layers, n_kv_heads=d.n_kv_heads, head_dim=d.head_dim)
@@ -112,11 +121,8 @@ def test_a_large_store_scores_only_the_shortlist(
     random tiny model's attention then prefers says nothing); the ids each block holds are the
     ids the stream read there."""
     core = CoreModel(tiny_hf)
-    n = 16384
-    ids = torch.randint(0, 200, (1, n), generator=torch.Generator().manual_seed(3))
     at = 1600
-    ids[0, at : at + 8] = torch.arange(200, 208)
-    ids[0, -40:-32] = torch.arange(200, 208)  # the question repeats the needle's words
+    ids = _needle_stream(16384, at, seed=3)
     cfg = RecallConfig(block_size=64, top_k=4, candidates=8, shortlist=16, host_blocks=32)
     store = _store_reading(core, cfg, ids)
     blocks = store.n_blocks
@@ -148,11 +154,8 @@ def test_the_questions_words_and_its_attention_take_turns(tiny_hf: Any) -> None:
     both (attention's best first, then the words' best), keeps the named block through the
     re-rankings of the reply, and a save/restore plans alike."""
     core = CoreModel(tiny_hf)
-    n = 4096
-    ids = torch.randint(0, 200, (1, n), generator=torch.Generator().manual_seed(5))
     at = 1000
-    ids[0, at : at + 8] = torch.arange(200, 208)
-    ids[0, -40:-32] = torch.arange(200, 208)  # the question names the needle's words
+    ids = _needle_stream(4096, at, seed=5)
     cfg = RecallConfig(block_size=64, top_k=4, candidates=8, shortlist=None, host_blocks=64)
     store = _store_reading(core, cfg, ids)
     needle = next(i for i, s in enumerate(store.block_start) if s <= at < s + 64)
