@@ -4,8 +4,8 @@ Owns the evicted-context store of one session. Tokens leaving the sliding window
 (pre-RoPE keys and values) through :meth:`EvictedStore.on_evict`; every ``block_size`` of them
 become a block. At each chunk of new tokens (and every ``refresh`` decode steps) the cache asks
 :meth:`EvictedStore.plan` for the blocks most relevant to the current queries and attends to
-them, in every layer, between the sinks and the window. Never computes attention itself (the cache does) and never drops a block: the newest
-``host_blocks`` blocks per layer stay in RAM, older ones are read back from append-only files
+them, in every layer, between the sinks and the window. Never computes attention itself (the
+cache does) and never drops a block: the newest ``host_blocks`` blocks per layer stay in RAM, older ones are read back from append-only files
 through ``numpy.memmap``. A store given no folder works in a private temporary one, removed by
 :meth:`EvictedStore.close` (the store is a context manager) or, failing that, when the store is
 collected or the interpreter exits.
@@ -674,9 +674,10 @@ class EvictedStore:
         key) the attention evidence of a question ranked a look-alike above the asked fact
         (the answer's block 8th for one question of Qwen2.5-Coder-0.5B at 8K, the model then
         named the look-alike's value), while the question's rare words (the asked person's
-        name) ranked the asked block in the best 2 for 64 of 64 needles of the test split at
-        8K-128K (docs/benchmarks/recall_shortlist-test-qwen). Taking turns recalls the best of
-        both; where they agree, the next blocks of each get the room."""
+        name) ranked the asked block at a median rank of 0-2 and in the best 16 for 64 of 64
+        needles of the test split at 8K-128K (docs/benchmarks/recall_shortlist-test-qwen).
+        Taking turns recalls the best of both; where they agree, the next blocks of each get
+        the room."""
         if not self._lexical:
             return ranked
         merged: dict[int, None] = {}
@@ -874,7 +875,8 @@ class EvictedStore:
         self._live_end = int(self._live_ids.shape[0])
         self._live_pos0 = int(state.get("live_pos0", 0))
         self._candidates = [int(x) for x in state["candidates"]]
-        self._lexical = [int(x) for x in state.get("lexical", ())]  # None before lexical_turns
+        # a state saved before lexical_turns has no word ranking: the re-rankings use attention
+        self._lexical = [int(x) for x in state.get("lexical", ())]
         self._recent = {int(p): q for p, q in state.get("recent", {}).items()}
         self._baseline = {int(p): q for p, q in state.get("baseline", {}).items()}
         # rebuild the probe index from the stored blocks and the pending tokens
