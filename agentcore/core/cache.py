@@ -514,21 +514,13 @@ class StreamingCache:
         rotated: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         # q: [B,Hq,1,D]; k, v: [B,Hkv,1,D]
-        if self.recall is not None:
-            self.recall.observe(layer, q)
+        self._decode_recall(layer, q, plan)
         if rotated is None:
             f = plan.freqs_stream
             q_rot, k_rot = Rotary.rotate(q, f), Rotary.rotate(k, f)
         else:
             q_rot, k_rot = rotated
         self._store(layer, k, k_rot, v, plan)
-        ns = self.config.n_sink
-        if plan.refresh:
-            r = plan.n_recall
-            self._load_recalled(layer, plan.blocks, r)
-            self.att_k[layer, :, :, : ns + r] = Rotary.rotate(
-                self.cf_k_raw[layer, :, :, : ns + r], plan.freqs_refresh
-            )
         b, hq, _, d = q.shape
         hkv = self.n_kv_heads
         qg = q_rot.view(b, hkv, hq // hkv, d)  # the query heads of a KV group, folded: [B,Hkv,G,D]
@@ -542,6 +534,21 @@ class StreamingCache:
         if self.memory is not None:
             out = self.memory.mix(layer, q, out)
         return out
+
+    def _decode_recall(self, layer: int, q: torch.Tensor, plan: _StepPlan) -> None:
+        """A decode step's recall on this layer before its attention: the store sees the query
+        ``q: [B,Hq,1,D]``, and a refresh stages the recalled blocks and rotates the cache frame's
+        keys (the slots before ``ring0``; the new token's slot is in the ring)."""
+        if self.recall is None:
+            return
+        self.recall.observe(layer, q)
+        if plan.refresh:
+            r = plan.n_recall
+            ns = self.config.n_sink
+            self._load_recalled(layer, plan.blocks, r)
+            self.att_k[layer, :, :, : ns + r] = Rotary.rotate(
+                self.cf_k_raw[layer, :, :, : ns + r], plan.freqs_refresh
+            )
 
     def _attend_chunk(
         self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: _StepPlan
@@ -806,6 +813,89 @@ class DecodeGroup:
             c.att_k[:layers, 0, :, c.ring0 + s] = k_rot[:, j]
             c.att_v[:layers, 0, :, c.ring0 + s] = v[:, j]
         self._new = []
+
+
+class DecodeRows:
+    """One decode step of several sessions, each on its own cache, on the native decode ops.
+
+    Row ``j`` of the batch is ``caches[j]``'s session. Per layer one call
+    (``decode_attend_rows``) stores every row's new key and value in its own cache and runs
+    every row's attention over its own keys, where :class:`DecodeGroup` copies them side by
+    side; what a row's step does besides (recall's observation and refresh, compressive
+    memory) stays per row, as in :meth:`StreamingCache.attend`. The kernels and the order of
+    their sums are a row's own step's, so each row's result is the session's alone bit for bit.
+    """
+
+    def __init__(self, caches: list[StreamingCache], ops: Any) -> None:
+        self.caches = caches
+        self.ops = ops
+        plans = [c._step for c in caches]
+        self.plans: list[_StepPlan] = [p for p in plans if p is not None]
+        empty = torch.empty(0)
+        self.raws = [c.ring_k_raw for c in caches]
+        self.att_ks = [c.att_k for c in caches]
+        self.att_vs = [c.att_v for c in caches]
+        self.masks = [empty if p.key_mask is None else p.key_mask for p in self.plans]
+        slots = []
+        for c, p in zip(caches, self.plans, strict=True):
+            assert p.ring_one is not None
+            slots.append([p.ring_one[0], c.ring0 + p.ring_one[0], p.n_keys])
+        self.slots = torch.tensor(slots, dtype=torch.long)  # [B, 3]: raw slot, attention slot, keys
+        self.recall = [j for j, c in enumerate(caches) if c.recall is not None]
+        self.memory = [j for j, c in enumerate(caches) if c.memory is not None]
+
+    @classmethod
+    def plan(cls, caches: Sequence[StreamingCache]) -> DecodeRows | None:
+        """Rows for caches that have all :meth:`~StreamingCache.begin` a decode step on the
+        native ops, or None when one cannot join (no native ops, a stream still in its sinks,
+        a cache of several rows or another layout): the sessions then step another way."""
+        caches = list(caches)
+        if len(caches) < 2:
+            return None
+        first = caches[0]
+        for c in caches:
+            plan = c._step
+            if (
+                plan is None
+                or not plan.decode
+                or plan.native is None
+                or plan.ring_one is None  # its new token is a sink
+                or not c._native_shapes
+                or c.batch != 1
+                or c.n_kv_heads != first.n_kv_heads
+                or c.head_dim != first.head_dim
+            ):
+                return None
+        ops = first._step.native if first._step is not None else None
+        return cls(caches, ops)
+
+    def freqs(self) -> torch.Tensor:
+        """Each row's rotation as ``(cos, sin)`` pairs: ``[B, D/2, 2]`` (``decode_qkv``'s)."""
+        return torch.view_as_real(torch.cat([p.freqs_stream for p in self.plans]))
+
+    def attend(
+        self,
+        layer: int,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        rotated: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Each row's :meth:`StreamingCache.attend`: ``q: [B,Hq,1,D]``, ``k, v: [B,Hkv,1,D]``
+        and ``rotated`` (``decode_qkv``'s rotated query and key, required)."""
+        assert rotated is not None, "the rows take the native path's rotated query and key"
+        q_rot, k_rot = rotated
+        for j in self.recall:
+            self.caches[j]._decode_recall(layer, q[j : j + 1], self.plans[j])
+        out = native.call(
+            "decode_attend_rows", self.ops.decode_attend_rows, q_rot, k, k_rot, v, self.raws,
+            self.att_ks, self.att_vs, self.masks, self.slots, layer,
+        )  # fmt: skip
+        for j in self.memory:
+            memory = self.caches[j].memory
+            assert memory is not None
+            out[j : j + 1] = memory.mix(layer, q[j : j + 1], out[j : j + 1])
+        return out
 
 
 def decode_attention(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from torch import nn
 
 from agentcore._atomic import atomic_path
 from agentcore.core import native
-from agentcore.core.cache import DecodeGroup, StreamingCache, StreamingConfig
+from agentcore.core.cache import DecodeGroup, DecodeRows, StreamingCache, StreamingConfig
 from agentcore.core.infini import InfiniMemory
 from agentcore.core.quant import (
     Int4Weight,
@@ -44,6 +44,11 @@ __all__ = ["CORE_FORMAT", "CoreModel", "ModelDims"]
 
 CORE_FORMAT = 1  # version of the re-laid weight cache written by CoreModel.save
 _HELD = (Int8Weight, Int4Weight, PackedWeight)  # weights held other than as a plain tensor
+# one layer's attention in a decode step: (layer, q, k, v, q and k rotated) -> [B,Hq,1,D]
+_Attend = Callable[
+    [int, torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None],
+    torch.Tensor,
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,12 +173,14 @@ class CoreLayer(nn.Module):
         )
 
     def decode_native(
-        self, ops: Any, x: torch.Tensor, cache: StreamingCache, index: int, freqs: torch.Tensor
+        self, ops: Any, x: torch.Tensor, attend: _Attend, index: int, freqs: torch.Tensor
     ) -> torch.Tensor:
         """One decode step of this layer (``x: [B,1,hidden]`` float32) on the native ops
-        (:mod:`agentcore.core.native`, ``decode.cpp``): norm, Q/K/V and rotation in one call,
-        the cache's attention (its own bookkeeping, native attention kernel), then the output
-        projection and MLP with both residuals in one call. Same math as the PyTorch path."""
+        (:mod:`agentcore.core.native`, ``decode.cpp``): norm, Q/K/V and rotation in one call
+        (``freqs``: ``[D/2, 2]`` for every row or ``[B, D/2, 2]``, one rotation per row), the
+        attention (``attend``: a cache's, with its own bookkeeping, or :class:`DecodeRows`',
+        one session per row; native attention kernel), then the output projection and MLP with
+        both residuals in one call. Same math as the PyTorch path."""
         b = x.shape[0]
         dims = self.dims
         x2 = x.view(b, -1)
@@ -183,7 +190,7 @@ class CoreLayer(nn.Module):
             "decode_qkv", ops.decode_qkv, x2, self.norm_in, dims.rms_eps, wq.q, wq.scale,
             self.b_qkv, freqs, dims.n_heads, dims.n_kv_heads,
         )  # fmt: skip
-        a = cache.attend(index, q, k, v, rotated=(q_rot, k_rot))
+        a = attend(index, q, k, v, (q_rot, k_rot))
         wo, wgu, wd = self.w_o, self.w_gate_up, self.w_down
         assert isinstance(wo, Int8Weight)
         assert isinstance(wgu, Int8Weight)
@@ -551,15 +558,23 @@ class CoreModel(nn.Module):
         for j, c in enumerate(caches):  # one cache per row, or one for the batch (row 0 read)
             c.begin(ids.shape[1], probe=probe_until is not None, ids=ids[min(j, len(ids) - 1)])
         b, t, _ = x.shape
-        # several sessions' decode steps: their attention in one call where they allow it
-        grouped = len(caches) > 1 and probe_until is None and self.group_keys > 0
-        group = DecodeGroup.plan(caches, self.group_keys) if grouped else None
         layers: list[CoreLayer] = list(self.layers)  # type: ignore[arg-type]
         ops = _decode_ops(x, caches, probe_until)
-        freqs = torch.view_as_real(caches[0].step_freqs()) if ops is not None else None
+        attend: _Attend | None = None
+        freqs: torch.Tensor | None = None
+        rows = None
+        if ops is not None and len(caches) > 1 and all(la.native_decode() for la in layers):
+            rows = DecodeRows.plan(caches)
+        if ops is not None and len(caches) == 1:
+            attend, freqs = caches[0].attend, torch.view_as_real(caches[0].step_freqs())
+        elif rows is not None:  # several sessions' decode steps, each on its own cache
+            attend, freqs = rows.attend, rows.freqs()
+        # several sessions' decode steps off the native ops: their attention in one call
+        grouped = rows is None and len(caches) > 1 and probe_until is None and self.group_keys > 0
+        group = DecodeGroup.plan(caches, self.group_keys) if grouped else None
         for i, layer in enumerate(layers):
-            if ops is not None and freqs is not None and layer.native_decode():
-                x = layer.decode_native(ops, x, caches[0], i, freqs)
+            if attend is not None and freqs is not None and layer.native_decode():
+                x = layer.decode_native(ops, x, attend, i, freqs)
                 continue
             h = F.rms_norm(x, (x.shape[-1],), layer.norm_in, eps)
             q, k, v = layer.project_qkv(h)
@@ -656,12 +671,12 @@ class CoreModel(nn.Module):
 def _decode_ops(
     x: torch.Tensor, caches: Sequence[StreamingCache], probe_until: int | None
 ) -> Any | None:
-    """The native decode ops where this forward is one session's decode step on float32 CPU
-    activations (no gradients, not a probe), else None; each layer still checks its weights
+    """The native decode ops where this forward is a decode step (one session's, or one per
+    row of several sessions, :class:`DecodeRows`) on float32 CPU activations (no gradients,
+    not a probe), else None; each layer still checks its weights
     (:meth:`CoreLayer.native_decode`)."""
     if (
-        len(caches) != 1
-        or probe_until is not None
+        probe_until is not None
         or x.shape[1] != 1
         or x.dtype != torch.float32
         or x.device.type != "cpu"

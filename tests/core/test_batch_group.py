@@ -8,14 +8,17 @@ from typing import Any
 import pytest
 import torch
 
+from agentcore import testing
+from agentcore.core import native
 from agentcore.core.batch import decode_batch
-from agentcore.core.cache import DecodeGroup, StreamingConfig
+from agentcore.core.cache import DecodeGroup, DecodeRows, StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.infini import InfiniConfig
 from agentcore.core.llama import CoreModel
 from agentcore.core.quant import Int8Weight, linear
 from agentcore.core.recall import RecallConfig
 from agentcore.core.session import Session, SessionConfig
+from tests.core.test_native import kernel
 
 SMALL = StreamingConfig(n_sink=4, window=28, chunk_size=8)
 
@@ -147,7 +150,9 @@ def test_batched_greedy_agrees_with_each_session_alone_on_real_weights(real_engi
     from a session alone (int8 kernel): on SmolLM2, 8 sessions, 40 teacher-forced steps, the
     greedy token must agree on >= 94% of steps and differ only where alone's top two logits are
     within 0.5 (measured: 311 of 320 here, gaps 0 to 0.25; 99.1% over 16 x 128 steps of book
-    text, gaps 0 to 0.375; bf16 logits step by 0.125 at their size)."""
+    text, gaps 0 to 0.375; bf16 logits step by 0.125 at their size). Where the model decodes on
+    the native ops (float32, an AVX2 CPU) the rows step on them too (:class:`DecodeRows`) and
+    every step's logits must equal alone's bit for bit."""
     codec, core = real_engine.codec, real_engine.core
     words = [
         "river",
@@ -181,9 +186,12 @@ def test_batched_greedy_agrees_with_each_session_alone_on_real_weights(real_engi
         alone_logits.append(torch.stack(rows))
     batched = [b for _, b in sessions]
     logits = torch.stack([b.next_logits for b in batched if b.next_logits is not None])
+    exact = native.decode_ops() is not None and all(layer.native_decode() for layer in core.layers)
     agree, gaps = 0, []
     for step in range(40):
         ref = torch.stack([a[step] for a in alone_logits])  # [8, V]
+        if exact:
+            assert torch.equal(logits, ref), step
         want = ref.argmax(-1)
         same = logits.argmax(-1) == want
         agree += int(same.sum())
@@ -193,3 +201,100 @@ def test_batched_greedy_agrees_with_each_session_alone_on_real_weights(real_engi
         logits = decode_batch(core, want.tolist(), [b.cache for b in batched])
     assert agree >= 0.94 * 8 * 40, (agree, gaps)
     assert all(g <= 0.5 for g in gaps), gaps
+
+
+@pytest.fixture(scope="module")
+def int8_engine() -> Engine:
+    """A tiny engine whose layers decode on the native ops (float32, int8 weights with a scale
+    per 32 inputs, as ``Engine.load`` holds them on an AVX2 CPU); skips without the module."""
+    kernel()
+    engine = testing.tiny_engine(seed=9, hidden_size=128, num_attention_heads=4, head_dim=32)
+    engine.core.quantize_int8(group_size=32)
+    assert all(layer.native_decode() for layer in engine.core.layers)
+    return engine
+
+
+def test_sessions_on_the_native_ops_step_together_bit_for_bit_as_alone(
+    int8_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every kind of session steps in one batch on the native ops (recall, compressive memory,
+    windows of other sizes, a ring that wraps) and gets exactly what it gets alone."""
+    recall = RecallConfig(block_size=4, top_k=2, candidates=4, refresh=4, host_blocks=64)
+    configs = [
+        SessionConfig(streaming=SMALL),
+        SessionConfig(streaming=SMALL),  # far past the window: the ring has wrapped
+        SessionConfig(streaming=StreamingConfig(n_sink=2, window=14, chunk_size=4)),
+        SessionConfig(streaming=SMALL, infini=InfiniConfig()),  # compressive memory, per row
+        SessionConfig(streaming=SMALL, recall=recall),  # recalls, refreshes on the way
+        SessionConfig(streaming=SMALL, recall=recall),  # fewer blocks than top_k: slots masked
+        SessionConfig(streaming=SMALL),  # one token past its sinks
+    ]
+    alone, batched = _pairs(int8_engine, configs, [9, 70, 40, 50, 90, 37, 4])
+    planned: list[int] = []
+    real = DecodeRows.plan.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[DecodeRows], caches: Any) -> DecodeRows | None:
+        rows = real(cls, caches)
+        planned.append(0 if rows is None else len(rows.caches))
+        return rows
+
+    monkeypatch.setattr(DecodeRows, "plan", classmethod(counted))
+    for step in range(40):
+        tokens = [(7 * step + 3 * j) % 50 + 5 for j in range(len(alone))]
+        want = []
+        for s, tok in zip(alone, tokens, strict=True):
+            s.append_tokens([tok])
+            assert s.next_logits is not None
+            want.append(s.next_logits)
+        got = decode_batch(int8_engine.core, tokens, [s.cache for s in batched])
+        assert torch.equal(got, torch.stack(want)), step
+        for s, tok, row in zip(batched, tokens, got, strict=True):
+            s.fed([tok], row)
+    assert planned == [len(configs)] * 40  # every step ran as one batch of rows
+    for a, b in zip(alone, batched, strict=True):  # and left each cache as stepping alone did
+        sa, sb = a.cache.state_dict(), b.cache.state_dict()
+        assert sa.keys() == sb.keys()
+        for key, value in sa.items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(sb[key], value), key
+            else:
+                assert sb[key] == value
+
+
+def test_a_session_in_its_sinks_keeps_the_batch_off_the_native_rows(int8_engine: Engine) -> None:
+    plain = int8_engine.new_session(SessionConfig(streaming=SMALL))
+    plain.append_tokens(_prompt(int8_engine, 1, 12))
+    other = int8_engine.new_session(SessionConfig(streaming=SMALL))
+    other.append_tokens(_prompt(int8_engine, 2, 40))
+    in_sinks = int8_engine.new_session(SessionConfig(streaming=SMALL))
+    in_sinks.append_tokens(_prompt(int8_engine, 3, 2))
+
+    @torch.inference_mode()
+    def planned(*sessions: Session) -> DecodeRows | None:
+        for s in sessions:
+            s.cache.begin(1)  # planned only, never run
+        try:
+            return DecodeRows.plan([s.cache for s in sessions])
+        finally:
+            for s in sessions:
+                s.cache._step = None
+
+    rows = planned(plain, other)
+    assert rows is not None
+    assert rows.slots.tolist() == [
+        [8, 4 + 8, 4 + 9],  # 12 tokens: 4 sinks, ring slot 8 takes the 13th, 13 keys
+        [(40 - 4) % 28, 4 + (40 - 4) % 28, 4 + 28],  # 40: the ring has wrapped, 32 keys
+    ]
+    assert planned(plain) is None  # one session: nothing to batch
+    assert planned(plain, in_sinks) is None
+    # the batch still steps, on the other path, as each alone
+    tokens = [40, 41, 42]
+    want = []
+    for s, tok in zip((plain, other, in_sinks), tokens, strict=True):
+        twin = int8_engine.new_session(SessionConfig(streaming=SMALL))
+        twin.append_tokens(s.tokens)
+        twin.append_tokens([tok])
+        assert twin.next_logits is not None
+        want.append(twin.next_logits)
+    got = decode_batch(int8_engine.core, tokens, [s.cache for s in (plain, other, in_sinks)])
+    torch.testing.assert_close(got, torch.stack(want), atol=1e-4, rtol=1e-4)

@@ -92,6 +92,62 @@ def test_attention_rejects_what_it_cannot_read(ops: Any) -> None:
         ops.decode_attention(torch.randn(1, 3, 3, 64), k, k, None, 10)
 
 
+def test_rows_store_each_key_and_attend_over_their_own_caches(ops: Any) -> None:
+    """``decode_attend_rows``: three sessions' caches of different sizes, each row's new key
+    and value stored in its own slots, each row's attention over its own first keys (one
+    masked, one past a range of 256) equal to attention over that cache alone."""
+    gen = torch.Generator().manual_seed(5)
+    layers, hkv, g, d = 3, 2, 3, 32
+    sizes, n_keys, slots = [40, 300, 600], [12, 300, 520], [7, 299, 400]
+    raws = [torch.zeros(layers, 1, hkv, s, d) for s in sizes]
+    att_ks = [torch.randn(layers, 1, hkv, s, d, generator=gen) for s in sizes]
+    att_vs = [torch.randn(layers, 1, hkv, s, d, generator=gen) for s in sizes]
+    masks = [torch.empty(0), torch.empty(0), torch.zeros(1, 600)]
+    masks[2][:, 20:90] = float("-inf")
+    q = torch.randn(3, hkv * g, 1, d, generator=gen)
+    k, k_rot, v = (torch.randn(3, hkv, 1, d, generator=gen) for _ in range(3))
+    table = torch.tensor([[s - 2, s, n] for s, n in zip(slots, n_keys, strict=True)])
+    before = [(ak.clone(), av.clone()) for ak, av in zip(att_ks, att_vs, strict=True)]
+    out = ops.decode_attend_rows(q, k, k_rot, v, raws, att_ks, att_vs, masks, table, 1)
+    assert out.shape == q.shape
+    for j in range(3):
+        s, n = slots[j], n_keys[j]
+        assert torch.equal(raws[j][1, 0, :, s - 2], k[j, :, 0])
+        assert torch.equal(att_ks[j][1, 0, :, s], k_rot[j, :, 0])
+        assert torch.equal(att_vs[j][1, 0, :, s], v[j, :, 0])
+        want_k, want_v = before[j][0].clone(), before[j][1].clone()
+        want_k[1, 0, :, s], want_v[1, 0, :, s] = k_rot[j, :, 0], v[j, :, 0]
+        assert torch.equal(att_ks[j], want_k) and torch.equal(att_vs[j], want_v)  # nothing else
+        assert int((raws[j] != 0).sum()) == hkv * d
+        mask = masks[j][0, :n] if masks[j].numel() else None
+        want = reference_attention(
+            q[j].view(1, hkv, g, d), att_ks[j][1, :, :, :n], att_vs[j][1, :, :, :n], mask
+        )
+        torch.testing.assert_close(out[j].view(1, hkv, g, d), want, atol=2e-5, rtol=1e-4)
+        # the same as the one-session kernel, bit for bit
+        alone = ops.decode_attention(
+            q[j : j + 1].view(1, hkv, g, d),
+            att_ks[j][1],
+            att_vs[j][1],
+            masks[j] if mask is not None else None,
+            n,
+        )
+        assert torch.equal(out[j : j + 1].view(1, hkv, g, d), alone)
+    bad = table.clone()
+    bad[1, 2] = 301
+    with pytest.raises(RuntimeError, match="row 1: slots 297, 299 and 301 keys do not fit"):
+        ops.decode_attend_rows(q, k, k_rot, v, raws, att_ks, att_vs, masks, bad, 1)
+    with pytest.raises(RuntimeError, match="3 rows need as many caches and masks, got 2"):
+        ops.decode_attend_rows(q, k, k_rot, v, raws[:2], att_ks, att_vs, masks, table, 1)
+    with pytest.raises(RuntimeError, match=r"row 0's cache .* cannot take layer 3"):
+        ops.decode_attend_rows(q, k, k_rot, v, raws, att_ks, att_vs, masks, table, 3)
+    short = [masks[0], masks[1], torch.zeros(1, 100)]
+    with pytest.raises(RuntimeError, match="row 2's mask has 100 values for 520 keys"):
+        ops.decode_attend_rows(q, k, k_rot, v, raws, att_ks, att_vs, short, table, 1)
+    with pytest.raises(RuntimeError, match="slots must be a contiguous int64"):
+        ops.decode_attend_rows(q, k, k_rot, v, raws, att_ks, att_vs, masks, table.int(), 1)
+
+
 def int8_weight(n_out: int, n_in: int, seed: int) -> Int8Weight:
     gen = torch.Generator().manual_seed(seed)
     return Int8Weight(torch.randn(n_out, n_in, generator=gen) * 0.1, group_size=32)
@@ -122,6 +178,14 @@ def test_qkv_equals_norm_projection_and_rotation(ops: Any, rows: int, bias: bool
         ops.decode_qkv(x, norm, 1e-5, w.q, w.scale, b, torch.zeros(1, 8, 2), hq, hkv)
     with pytest.raises(RuntimeError, match="projection rows do not split into 5 \\+ 2 x 2 heads"):
         ops.decode_qkv(x, norm, 1e-5, w.q, w.scale, b, torch.view_as_real(freqs), 5, hkv)
+    if rows > 1:  # one rotation per row: each row's stream position
+        per_row = rotary.freqs(torch.arange(rows) * 77 + 5, torch.device("cpu"))  # [rows, D/2]
+        _, _, _, q_rot, k_rot = ops.decode_qkv(
+            x, norm, 1e-5, w.q, w.scale, b, torch.view_as_real(per_row), hq, hkv
+        )
+        f = per_row[:, None, None]  # [rows,1,1,D/2]
+        torch.testing.assert_close(q_rot, Rotary.rotate(want_q, f), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(k_rot, Rotary.rotate(want_k, f), atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("rows,bias", [(1, False), (2, True)])
@@ -242,7 +306,7 @@ def test_layers_off_the_native_path_keep_pytorchs(ops: Any, make_llama: Any) -> 
         assert llama._decode_ops(torch.zeros(1, 2, 128), [cache], None) is None  # two tokens
         assert llama._decode_ops(x.bfloat16(), [cache], None) is None
         assert llama._decode_ops(x, [cache], 0) is None  # a probe
-        assert llama._decode_ops(x, [cache, cache], None) is None
+        assert llama._decode_ops(x, [cache, cache], None) is ops  # one session per row
         assert llama._decode_ops(x, [cache], None) is ops
     # a batch of two rows in one cache decodes on the native ops as on PyTorch's
     step = core.forward(ids[:, 6:7], cache)

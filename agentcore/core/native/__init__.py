@@ -13,7 +13,10 @@ float32 activations on x86 CPUs with AVX2 and FMA:
   output projection + MLP with both residuals) instead of ~55 small PyTorch ops, most of a
   step's time once the weights are int8 (SmolLM2, 2 threads: 15.1 -> 8.7 ms per token after a
   short prompt). :class:`~agentcore.core.llama.CoreModel` and the streaming cache use them where
-  they apply and keep their PyTorch path elsewhere.
+  they apply and keep their PyTorch path elsewhere. Several sessions' decode steps batched
+  into one forward run on them too: ``decode_attend_rows`` stores each row's key and value in
+  its own cache and runs every row's attention in one call per layer
+  (:class:`~agentcore.core.cache.DecodeRows`).
 
 The module is compiled with OpenMP (PyTorch's parallel backend: without it its parallel loops
 ran on one core, :func:`threads_used`) once per PyTorch version, source and CPU kind into
@@ -168,7 +171,8 @@ def int8_linear() -> Int8Linear | None:
 
 def decode_ops() -> Any | None:
     """The module's decode-step operations (``decode.cpp``): ``decode_qkv``, ``decode_store``,
-    ``decode_attention`` and ``decode_mlp``, for float32 activations and int8 weights; None
+    ``decode_attention``, ``decode_attend_rows`` and ``decode_mlp``, for float32 activations
+    and int8 weights; None
     where the native module is not available (:func:`status` says why)."""
     return _load()[0]
 

@@ -12,6 +12,12 @@
 //   decode_attention: one query position's softmax attention over the cached keys and values
 //   decode_mlp:       output projection, residual, RMS norm, SwiGLU MLP, residual
 //
+// and, for several sessions' decode steps batched into one forward (one session per row, each
+// with its own cache; decode_qkv then takes one rotation per row):
+//
+//   decode_attend_rows: each row's new key and value into its own cache, then each row's
+//                     attention over its own keys, all rows' heads in one parallel loop
+//
 // The cache's bookkeeping (where keys go, which are masked, recall, compressive memory) stays
 // in Python between the calls. Each computes what its PyTorch ops compute, in float32, up to
 // the order of the additions and the exp approximation (within 2 ulp; tests/core/test_native.py
@@ -174,6 +180,66 @@ void attend_range(const float* qs, int64_t G, const float* k, const float* v, in
   }
 }
 
+// One KV head's share of a decode step's attention: its G query heads q (G x d floats, not yet
+// scaled) against its first n keys k and values v (rows `stride` floats apart) with an optional
+// additive mask of at least n values; the result goes to out (G x d floats).
+struct HeadTask {
+  const float* q;
+  const float* k;
+  const float* v;
+  int64_t stride;
+  int64_t n;
+  const float* mask;
+  float* out;
+};
+
+// Every head's attention: each head's keys split into ranges of kRange, all (head, range) pairs
+// shared by PyTorch's threads, then each head's ranges merged through their largest scores.
+void attend_heads(const std::vector<HeadTask>& heads, int64_t g, int64_t d) {
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  std::vector<int64_t> first(heads.size() + 1, 0);  // the first task of each head
+  for (size_t i = 0; i < heads.size(); i++) first[i + 1] = first[i] + (heads[i].n + kRange - 1) / kRange;
+  const int64_t tasks = first.back();
+  std::vector<int64_t> head_of(static_cast<size_t>(tasks));
+  for (size_t i = 0; i < heads.size(); i++)
+    std::fill(head_of.begin() + first[i], head_of.begin() + first[i + 1], static_cast<int64_t>(i));
+  // per task and query head: top, sum, then d weighted values
+  std::vector<float> parts(static_cast<size_t>(tasks * g * (d + 2)));
+  at::parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float> scores(static_cast<size_t>(g * kRange));
+    std::vector<float> qs(static_cast<size_t>(g * d));
+    for (int64_t t = t0; t < t1; t++) {
+      const HeadTask& head = heads[static_cast<size_t>(head_of[t])];
+      for (int64_t i = 0; i < g * d; i++) qs[i] = head.q[i] * scale;
+      const int64_t j0 = (t - first[head_of[t]]) * kRange, j1 = std::min(head.n, j0 + kRange);
+      float* part = parts.data() + t * g * (d + 2);
+      if (d == 64) attend_range<8>(qs.data(), g, head.k, head.v, head.stride, j0, j1, d, head.mask, scores.data(), part, part + g, part + 2 * g);
+      else if (d == 128) attend_range<16>(qs.data(), g, head.k, head.v, head.stride, j0, j1, d, head.mask, scores.data(), part, part + g, part + 2 * g);
+      else attend_range<0>(qs.data(), g, head.k, head.v, head.stride, j0, j1, d, head.mask, scores.data(), part, part + g, part + 2 * g);
+    }
+  });
+  for (size_t i = 0; i < heads.size(); i++) {  // merge each query head's ranges
+    const int64_t r0 = first[i], ranges = first[i + 1] - first[i];
+    for (int64_t gi = 0; gi < g; gi++) {
+      float best = -INFINITY;
+      for (int64_t r = 0; r < ranges; r++) best = std::max(best, parts[(r0 + r) * g * (d + 2) + gi]);
+      float total = 0.f;
+      float* o = heads[i].out + gi * d;
+      for (int64_t j = 0; j < d; j++) o[j] = 0.f;
+      for (int64_t r = 0; r < ranges; r++) {
+        const float* part = parts.data() + (r0 + r) * g * (d + 2);
+        if (part[gi] == -INFINITY) continue;
+        const float w = ranges == 1 ? 1.f : exp1(part[gi] - best);
+        total += w * part[g + gi];
+        const float* a = part + 2 * g + gi * d;
+        for (int64_t j = 0; j < d; j++) o[j] += w * a[j];
+      }
+      const float inv = 1.0f / total;
+      for (int64_t j = 0; j < d; j++) o[j] *= inv;
+    }
+  }
+}
+
 }  // namespace
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> decode_qkv(
@@ -189,8 +255,10 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Te
               "decode_qkv: ", n, " projection rows do not split into ", n_heads, " + 2 x ",
               n_kv_heads, " heads");
   const int64_t d = n / (n_heads + 2 * n_kv_heads);
-  TORCH_CHECK(d % 2 == 0 && freqs.numel() == d, "decode_qkv: freqs must hold ", d / 2,
-              " (cos, sin) pairs for heads of ", d, ", got ", freqs.sizes());
+  TORCH_CHECK(d % 2 == 0 && (freqs.numel() == d || freqs.numel() == m * d), "decode_qkv: freqs must hold ",
+              d / 2, " (cos, sin) pairs for heads of ", d, ", for every row or one set per row (",
+              m, " rows), got ", freqs.sizes());
+  const int64_t f_stride = freqs.numel() == d ? 0 : d;  // one rotation for all rows, or one each
   torch::Tensor qkv = int8_linear(rms_norm_rows(x, norm, eps), q, scale);
   if (bias.has_value()) {
     check_float(*bias, "decode_qkv: bias");
@@ -202,8 +270,8 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Te
   const float* f = freqs.data_ptr<float>();
   for (int64_t r = 0; r < m; r++) {
     const float* row = qkv.data_ptr<float>() + r * n;
-    rotate_heads(row, n_heads, d, f, q_rot.data_ptr<float>() + r * n_heads * d);
-    rotate_heads(row + n_heads * d, n_kv_heads, d, f, k_rot.data_ptr<float>() + r * n_kv_heads * d);
+    rotate_heads(row, n_heads, d, f + r * f_stride, q_rot.data_ptr<float>() + r * n_heads * d);
+    rotate_heads(row + n_heads * d, n_kv_heads, d, f + r * f_stride, k_rot.data_ptr<float>() + r * n_kv_heads * d);
   }
   const int64_t nq = n_heads * d, nk = n_kv_heads * d;  // one token: [B, H*D] is [B, H, 1, D]
   return {qkv.narrow(1, 0, nq).view({m, n_heads, 1, d}), qkv.narrow(1, nq, nk).view({m, n_kv_heads, 1, d}),
@@ -233,49 +301,18 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
     mp = mask->data_ptr<float>();
   }
   torch::Tensor out = torch::empty_like(q);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   const float* qp = q.data_ptr<float>();
   const float* kp = k.data_ptr<float>();
   const float* vp = v.data_ptr<float>();
   float* op = out.data_ptr<float>();
   const int64_t s0 = k.stride(0), s1 = k.stride(1), s2 = k.stride(2);
-  const int64_t ranges = (n + kRange - 1) / kRange, tasks = b * h * ranges;
-  // per task and query head: top, sum, then d weighted values
-  std::vector<float> parts(static_cast<size_t>(tasks * g * (d + 2)));
-  at::parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<float> scores(static_cast<size_t>(g * kRange));
-    std::vector<float> qs(static_cast<size_t>(g * d));
-    for (int64_t t = t0; t < t1; t++) {
-      const int64_t bh = t / ranges, r = t % ranges, bi = bh / h, hi = bh % h;
-      for (int64_t i = 0; i < g * d; i++) qs[i] = qp[bh * g * d + i] * scale;
-      const int64_t j0 = r * kRange, j1 = std::min(n, j0 + kRange);
-      float* part = parts.data() + t * g * (d + 2);
-      const float* kh = kp + bi * s0 + hi * s1;
-      const float* vh = vp + bi * s0 + hi * s1;
-      if (d == 64) attend_range<8>(qs.data(), g, kh, vh, s2, j0, j1, d, mp, scores.data(), part, part + g, part + 2 * g);
-      else if (d == 128) attend_range<16>(qs.data(), g, kh, vh, s2, j0, j1, d, mp, scores.data(), part, part + g, part + 2 * g);
-      else attend_range<0>(qs.data(), g, kh, vh, s2, j0, j1, d, mp, scores.data(), part, part + g, part + 2 * g);
-    }
-  });
-  for (int64_t bh = 0; bh < b * h; bh++) {  // merge each query head's ranges
-    for (int64_t gi = 0; gi < g; gi++) {
-      float best = -INFINITY;
-      for (int64_t r = 0; r < ranges; r++) best = std::max(best, parts[(bh * ranges + r) * g * (d + 2) + gi]);
-      float total = 0.f;
-      float* o = op + (bh * g + gi) * d;
-      for (int64_t i = 0; i < d; i++) o[i] = 0.f;
-      for (int64_t r = 0; r < ranges; r++) {
-        const float* part = parts.data() + (bh * ranges + r) * g * (d + 2);
-        if (part[gi] == -INFINITY) continue;
-        const float w = ranges == 1 ? 1.f : exp1(part[gi] - best);
-        total += w * part[g + gi];
-        const float* a = part + 2 * g + gi * d;
-        for (int64_t i = 0; i < d; i++) o[i] += w * a[i];
-      }
-      const float inv = 1.0f / total;
-      for (int64_t i = 0; i < d; i++) o[i] *= inv;
-    }
-  }
+  std::vector<HeadTask> heads;
+  heads.reserve(static_cast<size_t>(b * h));
+  for (int64_t bi = 0; bi < b; bi++)
+    for (int64_t hi = 0; hi < h; hi++)
+      heads.push_back({qp + (bi * h + hi) * g * d, kp + bi * s0 + hi * s1, vp + bi * s0 + hi * s1, s2, n, mp,
+                       op + (bi * h + hi) * g * d});
+  attend_heads(heads, g, d);
   return out;
 }
 
@@ -305,6 +342,74 @@ void decode_store(const torch::Tensor& k, const torch::Tensor& k_rot, const torc
         std::copy_n(from + bi * src.stride(0) + hi * src.stride(1), d,
                     base + bi * dst.stride(1) + hi * dst.stride(2));
   }
+}
+
+torch::Tensor decode_attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& k_rot,
+                                 const torch::Tensor& v, const std::vector<torch::Tensor>& raws,
+                                 const std::vector<torch::Tensor>& att_ks, const std::vector<torch::Tensor>& att_vs,
+                                 const std::vector<torch::Tensor>& masks, const torch::Tensor& slots,
+                                 int64_t layer) {
+  check_float(q, "decode_attend_rows: q");
+  TORCH_CHECK(q.dim() == 4 && q.size(2) == 1, "decode_attend_rows: q must be [B,Hq,1,D], got ", q.sizes());
+  const int64_t b = q.size(0), hq = q.size(1), d = q.size(3);
+  TORCH_CHECK(k.dim() == 4 && k.size(0) == b && k.size(2) == 1 && k.size(3) == d && k_rot.sizes() == k.sizes() &&
+                  v.sizes() == k.sizes(),
+              "decode_attend_rows: k, k_rot and v must be [B,Hkv,1,D] alike for q ", q.sizes(), ", got ",
+              k.sizes(), ", ", k_rot.sizes(), ", ", v.sizes());
+  const int64_t h = k.size(1);
+  TORCH_CHECK(h > 0 && hq % h == 0, "decode_attend_rows: ", hq, " query heads for ", h, " KV heads");
+  TORCH_CHECK(d % 8 == 0 && d <= 256, "decode_attend_rows: head size ", d, " is not a multiple of 8 up to 256");
+  for (const torch::Tensor* t : {&k, &k_rot, &v})
+    TORCH_CHECK(t->scalar_type() == torch::kFloat32 && t->device().is_cpu() && t->stride(3) == 1,
+                "decode_attend_rows: k, k_rot and v must be float32 CPU tensors with contiguous rows");
+  const size_t rows = static_cast<size_t>(b);
+  TORCH_CHECK(raws.size() == rows && att_ks.size() == rows && att_vs.size() == rows && masks.size() == rows,
+              "decode_attend_rows: ", b, " rows need as many caches and masks, got ", raws.size(), ", ",
+              att_ks.size(), ", ", att_vs.size(), ", ", masks.size());
+  TORCH_CHECK(slots.scalar_type() == torch::kInt64 && slots.is_contiguous() && slots.dim() == 2 &&
+                  slots.size(0) == b && slots.size(1) == 3,
+              "decode_attend_rows: slots must be a contiguous int64 [B, 3] (raw slot, attention slot, keys)");
+  const int64_t* sp = slots.data_ptr<int64_t>();
+  const int64_t g = hq / h;
+  torch::Tensor out = torch::empty_like(q);
+  std::vector<HeadTask> heads;
+  heads.reserve(rows * static_cast<size_t>(h));
+  for (int64_t j = 0; j < b; j++) {
+    const torch::Tensor& raw = raws[j];
+    const torch::Tensor& ak = att_ks[j];
+    const torch::Tensor& av = att_vs[j];
+    for (const torch::Tensor* t : {&raw, &ak, &av})
+      TORCH_CHECK(t->dim() == 5 && t->scalar_type() == torch::kFloat32 && t->device().is_cpu() && t->size(1) == 1 &&
+                      t->size(2) == h && t->size(4) == d && t->stride(4) == 1 && layer >= 0 && layer < t->size(0),
+                  "decode_attend_rows: row ", j, "'s cache ", t->sizes(), " cannot take layer ", layer,
+                  " of one session with ", h, " KV heads of ", d);
+    TORCH_CHECK(ak.strides() == av.strides(), "decode_attend_rows: row ", j, "'s keys and values are laid out differently");
+    const int64_t raw_slot = sp[3 * j], att_slot = sp[3 * j + 1], n = sp[3 * j + 2];
+    TORCH_CHECK(raw_slot >= 0 && raw_slot < raw.size(3) && att_slot >= 0 && att_slot < n && n <= ak.size(3),
+                "decode_attend_rows: row ", j, ": slots ", raw_slot, ", ", att_slot, " and ", n,
+                " keys do not fit its cache ", ak.sizes());
+    const float* mp = nullptr;
+    if (masks[j].numel()) {
+      check_float(masks[j], "decode_attend_rows: mask");
+      TORCH_CHECK(masks[j].numel() >= n, "decode_attend_rows: row ", j, "'s mask has ", masks[j].numel(),
+                  " values for ", n, " keys");
+      mp = masks[j].data_ptr<float>();
+    }
+    float* raw_p = raw.data_ptr<float>() + layer * raw.stride(0) + raw_slot * raw.stride(3);
+    float* k_p = ak.data_ptr<float>() + layer * ak.stride(0);
+    float* v_p = av.data_ptr<float>() + layer * av.stride(0);
+    for (int64_t hi = 0; hi < h; hi++) {  // the new token's key and value into their slots
+      std::copy_n(k.data_ptr<float>() + j * k.stride(0) + hi * k.stride(1), d, raw_p + hi * raw.stride(2));
+      std::copy_n(k_rot.data_ptr<float>() + j * k_rot.stride(0) + hi * k_rot.stride(1), d,
+                  k_p + hi * ak.stride(2) + att_slot * ak.stride(3));
+      std::copy_n(v.data_ptr<float>() + j * v.stride(0) + hi * v.stride(1), d,
+                  v_p + hi * av.stride(2) + att_slot * av.stride(3));
+      heads.push_back({q.data_ptr<float>() + (j * h + hi) * g * d, k_p + hi * ak.stride(2), v_p + hi * av.stride(2),
+                       ak.stride(3), n, mp, out.data_ptr<float>() + (j * h + hi) * g * d});
+    }
+  }
+  attend_heads(heads, g, d);
+  return out;
 }
 
 torch::Tensor decode_mlp(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& o_q,

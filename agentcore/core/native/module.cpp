@@ -26,6 +26,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("decode_attention", &decode_attention, "one query position's attention over a window",
         py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask") = py::none(), py::arg("n_keys") = -1);
   m.def("decode_store", &decode_store, "a decode step's key, rotated key and value into the cache");
+  m.def("decode_attend_rows", &decode_attend_rows,
+        "several sessions' decode step of one layer: store each row's key and value, attend over its cache");
   m.def("decode_mlp", &decode_mlp, "output projection, residual, RMS norm, SwiGLU MLP, residual");
   m.def("threads_used", &threads_used, "threads taking part in a parallel_for over n items");
 }

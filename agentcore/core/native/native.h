@@ -6,6 +6,7 @@
 #include <torch/extension.h>
 
 #include <tuple>
+#include <vector>
 
 // The sum of a vector's eight floats.
 inline float horizontal_sum(__m256 v) {
@@ -29,6 +30,13 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
 void decode_store(const torch::Tensor& k, const torch::Tensor& k_rot, const torch::Tensor& v,
                   const torch::Tensor& raw, const torch::Tensor& att_k, const torch::Tensor& att_v,
                   int64_t layer, int64_t raw_slot, int64_t att_slot);
+// Several sessions' decode step of one layer: each row's new key and value stored into its own
+// cache, then each row's attention over its first keys (decode.cpp).
+torch::Tensor decode_attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& k_rot,
+                                 const torch::Tensor& v, const std::vector<torch::Tensor>& raws,
+                                 const std::vector<torch::Tensor>& att_ks, const std::vector<torch::Tensor>& att_vs,
+                                 const std::vector<torch::Tensor>& masks, const torch::Tensor& slots,
+                                 int64_t layer);
 torch::Tensor decode_mlp(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& o_q,
                          const torch::Tensor& o_scale, const c10::optional<torch::Tensor>& o_bias,
                          const torch::Tensor& norm, double eps, const torch::Tensor& gu_q,
