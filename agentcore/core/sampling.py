@@ -75,14 +75,40 @@ class Sampler:
             kth = torch.topk(x, k).values[-1]
             x = x.masked_fill(x < kth, float("-inf"))
         if params.top_p < 1.0:
-            sorted_x, order = torch.sort(x, descending=True)
-            probs = torch.softmax(sorted_x, dim=-1)
-            cum = torch.cumsum(probs, dim=-1)
-            drop = cum - probs > params.top_p  # keep the smallest prefix reaching top_p
-            sorted_x = sorted_x.masked_fill(drop, float("-inf"))
-            x = torch.full_like(x, float("-inf")).scatter(0, order, sorted_x)
-        probs = torch.softmax(x, dim=-1)
-        return int(torch.multinomial(probs, 1, generator=self.generator))
+            kept_x, kept = _nucleus(x, params.top_p)
+            return int(kept[_draw(torch.softmax(kept_x, dim=-1), self.generator)])
+        return _draw(torch.softmax(x, dim=-1), self.generator)
+
+
+# top-p first looks for the nucleus among this many most likely tokens (then 8x as many, ...)
+_NUCLEUS_FIRST = 64
+
+
+def _nucleus(x: torch.Tensor, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The smallest set of most likely tokens whose probabilities reach ``top_p``: their
+    logits and ids, most likely first (``x: [V]``). Looked for among the best 64, then 512, ...
+    tokens (a partial top-k) and sorting all ``V`` only when those fall short: a full sort of
+    a 49K vocabulary took ~3.9 ms a token on a 2-core CPU, half a decode step."""
+    probs = torch.softmax(x, dim=-1)
+    k = min(_NUCLEUS_FIRST, x.shape[0])
+    while True:
+        ids = torch.topk(x, k).indices  # most likely first
+        top = probs[ids]
+        cum = torch.cumsum(top, dim=-1)
+        if k == x.shape[0] or float(cum[-1]) >= top_p:
+            break
+        k = min(8 * k, x.shape[0])
+    keep = int((cum - top <= top_p).sum())  # each token whose predecessors fall short of top_p
+    return x[ids[:keep]], ids[:keep]
+
+
+def _draw(probs: torch.Tensor, generator: torch.Generator) -> int:
+    """An index drawn from ``probs: [V]`` (summing to ~1) with one uniform number: the first
+    whose cumulative sum (float64) exceeds it. ``torch.multinomial`` draws an exponential
+    number per entry instead: ~1.2 ms for a 49K vocabulary on a 2-core CPU, against ~0.1."""
+    cum = torch.cumsum(probs, dim=0, dtype=torch.float64)
+    u = torch.rand((), generator=generator, dtype=torch.float64) * cum[-1]
+    return min(int(torch.searchsorted(cum, u, right=True)), probs.shape[0] - 1)
 
 
 def _penalize_reply(

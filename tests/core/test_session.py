@@ -17,7 +17,7 @@ import torch
 from agentcore.agent import AgentConfig
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
-from agentcore.core.sampling import Sampler, SamplingParams
+from agentcore.core.sampling import Sampler, SamplingParams, _draw, _nucleus
 from agentcore.core.session import SessionConfig
 from agentcore.core.state import SessionStateError
 
@@ -205,6 +205,37 @@ def test_sampler_filters() -> None:
     assert sampler.pick(logits, SamplingParams(), allowed=allowed) == 0
     # repetition penalty demotes recently used tokens
     assert sampler.pick(logits, SamplingParams(repetition_penalty=2.0), recent=[1]) == 2
+
+
+def test_sampled_tokens_follow_the_distribution_and_top_p_keeps_the_nucleus() -> None:
+    """The draw (one uniform number against the cumulative sum) picks tokens as often as their
+    probabilities say, and top-p keeps what a full sort keeps, also when the nucleus holds more
+    tokens than its first partial top-k looks at (a flat distribution over 3,000 tokens)."""
+    probs = torch.tensor([0.5, 0.0, 0.3, 0.15, 0.05])
+    sampler = Sampler(seed=3)
+    draws = torch.tensor([_draw(probs, sampler.generator) for _ in range(4000)])
+    counts = torch.bincount(draws, minlength=5).float() / 4000
+    assert counts[1] == 0  # a token of probability 0 is never drawn
+    torch.testing.assert_close(counts, probs, atol=0.025, rtol=0)
+    gen = torch.Generator().manual_seed(4)
+    cases = [
+        (torch.randn(49152, generator=gen) * 4, 0.9),  # peaked: a few dozen tokens
+        (torch.randn(3000, generator=gen) * 0.01, 0.95),  # flat: ~2,850 tokens
+        (torch.randn(600, generator=gen) * 0.5, 0.5),  # more than 64, fewer than 512
+    ]
+    for x, top_p in cases:
+        order = torch.sort(x, descending=True).indices
+        p_sorted = torch.softmax(x, dim=-1)[order]
+        want = order[(torch.cumsum(p_sorted, dim=-1) - p_sorted) <= top_p]
+        kept_x, kept = _nucleus(x, top_p)
+        assert kept.tolist() == want.tolist()
+        assert torch.equal(kept_x, x[want])
+    # sampling with top-p only ever picks nucleus tokens
+    x, top_p = cases[2]
+    nucleus = set(_nucleus(x, top_p)[1].tolist())
+    params = SamplingParams(temperature=1.0, top_p=top_p)
+    picks = {sampler.pick(x, params) for _ in range(300)}
+    assert picks <= nucleus and len(picks) > len(nucleus) // 2
 
 
 def test_presence_and_frequency_penalties_follow_openai() -> None:
