@@ -26,10 +26,13 @@ sooner), the time from the first request to the last token, per-session inter-to
 p50/p95, median time to first token.
 
 First, in-process (no server): one ``decode_batch`` step of 1, 4, 16 sessions (``--levels``)
-on the same engine, two arms interleaved per round: ``as shipped`` and ``int8 kernel, each
-session attends alone`` (every linear on PyTorch's int8 kernel, ``group_keys=0``: the batched
-step before the bf16 batch path and the grouped attention); ms per step and tok/s, the median
-of ``--rounds`` rounds of ``--steps`` steps.
+on the same engine, three arms interleaved per round: ``as shipped``; ``rows off``
+(``CoreModel.native_rows=False``: on the native decode ops, the batched step before
+``DecodeRows``, its attention one call over the rows' keys copied side by side and PyTorch's
+ops between the linears); and ``int8 kernel, each session attends alone`` (also
+``group_keys=0`` and PyTorch's int8 kernel for every linear on bf16 CPUs: the batched step
+before the bf16 batch path and the grouped attention); ms per step and tok/s, the median of
+``--rounds`` rounds of ``--steps`` steps.
 
 Then the long-prompt check: one session sends a ``--long``-token prompt (a book) and, while the
 server reads it, short requests arrive one after another on other sessions; reported: their
@@ -196,10 +199,11 @@ def in_process(
     """ms per ``decode_batch`` step at each level, as shipped and as before (see the docstring)."""
     core = engine.core
     weights = _int8_weights(engine)
-    shipped = ([w.dense_rows for w in weights], core.group_keys)
+    shipped = ([w.dense_rows for w in weights], core.group_keys, core.native_rows)
     arms = {
         "as shipped": shipped,
-        "int8 kernel, each session attends alone": ([None] * len(weights), 0),
+        "rows off": (shipped[0], shipped[1], False),
+        "int8 kernel, each session attends alone": ([None] * len(weights), 0, False),
     }
     out: dict[str, dict[str, dict[str, float]]] = {}
     for level in levels:
@@ -212,10 +216,11 @@ def in_process(
         tokens = [100 + i for i in range(level)]
         samples: dict[str, list[float]] = {arm: [] for arm in arms}
         for _ in range(rounds):
-            for arm, (dense, keys) in arms.items():
+            for arm, (dense, keys, native_rows) in arms.items():
                 for w, rows in zip(weights, dense, strict=True):
                     w.dense_rows = rows
                 core.group_keys = keys
+                core.native_rows = native_rows
                 decode_batch(core, tokens, caches)  # warm: the bf16 copies are built here
                 t0 = time.perf_counter()
                 for _ in range(steps):
@@ -229,6 +234,7 @@ def in_process(
     for w, rows in zip(weights, shipped[0], strict=True):
         w.dense_rows = rows
     core.group_keys = shipped[1]
+    core.native_rows = shipped[2]
     return out
 
 
@@ -390,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     speedup = (
         ip[top]["as shipped"]["tok_s"] / ip[top]["int8 kernel, each session attends alone"]["tok_s"]
     )
+    rows_gain = ip[top]["as shipped"]["tok_s"] / ip[top]["rows off"]["tok_s"]
     raw["weight_mib"] = weight_mib
     raw["wall_s"] = time.perf_counter() - t_start
     info = engine.info()
@@ -419,15 +426,22 @@ drops when first tokens come sooner).
 
 {ip_table}
 
-`as shipped`: batches of 4 rows or more run every linear layer (the projections and the LM head)
-as a dense bf16 matmul on a oneDNN-packed bf16 copy of the int8 values, the per-row scale
-applied after it (`Int8Weight(dense_rows=4)`, set by `Engine.load` on CPUs with native bf16),
-and the attention of all rows runs as one call over their keys side by side
-(`DecodeGroup`, while no row holds more than 256 keys). `int8 kernel, each session attends
-alone`: PyTorch's `_weight_int8pack_mm` for every batch (it reads the weight once per row) and
-a dozen small ops per session and layer for attention, the batched step before this change.
-At {levels[-1]} sessions: {speedup:.2f}x the old step. Weights held after the run (int8 plus
-the bf16 copies): {weight_mib:.0f} MiB. Load average (1, 5, 15 min) before the run
+`as shipped`, on a CPU with bf16 (`{info.dtype}` here: bfloat16 means this case): batches of 4
+rows or more run every linear layer (the projections and the LM head) as a dense bf16 matmul on
+a oneDNN-packed bf16 copy of the int8 values, the per-row scale applied after it
+(`Int8Weight(dense_rows=4)`, set by `Engine.load` on CPUs with native bf16), and the attention
+of all rows runs as one call over their keys side by side (`DecodeGroup`, while no row holds
+more than 256 keys). On an AVX2 CPU without bf16 (float32 here) the step runs on agentcore's
+native decode ops, one session per row (`DecodeRows`): per layer one call for norm, Q/K/V and
+each row's rotation, one that stores every row's key and value in its own cache and runs every
+row's attention over its own keys, one for the output projection and MLP; each row's logits
+equal the session's alone bit for bit. `rows off`: the step before `DecodeRows` (the same
+linears; the attention one call over the rows' keys copied side by side, PyTorch's ops between
+the linears): as shipped is {rows_gain:.2f}x it at {levels[-1]} sessions. `int8 kernel, each
+session attends alone`: a dozen small ops per session and layer for attention and, on bf16
+CPUs, PyTorch's `_weight_int8pack_mm` for every batch (it reads the weight once per row).
+At {levels[-1]} sessions as shipped is {speedup:.2f}x it. Weights held after the run (int8
+plus any copies for batches): {weight_mib:.0f} MiB. Load average (1, 5, 15 min) before the run
 {tuple(round(x, 2) for x in raw["load_before"])}, after {tuple(round(x, 2) for x in raw["load_after"])}.
 
 Greedy results: the bf16 path rounds differently from a session alone (int8 kernel; the
@@ -436,8 +450,9 @@ a batched session is no longer bitwise the session alone: on SmolLM2, 16 session
 text, 128 teacher-forced steps each, the greedy token agreed on 99.1% of steps, every
 disagreement at a near tie of the alone logits (top-2 gap <= 0.375; bf16 logits step by
 0.125 there); on 8 of this bench's repetitive messages, 40 steps each, 97.2% (gaps <= 0.25).
-`tests/core/test_batch_group.py` checks >= 94% and gaps <= 0.5 (slow). The int8 kernel
-alone (`dense_rows=None`, `group_keys=0`) keeps a batched session bitwise the session alone.
+`tests/core/test_batch_group.py` checks >= 94% and gaps <= 0.5 (slow), and on the native
+ops that every step's logits equal alone's. The int8 kernel alone (`dense_rows=None`,
+`group_keys=0`) keeps a batched session bitwise the session alone.
 {long_md}
 Whole run: {raw["wall_s"]:.0f} s. Command: `agentcore bench concurrency --model {args.model}
 --levels {args.levels} --max-tokens {args.max_tokens} --long {args.long} --clients {args.clients}{threads}`.

@@ -213,6 +213,9 @@ class CoreModel(nn.Module):
     # decode steps of several sessions attend in one call while no row holds more keys than
     # this (:class:`~agentcore.core.cache.DecodeGroup`); 0: each session attends alone
     group_keys: int = 256
+    # decode steps of several sessions on the native ops run one session per row
+    # (:class:`~agentcore.core.cache.DecodeRows`); False: as off the native ops (benchmarks)
+    native_rows: bool = True
 
     def __init__(self, hf_model: Any) -> None:
         super().__init__()
@@ -563,7 +566,12 @@ class CoreModel(nn.Module):
         attend: _Attend | None = None
         freqs: torch.Tensor | None = None
         rows = None
-        if ops is not None and len(caches) > 1 and all(la.native_decode() for la in layers):
+        if (
+            ops is not None
+            and len(caches) > 1
+            and self.native_rows
+            and all(la.native_decode() for la in layers)
+        ):
             rows = DecodeRows.plan(caches)
         if ops is not None and len(caches) == 1:
             attend, freqs = caches[0].attend, torch.view_as_real(caches[0].step_freqs())
