@@ -238,6 +238,18 @@ def in_process(
     return out
 
 
+_SHIPPED_BF16 = """(a CPU with bf16) batches of 4 rows or more run every linear layer
+(the projections and the LM head) as a dense bf16 matmul on a oneDNN-packed bf16 copy of the
+int8 values, the per-row scale applied after it (`Int8Weight(dense_rows=4)`, set by
+`Engine.load` on CPUs with native bf16), and the attention of all rows runs as one call over
+their keys side by side (`DecodeGroup`, while no row holds more than 256 keys)."""
+_SHIPPED_NATIVE = """(float32 on an AVX2 CPU: int8 weights on agentcore's native
+decode ops) the step runs one session per row (`DecodeRows`): per layer one call for norm,
+Q/K/V and each row's rotation, one that stores every row's key and value in its own cache and
+runs every row's attention over its own keys, one for the output projection and MLP, all on
+the native int8 kernel; each row's logits equal the session's alone bit for bit."""
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -397,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         ip[top]["as shipped"]["tok_s"] / ip[top]["int8 kernel, each session attends alone"]["tok_s"]
     )
     rows_gain = ip[top]["as shipped"]["tok_s"] / ip[top]["rows off"]["tok_s"]
+    shipped_md = _SHIPPED_BF16 if engine.core.dtype == torch.bfloat16 else _SHIPPED_NATIVE
     raw["weight_mib"] = weight_mib
     raw["wall_s"] = time.perf_counter() - t_start
     info = engine.info()
@@ -426,18 +439,10 @@ drops when first tokens come sooner).
 
 {ip_table}
 
-`as shipped`, on a CPU with bf16 (`{info.dtype}` here: bfloat16 means this case): batches of 4
-rows or more run every linear layer (the projections and the LM head) as a dense bf16 matmul on
-a oneDNN-packed bf16 copy of the int8 values, the per-row scale applied after it
-(`Int8Weight(dense_rows=4)`, set by `Engine.load` on CPUs with native bf16), and the attention
-of all rows runs as one call over their keys side by side (`DecodeGroup`, while no row holds
-more than 256 keys). On an AVX2 CPU without bf16 (float32 here) the step runs on agentcore's
-native decode ops, one session per row (`DecodeRows`): per layer one call for norm, Q/K/V and
-each row's rotation, one that stores every row's key and value in its own cache and runs every
-row's attention over its own keys, one for the output projection and MLP; each row's logits
-equal the session's alone bit for bit. `rows off`: the step before `DecodeRows` (the same
-linears; the attention one call over the rows' keys copied side by side, PyTorch's ops between
-the linears): as shipped is {rows_gain:.2f}x it at {levels[-1]} sessions. `int8 kernel, each
+`as shipped`, this run ({info.dtype} activations): {shipped_md} `rows off`: the step before
+`DecodeRows` (the same linears; the attention one call over the rows' keys copied side by
+side, `DecodeGroup`, and on the native ops PyTorch's ops between the linears): as shipped is
+{rows_gain:.2f}x it at {levels[-1]} sessions (1.0x where the native ops do not run). `int8 kernel, each
 session attends alone`: a dozen small ops per session and layer for attention and, on bf16
 CPUs, PyTorch's `_weight_int8pack_mm` for every batch (it reads the weight once per row).
 At {levels[-1]} sessions as shipped is {speedup:.2f}x it. Weights held after the run (int8
