@@ -14,6 +14,7 @@ from agentcore.core.engine import Engine
 from agentcore.core.recall import RecallConfig
 from agentcore.core.sampling import SamplingParams
 from agentcore.core.session import SessionConfig
+from tests.core.test_batch_group import step_both
 
 SMALL = StreamingConfig(n_sink=4, window=28, chunk_size=8)
 RECALL = RecallConfig(block_size=4, top_k=2, candidates=4, refresh=4, host_blocks=64)
@@ -42,18 +43,13 @@ def test_a_batched_step_equals_each_session_stepping_alone(tiny_engine: Engine) 
             s = tiny_engine.new_session(config)
             s.append_tokens(_prompt(tiny_engine, i, n))
             group.append(s)
-    for step in range(12):  # decode steps: evictions, recall refreshes and all
-        tokens = [(7 * step + 3 * j) % 50 + 5 for j in range(len(alone))]
-        want = []
-        for s, tok in zip(alone, tokens, strict=True):
-            s.append_tokens([tok])
-            assert s.next_logits is not None
-            want.append(s.next_logits)
-        got = decode_batch(tiny_engine.core, tokens, [s.cache for s in batched])
+
+    def close(got: torch.Tensor, want: torch.Tensor, step: int) -> None:
         assert got.shape == (len(batched), tiny_engine.codec.vocab_size)
-        torch.testing.assert_close(got, torch.stack(want), atol=1e-4, rtol=1e-4)
-        for s, tok, row in zip(batched, tokens, got, strict=True):
-            s.fed([tok], row)
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+    # decode steps: evictions, recall refreshes and all
+    step_both(tiny_engine, alone, batched, 12, close)
     assert [s.cache.pos for s in batched] == [s.cache.pos for s in alone]
 
 

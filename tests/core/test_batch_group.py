@@ -3,6 +3,7 @@ for batches (agentcore.core.quant.Int8Weight ``dense_rows``), on the tiny model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -39,6 +40,50 @@ def _pairs(engine: Engine, configs: list[SessionConfig], lengths: list[int]) -> 
     return alone, batched
 
 
+def step_both(
+    engine: Engine,
+    alone: list[Session],
+    batched: list[Session],
+    steps: int,
+    compare: Callable[[torch.Tensor, torch.Tensor, int], None],
+) -> None:
+    """``steps`` decode steps of the same tokens: ``alone`` one session at a time, ``batched``
+    in one :func:`decode_batch` per step; ``compare(batched logits, alone logits, step)``."""
+    for step in range(steps):
+        tokens = [(7 * step + 3 * j) % 50 + 5 for j in range(len(alone))]
+        want = []
+        for s, tok in zip(alone, tokens, strict=True):
+            s.append_tokens([tok])
+            assert s.next_logits is not None
+            want.append(s.next_logits)
+        got = decode_batch(engine.core, tokens, [s.cache for s in batched])
+        compare(got, torch.stack(want), step)
+        for s, tok, row in zip(batched, tokens, got, strict=True):
+            s.fed([tok], row)
+
+
+def assert_same_states(
+    alone: list[Session], batched: list[Session], same: Callable[[torch.Tensor, torch.Tensor], None]
+) -> None:
+    """Each batched session's cache holds what its twin's holds after stepping alone."""
+    for a, b in zip(alone, batched, strict=True):
+        sa, sb = a.cache.state_dict(), b.cache.state_dict()
+        assert sa.keys() == sb.keys()
+        for key, value in sa.items():
+            if isinstance(value, torch.Tensor):
+                same(sb[key], value)
+            else:
+                assert sb[key] == value
+
+
+def _close(atol: float) -> Callable[..., None]:
+    return lambda got, want, *_: torch.testing.assert_close(got, want, atol=atol, rtol=atol)
+
+
+def _equal(got: torch.Tensor, want: torch.Tensor, *where: object) -> None:
+    assert torch.equal(got, want), where
+
+
 def _spy_commits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     commits: list[int] = []
     real = DecodeGroup.commit
@@ -63,26 +108,10 @@ def test_a_grouped_step_equals_each_session_stepping_alone(
     ]
     alone, batched = _pairs(tiny_engine, configs, [9, 70, 40, 50, 4])
     commits = _spy_commits(monkeypatch)
-    for step in range(40):  # the short ones fill and wrap their windows on the way
-        tokens = [(7 * step + 3 * j) % 50 + 5 for j in range(len(alone))]
-        want = []
-        for s, tok in zip(alone, tokens, strict=True):
-            s.append_tokens([tok])
-            assert s.next_logits is not None
-            want.append(s.next_logits)
-        got = decode_batch(tiny_engine.core, tokens, [s.cache for s in batched])
-        torch.testing.assert_close(got, torch.stack(want), atol=1e-5, rtol=1e-5)
-        for s, tok, row in zip(batched, tokens, got, strict=True):
-            s.fed([tok], row)
+    # the short ones fill and wrap their windows on the way
+    step_both(tiny_engine, alone, batched, 40, _close(1e-5))
     assert commits == [len(configs)] * 40  # every step took the grouped attention
-    for a, b in zip(alone, batched, strict=True):  # and left each cache as stepping alone did
-        sa, sb = a.cache.state_dict(), b.cache.state_dict()
-        assert sa.keys() == sb.keys()
-        for key, value in sa.items():
-            if isinstance(value, torch.Tensor):
-                torch.testing.assert_close(sb[key], value, atol=1e-6, rtol=1e-6)
-            else:
-                assert sb[key] == value
+    assert_same_states(alone, batched, _close(1e-6))  # left as stepping alone did
 
 
 def test_sessions_that_cannot_join_a_group_attend_alone(tiny_engine: Engine) -> None:
@@ -239,26 +268,9 @@ def test_sessions_on_the_native_ops_step_together_bit_for_bit_as_alone(
         return rows
 
     monkeypatch.setattr(DecodeRows, "plan", classmethod(counted))
-    for step in range(40):
-        tokens = [(7 * step + 3 * j) % 50 + 5 for j in range(len(alone))]
-        want = []
-        for s, tok in zip(alone, tokens, strict=True):
-            s.append_tokens([tok])
-            assert s.next_logits is not None
-            want.append(s.next_logits)
-        got = decode_batch(int8_engine.core, tokens, [s.cache for s in batched])
-        assert torch.equal(got, torch.stack(want)), step
-        for s, tok, row in zip(batched, tokens, got, strict=True):
-            s.fed([tok], row)
+    step_both(int8_engine, alone, batched, 40, _equal)
     assert planned == [len(configs)] * 40  # every step ran as one batch of rows
-    for a, b in zip(alone, batched, strict=True):  # and left each cache as stepping alone did
-        sa, sb = a.cache.state_dict(), b.cache.state_dict()
-        assert sa.keys() == sb.keys()
-        for key, value in sa.items():
-            if isinstance(value, torch.Tensor):
-                assert torch.equal(sb[key], value), key
-            else:
-                assert sb[key] == value
+    assert_same_states(alone, batched, _equal)  # left as stepping alone did, bit for bit
 
 
 def test_a_session_in_its_sinks_keeps_the_batch_off_the_native_rows(int8_engine: Engine) -> None:
