@@ -4,6 +4,9 @@ against its PyTorch path (sinks, the ring wrapping, recall, Qwen-style biases)."
 
 from __future__ import annotations
 
+import itertools
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -311,3 +314,40 @@ def test_layers_off_the_native_path_keep_pytorchs(ops: Any, make_llama: Any) -> 
     # a batch of two rows in one cache decodes on the native ops as on PyTorch's
     step = core.forward(ids[:, 6:7], cache)
     assert step.shape == (2, 1, 258) and bool(torch.isfinite(step).all())
+
+
+@pytest.mark.parametrize("op", ["int8_linear", "decode_attention"])
+def test_the_ops_let_other_threads_run_meanwhile(ops: Any, op: str) -> None:
+    """The native ops release the GIL, as PyTorch's do: a Python thread keeps stepping while
+    one runs. Held, the thread would stand still for the whole op (its longest pause between
+    two steps at least the op's time)."""
+    gen = torch.Generator().manual_seed(8)
+    if op == "int8_linear":
+        w = Int8Weight(torch.randn(4096, 4096, generator=gen), group_size=32)
+        x = torch.randn(256, 4096, generator=gen)
+        run = lambda: ops.int8_linear(x, w.q, w.scale)  # noqa: E731
+    else:
+        q = torch.randn(64, 4, 8, 64, generator=gen)
+        k = torch.randn(64, 4, 8192, 64, generator=gen)
+        run = lambda: ops.decode_attention(q, k, k, None, 8192)  # noqa: E731
+    run()
+    stop, steps = threading.Event(), [time.perf_counter()]
+
+    def spin() -> None:
+        while not stop.is_set():
+            steps.append(time.perf_counter())
+
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        time.sleep(0.02)
+        t0 = time.perf_counter()
+        run()
+        took = time.perf_counter() - t0
+        time.sleep(0.02)
+    finally:
+        stop.set()
+        spinner.join()
+    pause = max(b - a for a, b in itertools.pairwise(steps))
+    assert took > 0.05  # long enough to tell the two apart
+    assert pause < took / 3, (pause, took)
