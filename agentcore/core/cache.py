@@ -823,7 +823,9 @@ class DecodeRows:
     every row's attention over its own keys, where :class:`DecodeGroup` copies them side by
     side; what a row's step does besides (recall's observation and refresh, compressive
     memory) stays per row, as in :meth:`StreamingCache.attend`. The kernels and the order of
-    their sums are a row's own step's, so each row's result is the session's alone bit for bit.
+    their sums are a row's own step's, so each row's result is the session's alone bit for bit
+    with int8 weights scaled per group of inputs, as ``Engine.load`` holds them (with one scale
+    per row the int8 kernel tiles batches of 8 rows or more, which rounds differently).
     """
 
     def __init__(self, caches: list[StreamingCache], ops: Any) -> None:
