@@ -565,13 +565,9 @@ class CoreModel(nn.Module):
         ops = _decode_ops(x, caches, probe_until)
         attend: _Attend | None = None
         freqs: torch.Tensor | None = None
+        native_layers = [ops is not None and la.native_decode() for la in layers]
         rows = None
-        if (
-            ops is not None
-            and len(caches) > 1
-            and self.native_rows
-            and all(la.native_decode() for la in layers)
-        ):
+        if ops is not None and len(caches) > 1 and self.native_rows and all(native_layers):
             rows = DecodeRows.plan(caches)
         if ops is not None and len(caches) == 1:
             attend, freqs = caches[0].attend, torch.view_as_real(caches[0].step_freqs())
@@ -581,7 +577,7 @@ class CoreModel(nn.Module):
         grouped = rows is None and len(caches) > 1 and probe_until is None and self.group_keys > 0
         group = DecodeGroup.plan(caches, self.group_keys) if grouped else None
         for i, layer in enumerate(layers):
-            if attend is not None and freqs is not None and layer.native_decode():
+            if attend is not None and freqs is not None and native_layers[i]:
                 x = layer.decode_native(ops, x, attend, i, freqs)
                 continue
             h = F.rms_norm(x, (x.shape[-1],), layer.norm_in, eps)
