@@ -107,7 +107,10 @@ def _draw(probs: torch.Tensor, generator: torch.Generator) -> int:
     whose cumulative sum (float64) exceeds it. ``torch.multinomial`` draws an exponential
     number per entry instead: ~1.2 ms for a 49K vocabulary on a 2-core CPU, against ~0.1."""
     cum = torch.cumsum(probs, dim=0, dtype=torch.float64)
-    u = torch.rand((), generator=generator, dtype=torch.float64) * cum[-1]
+    total = float(cum[-1])
+    if not total > 0.0 or total == float("inf"):  # NaN too: every logit masked, or not finite
+        raise ValueError(f"no token can be drawn: the probabilities sum to {total}")
+    u = torch.rand((), generator=generator, dtype=torch.float64) * total
     return min(int(torch.searchsorted(cum, u, right=True)), probs.shape[0] - 1)
 
 

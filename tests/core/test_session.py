@@ -230,6 +230,8 @@ def test_sampled_tokens_follow_the_distribution_and_top_p_keeps_the_nucleus() ->
         kept_x, kept = _nucleus(x, top_p)
         assert kept.tolist() == want.tolist()
         assert torch.equal(kept_x, x[want])
+    with pytest.raises(ValueError, match="no token can be drawn"):  # every logit masked
+        sampler.pick(torch.full((5,), float("-inf")), SamplingParams(temperature=1.0))
     # sampling with top-p only ever picks nucleus tokens
     x, top_p = cases[2]
     nucleus = set(_nucleus(x, top_p)[1].tolist())
