@@ -28,9 +28,9 @@ question attended to per block rather than per key: the selection before 2026-12
 attention evidence and the input's rare words, ``RecallConfig.lexical_turns=True``, or from the
 attention evidence alone, whatever the model's default), ``agnostic`` (keys scored by their
 raw dot product with the queries, without rotary positions: ReAttention's position-agnostic
-top-k, ``RecallConfig.position_agnostic``), ``exact`` (every full selection scores every
-stored block with the queries: the selection before 2026-12-05, when a large store began scoring only the blocks sharing the most rare
-words with the latest input, ``RecallConfig.shortlist``) and
+top-k, ``RecallConfig.position_agnostic``), ``exact`` (every full selection scores every stored
+block with the queries: the selection before 2026-12-05, when a large store began scoring only
+the blocks sharing the most rare words with the latest input, ``RecallConfig.shortlist``) and
 ``window`` (sinks + window alone, recall off) and ``server`` (the same conversations through
 ``python -m agentcore.server`` with its defaults: each question a stateless chat request with
 the whole conversation, as an OpenAI client sends it) and ``agent`` (the chat family only,

@@ -5,10 +5,10 @@ Owns the evicted-context store of one session. Tokens leaving the sliding window
 become a block. At each chunk of new tokens (and every ``refresh`` decode steps) the cache asks
 :meth:`EvictedStore.plan` for the blocks most relevant to the current queries and attends to
 them, in every layer, between the sinks and the window. Never computes attention itself (the
-cache does) and never drops a block: the newest ``host_blocks`` blocks per layer stay in RAM, older ones are read back from append-only files
-through ``numpy.memmap``. A store given no folder works in a private temporary one, removed by
-:meth:`EvictedStore.close` (the store is a context manager) or, failing that, when the store is
-collected or the interpreter exits.
+cache does) and never drops a block: the newest ``host_blocks`` blocks per layer stay in RAM,
+older ones are read back from append-only files through ``numpy.memmap``. A store given no
+folder works in a private temporary one, removed by :meth:`EvictedStore.close` (the store is a
+context manager) or, failing that, when the store is collected or the interpreter exits.
 
 Selection is shared by all layers. A few *probe layers* (default: at 1/4, 1/2 and 3/4 of the
 depth) keep every evicted key in RAM (bfloat16) and the latest ``query_window`` queries of the
