@@ -828,11 +828,11 @@ class DecodeRows:
     per row the int8 kernel tiles batches of 8 rows or more, which rounds differently).
     """
 
-    def __init__(self, caches: list[StreamingCache], ops: Any) -> None:
+    def __init__(self, caches: list[StreamingCache]) -> None:
         self.caches = caches
-        self.ops = ops
         plans = [c._step for c in caches]
         self.plans: list[_StepPlan] = [p for p in plans if p is not None]
+        self.ops = self.plans[0].native  # the native module (plan() checked every row has it)
         empty = torch.empty(0)
         self.raws = [c.ring_k_raw for c in caches]
         self.att_ks = [c.att_k for c in caches]
@@ -868,8 +868,7 @@ class DecodeRows:
                 or c.head_dim != first.head_dim
             ):
                 return None
-        ops = first._step.native if first._step is not None else None
-        return cls(caches, ops)
+        return cls(caches)
 
     def freqs(self) -> torch.Tensor:
         """Each row's rotation as ``(cos, sin)`` pairs: ``[B, D/2, 2]`` (``decode_qkv``'s)."""

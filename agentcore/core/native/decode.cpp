@@ -180,6 +180,12 @@ void attend_range(const float* qs, int64_t G, const float* k, const float* v, in
   }
 }
 
+// `heads` rows of d floats from src (rows src_stride apart) to dst (rows dst_stride apart): one
+// token's key or value, head by head, into a cache slot.
+void copy_heads(const float* src, int64_t src_stride, int64_t heads, int64_t d, float* dst, int64_t dst_stride) {
+  for (int64_t hi = 0; hi < heads; hi++) std::copy_n(src + hi * src_stride, d, dst + hi * dst_stride);
+}
+
 // One KV head's share of a decode step's attention: its G query heads q (G x d floats, not yet
 // scaled) against its first n keys k and values v (rows `stride` floats apart) with an optional
 // additive mask of at least n values; the result goes to out (G x d floats).
@@ -336,11 +342,9 @@ void decode_store(const torch::Tensor& k, const torch::Tensor& k_rot, const torc
     TORCH_CHECK(layer >= 0 && layer < dst.size(0) && slots[c] >= 0 && slots[c] < dst.size(3),
                 "decode_store: layer ", layer, " slot ", slots[c], " outside ", dst.sizes());
     float* base = dst.data_ptr<float>() + layer * dst.stride(0) + slots[c] * dst.stride(3);
-    const float* from = src.data_ptr<float>();
     for (int64_t bi = 0; bi < b; bi++)
-      for (int64_t hi = 0; hi < h; hi++)
-        std::copy_n(from + bi * src.stride(0) + hi * src.stride(1), d,
-                    base + bi * dst.stride(1) + hi * dst.stride(2));
+      copy_heads(src.data_ptr<float>() + bi * src.stride(0), src.stride(1), h, d, base + bi * dst.stride(1),
+                 dst.stride(2));
   }
 }
 
@@ -395,18 +399,17 @@ torch::Tensor decode_attend_rows(const torch::Tensor& q, const torch::Tensor& k,
                   " values for ", n, " keys");
       mp = masks[j].data_ptr<float>();
     }
-    float* raw_p = raw.data_ptr<float>() + layer * raw.stride(0) + raw_slot * raw.stride(3);
     float* k_p = ak.data_ptr<float>() + layer * ak.stride(0);
     float* v_p = av.data_ptr<float>() + layer * av.stride(0);
-    for (int64_t hi = 0; hi < h; hi++) {  // the new token's key and value into their slots
-      std::copy_n(k.data_ptr<float>() + j * k.stride(0) + hi * k.stride(1), d, raw_p + hi * raw.stride(2));
-      std::copy_n(k_rot.data_ptr<float>() + j * k_rot.stride(0) + hi * k_rot.stride(1), d,
-                  k_p + hi * ak.stride(2) + att_slot * ak.stride(3));
-      std::copy_n(v.data_ptr<float>() + j * v.stride(0) + hi * v.stride(1), d,
-                  v_p + hi * av.stride(2) + att_slot * av.stride(3));
+    // the new token's key and value into their slots
+    copy_heads(k.data_ptr<float>() + j * k.stride(0), k.stride(1), h, d,
+               raw.data_ptr<float>() + layer * raw.stride(0) + raw_slot * raw.stride(3), raw.stride(2));
+    copy_heads(k_rot.data_ptr<float>() + j * k_rot.stride(0), k_rot.stride(1), h, d, k_p + att_slot * ak.stride(3),
+               ak.stride(2));
+    copy_heads(v.data_ptr<float>() + j * v.stride(0), v.stride(1), h, d, v_p + att_slot * av.stride(3), av.stride(2));
+    for (int64_t hi = 0; hi < h; hi++)
       heads.push_back({q.data_ptr<float>() + (j * h + hi) * g * d, k_p + hi * ak.stride(2), v_p + hi * av.stride(2),
                        ak.stride(3), n, mp, out.data_ptr<float>() + (j * h + hi) * g * d});
-    }
   }
   attend_heads(heads, g, d);
   return out;
