@@ -210,9 +210,12 @@ class StreamingCache:
         """Plan a forward of ``n_new`` tokens: positions, rotations and masks for all layers.
 
         ``probe``: a dry forward that only lets the recall store see the chunk's queries (the
-        model stops it after the last probe layer); it writes nothing and :meth:`end` commits
-        nothing. The forward of the same chunk that follows then recalls the blocks those
-        queries choose, so a question is read with the facts it asks about in view.
+        model stops it after the last probe layer); it reads sinks + window (no recalled
+        blocks), writes nothing, and :meth:`end` commits nothing. The forward of the same chunk
+        that follows then recalls the blocks those queries choose, so a question is read with
+        the facts it asks about in view; where they point back at nothing evicted, that forward
+        reads what the probe read, and the model can keep the probe's layers
+        (:meth:`repeats_probe`).
         ``ids``: the ``[n_new]`` token ids read, for the recall store's words (its shortlist).
         """
         cfg = self.config
@@ -236,7 +239,7 @@ class StreamingCache:
             for listener in self.listeners:
                 listener.on_evict_layers(k_ev, v_ev, plan.evicted_pos)
         chosen = self._select_for_input(n_new)
-        r = self._recall_tokens()
+        r = 0 if probe else self._recall_tokens()
         plan.n_recall = r
         if n_new == 1:
             plan.decode = True
@@ -282,8 +285,9 @@ class StreamingCache:
                 else:  # a chunk of a long prompt: a few of the queries up to the last forward
                     n_q = self.recall.config.chunk_queries
                     plan.blocks = self.recall.plan(full=True, n_queries=n_q)
-                if probe:  # what was asked before this input is the baseline its queries beat
-                    self.recall.mark_input(p0)
+            if probe and self.recall is not None:
+                # what was asked before this input is the baseline its queries beat
+                self.recall.mark_input(p0)
             # the last chunk of new input (probed) reads the recalled span as recent context,
             # as decode does; the chunks of a long text before it read it as the oldest context
             # (right before the window), where it helps the next-token loss most
@@ -412,6 +416,22 @@ class StreamingCache:
             return self._attend_decode(layer, q, k, v, plan, rotated)
         assert rotated is None, "only a decode step takes pre-rotated queries and keys"
         return self._attend_chunk(layer, q, k, v, plan)
+
+    def repeats_probe(self) -> bool:
+        """Whether the planned forward reads exactly what the probe of its chunk read: the
+        chunk was probed and recalls nothing (its queries point back at no evicted block,
+        :meth:`EvictedStore.points_back`), so each layer up to the probe's last computes what
+        the probe computed, and :meth:`store_probed` can take the probe's keys and values."""
+        plan = self._step
+        return plan is not None and not plan.decode and plan.observed and plan.n_recall == 0
+
+    def store_probed(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
+        """Store one layer's keys and values ``[B,Hkv,T,D]`` of the planned chunk as its
+        forward would (:meth:`repeats_probe`: the probe computed them, and the layer's
+        attention output, reading the same keys)."""
+        plan = self._step
+        assert plan is not None and not plan.decode and not plan.dry, "plan a chunk first"
+        self._store(layer, k, Rotary.rotate(k, plan.freqs_stream), v, plan)
 
     def step_freqs(self) -> torch.Tensor:
         """The rotation of the planned forward's new tokens at their stream positions:

@@ -207,6 +207,18 @@ class CoreLayer(nn.Module):
         return linear(F.silu(gate) * up, self.w_down)
 
 
+@dataclasses.dataclass
+class ProbedChunk:
+    """What a probe forward of a chunk computed (:meth:`CoreModel.probe`): each layer's keys
+    and values ``[B,Hkv,T,D]`` up to layer ``last``, and at ``last`` the residual stream ``x``
+    and the attention output ``a`` it stopped at."""
+
+    last: int
+    kv: list[tuple[torch.Tensor, torch.Tensor]] = dataclasses.field(default_factory=list)
+    x: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
+    a: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
+
+
 class CoreModel(nn.Module):
     """Token ids -> logits over a :class:`StreamingCache`, for any Llama-family HF model."""
 
@@ -216,6 +228,9 @@ class CoreModel(nn.Module):
     # decode steps of several sessions on the native ops run one session per row
     # (:class:`~agentcore.core.cache.DecodeRows`); False: as off the native ops (benchmarks)
     native_rows: bool = True
+    # a chunk whose probe found nothing to recall keeps the probe's layers instead of computing
+    # them again (:meth:`StreamingCache.repeats_probe`); False: computes them (benchmarks)
+    reuse_probe: bool = True
 
     def __init__(self, hf_model: Any) -> None:
         super().__init__()
@@ -529,18 +544,27 @@ class CoreModel(nn.Module):
 
     @torch.inference_mode()
     def forward(
-        self, ids: torch.Tensor, cache: StreamingCache, logits: str = "last"
+        self,
+        ids: torch.Tensor,
+        cache: StreamingCache,
+        logits: str = "last",
+        probed: ProbedChunk | None = None,
     ) -> torch.Tensor:
-        """``ids: [B,T]`` (T <= chunk_size) -> logits ``[B,T,V]`` (``"all"``) or ``[B,1,V]`` (``"last"``)."""
-        return self.forward_hidden(ids, cache, logits)
+        """``ids: [B,T]`` (T <= chunk_size) -> logits ``[B,T,V]`` (``"all"``) or ``[B,1,V]`` (``"last"``).
+        ``probed``: what :meth:`probe` of this chunk computed, kept where the forward reads
+        what the probe read (see :meth:`forward_hidden`)."""
+        return self.forward_hidden(ids, cache, logits, probed=probed)
 
     @torch.inference_mode()
-    def probe(self, ids: torch.Tensor, cache: StreamingCache) -> None:
+    def probe(self, ids: torch.Tensor, cache: StreamingCache) -> ProbedChunk:
         """A dry forward of the chunk ``ids: [B,T]`` up to the last layer recall probes: the
         recall store sees the chunk's queries, the cache stays as it was (see
-        :meth:`StreamingCache.begin`). The forward of the same chunk should follow."""
+        :meth:`StreamingCache.begin`). The forward of the same chunk should follow, given what
+        this returns."""
         assert cache.recall is not None
-        self.forward_hidden(ids, cache, "none", probe_until=max(cache.recall.probes))
+        probed = ProbedChunk(last=max(cache.recall.probes))
+        self.forward_hidden(ids, cache, "none", probe_until=probed.last, probed=probed)
+        return probed
 
     def forward_hidden(
         self,
@@ -548,9 +572,15 @@ class CoreModel(nn.Module):
         cache: StreamingCache | Sequence[StreamingCache],
         logits: str = "last",
         probe_until: int | None = None,
+        probed: ProbedChunk | None = None,
     ) -> torch.Tensor:
         """The forward pass without the inference-mode guard (training wraps it with grads).
-        ``probe_until``: a dry probe forward that stops after that layer (see :meth:`probe`).
+        ``probe_until``: a dry probe forward that stops after that layer (see :meth:`probe`),
+        keeping each layer's keys and values and where it stopped in ``probed``. Without it,
+        ``probed`` is that probe of the same chunk: where the cache reads what the probe read
+        (:meth:`StreamingCache.repeats_probe`: the chunk recalls nothing), its layers up to
+        the probe's last are not computed again (the same ops on the same inputs: the result
+        is the same bit for bit); their keys and values are stored.
         ``cache``: one cache for the whole batch, or one per row of ``ids`` (sessions of their
         own, batched: projections and MLP run on every row at once, attention row by row)."""
         eps = self.dims.rms_eps
@@ -576,24 +606,30 @@ class CoreModel(nn.Module):
         # several sessions' decode steps off the native ops: their attention in one call
         grouped = rows is None and len(caches) > 1 and probe_until is None and self.group_keys > 0
         group = DecodeGroup.plan(caches, self.group_keys) if grouped else None
+        reuse = (
+            probed
+            if probed is not None
+            and probe_until is None
+            and self.reuse_probe
+            and len(caches) == 1
+            and caches[0].repeats_probe()
+            else None
+        )
+        keep = probed if probe_until is not None else None  # a probe keeps what it computes
         for i, layer in enumerate(layers):
             if attend is not None and freqs is not None and native_layers[i]:
                 x = layer.decode_native(ops, x, attend, i, freqs)
                 continue
-            h = F.rms_norm(x, (x.shape[-1],), layer.norm_in, eps)
-            q, k, v = layer.project_qkv(h)
-            if len(caches) == 1:
-                a = caches[0].attend(i, q, k, v)  # [B,Hq,T,D]
-            elif group is not None:
-                a = group.attend(i, q, k, v)  # [B,Hq,1,D]
-            else:  # row j is its own session
-                a = torch.cat(
-                    [
-                        c.attend(i, q[j : j + 1], k[j : j + 1], v[j : j + 1])
-                        for j, c in enumerate(caches)
-                    ]
-                )
+            if reuse is not None and i <= reuse.last:
+                caches[0].store_probed(i, *reuse.kv[i])
+                if i < reuse.last:
+                    continue
+                x, a = reuse.x, reuse.a
+            else:
+                a = self._attend_layer(layer, i, x, caches, group, keep)
             if i == probe_until:
+                assert keep is not None
+                keep.x, keep.a = x, a
                 break
             x = x + linear(a.transpose(1, 2).reshape(b, t, -1), layer.w_o, layer.b_o)
             x = x + layer.mlp(x)
@@ -609,6 +645,29 @@ class CoreModel(nn.Module):
             return x[:, :0, :0]
         x = F.rms_norm(x, (x.shape[-1],), self.norm, eps)
         return linear(x, self.lm_head).float()
+
+    def _attend_layer(
+        self,
+        layer: CoreLayer,
+        i: int,
+        x: torch.Tensor,
+        caches: list[StreamingCache],
+        group: DecodeGroup | None,
+        keep: ProbedChunk | None,
+    ) -> torch.Tensor:
+        """Layer ``i``'s attention output ``[B,Hq,T,D]`` for the residual stream ``x`` (the
+        PyTorch path); a probe's keys and values are kept in ``keep``."""
+        h = F.rms_norm(x, (x.shape[-1],), layer.norm_in, self.dims.rms_eps)
+        q, k, v = layer.project_qkv(h)
+        if keep is not None:
+            keep.kv.append((k, v))
+        if len(caches) == 1:
+            return caches[0].attend(i, q, k, v)  # [B,Hq,T,D]
+        if group is not None:
+            return group.attend(i, q, k, v)  # [B,Hq,1,D]
+        return torch.cat(  # row j is its own session
+            [c.attend(i, q[j : j + 1], k[j : j + 1], v[j : j + 1]) for j, c in enumerate(caches)]
+        )
 
     @torch.inference_mode()
     def score(
@@ -662,9 +721,11 @@ class CoreModel(nn.Module):
             is_last = s + size >= n
             mode = "all" if logits == "all" else ("last" if is_last else "none")
             with lock if lock is not None else nullcontext():
+                probed = None
                 if is_last and cache.wants_probe(chunk.shape[1]):
-                    self.probe(chunk, cache)  # the new input's end (a question) picks the recall
-                out = self.forward(chunk, cache, logits=mode)
+                    # the new input's end (a question) picks the recall
+                    probed = self.probe(chunk, cache)
+                out = self.forward(chunk, cache, logits=mode, probed=probed)
             if logits == "all":
                 outs.append(out.cpu())
             elif is_last:

@@ -203,14 +203,19 @@ def test_new_input_that_points_back_at_nothing_evicted_reads_the_window_alone(
             return weight, contrasted
 
         monkeypatch.setattr(EvictedStore, "_evidence", evidence)
-        cache.begin(30, probe=True)  # new input's first chunk recalls (here its probe)
+        cache.begin(30)  # new input's first chunk (of a long prompt) recalls
         assert cache._step is not None and cache._step.n_recall == cfg.recalled_tokens
+        cache._step = None
+        cache.begin(30, probe=True)  # the probe of its last chunk reads sinks + window
+        assert cache._step is not None and cache._step.n_recall == 0
+        assert not cache.repeats_probe()  # a probe is not the forward that may repeat it
         cache.end()
         cache.begin(30)  # the probed chunk: selects with its queries, then recalls or not
         assert store.evidence == pytest.approx(total / layers)
         assert store.points_back() is recalls
         assert cache._step is not None
         assert cache._step.n_recall == (cfg.recalled_tokens if recalls else 0)
+        assert cache.repeats_probe() is not recalls  # reads what its probe read, or not
         cache._step = None
         assert cache._recall_tokens() == (cfg.recalled_tokens if recalls else 0)  # the reply
     store.evidence = None  # no contrast taken (e.g. no baseline yet): recall, as before
@@ -220,6 +225,67 @@ def test_new_input_that_points_back_at_nothing_evicted_reads_the_window_alone(
     assert cache.n_recalled == 0
     s.generate(SamplingParams(max_tokens=3))
     assert cache.n_recalled == 0 and cache._recall_tokens() == 0
+
+
+@pytest.mark.parametrize("points_back", [False, True])
+def test_a_question_that_recalls_nothing_keeps_its_probe_layers_bit_for_bit(
+    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch, points_back: bool
+) -> None:
+    """The probe of a question reads sinks + window, as the question's forward does when its
+    queries point back at nothing evicted: that forward then stores the probe's keys and
+    values and goes on from the probe's last layer instead of computing those layers again.
+    The session ends up exactly as when every layer is computed (logits, cache, store); a
+    question that recalls computes every layer (it reads the recalled blocks in all)."""
+    cfg = RecallConfig(
+        block_size=16,
+        top_k=2,
+        candidates=4,
+        host_blocks=1000,
+        distance=8,
+        evidence_to_recall=-1e9 if points_back else 1e9,  # the gate open, or shut
+    )
+    model = tiny_engine.core
+    ids = torch.randint(0, 256, (400,), generator=torch.Generator().manual_seed(5)).tolist()
+    question = ids[40:64]  # words the evicted text holds
+    calls: list[int] = []
+    real = type(model.layers[0]).project_qkv
+
+    def counted(layer: Any, h: torch.Tensor) -> Any:
+        calls.append(h.shape[1])
+        return real(layer, h)
+
+    monkeypatch.setattr(type(model.layers[0]), "project_qkv", counted)
+    runs = []
+    for reuse in (False, True):
+        monkeypatch.setattr(model, "reuse_probe", reuse)
+        s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
+        s.append_tokens(ids)
+        assert s.extensions["recall"].n_blocks > cfg.top_k  # the question is probed
+        calls.clear()
+        s.append_tokens(question)
+        chunk_layers = sum(1 for t in calls if t == len(question))
+        assert (s.cache.n_recalled > 0) is points_back
+        asked = s.next_logits
+        s.generate(SamplingParams(max_tokens=3))
+        runs.append((chunk_layers, asked, s))
+    n, last = len(model.layers), max(runs[0][2].extensions["recall"].probes)
+    assert runs[0][0] == last + 1 + n  # the probe, then every layer again
+    assert runs[1][0] == (last + 1 + n if points_back else n)  # the probe's layers kept
+    (_, asked_a, a), (_, asked_b, b) = runs
+    assert torch.equal(asked_a, asked_b) and torch.equal(a.next_logits, b.next_logits)
+    sa, sb = a.cache.state_dict(), b.cache.state_dict()
+    for key, value in sa.items():
+        assert torch.equal(sb[key], value) if isinstance(value, torch.Tensor) else sb[key] == value
+    store_a, store_b = a.extensions["recall"], b.extensions["recall"]
+    blocks = list(range(store_a.n_blocks))
+    assert store_b.n_blocks == len(blocks)
+    for layer in range(n):
+        for x, y in zip(
+            store_a.gather(layer, blocks, "cpu", torch.float32),
+            store_b.gather(layer, blocks, "cpu", torch.float32),
+            strict=True,
+        ):
+            assert torch.equal(x, y)
 
 
 def _span_start(cache: Any, cfg: RecallConfig, *, probe_first: bool) -> int:
