@@ -59,7 +59,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,8 @@ QUESTIONS = (
 SMALL = "Go on."  # the ~10-token turn (with max_tokens=1)
 CHARS_PER_TOKEN = 4.2  # SmolLM2's tokenizer on these books (used only to size the chunks)
 NAME = "long"  # the measured session of each arm
-REF = "ref"  # a session kept at the first checkpoint's length, timed between the long one's turns
+REF = "ref"  # a session at the first checkpoint's length (grown again for each checkpoint),
+# timed between the long one's turns
 # where a short turn's time goes: cumulative ms of these functions under cProfile
 PHASES = {
     "_local.py:complete": "whole turn",
@@ -201,6 +202,13 @@ class Timed:
         self.last = time.perf_counter() - t0
 
 
+def recalling(turns: list[dict[str, Any]]) -> str:
+    """How many of the timed ``turns`` read recalled blocks ("-" for a run that did not record it)."""
+    if not turns or "recalled_tokens" not in turns[0]:
+        return "-"
+    return f"{sum(1 for t in turns if t['recalled_tokens'])} of {len(turns)}"
+
+
 def turn(
     backend: LocalBackend, content: str, max_tokens: int, saves: Timed, name: str = NAME
 ) -> dict[str, Any]:
@@ -217,12 +225,18 @@ def turn(
     out = backend.complete(request)
     seconds = time.perf_counter() - t0
     written = wchar() - w0
+    with backend.lock(name):  # whether the question read recalled blocks (its reply does too)
+        s = backend.get_session(name)
+        store = s.extensions.get("recall")
+        recalled = s.cache.n_recalled
     return {
         "ms": seconds * 1000,
         "save_ms": saves.last * 1000,
         "tokens": out.usage.prompt_tokens + out.usage.completion_tokens,
         "bytes": written,
         "reply": out.text,
+        "recalled_tokens": recalled,
+        "evidence": None if store is None else store.evidence,
     }
 
 
@@ -334,6 +348,14 @@ def profile_turn(backend: LocalBackend, saves: Timed, question: str) -> dict[str
     return {"phases": phases, "by_own": by_own, "by_cum": by_cum}
 
 
+def pair_ratio(
+    short: list[dict[str, Any]], ref: list[dict[str, Any]], want: Callable[[dict[str, Any]], bool]
+) -> float | None:
+    """The median ratio of the (long, reference) turn pairs whose long turn ``want`` picks."""
+    ratios = [a["ms"] / b["ms"] for a, b in zip(short, ref, strict=True) if want(a)]
+    return statistics.median(ratios) if ratios else None
+
+
 def measure(
     backend: LocalBackend, saves: Timed, book: Book, args: argparse.Namespace, log: Any
 ) -> dict[str, Any]:
@@ -370,6 +392,9 @@ def measure(
         "ref_p90_ms": pct(ref_ms, 0.9),
         "ref_turns": ref,
         "vs_ref": statistics.median(a / b for a, b in zip(ms, ref_ms, strict=True)),
+        # the same, apart for the turns whose question recalled and those that read the window
+        "vs_ref_recalling": pair_ratio(short, ref, lambda t: t["recalled_tokens"] > 0),
+        "vs_ref_window": pair_ratio(short, ref, lambda t: t["recalled_tokens"] == 0),
         "small_turns": small,
         "large_turns": large,
     }
@@ -520,11 +545,19 @@ def render(raw: dict[str, Any]) -> str:
         "end-of-turn token does not stop it, so every checkpoint decodes as many), timed whole",
         "(render, prefill, decode, save); median and p90 of the timed turns after one warm-up.",
         "Each timed turn is followed by the same turn on a second session of the arm kept at the",
-        'first checkpoint\'s length ("2K session"; it grows only by these turns): "vs 2K',
+        'first checkpoint\'s length ("2K session"; grown again for every checkpoint, so it',
+        "holds no more blocks than it recalls and never probes; earlier runs kept one that these",
+        'turns grew): "vs 2K',
         "session\" is the median of the pairs' ratios, the history's cost with the machine's",
         'drift (other jobs share its 2 cores) cancelled; "vs first" compares medians taken',
         "minutes or hours apart.",
         "Bytes are what the process passed to `write()` during the turn and its save.",
+        '"Turns that recalled": timed short turns whose question read recalled blocks (a',
+        "session holding more blocks than it recalls probes the question: where its queries",
+        "point back at nothing evicted it reads sinks + window, and the probe's layers are kept;",
+        "where they do, it pays the probe, one selection and the gather; runs before this column",
+        'was added lack it: "-"). "vs 2K: recalling / window": the median ratio of the pairs',
+        "whose long turn recalled, and of those whose long turn read sinks + window alone.",
         "",
     ]
     headers = [
@@ -535,6 +568,8 @@ def render(raw: dict[str, Any]) -> str:
         "vs first",
         "2K session ms",
         "vs 2K session",
+        "turns that recalled",
+        "vs 2K: recalling / window",
         "of which save ms",
         "restore s",
         "exact",
@@ -554,6 +589,11 @@ def render(raw: dict[str, Any]) -> str:
                     f"{r['short_ms'] / first:.2f}x" if first else "-",
                     r.get("ref_ms", "-"),
                     f"{r['vs_ref']:.2f}x" if "vs_ref" in r else "-",
+                    recalling(r["short_turns"]),
+                    " / ".join(
+                        "-" if r.get(k) is None else f"{r[k]:.2f}x"
+                        for k in ("vs_ref_recalling", "vs_ref_window")
+                    ),
                     r["short_save_ms"],
                     r["restore_s"],
                     "yes" if r["restore_exact"] else "NO",
@@ -782,7 +822,10 @@ def main(argv: list[str] | None = None) -> int:
         for cp, arm in plan:
             backend = backends[arm]
             log(f"[{arm}] growing to {cp:,} tokens")
-            grow(backend, checkpoints[0], args.save_every, log, REF)  # once (then a no-op)
+            # the reference afresh at every checkpoint: the short turns of earlier checkpoints
+            # grew it past the blocks it recalls, and such a session probes and selects too
+            backend.delete_session(REF)
+            grow(backend, checkpoints[0], args.save_every, log, REF)
             grown = grow(backend, cp, args.save_every, log)
             if arm not in raw["idle"] and args.idle_sessions:
                 raw["idle"][arm] = idle_sessions(backend, args.idle_sessions, log)
