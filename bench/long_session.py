@@ -475,6 +475,23 @@ def fixed_and_per_token(r: dict[str, Any]) -> tuple[float, float]:
     return r["small_bytes_min"] - per * r["small_tokens"], per
 
 
+def split_turns(row: dict[str, Any]) -> str:
+    """The goal's ratio apart for the turns that recalled and those that read the window."""
+    turns = row["short_turns"]
+    if not turns or "recalled_tokens" not in turns[0]:
+        return ""
+    n = sum(1 for t in turns if t["recalled_tokens"])
+    parts = [
+        f"{count} {what} ({row[key]:.2f}x)"
+        for count, what, key in (
+            (n, "recalled", "vs_ref_recalling"),
+            (len(turns) - n, "read sinks + window alone", "vs_ref_window"),
+        )
+        if count
+    ]
+    return f" Of its {len(turns)} timed turns, " + " and ".join(parts) + "."
+
+
 def goals(raw: dict[str, Any]) -> list[str]:
     """The issue's goals, checked against the rows measured so far."""
     out = ["## Goals", ""]
@@ -496,6 +513,7 @@ def goals(raw: dict[str, Any]) -> list[str]:
                 else f" so far (largest checkpoint {b['checkpoint']:,})"
             )
             + "."
+            + split_turns(b)
         )
     for arm, rows in raw["rows"].items():
         parts = []
