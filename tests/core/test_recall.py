@@ -227,22 +227,25 @@ def test_new_input_that_points_back_at_nothing_evicted_reads_the_window_alone(
     assert cache.n_recalled == 0 and cache._recall_tokens() == 0
 
 
-@pytest.mark.parametrize("points_back", [False, True])
+@pytest.mark.parametrize("gate", ["shut", "open", "off"])
 def test_a_question_that_recalls_nothing_keeps_its_probe_layers_bit_for_bit(
-    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch, points_back: bool
+    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch, gate: str
 ) -> None:
-    """The probe of a question reads sinks + window, as the question's forward does when its
-    queries point back at nothing evicted: that forward then stores the probe's keys and
-    values and goes on from the probe's last layer instead of computing those layers again.
-    The session ends up exactly as when every layer is computed (logits, cache, store); a
-    question that recalls computes every layer (it reads the recalled blocks in all)."""
+    """With a recall gate, the probe of a question reads sinks + window, as the question's
+    forward does when its queries point back at nothing evicted: that forward then stores the
+    probe's keys and values and goes on from the probe's last layer instead of computing those
+    layers again. The session ends up exactly as when every layer is computed (logits, cache,
+    store); a question that recalls computes every layer (it reads the recalled blocks in all).
+    Without a gate every question recalls, and the probe reads recalled blocks too."""
+    threshold = {"shut": 1e9, "open": -1e9, "off": None}[gate]
+    points_back = gate != "shut"
     cfg = RecallConfig(
         block_size=16,
         top_k=2,
         candidates=4,
         host_blocks=1000,
         distance=8,
-        evidence_to_recall=-1e9 if points_back else 1e9,  # the gate open, or shut
+        evidence_to_recall=threshold,
     )
     model = tiny_engine.core
     ids = torch.randint(0, 256, (400,), generator=torch.Generator().manual_seed(5)).tolist()
@@ -255,6 +258,16 @@ def test_a_question_that_recalls_nothing_keeps_its_probe_layers_bit_for_bit(
         return real(layer, h)
 
     monkeypatch.setattr(type(model.layers[0]), "project_qkv", counted)
+    probes: list[int] = []  # the recalled tokens each probe reads
+    real_begin = StreamingCache.begin
+
+    def begin(cache: StreamingCache, n_new: int, **kw: Any) -> None:
+        real_begin(cache, n_new, **kw)
+        if kw.get("probe"):
+            assert cache._step is not None
+            probes.append(cache._step.n_recall)
+
+    monkeypatch.setattr(StreamingCache, "begin", begin)
     runs = []
     for reuse in (False, True):
         monkeypatch.setattr(model, "reuse_probe", reuse)
@@ -262,7 +275,9 @@ def test_a_question_that_recalls_nothing_keeps_its_probe_layers_bit_for_bit(
         s.append_tokens(ids)
         assert s.extensions["recall"].n_blocks > cfg.top_k  # the question is probed
         calls.clear()
+        probes.clear()
         s.append_tokens(question)
+        assert probes == [0 if threshold is not None else cfg.recalled_tokens]
         chunk_layers = sum(1 for t in calls if t == len(question))
         assert (s.cache.n_recalled > 0) is points_back
         asked = s.next_logits
