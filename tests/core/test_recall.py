@@ -26,6 +26,9 @@ from agentcore.core.session import SessionConfig
 RECALL_RAM = RecallConfig(block_size=16, top_k=2, candidates=4, refresh=4, host_blocks=1000)
 STREAM = StreamingConfig(n_sink=4, window=60, chunk_size=30)
 RECALL = RecallConfig(block_size=16, top_k=2, candidates=4, refresh=4, host_blocks=8)
+# the recalled span read 8 positions before the newest token (tests of where new input ends;
+# each sets its own recall gate)
+NEAR = RecallConfig(block_size=16, top_k=2, candidates=4, host_blocks=1000, distance=8)
 # for tests that query with keys, not words: every block scored (no word shortlist)
 KEY_QUERIES = RecallConfig(
     block_size=16, top_k=2, candidates=4, host_blocks=1000, query_window=16, shortlist=None
@@ -166,9 +169,7 @@ def test_the_recalled_span_reads_as_recent_only_where_new_input_ends(tiny_engine
     """The chunks of a long text read the recalled span right before the window (the oldest
     context); the probed last chunk of new input and the decode steps after it read it
     ``distance`` positions before the newest token."""
-    cfg = RecallConfig(
-        block_size=16, top_k=2, candidates=4, host_blocks=1000, distance=8, evidence_to_recall=None
-    )
+    cfg = dataclasses.replace(NEAR, evidence_to_recall=None)
     s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
     s.append_tokens(list(range(1, 250)))
     cache = s.cache
@@ -186,9 +187,7 @@ def test_new_input_that_points_back_at_nothing_evicted_reads_the_window_alone(
     per probe layer (a question about text still in the window recalls nothing: the blocks
     most like it drew the answer away); the reply's decode steps follow the same choice, and
     the next input's first chunk recalls again."""
-    cfg = RecallConfig(
-        block_size=16, top_k=2, candidates=4, host_blocks=1000, distance=8, evidence_to_recall=2.0
-    )
+    cfg = dataclasses.replace(NEAR, evidence_to_recall=2.0)
     s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
     s.append_tokens(list(range(1, 250)))
     cache, store = s.cache, s.extensions["recall"]
@@ -239,14 +238,7 @@ def test_a_question_that_recalls_nothing_keeps_its_probe_layers_bit_for_bit(
     Without a gate every question recalls, and the probe reads recalled blocks too."""
     threshold = {"shut": 1e9, "open": -1e9, "off": None}[gate]
     points_back = gate != "shut"
-    cfg = RecallConfig(
-        block_size=16,
-        top_k=2,
-        candidates=4,
-        host_blocks=1000,
-        distance=8,
-        evidence_to_recall=threshold,
-    )
+    cfg = dataclasses.replace(NEAR, evidence_to_recall=threshold)
     model = tiny_engine.core
     ids = torch.randint(0, 256, (400,), generator=torch.Generator().manual_seed(5)).tolist()
     question = ids[40:64]  # words the evicted text holds
