@@ -301,6 +301,7 @@ class Question:
     answers: list[str]  # every one must appear in the reply (case-insensitive)
     wording: int
     distractors: list[str] = dataclasses.field(default_factory=list)  # must not appear
+    asks: int = 1  # questions the turn asks (the multiquestion family's turn asks three)
 
 
 @dataclasses.dataclass
@@ -348,7 +349,9 @@ def make_case(family: str, split: str, rng: random.Random, depths: Sequence[floa
     if family == "multiquestion":
         text = " ".join(f"({i + 1}) {q.text}" for i, q in enumerate(questions))
         answers = [a for q in questions for a in q.answers]
-        questions = [Question("Please answer three questions. " + text, answers, -1)]
+        questions = [
+            Question("Please answer three questions. " + text, answers, -1, asks=len(questions))
+        ]
     return Case(family, split, needles, questions)
 
 

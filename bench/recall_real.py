@@ -6,8 +6,9 @@ at depths that put them outside the attention window by the time the questions c
 questions about them, each worded differently from its fact (see ``_recall_cases.py``). The
 document is a user turn of a chat ("Here is a passage ..."), a short scripted assistant turn
 acknowledges it, and each question is a new user turn asked on its own fork of the session, so
-every question sees the same history. The reply (greedy, up to 40 tokens) is right when it
-contains the accepted value (every value, for the questions that ask for several).
+every question sees the same history. The reply (greedy, up to 40 tokens per question the turn
+asks) is right when it contains the accepted value (every value, for the questions that ask for
+several).
 
 Families (RULER-like): ``single`` (three facts of different kinds, each asked alone),
 ``multikey`` (four facts of one kind about four people: same-kind distractors), ``multivalue``
@@ -63,6 +64,7 @@ from _recall_cases import (
     FAMILIES,
     Case,
     Needle,
+    Question,
     haystack,
     make_case,
     paragraphs,
@@ -81,7 +83,7 @@ INTRO = (
 )
 ACK = "I have read the passage. Ask me anything about it."
 ASK = " Answer briefly."
-ANSWER_TOKENS = 40
+ANSWER_TOKENS = 40  # per question a turn asks: three questions at once get 120
 INSIDE_TOKENS = 1536
 CHAT_TURN_TOKENS = 900  # book text per user turn of the chat family
 CHAT_REPLIES = (
@@ -105,14 +107,20 @@ def needle_count(family: str) -> int:
     return {"single": 3, "multikey": 4, "multivalue": 3, "multiquestion": 3}[family]
 
 
-def ask(base: Session, question: str, answers: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
-    """The reply to ``question`` as a new user turn on a fork of ``base``, and where the
-    selection put the ``answers`` (:func:`answer_trace`)."""
+def reply_tokens(q: Question) -> int:
+    """The reply's budget: ``ANSWER_TOKENS`` per question the turn asks (a budget of 40 for
+    three questions cut the third answer off in both arms before 2026-12-06)."""
+    return ANSWER_TOKENS * q.asks
+
+
+def ask(base: Session, q: Question) -> tuple[str, dict[str, Any]]:
+    """The reply to ``q`` as a new user turn on a fork of ``base``, and where the selection put
+    its answers (:func:`answer_trace`)."""
     run = base.fork()
     try:
-        run.append_messages([{"role": "user", "content": question + ASK}])
-        out = run.generate(SamplingParams(max_tokens=ANSWER_TOKENS))
-        return out.text, answer_trace(run, answers)
+        run.append_messages([{"role": "user", "content": q.text + ASK}])
+        out = run.generate(SamplingParams(max_tokens=reply_tokens(q)))
+        return out.text, answer_trace(run, q.answers)
     finally:
         run.close()
 
@@ -159,7 +167,7 @@ def read_and_ask(
     read_s = time.perf_counter() - t0
     rows = []
     for q in case.questions:
-        reply, trace = ask(s, q.text, q.answers)
+        reply, trace = ask(s, q)
         rows.append(
             {
                 "question": q.text,
@@ -198,7 +206,7 @@ def ask_server(
         t0 = time.perf_counter()
         reply = client.chat(
             [*messages, {"role": "user", "content": q.text + ASK}],
-            max_tokens=ANSWER_TOKENS,
+            max_tokens=reply_tokens(q),
             temperature=0.0,
         )
         first_s = first_s or time.perf_counter() - t0
@@ -532,7 +540,7 @@ def report(
 
 Model {engine.name}; sinks + window {window} tokens; recall {recall_cfg}.
 Split **{args.split}** ({BOOKS[args.split]}); {args.cases} document(s) per family and length;
-greedy replies of up to {ANSWER_TOKENS} tokens, right when they contain the accepted value(s)
+greedy replies of up to {ANSWER_TOKENS} tokens per question asked, right when they contain the accepted value(s)
 (partial credit for questions with several values). "inside": the same facts and questions in
 a ~{INSIDE_TOKENS}-token passage (chat family: a ~{2 * INSIDE_TOKENS}-token chat), all inside the
 window. Cells: mean score (questions). Machine: {machine()}. Took {elapsed / 60:.1f} min.

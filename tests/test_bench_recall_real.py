@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from types import ModuleType
 
@@ -21,8 +22,24 @@ def recall_real(bench_module: Callable[[str], ModuleType]) -> ModuleType:
     return bench_module("recall_real")
 
 
+@pytest.fixture(scope="module")
+def question(recall_real: ModuleType) -> Callable[..., object]:
+    return lambda text, *answers: recall_real.Question(text, list(answers), 0)
+
+
+def test_a_turn_of_several_questions_gets_a_reply_budget_for_each(recall_real: ModuleType) -> None:
+    """Three questions asked at once get three answers' room (a 40-token reply cut the third
+    answer off, with the facts in view or recalled alike); one question, one answer's room."""
+    depths = [0.1, 0.4, 0.7]
+    for family, asks in (("multiquestion", 3), ("single", 1), ("multivalue", 1)):
+        case = recall_real.make_case(family, "test", random.Random(5), depths)
+        for q in case.questions:
+            assert q.asks == asks
+            assert recall_real.reply_tokens(q) == recall_real.ANSWER_TOKENS * asks
+
+
 def test_the_trace_finds_the_answer_block_and_its_rank(
-    recall_real: ModuleType, tiny_engine: Engine
+    recall_real: ModuleType, question: Callable[..., object], tiny_engine: Engine
 ) -> None:
     """An answer told early leaves the window: the trace finds its block and ranks it among
     the question selection's candidates (or None); an answer still in the window, or never
@@ -30,7 +47,7 @@ def test_the_trace_finds_the_answer_block_and_its_rank(
     s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=RECALL))
     filler = "and so the day went on. " * 30
     s.append_text("The code of the blue door is QX7194. " + filler)
-    reply, trace = recall_real.ask(s, "What is the code of the blue door?", ["QX7194"])
+    reply, trace = recall_real.ask(s, question("What is the code of the blue door?", "QX7194"))
     assert isinstance(reply, str)
     assert trace["answer_evicted"] is True and isinstance(trace["recalled"], bool)
     run = s.fork()  # the same question again, the trace read against the selection itself
@@ -44,17 +61,17 @@ def test_the_trace_finds_the_answer_block_and_its_rank(
     )
     run.close()
     s.append_text("The red door's code is RD5521. ")  # still in the window when asked
-    _, recent = recall_real.ask(s, "And the red door?", ["RD5521"])
+    _, recent = recall_real.ask(s, question("And the red door?", "RD5521"))
     assert recent["answer_evicted"] is False and recent["answer_rank"] is None
-    _, never = recall_real.ask(s, "And the green door?", ["GR0000"])
+    _, never = recall_real.ask(s, question("And the green door?", "GR0000"))
     assert never["answer_evicted"] is False
-    _, both = recall_real.ask(s, "Both codes?", ["QX7194", "RD5521"])  # one value per rank
+    _, both = recall_real.ask(s, question("Both codes?", "QX7194", "RD5521"))  # one value per rank
     assert both["answer_evicted"] is True and len(both["answer_ranks"]) == 2
     assert both["answer_ranks"][1] is None  # the red door's code never left the window
     assert both["answer_rank"] == both["answer_ranks"][0]
     plain = tiny_engine.new_session(SessionConfig(streaming=STREAM))
     plain.append_text("The code is QX7194.")
-    assert recall_real.ask(plain, "The code?", ["QX7194"])[1] == {}
+    assert recall_real.ask(plain, question("The code?", "QX7194"))[1] == {}
 
 
 def test_the_report_counts_ranks_gate_and_answers(recall_real: ModuleType) -> None:
