@@ -21,7 +21,9 @@ Arms, side by side on the same needles and questions: ``inside`` (the same facts
 long document through sinks + window + exact recall of evicted blocks) and, with
 ``--arms ...,always,block,plain,window``, ``always`` (every question recalls, however little
 it points back at evicted text, ``evidence_to_recall=None``: before 2026-12-03 for the default
-model),
+model), ``topk`` (every question that recalls takes ``top_k`` blocks, ``evidence_margin=None``:
+before 2026-12-06 for the default model, since then it takes the blocks within the margin of
+its best),
 ``block`` (recall subtracting what the text before the
 question attended to per block rather than per key: the selection before 2026-12-03), ``plain``
 (recall ranking blocks by the question's evidence alone, without that subtraction),
@@ -153,6 +155,17 @@ def answer_trace(run: Session, answers: Sequence[str]) -> dict[str, Any]:
         "answer_ranks": [r for _, r in per_answer],
         "recalled": store.points_back(),
         "evidence": store.evidence,
+        # the question selection's best 16 blocks by attention and each one's evidence (per
+        # probe layer), best first: how far the answer's block stood above the rest
+        "ranked_evidence": [[b, round(e, 3)] for b, e in store.ranked_evidence[:16]],
+        "answer_blocks": sorted(
+            {
+                b
+                for a in answers
+                for t in (" " + a, a)
+                for b in store.blocks_holding(codec.encode(t))
+            }
+        ),
     }
 
 
@@ -343,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--arms",
         default="inside,recall",
-        help="inside,recall[,always,block,plain,turns,attention,agnostic,exact,window,server,"
+        help="inside,recall[,always,topk,block,plain,turns,attention,agnostic,exact,window,server,"
         "agent]",
     )
     ap.add_argument(
@@ -351,6 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--top-k", type=int, default=None, help="recalled blocks (default: RecallConfig)"
+    )
+    ap.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="RecallConfig.evidence_margin (default: the model card's)",
     )
     ap.add_argument(
         "--probes", default=None, help="probe layers as depth fractions, e.g. 0.5,0.6,0.7"
@@ -377,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.top_k:
         rc["top_k"] = args.top_k
         rc["candidates"] = max(32, args.top_k)
+    if args.margin is not None:
+        rc["evidence_margin"] = args.margin
     if args.distance:
         rc["distance"] = None if args.distance == "window" else int(args.distance)
     if args.probes:
@@ -392,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         "recall": session(),
         "block": session(contrast_unit="block"),
         "always": session(evidence_to_recall=None),
+        "topk": session(evidence_margin=None),
         "plain": session(contrast=False),
         "exact": session(shortlist=None),
         "turns": session(lexical_turns=True),

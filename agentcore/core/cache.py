@@ -193,8 +193,7 @@ class StreamingCache:
         """Recalled tokens a forward starting now will see."""
         if self.recall is None or not self._recalling:
             return 0
-        n = min(self.recall.config.top_k, self.recall.n_blocks)
-        return n * self.recall.config.block_size
+        return self.recall.recall_blocks() * self.recall.config.block_size
 
     # ------------------------------------------------------------------ per forward
     def wants_probe(self, n_new: int) -> bool:
@@ -364,6 +363,7 @@ class StreamingCache:
             return None
         if n_new > 1 and not self._probed:
             self._recalling = True
+            self.recall.new_input()
         reselect = self._reselect if n_new == 1 else self._probed
         if not reselect or not self._recall_tokens():
             return None

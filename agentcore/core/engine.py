@@ -222,11 +222,13 @@ class Engine:
 
     def recall_config(self, **changes: Any) -> RecallConfig:
         """The evicted-context store's sizes for this model's sessions: :class:`RecallConfig`
-        with the model card's ``recall_evidence`` (see :meth:`EvictedStore.points_back`) and
-        ``recall_turns`` (``lexical_turns``), then ``changes``."""
+        with the model card's ``recall_evidence`` (see :meth:`EvictedStore.points_back`),
+        ``recall_margin`` (``evidence_margin``) and ``recall_turns`` (``lexical_turns``), then
+        ``changes``."""
         card = self.source.card if self.source is not None else None
         per_model: dict[str, Any] = {
             "evidence_to_recall": card.recall_evidence if card is not None else None,
+            "evidence_margin": card.recall_margin if card is not None else None,
             "lexical_turns": card.recall_turns if card is not None else False,
         }
         return RecallConfig(**{**per_model, **changes})

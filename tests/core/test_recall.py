@@ -226,6 +226,59 @@ def test_new_input_that_points_back_at_nothing_evicted_reads_the_window_alone(
     assert cache.n_recalled == 0 and cache._recall_tokens() == 0
 
 
+def test_a_fact_that_stands_out_is_recalled_without_look_alikes(
+    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``evidence_margin``, the end of new input recalls the blocks whose evidence per
+    probe layer is within the margin of the best (each with its successor): one block that
+    stands out comes back alone, a cluster of look-alikes all comes back, and without a
+    margin ``top_k`` blocks do. The reply's re-rankings keep that many, the next input's
+    chunks recall ``top_k`` again, and a fork and a save/restore keep the number."""
+    margin = dataclasses.replace(NEAR, top_k=8, candidates=8, evidence_margin=1.0)
+    layers = 0
+    shape: dict[int, float] = {}
+
+    def evidence(self, blocks, n, n_queries):  # type: ignore[no-untyped-def]
+        ids = list(range(n)) if blocks is None else list(blocks)
+        weight = torch.tensor([shape.get(b, 0.5 - 0.01 * b) for b in ids]) * layers
+        return (weight, layers) if n_queries is None else (weight, 0)
+
+    monkeypatch.setattr(EvictedStore, "_evidence", evidence)
+    cases = [  # (config, evidence of the asked blocks, the blocks recalled)
+        (margin, {5: 3.5}, [5, 6]),  # the next block (0.5) is 3.0 below
+        (margin, {2: 3.0, 5: 2.9, 9: 2.4}, [2, 3, 5, 6, 9, 10]),  # all within 1.0
+        (margin, {2: 3.0, 5: 2.9, 9: 1.9}, [2, 3, 5, 6]),  # the third 1.1 below: left out
+        (dataclasses.replace(margin, evidence_margin=None), {5: 3.5}, None),  # top_k
+    ]
+    for cfg, asked, want in cases:
+        s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
+        s.append_tokens([1 + i % 200 for i in range(300)])
+        cache, store = s.cache, s.extensions["recall"]
+        layers, shape = len(store.probes), asked
+        assert store.n_blocks > cfg.top_k
+        s.append_tokens(list(range(3, 40)))  # new input: probed, then selected with
+        recalled = want if want is not None else sorted(store.plan(full=False))
+        assert len(recalled) == (len(want) if want else cfg.top_k)
+        assert cache.n_recalled == len(recalled) * cfg.block_size
+        assert store.recall_blocks() == len(recalled)
+        assert sorted(store.plan(full=False)) == recalled  # a refresh keeps the number
+        twin = s.fork()
+        assert twin.extensions["recall"].recall_blocks() == len(recalled)
+        twin.close()
+        s.generate(SamplingParams(max_tokens=6))  # the reply's steps re-rank: same count
+        assert cache.n_recalled == len(recalled) * cfg.block_size
+        state = store.state_dict()
+        d = tiny_engine.core.dims
+        back = EvictedStore(cfg, n_layers=d.n_layers, n_kv_heads=d.n_kv_heads, head_dim=d.head_dim)
+        back.load_state_dict(state)
+        assert back.recall_blocks() == len(recalled)
+        back.close()
+        cache.begin(30)  # the next input's first chunk (of a long prompt) recalls top_k
+        assert cache._step is not None and cache._step.n_recall == cfg.recalled_tokens
+        cache._step = None
+        s.close()
+
+
 @pytest.mark.parametrize("gate", ["shut", "open", "off"])
 def test_a_question_that_recalls_nothing_keeps_its_probe_layers_bit_for_bit(
     tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch, gate: str
