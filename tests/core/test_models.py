@@ -123,15 +123,21 @@ def test_models_command_lists_every_alias(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_each_card_sets_its_sessions_recall() -> None:
-    """``Engine.recall_config`` takes the evidence gate and the word turns from the model's card
-    (measured per model, docs/long-memory.md); a model outside the registry gets the library
-    defaults, and a caller's changes win over the card."""
+    """``Engine.recall_config`` takes the evidence gate, the evidence margin, the word turns
+    and the recalled blocks from the model's card (measured per model, docs/long-memory.md); a
+    model outside the registry gets the library defaults, and a caller's changes win over the
+    card."""
     for card in MODELS:
         engine = SimpleNamespace(source=SimpleNamespace(card=card))
         cfg = Engine.recall_config(engine)  # type: ignore[arg-type]
         assert cfg.evidence_to_recall == card.recall_evidence
         assert cfg.lexical_turns == card.recall_turns
+        assert cfg.evidence_margin == card.recall_margin
+        assert cfg.top_k == (card.recall_top_k or RecallConfig().top_k)
     assert QWEN25_CODER_05B.recall_turns and not SMOLLM2_135M.recall_turns
+    assert SMOLLM2_135M.recall_margin == 1.0 and QWEN25_CODER_05B.recall_margin is None
+    assert QWEN25_CODER_05B.recall_top_k == 16 and SMOLLM2_135M.recall_top_k is None
     assert Engine.recall_config(SimpleNamespace(source=None)) == RecallConfig()  # type: ignore[arg-type]
     qwen = SimpleNamespace(source=SimpleNamespace(card=QWEN25_CODER_05B))
     assert not Engine.recall_config(qwen, lexical_turns=False).lexical_turns  # type: ignore[arg-type]
+    assert Engine.recall_config(qwen, top_k=8).top_k == 8  # type: ignore[arg-type]
