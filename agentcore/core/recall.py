@@ -673,7 +673,7 @@ class EvictedStore:
             scored = self._shortlist(n, cands, words) if narrow else None
             weight, contrasted = self._evidence(scored, n, n_queries)
             top = torch.topk(weight, min(cfg.candidates, len(weight))).indices.tolist()
-            ranked = top if scored is None else [scored[i] for i in top]
+            ranked = attention = top if scored is None else [scored[i] for i in top]
             if new_input:
                 self.evidence = float(weight[top[0]]) / contrasted if contrasted else None
                 per = max(contrasted, 1)
@@ -683,7 +683,7 @@ class EvictedStore:
             self._lexical = words[: cfg.candidates] if turns else []
             ranked = self._candidates = self._take_turns(ranked)[: cfg.candidates]
             if full and new_input and contrasted:
-                self._budget = self._budget_for(weight[top] / contrasted, ranked, k, n)
+                self._budget = self._budget_for(weight[top] / contrasted, attention, ranked, k, n)
                 k = self.recall_blocks()
         else:
             weight, _ = self._evidence(cands, n, n_queries)
@@ -698,11 +698,14 @@ class EvictedStore:
         k = min(self.config.top_k, self.n_blocks)
         return k if self._budget is None else min(self._budget, k)
 
-    def _budget_for(self, evidence: torch.Tensor, ranked: list[int], k: int, n: int) -> int | None:
+    def _budget_for(
+        self, evidence: torch.Tensor, attention: list[int], merged: list[int], k: int, n: int
+    ) -> int | None:
         """The blocks a new input recalls under ``evidence_margin``: those its best candidates
-        by attention (``evidence``, per probe layer, best first) within the margin of the best
-        take, each with its successor (with ``lexical_turns``, as many of the words' ranking
-        beside them), at most ``k``. None: no margin.
+        by attention (``attention``, their ``evidence`` per probe layer, best first) within the
+        margin of the best take, each with its successor, at most ``k``; with
+        ``lexical_turns``, as many of the words' best beside them (the head of ``merged``, the
+        two rankings taken in turns). None: no margin.
 
         Why: at a question about one fact the selection's best block stands out (SmolLM2, dev
         split at 8K: the needle's block 2.8-4.2 per probe layer, the next 1.5-2.4), while
@@ -714,8 +717,8 @@ class EvictedStore:
         if margin is None or not len(evidence):
             return None
         keep = int((evidence >= evidence[0] - margin).sum())
-        limit = keep + len(set(self._lexical[:keep]) - set(ranked[:keep]))
-        return len(_with_successors(ranked[:limit], k, n))
+        limit = len(set(attention[:keep]) | set(self._lexical[:keep]))
+        return len(_with_successors(merged[:limit], k, n))
 
     def _word_ranking(self, n: int, new_input: bool, k: int) -> list[int]:
         """The best ``k`` of the first ``n`` blocks by the rare words they share with the latest

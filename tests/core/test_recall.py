@@ -277,6 +277,14 @@ def test_a_fact_that_stands_out_is_recalled_without_look_alikes(
         assert cache._step is not None and cache._step.n_recall == cfg.recalled_tokens
         cache._step = None
         s.close()
+    # with lexical turns: as many of the words' best as of attention's, taken in turns
+    store = s.extensions["recall"]
+    store.config = margin
+    store._lexical = [7, 9]  # attention's best two within the margin, and the words' two
+    got = store._budget_for(torch.tensor([3.5, 3.0, 1.0]), [5, 2, 11], [5, 7, 2, 9, 11], 10, 20)
+    assert got == 8  # blocks 5, 7, 2 and 9, each with its successor
+    store._lexical = [5, 9]  # the words' best is attention's best: one block and successor
+    assert store._budget_for(torch.tensor([3.5, 1.0]), [5, 2], [5, 2, 9], k=8, n=20) == 2
 
 
 @pytest.mark.parametrize("gate", ["shut", "open", "off"])
