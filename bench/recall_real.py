@@ -139,33 +139,27 @@ def answer_trace(run: Session, answers: Sequence[str]) -> dict[str, Any]:
     codec = run.engine.codec
     cands = store.candidates
 
-    def rank(answer: str) -> tuple[bool, int | None]:
-        held = {
-            b for text in (" " + answer, answer) for b in store.blocks_holding(codec.encode(text))
-        }
+    def rank(held: set[int]) -> int | None:
         ranks = [cands.index(b) for b in held if b in cands]
-        return bool(held), (min(ranks) if ranks else None)
+        return min(ranks) if ranks else None
 
-    per_answer = [rank(a) for a in answers]
-    found = [r for held, r in per_answer if r is not None]
+    holding = [
+        {b for text in (" " + a, a) for b in store.blocks_holding(codec.encode(text))}
+        for a in answers
+    ]
+    per_answer = [rank(held) for held in holding]
+    found = [r for r in per_answer if r is not None]
     return {
-        "answer_evicted": any(held for held, _ in per_answer),
+        "answer_evicted": any(holding),
         "answer_rank": min(found) if found else None,
         # one per accepted value (a question with several values needs each one recalled)
-        "answer_ranks": [r for _, r in per_answer],
+        "answer_ranks": per_answer,
         "recalled": store.points_back(),
         "evidence": store.evidence,
         # the question selection's best 16 blocks by attention and each one's evidence (per
         # probe layer), best first: how far the answer's block stood above the rest
         "ranked_evidence": [[b, round(e, 3)] for b, e in store.ranked_evidence[:16]],
-        "answer_blocks": sorted(
-            {
-                b
-                for a in answers
-                for t in (" " + a, a)
-                for b in store.blocks_holding(codec.encode(t))
-            }
-        ),
+        "answer_blocks": sorted(set().union(*holding)),
     }
 
 
