@@ -350,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--arms",
         default="inside,recall",
-        help="inside,recall[,always,topk,block,plain,turns,attention,agnostic,exact,window,server,"
-        "agent]",
+        help="inside,recall[,always,topk,block,plain,turns,attention,agnostic,stream,nearest,exact,"
+        "window,server,agent]",
     )
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
@@ -413,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         "turns": session(lexical_turns=True),
         "attention": session(lexical_turns=False),
         "agnostic": session(position_agnostic=True),
+        "stream": session(best_nearest=False),
+        "nearest": session(best_nearest=True),
         "window": session(off=True),
         "inside": session(off=True),
     }

@@ -78,6 +78,10 @@ class ModelCard:
     # RecallConfig.top_k of this model's sessions (None: RecallConfig's, 8 blocks of 64
     # tokens); measured per model, docs/long-memory.md
     recall_top_k: int | None = None
+    # RecallConfig.best_nearest of this model's sessions: the recalled blocks laid out best
+    # last, nearest the question, instead of in stream order (measured per model,
+    # docs/long-memory.md)
+    recall_best_nearest: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -93,14 +93,32 @@ def _scorer(q: torch.Tensor, keys: torch.Tensor, step: int) -> Callable[[int], t
 def _with_successors(ranked: Sequence[int], k: int, n: int) -> list[int]:
     """Up to ``k`` of the ``n`` blocks: ``ranked`` best first, each followed by its successor
     (a fact cut by a block boundary comes back whole)."""
-    chosen: list[int] = []
+    return [b for group in _groups(ranked, k, n) for b in group]
+
+
+def _groups(ranked: Sequence[int], k: int, n: int) -> list[list[int]]:
+    """:func:`_with_successors` as groups, best first: each ranked block with its successor
+    (the successor alone where the block was already taken as another's successor)."""
+    groups: list[list[int]] = []
+    taken: set[int] = set()
     for b in ranked:
-        for x in (b, b + 1):
-            if len(chosen) < k and x < n and x not in chosen:
-                chosen.append(x)
-        if len(chosen) >= k:
+        if len(taken) >= k:
             break
-    return chosen
+        group = [x for x in (b, b + 1) if x < n and x not in taken][: k - len(taken)]
+        if group:
+            taken.update(group)
+            groups.append(group)
+    return groups
+
+
+def _layout(ranked: Sequence[int], k: int, n: int, best_nearest: bool) -> list[int]:
+    """The order the chosen blocks are laid out in, oldest position first: stream order, or
+    (``best_nearest``) the groups of :func:`_groups` from the worst to the best, so that the
+    best block and its successor sit nearest the newest token."""
+    groups = _groups(ranked, k, n)
+    if not best_nearest:
+        return sorted(b for group in groups for b in group)
+    return [b for group in reversed(groups) for b in group]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +174,10 @@ class RecallConfig:
     # score keys and queries without their rotary positions (ReAttention's position-agnostic
     # top-k; False: as attention sees a key ``distance`` back, see EvictedStore.set_geometry)
     position_agnostic: bool = False
+    # lay the recalled blocks out best last, nearest the newest token (each with its
+    # successor after it), instead of in stream order. Per model (ModelCard.recall_best_nearest);
+    # see EvictedStore.plan
+    best_nearest: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -641,7 +663,9 @@ class EvictedStore:
         return weight
 
     def plan(self, *, full: bool, n_queries: int | None = None) -> list[int]:
-        """The blocks every layer of the next forward recalls, in stream order.
+        """The blocks every layer of the next forward recalls, in the order they are laid out
+        (the first at the oldest position): stream order, or with ``best_nearest`` the best
+        block and its successor last, nearest the newest token.
 
         ``full``: score every stored block with the probe layers' latest ``n_queries`` queries
         (all ``query_window`` by default) and keep the best ``candidates`` for later cheap
@@ -689,7 +713,7 @@ class EvictedStore:
             weight, _ = self._evidence(cands, n, n_queries)
             ranked = [cands[i] for i in torch.argsort(weight, descending=True).tolist()]
             ranked = self._take_turns(ranked)
-        return sorted(_with_successors(ranked, k, n))
+        return _layout(ranked, k, n, self.config.best_nearest)
 
     def recall_blocks(self) -> int:
         """How many blocks the next forward recalls: ``top_k`` (at most the blocks stored),

@@ -134,6 +134,7 @@ def test_each_card_sets_its_sessions_recall() -> None:
         assert cfg.lexical_turns == card.recall_turns
         assert cfg.evidence_margin == card.recall_margin
         assert cfg.top_k == (card.recall_top_k or RecallConfig().top_k)
+        assert cfg.best_nearest == card.recall_best_nearest
     assert QWEN25_CODER_05B.recall_turns and not SMOLLM2_135M.recall_turns
     assert SMOLLM2_135M.recall_margin == 1.0 and QWEN25_CODER_05B.recall_margin is None
     assert Engine.recall_config(SimpleNamespace(source=None)) == RecallConfig()  # type: ignore[arg-type]

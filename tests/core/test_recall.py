@@ -287,6 +287,49 @@ def test_a_fact_that_stands_out_is_recalled_without_look_alikes(
     assert store._budget_for(torch.tensor([3.5, 1.0]), [5, 2], [5, 2, 9], k=8, n=20) == 2
 
 
+def test_best_nearest_lays_the_best_block_out_last(
+    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``best_nearest`` the recalled blocks are laid out from the worst to the best, each
+    followed by its successor, so the best block sits nearest the question: every layer of the
+    question's forward and of the reply's steps gathers them in that order (the order is their
+    positions). Without it they are laid out in stream order."""
+    ordered = dataclasses.replace(NEAR, top_k=6, candidates=8, best_nearest=True)
+    shape = {2: 3.0, 9: 2.9, 5: 2.4}  # the asked blocks, best first: 2, then 9, then 5
+
+    def evidence(self, blocks, n, n_queries):  # type: ignore[no-untyped-def]
+        ids = list(range(n)) if blocks is None else list(blocks)
+        return torch.tensor([shape.get(b, 0.5 - 0.01 * b) for b in ids]), 0
+
+    monkeypatch.setattr(EvictedStore, "_evidence", evidence)
+    seen: list[tuple[int, ...]] = []
+    real_gather = EvictedStore.gather
+
+    def spy(self: EvictedStore, layer: int, blocks: list[int], *a: Any) -> Any:
+        seen.append(tuple(blocks))
+        return real_gather(self, layer, blocks, *a)
+
+    monkeypatch.setattr(EvictedStore, "gather", spy)
+    for cfg, want in ((ordered, (5, 6, 9, 10, 2, 3)), (NEAR, None)):
+        cfg = dataclasses.replace(cfg, top_k=6, candidates=8)
+        s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
+        s.append_tokens([1 + i % 200 for i in range(300)])
+        assert s.extensions["recall"].n_blocks > cfg.top_k
+        seen.clear()
+        s.append_tokens(list(range(3, 40)))  # new input: selected with its own queries
+        s.generate(SamplingParams(max_tokens=6, stop_token_ids=()))  # refreshes re-rank
+        assert seen
+        for blocks in seen:
+            assert blocks == (want or tuple(sorted(blocks)))
+        s.close()
+    assert want is None and seen[-1] == (2, 3, 5, 6, 9, 10)  # stream order
+    from agentcore.core.recall import _layout
+
+    # a block already taken as another's successor: the successor comes alone
+    assert _layout([4, 3, 8], 5, 20, best_nearest=True) == [8, 9, 3, 4, 5]
+    assert _layout([4, 3, 8], 5, 20, best_nearest=False) == [3, 4, 5, 8, 9]
+
+
 @pytest.mark.parametrize("gate", ["shut", "open", "off"])
 def test_a_question_that_recalls_nothing_keeps_its_probe_layers_bit_for_bit(
     tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch, gate: str
