@@ -18,7 +18,7 @@ import torch
 from agentcore.core.cache import StreamingCache, StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.llama import CoreModel
-from agentcore.core.recall import EvictedStore, RecallConfig
+from agentcore.core.recall import EvictedStore, RecallConfig, _layout
 from agentcore.core.rope import Rotary
 from agentcore.core.sampling import SamplingParams
 from agentcore.core.session import SessionConfig
@@ -310,8 +310,10 @@ def test_best_nearest_lays_the_best_block_out_last(
         return real_gather(self, layer, blocks, *a)
 
     monkeypatch.setattr(EvictedStore, "gather", spy)
-    for cfg, want in ((ordered, (5, 6, 9, 10, 2, 3)), (NEAR, None)):
-        cfg = dataclasses.replace(cfg, top_k=6, candidates=8)
+    for cfg, want in (
+        (ordered, (5, 6, 9, 10, 2, 3)),
+        (dataclasses.replace(ordered, best_nearest=False), None),
+    ):
         s = tiny_engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
         s.append_tokens([1 + i % 200 for i in range(300)])
         assert s.extensions["recall"].n_blocks > cfg.top_k
@@ -322,9 +324,7 @@ def test_best_nearest_lays_the_best_block_out_last(
         for blocks in seen:
             assert blocks == (want or tuple(sorted(blocks)))
         s.close()
-    assert want is None and seen[-1] == (2, 3, 5, 6, 9, 10)  # stream order
-    from agentcore.core.recall import _layout
-
+    assert seen[-1] == (2, 3, 5, 6, 9, 10)  # stream order
     # a block already taken as another's successor: the successor comes alone
     assert _layout([4, 3, 8], 5, 20, best_nearest=True) == [8, 9, 3, 4, 5]
     assert _layout([4, 3, 8], 5, 20, best_nearest=False) == [3, 4, 5, 8, 9]
