@@ -42,10 +42,12 @@ each question a run). The headline number is the ratio recall / inside per lengt
 
 Splits: ``dev`` (Emma, wordings 0-6) for tuning, ``test`` (The Man Who Was Thursday, wordings
 7-13) only reported. Writes ``docs/benchmarks/recall_real.md`` and ``.json`` (``--out`` for
-another folder), after every case, so a run cut short keeps what it measured.
+another folder), after every case, so a run cut short keeps what it measured; ``--first N``
+starts at the family's document N, so a later run adds documents to an earlier one's sample
+(document i of a family is the same in every run).
 
 Usage: ``agentcore bench recall_real [--model M] [--split test] [--lengths 8192,32768]
-[--cases 4] [--families single,multikey,...]``.
+[--cases 4] [--first 0] [--families single,multikey,...]``.
 """
 
 from __future__ import annotations
@@ -348,6 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--cases", type=int, default=2, help="documents per family and length")
     ap.add_argument(
+        "--first",
+        type=int,
+        default=0,
+        help="index of the first document (a later run adds documents to an earlier one's)",
+    )
+    ap.add_argument(
         "--arms",
         default="inside,recall",
         help="inside,recall[,always,topk,block,plain,turns,attention,agnostic,stream,nearest,exact,"
@@ -446,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for length in lengths:
         for family in families:
-            for i in range(args.cases):
+            for i in range(args.first, args.first + args.cases):
                 case, long_doc, short_doc = build(
                     family, args.split, length, i, window, count, paras
                 )
@@ -554,10 +562,11 @@ def report(
             )
             cells.append(f"{ratio:.2f}" if ratio == ratio else "-")
             table.append(cells)
+    first = f" (from document {args.first})" if args.first else ""
     md = f"""# Long memory on real text
 
 Model {engine.name}; sinks + window {window} tokens; recall {recall_cfg}.
-Split **{args.split}** ({BOOKS[args.split]}); {args.cases} document(s) per family and length;
+Split **{args.split}** ({BOOKS[args.split]}); {args.cases} document(s) per family and length{first};
 greedy replies of up to {ANSWER_TOKENS} tokens per question asked, right when they contain the accepted value(s)
 (partial credit for questions with several values). "inside": the same facts and questions in
 a ~{INSIDE_TOKENS}-token passage (chat family: a ~{2 * INSIDE_TOKENS}-token chat), all inside the
