@@ -385,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default=None, help="output folder (default docs/benchmarks)")
     args = ap.parse_args(argv)
+    if args.first < 0 or args.cases < 1:
+        ap.error(f"--first must be >= 0 and --cases >= 1, got {args.first} and {args.cases}")
     if args.threads:
         torch.set_num_threads(args.threads)
     engine = Engine.load(args.model)

@@ -106,3 +106,15 @@ def test_the_report_counts_ranks_gate_and_answers(recall_real: ModuleType) -> No
     )
     assert "inside" not in text
     assert recall_real.found_lines(rows[-1:], ["inside"], top_k=8) == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "got"), [(["--first", "-1"], "got -1 and 2"), (["--cases", "0"], "got 0 and 0")]
+)
+def test_a_document_range_that_cannot_exist_is_refused_before_any_model_loads(
+    recall_real: ModuleType, argv: list[str], got: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        recall_real.main(argv)
+    assert exit_.value.code == 2
+    assert f"--first must be >= 0 and --cases >= 1, {got}" in capsys.readouterr().err
