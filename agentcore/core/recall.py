@@ -90,15 +90,10 @@ def _scorer(q: torch.Tensor, keys: torch.Tensor, step: int) -> Callable[[int], t
     return scores
 
 
-def _with_successors(ranked: Sequence[int], k: int, n: int) -> list[int]:
-    """Up to ``k`` of the ``n`` blocks: ``ranked`` best first, each followed by its successor
-    (a fact cut by a block boundary comes back whole)."""
-    return [b for group in _groups(ranked, k, n) for b in group]
-
-
 def _groups(ranked: Sequence[int], k: int, n: int) -> list[list[int]]:
-    """:func:`_with_successors` as groups, best first: each ranked block with its successor
-    (the successor alone where the block was already taken as another's successor)."""
+    """Up to ``k`` of the ``n`` blocks, in groups best first: each of ``ranked`` (best first)
+    followed by its successor, so a fact cut by a block boundary comes back whole (the
+    successor alone where the block was already taken as another's successor)."""
     groups: list[list[int]] = []
     taken: set[int] = set()
     for b in ranked:
@@ -742,7 +737,7 @@ class EvictedStore:
             return None
         keep = int((evidence >= evidence[0] - margin).sum())
         limit = len(set(attention[:keep]) | set(self._lexical[:keep]))
-        return len(_with_successors(merged[:limit], k, n))
+        return sum(len(group) for group in _groups(merged[:limit], k, n))
 
     def _word_ranking(self, n: int, new_input: bool, k: int) -> list[int]:
         """The best ``k`` of the first ``n`` blocks by the rare words they share with the latest
