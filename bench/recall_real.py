@@ -44,17 +44,24 @@ Splits: ``dev`` (Emma, wordings 0-6) for tuning, ``test`` (The Man Who Was Thurs
 7-13) only reported. Writes ``docs/benchmarks/recall_real.md`` and ``.json`` (``--out`` for
 another folder), after every case, so a run cut short keeps what it measured; ``--first N``
 starts at the family's document N, so a later run adds documents to an earlier one's sample
-(document i of a family is the same in every run).
+(document i of a family is the same in every run); ``--pool RUN ...`` reports such runs (their
+folders or JSON files) as one sample without loading a model, refusing runs of another model or
+split and a document counted twice. Every report compares recall and inside question by
+question, with a 90% interval of their ratio from resampling whole documents: on a few dozen
+questions one answer moves a rate by several points, and the interval says how far.
 
 Usage: ``agentcore bench recall_real [--model M] [--split test] [--lengths 8192,32768]
-[--cases 4] [--first 0] [--families single,multikey,...]``.
+[--cases 4] [--first 0] [--families single,multikey,...]``; ``agentcore bench recall_real --pool
+RUN RUN ... [--out DIR]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import random
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -384,7 +391,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default=None, help="output folder (default docs/benchmarks)")
+    ap.add_argument(
+        "--pool",
+        nargs="+",
+        default=None,
+        metavar="RUN",
+        help="report earlier runs (their folders or recall_real.json files) as one sample: "
+        "no model runs, the other options but --out do not apply",
+    )
     args = ap.parse_args(argv)
+    if args.pool:
+        try:
+            runs = load_runs([Path(p) for p in args.pool])
+        except ValueError as err:
+            ap.error(str(err))
+        md, raw = pooled_report(runs)
+        write_report("recall_real", md, raw, Path(args.out) if args.out else None)
+        print(md)
+        return 0
     if args.first < 0 or args.cases < 1:
         ap.error(f"--first must be >= 0 and --cases >= 1, got {args.first} and {args.cases}")
     if args.threads:
@@ -540,6 +564,134 @@ def report(
     recall_cfg: RecallConfig,
     elapsed: float,
 ) -> tuple[str, dict[str, Any]]:
+    first = f" (from document {args.first})" if args.first else ""
+    md = f"""# Long memory on real text
+
+Model {engine.name}; sinks + window {window} tokens; recall {recall_cfg}.
+Split **{args.split}** ({BOOKS[args.split]}); {args.cases} document(s) per family and length{first};
+greedy replies of up to {ANSWER_TOKENS} tokens per question asked, right when they contain the accepted value(s)
+(partial credit for questions with several values). "inside": the same facts and questions in
+a ~{INSIDE_TOKENS}-token passage (chat family: a ~{2 * INSIDE_TOKENS}-token chat), all inside the
+window. Cells: mean score (questions). Machine: {machine()}. Took {elapsed / 60:.1f} min.
+
+{score_table(rows, lengths, families, arms)}
+{paired_lines(rows, lengths)}{found_lines(rows, arms, recall_cfg.top_k)}"""
+    raw = {
+        "machine": machine(),
+        "model": engine.name,
+        "args": vars(args),
+        "window": window,
+        "recall": str(recall_cfg),
+        "rows": rows,
+        "elapsed_s": elapsed,
+    }
+    return md, raw
+
+
+def load_runs(paths: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """The saved runs at ``paths`` (a run's folder or its ``recall_real.json``), checked to be
+    one sample: the same model and split, and no document's question asked twice in one arm (a
+    document counted twice would pass for a larger sample). ValueError names what is wrong."""
+    runs: list[tuple[Path, dict[str, Any]]] = []
+    seen: dict[tuple[Any, ...], Path] = {}
+    for path in paths:
+        file = path / "recall_real.json" if path.is_dir() else path
+        try:
+            raw = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"{file}: not a saved recall_real run ({err})") from err
+        if not isinstance(raw, dict) or not isinstance(raw.get("rows"), list):
+            raise ValueError(f"{file}: not a saved recall_real run (no 'rows' list)")
+        for field in ("model", "split") if runs else ():
+            ours, theirs = _run_field(raw, field), _run_field(runs[0][1], field)
+            if ours != theirs:
+                raise ValueError(
+                    f"{file}: {field} {ours!r} differs from {runs[0][0]}'s {theirs!r}; "
+                    "a pooled sample is one model on one split"
+                )
+        for i, r in enumerate(raw["rows"]):
+            missing = [k for k in _ROW_KEYS if not isinstance(r, dict) or k not in r]
+            if missing:
+                raise ValueError(f"{file}: row {i} lacks {', '.join(missing)}")
+            key = (r["arm"], r["length"], r["family"], r["case"], r["question"])
+            if key in seen:
+                raise ValueError(
+                    f"{file} and {seen[key]} both hold {r['family']} document {r['case']} at "
+                    f"{r['length']} tokens, arm {r['arm']} (a document counted twice)"
+                )
+            seen[key] = file
+        runs.append((file, raw))
+    return runs
+
+
+_ROW_KEYS = ("arm", "length", "family", "case", "question", "score")
+
+
+def _run_field(raw: dict[str, Any], field: str) -> str:
+    """A saved run's model alias (``default`` for the default model) or split."""
+    args = raw.get("args") or {}
+    if field == "model":
+        return str(args.get("model") or "default")
+    return str(args.get(field, "test"))
+
+
+def pooled_report(runs: list[tuple[Path, dict[str, Any]]]) -> tuple[str, dict[str, Any]]:
+    """The report of several runs' rows as one sample, each run listed with its settings."""
+    rows = [r for _, raw in runs for r in raw["rows"]]
+    lengths = sorted({r["length"] for r in rows})
+    present = {r["family"] for r in rows}
+    families = [f for f in (*FAMILIES, "chat") if f in present]
+    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    listed = []
+    for file, raw in runs:
+        a = raw.get("args") or {}
+        cases = sorted({r["case"] for r in raw["rows"]})
+        if not cases:
+            span = "no rows"
+        elif len(cases) == 1:
+            span = f"document {cases[0]}"
+        elif cases == list(range(cases[0], cases[-1] + 1)):
+            span = f"documents {cases[0]}-{cases[-1]}"
+        else:
+            span = "documents " + ", ".join(map(str, cases))
+        listed.append(
+            f"- `{file}`: {span}, {len(raw['rows'])} rows, lengths {a.get('lengths', '?')}, "
+            f"arms {a.get('arms', '?')}, {raw.get('elapsed_s', 0) / 60:.1f} min; window "
+            f"{raw.get('window', '?')}, recall {raw.get('recall', '?')}"
+        )
+    split = _run_field(runs[0][1], "split")
+    top_k = min(
+        (
+            int(m.group(1))
+            for _, raw in runs
+            if (m := re.search(r"top_k=(\d+)", str(raw.get("recall"))))
+        ),
+        default=8,
+    )
+    md = f"""# Long memory on real text: {len(runs)} runs as one sample
+
+Model {_run_field(runs[0][1], "model")}; split **{split}** ({BOOKS.get(split, "?")}). Each run's rows
+are its own (read as it ran); only the counting is pooled. Cells: mean score (questions).
+
+{score_table(rows, lengths, families, arms)}
+{paired_lines(rows, lengths)}{found_lines(rows, arms, top_k)}
+Runs:
+
+{chr(10).join(listed)}
+"""
+    raw_out = {
+        "args": {"model": _run_field(runs[0][1], "model"), "split": split},
+        "pooled": [str(f) for f, _ in runs],
+        "rows": rows,
+    }
+    return md, raw_out
+
+
+def score_table(
+    rows: list[dict[str, Any]], lengths: list[int], families: list[str], arms: list[str]
+) -> str:
+    """Mean score (questions) per length, family (and all) and arm, with recall / inside."""
+
     def acc(**keys: Any) -> tuple[float, int]:
         sel = [r for r in rows if all(r[k] == v for k, v in keys.items())]
         return (sum(r["score"] for r in sel) / len(sel) if sel else float("nan")), len(sel)
@@ -564,27 +716,53 @@ def report(
             )
             cells.append(f"{ratio:.2f}" if ratio == ratio else "-")
             table.append(cells)
-    first = f" (from document {args.first})" if args.first else ""
-    md = f"""# Long memory on real text
+    return markdown_table(headers, table)
 
-Model {engine.name}; sinks + window {window} tokens; recall {recall_cfg}.
-Split **{args.split}** ({BOOKS[args.split]}); {args.cases} document(s) per family and length{first};
-greedy replies of up to {ANSWER_TOKENS} tokens per question asked, right when they contain the accepted value(s)
-(partial credit for questions with several values). "inside": the same facts and questions in
-a ~{INSIDE_TOKENS}-token passage (chat family: a ~{2 * INSIDE_TOKENS}-token chat), all inside the
-window. Cells: mean score (questions). Machine: {machine()}. Took {elapsed / 60:.1f} min.
 
-{markdown_table(headers, table)}
-{found_lines(rows, arms, recall_cfg.top_k)}"""
-    raw = {
-        "machine": machine(),
-        "args": vars(args),
-        "window": window,
-        "recall": str(recall_cfg),
-        "rows": rows,
-        "elapsed_s": elapsed,
-    }
-    return md, raw
+def paired_lines(rows: list[dict[str, Any]], lengths: list[int], draws: int = 2000) -> str:
+    """Per length, the recall and inside arms question by question: how many questions each
+    answered better, and a 90% interval of recall / inside from resampling whole documents
+    (questions about one document share its reading, so the document is the unit; seeded, so
+    the same rows give the same interval). Empty without both arms."""
+    lines = []
+    for length in lengths:
+        pairs: dict[tuple[str, int], list[tuple[float, float]]] = {}
+        inside = {
+            (r["family"], r["case"], r["question"]): r["score"]
+            for r in rows
+            if r["arm"] == "inside" and r["length"] == length
+        }
+        for r in rows:
+            key = (r["family"], r["case"], r["question"])
+            if r["arm"] == "recall" and r["length"] == length and key in inside:
+                pairs.setdefault(key[:2], []).append((r["score"], inside[key]))
+        if not pairs:
+            continue
+        flat = [p for doc in pairs.values() for p in doc]
+        better = sum(a > b for a, b in flat)
+        worse = sum(a < b for a, b in flat)
+        docs = list(pairs.values())
+        rng = random.Random(f"paired/{length}")
+        ratios = []
+        for _ in range(draws):
+            drawn = [p for _ in docs for p in rng.choice(docs)]
+            base = sum(b for _, b in drawn)
+            if base:
+                ratios.append(sum(a for a, _ in drawn) / base)
+        ratios.sort()
+        interval = (
+            f"{ratios[int(0.05 * len(ratios))]:.2f}-{ratios[int(0.95 * len(ratios)) - 1]:.2f}"
+            if ratios
+            else "-"
+        )
+        lines.append(
+            f"- {length // 1024}K: {len(flat)} questions in {len(docs)} documents; recall "
+            f"answered {better} better than inside, {worse} worse, {len(flat) - better - worse} "
+            f"the same; recall / inside, 90% of {draws} document resamples: {interval}."
+        )
+    if not lines:
+        return ""
+    return "\nRecall against inside, question by question:\n\n" + "\n".join(lines) + "\n"
 
 
 def found_lines(rows: list[dict[str, Any]], arms: list[str], top_k: int) -> str:

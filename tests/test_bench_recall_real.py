@@ -118,3 +118,112 @@ def test_a_document_range_that_cannot_exist_is_refused_before_any_model_loads(
         recall_real.main(argv)
     assert exit_.value.code == 2
     assert f"--first must be >= 0 and --cases >= 1, {got}" in capsys.readouterr().err
+
+
+def _row(arm: str, case: int, question: str, score: float, family: str = "single") -> dict:
+    return {
+        "arm": arm,
+        "length": 8192,
+        "family": family,
+        "case": case,
+        "question": question,
+        "score": score,
+    }
+
+
+def _run(tmp_path, name: str, rows: list[dict], model: str | None = None) -> object:
+    import json
+
+    folder = tmp_path / name
+    folder.mkdir()
+    raw = {"args": {"model": model, "split": "test"}, "recall": "RecallConfig(top_k=8)"}
+    (folder / "recall_real.json").write_text(json.dumps({**raw, "rows": rows}))
+    return folder
+
+
+def test_recall_and_inside_are_compared_question_by_question(recall_real: ModuleType) -> None:
+    """Counts of questions each arm answered better, and an interval from resampling whole
+    documents: as wide as the documents disagree, a point where every document agrees."""
+    rows = [
+        _row("inside", 0, "a", 1.0),
+        _row("recall", 0, "a", 0.0),
+        _row("inside", 0, "b", 1.0),
+        _row("recall", 0, "b", 1.0),
+        _row("inside", 1, "a", 0.0),
+        _row("recall", 1, "a", 1.0),
+        _row("inside", 1, "b", 1.0),
+        _row("recall", 1, "b", 1.0),
+        _row("inside", 2, "a", 0.5),
+        _row("recall", 2, "a", 0.5),
+    ]
+    text = recall_real.paired_lines(rows, [8192])
+    assert (
+        "8K: 5 questions in 3 documents; recall answered 1 better than inside, 1 worse, 3 the same"
+        in text
+    )
+    low, high = (float(x) for x in text.split("resamples: ")[1].rstrip(".\n").split("-"))
+    assert low < 1.0 < high  # documents 0 (0.5) and 1 (2.0) pull the ratio either way
+    assert text == recall_real.paired_lines(rows, [8192])  # seeded
+    same = [r for r in rows if r["case"] == 2] + [
+        _row("recall", 2, "b", 1),
+        _row("inside", 2, "b", 1),
+    ]
+    assert "resamples: 1.00-1.00." in recall_real.paired_lines(same, [8192])
+    assert recall_real.paired_lines([r for r in rows if r["arm"] == "recall"], [8192]) == ""
+
+
+def test_runs_are_pooled_into_one_report_without_a_model(
+    recall_real: ModuleType, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = _run(tmp_path, "a", [_row("inside", 0, "q", 1.0), _row("recall", 0, "q", 0.0)])
+    b = _run(tmp_path, "b", [_row("inside", 1, "q", 1.0), _row("recall", 1, "q", 1.0)])
+    out = tmp_path / "out"
+    assert recall_real.main(["--pool", str(a), str(b / "recall_real.json"), "--out", str(out)]) == 0
+    md = (out / "recall_real.md").read_text()
+    assert "| 8K | all | 100% (2) | 50% (2) | 0.50 |" in md
+    assert "2 questions in 2 documents; recall answered 0 better than inside, 1 worse" in md
+    assert f"- `{a / 'recall_real.json'}`: document 0, 2 rows" in md
+    # the pooled output pools again, and still counts a document once
+    again = tmp_path / "again"
+    c = _run(tmp_path, "c", [_row("inside", 2, "q", 0.0), _row("recall", 2, "q", 1.0)])
+    assert recall_real.main(["--pool", str(out), str(c), "--out", str(again)]) == 0
+    assert "| 8K | all | 67% (3) | 67% (3) | 1.00 |" in (again / "recall_real.md").read_text()
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        (
+            "same",
+            "both hold single document 0 at 8192 tokens, arm inside (a document counted twice)",
+        ),
+        ("model", "model 'qwen2.5-coder-0.5b' differs from"),
+        ("broken", "not a saved recall_real run"),
+        ("row", "row 0 lacks question, score"),
+    ],
+)
+def test_runs_that_are_not_one_sample_are_refused_naming_why(
+    recall_real: ModuleType,
+    tmp_path,
+    capsys: pytest.CaptureFixture[str],
+    second: str,
+    message: str,
+) -> None:
+    first = _run(tmp_path, "first", [_row("inside", 0, "q", 1.0)])
+    if second == "same":
+        other = _run(tmp_path, "other", [_row("inside", 0, "q", 0.0)])
+    elif second == "model":
+        other = _run(tmp_path, "other", [_row("inside", 1, "q", 1.0)], "qwen2.5-coder-0.5b")
+    elif second == "row":
+        other = _run(
+            tmp_path, "other", [{"arm": "inside", "length": 8192, "family": "single", "case": 3}]
+        )
+    else:
+        other = tmp_path / "other.json"
+        other.write_text("{not json")
+    with pytest.raises(SystemExit) as exit_:
+        recall_real.main(["--pool", str(first), str(other), "--out", str(tmp_path / "out")])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written
