@@ -33,9 +33,11 @@ attention evidence alone, whatever the model's default), ``agnostic`` (keys scor
 raw dot product with the queries, without rotary positions: ReAttention's position-agnostic
 top-k, ``RecallConfig.position_agnostic``), ``exact`` (every full selection scores every stored
 block with the queries: the selection before 2026-12-05, when a large store began scoring only
-the blocks sharing the most rare words with the latest input, ``RecallConfig.shortlist``) and
-``window`` (sinks + window alone, recall off) and ``server`` (the same conversations through
-``python -m agentcore.server`` with its defaults: each question a stateless chat request with
+the blocks sharing the most rare words with the latest input, ``RecallConfig.shortlist``),
+``window`` (sinks + window alone, recall off), ``near`` (the long document with its facts
+moved into the part the window still holds, recall off: the model's reading with a full window
+of other text around the facts, where ``inside`` has ~1.5K tokens) and ``server`` (the same
+conversations through ``python -m agentcore.server`` with its defaults: each question a stateless chat request with
 the whole conversation, as an OpenAI client sends it) and ``agent`` (the chat family only,
 through an ``Agent`` with its defaults: each user turn a run with the agent's own reply, then
 each question a run). The headline number is the ratio recall / inside per length.
@@ -330,12 +332,9 @@ def build(
     paras: Sequence[str],
 ) -> tuple[Case, str, str]:
     """A case with its long document (needles outside the window) and its ~1.5K reference."""
-    rng = random.Random(f"{split}/{family}/{length}/{index}")
-    k = needle_count("single" if family == "chat" else family)
-    depths = depths_outside(length, window, k, rng)
-    case = make_case("single" if family == "chat" else family, split, rng, depths)
-    case.family = family
-    long_doc = place_needles(haystack(paras, length - 120, count, rng), case.needles, count)
+    case, hay, rng = _long_case(family, split, length, index, window, count, paras)
+    k = len(case.needles)
+    long_doc = place_needles(hay, case.needles, count)
     short_needles = [
         Needle(n.text, 0.1 + 0.8 * i / max(1, k - 1)) for i, n in enumerate(case.needles)
     ]
@@ -343,6 +342,44 @@ def build(
         haystack(paras, INSIDE_TOKENS - 120, count, rng), short_needles, count
     )
     return case, long_doc, short_doc
+
+
+def near_document(
+    family: str,
+    split: str,
+    length: int,
+    index: int,
+    window: int,
+    count: Callable[[str], int],
+    paras: Sequence[str],
+) -> str:
+    """The long document of :func:`build` with its needles moved into the part the window
+    still holds when the questions come (spread over its last ``window - 512`` tokens, 384
+    tokens clear of the end): the same text, facts and length, nothing to recall."""
+    case, hay, _ = _long_case(family, split, length, index, window, count, paras)
+    k = len(case.needles)
+    lo, hi = 1 - (window - 512) / length, 1 - 384 / length
+    near = [Needle(n.text, lo + (hi - lo) * (i + 0.5) / k) for i, n in enumerate(case.needles)]
+    return place_needles(hay, near, count)
+
+
+def _long_case(
+    family: str,
+    split: str,
+    length: int,
+    index: int,
+    window: int,
+    count: Callable[[str], int],
+    paras: Sequence[str],
+) -> tuple[Case, list[str], random.Random]:
+    """Document ``index``'s case and its long haystack, with the seeded generator as it stands
+    after them (the reference passage draws from it next)."""
+    rng = random.Random(f"{split}/{family}/{length}/{index}")
+    k = needle_count("single" if family == "chat" else family)
+    depths = depths_outside(length, window, k, rng)
+    case = make_case("single" if family == "chat" else family, split, rng, depths)
+    case.family = family
+    return case, haystack(paras, length - 120, count, rng), rng
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         "--arms",
         default="inside,recall",
         help="inside,recall[,always,topk,block,plain,turns,attention,agnostic,stream,nearest,exact,"
-        "window,server,agent]",
+        "window,near,server,agent]",
     )
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
@@ -451,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         "nearest": session(best_nearest=True),
         "window": session(off=True),
         "inside": session(off=True),
+        "near": session(off=True),
     }
     arms = args.arms.split(",")
     codec = engine.codec
@@ -512,6 +550,11 @@ def main(argv: list[str] | None = None) -> int:
                             count,
                             random.Random(f"{args.split}/chat/{length}/{i}/{arm}"),
                         )
+                    elif arm == "near" and family == "chat":
+                        continue  # a chat's facts inside the window: the inside arm
+                    elif arm == "near":
+                        doc = near_document(family, args.split, length, i, window, count, paras)
+                        got, read_s = run_document(engine, configs[arm], doc, case)
                     else:
                         doc = short_doc if arm == "inside" else long_doc
                         got, read_s = run_document(engine, configs[arm], doc, case)

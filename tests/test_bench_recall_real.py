@@ -227,3 +227,32 @@ def test_runs_that_are_not_one_sample_are_refused_naming_why(
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def _without(doc: str, texts: list[str]) -> str:
+    for text in texts:
+        doc = doc.replace(text, "")
+    return doc
+
+
+def test_the_near_document_is_the_long_one_with_its_facts_inside_the_window(
+    recall_real: ModuleType,
+) -> None:
+    """Same paragraphs and facts as the long document; every fact within the last
+    ``window - 512`` words, where the window still holds it when the questions come."""
+    words = [f"Paragraph {i} " + "word " * 60 for i in range(400)]
+    count = lambda text: len(text.split())  # noqa: E731
+    window = 1024
+    for family in ("single", "multikey", "multivalue"):
+        case, long_doc, _ = recall_real.build(family, "test", 8192, 3, window, count, words)
+        near = recall_real.near_document(family, "test", 8192, 3, window, count, words)
+        assert near != long_doc
+        texts = [" " + n.text for n in case.needles]
+        assert _without(near, texts) == _without(long_doc, texts)  # the same haystack
+        total = count(near)
+        for needle in case.needles:
+            assert near.count(needle.text) == 1 and long_doc.count(needle.text) == 1
+            before_near = count(near[: near.index(needle.text)])
+            before_long = count(long_doc[: long_doc.index(needle.text)])
+            assert total - before_near <= window - 384, family  # inside the window
+            assert total - before_long > window, family  # outside it in the long document
