@@ -68,7 +68,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from _common import machine, markdown_table, rss_mib, shared_data, write_report
@@ -322,6 +322,15 @@ def run_agent_chat(
     return rows, read_s
 
 
+class Documents(NamedTuple):
+    """A case and the documents it is read in."""
+
+    case: Case
+    long: str  # the needles outside the window
+    short: str  # the ~1.5K reference: every needle inside the window
+    near: str  # the long document's text with the needles inside the window
+
+
 def build(
     family: str,
     split: str,
@@ -330,56 +339,29 @@ def build(
     window: int,
     count: Callable[[str], int],
     paras: Sequence[str],
-) -> tuple[Case, str, str]:
-    """A case with its long document (needles outside the window) and its ~1.5K reference."""
-    case, hay, rng = _long_case(family, split, length, index, window, count, paras)
-    k = len(case.needles)
-    long_doc = place_needles(hay, case.needles, count)
+) -> Documents:
+    """Document ``index`` of ``family``: its case, its long document (needles outside the
+    window), its ~1.5K reference, and the long document's text with the needles moved into
+    the part the window still holds when the questions come (spread over its last ``window -
+    512`` tokens, 384 tokens clear of the end: the same text, facts and length, nothing to
+    recall)."""
+    rng = random.Random(f"{split}/{family}/{length}/{index}")
+    k = needle_count("single" if family == "chat" else family)
+    depths = depths_outside(length, window, k, rng)
+    case = make_case("single" if family == "chat" else family, split, rng, depths)
+    case.family = family
+    hay = haystack(paras, length - 120, count, rng)
     short_needles = [
         Needle(n.text, 0.1 + 0.8 * i / max(1, k - 1)) for i, n in enumerate(case.needles)
     ]
     short_doc = place_needles(
         haystack(paras, INSIDE_TOKENS - 120, count, rng), short_needles, count
     )
-    return case, long_doc, short_doc
-
-
-def near_document(
-    family: str,
-    split: str,
-    length: int,
-    index: int,
-    window: int,
-    count: Callable[[str], int],
-    paras: Sequence[str],
-) -> str:
-    """The long document of :func:`build` with its needles moved into the part the window
-    still holds when the questions come (spread over its last ``window - 512`` tokens, 384
-    tokens clear of the end): the same text, facts and length, nothing to recall."""
-    case, hay, _ = _long_case(family, split, length, index, window, count, paras)
-    k = len(case.needles)
     lo, hi = 1 - (window - 512) / length, 1 - 384 / length
     near = [Needle(n.text, lo + (hi - lo) * (i + 0.5) / k) for i, n in enumerate(case.needles)]
-    return place_needles(hay, near, count)
-
-
-def _long_case(
-    family: str,
-    split: str,
-    length: int,
-    index: int,
-    window: int,
-    count: Callable[[str], int],
-    paras: Sequence[str],
-) -> tuple[Case, list[str], random.Random]:
-    """Document ``index``'s case and its long haystack, with the seeded generator as it stands
-    after them (the reference passage draws from it next)."""
-    rng = random.Random(f"{split}/{family}/{length}/{index}")
-    k = needle_count("single" if family == "chat" else family)
-    depths = depths_outside(length, window, k, rng)
-    case = make_case("single" if family == "chat" else family, split, rng, depths)
-    case.family = family
-    return case, haystack(paras, length - 120, count, rng), rng
+    return Documents(
+        case, place_needles(hay, case.needles, count), short_doc, place_needles(hay, near, count)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -519,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     for length in lengths:
         for family in families:
             for i in range(args.first, args.first + args.cases):
-                case, long_doc, short_doc = build(
+                case, long_doc, short_doc, near_doc = build(
                     family, args.split, length, i, window, count, paras
                 )
                 for arm in arms:
@@ -552,11 +534,8 @@ def main(argv: list[str] | None = None) -> int:
                         )
                     elif arm == "near" and family == "chat":
                         continue  # a chat's facts inside the window: the inside arm
-                    elif arm == "near":
-                        doc = near_document(family, args.split, length, i, window, count, paras)
-                        got, read_s = run_document(engine, configs[arm], doc, case)
                     else:
-                        doc = short_doc if arm == "inside" else long_doc
+                        doc = {"inside": short_doc, "near": near_doc}.get(arm, long_doc)
                         got, read_s = run_document(engine, configs[arm], doc, case)
                     for r in got:
                         r.update(arm=arm, family=family, length=length, case=i, read_s=read_s)

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         for length in (int(x) for x in args.lengths.split(",")):
             for family in args.families.split(","):
                 for i in range(args.cases):
-                    case, long_doc, _ = build(
+                    case, long_doc, *_ = build(
                         family, args.split, length, i, args.window, count, paras
                     )
                     if family == "chat":

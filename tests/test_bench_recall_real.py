@@ -244,8 +244,7 @@ def test_the_near_document_is_the_long_one_with_its_facts_inside_the_window(
     count = lambda text: len(text.split())  # noqa: E731
     window = 1024
     for family in ("single", "multikey", "multivalue"):
-        case, long_doc, _ = recall_real.build(family, "test", 8192, 3, window, count, words)
-        near = recall_real.near_document(family, "test", 8192, 3, window, count, words)
+        case, long_doc, _, near = recall_real.build(family, "test", 8192, 3, window, count, words)
         assert near != long_doc
         texts = [" " + n.text for n in case.needles]
         assert _without(near, texts) == _without(long_doc, texts)  # the same haystack
