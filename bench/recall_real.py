@@ -37,8 +37,8 @@ the blocks sharing the most rare words with the latest input, ``RecallConfig.sho
 ``window`` (sinks + window alone, recall off), ``near`` (the long document with its facts
 moved into the part the window still holds, recall off: the model's reading with a full window
 of other text around the facts, where ``inside`` has ~1.5K tokens) and ``server`` (the same
-conversations through ``python -m agentcore.server`` with its defaults: each question a stateless chat request with
-the whole conversation, as an OpenAI client sends it) and ``agent`` (the chat family only,
+conversations through ``python -m agentcore.server`` with its defaults: each question a
+stateless chat request with the whole conversation, as an OpenAI client sends it) and ``agent`` (the chat family only,
 through an ``Agent`` with its defaults: each user turn a run with the agent's own reply, then
 each question a run). The headline number is the ratio recall / inside per length.
 
@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import random
 import re
@@ -345,6 +346,7 @@ def build(
     the part the window still holds when the questions come (spread over its last ``window -
     512`` tokens, 384 tokens clear of the end: the same text, facts and length, nothing to
     recall)."""
+    count = functools.cache(count)  # the long haystack is measured once, not three times
     rng = random.Random(f"{split}/{family}/{length}/{index}")
     k = needle_count("single" if family == "chat" else family)
     depths = depths_outside(length, window, k, rng)
