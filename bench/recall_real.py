@@ -86,6 +86,7 @@ from _recall_cases import (
     score,
 )
 
+from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.recall import RecallConfig
 from agentcore.core.sampling import SamplingParams
@@ -393,6 +394,13 @@ def main(argv: list[str] | None = None) -> int:
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
     )
     ap.add_argument(
+        "--sinks",
+        type=int,
+        default=None,
+        help="tokens of the stream's opening kept in view, part of --window "
+        "(default: StreamingConfig's)",
+    )
+    ap.add_argument(
         "--top-k", type=int, default=None, help="recalled blocks (default: RecallConfig)"
     )
     ap.add_argument(
@@ -436,10 +444,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     engine = Engine.load(args.model)
     streaming = engine.default_streaming()
-    if args.window:
-        from agentcore.core.cache import StreamingConfig
-
-        streaming = StreamingConfig.for_budget(args.window)
+    if args.window or args.sinks is not None:
+        streaming = StreamingConfig.for_budget(
+            args.window or streaming.budget,
+            streaming.n_sink if args.sinks is None else args.sinks,
+        )
     window = streaming.budget
     rc: dict[str, Any] = {"host_blocks": 1 << 20}
     if args.top_k:
@@ -493,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
             arms,
             args,
             engine,
-            window,
+            streaming,
             recall_cfg,
             time.perf_counter() - t_start,
         )
@@ -584,14 +593,15 @@ def report(
     arms: list[str],
     args: Any,
     engine: Engine,
-    window: int,
+    streaming: StreamingConfig,
     recall_cfg: RecallConfig,
     elapsed: float,
 ) -> tuple[str, dict[str, Any]]:
+    window = streaming.budget
     first = f" (from document {args.first})" if args.first else ""
     md = f"""# Long memory on real text
 
-Model {engine.name}; sinks + window {window} tokens; recall {recall_cfg}.
+Model {engine.name}; sinks + window {window} tokens ({streaming.n_sink} sinks); recall {recall_cfg}.
 Split **{args.split}** ({BOOKS[args.split]}); {args.cases} document(s) per family and length{first};
 greedy replies of up to {ANSWER_TOKENS} tokens per question asked, right when they contain the accepted value(s)
 (partial credit for questions with several values). "inside": the same facts and questions in
@@ -605,6 +615,7 @@ window. Cells: mean score (questions). Machine: {machine()}. Took {elapsed / 60:
         "model": engine.name,
         "args": vars(args),
         "window": window,
+        "sinks": streaming.n_sink,
         "recall": str(recall_cfg),
         "rows": rows,
         "elapsed_s": elapsed,
@@ -681,7 +692,7 @@ def pooled_report(runs: list[tuple[Path, dict[str, Any]]]) -> tuple[str, dict[st
         listed.append(
             f"- `{file}`: {span}, {len(raw['rows'])} rows, lengths {a.get('lengths', '?')}, "
             f"arms {a.get('arms', '?')}, {raw.get('elapsed_s', 0) / 60:.1f} min; window "
-            f"{raw.get('window', '?')}, recall {raw.get('recall', '?')}"
+            f"{raw.get('window', '?')} ({raw.get('sinks', 4)} sinks), recall {raw.get('recall', '?')}"
         )
     split = _run_field(runs[0][1], "split")
     top_k = min(
