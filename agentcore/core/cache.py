@@ -61,7 +61,7 @@ registered models, ~50 tokens), stay in view for the whole session. StreamingLLM
 keep only "<|im_start|>system\nYou are"; once the opening had left the window, facts read in
 the window or recalled were answered less often than in a short conversation. Measured with
 ``bench/recall_real.py`` (dev split, 8K, recall on): SmolLM2-135M 36% -> 44% of 36 questions
-(5 better, none worse), Qwen2.5-Coder-0.5B 79% -> 88% of 18 (2 better, none worse); the test
+(5 better, none worse), Qwen2.5-Coder-0.5B 74% -> 85% of 18 (4 better, none worse); the test
 split's numbers are in ``docs/benchmarks/recall_real-sinks/``."""
 
 
