@@ -178,10 +178,10 @@ def test_batched_greedy_agrees_with_each_session_alone_on_real_weights(real_engi
     """The bf16 batched path (dense linears from 4 rows, grouped attention) rounds differently
     from a session alone (int8 kernel): on SmolLM2, 8 sessions, 40 teacher-forced steps, the
     greedy token must agree on >= 94% of steps and differ only where alone's top two logits are
-    within 0.5 (measured with 4 sinks and 40-word texts: 311 of 320, gaps 0 to 0.25; 99.1% over 16 x 128 steps of book
-    text, gaps 0 to 0.375; bf16 logits step by 0.125 at their size). Where the model decodes on
-    the native ops (float32, an AVX2 CPU) the rows step on them too (:class:`DecodeRows`) and
-    every step's logits must equal alone's bit for bit."""
+    within 0.5 (measured with 4 sinks and 40-word texts: 311 of 320, gaps 0 to 0.25; 99.1% over
+    16 x 128 steps of book text, gaps 0 to 0.375; bf16 logits step by 0.125 at their size).
+    Where the model decodes on the native ops (float32, an AVX2 CPU) the rows step on them too
+    (:class:`DecodeRows`) and every step's logits must equal alone's bit for bit."""
     codec, core = real_engine.codec, real_engine.core
     words = [
         "river",
