@@ -445,10 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = Engine.load(args.model)
     streaming = engine.default_streaming()
     if args.window or args.sinks is not None:
-        streaming = StreamingConfig.for_budget(
-            args.window or streaming.budget,
-            streaming.n_sink if args.sinks is None else args.sinks,
-        )
+        streaming = StreamingConfig.for_budget(args.window or streaming.budget, args.sinks)
     window = streaming.budget
     rc: dict[str, Any] = {"host_blocks": 1 << 20}
     if args.top_k:
