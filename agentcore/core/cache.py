@@ -880,6 +880,11 @@ class DecodeRows:
     their sums are a row's own step's, so each row's result is the session's alone bit for bit
     with int8 weights scaled per group of inputs, as ``Engine.load`` holds them (with one scale
     per row the int8 kernel tiles batches of 8 rows or more, which rounds differently).
+
+    A row whose new token is one of its session's sinks (the conversation's first
+    ``n_sink`` tokens) stores it where :meth:`StreamingCache.attend` stores a sink: its raw key
+    in the cache frame's slot of that position, rotated key and value beside the other sinks,
+    and it attends over the sinks filled so far.
     """
 
     def __init__(self, caches: list[StreamingCache]) -> None:
@@ -888,14 +893,21 @@ class DecodeRows:
         self.plans: list[_StepPlan] = [p for p in plans if p is not None]
         self.ops = self.plans[0].native  # the native module (plan() checked every row has it)
         empty = torch.empty(0)
-        self.raws = [c.ring_k_raw for c in caches]
         self.att_ks = [c.att_k for c in caches]
         self.att_vs = [c.att_v for c in caches]
         self.masks = [empty if p.key_mask is None else p.key_mask for p in self.plans]
+        self.raws: list[torch.Tensor] = []
         slots = []
-        for c, p in zip(caches, self.plans, strict=True):
-            assert p.ring_one is not None
-            slots.append([p.ring_one[0], c.ring0 + p.ring_one[0], p.n_keys])
+        self.sinks: list[int] = []  # the rows whose new token is a sink
+        for j, (c, p) in enumerate(zip(caches, self.plans, strict=True)):
+            if p.ring_one is not None:
+                self.raws.append(c.ring_k_raw)
+                slots.append([p.ring_one[0], c.ring0 + p.ring_one[0], p.n_keys])
+            else:  # plan() checked: one sink
+                sink = int(p.sink_idx[0])
+                self.raws.append(c.cf_k_raw)
+                slots.append([sink, sink, p.n_keys])
+                self.sinks.append(j)
         self.slots = torch.tensor(slots, dtype=torch.long)  # [B, 3]: raw slot, attention slot, keys
         self.recall = [j for j, c in enumerate(caches) if c.recall is not None]
         self.memory = [j for j, c in enumerate(caches) if c.memory is not None]
@@ -903,8 +915,8 @@ class DecodeRows:
     @classmethod
     def plan(cls, caches: Sequence[StreamingCache]) -> DecodeRows | None:
         """Rows for caches that have all :meth:`~StreamingCache.begin` a decode step on the
-        native ops, or None when one cannot join (no native ops, a stream still in its sinks,
-        a cache of several rows or another layout): the sessions then step another way."""
+        native ops, or None when one cannot join (no native ops, a cache of several rows or
+        another layout): the sessions then step another way."""
         caches = list(caches)
         if len(caches) < 2:
             return None
@@ -915,7 +927,7 @@ class DecodeRows:
                 plan is None
                 or not plan.decode
                 or plan.native is None
-                or plan.ring_one is None  # its new token is a sink
+                or (plan.ring_one is None and plan.sink_idx.numel() != 1)
                 or not c._native_shapes
                 or c.batch != 1
                 or c.n_kv_heads != first.n_kv_heads
@@ -942,6 +954,8 @@ class DecodeRows:
         q_rot, k_rot = rotated
         for j in self.recall:
             self.caches[j]._decode_recall(layer, q[j : j + 1], self.plans[j])
+        for j in self.sinks:  # the stream is still inside its sinks (as _store notes)
+            self.caches[j]._cf_offset = 0
         out = native.call(
             "decode_attend_rows", self.ops.decode_attend_rows, q_rot, k, k_rot, v, self.raws,
             self.att_ks, self.att_vs, self.masks, self.slots, layer,

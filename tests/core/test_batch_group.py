@@ -196,12 +196,14 @@ def test_batched_greedy_agrees_with_each_session_alone_on_real_weights(real_engi
         "garden",
     ]
     sessions: list[tuple[Session, Session]] = []
+    n_sink = real_engine.default_streaming().n_sink
     for j in range(8):
-        # past its sinks (the conversation's opening, 64 tokens): a token that is a sink steps
-        # on the bf16 path (DecodeRows.plan)
-        text = f"Session {j}: " + " ".join(words[(7 * j + 3 * i) % 10] for i in range(80 + j))
+        # odd sessions start past their sinks (the conversation's opening, 64 tokens), even
+        # ones inside them, and their steps cross into the window
+        n_words = 80 + j if j % 2 else 24 + j
+        text = f"Session {j}: " + " ".join(words[(7 * j + 3 * i) % 10] for i in range(n_words))
         ids = codec.encode(text + " Summarise this in one sentence.")
-        assert len(ids) > real_engine.default_streaming().n_sink
+        assert (len(ids) > n_sink) == bool(j % 2) and len(ids) + 40 > n_sink, len(ids)
         pair = []
         for _ in range(2):
             s = real_engine.new_session(SessionConfig(streaming=real_engine.default_streaming()))
@@ -250,7 +252,8 @@ def test_sessions_on_the_native_ops_step_together_bit_for_bit_as_alone(
     int8_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every kind of session steps in one batch on the native ops (recall, compressive memory,
-    windows of other sizes, a ring that wraps) and gets exactly what it gets alone."""
+    windows of other sizes, a ring that wraps, a stream still in its sinks) and gets exactly
+    what it gets alone."""
     recall = RecallConfig(block_size=4, top_k=2, candidates=4, refresh=4, host_blocks=64)
     configs = [
         SessionConfig(streaming=SMALL),
@@ -260,8 +263,10 @@ def test_sessions_on_the_native_ops_step_together_bit_for_bit_as_alone(
         SessionConfig(streaming=SMALL, recall=recall),  # recalls, refreshes on the way
         SessionConfig(streaming=SMALL, recall=recall),  # fewer blocks than top_k: slots masked
         SessionConfig(streaming=SMALL),  # one token past its sinks
+        SessionConfig(streaming=SMALL),  # in its sinks: its first steps store sinks
+        SessionConfig(streaming=SMALL, recall=recall),  # in its sinks, with recall
     ]
-    alone, batched = _pairs(int8_engine, configs, [9, 70, 40, 50, 90, 37, 4])
+    alone, batched = _pairs(int8_engine, configs, [9, 70, 40, 50, 90, 37, 4, 1, 2])
     planned: list[int] = []
     real = DecodeRows.plan.__func__  # type: ignore[attr-defined]
 
@@ -276,13 +281,16 @@ def test_sessions_on_the_native_ops_step_together_bit_for_bit_as_alone(
     assert_same_states(alone, batched, _equal)  # left as stepping alone did, bit for bit
 
 
-def test_a_session_in_its_sinks_keeps_the_batch_off_the_native_rows(int8_engine: Engine) -> None:
+def test_a_session_in_its_sinks_joins_the_native_rows(int8_engine: Engine) -> None:
+    """A row whose new token is a sink stores it in the cache frame's slot of its position and
+    attends over the sinks so far; the batch steps as each session alone, bit for bit."""
     plain = int8_engine.new_session(SessionConfig(streaming=SMALL))
     plain.append_tokens(_prompt(int8_engine, 1, 12))
     other = int8_engine.new_session(SessionConfig(streaming=SMALL))
     other.append_tokens(_prompt(int8_engine, 2, 40))
     in_sinks = int8_engine.new_session(SessionConfig(streaming=SMALL))
     in_sinks.append_tokens(_prompt(int8_engine, 3, 2))
+    sessions = (plain, other, in_sinks)
 
     @torch.inference_mode()
     def planned(*sessions: Session) -> DecodeRows | None:
@@ -294,22 +302,23 @@ def test_a_session_in_its_sinks_keeps_the_batch_off_the_native_rows(int8_engine:
             for s in sessions:
                 s.cache._step = None
 
-    rows = planned(plain, other)
+    rows = planned(*sessions)
     assert rows is not None
     assert rows.slots.tolist() == [
         [8, 4 + 8, 4 + 9],  # 12 tokens: 4 sinks, ring slot 8 takes the 13th, 13 keys
         [(40 - 4) % 28, 4 + (40 - 4) % 28, 4 + 28],  # 40: the ring has wrapped, 32 keys
+        [2, 2, 3],  # 2 tokens: the 3rd is sink 2, over 3 keys
     ]
+    assert rows.sinks == [2]
+    assert rows.raws[2] is in_sinks.cache.cf_k_raw
     assert planned(plain) is None  # one session: nothing to batch
-    assert planned(plain, in_sinks) is None
-    # the batch still steps, on the other path, as each alone
     tokens = [40, 41, 42]
     want = []
-    for s, tok in zip((plain, other, in_sinks), tokens, strict=True):
+    for s, tok in zip(sessions, tokens, strict=True):
         twin = int8_engine.new_session(SessionConfig(streaming=SMALL))
         twin.append_tokens(s.tokens)
         twin.append_tokens([tok])
         assert twin.next_logits is not None
         want.append(twin.next_logits)
-    got = decode_batch(int8_engine.core, tokens, [s.cache for s in (plain, other, in_sinks)])
-    torch.testing.assert_close(got, torch.stack(want), atol=1e-4, rtol=1e-4)
+    got = decode_batch(int8_engine.core, tokens, [s.cache for s in sessions])
+    assert torch.equal(got, torch.stack(want))
