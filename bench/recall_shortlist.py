@@ -8,7 +8,8 @@ A needle whose block is not in that shortlist cannot be recalled, however well a
 have scored it. This bench needs only the tokenizer: it renders each conversation of
 ``bench/recall_real.py`` (the document as a user turn and a short reply, or the chat family's
 turns, then the question as a new user turn) with the model's chat template, splits what would
-have left the window into 64-token blocks as the store does (after the 4 sink tokens), and
+have left the window into 64-token blocks as the store does (after the sinks, the
+conversation's opening: ``StreamingConfig.for_budget(--window)``), and
 ranks the blocks for the question turn's tokens (its last ``lexical_query``), as the
 question's selection does.
 
@@ -35,12 +36,12 @@ from _common import DOCS, machine, markdown_table, publish, shared_data
 from _recall_cases import BOOKS, FAMILIES, paragraphs
 from recall_real import ASK, build, chat_messages, document_messages
 
+from agentcore.core.cache import StreamingConfig
 from agentcore.core.codec import HFCodec
 from agentcore.core.lexicon import BlockLexicon, term_map
 from agentcore.core.loader import load_tokenizer, resolve_model, source_directory
 from agentcore.core.recall import RecallConfig
 
-N_SINK = 4
 TOPS = (16, 32, 64)
 
 
@@ -49,7 +50,7 @@ def needle_ranks(
     messages: list[dict[str, str]],
     question: str,
     needles: list[str],
-    window: int,
+    streaming: StreamingConfig,
     config: RecallConfig,
     terms: np.ndarray | None,
     tmp: Path,
@@ -62,11 +63,12 @@ def needle_ranks(
     ids = np.asarray(enc["input_ids"], dtype=np.int32)
     offsets = enc["offset_mapping"]
     bs = config.block_size
-    n_blocks = max(0, (len(ids) - window - N_SINK) // bs)
+    n_sink = streaming.n_sink
+    n_blocks = max(0, (len(ids) - streaming.budget) // bs)
     lex = BlockLexicon(tmp / "tokens.i32", bs)
     lex.set_terms(terms)
     for b in range(n_blocks):
-        lex.add(ids[N_SINK + b * bs : N_SINK + (b + 1) * bs])
+        lex.add(ids[n_sink + b * bs : n_sink + (b + 1) * bs])
     asked = ids[max(before, len(ids) - config.lexical_query) :]  # the new input's last tokens
     ranked = lex.shortlist(asked, n_blocks, n_blocks)
     order = {b: r for r, b in enumerate(ranked)}
@@ -75,7 +77,7 @@ def needle_ranks(
         start = text.find(needle)
         end = start + len(needle)
         toks = [i for i, (a, z) in enumerate(offsets) if a < end and z > start]
-        blocks = {(t - N_SINK) // bs for t in toks if t >= N_SINK}
+        blocks = {(t - n_sink) // bs for t in toks if t >= n_sink}
         blocks = {b for b in blocks if 0 <= b < n_blocks}
         ranks.append(min((order.get(b, n_blocks) for b in blocks), default=-1))
     return ranks, n_blocks
@@ -99,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     codec = HFCodec(load_tokenizer(source_directory(source)))
     terms = term_map(codec)
     config = RecallConfig()
+    streaming = StreamingConfig.for_budget(args.window)
     paras = paragraphs((shared_data() / BOOKS[args.split]).read_text(encoding="utf-8"))
     count = lambda t: len(codec.encode(t))  # noqa: E731
     rows: list[dict[str, Any]] = []
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                             else [n.text for n in case.needles]
                         )
                         ranks, n_blocks = needle_ranks(
-                            codec, messages, q.text, asked, args.window, config, terms, Path(tmp)
+                            codec, messages, q.text, asked, streaming, config, terms, Path(tmp)
                         )
                         for r in ranks:
                             rows.append(
@@ -177,13 +180,13 @@ def main(argv: list[str] | None = None) -> int:
 
 Tokenizer of `{args.model or "the default model"}`; split **{args.split}**
 ({BOOKS[args.split]}); {args.cases} document(s) per family and length; window
-{args.window}; `RecallConfig()`: blocks of {config.block_size}, query of the last
+{args.window} ({streaming.n_sink} sinks); `RecallConfig()`: blocks of {config.block_size}, query of the last
 {config.lexical_query} tokens, shortlist {config.shortlist}.
 
 {table}
 
 Command: `agentcore bench recall_shortlist --split {args.split} --lengths {args.lengths}
---cases {args.cases}{" --model " + args.model if args.model else ""}`; {raw["wall_s"]:.0f} s.
+--cases {args.cases} --window {args.window}{" --model " + args.model if args.model else ""}`; {raw["wall_s"]:.0f} s.
 """
     return publish("recall_shortlist", md, raw, args.out or DOCS)
 
