@@ -36,7 +36,10 @@ block with the queries: the selection before 2026-12-05, when a large store bega
 the blocks sharing the most rare words with the latest input, ``RecallConfig.shortlist``),
 ``window`` (sinks + window alone, recall off), ``near`` (the long document with its facts
 moved into the part the window still holds, recall off: the model's reading with a full window
-of other text around the facts, where ``inside`` has ~1.5K tokens) and ``server`` (the same
+of other text around the facts, where ``inside`` has ~1.5K tokens; not for the chat family,
+whose ``inside`` already tells its facts within the window), ``near_recall`` (the same with
+recall on: what the recall gate's mistakes cost a question about text still in view) and
+``server`` (the same
 conversations through ``python -m agentcore.server`` with its defaults: each question a
 stateless chat request with the whole conversation, as an OpenAI client sends it) and ``agent`` (the chat family only,
 through an ``Agent`` with its defaults: each user turn a run with the agent's own reply, then
@@ -388,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         "--arms",
         default="inside,recall",
         help="inside,recall[,always,topk,block,plain,turns,attention,agnostic,stream,nearest,exact,"
-        "window,near,server,agent]",
+        "window,near,near_recall,server,agent]",
     )
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
@@ -479,6 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         "window": session(off=True),
         "inside": session(off=True),
         "near": session(off=True),
+        "near_recall": session(),
     }
     arms = args.arms.split(",")
     codec = engine.codec
@@ -529,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         tokens = sum(count(m["content"]) for m in messages)
                         got, read_s = ask_server(server.client, messages, case, tokens)
+                    elif arm.startswith("near") and family == "chat":
+                        continue  # a chat's facts inside the window: the inside arm
                     elif family == "chat":
                         n = INSIDE_TOKENS * 2 if arm == "inside" else length
                         got, read_s = run_chat(
@@ -540,10 +546,9 @@ def main(argv: list[str] | None = None) -> int:
                             count,
                             random.Random(f"{args.split}/chat/{length}/{i}/{arm}"),
                         )
-                    elif arm == "near" and family == "chat":
-                        continue  # a chat's facts inside the window: the inside arm
                     else:
-                        doc = {"inside": short_doc, "near": near_doc}.get(arm, long_doc)
+                        doc = short_doc if arm == "inside" else long_doc
+                        doc = near_doc if arm.startswith("near") else doc
                         got, read_s = run_document(engine, configs[arm], doc, case)
                     for r in got:
                         r.update(arm=arm, family=family, length=length, case=i, read_s=read_s)
