@@ -482,6 +482,8 @@ class StreamingCache:
             return
         if plan.ring_slots.numel():
             self.ring_pos[plan.ring_slots] = plan.positions[plan.ring_src]
+        if plan.sink_idx.numel():  # new sinks joined att_k in the cache frame at offset 0
+            self._cf_offset = 0  # (valid until the window fills)
         self.pos += int(plan.positions.numel())
         if plan.decode and plan.refresh:
             self.n_recalled = plan.n_recall
@@ -503,6 +505,13 @@ class StreamingCache:
         self, layer: int, k: torch.Tensor, k_rot: torch.Tensor, v: torch.Tensor, plan: _StepPlan
     ) -> None:
         r0 = self.ring0
+        if plan.decode and plan.native is not None:  # one call, not three
+            raw, raw_slot, att_slot = self._decode_target(plan)
+            native.call(
+                "decode_store", plan.native.decode_store, k, k_rot, v, raw, self.att_k,
+                self.att_v, layer, raw_slot, att_slot,
+            )  # fmt: skip
+            return
         if plan.sink_idx.numel():
             n = int(plan.sink_idx.numel())
             idx = plan.sink_idx
@@ -510,7 +519,6 @@ class StreamingCache:
             # new sinks join att_k in the cache frame at offset 0 (valid until the window fills)
             self.att_k[layer, :, :, idx] = k_rot[:, :, :n]
             self.att_v[layer, :, :, idx] = v[:, :, :n]
-            self._cf_offset = 0  # the stream is still inside its first n_sink tokens
         if plan.ring_slots.numel():
             src = plan.ring_src
             slots = plan.ring_slots
@@ -520,13 +528,7 @@ class StreamingCache:
                 evv = self.att_v[layer, :, :, r0 + ev_slots]
                 for listener in self.listeners:
                     listener.on_evict(layer, ek, evv, plan.evicted_pos)
-            if plan.ring_one is not None and plan.native is not None:  # one call, not three
-                s, _ = plan.ring_one
-                native.call(
-                    "decode_store", plan.native.decode_store, k, k_rot, v, self.ring_k_raw,
-                    self.att_k, self.att_v, layer, s, r0 + s,
-                )  # fmt: skip
-            elif plan.ring_one is not None:
+            if plan.ring_one is not None:
                 s, i = plan.ring_one
                 self.ring_k_raw[layer, :, :, s] = k[:, :, i]
                 self.att_k[layer, :, :, r0 + s] = k_rot[:, :, i]
@@ -535,6 +537,16 @@ class StreamingCache:
                 self.ring_k_raw[layer, :, :, slots] = k[:, :, src]
                 self.att_k[layer, :, :, r0 + slots] = k_rot[:, :, src]
                 self.att_v[layer, :, :, r0 + slots] = v[:, :, src]
+
+    def _decode_target(self, plan: _StepPlan) -> tuple[torch.Tensor, int, int]:
+        """Where a decode step's new key and value go: the buffer of raw keys, the key's slot
+        there, and its slot in ``att_k`` / ``att_v`` (a sink's in the cache frame, else the
+        ring's)."""
+        if plan.ring_one is not None:
+            s = plan.ring_one[0]
+            return self.ring_k_raw, s, self.ring0 + s
+        sink = int(plan.sink_idx[0])
+        return self.cf_k_raw, sink, sink
 
     def _native(self) -> Any | None:
         """The native decode ops where this cache can use them (float32 on the CPU)."""
@@ -881,10 +893,9 @@ class DecodeRows:
     with int8 weights scaled per group of inputs, as ``Engine.load`` holds them (with one scale
     per row the int8 kernel tiles batches of 8 rows or more, which rounds differently).
 
-    A row whose new token is one of its session's sinks (the conversation's first
-    ``n_sink`` tokens) stores it where :meth:`StreamingCache.attend` stores a sink: its raw key
-    in the cache frame's slot of that position, rotated key and value beside the other sinks,
-    and it attends over the sinks filled so far.
+    Each row's new key and value go where the session alone puts them
+    (:meth:`StreamingCache._decode_target`: its ring slot, or, while the stream is in its first
+    ``n_sink`` tokens, its sink's slot in the cache frame).
     """
 
     def __init__(self, caches: list[StreamingCache]) -> None:
@@ -898,16 +909,10 @@ class DecodeRows:
         self.masks = [empty if p.key_mask is None else p.key_mask for p in self.plans]
         self.raws: list[torch.Tensor] = []
         slots = []
-        self.sinks: list[int] = []  # the rows whose new token is a sink
-        for j, (c, p) in enumerate(zip(caches, self.plans, strict=True)):
-            if p.ring_one is not None:
-                self.raws.append(c.ring_k_raw)
-                slots.append([p.ring_one[0], c.ring0 + p.ring_one[0], p.n_keys])
-            else:  # plan() checked: one sink
-                sink = int(p.sink_idx[0])
-                self.raws.append(c.cf_k_raw)
-                slots.append([sink, sink, p.n_keys])
-                self.sinks.append(j)
+        for c, p in zip(caches, self.plans, strict=True):
+            raw, raw_slot, att_slot = c._decode_target(p)
+            self.raws.append(raw)
+            slots.append([raw_slot, att_slot, p.n_keys])
         self.slots = torch.tensor(slots, dtype=torch.long)  # [B, 3]: raw slot, attention slot, keys
         self.recall = [j for j, c in enumerate(caches) if c.recall is not None]
         self.memory = [j for j, c in enumerate(caches) if c.memory is not None]
@@ -927,7 +932,6 @@ class DecodeRows:
                 plan is None
                 or not plan.decode
                 or plan.native is None
-                or (plan.ring_one is None and plan.sink_idx.numel() != 1)
                 or not c._native_shapes
                 or c.batch != 1
                 or c.n_kv_heads != first.n_kv_heads
@@ -954,8 +958,6 @@ class DecodeRows:
         q_rot, k_rot = rotated
         for j in self.recall:
             self.caches[j]._decode_recall(layer, q[j : j + 1], self.plans[j])
-        for j in self.sinks:  # the stream is still inside its sinks (as _store notes)
-            self.caches[j]._cf_offset = 0
         out = native.call(
             "decode_attend_rows", self.ops.decode_attend_rows, q_rot, k, k_rot, v, self.raws,
             self.att_ks, self.att_vs, self.masks, self.slots, layer,
