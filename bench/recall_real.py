@@ -397,6 +397,13 @@ def main(argv: list[str] | None = None) -> int:
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
     )
     ap.add_argument(
+        "--layout-window",
+        type=int,
+        default=None,
+        help="lay the documents out for this sinks + window (default: --window's), so that runs "
+        "with different windows read the same documents",
+    )
+    ap.add_argument(
         "--sinks",
         type=int,
         default=None,
@@ -443,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.first < 0 or args.cases < 1:
         ap.error(f"--first must be >= 0 and --cases >= 1, got {args.first} and {args.cases}")
+    if args.layout_window is not None and args.layout_window < (args.window or 1):
+        ap.error(_layout_error(args.layout_window, args.window))
     if args.threads:
         torch.set_num_threads(args.threads)
     engine = Engine.load(args.model)
@@ -450,6 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.window or args.sinks is not None:
         streaming = StreamingConfig.for_budget(args.window or streaming.budget, args.sinks)
     window = streaming.budget
+    if args.layout_window is not None and args.layout_window < window:
+        ap.error(_layout_error(args.layout_window, window))
     rc: dict[str, Any] = {"host_blocks": 1 << 20}
     if args.top_k:
         rc["top_k"] = args.top_k
@@ -514,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         for family in families:
             for i in range(args.first, args.first + args.cases):
                 case, long_doc, short_doc, near_doc = build(
-                    family, args.split, length, i, window, count, paras
+                    family, args.split, length, i, args.layout_window or window, count, paras
                 )
                 for arm in arms:
                     t0 = time.perf_counter()
@@ -565,6 +576,13 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     print(save())
     return 0
+
+
+def _layout_error(layout: int, window: int | None) -> str:
+    return (
+        f"--layout-window must be at least the sessions' sinks + window ({window}), got {layout}: "
+        "needles laid out for a smaller window could still be in view"
+    )
 
 
 class _Served:

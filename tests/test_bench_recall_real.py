@@ -120,6 +120,32 @@ def test_a_document_range_that_cannot_exist_is_refused_before_any_model_loads(
     assert f"--first must be >= 0 and --cases >= 1, {got}" in capsys.readouterr().err
 
 
+def test_documents_laid_out_for_a_smaller_window_are_refused(
+    recall_real: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--layout-window`` lets runs with different windows read the same documents; one
+    smaller than the sessions' window could leave a needle in view, so it is refused."""
+    with pytest.raises(SystemExit) as exit_:
+        recall_real.main(["--window", "2048", "--layout-window", "1024"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--layout-window must be at least the sessions' sinks + window (2048), got 1024" in err
+
+
+def test_a_larger_layout_window_puts_every_needle_beyond_it(recall_real: ModuleType) -> None:
+    """Documents laid out for 2,048 tokens hold every needle more than 2,048 tokens back, so a
+    session with a 1,024-token window reads the same documents with the needles evicted."""
+    words = [f"Paragraph {i} " + "word " * 60 for i in range(400)]
+    count = lambda text: len(text.split())  # noqa: E731
+    for family in ("single", "multikey"):
+        _, small, _, _ = recall_real.build(family, "test", 8192, 1, 1024, count, words)
+        case, large, _, _ = recall_real.build(family, "test", 8192, 1, 2048, count, words)
+        assert small != large
+        total = count(large)
+        for needle in case.needles:
+            assert total - count(large[: large.index(needle.text)]) > 2048, family
+
+
 def _row(arm: str, case: int, question: str, score: float, family: str = "single") -> dict:
     return {
         "arm": arm,
