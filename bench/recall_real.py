@@ -54,6 +54,10 @@ folders or JSON files) as one sample without loading a model, refusing runs of a
 split and a document counted twice. Every report compares recall and inside question by
 question, with a 90% interval of their ratio from resampling whole documents: on a few dozen
 questions one answer moves a rate by several points, and the interval says how far.
+``--window`` sets the sessions' sinks + window, and the documents are laid out for it (every
+needle evicted by the time the questions come); ``--layout-window N`` lays them out for N
+tokens instead (at least the sessions' window), so runs with different windows read the same
+documents and compare question by question.
 
 Usage: ``agentcore bench recall_real [--model M] [--split test] [--lengths 8192,32768]
 [--cases 4] [--first 0] [--families single,multikey,...]``; ``agentcore bench recall_real --pool
