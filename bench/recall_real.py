@@ -454,7 +454,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.first < 0 or args.cases < 1:
         ap.error(f"--first must be >= 0 and --cases >= 1, got {args.first} and {args.cases}")
-    if args.layout_window is not None and args.layout_window < (args.window or 1):
+    if args.layout_window is not None and args.layout_window < 1:
+        ap.error(f"--layout-window must be a number of tokens >= 1, got {args.layout_window}")
+    if args.layout_window is not None and args.window and args.layout_window < args.window:
         ap.error(_layout_error(args.layout_window, args.window))
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -582,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _layout_error(layout: int, window: int | None) -> str:
+def _layout_error(layout: int, window: int) -> str:
     return (
         f"--layout-window must be at least the sessions' sinks + window ({window}), got {layout}: "
         "needles laid out for a smaller window could still be in view"

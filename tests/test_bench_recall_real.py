@@ -120,16 +120,26 @@ def test_a_document_range_that_cannot_exist_is_refused_before_any_model_loads(
     assert f"--first must be >= 0 and --cases >= 1, {got}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (
+            ["--window", "2048", "--layout-window", "1024"],
+            "--layout-window must be at least the sessions' sinks + window (2048), got 1024",
+        ),
+        (["--layout-window", "0"], "--layout-window must be a number of tokens >= 1, got 0"),
+    ],
+)
 def test_documents_laid_out_for_a_smaller_window_are_refused(
-    recall_real: ModuleType, capsys: pytest.CaptureFixture[str]
+    recall_real: ModuleType, argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--layout-window`` lets runs with different windows read the same documents; one
-    smaller than the sessions' window could leave a needle in view, so it is refused."""
+    smaller than the sessions' window could leave a needle in view, so it is refused (before
+    any model loads)."""
     with pytest.raises(SystemExit) as exit_:
-        recall_real.main(["--window", "2048", "--layout-window", "1024"])
+        recall_real.main(argv)
     assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert "--layout-window must be at least the sessions' sinks + window (2048), got 1024" in err
+    assert says in capsys.readouterr().err
 
 
 def test_a_larger_layout_window_puts_every_needle_beyond_it(recall_real: ModuleType) -> None:
