@@ -58,7 +58,7 @@ questions one answer moves a rate by several points, and the interval says how f
 needle evicted by the time the questions come); ``--layout-window N`` lays them out for N
 tokens instead (at least the sessions' window), so runs with different windows read the same
 documents and compare question by question (the ``near`` arms then place their facts within
-the last N - 512 tokens, which a smaller window may no longer hold: each row's
+the last N - 512 tokens, which a smaller window may no longer hold: a ``near_recall`` row's
 ``answer_evicted`` says).
 
 Usage: ``agentcore bench recall_real [--model M] [--split test] [--lengths 8192,32768]
