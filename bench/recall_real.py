@@ -34,6 +34,9 @@ raw dot product with the queries, without rotary positions: ReAttention's positi
 top-k, ``RecallConfig.position_agnostic``), ``exact`` (every full selection scores every stored
 block with the queries: the selection before 2026-12-05, when a large store began scoring only
 the blocks sharing the most rare words with the latest input, ``RecallConfig.shortlist``),
+``unweighed`` (recalled text read as any other key in every head, ``read_bias=0``: before
+2026-12-06, when the default model's retrieval heads began reading it weighed up; ``--read-bias``
+and ``--read-heads`` set the weight and the heads of every recall arm),
 ``window`` (sinks + window alone, recall off), ``near`` (the long document with its facts
 moved into the part the window still holds, recall off: the model's reading with a full window
 of other text around the facts, where ``inside`` has ~1.5K tokens; not for the chat family,
@@ -397,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         "--arms",
         default="inside,recall",
         help="inside,recall[,always,topk,block,plain,turns,attention,agnostic,stream,nearest,exact,"
-        "window,near,near_recall,server,agent]",
+        "unweighed,window,near,near_recall,server,agent]",
     )
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
@@ -427,6 +430,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--probes", default=None, help="probe layers as depth fractions, e.g. 0.5,0.6,0.7"
+    )
+    ap.add_argument(
+        "--read-bias",
+        type=float,
+        default=None,
+        help="RecallConfig.read_bias of the recall arms (default: the model's)",
+    )
+    ap.add_argument(
+        "--read-heads",
+        default=None,
+        help="RecallConfig.read_heads of the recall arms as layer.head pairs, e.g. 17.3,18.6; "
+        "'all': every head (default: the model's)",
     )
     ap.add_argument(
         "--distance",
@@ -479,6 +494,13 @@ def main(argv: list[str] | None = None) -> int:
         rc["distance"] = None if args.distance == "window" else int(args.distance)
     if args.probes:
         rc["probe_fractions"] = tuple(float(x) for x in args.probes.split(","))
+    if args.read_bias is not None:
+        rc["read_bias"] = args.read_bias
+    if args.read_heads is not None:
+        try:
+            rc["read_heads"] = read_heads(args.read_heads)
+        except ValueError as err:
+            ap.error(str(err))
     recall_cfg = engine.recall_config(**rc)
 
     def session(**changes: Any) -> SessionConfig:
@@ -502,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         "inside": session(off=True),
         "near": session(off=True),
         "near_recall": session(),
+        "unweighed": session(read_bias=0.0),
     }
     arms = args.arms.split(",")
     codec = engine.codec
@@ -584,6 +607,21 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     print(save())
     return 0
+
+
+def read_heads(spec: str) -> tuple[tuple[int, int], ...]:
+    """``--read-heads``: ``"17.3,18.6"`` -> ``((17, 3), (18, 6))``; ``"all"`` -> ``()``."""
+    if spec == "all":
+        return ()
+    pairs = []
+    for part in spec.split(","):
+        layer, dot, head = part.strip().partition(".")
+        if not (dot and layer.isdigit() and head.isdigit()):
+            raise ValueError(
+                f"--read-heads takes layer.head pairs such as 17.3,18.6 or 'all', got {part!r}"
+            )
+        pairs.append((int(layer), int(head)))
+    return tuple(pairs)
 
 
 def _layout_error(layout: int, window: int) -> str:

@@ -291,3 +291,11 @@ def test_the_near_document_is_the_long_one_with_its_facts_inside_the_window(
             before_long = count(long_doc[: long_doc.index(needle.text)])
             assert total - before_near <= window - 384, family  # inside the window
             assert total - before_long > window, family  # outside it in the long document
+
+
+def test_read_heads_are_parsed_or_refused_naming_the_form(recall_real: ModuleType) -> None:
+    assert recall_real.read_heads("17.3,18.6, 23.2") == ((17, 3), (18, 6), (23, 2))
+    assert recall_real.read_heads("all") == ()
+    for bad in ("17", "17.x", "a.3", "17.3,", "-1.2"):
+        with pytest.raises(ValueError, match=r"--read-heads takes layer\.head pairs"):
+            recall_real.read_heads(bad)

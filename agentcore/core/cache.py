@@ -179,6 +179,7 @@ class StreamingCache:
         self._reselect = False  # a decode step is due to score every block (after new input)
         self._probed = False  # the last forward was a probe of the chunk that comes next
         self._bias_cache: dict[int, torch.Tensor] = {}
+        self._head_bias: list[torch.Tensor | None] = [None] * n_layers
         self._step: _StepPlan | None = None
         self._groups = 1  # query heads per KV head; set by the model core
 
@@ -188,6 +189,46 @@ class StreamingCache:
                 f"{n_heads} query heads do not group evenly over {self.n_kv_heads} KV heads"
             )
         self._groups = n_heads // self.n_kv_heads
+        self._head_bias = self._read_head_biases(n_heads)
+
+    def _read_head_biases(self, n_heads: int) -> list[torch.Tensor | None]:
+        """Per layer, ``RecallConfig.read_bias`` on the query heads ``read_heads`` names as
+        ``[Hkv, G]`` (G query heads per KV head), or None for a layer it leaves alone."""
+        cfg = self.recall.config if self.recall is not None else None
+        if cfg is None or not cfg.read_bias:
+            return [None] * self.n_layers
+        for layer, head in cfg.read_heads:
+            if layer >= self.n_layers or head >= n_heads:
+                raise ValueError(
+                    f"RecallConfig.read_heads names head {head} of layer {layer}; this model has "
+                    f"{self.n_layers} layers of {n_heads} query heads"
+                )
+        out: list[torch.Tensor | None] = []
+        for layer in range(self.n_layers):
+            heads = [h for lay, h in cfg.read_heads if lay == layer]
+            if cfg.read_heads and not heads:
+                out.append(None)
+                continue
+            bias = torch.zeros(n_heads, dtype=torch.float32)
+            bias[heads if cfg.read_heads else slice(None)] = cfg.read_bias
+            out.append(bias.view(self.n_kv_heads, self._groups).to(self.device))
+        return out
+
+    def _biased_decode(
+        self, layer: int, qg: torch.Tensor, plan: _StepPlan, bias: torch.Tensor
+    ) -> torch.Tensor:
+        """A decode step's attention ``qg: [B,Hkv,G,D]`` with ``bias: [Hkv, G]`` added to the
+        recalled keys' scores of each query head (the chosen heads read recalled text weighed
+        up, :meth:`_read_head_biases`): a mask per head, which the native kernels do not take."""
+        n, ns = plan.n_keys, self.config.n_sink
+        hkv, g, d = qg.shape[1], qg.shape[2], qg.shape[3]
+        mask = torch.zeros((hkv, g, n), dtype=torch.float32, device=qg.device)
+        if plan.key_mask is not None:
+            mask += plan.key_mask[0, :n].float()
+        mask[:, :, ns : ns + plan.n_recall] += bias[:, :, None]
+        keys, vals = self.att_k[layer][:, :, :n], self.att_v[layer][:, :, :n]
+        scores = torch.matmul(qg * d**-0.5, keys.transpose(-1, -2)).float()
+        return _softmax_values(scores, mask[None], vals)
 
     # ------------------------------------------------------------------ bookkeeping
     @property
@@ -291,6 +332,7 @@ class StreamingCache:
                 self._rotate_cache_frame(frame)
             if self.r_max and r < self.r_max:  # some recalled slots are empty: mask them
                 plan.bias = self._decode_bias(r)
+            plan.read_bias = self._read_bias if r else 0.0
             n_ring = min(max(p0 + 1 - cfg.n_sink, 0), cfg.window)
             if n_ring == 0:  # sinks only: the ring fills once every sink slot is taken
                 plan.n_keys = min(p0 + 1, cfg.n_sink)
@@ -314,7 +356,9 @@ class StreamingCache:
             # the last chunk of new input (probed) reads the recalled span as recent context,
             # as decode does; the chunks of a long text before it read it as the oldest context
             # (right before the window), where it helps the next-token loss most
-            lift = self._lift if (probe or self._probed) else 0
+            last = probe or self._probed  # the last chunk of new input
+            lift = self._lift if last else 0
+            plan.read_bias = self._read_bias if last and r else 0.0
             self._probed = probe
             plan.freqs_cache = self.rotary.freqs(self.cache_position(positions, r), self.device)
             plan.n_old_sinks = self.n_sinks_filled
@@ -399,6 +443,10 @@ class StreamingCache:
         """Cache-frame positions of the first ``n_sinks`` sinks and ``r`` recalled tokens: the
         recalled span starts ``lift`` positions above the last sink slot."""
         return torch.cat([torch.arange(n_sinks), self.config.n_sink + lift + torch.arange(r)])
+
+    @property
+    def _read_bias(self) -> float:
+        return self.recall.config.read_bias if self.recall is not None else 0.0
 
     def _decode_bias(self, r: int) -> torch.Tensor:
         """``[1, ring0 + W]``: masks the recalled slots beyond the ``r`` recalled tokens."""
@@ -591,7 +639,10 @@ class StreamingCache:
         hkv = self.n_kv_heads
         qg = q_rot.view(b, hkv, hq // hkv, d)  # the query heads of a KV group, folded: [B,Hkv,G,D]
         keys, vals, n, mask = self.att_k[layer], self.att_v[layer], plan.n_keys, plan.key_mask
-        if plan.native is not None and self._native_shapes and qg.is_contiguous():
+        bias = self._head_bias[layer] if plan.read_bias else None
+        if bias is not None:
+            out = self._biased_decode(layer, qg, plan, bias)
+        elif plan.native is not None and self._native_shapes and qg.is_contiguous():
             ops = plan.native  # its shapes checked at the cache's creation
             out = native.call("decode_attention", ops.decode_attention, qg, keys, vals, mask, n)
         else:
@@ -646,6 +697,9 @@ class StreamingCache:
             cf_k = Rotary.rotate(torch.cat(cf_raw, dim=2), plan.freqs_cf).float()
             q_c = Rotary.rotate(q, plan.freqs_cache).reshape(b, hkv, g * t, d).float()
             s_cf = (q_c @ cf_k.transpose(-1, -2)) * scale  # [B,Hkv,GT,n]
+            bias = self._head_bias[layer] if plan.read_bias else None
+            if bias is not None:  # rows are group-major: head (kv, g)'s T queries in a row
+                s_cf[..., n_old:] += bias[:, :, None].expand(hkv, g, t).reshape(hkv, g * t, 1)
             lse_total = torch.logaddexp(lse, torch.logsumexp(s_cf, dim=-1))
             w_local = torch.exp(lse - lse_total)[..., None]
             w_cf = torch.exp(s_cf - lse_total[..., None])
@@ -916,6 +970,7 @@ class DecodeRows:
         self.slots = torch.tensor(slots, dtype=torch.long)  # [B, 3]: raw slot, attention slot, keys
         self.recall = [j for j, c in enumerate(caches) if c.recall is not None]
         self.memory = [j for j, c in enumerate(caches) if c.memory is not None]
+        self.biased = [j for j, p in enumerate(self.plans) if p.read_bias]
 
     @classmethod
     def plan(cls, caches: Sequence[StreamingCache]) -> DecodeRows | None:
@@ -962,6 +1017,12 @@ class DecodeRows:
             "decode_attend_rows", self.ops.decode_attend_rows, q_rot, k, k_rot, v, self.raws,
             self.att_ks, self.att_vs, self.masks, self.slots, layer,
         )  # fmt: skip
+        for j in self.biased:  # rows whose chosen heads weigh recalled text up: their own way
+            cache, plan = self.caches[j], self.plans[j]
+            bias = cache._head_bias[layer]
+            if bias is not None:
+                qg = q_rot[j : j + 1].view(1, cache.n_kv_heads, -1, q_rot.shape[-1])
+                out[j : j + 1] = cache._biased_decode(layer, qg, plan, bias).view_as(out[j : j + 1])
         for j in self.memory:
             memory = self.caches[j].memory
             assert memory is not None
@@ -1071,6 +1132,7 @@ class _StepPlan:
     freqs_refresh: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     freqs_cf: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     bias: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
+    read_bias: float = 0.0  # RecallConfig.read_bias while this step reads recalled tokens
     sink_idx: torch.Tensor = dataclasses.field(
         default_factory=lambda: torch.empty(0, dtype=torch.long)
     )

@@ -224,14 +224,17 @@ class Engine:
         """The evicted-context store's sizes for this model's sessions: :class:`RecallConfig`
         with the model card's ``recall_evidence`` (see :meth:`EvictedStore.points_back`),
         ``recall_margin`` (``evidence_margin``), ``recall_turns`` (``lexical_turns``),
-        ``recall_best_nearest`` (``best_nearest``) and ``recall_top_k`` (``top_k``), then
-        ``changes``."""
+        ``recall_best_nearest`` (``best_nearest``), ``recall_read_bias`` and
+        ``recall_read_heads`` (``read_bias``, ``read_heads``) and ``recall_top_k`` (``top_k``),
+        then ``changes``."""
         card = self.source.card if self.source is not None else None
         per_model: dict[str, Any] = {
             "evidence_to_recall": card.recall_evidence if card is not None else None,
             "evidence_margin": card.recall_margin if card is not None else None,
             "lexical_turns": card.recall_turns if card is not None else False,
             "best_nearest": card.recall_best_nearest if card is not None else False,
+            "read_bias": card.recall_read_bias if card is not None else 0.0,
+            "read_heads": card.recall_read_heads if card is not None else (),
         }
         if card is not None and card.recall_top_k is not None:
             per_model["top_k"] = card.recall_top_k

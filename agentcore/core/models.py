@@ -82,6 +82,11 @@ class ModelCard:
     # last, nearest the question, instead of in stream order (measured per model,
     # docs/long-memory.md)
     recall_best_nearest: bool = False
+    # RecallConfig.read_bias and read_heads of this model's sessions: the model's retrieval
+    # heads ((layer, query head) pairs, found by bench/retrieval_heads.py) read recalled text
+    # with its attention scores raised by read_bias (measured per model, docs/long-memory.md)
+    recall_read_bias: float = 0.0
+    recall_read_heads: tuple[tuple[int, int], ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -113,6 +118,9 @@ SMOLLM2_135M = ModelCard(
     notes="fastest; weak at tool choice and at facts told many turns earlier",
     recall_evidence=2.0,
     recall_margin=1.0,
+    # its five heads with a copy score >= 0.5 (docs/benchmarks/recall_real-heads/)
+    recall_read_bias=4.0,
+    recall_read_heads=((17, 3), (18, 6), (18, 7), (17, 4), (23, 2)),
 )
 
 QWEN25_CODER_05B = ModelCard(

@@ -173,6 +173,14 @@ class RecallConfig:
     # successor after it), instead of in stream order. Per model (ModelCard.recall_best_nearest);
     # see EvictedStore.plan
     best_nearest: bool = False
+    # added to the attention logits of the recalled tokens while new input's last chunk and its
+    # reply read them, in the query heads ``read_heads`` names ((layer, head) pairs; empty: every
+    # head): there each recalled token counts e**read_bias times against the window's. The
+    # model's retrieval heads, the few that copy facts from context (bench/retrieval_heads.py
+    # finds them), weighed up let a small model read what it recalled. Per model
+    # (ModelCard.recall_read_bias, recall_read_heads); 0: read as any other key
+    read_bias: float = 0.0
+    read_heads: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         for name in (
@@ -214,7 +222,23 @@ class RecallConfig:
             raise ValueError(
                 f"RecallConfig.contrast_unit must be 'token' or 'block', got {self.contrast_unit!r}"
             )
+        if not math.isfinite(self.read_bias):
+            raise ValueError(
+                f"RecallConfig.read_bias must be a finite number, got {self.read_bias}"
+            )
+        heads = tuple(self.read_heads)
+        if not all(
+            isinstance(h, (tuple, list))
+            and len(h) == 2
+            and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in h)
+            for h in heads
+        ):
+            raise ValueError(
+                "RecallConfig.read_heads must be (layer, query head) pairs of integers >= 0, "
+                f"got {self.read_heads!r}"
+            )
         object.__setattr__(self, "probe_fractions", tuple(self.probe_fractions))
+        object.__setattr__(self, "read_heads", tuple((int(a), int(b)) for a, b in heads))
 
     @property
     def recalled_tokens(self) -> int:

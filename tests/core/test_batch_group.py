@@ -4,6 +4,7 @@ for batches (agentcore.core.quant.Int8Weight ``dense_rows``), on the tiny model.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -255,6 +256,7 @@ def test_sessions_on_the_native_ops_step_together_bit_for_bit_as_alone(
     windows of other sizes, a ring that wraps, a stream still in its sinks) and gets exactly
     what it gets alone."""
     recall = RecallConfig(block_size=4, top_k=2, candidates=4, refresh=4, host_blocks=64)
+    weighed = ((1, 2), (0, 1))
     configs = [
         SessionConfig(streaming=SMALL),
         SessionConfig(streaming=SMALL),  # far past the window: the ring has wrapped
@@ -265,8 +267,10 @@ def test_sessions_on_the_native_ops_step_together_bit_for_bit_as_alone(
         SessionConfig(streaming=SMALL),  # one token past its sinks
         SessionConfig(streaming=SMALL),  # in its sinks: its first steps store sinks
         SessionConfig(streaming=SMALL, recall=recall),  # in its sinks, with recall
+        # recalled text weighed up in two heads: those rows' layers read it their own way
+        SessionConfig(streaming=SMALL, recall=replace(recall, read_bias=2.0, read_heads=weighed)),
     ]
-    alone, batched = _pairs(int8_engine, configs, [9, 70, 40, 50, 90, 37, 4, 1, 2])
+    alone, batched = _pairs(int8_engine, configs, [9, 70, 40, 50, 90, 37, 4, 1, 2, 80])
     planned: list[int] = []
     real = DecodeRows.plan.__func__  # type: ignore[attr-defined]
 
