@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,3 +170,16 @@ def test_the_question_chunk_weighs_up_the_chosen_head_only(
         for head in (0, 1, 3):
             assert torch.equal(plain[:, head], out[:, head])
         assert not torch.allclose(plain[:, 2], out[:, 2], atol=1e-4)
+
+
+def test_a_saved_session_restores_with_its_heads_and_reads_as_before(
+    tiny_engine: Engine, tmp_path: Path
+) -> None:
+    recall = dataclasses.replace(RECALL, read_bias=2.0, read_heads=((1, 2), (0, 1)))
+    s = _session(tiny_engine, recall, _ids(6, 300))
+    r = tiny_engine.restore_session(s.save(tmp_path / "w.session"))
+    assert r.config.recall == recall  # the pairs come back as tuples, not the file's lists
+    for tok in (7, 8, 9):
+        s.append_tokens([tok])
+        r.append_tokens([tok])
+        assert torch.equal(s.next_logits, r.next_logits)  # type: ignore[arg-type]
