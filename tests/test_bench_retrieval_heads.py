@@ -51,7 +51,7 @@ def test_heads_are_ranked_best_first(heads: ModuleType) -> None:
 @pytest.mark.slow
 def test_the_default_models_read_heads_are_its_best_copiers(heads: ModuleType) -> None:
     """On the first dev document of single facts (three questions), the five heads that copy
-    most are the model card's ``recall_read_heads`` (found on 24 documents per family)."""
+    most are the model card's ``recall_read_heads`` (found on 6 documents per family)."""
     from recall_real import ASK, build, document_messages  # bench/ is on sys.path meanwhile
 
     from agentcore.core.loader import load_model
