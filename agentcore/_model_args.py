@@ -39,7 +39,10 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
         "layout (CPU); auto: int8 where bf16 runs on a CPU, packed where float32 does",
     )
     p.add_argument(
-        "--threads", type=int, default=None, help="CPU threads for torch (default: all cores)"
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads of the model's compute thread (default: all cores)",
     )
     p.add_argument(
         "--memory-adapter",

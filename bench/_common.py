@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import psutil
 import torch
 
+from agentcore.core import compute
+
 if TYPE_CHECKING:
     from agentcore.core.session import Session
 
@@ -60,7 +62,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": compute.threads(),
         "torch": torch.__version__,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "date": time.strftime("%Y-%m-%d %H:%M"),

@@ -39,6 +39,7 @@ from _common import DOCS, machine, markdown_table, write_report
 
 from agentcore.agent import Agent, AgentConfig, Result
 from agentcore.backends import LocalBackend
+from agentcore.core import compute
 from agentcore.core.engine import Engine
 from agentcore.memory import LongTermMemory, MemoryKind
 
@@ -458,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw["models"] = {k: v for k, v in kept.get("models", {}).items() if k != model}
         raw["runs"] = {k: v for k, v in kept.get("runs", {}).items() if k != model}
     raw["models"][model] = {}
-    raw["runs"][model] = {"max_tokens": args.max_tokens, "threads": torch.get_num_threads()}
+    raw["runs"][model] = {"max_tokens": args.max_tokens, "threads": compute.threads()}
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.conversations:

@@ -70,6 +70,7 @@ from _common import DOCS, machine, markdown_table, shared_data, write_report
 from agentcore.backends import LocalBackend
 from agentcore.backends._continuation import Ledger
 from agentcore.backends._request import ChatRequest
+from agentcore.core import compute
 from agentcore.core.engine import Engine
 from agentcore.core.params import SamplingParams
 from agentcore.core.session import Session
@@ -324,9 +325,13 @@ def profile_turn(backend: LocalBackend, saves: Timed, question: str) -> dict[str
     """cProfile of one short turn: the functions with the most own time (15) and the most
     cumulative time (25)."""
     prof = cProfile.Profile()
-    prof.enable()
-    turn(backend, question, 8, saves)
-    prof.disable()
+
+    def profiled() -> None:  # cProfile sees its own thread: the compute thread, as the model's
+        prof.enable()
+        turn(backend, question, 8, saves)
+        prof.disable()
+
+    compute.run(profiled)
     stats = pstats.Stats(prof, stream=io.StringIO())
     rows = []
     for (file, line, fn), (_cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]

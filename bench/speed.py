@@ -55,6 +55,7 @@ from _common import (
     weight_bytes_per_token,
 )
 
+from agentcore.core import compute
 from agentcore.core.engine import Engine
 from agentcore.core.models import MODELS, find_card, gguf_path, model_status
 
@@ -302,10 +303,15 @@ def profile_step(engine: Engine, context: list[int], n: int) -> dict[str, Any]:
             session.append_tokens([int(torch.argmax(session.next_logits))])
         return time.perf_counter() - t0
 
-    decode(4)  # untimed: first-call set-up
-    plain = decode(n)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        wall = decode(n)
+    def profiled(n: int) -> tuple[float, Any]:
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            wall = decode(n)
+        return wall, prof
+
+    # on the compute thread, where the model's ops run (a profiler sees its own thread's ops)
+    compute.run(decode, 4)  # untimed: first-call set-up
+    plain = compute.run(decode, n)
+    wall, prof = compute.run(profiled, n)
     events = prof.key_averages()
     # ops called from Python (no op above them): their whole time, children included
     called = [e for e in prof.events() if e.cpu_parent is None]

@@ -28,12 +28,16 @@ import pytest
 from transformers import LlamaForCausalLM
 
 from agentcore import testing
-from agentcore.core import native
+from agentcore.core import compute, native
 from agentcore.core.engine import Engine
 
 _SLOW_HINT = "In this suite, a test that loads a real model is marked `slow`."
 
 testing.forbid_model_loads(hint=_SLOW_HINT)
+
+# the model's work runs on agentcore's compute thread; started before the suite's own PyTorch
+# work, it is the process's one thread whose ops run in parallel, as in `agentcore serve`
+compute.run(int)
 
 # the native int8 kernel loads (or is built, once) before a test points $AGENTCORE_CACHE at a
 # temporary folder, where a first use would build it again

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 from agentcore.core.cache import StreamingCache
+from agentcore.core.compute import on_compute
 from agentcore.core.llama import CoreModel
 
 __all__ = ["DecodeBatcher", "FairLock", "decode_batch"]
@@ -87,6 +88,7 @@ class FairLock:
         self.release()
 
 
+@on_compute
 @torch.inference_mode()
 def decode_batch(
     core: CoreModel, tokens: Sequence[int], caches: Sequence[StreamingCache]

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from agentcore.core import compute
 from agentcore.core.batch import DecodeBatcher, FairLock
 from agentcore.core.cache import StreamingCache, StreamingConfig
 from agentcore.core.codec import Codec, HFCodec
@@ -153,10 +154,22 @@ class Engine:
         ``"int4"`` as int4 in groups of 32 (CPU with bf16 or float32 activations), ``"float"``
         keeps them in ``dtype``, ``"packed"`` as float32 in oneDNN's blocked layout (CPU,
         float32); ``"auto"``/None picks what measured fastest at unchanged
-        perplexity (:func:`~agentcore.core.loader.choose_weights`).
+        perplexity (:func:`~agentcore.core.loader.choose_weights`). ``threads``: the CPU
+        threads of the model's work, which runs on agentcore's compute thread, as loading does
+        (:mod:`agentcore.core.compute`; default: PyTorch's count when that thread starts).
         """
         if threads:
-            torch.set_num_threads(threads)
+            compute.use_threads(threads)
+        return compute.run(cls._load, model, device, dtype, weights)
+
+    @classmethod
+    def _load(
+        cls,
+        model: str | os.PathLike[str] | None,
+        device: str | None,
+        dtype: str | torch.dtype | None,
+        weights: str | None,
+    ) -> Engine:
         start = time.perf_counter()
         source = resolve_model(model)
         core_file = core_cache_path(source)

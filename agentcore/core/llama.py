@@ -26,6 +26,7 @@ from torch import nn
 from agentcore._atomic import atomic_path
 from agentcore.core import native
 from agentcore.core.cache import DecodeGroup, DecodeRows, StreamingCache, StreamingConfig
+from agentcore.core.compute import on_compute
 from agentcore.core.infini import InfiniMemory
 from agentcore.core.quant import (
     Int4Weight,
@@ -542,6 +543,7 @@ class CoreModel(nn.Module):
         cache.set_query_heads(self.dims.n_heads)
         return cache
 
+    @on_compute
     @torch.inference_mode()
     def forward(
         self,
@@ -555,6 +557,7 @@ class CoreModel(nn.Module):
         what the probe read (see :meth:`forward_hidden`)."""
         return self.forward_hidden(ids, cache, logits, probed=probed)
 
+    @on_compute
     @torch.inference_mode()
     def probe(self, ids: torch.Tensor, cache: StreamingCache) -> ProbedChunk:
         """A dry forward of the chunk ``ids: [B,T]`` up to the last layer recall probes: the
@@ -669,6 +672,7 @@ class CoreModel(nn.Module):
             [c.attend(i, q[j : j + 1], k[j : j + 1], v[j : j + 1]) for j, c in enumerate(caches)]
         )
 
+    @on_compute
     @torch.inference_mode()
     def score(
         self, ids: torch.Tensor, cache: StreamingCache, first_logits: torch.Tensor | None = None

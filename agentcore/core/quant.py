@@ -252,8 +252,12 @@ def _onednn_linear_runs(dtype: torch.dtype) -> bool:
     return bool(torch.all(out == 8.0))
 
 
-# bf16 batches of int8 weights use the packed bf16 linear; without it, plain ``F.linear``
-_ONEDNN = _onednn_linear_runs(torch.bfloat16)
+@functools.cache
+def _onednn() -> bool:
+    """Whether bf16 batches of int8 weights use the packed bf16 linear (else plain ``F.linear``);
+    tried on first use, not on import (an import must not start PyTorch's thread pool on the
+    importing thread: :mod:`agentcore.core.compute`)."""
+    return _onednn_linear_runs(torch.bfloat16)
 
 
 @functools.cache
@@ -306,14 +310,14 @@ class PackedWeight:
 def _pack_bf16(w: torch.Tensor) -> torch.Tensor:
     """``w: [n_out, n_in]`` bf16 in oneDNN's blocked layout where it can be (a plain ``F.linear``
     re-lays the weight out on every call: 2-4x slower at 16 rows), else as it is."""
-    if _ONEDNN:
+    if _onednn():
         return torch.ops.mkldnn._reorder_linear_weight(w, _PACK_ROWS)
     return w
 
 
 def _dense_linear(a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """``a @ w.T`` for ``a: [rows, n_in]`` bf16 and a weight from :func:`_pack_bf16`."""
-    if _ONEDNN:
+    if _onednn():
         return torch.ops.mkldnn._linear_pointwise(a, w, None, "none", [], "")
     return F.linear(a, w)
 

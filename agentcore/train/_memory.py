@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from agentcore.core import compute
 from agentcore.core.infini import InfiniConfig, MemoryGates, memory_fold, memory_retrieve
 from agentcore.core.llama import CoreLayer, CoreModel
 from agentcore.core.rope import Rotary
@@ -263,7 +264,19 @@ def train_memory(
     *,
     log: Callable[[str], None] = print,
 ) -> tuple[MemoryGates, LowRankQKV | None, dict[str, Any]]:
-    """Train and return the gates, the adapters (or None) and the metrics."""
+    """Train and return the gates, the adapters (or None) and the metrics. Runs on agentcore's
+    compute thread, with its CPU threads (:mod:`agentcore.core.compute`)."""
+    return compute.run(_train_memory, core, maker, eval_docs, cfg, log=log)
+
+
+def _train_memory(
+    core: CoreModel,
+    maker: DocumentMaker,
+    eval_docs: list[Document],
+    cfg: MemoryTrainConfig,
+    *,
+    log: Callable[[str], None],
+) -> tuple[MemoryGates, LowRankQKV | None, dict[str, Any]]:
     torch.manual_seed(cfg.seed)
     dims = core.dims
     gates = MemoryGates(dims.n_layers, dims.n_heads, init=cfg.gate_init).to(core.device)
