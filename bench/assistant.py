@@ -271,18 +271,17 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         if not args.no_real:
-            import torch
-
             from agentcore.apps.assistant._backend import model_threads
             from agentcore.backends import LocalBackend
+            from agentcore.core import compute
             from agentcore.tools import ToolRegistry
             from agentcore.tools.builtin import calculator_tool
 
             real = LocalBackend.load()
-            default = model_threads()  # read once: the loop below changes torch's pool
+            default = model_threads()  # read once: the loop below changes the model's threads
             # the app's default beside one core left free for the interface
             for threads in sorted({max(1, default - 1), default}):
-                torch.set_num_threads(threads)
+                compute.use_threads(threads)
                 label = "app default" if threads == default else "one core left free"
                 name = f"real default model (CPU), {threads} model thread(s), {label}"
                 streams[name] = asyncio.run(

@@ -127,6 +127,8 @@ ALLOWED_LAZY: dict[tuple[str, str], str] = {
     ("agentcore.apps.sim._backend", "agentcore.core.engine"): _TORCH_FREE + " (scripted, http)",
     ("agentcore.apps.sim._runner", "agentcore.apps.sim._ray"): "Ray, the [ray] extra, only "
     "with --ray",
+    ("agentcore.apps.assistant._backend", "agentcore.core.compute"): _TORCH_FREE
+    + " (an assistant on --base-url)",
 }
 
 # Cycles that exist only under ``if TYPE_CHECKING:``; each names why it is still here. None

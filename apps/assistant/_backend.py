@@ -67,17 +67,18 @@ def model_threads(requested: int | None = None) -> int:
     docs/benchmarks/assistant.md) while decoding got slower: frames wait on Markdown layout,
     not on the model.
     """
-    import torch  # only the local model needs it (a --base-url start stays light)
+    # only the local model needs torch (a --base-url start stays light)
+    from agentcore.core import compute
 
-    return requested or torch.get_num_threads()
+    return requested or compute.threads()
 
 
 def _open_local(config: AssistantConfig) -> LocalBackend:
-    import torch
+    from agentcore.core import compute
 
     model = None if config.model == "default" else config.model
-    if config.threads:
-        torch.set_num_threads(model_threads(config.threads))
+    if config.threads:  # the model's work runs on agentcore's compute thread
+        compute.use_threads(model_threads(config.threads))
     try:
         backend = LocalBackend.load(model, sessions_dir=config.model_sessions_dir)
     except ModelNotFoundError as exc:
