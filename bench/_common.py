@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import psutil
 import torch
 
-from agentcore.core import compute
+from agentcore import _compute as compute
 
 if TYPE_CHECKING:
     from agentcore.core.session import Session

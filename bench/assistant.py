@@ -271,9 +271,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         if not args.no_real:
+            from agentcore import _compute as compute
             from agentcore.apps.assistant._backend import model_threads
             from agentcore.backends import LocalBackend
-            from agentcore.core import compute
             from agentcore.tools import ToolRegistry
             from agentcore.tools.builtin import calculator_tool
 

@@ -37,9 +37,9 @@ from typing import Any
 import torch
 from _common import DOCS, machine, markdown_table, write_report
 
+from agentcore import _compute as compute
 from agentcore.agent import Agent, AgentConfig, Result
 from agentcore.backends import LocalBackend
-from agentcore.core import compute
 from agentcore.core.engine import Engine
 from agentcore.memory import LongTermMemory, MemoryKind
 

@@ -67,10 +67,10 @@ import psutil
 import torch
 from _common import DOCS, machine, markdown_table, shared_data, write_report
 
+from agentcore import _compute as compute
 from agentcore.backends import LocalBackend
 from agentcore.backends._continuation import Ledger
 from agentcore.backends._request import ChatRequest
-from agentcore.core import compute
 from agentcore.core.engine import Engine
 from agentcore.core.params import SamplingParams
 from agentcore.core.session import Session

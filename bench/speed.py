@@ -55,7 +55,7 @@ from _common import (
     weight_bytes_per_token,
 )
 
-from agentcore.core import compute
+from agentcore import _compute as compute
 from agentcore.core.engine import Engine
 from agentcore.core.models import MODELS, find_card, gguf_path, model_status
 

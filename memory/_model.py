@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from agentcore import _compute
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -91,8 +93,11 @@ def embed_texts(
         raise TypeError("embed_texts expects a sequence of strings, got a single str")
     if len(texts) == 0:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-    model = load_embedding_model(device)
-    vectors = model.encode(
+    # on agentcore's compute thread, with the model's: PyTorch's threads run fast on one thread
+    # of a process only (see agentcore._compute); loading builds tensors too
+    model = _compute.run(load_embedding_model, device)
+    vectors = _compute.run(
+        model.encode,
         list(texts),
         batch_size=batch_size,
         convert_to_numpy=True,

@@ -27,8 +27,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest
 from transformers import LlamaForCausalLM
 
+from agentcore import _compute as compute
 from agentcore import testing
-from agentcore.core import compute, native
+from agentcore.core import native
 from agentcore.core.engine import Engine
 
 _SLOW_HINT = "In this suite, a test that loads a real model is marked `slow`."

@@ -42,12 +42,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "agentcore"
 # Lowest first. A module belongs to the unit of its longest matching prefix; a unit may import
 # any unit of a lower layer, and itself; nothing else.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    # stdlib/httpx only: versions, atomic files, data paths, extras hints, the HTTP client
+    # stdlib/httpx only: versions, atomic files, data paths, extras hints, the HTTP client, the
+    # compute thread (torch loads inside it, on first model work)
     (
         "foundation",
         (
             "agentcore._version",
             "agentcore._atomic",
+            "agentcore._compute",
             "agentcore._extras",
             "agentcore.paths",
             "agentcore.client",
@@ -127,8 +129,6 @@ ALLOWED_LAZY: dict[tuple[str, str], str] = {
     ("agentcore.apps.sim._backend", "agentcore.core.engine"): _TORCH_FREE + " (scripted, http)",
     ("agentcore.apps.sim._runner", "agentcore.apps.sim._ray"): "Ray, the [ray] extra, only "
     "with --ray",
-    ("agentcore.apps.assistant._backend", "agentcore.core.compute"): _TORCH_FREE
-    + " (an assistant on --base-url)",
 }
 
 # Cycles that exist only under ``if TYPE_CHECKING:``; each names why it is still here. None

@@ -37,8 +37,8 @@ from typing import Any
 
 import torch
 
+from agentcore._compute import on_compute
 from agentcore.core.cache import StreamingCache
-from agentcore.core.compute import on_compute
 from agentcore.core.llama import CoreModel
 
 __all__ = ["DecodeBatcher", "FairLock", "decode_batch"]

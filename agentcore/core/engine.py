@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from agentcore.core import compute
+from agentcore import _compute as compute
 from agentcore.core.batch import DecodeBatcher, FairLock
 from agentcore.core.cache import StreamingCache, StreamingConfig
 from agentcore.core.codec import Codec, HFCodec
@@ -156,7 +156,7 @@ class Engine:
         float32); ``"auto"``/None picks what measured fastest at unchanged
         perplexity (:func:`~agentcore.core.loader.choose_weights`). ``threads``: the CPU
         threads of the model's work, which runs on agentcore's compute thread, as loading does
-        (:mod:`agentcore.core.compute`; default: PyTorch's count when that thread starts).
+        (:mod:`agentcore._compute`; default: PyTorch's count when that thread starts).
         """
         if threads:
             compute.use_threads(threads)

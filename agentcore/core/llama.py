@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from agentcore._atomic import atomic_path
+from agentcore._compute import on_compute
 from agentcore.core import native
 from agentcore.core.cache import DecodeGroup, DecodeRows, StreamingCache, StreamingConfig
-from agentcore.core.compute import on_compute
 from agentcore.core.infini import InfiniMemory
 from agentcore.core.quant import (
     Int4Weight,

@@ -256,7 +256,7 @@ def _onednn_linear_runs(dtype: torch.dtype) -> bool:
 def _onednn() -> bool:
     """Whether bf16 batches of int8 weights use the packed bf16 linear (else plain ``F.linear``);
     tried on first use, not on import (an import must not start PyTorch's thread pool on the
-    importing thread: :mod:`agentcore.core.compute`)."""
+    importing thread: :mod:`agentcore._compute`)."""
     return _onednn_linear_runs(torch.bfloat16)
 
 

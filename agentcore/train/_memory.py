@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agentcore.core import compute
+from agentcore import _compute as compute
 from agentcore.core.infini import InfiniConfig, MemoryGates, memory_fold, memory_retrieve
 from agentcore.core.llama import CoreLayer, CoreModel
 from agentcore.core.rope import Rotary
@@ -265,7 +265,7 @@ def train_memory(
     log: Callable[[str], None] = print,
 ) -> tuple[MemoryGates, LowRankQKV | None, dict[str, Any]]:
     """Train and return the gates, the adapters (or None) and the metrics. Runs on agentcore's
-    compute thread, with its CPU threads (:mod:`agentcore.core.compute`)."""
+    compute thread, with its CPU threads (:mod:`agentcore._compute`)."""
     return compute.run(_train_memory, core, maker, eval_docs, cfg, log=log)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import httpx
 
+from agentcore import _compute as compute
 from agentcore.apps.assistant._config import AssistantConfig
 from agentcore.backends import HttpBackend, LocalBackend, ModelBackend
 from agentcore.client import APIError, ClientConfig, ConnectionFailedError
@@ -67,15 +68,10 @@ def model_threads(requested: int | None = None) -> int:
     docs/benchmarks/assistant.md) while decoding got slower: frames wait on Markdown layout,
     not on the model.
     """
-    # only the local model needs torch (a --base-url start stays light)
-    from agentcore.core import compute
-
     return requested or compute.threads()
 
 
 def _open_local(config: AssistantConfig) -> LocalBackend:
-    from agentcore.core import compute
-
     model = None if config.model == "default" else config.model
     if config.threads:  # the model's work runs on agentcore's compute thread
         compute.use_threads(model_threads(config.threads))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +175,22 @@ def test_fresh_process_with_network_blocked_never_downloads(
     assert result["top"] == result["fact"]
     assert result["plain"] == result["fact"]
     assert not (home / ".cache" / "chroma").exists()  # where the ONNX model would land
+
+
+def test_embeddings_are_computed_on_the_compute_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The embedder's PyTorch work runs where the model's does (agentcore._compute): a thread
+    of its own that ran in parallel would slow every decode step of the process down."""
+    threads: list[str] = []
+
+    class Spy:
+        def encode(self, texts: list[str], **_: Any) -> np.ndarray:
+            threads.append(threading.current_thread().name)
+            return np.ones((len(texts), EMBEDDING_DIM), dtype=np.float32)
+
+    def load(device: str | None = None) -> Spy:
+        threads.append(threading.current_thread().name)
+        return Spy()
+
+    monkeypatch.setattr(model_module, "load_embedding_model", load)
+    assert embed_texts(["a", "b"]).shape == (2, EMBEDDING_DIM)
+    assert threads == ["agentcore-compute", "agentcore-compute"]

@@ -1,4 +1,4 @@
-"""The compute thread: every forward of every caller runs on one thread (agentcore.core.compute)."""
+"""The compute thread: every forward of every caller runs on one thread (agentcore._compute)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 
-from agentcore.core import compute
+from agentcore import _compute as compute
 from agentcore.core.batch import decode_batch
 from agentcore.core.engine import Engine
 
@@ -81,7 +81,7 @@ def test_forwards_from_any_thread_run_on_the_compute_thread(
 
 _FIRST_START = """
 import threading, torch
-from agentcore.core import compute
+from agentcore import _compute as compute
 torch.set_num_threads(2)
 compute.run(int)  # starts the compute thread, with the count this process asked for
 later = []

@@ -34,8 +34,6 @@ import threading
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-import torch
-
 __all__ = ["on_compute", "run", "threads", "use_threads"]
 
 P = ParamSpec("P")
@@ -74,6 +72,8 @@ class _ComputeThread:
         _one_thread_elsewhere()
 
     def _loop(self, n_threads: int | None) -> None:
+        import torch  # a foundation module: torch loads only once there is model work
+
         torch.set_num_threads(n_threads or torch.get_num_threads())
         self.started.set()
         while True:
@@ -86,6 +86,8 @@ def _one_thread_elsewhere() -> None:
     PyTorch gives a thread the process-wide count on its first parallel op; the compute
     thread has its own already. Set from a thread of its own, since the call also sets the
     calling thread's count."""
+    import torch
+
     helper = threading.Thread(target=torch.set_num_threads, args=(1,), daemon=True)
     helper.start()
     helper.join()
@@ -151,6 +153,8 @@ def on_compute(fn: Callable[P, R]) -> Callable[P, R]:
 
 def use_threads(n: int) -> None:
     """The compute thread's PyTorch ops use ``n`` CPU threads from now on."""
+    import torch
+
     global _threads
     if n < 1:
         raise ValueError(f"use_threads: n must be >= 1, got {n}")
@@ -162,6 +166,8 @@ def use_threads(n: int) -> None:
 def threads() -> int:
     """How many CPU threads the compute thread's PyTorch ops use (before it has started: how
     many the calling thread's use; asking does not start it)."""
+    import torch
+
     if _worker is None:
         return torch.get_num_threads()
     return run(torch.get_num_threads)
