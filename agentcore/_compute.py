@@ -18,7 +18,10 @@ decodes on one long-lived thread, the first (and, in agentcore's own processes, 
 run in parallel, whichever thread asks; and once it has its threads, threads that start later
 run their PyTorch ops on one thread (sampling over the vocabulary, copying a session's state
 for a save), so that they never start a team of their own. A thread that had already set its
-thread count (a program's main thread that called ``torch.set_num_threads``) keeps it.
+thread count (a program's main thread that called ``torch.set_num_threads``) keeps it; a later
+``torch.set_num_threads`` sets the process-wide count again (threads started after it run in
+parallel once more): set the model's threads with ``Engine.load(threads=...)`` or
+:func:`use_threads` instead.
 
 Only calls that never compute gradients go there (gradient mode is per thread): training's
 forwards run on the calling thread, as before. A forked child starts a compute thread of its
