@@ -23,9 +23,9 @@ thread count (a program's main thread that called ``torch.set_num_threads``) kee
 parallel once more): set the model's threads with ``Engine.load(threads=...)`` or
 :func:`use_threads` instead.
 
-Only calls that never compute gradients go there (gradient mode is per thread): training's
-forwards run on the calling thread, as before. A forked child starts a compute thread of its
-own on first use.
+Gradient mode is per thread, so :func:`on_compute` is for functions that never compute
+gradients (the inference forwards); a training run goes there whole (``train_memory`` calls
+:func:`run`) and sets its own. A forked child starts a compute thread of its own on first use.
 """
 
 from __future__ import annotations

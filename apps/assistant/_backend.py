@@ -61,7 +61,8 @@ def _open_http(base_url: str) -> HttpBackend:
 
 
 def model_threads(requested: int | None = None) -> int:
-    """CPU threads for the local model: ``requested``, else PyTorch's own default (its pool).
+    """CPU threads for the local model: ``requested``, else its compute thread's (PyTorch's own
+    default before the model loads; :mod:`agentcore._compute`).
 
     Leaving the interface a core of its own was measured on a 2-core box and made no consistent
     difference (keystroke-to-frame p95 91 vs 83 ms in one run, 51 vs 65 ms in the next; see
