@@ -77,7 +77,10 @@ class _ComputeThread:
     def _loop(self, n_threads: int | None) -> None:
         import torch  # a foundation module: torch loads only once there is model work
 
-        torch.set_num_threads(n_threads or torch.get_num_threads())
+        # PyTorch sets a thread's count from the process-wide one on the thread's first use
+        # (which ``set_num_threads`` is not); that first use comes here, before ours is set
+        default = torch.get_num_threads()
+        torch.set_num_threads(n_threads or default)
         self.started.set()
         while True:
             self.jobs.get()()

@@ -98,6 +98,27 @@ def test_once_the_compute_thread_starts_later_threads_use_one_cpu_thread() -> No
     assert out.stdout.split() == ["2", "1"]
 
 
+_FIRST_START_WITH_THREADS = """
+import threading, torch
+from agentcore import _compute as compute
+compute.use_threads(2)  # what Engine.load(threads=2) does first, in a fresh process
+later = []
+t = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+t.start(); t.join()
+print(compute.threads(), later[0])
+"""
+
+
+def test_threads_asked_for_before_the_compute_thread_starts_are_its_own() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_START_WITH_THREADS],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == ["2", "1"]
+
+
 def test_threads_started_later_use_one_cpu_thread_and_the_compute_thread_keeps_its_own() -> None:
     before = compute.threads()
     try:
