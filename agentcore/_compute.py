@@ -165,6 +165,9 @@ def use_threads(n: int) -> None:
     if n < 1:
         raise ValueError(f"use_threads: n must be >= 1, got {n}")
     _threads = n
+    if _worker is None:
+        _compute_thread()  # starts with n threads, the others with one
+        return
     run(torch.set_num_threads, n)
     _one_thread_elsewhere()  # setting the compute thread's count set the process-wide one too
 
