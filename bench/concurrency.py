@@ -27,9 +27,9 @@ p50/p95, median time to first token.
 
 First, in-process (no server): one ``decode_batch`` step of 1, 4, 16 sessions (``--levels``)
 on the same engine, three arms interleaved per round: ``as shipped``; ``rows off``
-(``CoreModel.native_rows=False``: on the native decode ops, the batched step before
-``DecodeRows``, its attention one call over the rows' keys copied side by side and PyTorch's
-ops between the linears); and ``int8 kernel, each session attends alone`` (also
+(``CoreModel.native_rows=False``: the batched step before ``DecodeRows``, its attention one
+call over the rows' keys copied side by side, and on the native ops PyTorch's ops between the
+linears); and ``int8 kernel, each session attends alone`` (also
 ``group_keys=0`` and PyTorch's int8 kernel for every linear on bf16 CPUs: the batched step
 before the bf16 batch path and the grouped attention); ms per step and tok/s, the median of
 ``--rounds`` rounds of ``--steps`` steps.
@@ -241,8 +241,9 @@ def in_process(
 _SHIPPED_BF16 = """(a CPU with bf16) batches of 4 rows or more run every linear layer
 (the projections and the LM head) as a dense bf16 matmul on a oneDNN-packed bf16 copy of the
 int8 values, the per-row scale applied after it (`Int8Weight(dense_rows=4)`, set by
-`Engine.load` on CPUs with native bf16), and the attention of all rows runs as one call over
-their keys side by side (`DecodeGroup`, while no row holds more than 256 keys)."""
+`Engine.load` on CPUs with native bf16), and per layer one native call stores every row's key
+and value in its own bf16 cache and runs every row's attention over its own keys
+(`DecodeRows`; PyTorch rotates the rows between)."""
 _SHIPPED_NATIVE = """(float32 on an AVX2 CPU: int8 weights on agentcore's native
 decode ops) the step runs one session per row (`DecodeRows`): per layer one call for norm,
 Q/K/V and each row's rotation, one that stores every row's key and value in its own cache and
@@ -441,8 +442,9 @@ drops when first tokens come sooner).
 
 `as shipped`, this run ({info.dtype} activations): {shipped_md} `rows off`: the step before
 `DecodeRows` (the same linears; the attention one call over the rows' keys copied side by
-side, `DecodeGroup`, and on the native ops PyTorch's ops between the linears): as shipped is
-{rows_gain:.2f}x it at {levels[-1]} sessions (1.0x where the native ops do not run). `int8 kernel, each
+side, `DecodeGroup`, while no row holds more than 256 keys, else session by session; on the
+native ops PyTorch's ops between the linears): as shipped is {rows_gain:.2f}x it at
+{levels[-1]} sessions (1.0x without the native module). `int8 kernel, each
 session attends alone`: a dozen small ops per session and layer for attention and, on bf16
 CPUs, PyTorch's `_weight_int8pack_mm` for every batch (it reads the weight once per row).
 At {levels[-1]} sessions as shipped is {speedup:.2f}x it. Weights held after the run (int8

@@ -9,9 +9,10 @@ the weights (and by per-step overhead), not by arithmetic, so B sessions steppin
 little more than one: the projections and the MLP run once on ``[B, 1, hidden]`` (from 4 rows on
 a bf16 copy of int8 weights, which reuses each weight read over the rows), and the attention
 reads each session's own cache (its own positions, window, recall store and compressive
-memory). On the native decode ops (float32 on an AVX2 CPU) every layer's attention of all rows
-is one call over each row's own cache (:class:`~agentcore.core.cache.DecodeRows`) and each row
-gets exactly what it gets alone; elsewhere one call over the rows' keys copied side by side
+memory). With agentcore's native module (x86 with AVX2: float32 or bf16 caches) every layer's
+attention of all rows is one call over each row's own cache
+(:class:`~agentcore.core.cache.DecodeRows`); on the native decode ops (float32) each row gets
+exactly what it gets alone. Without the module one call over the rows' keys copied side by side
 while the windows are short (:class:`~agentcore.core.cache.DecodeGroup`), else session by
 session, as it would alone.
 
@@ -99,9 +100,9 @@ def decode_batch(
     hold one session (batch 1). Row ``j`` equals ``core.forward`` of ``tokens[j]`` on
     ``caches[j]`` alone: bit for bit on the native decode ops (float32 activations, int8
     weights; :class:`~agentcore.core.cache.DecodeRows`), elsewhere up to float rounding: a
-    matrix product with more rows, the bf16 path of int8 weights, attention over keys padded to
-    the longest row (greedy decoding on SmolLM2 agrees on 97-99% of tokens;
-    docs/benchmarks/concurrency.md).
+    matrix product with more rows, the bf16 path of int8 weights, without the native module
+    attention over keys padded to the longest row (greedy decoding on SmolLM2 agrees on 97-99%
+    of tokens; docs/benchmarks/concurrency.md).
     """
     if len(tokens) != len(caches) or not caches:
         raise ValueError(f"decode_batch: {len(tokens)} tokens for {len(caches)} caches")

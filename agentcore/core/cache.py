@@ -21,8 +21,10 @@ Per query at stream position ``p`` the visible keys are the sinks plus stream po
 ``p-W+1 .. p``; chunked prefill masks per query, so token-by-token and chunked processing
 see identical keys and give identical logits.
 
-:class:`DecodeGroup` runs one decode step's attention of several sessions' caches in one call
-(batched decoding, :mod:`agentcore.core.batch`); each cache keeps its own state.
+:class:`DecodeRows` runs one decode step's attention of several sessions' caches in one native
+call per layer, each row over its own cache (batched decoding, :mod:`agentcore.core.batch`);
+:class:`DecodeGroup` does it without the native module, over the rows' keys copied side by
+side; each cache keeps its own state.
 
 Shapes: buffers are ``[L, B, H_kv, S, D]``; ``attend`` takes ``q: [B, H_q, T, D]`` and
 ``k, v: [B, H_kv, T, D]`` (pre-RoPE, interleaved rotary layout) and returns ``[B, H_q, T, D]``.
@@ -53,6 +55,9 @@ __all__ = [
     "merge_state",
 ]
 
+
+# the dtypes of caches whose decode attention the native kernel runs (it computes in float32)
+NATIVE_ATTENTION_DTYPES = (torch.float32, torch.bfloat16)
 
 OPENING_TOKENS = 64
 """Sinks of a default session: the stream's first 64 tokens, which hold a conversation's
@@ -826,7 +831,8 @@ def merge_state(
 
 
 class DecodeGroup:
-    """The attention of one decode step of several sessions, each on its own cache, in one call.
+    """The attention of one decode step of several sessions, each on its own cache, in one call
+    of PyTorch's (where agentcore's native module is missing; :class:`DecodeRows` otherwise).
 
     Row ``j`` of the batch is ``caches[j]``'s session. Per layer the rows' keys and values
     (sinks and window: ``n_j`` slots each) are copied side by side into ``[B, H_kv, S, D]``
@@ -936,16 +942,22 @@ class DecodeGroup:
 
 
 class DecodeRows:
-    """One decode step of several sessions, each on its own cache, on the native decode ops.
+    """One decode step's attention of several sessions, each on its own cache, in one native call
+    per layer.
 
     Row ``j`` of the batch is ``caches[j]``'s session. Per layer one call
     (``decode_attend_rows``) stores every row's new key and value in its own cache and runs
     every row's attention over its own keys, where :class:`DecodeGroup` copies them side by
     side; what a row's step does besides (recall's observation and refresh, compressive
-    memory) stays per row, as in :meth:`StreamingCache.attend`. The kernels and the order of
-    their sums are a row's own step's, so each row's result is the session's alone bit for bit
-    with int8 weights scaled per group of inputs, as ``Engine.load`` holds them (with one scale
-    per row the int8 kernel tiles batches of 8 rows or more, which rounds differently).
+    memory) stays per row, as in :meth:`StreamingCache.attend`. The caches are float32 or bf16
+    (the kernel reads bf16 keys and computes in float32). Float32 steps run on the native
+    decode ops from end to end: :meth:`attend` takes ``decode_qkv``'s rotated query and key,
+    the kernels and the order of their sums are a row's own step's, and each row's result is
+    the session's alone bit for bit with int8 weights scaled per group of inputs, as
+    ``Engine.load`` holds them (with one scale per row the int8 kernel tiles batches of 8 rows
+    or more, which rounds differently). Elsewhere (bf16) the model's PyTorch layers rotate with
+    :meth:`rotation` and the rows' attention equals the session's alone (the same kernel);
+    the batch's projections round as a matrix product of more rows does.
 
     Each row's new key and value go where the session alone puts them
     (:meth:`StreamingCache._decode_target`: its ring slot, or, while the stream is in its first
@@ -956,7 +968,9 @@ class DecodeRows:
         self.caches = caches
         plans = [c._step for c in caches]
         self.plans: list[_StepPlan] = [p for p in plans if p is not None]
-        self.ops = self.plans[0].native  # the native module (plan() checked every row has it)
+        ops = native.decode_ops()
+        assert ops is not None, "DecodeRows.plan checks for the native module"
+        self.ops: Any = ops
         empty = torch.empty(0)
         self.att_ks = [c.att_k for c in caches]
         self.att_vs = [c.att_v for c in caches]
@@ -974,11 +988,12 @@ class DecodeRows:
 
     @classmethod
     def plan(cls, caches: Sequence[StreamingCache]) -> DecodeRows | None:
-        """Rows for caches that have all :meth:`~StreamingCache.begin` a decode step on the
-        native ops, or None when one cannot join (no native ops, a cache of several rows or
-        another layout): the sessions then step another way."""
+        """Rows for caches that have all :meth:`~StreamingCache.begin` a decode step the native
+        attention takes (float32 or bf16 on the CPU), or None when one cannot join (no native
+        module, a cache of several rows, another dtype or layout): the sessions then step
+        another way."""
         caches = list(caches)
-        if len(caches) < 2:
+        if len(caches) < 2 or native.decode_ops() is None:
             return None
         first = caches[0]
         for c in caches:
@@ -986,14 +1001,21 @@ class DecodeRows:
             if (
                 plan is None
                 or not plan.decode
-                or plan.native is None
+                or c.dtype not in NATIVE_ATTENTION_DTYPES
+                or c.device.type != "cpu"
                 or not c._native_shapes
                 or c.batch != 1
+                or c.dtype != first.dtype
                 or c.n_kv_heads != first.n_kv_heads
                 or c.head_dim != first.head_dim
             ):
                 return None
         return cls(caches)
+
+    def rotation(self) -> torch.Tensor:
+        """Each row's rotation for :meth:`~agentcore.core.rope.Rotary.rotate`: ``[B,1,1,D/2]``
+        (complex; the query's stream position)."""
+        return torch.cat([p.freqs_stream for p in self.plans])[:, None, None]
 
     def freqs(self) -> torch.Tensor:
         """Each row's rotation as ``(cos, sin)`` pairs: ``[B, D/2, 2]`` (``decode_qkv``'s)."""
@@ -1008,9 +1030,13 @@ class DecodeRows:
         rotated: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Each row's :meth:`StreamingCache.attend`: ``q: [B,Hq,1,D]``, ``k, v: [B,Hkv,1,D]``
-        and ``rotated`` (``decode_qkv``'s rotated query and key, required)."""
-        assert rotated is not None, "the rows take the native path's rotated query and key"
-        q_rot, k_rot = rotated
+        and ``rotated``, the rotated query and key (``decode_qkv``'s), or None: rotated here
+        by :meth:`rotation`."""
+        if rotated is None:
+            f = self.rotation()
+            q_rot, k_rot = Rotary.rotate(q, f), Rotary.rotate(k, f)
+        else:
+            q_rot, k_rot = rotated
         for j in self.recall:
             self.caches[j]._decode_recall(layer, q[j : j + 1], self.plans[j])
         out = native.call(
@@ -1041,7 +1067,8 @@ def decode_attention(
     of ``k, v: [B,H,S,D]``; ``mask``: additive, ``[1, >= n_keys]``.
 
     The step is bound by reading K and V. agentcore's native kernel does it in one pass where
-    it runs (float32 on an AVX2 CPU, :func:`_native_attention`). Otherwise: over a full window
+    it runs (float32 or bf16 on an AVX2 CPU, :func:`_native_attention`; bf16, SmolLM2's 30
+    layers at 2048 keys: 3.1 against 6.9 ms for the matmuls below). Otherwise: over a full window
     (``k`` one contiguous buffer) two matmuls with a float32 softmax between them read it
     faster on a CPU than the fused kernel (5.5 vs 8.4 ms per token for SmolLM2's 30 layers at
     2048 keys); over a partly filled window ``k`` is a strided slice that the matmuls would
@@ -1064,13 +1091,14 @@ def _native_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, n: int
 ) -> Any | None:
     """agentcore's native decode ops where they take this attention over ``n`` keys (float32
-    on the CPU, a contiguous query, keys and values laid out alike with contiguous rows, head
-    size a multiple of 8, a contiguous mask of at least ``n`` values), else None. One pass
-    over the keys with a float32 softmax, see :mod:`agentcore.core.native`."""
+    or bf16 on the CPU, query, keys and values of one dtype, a contiguous query, keys and
+    values laid out alike with contiguous rows, head size a multiple of 8, a contiguous mask of
+    at least ``n`` values), else None. One pass over the keys with a float32 softmax, see
+    :mod:`agentcore.core.native`."""
     if (
-        q.dtype != torch.float32
-        or k.dtype != torch.float32
-        or v.dtype != torch.float32
+        q.dtype not in NATIVE_ATTENTION_DTYPES
+        or k.dtype != q.dtype
+        or v.dtype != q.dtype
         or q.device.type != "cpu"
         or not q.is_contiguous()
         or q.shape[-1] % 8
@@ -1079,7 +1107,11 @@ def _native_attention(
         or k.stride(-1) != 1
         or (
             mask is not None
-            and (mask.dtype != torch.float32 or mask.numel() < n or not mask.is_contiguous())
+            and (
+                mask.dtype not in NATIVE_ATTENTION_DTYPES
+                or mask.numel() < n
+                or not mask.is_contiguous()
+            )
         )
     ):
         return None

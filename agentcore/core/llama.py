@@ -226,8 +226,9 @@ class CoreModel(nn.Module):
     # decode steps of several sessions attend in one call while no row holds more keys than
     # this (:class:`~agentcore.core.cache.DecodeGroup`); 0: each session attends alone
     group_keys: int = 256
-    # decode steps of several sessions on the native ops run one session per row
-    # (:class:`~agentcore.core.cache.DecodeRows`); False: as off the native ops (benchmarks)
+    # decode steps of several sessions attend one session per row in one native call per layer
+    # (float32 or bf16 caches; :class:`~agentcore.core.cache.DecodeRows`); False: as without
+    # the native module (benchmarks)
     native_rows: bool = True
     # a chunk whose probe found nothing to recall keeps the probe's layers instead of computing
     # them again (:meth:`StreamingCache.repeats_probe`); False: computes them (benchmarks)
@@ -599,14 +600,14 @@ class CoreModel(nn.Module):
         attend: _Attend | None = None
         freqs: torch.Tensor | None = None
         native_layers = [ops is not None and la.native_decode() for la in layers]
-        rows = None
-        if ops is not None and len(caches) > 1 and self.native_rows and all(native_layers):
-            rows = DecodeRows.plan(caches)
+        rows = None  # several sessions' decode steps, each row's attention on its own cache
+        if len(caches) > 1 and probe_until is None and self.native_rows:
+            rows = None if torch.is_grad_enabled() else DecodeRows.plan(caches)
         if ops is not None and len(caches) == 1:
             attend, freqs = caches[0].attend, torch.view_as_real(caches[0].step_freqs())
-        elif rows is not None:  # several sessions' decode steps, each on its own cache
+        elif rows is not None and ops is not None:  # and the rest of the layer native too
             attend, freqs = rows.attend, rows.freqs()
-        # several sessions' decode steps off the native ops: their attention in one call
+        # several sessions' decode steps without the native attention: their keys side by side
         grouped = rows is None and len(caches) > 1 and probe_until is None and self.group_keys > 0
         group = DecodeGroup.plan(caches, self.group_keys) if grouped else None
         reuse = (
@@ -629,7 +630,7 @@ class CoreModel(nn.Module):
                     continue
                 x, a = reuse.x, reuse.a
             else:
-                a = self._attend_layer(layer, i, x, caches, group, keep)
+                a = self._attend_layer(layer, i, x, caches, rows or group, keep)
             if i == probe_until:
                 assert keep is not None
                 keep.x, keep.a = x, a
@@ -655,11 +656,12 @@ class CoreModel(nn.Module):
         i: int,
         x: torch.Tensor,
         caches: list[StreamingCache],
-        group: DecodeGroup | None,
+        group: DecodeRows | DecodeGroup | None,
         keep: ProbedChunk | None,
     ) -> torch.Tensor:
         """Layer ``i``'s attention output ``[B,Hq,T,D]`` for the residual stream ``x`` (the
-        PyTorch path); a probe's keys and values are kept in ``keep``."""
+        PyTorch path; ``group``: several sessions' decode steps attending together); a probe's
+        keys and values are kept in ``keep``."""
         h = F.rms_norm(x, (x.shape[-1],), layer.norm_in, self.dims.rms_eps)
         q, k, v = layer.project_qkv(h)
         if keep is not None:

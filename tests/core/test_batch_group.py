@@ -109,6 +109,7 @@ def test_a_grouped_step_equals_each_session_stepping_alone(
     ]
     alone, batched = _pairs(tiny_engine, configs, [9, 70, 40, 50, 4])
     commits = _spy_commits(monkeypatch)
+    monkeypatch.setattr(tiny_engine.core, "native_rows", False)  # as without the native module
     # the short ones fill and wrap their windows on the way
     step_both(tiny_engine, alone, batched, 40, _close(1e-5))
     assert commits == [len(configs)] * 40  # every step took the grouped attention
@@ -283,6 +284,53 @@ def test_sessions_on_the_native_ops_step_together_bit_for_bit_as_alone(
     step_both(int8_engine, alone, batched, 40, _equal)
     assert planned == [len(configs)] * 40  # every step ran as one batch of rows
     assert_same_states(alone, batched, _equal)  # left as stepping alone did, bit for bit
+
+
+@pytest.fixture(scope="module")
+def bf16_engine() -> Engine:
+    """A tiny engine in bf16 (as ``Engine.load`` holds a model on a CPU with bf16 dot products:
+    its layers run on PyTorch, its caches are bf16); skips without the native module."""
+    kernel()
+    engine = testing.tiny_engine(seed=13, hidden_size=128, num_attention_heads=4, head_dim=32)
+    engine.core.to(dtype=torch.bfloat16)
+    assert not any(layer.native_decode() for layer in engine.core.layers)
+    return engine
+
+
+def test_bf16_sessions_step_together_on_the_native_attention_as_alone(
+    bf16_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bf16 caches of every kind attend as rows of one native call per layer (the layers'
+    projections run on PyTorch and rotate per row), not through the keys copied side by side;
+    each row's attention is the kernel the session uses alone, so the logits differ from
+    alone's only by the rounding of the batch's bf16 projections."""
+    recall = RecallConfig(block_size=4, top_k=2, candidates=4, refresh=4, host_blocks=64)
+    weighed = ((1, 2), (0, 1))
+    configs = [
+        SessionConfig(streaming=SMALL),
+        SessionConfig(streaming=SMALL),  # far past the window: the ring has wrapped
+        SessionConfig(streaming=StreamingConfig(n_sink=2, window=14, chunk_size=4)),
+        SessionConfig(streaming=SMALL, infini=InfiniConfig()),  # compressive memory, per row
+        SessionConfig(streaming=SMALL, recall=recall),  # recalls, refreshes on the way
+        SessionConfig(streaming=SMALL),  # in its sinks: its first steps store sinks
+        SessionConfig(streaming=SMALL, recall=replace(recall, read_bias=2.0, read_heads=weighed)),
+    ]
+    alone, batched = _pairs(bf16_engine, configs, [9, 70, 40, 50, 90, 1, 80])
+    planned: list[int] = []
+    real = DecodeRows.plan.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[DecodeRows], caches: Any) -> DecodeRows | None:
+        rows = real(cls, caches)
+        planned.append(0 if rows is None else len(rows.caches))
+        return rows
+
+    monkeypatch.setattr(DecodeRows, "plan", classmethod(counted))
+    commits = _spy_commits(monkeypatch)
+    # bf16 steps by 2^-8 of a value: a few steps' worth (equal here on a bf16 EPYC)
+    step_both(bf16_engine, alone, batched, 40, _close(2e-2))
+    assert planned == [len(configs)] * 40  # every step ran as one batch of rows
+    assert commits == []  # never through the copied keys
+    assert_same_states(alone, batched, _close(2e-2))
 
 
 def test_a_session_in_its_sinks_joins_the_native_rows(int8_engine: Engine) -> None:

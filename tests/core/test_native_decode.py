@@ -89,7 +89,7 @@ def test_attention_rejects_what_it_cannot_read(ops: Any) -> None:
         ops.decode_attention(
             torch.randn(1, 2, 3, 12), torch.randn(1, 2, 10, 12), torch.randn(1, 2, 10, 12), None, 10
         )
-    with pytest.raises(RuntimeError, match="q must be a contiguous float32 CPU tensor"):
+    with pytest.raises(RuntimeError, match="q must be a contiguous float32 or bf16 CPU tensor"):
         ops.decode_attention(q.double(), k, k, None, 10)
     with pytest.raises(RuntimeError, match="does not match k"):
         ops.decode_attention(torch.randn(1, 3, 3, 64), k, k, None, 10)
@@ -149,6 +149,67 @@ def test_rows_store_each_key_and_attend_over_their_own_caches(ops: Any) -> None:
         ops.decode_attend_rows(q, k, k_rot, v, raws, att_ks, att_vs, short, table, 1)
     with pytest.raises(RuntimeError, match="slots must be a contiguous int64"):
         ops.decode_attend_rows(q, k, k_rot, v, raws, att_ks, att_vs, masks, table.int(), 1)
+
+
+def test_bf16_attention_reads_bf16_keys_and_rounds_once(ops: Any) -> None:
+    """bf16 query, keys, values and mask (a bf16 model's cache): the kernel widens them and
+    computes in float32, so its result is the float32 attention over the same bf16 values,
+    rounded to bf16 once (what PyTorch's bf16 matmuls round at every step)."""
+    gen = torch.Generator().manual_seed(8)
+    n = 700  # three ranges of 256 keys
+    q = torch.randn(2, 3, 3, 64, generator=gen).bfloat16()
+    k = torch.randn(2, 3, 768, 64, generator=gen).bfloat16()
+    v = torch.randn(2, 3, 768, 64, generator=gen).bfloat16()
+    mask = torch.zeros(1, 768, dtype=torch.bfloat16)
+    mask[:, 10:300] = float("-inf")
+    got = ops.decode_attention(q, k, v, mask, n)
+    assert got.dtype == torch.bfloat16 and got.shape == q.shape
+    want = reference_attention(
+        q.float(), k[:, :, :n].float(), v[:, :, :n].float(), mask[0, :n].float()
+    )
+    # within one bf16 rounding of the float32 result (2^-8 relative), and no further
+    torch.testing.assert_close(got.float(), want, atol=1e-6, rtol=2**-8)
+    assert (
+        float((got.float() - want).abs().max())
+        <= float((want.bfloat16().float() - want).abs().max()) * 1.01
+    )
+    with pytest.raises(
+        RuntimeError, match=r"k and v must be CPU tensors of q's dtype \(BFloat16\)"
+    ):
+        ops.decode_attention(q, k.float(), v.float(), None, n)
+
+
+def test_bf16_rows_store_each_key_and_attend_as_alone(ops: Any) -> None:
+    """``decode_attend_rows`` on bf16 caches: each row's key and value stored exactly, each
+    row's attention what the one-session kernel gives, bit for bit; a float32 cache among bf16
+    rows is refused by name."""
+    gen = torch.Generator().manual_seed(9)
+    layers, hkv, g, d = 2, 2, 3, 64
+    sizes, n_keys, slots = [50, 600], [20, 520], [9, 400]
+    bf = torch.bfloat16
+    raws = [torch.zeros(layers, 1, hkv, s, d, dtype=bf) for s in sizes]
+    att_ks = [torch.randn(layers, 1, hkv, s, d, generator=gen).to(bf) for s in sizes]
+    att_vs = [torch.randn(layers, 1, hkv, s, d, generator=gen).to(bf) for s in sizes]
+    masks = [torch.empty(0), torch.zeros(1, 600, dtype=bf)]
+    masks[1][:, 30:90] = float("-inf")
+    q = torch.randn(2, hkv * g, 1, d, generator=gen).to(bf)
+    k, k_rot, v = (torch.randn(2, hkv, 1, d, generator=gen).to(bf) for _ in range(3))
+    table = torch.tensor([[s - 2, s, n] for s, n in zip(slots, n_keys, strict=True)])
+    out = ops.decode_attend_rows(q, k, k_rot, v, raws, att_ks, att_vs, masks, table, 1)
+    assert out.dtype == bf and out.shape == q.shape
+    for j in range(2):
+        s, n = slots[j], n_keys[j]
+        assert torch.equal(raws[j][1, 0, :, s - 2], k[j, :, 0])
+        assert torch.equal(att_ks[j][1, 0, :, s], k_rot[j, :, 0])
+        assert torch.equal(att_vs[j][1, 0, :, s], v[j, :, 0])
+        mask = masks[j] if masks[j].numel() else None
+        alone = ops.decode_attention(
+            q[j : j + 1].view(1, hkv, g, d), att_ks[j][1], att_vs[j][1], mask, n
+        )
+        assert torch.equal(out[j : j + 1].view(1, hkv, g, d), alone)
+    mixed = [att_ks[0], att_ks[1].float()]
+    with pytest.raises(RuntimeError, match=r"row 1's cache Float .* in BFloat16"):
+        ops.decode_attend_rows(q, k, k_rot, v, raws, mixed, att_vs, masks, table, 1)
 
 
 def int8_weight(n_out: int, n_in: int, seed: int) -> Int8Weight:

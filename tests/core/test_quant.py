@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from agentcore.core import cache as cache_module
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.llama import CoreModel
 from agentcore.core.loader import choose_weights
@@ -75,8 +76,15 @@ def test_quantized_core_stays_close_to_bf16(bf16_core: CoreModel, make_llama: An
     assert float(kl) < 0.05
 
 
-def test_quantized_decode_equals_chunked(bf16_core: CoreModel) -> None:
-    """The int8 kernel (few rows) and the dequantized matmul (many rows) agree to bf16 precision."""
+def test_quantized_decode_equals_chunked(
+    bf16_core: CoreModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The int8 kernel (few rows) and the dequantized matmul (many rows) agree to bf16 precision.
+
+    The decode steps attend on PyTorch's bf16 matmuls, as the chunks do: the native kernel's
+    float32 softmax rounds differently (on this model nearer a float32 run's logits: KL 5.56e-5
+    against 5.69e-5), which would flip near ties here that are not the int8 kernel's."""
+    monkeypatch.setattr(cache_module, "_native_attention", lambda *_: None)
     bf16_core.quantize_int8()
     ids = torch.randint(0, 258, (1, 40), generator=torch.Generator().manual_seed(2))
     cfg = StreamingConfig(n_sink=4, window=30, chunk_size=20)

@@ -16,7 +16,10 @@ float32 activations on x86 CPUs with AVX2 and FMA:
   they apply and keep their PyTorch path elsewhere. Several sessions' decode steps batched
   into one forward run on them too: ``decode_attend_rows`` stores each row's key and value in
   its own cache and runs every row's attention in one call per layer
-  (:class:`~agentcore.core.cache.DecodeRows`).
+  (:class:`~agentcore.core.cache.DecodeRows`). The two attention ops also read bf16 caches
+  (a model held in bf16 where the CPU has bf16 dot products), computing in float32: one
+  session's decode attention over 2048 keys 2.2x faster than PyTorch's bf16 matmuls, and
+  several sessions' rows without copying their keys side by side.
 
 The module is compiled with OpenMP (PyTorch's parallel backend: without it its parallel loops
 ran on one core, :func:`threads_used`) once per PyTorch version, source and CPU kind into
@@ -172,7 +175,7 @@ def int8_linear() -> Int8Linear | None:
 def decode_ops() -> Any | None:
     """The module's decode-step operations (``decode.cpp``): ``decode_qkv``, ``decode_store``,
     ``decode_attention``, ``decode_attend_rows`` and ``decode_mlp``, for float32 activations
-    and int8 weights; None
+    and int8 weights (the two attention ops also for bf16); None
     where the native module is not available (:func:`status` says why)."""
     return _load()[0]
 

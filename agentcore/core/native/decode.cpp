@@ -22,6 +22,12 @@
 // in Python between the calls. Each computes what its PyTorch ops compute, in float32, up to
 // the order of the additions and the exp approximation (within 2 ulp; tests/core/test_native.py
 // compares the whole step with PyTorch's path).
+//
+// decode_attention and decode_attend_rows also read a bf16 model's caches (a CPU with bf16 dot
+// products keeps its activations and caches in bf16 and its layers on PyTorch): the keys and
+// values are widened to float32 as they are read, the softmax and sums are float32, and the
+// result is rounded to bf16 once. On a decode step the attention is bound by reading the cache,
+// which bf16 halves; PyTorch's two bf16 matmuls took 2.2x as long (SmolLM2, 2048 keys).
 #include "native.h"
 
 #include <ATen/Parallel.h>
@@ -103,6 +109,14 @@ void check_float(const torch::Tensor& t, const char* name) {
               name, " must be a contiguous float32 CPU tensor, got ", t.scalar_type(), " ", t.sizes());
 }
 
+// Eight keys' or values' elements as floats: float32 as they are, bf16 (the upper half of a
+// float32's bits) widened exactly.
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const c10::BFloat16* p) {
+  const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
+}
+
 // Keys a task of decode_attention takes at most: long windows are split into ranges so both
 // threads share the work of a model with few KV heads, and a range's keys and values stay in
 // the core's caches while each query head of the group reads them (blocks of kBlock).
@@ -110,11 +124,11 @@ constexpr int64_t kRange = 256;
 constexpr int64_t kBlock = 64;
 
 // The G query heads of one KV head (qs [G][d], pre-scaled) against keys j0..j1-1 (row stride
-// `stride` floats) with an optional additive mask: for each head g its largest score top[g],
+// `stride` elements, float32 or bf16 T) with an optional additive mask: for each head g its largest score top[g],
 // the sum of exp(score - top) sum[g] and the values weighted by those exps acc[g][d]
 // (unnormalised; decode_attention merges the ranges). NC = d / 8 when known at compile time.
-template <int NC>
-void attend_range(const float* qs, int64_t G, const float* k, const float* v, int64_t stride,
+template <int NC, typename T>
+void attend_range(const float* qs, int64_t G, const T* k, const T* v, int64_t stride,
                   int64_t j0, int64_t j1, int64_t d, const float* mask, float* scores, float* top,
                   float* sum, float* acc) {
   const int64_t chunks = NC ? NC : d / 8, len = j1 - j0;
@@ -126,9 +140,9 @@ void attend_range(const float* qs, int64_t G, const float* k, const float* v, in
       float* sg = scores + g * len;
       float best = top[g];
       for (int64_t j = b0; j < b1; j++) {
-        const float* kj = k + (j0 + j) * stride;
-        __m256 a = _mm256_mul_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(kj));
-        for (int64_t c = 1; c < chunks; c++) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), _mm256_loadu_ps(kj + 8 * c), a);
+        const T* kj = k + (j0 + j) * stride;
+        __m256 a = _mm256_mul_ps(_mm256_loadu_ps(q), load8(kj));
+        for (int64_t c = 1; c < chunks; c++) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), load8(kj + 8 * c), a);
         float s = horizontal_sum(a);
         if (mask) s += mask[j0 + j];
         sg[j] = s;
@@ -172,27 +186,30 @@ void attend_range(const float* qs, int64_t G, const float* k, const float* v, in
         const float p = sg[j];
         if (p == 0.f) continue;  // a masked key
         const __m256 pv = _mm256_set1_ps(p);
-        const float* vj = v + (j0 + j) * stride;
-        for (int64_t c = 0; c < chunks; c++) r[c] = _mm256_fmadd_ps(pv, _mm256_loadu_ps(vj + 8 * c), r[c]);
+        const T* vj = v + (j0 + j) * stride;
+        for (int64_t c = 0; c < chunks; c++) r[c] = _mm256_fmadd_ps(pv, load8(vj + 8 * c), r[c]);
       }
       for (int64_t c = 0; c < chunks; c++) _mm256_storeu_ps(ag + 8 * c, r[c]);
     }
   }
 }
 
-// `heads` rows of d floats from src (rows src_stride apart) to dst (rows dst_stride apart): one
+// `heads` rows of d elements from src (rows src_stride apart) to dst (rows dst_stride apart): one
 // token's key or value, head by head, into a cache slot.
-void copy_heads(const float* src, int64_t src_stride, int64_t heads, int64_t d, float* dst, int64_t dst_stride) {
+template <typename T>
+void copy_heads(const T* src, int64_t src_stride, int64_t heads, int64_t d, T* dst, int64_t dst_stride) {
   for (int64_t hi = 0; hi < heads; hi++) std::copy_n(src + hi * src_stride, d, dst + hi * dst_stride);
 }
 
 // One KV head's share of a decode step's attention: its G query heads q (G x d floats, not yet
-// scaled) against its first n keys k and values v (rows `stride` floats apart) with an optional
-// additive mask of at least n values; the result goes to out (G x d floats).
+// scaled) against its first n keys k and values v (float32 or bf16 T, rows `stride` elements
+// apart) with an optional additive mask of at least n values; the result goes to out (G x d
+// floats).
+template <typename T>
 struct HeadTask {
   const float* q;
-  const float* k;
-  const float* v;
+  const T* k;
+  const T* v;
   int64_t stride;
   int64_t n;
   const float* mask;
@@ -201,7 +218,8 @@ struct HeadTask {
 
 // Every head's attention: each head's keys split into ranges of kRange, all (head, range) pairs
 // shared by PyTorch's threads, then each head's ranges merged through their largest scores.
-void attend_heads(const std::vector<HeadTask>& heads, int64_t g, int64_t d) {
+template <typename T>
+void attend_heads(const std::vector<HeadTask<T>>& heads, int64_t g, int64_t d) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   std::vector<int64_t> first(heads.size() + 1, 0);  // the first task of each head
   for (size_t i = 0; i < heads.size(); i++) first[i + 1] = first[i] + (heads[i].n + kRange - 1) / kRange;
@@ -215,7 +233,7 @@ void attend_heads(const std::vector<HeadTask>& heads, int64_t g, int64_t d) {
     std::vector<float> scores(static_cast<size_t>(g * kRange));
     std::vector<float> qs(static_cast<size_t>(g * d));
     for (int64_t t = t0; t < t1; t++) {
-      const HeadTask& head = heads[static_cast<size_t>(head_of[t])];
+      const HeadTask<T>& head = heads[static_cast<size_t>(head_of[t])];
       for (int64_t i = 0; i < g * d; i++) qs[i] = head.q[i] * scale;
       const int64_t j0 = (t - first[head_of[t]]) * kRange, j1 = std::min(head.n, j0 + kRange);
       float* part = parts.data() + t * g * (d + 2);
@@ -244,6 +262,90 @@ void attend_heads(const std::vector<HeadTask>& heads, int64_t g, int64_t d) {
       for (int64_t j = 0; j < d; j++) o[j] *= inv;
     }
   }
+}
+
+// A decode step's query (and so its result): a contiguous float32 or bf16 CPU tensor; its dtype.
+torch::ScalarType check_activation(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.is_contiguous() &&
+                  (t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kBFloat16),
+              name, " must be a contiguous float32 or bf16 CPU tensor, got ", t.scalar_type(), " ", t.sizes());
+  return t.scalar_type();
+}
+
+// An additive mask of at least n values as contiguous float32 (a bf16 one widened, exactly).
+torch::Tensor float_mask(const torch::Tensor& mask, int64_t n, const char* name) {
+  TORCH_CHECK(mask.device().is_cpu() && (mask.scalar_type() == torch::kFloat32 || mask.scalar_type() == torch::kBFloat16),
+              name, " must be a float32 or bf16 CPU tensor, got ", mask.scalar_type());
+  TORCH_CHECK(mask.numel() >= n, name, " has ", mask.numel(), " values for ", n, " keys");
+  return mask.to(torch::kFloat32).contiguous();
+}
+
+// decode_attention over keys and values of element type T: q and out float32 [B,H,G,D].
+template <typename T>
+void attend_batch(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t n,
+                  const float* mp, torch::Tensor& out) {
+  const int64_t b = q.size(0), h = q.size(1), g = q.size(2), d = q.size(3);
+  const float* qp = q.data_ptr<float>();
+  const T* kp = k.data_ptr<T>();
+  const T* vp = v.data_ptr<T>();
+  float* op = out.data_ptr<float>();
+  const int64_t s0 = k.stride(0), s1 = k.stride(1), s2 = k.stride(2);
+  std::vector<HeadTask<T>> heads;
+  heads.reserve(static_cast<size_t>(b * h));
+  for (int64_t bi = 0; bi < b; bi++)
+    for (int64_t hi = 0; hi < h; hi++)
+      heads.push_back({qp + (bi * h + hi) * g * d, kp + bi * s0 + hi * s1, vp + bi * s0 + hi * s1, s2, n, mp,
+                       op + (bi * h + hi) * g * d});
+  attend_heads(heads, g, d);
+}
+
+// decode_attend_rows with caches, new keys and values of element type T (checked by the caller:
+// q's dtype); q and out float32 [B,Hq,1,D].
+template <typename T>
+void attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& k_rot, const torch::Tensor& v,
+                 const std::vector<torch::Tensor>& raws, const std::vector<torch::Tensor>& att_ks,
+                 const std::vector<torch::Tensor>& att_vs, const std::vector<torch::Tensor>& masks,
+                 const torch::Tensor& slots, int64_t layer, torch::Tensor& out) {
+  const int64_t b = q.size(0), hq = q.size(1), d = q.size(3), h = k.size(1), g = hq / h;
+  const torch::ScalarType dt = k.scalar_type();
+  const int64_t* sp = slots.data_ptr<int64_t>();
+  std::vector<torch::Tensor> masks_f(static_cast<size_t>(b));  // kept alive for attend_heads
+  std::vector<HeadTask<T>> heads;
+  heads.reserve(static_cast<size_t>(b * h));
+  for (int64_t j = 0; j < b; j++) {
+    const torch::Tensor& raw = raws[j];
+    const torch::Tensor& ak = att_ks[j];
+    const torch::Tensor& av = att_vs[j];
+    for (const torch::Tensor* t : {&raw, &ak, &av})
+      TORCH_CHECK(t->dim() == 5 && t->scalar_type() == dt && t->device().is_cpu() && t->size(1) == 1 &&
+                      t->size(2) == h && t->size(4) == d && t->stride(4) == 1 && layer >= 0 && layer < t->size(0),
+                  "decode_attend_rows: row ", j, "'s cache ", t->scalar_type(), " ", t->sizes(),
+                  " cannot take layer ", layer, " of one session with ", h, " KV heads of ", d, " in ", dt);
+    TORCH_CHECK(ak.strides() == av.strides(), "decode_attend_rows: row ", j, "'s keys and values are laid out differently");
+    const int64_t raw_slot = sp[3 * j], att_slot = sp[3 * j + 1], n = sp[3 * j + 2];
+    TORCH_CHECK(raw_slot >= 0 && raw_slot < raw.size(3) && att_slot >= 0 && att_slot < n && n <= ak.size(3),
+                "decode_attend_rows: row ", j, ": slots ", raw_slot, ", ", att_slot, " and ", n,
+                " keys do not fit its cache ", ak.sizes());
+    const float* mp = nullptr;
+    if (masks[j].numel()) {
+      TORCH_CHECK(masks[j].numel() >= n, "decode_attend_rows: row ", j, "'s mask has ", masks[j].numel(),
+                  " values for ", n, " keys");
+      masks_f[j] = float_mask(masks[j], n, "decode_attend_rows: mask");
+      mp = masks_f[j].data_ptr<float>();
+    }
+    T* k_p = ak.data_ptr<T>() + layer * ak.stride(0);
+    T* v_p = av.data_ptr<T>() + layer * av.stride(0);
+    // the new token's key and value into their slots
+    copy_heads(k.data_ptr<T>() + j * k.stride(0), k.stride(1), h, d,
+               raw.data_ptr<T>() + layer * raw.stride(0) + raw_slot * raw.stride(3), raw.stride(2));
+    copy_heads(k_rot.data_ptr<T>() + j * k_rot.stride(0), k_rot.stride(1), h, d, k_p + att_slot * ak.stride(3),
+               ak.stride(2));
+    copy_heads(v.data_ptr<T>() + j * v.stride(0), v.stride(1), h, d, v_p + att_slot * av.stride(3), av.stride(2));
+    for (int64_t hi = 0; hi < h; hi++)
+      heads.push_back({q.data_ptr<float>() + (j * h + hi) * g * d, k_p + hi * ak.stride(2), v_p + hi * av.stride(2),
+                       ak.stride(3), n, mp, out.data_ptr<float>() + (j * h + hi) * g * d});
+  }
+  attend_heads(heads, g, d);
 }
 
 }  // namespace
@@ -286,7 +388,7 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Te
 
 torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                const c10::optional<torch::Tensor>& mask, int64_t n_keys) {
-  check_float(q, "decode_attention: q");
+  const torch::ScalarType dt = check_activation(q, "decode_attention: q");
   TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
               "decode_attention: q [B,H,G,D], k and v [B,H,S,D]");
   TORCH_CHECK(n_keys <= k.size(2), "decode_attention: ", n_keys, " keys asked of ", k.size(2));
@@ -297,29 +399,23 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
   TORCH_CHECK(d % 8 == 0 && d <= 256, "decode_attention: head size ", d, " is not a multiple of 8 up to 256");
   TORCH_CHECK(n > 0, "decode_attention: no keys");
   for (const torch::Tensor* t : {&k, &v})
-    TORCH_CHECK(t->scalar_type() == torch::kFloat32 && t->device().is_cpu() && t->stride(3) == 1 &&
+    TORCH_CHECK(t->scalar_type() == dt && t->device().is_cpu() && t->stride(3) == 1 &&
                     t->stride(2) == k.stride(2) && t->stride(1) == k.stride(1) && t->stride(0) == k.stride(0),
-                "decode_attention: k and v must be float32 CPU tensors laid out alike, rows contiguous");
+                "decode_attention: k and v must be CPU tensors of q's dtype (", dt,
+                ") laid out alike, rows contiguous");
+  torch::Tensor mask_f;
   const float* mp = nullptr;
   if (mask.has_value()) {
-    check_float(*mask, "decode_attention: mask");
-    TORCH_CHECK(mask->numel() >= n, "decode_attention: mask has ", mask->numel(), " values for ", n, " keys");
-    mp = mask->data_ptr<float>();
+    mask_f = float_mask(*mask, n, "decode_attention: mask");
+    mp = mask_f.data_ptr<float>();
   }
-  torch::Tensor out = torch::empty_like(q);
-  const float* qp = q.data_ptr<float>();
-  const float* kp = k.data_ptr<float>();
-  const float* vp = v.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  const int64_t s0 = k.stride(0), s1 = k.stride(1), s2 = k.stride(2);
-  std::vector<HeadTask> heads;
-  heads.reserve(static_cast<size_t>(b * h));
-  for (int64_t bi = 0; bi < b; bi++)
-    for (int64_t hi = 0; hi < h; hi++)
-      heads.push_back({qp + (bi * h + hi) * g * d, kp + bi * s0 + hi * s1, vp + bi * s0 + hi * s1, s2, n, mp,
-                       op + (bi * h + hi) * g * d});
-  attend_heads(heads, g, d);
-  return out;
+  torch::Tensor qf = q.to(torch::kFloat32);
+  torch::Tensor out = torch::empty(q.sizes(), qf.options());
+  if (dt == torch::kFloat32)
+    attend_batch<float>(qf, k, v, n, mp, out);
+  else
+    attend_batch<c10::BFloat16>(qf, k, v, n, mp, out);
+  return dt == torch::kFloat32 ? out : out.to(dt);
 }
 
 void decode_store(const torch::Tensor& k, const torch::Tensor& k_rot, const torch::Tensor& v,
@@ -353,7 +449,7 @@ torch::Tensor decode_attend_rows(const torch::Tensor& q, const torch::Tensor& k,
                                  const std::vector<torch::Tensor>& att_ks, const std::vector<torch::Tensor>& att_vs,
                                  const std::vector<torch::Tensor>& masks, const torch::Tensor& slots,
                                  int64_t layer) {
-  check_float(q, "decode_attend_rows: q");
+  const torch::ScalarType dt = check_activation(q, "decode_attend_rows: q");
   TORCH_CHECK(q.dim() == 4 && q.size(2) == 1, "decode_attend_rows: q must be [B,Hq,1,D], got ", q.sizes());
   const int64_t b = q.size(0), hq = q.size(1), d = q.size(3);
   TORCH_CHECK(k.dim() == 4 && k.size(0) == b && k.size(2) == 1 && k.size(3) == d && k_rot.sizes() == k.sizes() &&
@@ -364,8 +460,9 @@ torch::Tensor decode_attend_rows(const torch::Tensor& q, const torch::Tensor& k,
   TORCH_CHECK(h > 0 && hq % h == 0, "decode_attend_rows: ", hq, " query heads for ", h, " KV heads");
   TORCH_CHECK(d % 8 == 0 && d <= 256, "decode_attend_rows: head size ", d, " is not a multiple of 8 up to 256");
   for (const torch::Tensor* t : {&k, &k_rot, &v})
-    TORCH_CHECK(t->scalar_type() == torch::kFloat32 && t->device().is_cpu() && t->stride(3) == 1,
-                "decode_attend_rows: k, k_rot and v must be float32 CPU tensors with contiguous rows");
+    TORCH_CHECK(t->scalar_type() == dt && t->device().is_cpu() && t->stride(3) == 1,
+                "decode_attend_rows: k, k_rot and v must be CPU tensors of q's dtype (", dt,
+                ") with contiguous rows");
   const size_t rows = static_cast<size_t>(b);
   TORCH_CHECK(raws.size() == rows && att_ks.size() == rows && att_vs.size() == rows && masks.size() == rows,
               "decode_attend_rows: ", b, " rows need as many caches and masks, got ", raws.size(), ", ",
@@ -373,46 +470,13 @@ torch::Tensor decode_attend_rows(const torch::Tensor& q, const torch::Tensor& k,
   TORCH_CHECK(slots.scalar_type() == torch::kInt64 && slots.is_contiguous() && slots.dim() == 2 &&
                   slots.size(0) == b && slots.size(1) == 3,
               "decode_attend_rows: slots must be a contiguous int64 [B, 3] (raw slot, attention slot, keys)");
-  const int64_t* sp = slots.data_ptr<int64_t>();
-  const int64_t g = hq / h;
-  torch::Tensor out = torch::empty_like(q);
-  std::vector<HeadTask> heads;
-  heads.reserve(rows * static_cast<size_t>(h));
-  for (int64_t j = 0; j < b; j++) {
-    const torch::Tensor& raw = raws[j];
-    const torch::Tensor& ak = att_ks[j];
-    const torch::Tensor& av = att_vs[j];
-    for (const torch::Tensor* t : {&raw, &ak, &av})
-      TORCH_CHECK(t->dim() == 5 && t->scalar_type() == torch::kFloat32 && t->device().is_cpu() && t->size(1) == 1 &&
-                      t->size(2) == h && t->size(4) == d && t->stride(4) == 1 && layer >= 0 && layer < t->size(0),
-                  "decode_attend_rows: row ", j, "'s cache ", t->sizes(), " cannot take layer ", layer,
-                  " of one session with ", h, " KV heads of ", d);
-    TORCH_CHECK(ak.strides() == av.strides(), "decode_attend_rows: row ", j, "'s keys and values are laid out differently");
-    const int64_t raw_slot = sp[3 * j], att_slot = sp[3 * j + 1], n = sp[3 * j + 2];
-    TORCH_CHECK(raw_slot >= 0 && raw_slot < raw.size(3) && att_slot >= 0 && att_slot < n && n <= ak.size(3),
-                "decode_attend_rows: row ", j, ": slots ", raw_slot, ", ", att_slot, " and ", n,
-                " keys do not fit its cache ", ak.sizes());
-    const float* mp = nullptr;
-    if (masks[j].numel()) {
-      check_float(masks[j], "decode_attend_rows: mask");
-      TORCH_CHECK(masks[j].numel() >= n, "decode_attend_rows: row ", j, "'s mask has ", masks[j].numel(),
-                  " values for ", n, " keys");
-      mp = masks[j].data_ptr<float>();
-    }
-    float* k_p = ak.data_ptr<float>() + layer * ak.stride(0);
-    float* v_p = av.data_ptr<float>() + layer * av.stride(0);
-    // the new token's key and value into their slots
-    copy_heads(k.data_ptr<float>() + j * k.stride(0), k.stride(1), h, d,
-               raw.data_ptr<float>() + layer * raw.stride(0) + raw_slot * raw.stride(3), raw.stride(2));
-    copy_heads(k_rot.data_ptr<float>() + j * k_rot.stride(0), k_rot.stride(1), h, d, k_p + att_slot * ak.stride(3),
-               ak.stride(2));
-    copy_heads(v.data_ptr<float>() + j * v.stride(0), v.stride(1), h, d, v_p + att_slot * av.stride(3), av.stride(2));
-    for (int64_t hi = 0; hi < h; hi++)
-      heads.push_back({q.data_ptr<float>() + (j * h + hi) * g * d, k_p + hi * ak.stride(2), v_p + hi * av.stride(2),
-                       ak.stride(3), n, mp, out.data_ptr<float>() + (j * h + hi) * g * d});
-  }
-  attend_heads(heads, g, d);
-  return out;
+  torch::Tensor qf = q.to(torch::kFloat32);
+  torch::Tensor out = torch::empty(q.sizes(), qf.options());
+  if (dt == torch::kFloat32)
+    attend_rows<float>(qf, k, k_rot, v, raws, att_ks, att_vs, masks, slots, layer, out);
+  else
+    attend_rows<c10::BFloat16>(qf, k, k_rot, v, raws, att_ks, att_vs, masks, slots, layer, out);
+  return dt == torch::kFloat32 ? out : out.to(dt);
 }
 
 torch::Tensor decode_mlp(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& o_q,

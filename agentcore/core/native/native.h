@@ -1,4 +1,5 @@
-// agentcore's native CPU kernels (x86 with AVX2 and FMA, float32 activations): declarations
+// agentcore's native CPU kernels (x86 with AVX2 and FMA, float32 activations; the decode
+// attention also bf16): declarations
 // shared by the sources of the one extension module (module.cpp binds them to Python).
 #pragma once
 
