@@ -12,9 +12,9 @@ reads each session's own cache (its own positions, window, recall store and comp
 memory). With agentcore's native module (x86 with AVX2: float32 or bf16 caches) every layer's
 attention of all rows is one call over each row's own cache
 (:class:`~agentcore.core.cache.DecodeRows`); on the native decode ops (float32) each row gets
-exactly what it gets alone. Without the module one call over the rows' keys copied side by side
-while the windows are short (:class:`~agentcore.core.cache.DecodeGroup`), else session by
-session, as it would alone.
+exactly what it gets alone. Elsewhere (a GPU, a CPU without the module) one call over the rows'
+keys copied side by side while the windows are short
+(:class:`~agentcore.core.cache.DecodeGroup`), else session by session, as it would alone.
 
 Batching is group commit: a thread that asks for a step queues it and waits for the model; the
 thread that gets the model takes every step queued by then (up to ``max_batch``) and runs them

@@ -23,8 +23,8 @@ see identical keys and give identical logits.
 
 :class:`DecodeRows` runs one decode step's attention of several sessions' caches in one native
 call per layer, each row over its own cache (batched decoding, :mod:`agentcore.core.batch`);
-:class:`DecodeGroup` does it without the native module, over the rows' keys copied side by
-side; each cache keeps its own state.
+:class:`DecodeGroup` does it elsewhere (a GPU, a CPU without the native module) over the rows'
+keys copied side by side; each cache keeps its own state.
 
 Shapes: buffers are ``[L, B, H_kv, S, D]``; ``attend`` takes ``q: [B, H_q, T, D]`` and
 ``k, v: [B, H_kv, T, D]`` (pre-RoPE, interleaved rotary layout) and returns ``[B, H_q, T, D]``.
@@ -832,7 +832,8 @@ def merge_state(
 
 class DecodeGroup:
     """The attention of one decode step of several sessions, each on its own cache, in one call
-    of PyTorch's (where agentcore's native module is missing; :class:`DecodeRows` otherwise).
+    of PyTorch's (on a GPU, or a CPU without agentcore's native module; :class:`DecodeRows`
+    otherwise).
 
     Row ``j`` of the batch is ``caches[j]``'s session. Per layer the rows' keys and values
     (sinks and window: ``n_j`` slots each) are copied side by side into ``[B, H_kv, S, D]``

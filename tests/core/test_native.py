@@ -4,6 +4,8 @@ missing (a CPU without AVX2, a build that fails, a wrong result, turned off)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,29 @@ def test_kernel_loops_share_pytorchs_threads() -> None:
         assert native.threads_used(64) == 1
     finally:
         torch.set_num_threads(before)
+
+
+_COMPUTE_THREAD_FIRST = """
+import torch
+from agentcore import _compute as compute
+from agentcore.core import native
+compute.use_threads(2)  # what Engine.load(threads=2) does; every other thread gets one
+ops = compute.run(native.decode_ops)  # loads the module: its check runs the kernel's loop
+q, k = torch.randn(1, 2, 3, 64), torch.randn(1, 2, 600, 64)
+compute.run(lambda: ops.decode_attention(q, k, k, None, 600))
+print(compute.threads(), compute.run(native.threads_used))
+"""
+
+
+def test_the_kernels_leave_the_compute_threads_count_alone() -> None:
+    """at::parallel_for's lazy set-up, inlined into the module with a per-thread flag of its
+    own, set the compute thread's count to the process-wide one (1) on the module's first
+    loop there: the model ran on one core of two from its first native op (fresh process)."""
+    kernel()
+    out = subprocess.run(
+        [sys.executable, "-c", _COMPUTE_THREAD_FIRST], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["2", "2"]
 
 
 def test_kernel_reads_a_strided_batch_and_rejects_bad_input() -> None:

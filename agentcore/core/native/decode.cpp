@@ -229,7 +229,7 @@ void attend_heads(const std::vector<HeadTask<T>>& heads, int64_t g, int64_t d) {
     std::fill(head_of.begin() + first[i], head_of.begin() + first[i + 1], static_cast<int64_t>(i));
   // per task and query head: top, sum, then d weighted values
   std::vector<float> parts(static_cast<size_t>(tasks * g * (d + 2)));
-  at::parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+  parallel_ranges(0, tasks, 1, [&](int64_t t0, int64_t t1) {
     std::vector<float> scores(static_cast<size_t>(g * kRange));
     std::vector<float> qs(static_cast<size_t>(g * d));
     for (int64_t t = t0; t < t1; t++) {

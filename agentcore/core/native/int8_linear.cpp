@@ -188,7 +188,7 @@ torch::Tensor int8_linear(const torch::Tensor& x, const torch::Tensor& q, const 
   // grain: at least ~32K weights per task, so small layers are not split into tiny pieces
   const int64_t grain = std::max<int64_t>(16, 32768 / std::max<int64_t>(k, 1));
   const int64_t group = groups > 1 ? k / groups : 0;  // 0: one scale per row
-  at::parallel_for(0, n, grain, [&](int64_t n0, int64_t n1) {
+  parallel_ranges(0, n, grain, [&](int64_t n0, int64_t n1) {
     int64_t j = n0;
     if (m >= 8 && !group) {  // a batch: tiles of 4 rows x 2 weight rows, the rows left as below
       const int64_t tiled = m - m % 4;

@@ -6,13 +6,13 @@
 #include <algorithm>
 #include <vector>
 
-// The extension must be compiled with OpenMP (PyTorch's parallel backend): without it the
-// header's at::parallel_for runs every item on the calling thread, and the kernels used one
-// core of several. A little work per item, so one thread does not take every item at once.
+// The extension must be compiled with OpenMP (PyTorch's parallel backend): without it a
+// parallel loop runs every item on the calling thread, and the kernels used one core of
+// several. A little work per item, so one thread does not take every item at once.
 int64_t threads_used(int64_t n) {
   std::vector<char> seen(static_cast<size_t>(std::max(1, at::get_num_threads())), 0);
-  at::parallel_for(0, n, 1, [&](int64_t, int64_t) {
-    seen[static_cast<size_t>(at::get_thread_num()) % seen.size()] = 1;
+  parallel_ranges(0, n, 1, [&](int64_t, int64_t) {
+    seen[static_cast<size_t>(omp_get_thread_num()) % seen.size()] = 1;
     volatile double sink = 0;
     for (int i = 0; i < 100000; i++) sink = sink + i;
   });

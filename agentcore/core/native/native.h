@@ -3,11 +3,51 @@
 // shared by the sources of the one extension module (module.cpp binds them to Python).
 #pragma once
 
+#include <ATen/Parallel.h>
 #include <immintrin.h>
+#include <omp.h>
 #include <torch/extension.h>
 
+#include <algorithm>
+#include <exception>
+#include <mutex>
 #include <tuple>
 #include <vector>
+
+// f(b, e) over [begin, end) split into one range per PyTorch thread of the calling thread (at
+// most one per `grain` items), as at::parallel_for splits it, but without that header's lazy
+// set-up of the thread count: its "done" flag is a thread_local of every library that inlines
+// it, so this module's first loop on a thread set the thread's count to the process-wide one.
+// agentcore's compute thread keeps a count of its own (the process-wide one is 1, for every
+// other thread), and from its first native op on the model ran on one core. at::get_num_threads
+// is PyTorch's own (its flag set when the thread first ran PyTorch in parallel). The first
+// exception a range throws is rethrown here.
+template <typename F>
+inline void parallel_ranges(int64_t begin, int64_t end, int64_t grain, const F& f) {
+  if (begin >= end) return;
+  const int64_t items = end - begin;
+  const int64_t most = grain > 1 ? (items + grain - 1) / grain : items;
+  const int64_t teams = std::min<int64_t>(at::get_num_threads(), most);
+  if (teams <= 1 || omp_in_parallel()) {
+    f(begin, end);
+    return;
+  }
+  const int64_t chunk = (items + teams - 1) / teams;
+  std::exception_ptr failed;
+  std::once_flag first;
+#pragma omp parallel num_threads(static_cast<int>(teams))
+  {
+    const int64_t b = begin + omp_get_thread_num() * chunk;
+    if (b < end) {
+      try {
+        f(b, std::min(end, b + chunk));
+      } catch (...) {
+        std::call_once(first, [&] { failed = std::current_exception(); });
+      }
+    }
+  }
+  if (failed) std::rethrow_exception(failed);
+}
 
 // The sum of a vector's eight floats.
 inline float horizontal_sum(__m256 v) {
@@ -44,5 +84,5 @@ torch::Tensor decode_mlp(const torch::Tensor& x, const torch::Tensor& a, const t
                          const torch::Tensor& gu_scale, const torch::Tensor& down_q,
                          const torch::Tensor& down_scale);
 
-// How many of PyTorch's intra-op threads share an at::parallel_for over n items (module.cpp).
+// How many of PyTorch's intra-op threads share a parallel_ranges over n items (module.cpp).
 int64_t threads_used(int64_t n);
