@@ -224,7 +224,8 @@ class StreamingCache:
     ) -> torch.Tensor:
         """A decode step's attention ``qg: [B,Hkv,G,D]`` with ``bias: [Hkv, G]`` added to the
         recalled keys' scores of each query head (the chosen heads read recalled text weighed
-        up, :meth:`_read_head_biases`): a mask per head, which the native kernels do not take."""
+        up, :meth:`_read_head_biases`): a mask per head, on PyTorch (the native kernel takes
+        the bias itself where it runs)."""
         n, ns = plan.n_keys, self.config.n_sink
         hkv, g, d = qg.shape[1], qg.shape[2], qg.shape[3]
         mask = torch.zeros((hkv, g, n), dtype=torch.float32, device=qg.device)
@@ -646,7 +647,15 @@ class StreamingCache:
         keys, vals, n, mask = self.att_k[layer], self.att_v[layer], plan.n_keys, plan.key_mask
         bias = self._head_bias[layer] if plan.read_bias else None
         if bias is not None:
-            out = self._biased_decode(layer, qg, plan, bias)
+            ops = _native_attention(qg, keys, vals, mask, n)
+            if ops is None:
+                out = self._biased_decode(layer, qg, plan, bias)
+            else:  # the chosen heads weigh the recalled keys up, in the kernel
+                lo = self.config.n_sink
+                out = native.call(
+                    "decode_attention", ops.decode_attention, qg, keys, vals, mask, n, bias, lo,
+                    lo + plan.n_recall,
+                )  # fmt: skip
         elif plan.native is not None and self._native_shapes and qg.is_contiguous():
             ops = plan.native  # its shapes checked at the cache's creation
             out = native.call("decode_attention", ops.decode_attention, qg, keys, vals, mask, n)
@@ -981,8 +990,10 @@ class DecodeRows:
         for c, p in zip(caches, self.plans, strict=True):
             raw, raw_slot, att_slot = c._decode_target(p)
             self.raws.append(raw)
-            slots.append([raw_slot, att_slot, p.n_keys])
-        self.slots = torch.tensor(slots, dtype=torch.long)  # [B, 3]: raw slot, attention slot, keys
+            lo = c.config.n_sink  # the recalled keys, which a row's chosen heads weigh up
+            slots.append([raw_slot, att_slot, p.n_keys, lo, lo + p.n_recall])
+        # [B, 5]: raw slot, attention slot, keys, first and end recalled key
+        self.slots = torch.tensor(slots, dtype=torch.long)
         self.recall = [j for j, c in enumerate(caches) if c.recall is not None]
         self.memory = [j for j, c in enumerate(caches) if c.memory is not None]
         self.biased = [j for j, p in enumerate(self.plans) if p.read_bias]
@@ -1040,16 +1051,17 @@ class DecodeRows:
             q_rot, k_rot = rotated
         for j in self.recall:
             self.caches[j]._decode_recall(layer, q[j : j + 1], self.plans[j])
+        biases: list[torch.Tensor] = []  # rows whose chosen heads weigh recalled text up
+        if self.biased:
+            none = torch.empty(0)
+            biases = [none] * len(self.caches)
+            for j in self.biased:
+                bias = self.caches[j]._head_bias[layer]
+                biases[j] = none if bias is None else bias
         out = native.call(
             "decode_attend_rows", self.ops.decode_attend_rows, q_rot, k, k_rot, v, self.raws,
-            self.att_ks, self.att_vs, self.masks, self.slots, layer,
+            self.att_ks, self.att_vs, self.masks, self.slots, layer, biases,
         )  # fmt: skip
-        for j in self.biased:  # rows whose chosen heads weigh recalled text up: their own way
-            cache, plan = self.caches[j], self.plans[j]
-            bias = cache._head_bias[layer]
-            if bias is not None:
-                qg = q_rot[j : j + 1].view(1, cache.n_kv_heads, -1, q_rot.shape[-1])
-                out[j : j + 1] = cache._biased_decode(layer, qg, plan, bias).view_as(out[j : j + 1])
         for j in self.memory:
             memory = self.caches[j].memory
             assert memory is not None

@@ -356,10 +356,10 @@ def test_a_session_in_its_sinks_joins_the_native_rows(int8_engine: Engine) -> No
 
     rows = planned(*sessions)
     assert rows is not None
-    assert rows.slots.tolist() == [
-        [8, 4 + 8, 4 + 9],  # 12 tokens: 4 sinks, ring slot 8 takes the 13th, 13 keys
-        [(40 - 4) % 28, 4 + (40 - 4) % 28, 4 + 28],  # 40: the ring has wrapped, 32 keys
-        [2, 2, 3],  # 2 tokens: the 3rd is sink 2, over 3 keys
+    assert rows.slots.tolist() == [  # and no recalled keys: none weighed, from 4 to 4
+        [8, 4 + 8, 4 + 9, 4, 4],  # 12 tokens: 4 sinks, ring slot 8 takes the 13th, 13 keys
+        [(40 - 4) % 28, 4 + (40 - 4) % 28, 4 + 28, 4, 4],  # 40: the ring has wrapped, 32 keys
+        [2, 2, 3, 4, 4],  # 2 tokens: the 3rd is sink 2, over 3 keys
     ]
     assert rows.raws[2] is in_sinks.cache.cf_k_raw
     assert planned(plain) is None  # one session: nothing to batch

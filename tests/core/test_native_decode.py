@@ -93,6 +93,10 @@ def test_attention_rejects_what_it_cannot_read(ops: Any) -> None:
         ops.decode_attention(q.double(), k, k, None, 10)
     with pytest.raises(RuntimeError, match="does not match k"):
         ops.decode_attention(torch.randn(1, 3, 3, 64), k, k, None, 10)
+    with pytest.raises(RuntimeError, match=r"head_bias must hold one value per query head \(2 KV"):
+        ops.decode_attention(q, k, k, None, 10, torch.ones(2, 2), 0, 4)
+    with pytest.raises(RuntimeError, match=r"head_bias's keys 4..11 are not within the 10 keys"):
+        ops.decode_attention(q, k, k, None, 10, torch.ones(2, 3), 4, 11)
 
 
 def test_rows_store_each_key_and_attend_over_their_own_caches(ops: Any) -> None:

@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 import torch
 
+from agentcore import testing
+from agentcore.core import cache as cache_module
+from agentcore.core import native
 from agentcore.core.cache import StreamingCache, StreamingConfig, decode_attention
 from agentcore.core.engine import Engine
 from agentcore.core.recall import RecallConfig
@@ -132,6 +135,39 @@ def test_a_decode_step_adds_the_bias_to_the_recalled_keys_of_the_chosen_heads_on
     plain = decode_attention(qg, cache.att_k[0], cache.att_v[0], plan.key_mask, n)
     torch.testing.assert_close(got[0, 0], plain[0, 0], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(got[0, 1, 1], plain[0, 1, 1], atol=1e-3)
+    ops = native.decode_ops()
+    if ops is not None:  # the native kernel adds the same bias to the same keys
+        fast = ops.decode_attention(
+            qg, cache.att_k[0], cache.att_v[0], plan.key_mask, n, bias, ns, ns + r
+        )
+        torch.testing.assert_close(fast, got, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_decode_steps_weigh_the_heads_up_alike_on_the_native_kernel_and_on_pytorch(
+    tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype
+) -> None:
+    """A session that recalls, with two heads weighed up, decodes the same logits with its
+    attention on the native kernel (the bias in the kernel) as on PyTorch (a mask per head)."""
+    if native.decode_ops() is None:
+        pytest.skip(f"no native kernels here: {native.status()}")
+    engine = tiny_engine
+    if dtype == torch.bfloat16:
+        engine = testing.tiny_engine(seed=0)
+        engine.core.to(dtype=dtype)
+    recall = dataclasses.replace(RECALL, read_bias=2.0, read_heads=((0, 3), (1, 0)))
+    ids = _ids(5, 300)
+    fast, slow = _session(engine, recall, ids), _session(engine, recall, ids)
+    assert fast.cache.n_recalled > 0
+    for tok in (7, 8, 9, 10):
+        fast.append_tokens([tok])
+        monkeypatch.setattr(cache_module, "_native_attention", lambda *_: None)
+        slow.append_tokens([tok])
+        monkeypatch.undo()
+        assert fast.cache._step is None and fast.next_logits is not None
+        assert slow.next_logits is not None
+        tol = 1e-4 if dtype == torch.float32 else 0.1  # bf16 rounds the sums at every matmul
+        torch.testing.assert_close(fast.next_logits, slow.next_logits, atol=tol, rtol=tol)
 
 
 def test_the_question_chunk_weighs_up_the_chosen_head_only(

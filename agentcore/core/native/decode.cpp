@@ -123,14 +123,23 @@ inline __m256 load8(const c10::BFloat16* p) {
 constexpr int64_t kRange = 256;
 constexpr int64_t kBlock = 64;
 
+// What some query heads add to the scores of keys lo..hi-1 (recalled text weighed up for the
+// heads that copy facts, StreamingCache._read_head_biases): add[g] for query head g of the
+// KV head's group, or add == nullptr for nothing.
+struct HeadBias {
+  const float* add;
+  int64_t lo;
+  int64_t hi;
+};
+
 // The G query heads of one KV head (qs [G][d], pre-scaled) against keys j0..j1-1 (row stride
 // `stride` elements, float32 or bf16 T) with an optional additive mask: for each head g its largest score top[g],
 // the sum of exp(score - top) sum[g] and the values weighted by those exps acc[g][d]
 // (unnormalised; decode_attention merges the ranges). NC = d / 8 when known at compile time.
 template <int NC, typename T>
 void attend_range(const float* qs, int64_t G, const T* k, const T* v, int64_t stride,
-                  int64_t j0, int64_t j1, int64_t d, const float* mask, float* scores, float* top,
-                  float* sum, float* acc) {
+                  int64_t j0, int64_t j1, int64_t d, const float* mask, const HeadBias& hb,
+                  float* scores, float* top, float* sum, float* acc) {
   const int64_t chunks = NC ? NC : d / 8, len = j1 - j0;
   for (int64_t g = 0; g < G; g++) top[g] = -INFINITY;
   for (int64_t b0 = 0; b0 < len; b0 += kBlock) {  // scores: each key row read once per block
@@ -145,6 +154,7 @@ void attend_range(const float* qs, int64_t G, const T* k, const T* v, int64_t st
         for (int64_t c = 1; c < chunks; c++) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), load8(kj + 8 * c), a);
         float s = horizontal_sum(a);
         if (mask) s += mask[j0 + j];
+        if (hb.add && j0 + j >= hb.lo && j0 + j < hb.hi) s += hb.add[g];
         sg[j] = s;
         best = std::max(best, s);
       }
@@ -214,6 +224,7 @@ struct HeadTask {
   int64_t n;
   const float* mask;
   float* out;
+  HeadBias bias;
 };
 
 // Every head's attention: each head's keys split into ranges of kRange, all (head, range) pairs
@@ -237,9 +248,9 @@ void attend_heads(const std::vector<HeadTask<T>>& heads, int64_t g, int64_t d) {
       for (int64_t i = 0; i < g * d; i++) qs[i] = head.q[i] * scale;
       const int64_t j0 = (t - first[head_of[t]]) * kRange, j1 = std::min(head.n, j0 + kRange);
       float* part = parts.data() + t * g * (d + 2);
-      if (d == 64) attend_range<8>(qs.data(), g, head.k, head.v, head.stride, j0, j1, d, head.mask, scores.data(), part, part + g, part + 2 * g);
-      else if (d == 128) attend_range<16>(qs.data(), g, head.k, head.v, head.stride, j0, j1, d, head.mask, scores.data(), part, part + g, part + 2 * g);
-      else attend_range<0>(qs.data(), g, head.k, head.v, head.stride, j0, j1, d, head.mask, scores.data(), part, part + g, part + 2 * g);
+      if (d == 64) attend_range<8>(qs.data(), g, head.k, head.v, head.stride, j0, j1, d, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
+      else if (d == 128) attend_range<16>(qs.data(), g, head.k, head.v, head.stride, j0, j1, d, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
+      else attend_range<0>(qs.data(), g, head.k, head.v, head.stride, j0, j1, d, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
     }
   });
   for (size_t i = 0; i < heads.size(); i++) {  // merge each query head's ranges
@@ -280,10 +291,20 @@ torch::Tensor float_mask(const torch::Tensor& mask, int64_t n, const char* name)
   return mask.to(torch::kFloat32).contiguous();
 }
 
-// decode_attention over keys and values of element type T: q and out float32 [B,H,G,D].
+// A head bias's scores as contiguous float32 [H, G] (H KV heads of G query heads each), checked.
+torch::Tensor float_head_bias(const torch::Tensor& bias, int64_t h, int64_t g, int64_t lo, int64_t hi, int64_t n,
+                              const char* name) {
+  TORCH_CHECK(bias.device().is_cpu() && bias.numel() == h * g, name, " must hold one value per query head (", h,
+              " KV heads x ", g, "), got ", bias.sizes());
+  TORCH_CHECK(0 <= lo && lo <= hi && hi <= n, name, "'s keys ", lo, "..", hi, " are not within the ", n, " keys");
+  return bias.to(torch::kFloat32).contiguous();
+}
+
+// decode_attention over keys and values of element type T: q and out float32 [B,H,G,D]; bias
+// (one per query head, [H,G] float32) added to the scores of keys lo..hi-1, or null.
 template <typename T>
 void attend_batch(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, int64_t n,
-                  const float* mp, torch::Tensor& out) {
+                  const float* mp, const float* bias, int64_t bias_lo, int64_t bias_hi, torch::Tensor& out) {
   const int64_t b = q.size(0), h = q.size(1), g = q.size(2), d = q.size(3);
   const float* qp = q.data_ptr<float>();
   const T* kp = k.data_ptr<T>();
@@ -295,7 +316,7 @@ void attend_batch(const torch::Tensor& q, const torch::Tensor& k, const torch::T
   for (int64_t bi = 0; bi < b; bi++)
     for (int64_t hi = 0; hi < h; hi++)
       heads.push_back({qp + (bi * h + hi) * g * d, kp + bi * s0 + hi * s1, vp + bi * s0 + hi * s1, s2, n, mp,
-                       op + (bi * h + hi) * g * d});
+                       op + (bi * h + hi) * g * d, {bias ? bias + hi * g : nullptr, bias_lo, bias_hi}});
   attend_heads(heads, g, d);
 }
 
@@ -305,11 +326,13 @@ template <typename T>
 void attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& k_rot, const torch::Tensor& v,
                  const std::vector<torch::Tensor>& raws, const std::vector<torch::Tensor>& att_ks,
                  const std::vector<torch::Tensor>& att_vs, const std::vector<torch::Tensor>& masks,
-                 const torch::Tensor& slots, int64_t layer, torch::Tensor& out) {
+                 const torch::Tensor& slots, int64_t layer, const std::vector<torch::Tensor>& biases,
+                 const int64_t* ranges, torch::Tensor& out) {
   const int64_t b = q.size(0), hq = q.size(1), d = q.size(3), h = k.size(1), g = hq / h;
   const torch::ScalarType dt = k.scalar_type();
   const int64_t* sp = slots.data_ptr<int64_t>();
   std::vector<torch::Tensor> masks_f(static_cast<size_t>(b));  // kept alive for attend_heads
+  std::vector<torch::Tensor> biases_f(static_cast<size_t>(b));
   std::vector<HeadTask<T>> heads;
   heads.reserve(static_cast<size_t>(b * h));
   for (int64_t j = 0; j < b; j++) {
@@ -322,7 +345,8 @@ void attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Te
                   "decode_attend_rows: row ", j, "'s cache ", t->scalar_type(), " ", t->sizes(),
                   " cannot take layer ", layer, " of one session with ", h, " KV heads of ", d, " in ", dt);
     TORCH_CHECK(ak.strides() == av.strides(), "decode_attend_rows: row ", j, "'s keys and values are laid out differently");
-    const int64_t raw_slot = sp[3 * j], att_slot = sp[3 * j + 1], n = sp[3 * j + 2];
+    const int64_t* row = sp + slots.size(1) * j;
+    const int64_t raw_slot = row[0], att_slot = row[1], n = row[2];
     TORCH_CHECK(raw_slot >= 0 && raw_slot < raw.size(3) && att_slot >= 0 && att_slot < n && n <= ak.size(3),
                 "decode_attend_rows: row ", j, ": slots ", raw_slot, ", ", att_slot, " and ", n,
                 " keys do not fit its cache ", ak.sizes());
@@ -332,6 +356,12 @@ void attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Te
                   " values for ", n, " keys");
       masks_f[j] = float_mask(masks[j], n, "decode_attend_rows: mask");
       mp = masks_f[j].data_ptr<float>();
+    }
+    HeadBias hb{nullptr, 0, 0};
+    if (!biases.empty() && biases[j].numel()) {
+      hb.lo = ranges[2 * j];
+      hb.hi = ranges[2 * j + 1];
+      biases_f[j] = float_head_bias(biases[j], h, g, hb.lo, hb.hi, n, "decode_attend_rows: a row's head bias");
     }
     T* k_p = ak.data_ptr<T>() + layer * ak.stride(0);
     T* v_p = av.data_ptr<T>() + layer * av.stride(0);
@@ -343,7 +373,8 @@ void attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Te
     copy_heads(v.data_ptr<T>() + j * v.stride(0), v.stride(1), h, d, v_p + att_slot * av.stride(3), av.stride(2));
     for (int64_t hi = 0; hi < h; hi++)
       heads.push_back({q.data_ptr<float>() + (j * h + hi) * g * d, k_p + hi * ak.stride(2), v_p + hi * av.stride(2),
-                       ak.stride(3), n, mp, out.data_ptr<float>() + (j * h + hi) * g * d});
+                       ak.stride(3), n, mp, out.data_ptr<float>() + (j * h + hi) * g * d,
+                       {biases_f[j].defined() ? biases_f[j].data_ptr<float>() + hi * g : nullptr, hb.lo, hb.hi}});
   }
   attend_heads(heads, g, d);
 }
@@ -387,7 +418,8 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Te
 }
 
 torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const c10::optional<torch::Tensor>& mask, int64_t n_keys) {
+                               const c10::optional<torch::Tensor>& mask, int64_t n_keys,
+                               const c10::optional<torch::Tensor>& head_bias, int64_t bias_lo, int64_t bias_hi) {
   const torch::ScalarType dt = check_activation(q, "decode_attention: q");
   TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4,
               "decode_attention: q [B,H,G,D], k and v [B,H,S,D]");
@@ -409,12 +441,18 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
     mask_f = float_mask(*mask, n, "decode_attention: mask");
     mp = mask_f.data_ptr<float>();
   }
+  torch::Tensor bias_f;
+  const float* bp = nullptr;
+  if (head_bias.has_value()) {
+    bias_f = float_head_bias(*head_bias, h, g, bias_lo, bias_hi, n, "decode_attention: head_bias");
+    bp = bias_f.data_ptr<float>();
+  }
   torch::Tensor qf = q.to(torch::kFloat32);
   torch::Tensor out = torch::empty(q.sizes(), qf.options());
   if (dt == torch::kFloat32)
-    attend_batch<float>(qf, k, v, n, mp, out);
+    attend_batch<float>(qf, k, v, n, mp, bp, bias_lo, bias_hi, out);
   else
-    attend_batch<c10::BFloat16>(qf, k, v, n, mp, out);
+    attend_batch<c10::BFloat16>(qf, k, v, n, mp, bp, bias_lo, bias_hi, out);
   return dt == torch::kFloat32 ? out : out.to(dt);
 }
 
@@ -448,7 +486,7 @@ torch::Tensor decode_attend_rows(const torch::Tensor& q, const torch::Tensor& k,
                                  const torch::Tensor& v, const std::vector<torch::Tensor>& raws,
                                  const std::vector<torch::Tensor>& att_ks, const std::vector<torch::Tensor>& att_vs,
                                  const std::vector<torch::Tensor>& masks, const torch::Tensor& slots,
-                                 int64_t layer) {
+                                 int64_t layer, const std::vector<torch::Tensor>& biases) {
   const torch::ScalarType dt = check_activation(q, "decode_attend_rows: q");
   TORCH_CHECK(q.dim() == 4 && q.size(2) == 1, "decode_attend_rows: q must be [B,Hq,1,D], got ", q.sizes());
   const int64_t b = q.size(0), hq = q.size(1), d = q.size(3);
@@ -468,14 +506,26 @@ torch::Tensor decode_attend_rows(const torch::Tensor& q, const torch::Tensor& k,
               "decode_attend_rows: ", b, " rows need as many caches and masks, got ", raws.size(), ", ",
               att_ks.size(), ", ", att_vs.size(), ", ", masks.size());
   TORCH_CHECK(slots.scalar_type() == torch::kInt64 && slots.is_contiguous() && slots.dim() == 2 &&
-                  slots.size(0) == b && slots.size(1) == 3,
-              "decode_attend_rows: slots must be a contiguous int64 [B, 3] (raw slot, attention slot, keys)");
+                  slots.size(0) == b && (slots.size(1) == 3 || slots.size(1) == 5),
+              "decode_attend_rows: slots must be a contiguous int64 [B, 3] (raw slot, attention slot, keys) or "
+              "[B, 5] (and the first and end key a row's head bias weighs)");
+  TORCH_CHECK(biases.empty() || (biases.size() == rows && slots.size(1) == 5),
+              "decode_attend_rows: head biases need one per row (", b, ", got ", biases.size(),
+              ") and slots of 5 columns");
+  // each row's bias range: columns 3 and 4 of its slots, copied side by side for attend_rows
+  std::vector<int64_t> ranges(2 * rows, 0);
+  const int64_t* sp = slots.data_ptr<int64_t>();
+  for (size_t j = 0; j < rows && slots.size(1) == 5; j++) {
+    ranges[2 * j] = sp[5 * j + 3];
+    ranges[2 * j + 1] = sp[5 * j + 4];
+  }
   torch::Tensor qf = q.to(torch::kFloat32);
   torch::Tensor out = torch::empty(q.sizes(), qf.options());
   if (dt == torch::kFloat32)
-    attend_rows<float>(qf, k, k_rot, v, raws, att_ks, att_vs, masks, slots, layer, out);
+    attend_rows<float>(qf, k, k_rot, v, raws, att_ks, att_vs, masks, slots, layer, biases, ranges.data(), out);
   else
-    attend_rows<c10::BFloat16>(qf, k, k_rot, v, raws, att_ks, att_vs, masks, slots, layer, out);
+    attend_rows<c10::BFloat16>(qf, k, k_rot, v, raws, att_ks, att_vs, masks, slots, layer, biases, ranges.data(),
+                               out);
   return dt == torch::kFloat32 ? out : out.to(dt);
 }
 

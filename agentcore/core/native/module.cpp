@@ -28,10 +28,14 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("decode_qkv", &decode_qkv,
         "RMS norm, int8 Q/K/V projection and rotary embedding of one token per row", nogil);
   m.def("decode_attention", &decode_attention, "one query position's attention over a window",
-        py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask") = py::none(), py::arg("n_keys") = -1, nogil);
+        py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask") = py::none(), py::arg("n_keys") = -1,
+        py::arg("head_bias") = py::none(), py::arg("bias_lo") = 0, py::arg("bias_hi") = 0, nogil);
   m.def("decode_store", &decode_store, "a decode step's key, rotated key and value into the cache", nogil);
   m.def("decode_attend_rows", &decode_attend_rows,
-        "several sessions' decode step of one layer: store each row's key and value, attend over its cache", nogil);
+        "several sessions' decode step of one layer: store each row's key and value, attend over its cache",
+        py::arg("q"), py::arg("k"), py::arg("k_rot"), py::arg("v"), py::arg("raws"), py::arg("att_ks"),
+        py::arg("att_vs"), py::arg("masks"), py::arg("slots"), py::arg("layer"),
+        py::arg("biases") = std::vector<torch::Tensor>(), nogil);
   m.def("decode_mlp", &decode_mlp, "output projection, residual, RMS norm, SwiGLU MLP, residual", nogil);
   m.def("threads_used", &threads_used, "threads taking part in a parallel_for over n items");
 }

@@ -66,18 +66,21 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Te
     const torch::Tensor& x, const torch::Tensor& norm, double eps, const torch::Tensor& q,
     const torch::Tensor& scale, const c10::optional<torch::Tensor>& bias,
     const torch::Tensor& freqs, int64_t n_heads, int64_t n_kv_heads);
+// head_bias: [H, G] added to the scores of keys bias_lo..bias_hi-1 by each query head, or none.
 torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                               const c10::optional<torch::Tensor>& mask, int64_t n_keys);
+                               const c10::optional<torch::Tensor>& mask, int64_t n_keys,
+                               const c10::optional<torch::Tensor>& head_bias, int64_t bias_lo, int64_t bias_hi);
 void decode_store(const torch::Tensor& k, const torch::Tensor& k_rot, const torch::Tensor& v,
                   const torch::Tensor& raw, const torch::Tensor& att_k, const torch::Tensor& att_v,
                   int64_t layer, int64_t raw_slot, int64_t att_slot);
 // Several sessions' decode step of one layer: each row's new key and value stored into its own
-// cache, then each row's attention over its first keys (decode.cpp).
+// cache, then each row's attention over its first keys (decode.cpp); biases: none, or one per
+// row (an empty tensor for none) over the keys that columns 3 and 4 of its slots bound.
 torch::Tensor decode_attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& k_rot,
                                  const torch::Tensor& v, const std::vector<torch::Tensor>& raws,
                                  const std::vector<torch::Tensor>& att_ks, const std::vector<torch::Tensor>& att_vs,
                                  const std::vector<torch::Tensor>& masks, const torch::Tensor& slots,
-                                 int64_t layer);
+                                 int64_t layer, const std::vector<torch::Tensor>& biases);
 torch::Tensor decode_mlp(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& o_q,
                          const torch::Tensor& o_scale, const c10::optional<torch::Tensor>& o_bias,
                          const torch::Tensor& norm, double eps, const torch::Tensor& gu_q,
