@@ -97,6 +97,36 @@ def _spy_commits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return commits
 
 
+ROWS_RECALL = RecallConfig(block_size=4, top_k=2, candidates=4, refresh=4, host_blocks=64)
+# recalled text weighed up in two heads (the kernel adds the bias per query head)
+WEIGHED = replace(ROWS_RECALL, read_bias=2.0, read_heads=((1, 2), (0, 1)))
+
+
+def _every_kind() -> list[SessionConfig]:
+    """The first rows of a batch of every kind of session."""
+    return [
+        SessionConfig(streaming=SMALL),
+        SessionConfig(streaming=SMALL),  # far past the window: the ring has wrapped
+        SessionConfig(streaming=StreamingConfig(n_sink=2, window=14, chunk_size=4)),
+        SessionConfig(streaming=SMALL, infini=InfiniConfig()),  # compressive memory, per row
+        SessionConfig(streaming=SMALL, recall=ROWS_RECALL),  # recalls, refreshes on the way
+    ]
+
+
+def _spy_rows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The rows each decode step's :meth:`DecodeRows.plan` took (0: none)."""
+    planned: list[int] = []
+    real = DecodeRows.plan.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[DecodeRows], caches: Any) -> DecodeRows | None:
+        rows = real(cls, caches)
+        planned.append(0 if rows is None else len(rows.caches))
+        return rows
+
+    monkeypatch.setattr(DecodeRows, "plan", classmethod(counted))
+    return planned
+
+
 def test_a_grouped_step_equals_each_session_stepping_alone(
     tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -256,31 +286,16 @@ def test_sessions_on_the_native_ops_step_together_bit_for_bit_as_alone(
     """Every kind of session steps in one batch on the native ops (recall, compressive memory,
     windows of other sizes, a ring that wraps, a stream still in its sinks) and gets exactly
     what it gets alone."""
-    recall = RecallConfig(block_size=4, top_k=2, candidates=4, refresh=4, host_blocks=64)
-    weighed = ((1, 2), (0, 1))
     configs = [
-        SessionConfig(streaming=SMALL),
-        SessionConfig(streaming=SMALL),  # far past the window: the ring has wrapped
-        SessionConfig(streaming=StreamingConfig(n_sink=2, window=14, chunk_size=4)),
-        SessionConfig(streaming=SMALL, infini=InfiniConfig()),  # compressive memory, per row
-        SessionConfig(streaming=SMALL, recall=recall),  # recalls, refreshes on the way
-        SessionConfig(streaming=SMALL, recall=recall),  # fewer blocks than top_k: slots masked
+        *_every_kind(),
+        SessionConfig(streaming=SMALL, recall=ROWS_RECALL),  # fewer blocks than top_k: masked
         SessionConfig(streaming=SMALL),  # one token past its sinks
         SessionConfig(streaming=SMALL),  # in its sinks: its first steps store sinks
-        SessionConfig(streaming=SMALL, recall=recall),  # in its sinks, with recall
-        # recalled text weighed up in two heads: those rows' layers read it their own way
-        SessionConfig(streaming=SMALL, recall=replace(recall, read_bias=2.0, read_heads=weighed)),
+        SessionConfig(streaming=SMALL, recall=ROWS_RECALL),  # in its sinks, with recall
+        SessionConfig(streaming=SMALL, recall=WEIGHED),
     ]
     alone, batched = _pairs(int8_engine, configs, [9, 70, 40, 50, 90, 37, 4, 1, 2, 80])
-    planned: list[int] = []
-    real = DecodeRows.plan.__func__  # type: ignore[attr-defined]
-
-    def counted(cls: type[DecodeRows], caches: Any) -> DecodeRows | None:
-        rows = real(cls, caches)
-        planned.append(0 if rows is None else len(rows.caches))
-        return rows
-
-    monkeypatch.setattr(DecodeRows, "plan", classmethod(counted))
+    planned = _spy_rows(monkeypatch)
     step_both(int8_engine, alone, batched, 40, _equal)
     assert planned == [len(configs)] * 40  # every step ran as one batch of rows
     assert_same_states(alone, batched, _equal)  # left as stepping alone did, bit for bit
@@ -304,27 +319,13 @@ def test_bf16_sessions_step_together_on_the_native_attention_as_alone(
     projections run on PyTorch and rotate per row), not through the keys copied side by side;
     each row's attention is the kernel the session uses alone, so the logits differ from
     alone's only by the rounding of the batch's bf16 projections."""
-    recall = RecallConfig(block_size=4, top_k=2, candidates=4, refresh=4, host_blocks=64)
-    weighed = ((1, 2), (0, 1))
     configs = [
-        SessionConfig(streaming=SMALL),
-        SessionConfig(streaming=SMALL),  # far past the window: the ring has wrapped
-        SessionConfig(streaming=StreamingConfig(n_sink=2, window=14, chunk_size=4)),
-        SessionConfig(streaming=SMALL, infini=InfiniConfig()),  # compressive memory, per row
-        SessionConfig(streaming=SMALL, recall=recall),  # recalls, refreshes on the way
+        *_every_kind(),
         SessionConfig(streaming=SMALL),  # in its sinks: its first steps store sinks
-        SessionConfig(streaming=SMALL, recall=replace(recall, read_bias=2.0, read_heads=weighed)),
+        SessionConfig(streaming=SMALL, recall=WEIGHED),
     ]
     alone, batched = _pairs(bf16_engine, configs, [9, 70, 40, 50, 90, 1, 80])
-    planned: list[int] = []
-    real = DecodeRows.plan.__func__  # type: ignore[attr-defined]
-
-    def counted(cls: type[DecodeRows], caches: Any) -> DecodeRows | None:
-        rows = real(cls, caches)
-        planned.append(0 if rows is None else len(rows.caches))
-        return rows
-
-    monkeypatch.setattr(DecodeRows, "plan", classmethod(counted))
+    planned = _spy_rows(monkeypatch)
     commits = _spy_commits(monkeypatch)
     # bf16 steps by 2^-8 of a value: a few steps' worth (equal here on a bf16 EPYC)
     step_both(bf16_engine, alone, batched, 40, _close(2e-2))
