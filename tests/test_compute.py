@@ -82,8 +82,7 @@ def test_forwards_from_any_thread_run_on_the_compute_thread(
 _FIRST_START = """
 import threading, torch
 from agentcore import _compute as compute
-torch.set_num_threads(2)
-compute.run(int)  # starts the compute thread, with the count this process asked for
+{start}
 later = []
 t = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
 t.start(); t.join()
@@ -91,31 +90,19 @@ print(compute.threads(), later[0])
 """
 
 
-def test_once_the_compute_thread_starts_later_threads_use_one_cpu_thread() -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", _FIRST_START], capture_output=True, text=True, check=True
-    )
-    assert out.stdout.split() == ["2", "1"]
-
-
-_FIRST_START_WITH_THREADS = """
-import threading, torch
-from agentcore import _compute as compute
-compute.use_threads(2)  # what Engine.load(threads=2) does first, in a fresh process
-later = []
-t = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
-t.start(); t.join()
-print(compute.threads(), later[0])
-"""
-
-
-def test_threads_asked_for_before_the_compute_thread_starts_are_its_own() -> None:
-    out = subprocess.run(
-        [sys.executable, "-c", _FIRST_START_WITH_THREADS],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+@pytest.mark.parametrize(
+    "start",
+    [
+        # the process asks for 2, then the compute thread starts with that count
+        "torch.set_num_threads(2)\ncompute.run(int)",
+        # the count asked of the compute thread before it starts (Engine.load(threads=2))
+        "compute.use_threads(2)",
+    ],
+    ids=["process-count", "use-threads-first"],
+)
+def test_the_compute_thread_keeps_its_count_and_later_threads_use_one(start: str) -> None:
+    script = _FIRST_START.format(start=start)  # in a fresh process
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["2", "1"]
 
 

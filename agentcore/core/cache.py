@@ -984,7 +984,10 @@ class DecodeRows:
         empty = torch.empty(0)
         self.att_ks = [c.att_k for c in caches]
         self.att_vs = [c.att_v for c in caches]
-        self.masks = [empty if p.key_mask is None else p.key_mask for p in self.plans]
+        # float32 once per step (a bf16 cache's mask would be widened in every layer's call)
+        self.masks = [empty if p.key_mask is None else p.key_mask.float() for p in self.plans]
+        # each row's rotation (the query's stream position), complex: [B, D/2]
+        self._rotation = torch.cat([p.freqs_stream for p in self.plans])
         self.raws: list[torch.Tensor] = []
         slots = []
         for c, p in zip(caches, self.plans, strict=True):
@@ -1027,11 +1030,11 @@ class DecodeRows:
     def rotation(self) -> torch.Tensor:
         """Each row's rotation for :meth:`~agentcore.core.rope.Rotary.rotate`: ``[B,1,1,D/2]``
         (complex; the query's stream position)."""
-        return torch.cat([p.freqs_stream for p in self.plans])[:, None, None]
+        return self._rotation[:, None, None]
 
     def freqs(self) -> torch.Tensor:
         """Each row's rotation as ``(cos, sin)`` pairs: ``[B, D/2, 2]`` (``decode_qkv``'s)."""
-        return torch.view_as_real(torch.cat([p.freqs_stream for p in self.plans]))
+        return torch.view_as_real(self._rotation)
 
     def attend(
         self,

@@ -327,7 +327,7 @@ void attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Te
                  const std::vector<torch::Tensor>& raws, const std::vector<torch::Tensor>& att_ks,
                  const std::vector<torch::Tensor>& att_vs, const std::vector<torch::Tensor>& masks,
                  const torch::Tensor& slots, int64_t layer, const std::vector<torch::Tensor>& biases,
-                 const int64_t* ranges, torch::Tensor& out) {
+                 torch::Tensor& out) {
   const int64_t b = q.size(0), hq = q.size(1), d = q.size(3), h = k.size(1), g = hq / h;
   const torch::ScalarType dt = k.scalar_type();
   const int64_t* sp = slots.data_ptr<int64_t>();
@@ -358,9 +358,9 @@ void attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Te
       mp = masks_f[j].data_ptr<float>();
     }
     HeadBias hb{nullptr, 0, 0};
-    if (!biases.empty() && biases[j].numel()) {
-      hb.lo = ranges[2 * j];
-      hb.hi = ranges[2 * j + 1];
+    if (!biases.empty() && biases[j].numel()) {  // the caller checked: slots of 5 columns
+      hb.lo = row[3];
+      hb.hi = row[4];
       biases_f[j] = float_head_bias(biases[j], h, g, hb.lo, hb.hi, n, "decode_attend_rows: a row's head bias");
     }
     T* k_p = ak.data_ptr<T>() + layer * ak.stride(0);
@@ -512,20 +512,12 @@ torch::Tensor decode_attend_rows(const torch::Tensor& q, const torch::Tensor& k,
   TORCH_CHECK(biases.empty() || (biases.size() == rows && slots.size(1) == 5),
               "decode_attend_rows: head biases need one per row (", b, ", got ", biases.size(),
               ") and slots of 5 columns");
-  // each row's bias range: columns 3 and 4 of its slots, copied side by side for attend_rows
-  std::vector<int64_t> ranges(2 * rows, 0);
-  const int64_t* sp = slots.data_ptr<int64_t>();
-  for (size_t j = 0; j < rows && slots.size(1) == 5; j++) {
-    ranges[2 * j] = sp[5 * j + 3];
-    ranges[2 * j + 1] = sp[5 * j + 4];
-  }
   torch::Tensor qf = q.to(torch::kFloat32);
   torch::Tensor out = torch::empty(q.sizes(), qf.options());
   if (dt == torch::kFloat32)
-    attend_rows<float>(qf, k, k_rot, v, raws, att_ks, att_vs, masks, slots, layer, biases, ranges.data(), out);
+    attend_rows<float>(qf, k, k_rot, v, raws, att_ks, att_vs, masks, slots, layer, biases, out);
   else
-    attend_rows<c10::BFloat16>(qf, k, k_rot, v, raws, att_ks, att_vs, masks, slots, layer, biases, ranges.data(),
-                               out);
+    attend_rows<c10::BFloat16>(qf, k, k_rot, v, raws, att_ks, att_vs, masks, slots, layer, biases, out);
   return dt == torch::kFloat32 ? out : out.to(dt);
 }
 
