@@ -265,6 +265,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5, help="in-process: rounds (median)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument(
+        "--recall",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="sessions keep evicted context for exact recall, as `agentcore serve` ships them "
+        "(the model card's RecallConfig; --no-recall: plain sliding-window sessions)",
+    )
+    ap.add_argument(
         "--clients",
         default="process",
         help="where the streaming clients run, comma-separated: process (their own), thread "
@@ -284,9 +291,16 @@ def main(argv: list[str] | None = None) -> int:
     levels = [int(x) for x in args.levels.split(",")]
     t_start = time.perf_counter()
     engine = Engine.load(args.model, weights=args.weights)
+    if args.recall:  # what `agentcore serve` ships (--no-recall there too)
+        engine.default_recall = engine.recall_config()
     config = ServerConfig(max_tokens_limit=100_000, max_body_bytes=64 << 20, log_level="warning")
     rows: list[list[Any]] = []
-    raw: dict[str, Any] = {"machine": machine(), "model": engine.name, "levels": {}}
+    raw: dict[str, Any] = {
+        "machine": machine(),
+        "model": engine.name,
+        "recall": repr(engine.default_recall),
+        "levels": {},
+    }
     raw["load_before"] = os.getloadavg()
     raw["in_process"] = in_process(engine, levels, args.words, args.steps, args.rounds)
     weight_mib = engine.core.weight_bytes() / 2**20  # with the bf16 copies the batches built
@@ -414,8 +428,16 @@ def main(argv: list[str] | None = None) -> int:
     raw["weight_mib"] = weight_mib
     raw["wall_s"] = time.perf_counter() - t_start
     info = engine.info()
-    threads = f" --threads {args.threads}" if args.threads else ""
-    threads += f" --weights {args.weights}" if args.weights else ""
+    options = f" --words {args.words} --rounds {args.rounds} --steps {args.steps}"
+    options += f" --threads {args.threads}" if args.threads else ""
+    options += f" --weights {args.weights}" if args.weights else ""
+    options += "" if args.recall else " --no-recall"
+    recall_md = (
+        f"with exact recall of evicted context, as `agentcore serve` ships them "
+        f"({engine.default_recall})"
+        if args.recall
+        else "plain sliding-window sessions (`--no-recall`)"
+    )
     md = f"""# Concurrent sessions through the server
 
 Model {info.name} ({info.device}/{info.dtype}, {info.weights} weights); {machine()}.
@@ -423,7 +445,7 @@ A real HTTP server (`serve_in_thread`: uvicorn + `create_app` over `LocalBackend
 process) and the project's streaming client (`clients`: `process`, in a Python process of its
 own, as real clients are; `thread`, an event loop in the server's process, sharing its GIL);
 each session sends one ~{int(args.words * 1.3)}-token message
-to a fresh session and streams {args.max_tokens} tokens. Arms alternate per level: `batched`
+to a fresh session and streams {args.max_tokens} tokens; sessions {recall_md}. Arms alternate per level: `batched`
 (decode steps of all generating sessions share a forward, up to 16 rows) and `one at a time`
 (`max_batch=1`, each step its own forward: the behaviour before batching). Tok/s, all
 decoding: the tokens streamed between the last session's first token and the first session's
@@ -451,18 +473,19 @@ At {levels[-1]} sessions as shipped is {speedup:.2f}x it. Weights held after the
 plus any copies for batches): {weight_mib:.0f} MiB. Load average (1, 5, 15 min) before the run
 {tuple(round(x, 2) for x in raw["load_before"])}, after {tuple(round(x, 2) for x in raw["load_after"])}.
 
-Greedy results: the bf16 path rounds differently from a session alone (int8 kernel; the
-grouped attention pads the rows to one length, which changes the flash kernel's blocking), so
-a batched session is no longer bitwise the session alone: on SmolLM2, 16 sessions of book
-text, 128 teacher-forced steps each, the greedy token agreed on 99.1% of steps, every
-disagreement at a near tie of the alone logits (top-2 gap <= 0.375; bf16 logits step by
-0.125 there); on 8 of this bench's repetitive messages, 40 steps each, 97.2% (gaps <= 0.25).
-`tests/core/test_batch_group.py` checks >= 94% and gaps <= 0.5 (slow), and on the native
-ops that every step's logits equal alone's. The int8 kernel alone (`dense_rows=None`,
-`group_keys=0`) keeps a batched session bitwise the session alone.
+Greedy results: on a bf16 CPU a batch of 4 rows or more runs its linears as bf16 matmuls on
+a dense copy of the int8 weights, which round differently from the int8 kernel a session alone
+uses, so a batched session is not bitwise the session alone (each row's attention is: the
+native kernel a session alone uses, `DecodeRows`). Measured on SmolLM2 (2026-12-03, with the
+grouped attention of then): 16 sessions of book text, 128 teacher-forced steps each, the greedy
+token agreed on 99.1% of steps, every disagreement at a near tie of the alone logits (top-2 gap
+<= 0.375; bf16 logits step by 0.125 there). `tests/core/test_batch_group.py` checks >= 94% of
+8 sessions' 40 steps and gaps <= 0.5 on the real model (slow), and that the rows' attention
+and, on float32 with the native ops, every step's logits equal alone's. The int8 kernel alone
+(`dense_rows=None`) keeps a batched session bitwise the session alone.
 {long_md}
 Whole run: {raw["wall_s"]:.0f} s. Command: `agentcore bench concurrency --model {args.model}
---levels {args.levels} --max-tokens {args.max_tokens} --long {args.long} --clients {args.clients}{threads}`.
+--levels {args.levels} --max-tokens {args.max_tokens} --long {args.long} --clients {args.clients}{options}`.
 """
     path = write_report("concurrency", md, raw, args.out or DOCS)
     print(md)
