@@ -123,8 +123,8 @@ def test_models_command_lists_every_alias(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_each_card_sets_its_sessions_recall() -> None:
-    """``Engine.recall_config`` takes the evidence gate, the evidence margin, the word turns
-    and the recalled blocks from the model's card (measured per model, docs/long-memory.md); a
+    """``Engine.recall_config`` takes the evidence gate, the evidence margin, the word turns,
+    the recalled blocks and the weighed retrieval heads from the model's card (measured per model, docs/long-memory.md); a
     model outside the registry gets the library defaults, and a caller's changes win over the
     card."""
     for card in MODELS:
@@ -135,6 +135,8 @@ def test_each_card_sets_its_sessions_recall() -> None:
         assert cfg.evidence_margin == card.recall_margin
         assert cfg.top_k == (card.recall_top_k or RecallConfig().top_k)
         assert cfg.best_nearest == card.recall_best_nearest
+        assert cfg.read_bias == card.recall_read_bias
+        assert cfg.read_heads == card.recall_read_heads
     assert QWEN25_CODER_05B.recall_turns and not SMOLLM2_135M.recall_turns
     assert SMOLLM2_135M.recall_margin == 1.0 and QWEN25_CODER_05B.recall_margin is None
     assert Engine.recall_config(SimpleNamespace(source=None)) == RecallConfig()  # type: ignore[arg-type]

@@ -149,6 +149,10 @@ void attend_range(const float* qs, int64_t G, const T* k, const T* v, int64_t st
       float* sg = scores + g * len;
       float best = top[g];
       for (int64_t j = b0; j < b1; j++) {
+        if (mask && mask[j0 + j] == -INFINITY) {  // a masked key (e.g. a recall slot not filled)
+          sg[j] = -INFINITY;                      // is not read: its weight is 0 either way
+          continue;
+        }
         const T* kj = k + (j0 + j) * stride;
         __m256 a = _mm256_mul_ps(_mm256_loadu_ps(q), load8(kj));
         for (int64_t c = 1; c < chunks; c++) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), load8(kj + 8 * c), a);
