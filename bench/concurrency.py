@@ -445,9 +445,10 @@ A real HTTP server (`serve_in_thread`: uvicorn + `create_app` over `LocalBackend
 process) and the project's streaming client (`clients`: `process`, in a Python process of its
 own, as real clients are; `thread`, an event loop in the server's process, sharing its GIL);
 each session sends one ~{int(args.words * 1.3)}-token message
-to a fresh session and streams {args.max_tokens} tokens; sessions {recall_md}. Arms alternate per level: `batched`
-(decode steps of all generating sessions share a forward, up to 16 rows) and `one at a time`
-(`max_batch=1`, each step its own forward: the behaviour before batching). Tok/s, all
+to a fresh session and streams {args.max_tokens} tokens; sessions {recall_md}.
+Arms alternate per level: `batched` (decode steps of all generating sessions share a forward,
+up to 16 rows) and `one at a time` (`max_batch=1`, each step its own forward: the behaviour
+before batching). Tok/s, all
 decoding: the tokens streamed between the last session's first token and the first session's
 last, over that span (every session decoding). Aggregate tok/s (older): tokens after each
 session's first, over the span from the earliest first token to the latest last token (it
@@ -475,8 +476,8 @@ plus any copies for batches): {weight_mib:.0f} MiB. Load average (1, 5, 15 min) 
 
 Greedy results: on a bf16 CPU a batch of 4 rows or more runs its linears as bf16 matmuls on
 a dense copy of the int8 weights, which round differently from the int8 kernel a session alone
-uses, so a batched session is not bitwise the session alone (each row's attention is: the
-native kernel a session alone uses, `DecodeRows`). Measured on SmolLM2 (2026-12-03, with the
+uses, so a batched session is not bitwise the session alone (each row's attention is: it runs
+the native kernel a session alone runs, `DecodeRows`). Measured on SmolLM2 (2026-12-03, with the
 grouped attention of then): 16 sessions of book text, 128 teacher-forced steps each, the greedy
 token agreed on 99.1% of steps, every disagreement at a near tie of the alone logits (top-2 gap
 <= 0.375; bf16 logits step by 0.125 there). `tests/core/test_batch_group.py` checks >= 94% of

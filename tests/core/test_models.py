@@ -124,9 +124,9 @@ def test_models_command_lists_every_alias(capsys: pytest.CaptureFixture[str]) ->
 
 def test_each_card_sets_its_sessions_recall() -> None:
     """``Engine.recall_config`` takes the evidence gate, the evidence margin, the word turns,
-    the recalled blocks and the weighed retrieval heads from the model's card (measured per model, docs/long-memory.md); a
-    model outside the registry gets the library defaults, and a caller's changes win over the
-    card."""
+    the recalled blocks and the weighed retrieval heads from the model's card (measured per
+    model, docs/long-memory.md); a model outside the registry gets the library defaults, and a
+    caller's changes win over the card."""
     for card in MODELS:
         engine = SimpleNamespace(source=SimpleNamespace(card=card))
         cfg = Engine.recall_config(engine)  # type: ignore[arg-type]
