@@ -476,8 +476,8 @@ plus any copies for batches): {weight_mib:.0f} MiB. Load average (1, 5, 15 min) 
 
 Greedy results: on a bf16 CPU a batch of 4 rows or more runs its linears as bf16 matmuls on
 a dense copy of the int8 weights, which round differently from the int8 kernel a session alone
-uses, so a batched session is not bitwise the session alone (each row's attention is: it runs
-the native kernel a session alone runs, `DecodeRows`). Measured on SmolLM2 (2026-12-03, with the
+uses, so a batched session is not bitwise the session alone (its attention is: each row runs
+the same native kernel as a session alone, `DecodeRows`). Measured on SmolLM2 (2026-12-03, with the
 grouped attention of then): 16 sessions of book text, 128 teacher-forced steps each, the greedy
 token agreed on 99.1% of steps, every disagreement at a near tie of the alone logits (top-2 gap
 <= 0.375; bf16 logits step by 0.125 there). `tests/core/test_batch_group.py` checks >= 94% of
