@@ -79,6 +79,52 @@ def test_attention_masks_keys_and_whole_ranges(ops: Any) -> None:
     )
 
 
+@pytest.mark.parametrize("gap", [1, 31, 32, 33, 300, 512])
+def test_attention_skips_masked_runs_of_any_length(ops: Any, gap: int) -> None:
+    """A recall session's frame: sinks, then ``gap`` masked slots (recall not filled), then the
+    window, a short masked run inside it; runs of at least 32 keys end a span of work. Masked
+    keys and values hold NaN: none is read, whatever the span boundaries."""
+    gen = torch.Generator().manual_seed(gap)
+    sinks, window = 64, 9 + gap % 300
+    n = sinks + gap + window
+    q = torch.randn(1, 3, 3, 64, generator=gen)
+    k = torch.randn(1, 3, n, 64, generator=gen)
+    v = torch.randn(1, 3, n, 64, generator=gen)
+    mask = torch.zeros(1, n)
+    mask[:, sinks : sinks + gap] = float("-inf")
+    mask[:, sinks + gap + 2 : sinks + gap + 5] = float("-inf")
+    masked = mask[0] == float("-inf")
+    want = reference_attention(q, k, v, mask[0])
+    k[:, :, masked], v[:, :, masked] = float("nan"), float("nan")
+    torch.testing.assert_close(ops.decode_attention(q, k, v, mask, n), want, atol=2e-5, rtol=1e-4)
+    table = torch.tensor([[0, n - 1, n]])
+    kk, vv = k[None].clone(), v[None].clone()  # [layers=1, 1, H, n, D]
+    new_k, new_v = kk[0, :, :, n - 1 :].clone(), vv[0, :, :, n - 1 :].clone()
+    rows = ops.decode_attend_rows(
+        q.reshape(1, 9, 1, 64), new_k, new_k, new_v, [torch.zeros(1, 1, 3, 1, 64)], [kk], [vv],
+        [mask], table, 0,
+    )  # fmt: skip
+    torch.testing.assert_close(rows.reshape(1, 3, 3, 64), want, atol=2e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("live,gap", [(20, 40), (200, 33), (300, 64), (3, 500)])
+def test_attention_over_many_runs_of_keys(ops: Any, live: int, gap: int) -> None:
+    """Runs of ``live`` keys between masked runs of ``gap``: tasks join several runs (up to
+    four, 256 keys in all) and cut runs longer than that; every key still counts once."""
+    gen = torch.Generator().manual_seed(live * 7 + gap)
+    n = 1500
+    q = torch.randn(2, 2, 4, 64, generator=gen)
+    k = torch.randn(2, 2, n, 64, generator=gen)
+    v = torch.randn(2, 2, n, 64, generator=gen)
+    mask = torch.full((1, n), float("-inf"))
+    for start in range(5, n, live + gap):
+        mask[:, start : start + live] = torch.randn(min(live, n - start), generator=gen)
+    want = reference_attention(q, k, v, mask[0])
+    masked = mask[0] == float("-inf")
+    k[:, :, masked], v[:, :, masked] = float("nan"), float("nan")
+    torch.testing.assert_close(ops.decode_attention(q, k, v, mask, n), want, atol=2e-5, rtol=1e-4)
+
+
 def test_attention_rejects_what_it_cannot_read(ops: Any) -> None:
     q, k = torch.randn(1, 2, 3, 64), torch.randn(1, 2, 10, 64)
     with pytest.raises(RuntimeError, match="12 keys asked of 10"):

@@ -132,44 +132,58 @@ struct HeadBias {
   int64_t hi;
 };
 
-// The G query heads of one KV head (qs [G][d], pre-scaled) against keys j0..j1-1 (row stride
-// `stride` elements, float32 or bf16 T) with an optional additive mask: for each head g its largest score top[g],
-// the sum of exp(score - top) sum[g] and the values weighted by those exps acc[g][d]
-// (unnormalised; decode_attention merges the ranges). NC = d / 8 when known at compile time.
+// Up to kSpans runs of keys [lo, hi) one task of attend_heads scores together (at most kRange
+// keys in all): a recall session's sinks and window, say, with its empty recall slots between.
+constexpr int kSpans = 4;
+struct KeySpans {
+  int64_t lo[kSpans];
+  int64_t hi[kSpans];
+  int count = 0;
+  int64_t keys = 0;
+};
+
+// The G query heads of one KV head (qs [G][d], pre-scaled) against the keys of `spans` (row
+// stride `stride` elements, float32 or bf16 T) with an optional additive mask: for each head g
+// its largest score top[g], the sum of exp(score - top) sum[g] and the values weighted by those
+// exps acc[g][d] (unnormalised; decode_attention merges the tasks). scores holds G x
+// spans.keys floats. NC = d / 8 when known at compile time.
 template <int NC, typename T>
-void attend_range(const float* qs, int64_t G, const T* k, const T* v, int64_t stride,
-                  int64_t j0, int64_t j1, int64_t d, const float* mask, const HeadBias& hb,
-                  float* scores, float* top, float* sum, float* acc) {
-  const int64_t chunks = NC ? NC : d / 8, len = j1 - j0;
+void attend_range(const float* qs, int64_t G, const T* k, const T* v, int64_t stride, const KeySpans& spans,
+                  int64_t d, const float* mask, const HeadBias& hb, float* scores, float* top, float* sum,
+                  float* acc) {
+  const int64_t chunks = NC ? NC : d / 8, len = spans.keys;
   for (int64_t g = 0; g < G; g++) top[g] = -INFINITY;
-  for (int64_t b0 = 0; b0 < len; b0 += kBlock) {  // scores: each key row read once per block
-    const int64_t b1 = std::min(len, b0 + kBlock);
-    for (int64_t g = 0; g < G; g++) {
-      const float* q = qs + g * d;
-      float* sg = scores + g * len;
-      float best = top[g];
-      for (int64_t j = b0; j < b1; j++) {
-        if (mask && mask[j0 + j] == -INFINITY) {  // a masked key (e.g. a recall slot not filled)
-          sg[j] = -INFINITY;                      // is not read: its weight is 0 either way
-          continue;
+  for (int si = 0, base = 0; si < spans.count; base += spans.hi[si] - spans.lo[si], si++) {
+    const int64_t lo = spans.lo[si], hi = spans.hi[si];
+    for (int64_t b0 = lo; b0 < hi; b0 += kBlock) {  // scores: each key row read once per block
+      const int64_t b1 = std::min(hi, b0 + kBlock);
+      for (int64_t g = 0; g < G; g++) {
+        const float* q = qs + g * d;
+        float* sg = scores + g * len + base - lo;  // sg[j] for key j of this span
+        float best = top[g];
+        for (int64_t j = b0; j < b1; j++) {
+          if (mask && mask[j] == -INFINITY) {  // a masked key (e.g. a recall slot not filled)
+            sg[j] = -INFINITY;                 // is not read: its weight is 0 either way
+            continue;
+          }
+          const T* kj = k + j * stride;
+          __m256 a = _mm256_mul_ps(_mm256_loadu_ps(q), load8(kj));
+          for (int64_t c = 1; c < chunks; c++) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), load8(kj + 8 * c), a);
+          float s = horizontal_sum(a);
+          if (mask) s += mask[j];
+          if (hb.add && j >= hb.lo && j < hb.hi) s += hb.add[g];
+          sg[j] = s;
+          best = std::max(best, s);
         }
-        const T* kj = k + (j0 + j) * stride;
-        __m256 a = _mm256_mul_ps(_mm256_loadu_ps(q), load8(kj));
-        for (int64_t c = 1; c < chunks; c++) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), load8(kj + 8 * c), a);
-        float s = horizontal_sum(a);
-        if (mask) s += mask[j0 + j];
-        if (hb.add && j0 + j >= hb.lo && j0 + j < hb.hi) s += hb.add[g];
-        sg[j] = s;
-        best = std::max(best, s);
+        top[g] = best;
       }
-      top[g] = best;
     }
   }
   for (int64_t g = 0; g < G; g++) {  // exps and their sum
     float* sg = scores + g * len;
     float* ag = acc + g * d;
     for (int64_t i = 0; i < d; i++) ag[i] = 0.f;
-    if (top[g] == -INFINITY) {  // every key of this range masked
+    if (top[g] == -INFINITY) {  // every key of this task masked
       sum[g] = 0.f;
       continue;
     }
@@ -188,22 +202,25 @@ void attend_range(const float* qs, int64_t G, const T* k, const T* v, int64_t st
     }
     sum[g] = total;
   }
-  for (int64_t b0 = 0; b0 < len; b0 += kBlock) {  // values: each row read once per block
-    const int64_t b1 = std::min(len, b0 + kBlock);
-    for (int64_t g = 0; g < G; g++) {
-      if (top[g] == -INFINITY) continue;
-      const float* sg = scores + g * len;
-      float* ag = acc + g * d;
-      __m256 r[NC ? NC : 32];
-      for (int64_t c = 0; c < chunks; c++) r[c] = _mm256_loadu_ps(ag + 8 * c);
-      for (int64_t j = b0; j < b1; j++) {
-        const float p = sg[j];
-        if (p == 0.f) continue;  // a masked key
-        const __m256 pv = _mm256_set1_ps(p);
-        const T* vj = v + (j0 + j) * stride;
-        for (int64_t c = 0; c < chunks; c++) r[c] = _mm256_fmadd_ps(pv, load8(vj + 8 * c), r[c]);
+  for (int si = 0, base = 0; si < spans.count; base += spans.hi[si] - spans.lo[si], si++) {
+    const int64_t lo = spans.lo[si], hi = spans.hi[si];
+    for (int64_t b0 = lo; b0 < hi; b0 += kBlock) {  // values: each row read once per block
+      const int64_t b1 = std::min(hi, b0 + kBlock);
+      for (int64_t g = 0; g < G; g++) {
+        if (top[g] == -INFINITY) continue;
+        const float* sg = scores + g * len + base - lo;
+        float* ag = acc + g * d;
+        __m256 r[NC ? NC : 32];
+        for (int64_t c = 0; c < chunks; c++) r[c] = _mm256_loadu_ps(ag + 8 * c);
+        for (int64_t j = b0; j < b1; j++) {
+          const float p = sg[j];
+          if (p == 0.f) continue;  // a masked key
+          const __m256 pv = _mm256_set1_ps(p);
+          const T* vj = v + j * stride;
+          for (int64_t c = 0; c < chunks; c++) r[c] = _mm256_fmadd_ps(pv, load8(vj + 8 * c), r[c]);
+        }
+        for (int64_t c = 0; c < chunks; c++) _mm256_storeu_ps(ag + 8 * c, r[c]);
       }
-      for (int64_t c = 0; c < chunks; c++) _mm256_storeu_ps(ag + 8 * c, r[c]);
     }
   }
 }
@@ -231,30 +248,90 @@ struct HeadTask {
   HeadBias bias;
 };
 
-// Every head's attention: each head's keys split into ranges of kRange, all (head, range) pairs
-// shared by PyTorch's threads, then each head's ranges merged through their largest scores.
+// The keys of 0..n-1 a mask leaves to attend, as [first, end) spans: a run of at least kGap
+// masked keys (e.g. a recall session's recall slots not yet filled, 512 of a short session's
+// ~600) ends a span, so no work is spent on keys whose weight is 0 either way; shorter runs stay
+// inside a span, masked key by key. No mask: one span of every key.
+constexpr int64_t kGap = 32;
+
+void live_spans(const float* mask, int64_t n, std::vector<std::pair<int64_t, int64_t>>& spans) {
+  spans.clear();
+  if (!mask) {
+    spans.emplace_back(0, n);
+    return;
+  }
+  int64_t start = -1, last = -1;  // the current span's first and last unmasked key
+  for (int64_t j = 0; j < n; j++) {
+    if (mask[j] == -INFINITY) continue;
+    if (start >= 0 && j - last - 1 >= kGap) {
+      spans.emplace_back(start, last + 1);
+      start = -1;
+    }
+    if (start < 0) start = j;
+    last = j;
+  }
+  if (start >= 0) spans.emplace_back(start, last + 1);
+  if (spans.empty()) spans.emplace_back(0, std::min(n, kRange));  // all masked: as before, no weight
+}
+
+// One piece of attend_heads' work: some keys of one head.
+struct RangeTask {
+  int64_t head;
+  KeySpans spans;
+};
+
+// Every head's attention: each head's live keys (live_spans) cut into tasks of at most kRange
+// keys (a task may join up to kSpans runs: a recall session's sinks and window are one task),
+// all tasks shared by PyTorch's threads, then each head's tasks merged through their largest
+// scores.
 template <typename T>
 void attend_heads(const std::vector<HeadTask<T>>& heads, int64_t g, int64_t d) {
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   std::vector<int64_t> first(heads.size() + 1, 0);  // the first task of each head
-  for (size_t i = 0; i < heads.size(); i++) first[i + 1] = first[i] + (heads[i].n + kRange - 1) / kRange;
-  const int64_t tasks = first.back();
-  std::vector<int64_t> head_of(static_cast<size_t>(tasks));
-  for (size_t i = 0; i < heads.size(); i++)
-    std::fill(head_of.begin() + first[i], head_of.begin() + first[i + 1], static_cast<int64_t>(i));
+  std::vector<RangeTask> tasks;
+  tasks.reserve(heads.size() * 2);
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  const float* spans_mask = nullptr;  // the heads of one row share its mask: its spans are kept
+  int64_t spans_n = -1;
+  for (size_t i = 0; i < heads.size(); i++) {
+    const HeadTask<T>& head = heads[i];
+    if (spans_n < 0 || head.mask != spans_mask || head.n != spans_n) {
+      live_spans(head.mask, head.n, spans);
+      spans_mask = head.mask;
+      spans_n = head.n;
+    }
+    RangeTask task{static_cast<int64_t>(i), {}};
+    for (const auto& [lo, hi] : spans) {
+      for (int64_t j = lo; j < hi;) {
+        if (task.spans.keys == kRange || task.spans.count == kSpans) {  // full: the next task
+          tasks.push_back(task);
+          task.spans = KeySpans{};
+        }
+        const int64_t end = std::min(hi, j + kRange - task.spans.keys);
+        task.spans.lo[task.spans.count] = j;
+        task.spans.hi[task.spans.count] = end;
+        task.spans.count++;
+        task.spans.keys += end - j;
+        j = end;
+      }
+    }
+    tasks.push_back(task);  // live_spans gives at least one key
+    first[i + 1] = static_cast<int64_t>(tasks.size());
+  }
+  const int64_t n_tasks = static_cast<int64_t>(tasks.size());
   // per task and query head: top, sum, then d weighted values
-  std::vector<float> parts(static_cast<size_t>(tasks * g * (d + 2)));
-  parallel_ranges(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+  std::vector<float> parts(static_cast<size_t>(n_tasks * g * (d + 2)));
+  parallel_ranges(0, n_tasks, 1, [&](int64_t t0, int64_t t1) {
     std::vector<float> scores(static_cast<size_t>(g * kRange));
     std::vector<float> qs(static_cast<size_t>(g * d));
     for (int64_t t = t0; t < t1; t++) {
-      const HeadTask<T>& head = heads[static_cast<size_t>(head_of[t])];
+      const RangeTask& task = tasks[static_cast<size_t>(t)];
+      const HeadTask<T>& head = heads[static_cast<size_t>(task.head)];
       for (int64_t i = 0; i < g * d; i++) qs[i] = head.q[i] * scale;
-      const int64_t j0 = (t - first[head_of[t]]) * kRange, j1 = std::min(head.n, j0 + kRange);
       float* part = parts.data() + t * g * (d + 2);
-      if (d == 64) attend_range<8>(qs.data(), g, head.k, head.v, head.stride, j0, j1, d, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
-      else if (d == 128) attend_range<16>(qs.data(), g, head.k, head.v, head.stride, j0, j1, d, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
-      else attend_range<0>(qs.data(), g, head.k, head.v, head.stride, j0, j1, d, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
+      if (d == 64) attend_range<8>(qs.data(), g, head.k, head.v, head.stride, task.spans, d, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
+      else if (d == 128) attend_range<16>(qs.data(), g, head.k, head.v, head.stride, task.spans, d, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
+      else attend_range<0>(qs.data(), g, head.k, head.v, head.stride, task.spans, d, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
     }
   });
   for (size_t i = 0; i < heads.size(); i++) {  // merge each query head's ranges
