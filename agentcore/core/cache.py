@@ -422,6 +422,31 @@ class StreamingCache:
             return self._cf_offset
         return offset
 
+    def complete_recall_block(self) -> None:
+        """New input is about to be read: the evicted tokens still waiting to fill a block
+        (up to ``block_size - 1`` of them, just past the window) become a block now, completed
+        with the oldest tokens of the window (:meth:`EvictedStore.take_ahead`), so a question
+        can recall a fact that has only just left the window."""
+        if self.recall is None:
+            return
+        start, missing = self.recall.missing_ahead()
+        if not missing:
+            return
+        positions = torch.arange(start, start + missing)
+        slots = (positions - self.config.n_sink) % self.config.window
+        held = self.ring_pos[slots].cpu()
+        if not torch.equal(held, positions):  # the window holds them: nothing else is written
+            raise RuntimeError(
+                f"complete_recall_block: the window holds {held.tolist()} where the waiting "
+                f"block goes on with positions {positions.tolist()}"
+            )
+        dev_slots = slots.to(self.ring_k_raw.device)
+        self.recall.take_ahead(
+            self.ring_k_raw[:, :, :, dev_slots],
+            self.att_v[:, :, :, self.ring0 + dev_slots],
+            positions,
+        )
+
     def _select_for_input(self, n_new: int) -> list[int] | None:
         """The blocks the end of new input recalls, chosen with all its queries, and whether
         it recalls at all; None where this forward is not that selection.

@@ -560,6 +560,13 @@ class CoreModel(nn.Module):
 
     @on_compute
     @torch.inference_mode()
+    def complete_recall_block(self, cache: StreamingCache) -> None:
+        """:meth:`StreamingCache.complete_recall_block`, on the thread and in the mode the
+        recall store's tensors are written in."""
+        cache.complete_recall_block()
+
+    @on_compute
+    @torch.inference_mode()
     def probe(self, ids: torch.Tensor, cache: StreamingCache) -> ProbedChunk:
         """A dry forward of the chunk ``ids: [B,T]`` up to the last layer recall probes: the
         recall store sees the chunk's queries, the cache stays as it was (see
@@ -728,6 +735,8 @@ class CoreModel(nn.Module):
             mode = "all" if logits == "all" else ("last" if is_last else "none")
             with lock if lock is not None else nullcontext():
                 probed = None
+                if is_last and cache.recall is not None:  # what has just left the window
+                    self.complete_recall_block(cache)  # can be recalled by this input
                 if is_last and cache.wants_probe(chunk.shape[1]):
                     # the new input's end (a question) picks the recall
                     probed = self.probe(chunk, cache)

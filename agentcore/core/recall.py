@@ -355,6 +355,9 @@ class EvictedStore:
         self._pending_n = [0] * n_layers
         self.block_start: list[int] = []  # stream position of each block's first token
         self._pending_pos: list[int] = []
+        # tokens before this stream position were taken ahead of their eviction (take_ahead):
+        # their eviction from the window adds nothing
+        self._taken_until = 0
         # the words of every block (the shortlist of a full selection over a large store)
         self.lexicon = BlockLexicon(self.directory / _LEXICON_FILE, bs)
         # token ids of the stream from position _live_pos0 on: those not yet in a block
@@ -485,6 +488,11 @@ class EvictedStore:
         The same as calling :meth:`on_evict` layer by layer, with one device-to-host copy for
         all layers instead of one per layer (a decode step evicts one token per layer).
         """
+        skip = self._taken_ahead(positions)
+        if skip:
+            k_raw, v, positions = k_raw[:, :, :, skip:], v[:, :, :, skip:], positions[skip:]
+            if not positions.numel():
+                return
         k16 = k_raw[:, 0].detach().to("cpu", torch.float16)
         v16 = v[:, 0].detach().to("cpu", torch.float16)
         for layer in range(self.n_layers):
@@ -494,8 +502,49 @@ class EvictedStore:
         self, layer: int, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
     ) -> None:
         """Tokens leaving the window: ``k_raw, v: [B,H_kv,n,D]`` pre-RoPE, ``positions: [n]``."""
+        skip = self._taken_ahead(positions)
+        if skip:
+            k_raw, v, positions = k_raw[:, :, skip:], v[:, :, skip:], positions[skip:]
+            if not positions.numel():
+                return
         k16 = k_raw[0].detach().to("cpu", torch.float16)
         self._take(layer, k16, v[0].detach().to("cpu", torch.float16), positions)
+
+    def _taken_ahead(self, positions: torch.Tensor) -> int:
+        """How many of the evicted ``positions`` (ascending) :meth:`take_ahead` took already."""
+        if not positions.numel() or int(positions[0]) >= self._taken_until:
+            return 0
+        return int((positions < self._taken_until).sum())
+
+    def missing_ahead(self) -> tuple[int, int]:
+        """(the stream position after the evicted tokens waiting to fill a block, how many more
+        tokens that block needs); (0, 0) when none is waiting."""
+        if not self._pending_pos:
+            return 0, 0
+        return self._pending_pos[-1] + 1, self.config.block_size - len(self._pending_pos)
+
+    def take_ahead(self, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor) -> None:
+        """Complete the block the latest evicted tokens began with the tokens that follow them,
+        still in the window (``k_raw, v: [L,B,H_kv,n,D]`` pre-RoPE, ``positions: [n]``, from
+        :meth:`missing_ahead`), so that it can be recalled now; their eviction later adds
+        nothing.
+
+        Why: evicted tokens wait for a whole block before they can be selected, so up to
+        ``block_size - 1`` tokens just past the window were in neither the window nor the store.
+        A fact there at the moment a question came was out of reach (the 0.5B model's pass
+        key at 8K, depth 0.5: the needle sat in the 54 tokens waiting). Called when new input
+        is about to select; the block's last tokens are then in view twice (window and block)
+        when it is recalled before the window lets them go."""
+        start, missing = self.missing_ahead()
+        if not missing:
+            return
+        if positions.numel() != missing or int(positions[0]) != start:
+            raise ValueError(
+                f"take_ahead: the waiting block needs positions {start}..{start + missing - 1}, "
+                f"got {positions.tolist()[:1]}..{positions.tolist()[-1:]} ({positions.numel()})"
+            )
+        self.on_evict_layers(k_raw, v, positions)
+        self._taken_until = start + missing
 
     def _append_index(self, layer: int, k: torch.Tensor) -> None:
         # k: [H_kv,n,D] bfloat16
@@ -905,6 +954,7 @@ class EvictedStore:
         twin._pending_v = [list(x) for x in self._pending_v]
         twin._pending_n = list(self._pending_n)
         twin._pending_pos = list(self._pending_pos)
+        twin._taken_until = self._taken_until
         twin.lexicon = self.lexicon.fork(twin.lexicon.path)
         twin._live_ids = self._live_ids.copy()
         twin._live_pos0, twin._live_end = self._live_pos0, self._live_end
@@ -948,6 +998,7 @@ class EvictedStore:
             "pending_k": [torch.cat(p, 1) if p else torch.zeros(0) for p in self._pending_k],
             "pending_v": [torch.cat(p, 1) if p else torch.zeros(0) for p in self._pending_v],
             "pending_pos": torch.tensor(self._pending_pos, dtype=torch.long),
+            "taken_until": self._taken_until,
             # ids of the tokens not yet in a block (at most a window and a chunk)
             "live_ids": torch.from_numpy(self._live_ids[: self._live_end].copy()),
             "live_pos0": self._live_pos0,
@@ -979,6 +1030,7 @@ class EvictedStore:
         self._pending_v = [[p] if p.numel() else [] for p in state["pending_v"]]
         self._pending_n = [int(p.shape[1]) if p.numel() else 0 for p in state["pending_k"]]
         self._pending_pos = [int(x) for x in state["pending_pos"]]
+        self._taken_until = int(state.get("taken_until", 0))  # saved before take_ahead: none
         self.lexicon.load(directory / _LEXICON_FILE, self.n_blocks)
         live = state.get("live_ids")  # None: saved before the lexicon (its ids are unknown)
         self._live_ids = (

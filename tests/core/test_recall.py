@@ -911,3 +911,51 @@ def test_a_pass_key_told_right_before_the_question_is_answered_with_recall_on(
             told_last = parts[-1].startswith("The pass key")
             assert store.points_back() is not told_last, store.evidence
             assert (s.cache.n_recalled == 0) is told_last
+
+
+def test_tokens_that_have_only_just_left_the_window_can_be_recalled_by_the_next_input(
+    tiny_engine: Engine, tmp_path: Path
+) -> None:
+    """Evicted tokens wait for a whole block before the store can recall them; new input first
+    completes that block with the window's oldest tokens, so a fact that left the window a
+    few tokens ago is not out of reach (it was: neither in the window nor in the store). The
+    blocks are what eviction would have stored, each token once, and a saved, restored or
+    forked session goes on alike."""
+    ids = torch.randint(0, 256, (400,), generator=torch.Generator().manual_seed(9)).tolist()
+    cfg = SessionConfig(streaming=STREAM, recall=RECALL_RAM)  # blocks of 16 behind 4 + 60
+    s = tiny_engine.new_session(cfg)
+    ref = tiny_engine.new_session(cfg)  # the same stream, never completing a block early
+    ref.cache.complete_recall_block = lambda: None  # type: ignore[method-assign]
+    for part in (ids[:100], ids[100:101], ids[101:102]):  # a prompt, then two decode steps
+        s.append_tokens(part)
+        ref.append_tokens(part)
+    store, ref_store = s.extensions["recall"], ref.extensions["recall"]
+    # positions 4..41 evicted: blocks 4..19 and 20..35, then 36..41 waiting (in both: the
+    # prompt's last chunk completed 20..35 early, which the reference stored at eviction)
+    assert (ref_store.n_blocks, ref_store._pending_pos) == (2, list(range(36, 42)))
+    assert store.missing_ahead() == (42, 10)
+    s.append_tokens(ids[102:104])  # new input: the waiting block is completed first
+    ref.append_tokens(ids[102:104])
+    assert store.n_blocks == 3 and store.block_start[-1] == 36  # positions 36..51, recallable
+    assert ref_store.n_blocks == 2  # the reference still waits (two more evicted: 8 of 16)
+    twin = s.fork()
+    saved = s.save(tmp_path / "s")
+    restored = tiny_engine.restore_session(saved)
+    rest = ids[104:300]
+    for session in (s, ref, twin, restored):
+        session.append_tokens(rest[:50])
+        for tok in rest[50:60]:
+            session.append_tokens([tok])
+    n = store.n_blocks
+    assert n == 6 and store.block_start == ref_store.block_start  # evictions caught up:
+    assert store._pending_pos == ref_store._pending_pos == list(range(100, 104))  # same store
+    for other in (twin.extensions["recall"], restored.extensions["recall"]):
+        assert other.n_blocks == n and other.block_start == store.block_start
+        assert other._pending_pos == store._pending_pos
+    assert store.block_start == [4 + 16 * i for i in range(n)]  # each token once, in order
+    # the same keys and values as eviction stores, for the tokens both sessions computed alike:
+    # those before the prompt's last chunk (from there on one could recall a block the other
+    # could not yet: blocks 0..4, positions 4..83)
+    for layer in (0, tiny_engine.core.dims.n_layers - 1):
+        for b in range(5):
+            assert torch.equal(store.layers[layer].get(b), ref_store.layers[layer].get(b))
