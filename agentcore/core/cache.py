@@ -430,7 +430,7 @@ class StreamingCache:
         if self.recall is None:
             return
         start, missing = self.recall.missing_ahead()
-        if not missing:
+        if not missing or start + missing > self.pos:  # (a window shorter than a block)
             return
         positions = torch.arange(start, start + missing)
         slots = (positions - self.config.n_sink) % self.config.window

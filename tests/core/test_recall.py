@@ -959,3 +959,22 @@ def test_tokens_that_have_only_just_left_the_window_can_be_recalled_by_the_next_
     for layer in (0, tiny_engine.core.dims.n_layers - 1):
         for b in range(5):
             assert torch.equal(store.layers[layer].get(b), ref_store.layers[layer].get(b))
+
+
+def test_a_window_shorter_than_a_block_completes_nothing_early(tiny_engine: Engine) -> None:
+    """With fewer tokens in the window than a waiting block needs, new input leaves the block
+    to fill by eviction (no tokens to take it from), and the store stays what eviction makes."""
+    cfg = SessionConfig(
+        streaming=StreamingConfig(n_sink=2, window=8, chunk_size=4),
+        recall=RecallConfig(block_size=16, top_k=1, candidates=2, host_blocks=100),
+    )
+    ids = torch.randint(0, 256, (60,), generator=torch.Generator().manual_seed(3)).tolist()
+    s = tiny_engine.new_session(cfg)
+    s.append_tokens(ids[:21])
+    for tok in ids[21:29]:  # decode steps: positions 2..20 evicted, 18..20 waiting
+        s.append_tokens([tok])
+    store = s.extensions["recall"]
+    assert store._pending_pos == [18, 19, 20]  # 13 more needed, the window holds 8
+    s.append_tokens(ids[29:33])
+    s.append_tokens(ids[33:60])
+    assert store.block_start == [2, 18, 34] and store._pending_pos == list(range(50, 52))
