@@ -434,7 +434,7 @@ class StreamingCache:
             return
         positions = torch.arange(start, start + missing)
         slots = (positions - self.config.n_sink) % self.config.window
-        held = self.ring_pos[slots].cpu()
+        held = self.ring_pos[slots]
         if not torch.equal(held, positions):  # the window holds them: nothing else is written
             raise RuntimeError(
                 f"complete_recall_block: the window holds {held.tolist()} where the waiting "

@@ -488,11 +488,9 @@ class EvictedStore:
         The same as calling :meth:`on_evict` layer by layer, with one device-to-host copy for
         all layers instead of one per layer (a decode step evicts one token per layer).
         """
-        skip = self._taken_ahead(positions)
-        if skip:
-            k_raw, v, positions = k_raw[:, :, :, skip:], v[:, :, :, skip:], positions[skip:]
-            if not positions.numel():
-                return
+        k_raw, v, positions = self._not_taken(k_raw, v, positions)
+        if not positions.numel():
+            return
         k16 = k_raw[:, 0].detach().to("cpu", torch.float16)
         v16 = v[:, 0].detach().to("cpu", torch.float16)
         for layer in range(self.n_layers):
@@ -502,19 +500,21 @@ class EvictedStore:
         self, layer: int, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
     ) -> None:
         """Tokens leaving the window: ``k_raw, v: [B,H_kv,n,D]`` pre-RoPE, ``positions: [n]``."""
-        skip = self._taken_ahead(positions)
-        if skip:
-            k_raw, v, positions = k_raw[:, :, skip:], v[:, :, skip:], positions[skip:]
-            if not positions.numel():
-                return
+        k_raw, v, positions = self._not_taken(k_raw, v, positions)
+        if not positions.numel():
+            return
         k16 = k_raw[0].detach().to("cpu", torch.float16)
         self._take(layer, k16, v[0].detach().to("cpu", torch.float16), positions)
 
-    def _taken_ahead(self, positions: torch.Tensor) -> int:
-        """How many of the evicted ``positions`` (ascending) :meth:`take_ahead` took already."""
+    def _not_taken(
+        self, k_raw: torch.Tensor, v: torch.Tensor, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The evicted tokens (``positions`` ascending, tokens along dim -2 of ``k_raw`` and
+        ``v``) that :meth:`take_ahead` has not taken already."""
         if not positions.numel() or int(positions[0]) >= self._taken_until:
-            return 0
-        return int((positions < self._taken_until).sum())
+            return k_raw, v, positions
+        skip = int((positions < self._taken_until).sum())
+        return k_raw[..., skip:, :], v[..., skip:, :], positions[skip:]
 
     def missing_ahead(self) -> tuple[int, int]:
         """(the stream position after the evicted tokens waiting to fill a block, how many more
