@@ -5,8 +5,9 @@ for every projection. On a CPU a decode step is bound by memory bandwidth (each 
 every weight once), so fewer weight bytes is what makes decoding fast; see
 ``docs/benchmarks/dtype.md`` for the bytes per token, the speed and the perplexity cost. Only
 weights are quantized; activations stay in the model's dtype. Small batches (decode steps) use
-PyTorch's CPU kernels; large ones (chunked prefill) dequantize the weight for one dense
-matmul, which is faster there. A float weight passes through ``F.linear`` untouched.
+PyTorch's CPU kernels; large ones (chunked prefill) run one dense matmul, which is faster
+there: on the bf16 copy below where it is kept, else on the weight dequantized for the call. A
+float weight passes through ``F.linear`` untouched.
 
 - :class:`Int8Weight`: symmetric, one scale per output row, ``torch._weight_int8pack_mm``
   (vectorized for bf16 activations). That kernel reads the weight once per row of activations,
@@ -14,10 +15,11 @@ matmul, which is faster there. A float weight passes through ``F.linear`` untouc
   step; with ``dense_rows`` set (a CPU with native bf16 matmuls, see ``Engine.load``) batches
   of that many rows or more run a dense bf16 matmul (oneDNN, weight pre-packed) on the int8
   values held as bf16 (exact: every int8 value is a bf16 value) and apply the per-row scale
-  after it, so each weight read serves every row. The bf16 copy is made on the first such
-  batch and holds 2 bytes per weight on top of the int8 byte (SmolLM2-135M: +269 MB); a single
-  session never builds it. Its result differs from the kernel's by rounding (the product is
-  rounded to bf16 before the scale): greedy decoding agrees on 99% of real tokens, see
+  after it, so each weight read serves every row; a prompt's chunks (more rows) run on it
+  too. The bf16 copy is made on the first such call (a batch, or a prompt of ``dense_rows``
+  tokens or more) and holds 2 bytes per weight on top of the int8 byte (SmolLM2-135M: +269
+  MB). Its result differs from the kernel's by rounding (the product is rounded to bf16 before
+  the scale): greedy decoding agrees on 99% of real tokens, see
   ``docs/benchmarks/concurrency.md``.
 - :class:`Int4Weight`: asymmetric min/max per group of 32 inputs, ``q`` in 0..15 and
   ``w = (q - 8) * scale + zero`` with bf16 ``scale`` and ``zero``, the convention of
@@ -174,7 +176,7 @@ class Int8Weight:
             else:
                 out = linear(flat, self._float_values())
         elif (
-            rows <= _KERNEL_ROWS
+            (rows <= _KERNEL_ROWS or self.dense_rows is not None)
             and not self.group_size
             and (self.cast or x.dtype == self.scale.dtype)
         ):
@@ -182,6 +184,9 @@ class Int8Weight:
             # a decode step's rows are already bf16 and contiguous: no casts to dispatch
             a = flat if same and flat.is_contiguous() else flat.to(self.scale.dtype).contiguous()
             if self.dense_rows is not None and rows >= self.dense_rows:
+                # any longer call too (a prompt's chunk): dequantizing the weight for every
+                # chunk cost more than the product (SmolLM2, 2 threads: all projections of a
+                # 512-token chunk 353 ms dequantizing, 276 on the copy; 64 tokens 63 vs 42)
                 out = _dense_linear(a, self._dense_values()) * self.scale
             else:
                 out = torch._weight_int8pack_mm(a, self.q, self.scale)

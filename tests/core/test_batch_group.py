@@ -174,7 +174,7 @@ def test_sessions_that_cannot_join_a_group_attend_alone(tiny_engine: Engine) -> 
     assert planned(plain, other, max_keys=16) is None  # 'other' attends over 21 keys
 
 
-@pytest.mark.parametrize("rows", [1, 7, 8, 16])
+@pytest.mark.parametrize("rows", [1, 7, 8, 16, 40, 512])  # 40, 512: a prompt's chunks
 def test_int8_dense_rows_match_the_kernel(rows: int) -> None:
     gen = torch.Generator().manual_seed(5)
     w = torch.randn(96, 64, generator=gen).bfloat16()
