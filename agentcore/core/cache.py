@@ -1022,7 +1022,15 @@ class DecodeRows:
             slots.append([raw_slot, att_slot, p.n_keys, lo, lo + p.n_recall])
         # [B, 5]: raw slot, attention slot, keys, first and end recalled key
         self.slots = torch.tensor(slots, dtype=torch.long)
-        self.recall = [j for j, c in enumerate(caches) if c.recall is not None]
+        # rows whose recall acts at a layer: every layer of a row that re-selects its blocks
+        # this step, only the store's probe layers (where it notes the query) of the others;
+        # a row and layer with nothing to do costs no call (16 rows x 30 layers a step)
+        self.recall_at: dict[int, list[int]] = {}
+        for j, c in enumerate(caches):
+            if c.recall is not None:
+                acts = range(c.n_layers) if self.plans[j].refresh else c.recall.probes
+                for layer in acts:
+                    self.recall_at.setdefault(layer, []).append(j)
         self.memory = [j for j, c in enumerate(caches) if c.memory is not None]
         self.biased = [j for j, p in enumerate(self.plans) if p.read_bias]
 
@@ -1077,7 +1085,7 @@ class DecodeRows:
             q_rot, k_rot = Rotary.rotate(q, f), Rotary.rotate(k, f)
         else:
             q_rot, k_rot = rotated
-        for j in self.recall:
+        for j in self.recall_at.get(layer, ()):
             self.caches[j]._decode_recall(layer, q[j : j + 1], self.plans[j])
         biases: list[torch.Tensor] = []  # rows whose chosen heads weigh recalled text up
         if self.biased:

@@ -51,6 +51,13 @@ def test_a_batched_step_equals_each_session_stepping_alone(tiny_engine: Engine) 
     # decode steps: evictions, recall refreshes and all
     step_both(tiny_engine, alone, batched, 12, close)
     assert [s.cache.pos for s in batched] == [s.cache.pos for s in alone]
+    for a, b in zip(alone, batched, strict=True):  # the stores saw the same queries
+        if a.cache.recall is not None:
+            assert b.cache.recall is not None
+            want, got = a.cache.recall.state_dict()["recent"], b.cache.recall.state_dict()["recent"]
+            assert sorted(got) == sorted(want) == a.cache.recall.probes
+            for layer, q in want.items():
+                torch.testing.assert_close(got[layer], q, atol=1e-2, rtol=1e-2)
 
 
 def test_decode_batch_refuses_mismatched_inputs(tiny_engine: Engine) -> None:
