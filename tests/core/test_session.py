@@ -240,6 +240,24 @@ def test_sampled_tokens_follow_the_distribution_and_top_p_keeps_the_nucleus() ->
     assert picks <= nucleus and len(picks) > len(nucleus) // 2
 
 
+def test_picking_never_changes_the_callers_logits_and_greedy_takes_the_first_best() -> None:
+    logits = torch.tensor([0.5, 2.0, -1.0, 2.0, 1.5])
+    before = logits.clone()
+    sampler = Sampler(seed=1)
+    cases: list[tuple[SamplingParams, dict[str, Any]]] = [
+        (SamplingParams(), {}),
+        (SamplingParams(repetition_penalty=2.0), {"recent": [1]}),
+        (SamplingParams(presence_penalty=1.0, frequency_penalty=0.5), {"reply": [1, 1]}),
+        (SamplingParams(temperature=0.8, top_p=0.9, top_k=3), {"recent": [3]}),
+        (SamplingParams(), {"allowed": torch.tensor([True, False, True, True, True])}),
+    ]
+    picks = [sampler.pick(logits, params, **kw) for params, kw in cases]
+    assert torch.equal(logits, before)
+    assert picks[0] == 1  # a tie: the first of the largest, as torch.argmax
+    assert picks[1] == 3 and picks[2] == 3 and picks[4] == 3
+    assert sampler.pick(torch.tensor([0.0, float("nan"), 1.0]), SamplingParams()) == 1
+
+
 def test_presence_and_frequency_penalties_follow_openai() -> None:
     logits = torch.zeros(3)
     sampler = Sampler(seed=0)
