@@ -37,10 +37,11 @@ docs/benchmarks/dtype*.md). SmolLM2-135M reads 513 MiB of weights per decode ste
 129 MiB with int8 and 90 MiB with int4 (int8 LM head); perplexity on 4096 book tokens 24.776
 (float32), 24.860 (bf16 + int8), 24.887 (bf16 + int4), 24.781 (float32 + int4); decode
 1.38x int8's speed with bf16 activations and 1.9x float32's with float32 activations, prefill
-0.81x and 0.88x (chunks dequantize). With AVX2 kernels forced (``ATEN_CPU_CAPABILITY=avx2``,
-oneDNN and MKL capped to AVX2; not a real AVX2-only CPU): float32 + int4 decodes 1.71x
-float32 (prefill 0.89x). Qwen2.5-Coder-0.5B, whose GGUF projections are 5/6/8-bit, loses 4.7% to
-int4 (:func:`int4_exact` tells the two cases apart). int4 is asked for by name
+0.81x and 0.88x (chunks dequantized then; on the bf16 copy, since session 36, bf16 + int8
+prefills at 1.03x bf16's: ``docs/benchmarks/prefill-dense/``). With AVX2 kernels forced
+(``ATEN_CPU_CAPABILITY=avx2``, oneDNN and MKL capped to AVX2; not a real AVX2-only CPU):
+float32 + int4 decodes 1.71x float32 (prefill 0.89x). Qwen2.5-Coder-0.5B, whose GGUF
+projections are 5/6/8-bit, loses 4.7% to int4 (:func:`int4_exact` tells the two cases apart). int4 is asked for by name
 (``weights="int4"``); auto (``loader.choose_weights``) keeps int8 / float, see there.
 
 - :class:`Int8Weight` with float32 activations (a CPU without bf16 dot products, AVX2 only):
