@@ -42,7 +42,8 @@ prefills at 1.03x bf16's: ``docs/benchmarks/prefill-dense/``). With AVX2 kernels
 (``ATEN_CPU_CAPABILITY=avx2``, oneDNN and MKL capped to AVX2; not a real AVX2-only CPU):
 float32 + int4 decodes 1.71x float32 (prefill 0.89x). Qwen2.5-Coder-0.5B, whose GGUF
 projections are 5/6/8-bit, loses 4.7% to int4 (:func:`int4_exact` tells the two cases
-apart). int4 is asked for by name (``weights="int4"``); auto (``loader.choose_weights``) keeps int8 / float, see there.
+apart). int4 is asked for by name (``weights="int4"``); auto (``loader.choose_weights``) keeps
+int8 / float, see there.
 
 - :class:`Int8Weight` with float32 activations (a CPU without bf16 dot products, AVX2 only):
   PyTorch's int8 kernel is not vectorized for float32, so calls of up to ``NATIVE_ROWS`` rows
