@@ -64,7 +64,12 @@ def run_chat(ns: argparse.Namespace) -> int:
             "Ctrl-D to quit]",
             file=sys.stderr,
         )
-    params = SamplingParams(max_tokens=ns.max_tokens, temperature=ns.temperature, top_p=ns.top_p)
+    params = SamplingParams.reply(
+        ns.max_tokens,
+        temperature=ns.temperature,
+        top_p=ns.top_p,
+        repetition_penalty=ns.reply_penalty,
+    )
     while True:
         if interactive:
             print("you> ", end="", file=sys.stderr, flush=True)

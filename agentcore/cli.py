@@ -24,6 +24,7 @@ from agentcore._model_args import add_model_arguments, add_session_arguments
 from agentcore._tracing import add_trace_argument
 from agentcore._version import __version__
 from agentcore.core.models import DEFAULT_ALIAS, MODELS, model_status
+from agentcore.core.params import REPLY_PENALTY
 from agentcore.server._main import add_serve_arguments
 
 __all__ = ["main"]
@@ -71,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     chat.add_argument("--top-p", type=float, default=1.0)
+    chat.add_argument(
+        "--reply-penalty",
+        type=float,
+        default=REPLY_PENALTY,
+        help=f"repetition penalty on each reply's own tokens (default {REPLY_PENALTY}; 1: none)",
+    )
     chat.add_argument(
         "--window",
         type=int,

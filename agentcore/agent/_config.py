@@ -36,16 +36,6 @@ DEFAULT_PERSONA = (
 )
 
 
-def _reply_sampling(max_tokens: int) -> SamplingParams:
-    """Greedy, with a mild repetition penalty on the reply's own tokens (see ``sampling``)."""
-    return SamplingParams(
-        max_tokens=max_tokens,
-        repetition_penalty=1.15,
-        repetition_scope="reply",
-        penalize_digits=False,  # a number repeats its digits: "444" was copied as "4."
-    )
-
-
 @dataclasses.dataclass(frozen=True)
 class AgentConfig:
     """How one agent runs.
@@ -91,7 +81,7 @@ class AgentConfig:
 
     max_steps: int = 12
     max_steps_per_task: int = 4
-    sampling: SamplingParams = dataclasses.field(default_factory=lambda: _reply_sampling(160))
+    sampling: SamplingParams = dataclasses.field(default_factory=lambda: SamplingParams.reply(160))
     persona: str = DEFAULT_PERSONA
     seed: int | None = None
     memory_k: int = 3
@@ -157,7 +147,7 @@ class AgentConfig:
         return cls(
             max_steps=8,
             max_steps_per_task=3,
-            sampling=_reply_sampling(96),
+            sampling=SamplingParams.reply(96),
             memory_k=2,
         )
 

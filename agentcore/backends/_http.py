@@ -187,13 +187,16 @@ class HttpBackend(ModelBackend):
             body["top_p"] = p.top_p
         if p.top_k:
             body["top_k"] = p.top_k
-        if p.repetition_penalty != 1.0 and p.repetition_scope == "context":
-            body["repetition_penalty"] = p.repetition_penalty
-        elif p.repetition_penalty != 1.0 and self.server_sessions:
-            # only agentcore knows the reply scope; elsewhere a penalty would also hit the
-            # prompt's words (the thing to repeat back), so the penalty is left out there
+        if self.server_sessions:
+            # agentcore's server: the penalty exactly as given, none included (a chat request
+            # naming no penalty gets the server's default reply penalty)
             body["repetition_penalty"] = p.repetition_penalty
             body["repetition_scope"] = p.repetition_scope
+            body["penalize_digits"] = p.penalize_digits
+        elif p.repetition_penalty != 1.0 and p.repetition_scope == "context":
+            body["repetition_penalty"] = p.repetition_penalty
+        # elsewhere a reply-scoped penalty would also hit the prompt's words (the thing to
+        # repeat back), so it is left out there
         if p.presence_penalty:
             body["presence_penalty"] = p.presence_penalty
         if p.frequency_penalty:

@@ -10,9 +10,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-__all__ = ["SamplingParams"]
+__all__ = ["DIGIT_RUN", "REPLY_PENALTY", "SamplingParams"]
 
 _SCOPES = ("context", "reply")
+# the repetition penalty of :meth:`SamplingParams.reply`: on the reply's own tokens, digits
+# exempt (docs/benchmarks/replies.md)
+REPLY_PENALTY = 1.15
+# with penalize_digits off, digits in a row past this many are a loop, not a number: they count
+DIGIT_RUN = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +36,10 @@ class SamplingParams:
 
     ``penalize_digits=False`` leaves tokens that are digits out of every penalty: a number
     repeats its digits (SmolLM2 copied a tool's result 444 as "4." under a 1.15 repetition
-    penalty). The agent's replies set it; the default keeps the penalties as OpenAI and
-    transformers define them.
+    penalty). Digits that come ``DIGIT_RUN`` (6) or more in a row are a loop, not a number
+    (SmolLM2, greedy: "1. **1011111111..."): once a reply's run of digits reaches that, its
+    digits count again. The agent's replies and the server's chat default set it; the default
+    keeps the penalties as OpenAI and transformers define them.
     """
 
     max_tokens: int = 256
@@ -70,6 +77,21 @@ class SamplingParams:
     @classmethod
     def greedy(cls, max_tokens: int = 256, **kw: object) -> SamplingParams:
         return cls(max_tokens=max_tokens, temperature=0.0, **kw)  # type: ignore[arg-type]
+
+    @classmethod
+    def reply(cls, max_tokens: int = 256, **kw: object) -> SamplingParams:
+        """Greedy with a mild repetition penalty on the reply's own tokens: what the Agent and
+        the server's chat endpoints decode with unless told otherwise. Greedy alone makes a
+        small model loop on a phrase or a digit ("1011111111..."); with the penalty on the
+        reply only, the prompt's words (a name, a fact to repeat back) stay free, and digits
+        stay exempt (a number repeats its digits: "444" was copied as "4.")."""
+        defaults: dict[str, object] = {
+            "repetition_penalty": REPLY_PENALTY,
+            "repetition_scope": "reply",
+            "penalize_digits": False,
+        }
+        defaults.update(kw)
+        return cls(max_tokens=max_tokens, **defaults)  # type: ignore[arg-type]
 
     @classmethod
     def creative(cls, max_tokens: int = 256, **kw: object) -> SamplingParams:

@@ -34,6 +34,7 @@ from agentcore.core.codec import Codec, Message
 from agentcore.core.infini import InfiniConfig, InfiniMemory, MemoryGates
 from agentcore.core.lexicon import term_map
 from agentcore.core.llama import CoreModel
+from agentcore.core.params import DIGIT_RUN
 from agentcore.core.recall import EvictedStore, RecallConfig
 from agentcore.core.sampling import Sampler, SamplingParams
 from agentcore.core.transcript import Transcript
@@ -374,6 +375,7 @@ class Session:
         if p.repetition_penalty != 1.0 and p.repetition_scope == "context" and window:
             recent_all.extend(t for t in self.tokens[-window:] if not exempt(t))
         longest_stop = max((len(s) for s in p.stop), default=0)
+        digits: list[int] = []  # the reply's last exempt digits, in a row
         with self.engine.generating():  # this session's steps are batched with others'
             for i in range(p.max_tokens):
                 if should_stop is not None and should_stop():
@@ -394,10 +396,16 @@ class Session:
                 if constraint is not None:
                     constraint.advance(tok)
                 out.append(tok)
-                if not exempt(tok):
+                digits = [*digits, tok] if exempt(tok) else []  # the run of exempt digits
+                if not digits:
                     recent_all.append(tok)
                     recent_reply.append(tok)
                     counted.append(tok)
+                elif len(digits) >= DIGIT_RUN:  # a loop ("1. **1011111111"), not a number
+                    recent_all.extend(digits)
+                    recent_reply.extend(digits)
+                    counted.extend(digits)
+                    digits = []
                 searched = max(
                     len(text) - longest_stop + 1, 0
                 )  # a stop string ends in the new piece

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from agentcore.core.params import REPLY_PENALTY
 from agentcore.paths import data_home
 
 __all__ = ["ServerConfig", "default_sessions_dir"]
@@ -35,6 +36,9 @@ class ServerConfig:
     workers: int = 32  # threads running generations (requests beyond wait their turn)
     auto_create_sessions: bool = True  # a request naming a new session creates it
     max_stop_strings: int = 16
+    # the repetition penalty on a chat reply's own tokens when the request names no penalty
+    # (SamplingParams.reply; 1: none, plain greedy as OpenAI's API defines it)
+    reply_penalty: float = REPLY_PENALTY
     log_level: str = "info"
     cors_origins: tuple[str, ...] = ()  # browser origins allowed to call the API ("*": any)
     # when set, requests need "Authorization: Bearer <api_key>" (kept out of the repr)
@@ -49,6 +53,7 @@ class ServerConfig:
             ("completion_max_tokens", self.completion_max_tokens >= 0, "an integer >= 0"),
             ("workers", self.workers >= 1, "an integer >= 1"),
             ("max_stop_strings", self.max_stop_strings >= 1, "an integer >= 1"),
+            ("reply_penalty", 0 < self.reply_penalty <= 10, "a number in (0, 10] (1: none)"),
             ("api_key", self.api_key is None or bool(self.api_key.strip()), "a non-empty key"),
             ("cors_origins", all(o.strip() for o in self.cors_origins), "non-empty origins"),
         ]

@@ -75,6 +75,13 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         default=d.max_tokens_limit,
         help=f"most tokens one request may generate (default {d.max_tokens_limit})",
     )
+    p.add_argument(
+        "--reply-penalty",
+        type=float,
+        default=d.reply_penalty,
+        help="repetition penalty on a chat reply's own tokens when the request names no penalty "
+        f"(default {d.reply_penalty}; 1: none, plain greedy)",
+    )
     p.add_argument("--workers", type=int, default=d.workers, help="generation threads (default 32)")
     p.add_argument(
         "--no-auto-create",
@@ -131,6 +138,7 @@ def config_from_args(ns: argparse.Namespace) -> ServerConfig:
         port=ns.port,
         max_body_bytes=ns.max_body_bytes,
         max_tokens_limit=ns.max_tokens_limit,
+        reply_penalty=ns.reply_penalty,
         workers=ns.workers,
         auto_create_sessions=not ns.no_auto_create,
         log_level=ns.log_level,

@@ -252,6 +252,7 @@ class _Sampling(_Strict):
     top_k: Annotated[int, Field(ge=0)] | None = None  # vLLM-style extra
     repetition_penalty: Annotated[float, Field(gt=0, le=10)] | None = None  # vLLM-style extra
     repetition_scope: Literal["context", "reply"] | None = None  # agentcore extra
+    penalize_digits: bool | None = None  # agentcore extra: False keeps digits out of penalties
     stop: str | list[str] | None = None
     seed: Annotated[int, Field(ge=_SEED_MIN, le=_SEED_MAX)] | None = None
     n: int = 1

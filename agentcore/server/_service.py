@@ -137,8 +137,16 @@ class ModelService:
 
     # ------------------------------------------------------------------ parameters
     def sampling(
-        self, req: ChatCompletionBody | CompletionBody, requested: int | None, default: int
+        self,
+        req: ChatCompletionBody | CompletionBody,
+        requested: int | None,
+        default: int,
+        *,
+        chat: bool = False,
     ) -> SamplingParams:
+        """The request's sampling parameters. A chat request that names no penalty at all
+        (repetition, presence, frequency) gets the server's ``reply_penalty`` on its reply's own
+        tokens, digits exempt (:meth:`SamplingParams.reply`); a raw completion gets none."""
         limit = self.config.max_tokens_limit
         max_tokens = min(default, limit) if requested is None else requested
         if max_tokens > limit:
@@ -166,13 +174,22 @@ class ModelService:
         if temperature < _GREEDY_BELOW or top_p == 0:
             temperature = 0.0  # logits / 1e-40 overflow float32; the limit of sampling is greedy
             top_p = 1.0  # top_p=0 keeps only the most likely token: greedy too
+        penalties = (req.repetition_penalty, req.presence_penalty, req.frequency_penalty)
+        digits = req.penalize_digits
+        if chat and all(p is None for p in penalties):
+            scope = req.repetition_scope or "reply"
+            repetition = (self.config.reply_penalty, scope, bool(digits))
+        else:
+            scope = req.repetition_scope or "context"
+            repetition = (req.repetition_penalty or 1.0, scope, digits is not False)
         return SamplingParams(
             max_tokens=max_tokens,
             temperature=temperature,
             top_p=top_p,
             top_k=req.top_k or 0,
-            repetition_penalty=req.repetition_penalty or 1.0,
-            repetition_scope=req.repetition_scope or "context",
+            repetition_penalty=repetition[0],
+            repetition_scope=repetition[1],
+            penalize_digits=repetition[2],
             presence_penalty=req.presence_penalty or 0.0,
             frequency_penalty=req.frequency_penalty or 0.0,
             stop=stops,
@@ -186,7 +203,9 @@ class ModelService:
     ) -> Callable[[Emit, ShouldStop], Completion]:
         """The blocking call that answers ``req``; ``create``: the server names the session
         (a response chain's) and creates it whatever ``auto_create_sessions`` says."""
-        params = self.sampling(req, req.requested_max_tokens(), self.config.chat_max_tokens)
+        params = self.sampling(
+            req, req.requested_max_tokens(), self.config.chat_max_tokens, chat=True
+        )
         messages = [m.wire() for m in req.messages]
         tools = [t.model_dump(exclude_none=True, by_alias=True) for t in req.tools or ()]
         choice = req.tool_choice_value()

@@ -17,6 +17,7 @@ import torch
 from agentcore.agent import AgentConfig
 from agentcore.core.cache import StreamingConfig
 from agentcore.core.engine import Engine
+from agentcore.core.params import DIGIT_RUN
 from agentcore.core.sampling import Sampler, SamplingParams, _draw, _nucleus
 from agentcore.core.session import SessionConfig
 from agentcore.core.state import SessionStateError
@@ -374,6 +375,30 @@ def test_digits_are_never_penalised(tiny_engine: Engine) -> None:
     prompt, seen = _recents(tiny_engine, SamplingParams(**base), text="result: 444 and 2025")  # type: ignore[arg-type]
     assert seen[0] == prompt
     assert AgentConfig().sampling.penalize_digits is False  # the agent's replies set it
+
+
+def test_digits_in_a_run_too_long_for_a_number_count_again(tiny_engine: Engine) -> None:
+    """Greedy SmolLM2 answered "three tips for learning to cook" with "1. **1011111111..." when
+    digits were exempt: a run of DIGIT_RUN digits is a loop, and its digits count from then on."""
+    codec = tiny_engine.codec
+    one = codec.encode("1")[-1]
+    assert codec.decode([one]).strip() == "1"
+    s = tiny_engine.new_session(CFG)
+    s.append("the cat sat on the mat")
+    seen: list[list[int]] = []
+
+    def loop_of_ones(logits: torch.Tensor, p: SamplingParams, recent: Any = (), *a: Any) -> int:
+        seen.append(list(recent))
+        return one
+
+    s.sampler.pick = loop_of_ones  # type: ignore[method-assign]
+    params = SamplingParams.reply(DIGIT_RUN + 3, stop_token_ids=())
+    s.generate(params)
+    # up to the run's length no digit counts (a number repeats its digits); then all of them do
+    assert seen[: DIGIT_RUN] == [[]] * DIGIT_RUN
+    assert seen[DIGIT_RUN] == [one] * DIGIT_RUN
+    assert seen[-1] == [one] * DIGIT_RUN  # the next run is counted when it is as long again
+    assert params.penalize_digits is False
 
 
 def test_save_restore_gives_identical_logits(tiny_engine: Engine, tmp_path: Path) -> None:

@@ -12,11 +12,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from agentcore.backends import LocalBackend, ModelBackend
+from agentcore.backends import FakeBackend, LocalBackend, ModelBackend
 from agentcore.backends._http import HttpBackend, ToolCallDecodeError
 from agentcore.client import Client
 from agentcore.core.engine import Engine
 from agentcore.core.sampling import SamplingParams
+from agentcore.server import ServerConfig
+from agentcore.server._schemas import ChatCompletionBody, CompletionBody
+from agentcore.server._service import ModelService
 
 P = SamplingParams(max_tokens=6)
 TURNS = ["first question", "second question", "third question"]
@@ -297,3 +300,42 @@ def test_reply_scoped_penalty_means_the_same_on_the_server(tiny_engine: Engine, 
     with HttpBackend(live) as remote:
         assert remote.chat(msgs, params=params).text == local.text
     assert local.token_ids != context.token_ids  # the penalty did change the reply
+
+
+def test_a_chat_request_naming_no_penalty_gets_the_reply_penalty(
+    tiny_engine: Engine, live: str
+) -> None:
+    """Greedy alone made SmolLM2 loop (docs/benchmarks/replies.md): a chat request that names
+    no penalty decodes as the Agent does; a client's own parameters reach the server as given."""
+    msgs = [{"role": "user", "content": "aaaa aaaa aaaa"}]
+    local = LocalBackend(tiny_engine)
+    reply = local.chat(msgs, params=SamplingParams.reply(12))
+    plain = local.chat(msgs, params=SamplingParams.greedy(12))
+    assert reply.token_ids != plain.token_ids  # the penalty changes this reply
+    body = {"messages": msgs, "max_tokens": 12}
+    with httpx.Client(base_url=live) as http:
+        got = http.post("/v1/chat/completions", json=body).json()
+        off = http.post("/v1/chat/completions", json=body | {"repetition_penalty": 1.0}).json()
+    assert got["choices"][0]["message"]["content"] == reply.text
+    assert off["choices"][0]["message"]["content"] == plain.text
+    with HttpBackend(live) as remote:  # plain greedy asked for is plain greedy
+        assert remote.chat(msgs, params=SamplingParams.greedy(12)).text == plain.text
+        assert remote.chat(msgs, params=SamplingParams.reply(12)).text == reply.text
+
+
+def test_the_reply_penalty_is_the_default_of_chat_requests_only() -> None:
+    service = ModelService(FakeBackend(), ServerConfig(reply_penalty=1.3))
+    msgs = [{"role": "user", "content": "q"}]
+    p = service.sampling(ChatCompletionBody(messages=msgs), None, 16, chat=True)
+    assert (p.repetition_penalty, p.repetition_scope, p.penalize_digits) == (1.3, "reply", False)
+    # a request that names any penalty gets what it names, and only that
+    named = ChatCompletionBody(messages=msgs, presence_penalty=0.5)
+    p = service.sampling(named, None, 16, chat=True)
+    assert (p.repetition_penalty, p.presence_penalty, p.penalize_digits) == (1.0, 0.5, True)
+    named = ChatCompletionBody(messages=msgs, repetition_penalty=1.2, penalize_digits=False)
+    p = service.sampling(named, None, 16, chat=True)
+    assert (p.repetition_penalty, p.repetition_scope, p.penalize_digits) == (1.2, "context", False)
+    # a raw completion continues text as written: no penalty unless asked
+    assert service.sampling(CompletionBody(prompt="q"), None, 16).repetition_penalty == 1.0
+    with pytest.raises(ValueError, match="reply_penalty"):
+        ServerConfig(reply_penalty=0)
