@@ -395,7 +395,7 @@ def test_digits_in_a_run_too_long_for_a_number_count_again(tiny_engine: Engine) 
     params = SamplingParams.reply(DIGIT_RUN + 3, stop_token_ids=())
     s.generate(params)
     # up to the run's length no digit counts (a number repeats its digits); then all of them do
-    assert seen[: DIGIT_RUN] == [[]] * DIGIT_RUN
+    assert seen[:DIGIT_RUN] == [[]] * DIGIT_RUN
     assert seen[DIGIT_RUN] == [one] * DIGIT_RUN
     assert seen[-1] == [one] * DIGIT_RUN  # the next run is counted when it is as long again
     assert params.penalize_digits is False
