@@ -206,6 +206,9 @@ def test_sampler_filters() -> None:
     assert sampler.pick(logits, SamplingParams(), allowed=allowed) == 0
     # repetition penalty demotes recently used tokens
     assert sampler.pick(logits, SamplingParams(repetition_penalty=2.0), recent=[1]) == 2
+    # a negative logit is multiplied; ids past the vocabulary are ignored
+    two = torch.tensor([-1.0, -1.2])
+    assert sampler.pick(two, SamplingParams(repetition_penalty=2.0), recent=[0, 0, 99]) == 1
 
 
 def test_sampled_tokens_follow_the_distribution_and_top_p_keeps_the_nucleus() -> None:
