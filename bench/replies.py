@@ -80,8 +80,8 @@ REQUESTS = (
 )
 
 ARMS = {
-    "greedy": lambda n: SamplingParams.greedy(n),
-    "reply penalty": lambda n: SamplingParams.reply(n),
+    "greedy": SamplingParams.greedy,
+    "reply penalty": SamplingParams.reply,
     "reply penalty, digits too": lambda n: SamplingParams.reply(n, penalize_digits=True),
 }
 TOKENS = {"open": 160, "number": 48, "code": 200}
@@ -127,17 +127,17 @@ def reply(engine: Engine, request: Request, params: SamplingParams) -> str:
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
-    def share(kind: str, key: str) -> float:
-        picked = [r[key] for r in rows if kind in ("all", r["kind"])]
+    def mean(kinds: tuple[str, ...], key: str) -> float:
+        picked = [r[key] for r in rows if r["kind"] in kinds]
         return sum(picked) / len(picked) if picked else float("nan")
 
-    prose = [r for r in rows if r["kind"] != "code"]  # code repeats its names by nature
+    prose = ("open", "number")  # code repeats its names by nature
     return {
-        "loops": sum(r["loops"] for r in prose) / len(prose) if prose else float("nan"),
-        "loops_open": share("open", "loops"),
-        "distinct_bigrams": sum(r["distinct"] for r in prose) / len(prose) if prose else 1.0,
-        "numbers": share("number", "ok"),
-        "code": share("code", "ok"),
+        "loops": mean(prose, "loops"),
+        "loops_open": mean(("open",), "loops"),
+        "distinct_bigrams": mean(prose, "distinct"),
+        "numbers": mean(("number",), "ok"),
+        "code": mean(("code",), "ok"),
     }
 
 

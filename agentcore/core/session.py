@@ -396,16 +396,14 @@ class Session:
                 if constraint is not None:
                     constraint.advance(tok)
                 out.append(tok)
-                digits = [*digits, tok] if exempt(tok) else []  # the run of exempt digits
-                if not digits:
-                    recent_all.append(tok)
-                    recent_reply.append(tok)
-                    counted.append(tok)
-                elif len(digits) >= DIGIT_RUN:  # a loop ("1. **1011111111"), not a number
-                    recent_all.extend(digits)
-                    recent_reply.extend(digits)
-                    counted.extend(digits)
-                    digits = []
+                if not exempt(tok):
+                    digits, counts = [], [tok]
+                elif len(digits) + 1 >= DIGIT_RUN:  # a loop ("1. **1011111111"), not a number
+                    digits, counts = [], [*digits, tok]
+                else:
+                    digits, counts = [*digits, tok], []
+                for seen in (recent_all, recent_reply, counted):
+                    seen.extend(counts)
                 searched = max(
                     len(text) - longest_stop + 1, 0
                 )  # a stop string ends in the new piece

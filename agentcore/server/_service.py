@@ -175,21 +175,22 @@ class ModelService:
             temperature = 0.0  # logits / 1e-40 overflow float32; the limit of sampling is greedy
             top_p = 1.0  # top_p=0 keeps only the most likely token: greedy too
         penalties = (req.repetition_penalty, req.presence_penalty, req.frequency_penalty)
-        digits = req.penalize_digits
-        if chat and all(p is None for p in penalties):
+        if chat and all(p is None for p in penalties):  # the reply penalty, digits exempt
+            repetition = self.config.reply_penalty
             scope = req.repetition_scope or "reply"
-            repetition = (self.config.reply_penalty, scope, bool(digits))
-        else:
+            digits = req.penalize_digits is True
+        else:  # what the request names: OpenAI's and transformers' meaning
+            repetition = req.repetition_penalty or 1.0
             scope = req.repetition_scope or "context"
-            repetition = (req.repetition_penalty or 1.0, scope, digits is not False)
+            digits = req.penalize_digits is not False
         return SamplingParams(
             max_tokens=max_tokens,
             temperature=temperature,
             top_p=top_p,
             top_k=req.top_k or 0,
-            repetition_penalty=repetition[0],
-            repetition_scope=repetition[1],
-            penalize_digits=repetition[2],
+            repetition_penalty=repetition,
+            repetition_scope=scope,
+            penalize_digits=digits,
             presence_penalty=req.presence_penalty or 0.0,
             frequency_penalty=req.frequency_penalty or 0.0,
             stop=stops,
