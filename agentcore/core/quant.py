@@ -20,7 +20,13 @@ float weight passes through ``F.linear`` untouched.
   tokens or more) and holds 2 bytes per weight on top of the int8 byte (SmolLM2-135M: +269
   MB). Its result differs from the kernel's by rounding (the product is rounded to bf16 before
   the scale): greedy decoding agrees on 99% of real tokens, see
-  ``docs/benchmarks/concurrency.md``.
+  ``docs/benchmarks/concurrency.md``. On a CPU with AVX512-BF16 agentcore's own kernel
+  (:func:`native.int8_linear_bf16`, ``native/int8_bf16.cpp``) replaces both for calls of up to
+  :data:`TILE_ROWS` rows: it holds the int8 values in tiles of 16 outputs, widens them to bf16
+  in registers and reads each once for up to 16 rows, every row summed as it would be alone
+  (SmolLM2's projections, 2 threads: 4.8 ms a pass at 1 row against PyTorch's 9.0, 11.6 at 16
+  rows against the copy's 17.7); the bf16 copy is then made for longer calls only (a prompt's
+  chunks).
 - :class:`Int4Weight`: asymmetric min/max per group of 32 inputs, ``q`` in 0..15 and
   ``w = (q - 8) * scale + zero`` with bf16 ``scale`` and ``zero``, the convention of
   ``torch.ops.aten._weight_int4pack_mm_for_cpu`` (checked against a dequantized reference in
@@ -68,7 +74,7 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from agentcore.core import native
+from agentcore.core import native as native_module
 from agentcore.core.native import Int8Linear
 from agentcore.core.native import call as native_call
 
@@ -77,6 +83,7 @@ __all__ = [
     "INT4_GROUP",
     "INT8_GROUP",
     "NATIVE_ROWS",
+    "TILE_ROWS",
     "Int4Weight",
     "Int8Weight",
     "PackedWeight",
@@ -85,6 +92,7 @@ __all__ = [
     "int4_fits",
     "int8_available",
     "int8_float32_available",
+    "int8_tiles",
     "linear",
     "packed_float_available",
 ]
@@ -97,8 +105,14 @@ NATIVE_ROWS = 16  # up to this many rows of float32 activations the native int8 
 # rows make it compute-bound)
 _KERNEL_ROWS = 32  # up to this many rows the int8 kernel beats dequantize + dense (measured:
 # decode batches of 16 sessions ran 3.4x slower dequantizing; bench/concurrency.py)
+_KERNEL_INPUTS = 8  # PyTorch's int8 kernel takes a multiple of this many inputs (it crashed the
+# process on 33, 34 or 36: torch 2.13, CPU)
 DENSE_ROWS = 4  # from this many rows the bf16 copy (oneDNN-packed) beats the int8 kernel (1
 # thread, SmolLM2's shapes: all its linears cross over at 3-4 rows; 16 rows: 26 vs 109 ms a step)
+TILE_ROWS = 64  # up to this many rows of bf16 activations agentcore's bf16 kernel runs (where
+# the CPU has AVX512-BF16), longer calls the bf16 copy: SmolLM2's shapes, 2 threads, AMD EPYC,
+# ms per pass kernel vs copy: 4.8 vs 12.9 at 1 row, 11.6 vs 17.7 at 16, 41.9 vs 45.1 at 64,
+# 82.4 vs 80.8 at 128 (PyTorch's int8 kernel: 9.0 at 1 row, 36.8 at 16)
 _PACK_ROWS = 16  # the batch size oneDNN lays the packed weight out for (any batch runs on it)
 
 
@@ -119,6 +133,11 @@ class Int8Weight:
     activations go through it as bf16). With ``dense_rows`` (bf16 only) calls of that many rows
     or more multiply by the int8 values held as bf16 and scale the product (see the module
     docstring); the result differs from the kernel's by the rounding of the bf16 product.
+
+    ``tiled``: held as tiles for agentcore's bf16 kernel (bf16 scales, one per row, a multiple
+    of 16 outputs and an even number of inputs, on a CPU with AVX512-BF16), which then runs
+    every call of up to :data:`TILE_ROWS` rows, whatever ``dense_rows`` says: it reads each
+    int8 weight once for all the rows and computes every row as it would alone.
     """
 
     def __init__(
@@ -148,16 +167,26 @@ class Int8Weight:
         g = group_size or n_in
         w = weight.detach().float().view(n_out, n_in // g, g)
         scale = (w.abs().amax(dim=2, keepdim=True) / 127.0).clamp(min=1e-12)
-        q = torch.round(w / scale).clamp(-127, 127).to(torch.int8)
-        self.q = q.view(n_out, n_in).contiguous()
+        q = torch.round(w / scale).clamp(-127, 127).to(torch.int8).view(n_out, n_in)
         # [n_out] per row, [n_out, groups] per group
         scale = scale[..., 0] if group_size else scale[:, 0, 0]
         self.scale = scale.to(kernel_dtype or weight.dtype).contiguous()
         self.shape = (n_out, n_in)
         self.cast = kernel_dtype is not None
         self.dense_rows = dense_rows if self.scale.dtype == torch.bfloat16 else None
+        # the int8 values: as tiles for agentcore's bf16 kernel where it runs them, else plain
+        self.tiled = _bf16_kernel(self.scale.dtype, group_size, n_out, n_in) is not None
+        self._q = int8_tiles(q) if self.tiled else q.contiguous()
         self._dense: torch.Tensor | None = None  # [n_out, n_in] bf16 int values, built on demand
         self._float: torch.Tensor | PackedWeight | None = None  # float32 weight, on demand
+
+    @property
+    def q(self) -> torch.Tensor:
+        """The int8 values, ``[n_out, n_in]`` (a copy where they are held as tiles)."""
+        if self.tiled:
+            n_out, n_in = self.shape
+            return self._q.permute(0, 2, 1, 3).reshape(n_out, n_in)
+        return self._q
 
     def dequantize(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """The weight this layer computes with, as a dense tensor."""
@@ -172,7 +201,14 @@ class Int8Weight:
         flat = x.reshape(-1, x.shape[-1])  # [rows, n_in]
         rows = flat.shape[0]
         native = _native_kernel(x.dtype, self.scale.dtype)
-        if native is not None:
+        if self.tiled and rows <= TILE_ROWS and (self.cast or x.dtype == torch.bfloat16):
+            kernel = native_module.int8_linear_bf16()
+            assert kernel is not None  # held as tiles only where it runs
+            a = flat if x.dtype == torch.bfloat16 else flat.to(torch.bfloat16)
+            out = native_call("int8_linear_bf16", kernel, a, self._q, self.scale)
+            if x.dtype != torch.bfloat16:
+                out = out.to(x.dtype)
+        elif native is not None:
             if rows <= NATIVE_ROWS:
                 out = native_call("int8_linear", native, flat, self.q, self.scale)
             else:
@@ -180,6 +216,7 @@ class Int8Weight:
         elif (
             (rows <= _KERNEL_ROWS or self.dense_rows is not None)
             and not self.group_size
+            and self.shape[1] % _KERNEL_INPUTS == 0
             and (self.cast or x.dtype == self.scale.dtype)
         ):
             same = x.dtype == self.scale.dtype
@@ -214,15 +251,32 @@ class Int8Weight:
 
     def nbytes(self) -> int:
         """Bytes of the int8 form (the bf16 copy for batches is counted by :meth:`dense_nbytes`)."""
-        return self.q.numel() + self.scale.numel() * self.scale.element_size()
+        return self._q.numel() + self.scale.numel() * self.scale.element_size()
 
     def dense_nbytes(self) -> int:
         """Bytes of the copy held for larger calls (0 until built): bf16 for batches of
         ``dense_rows`` or more, float32 for calls of more than ``NATIVE_ROWS`` on the native
         path."""
-        return (0 if self._dense is None else self.q.numel() * 2) + (
-            0 if self._float is None else self.q.numel() * 4
+        return (0 if self._dense is None else self._q.numel() * 2) + (
+            0 if self._float is None else self._q.numel() * 4
         )
+
+
+def int8_tiles(q: torch.Tensor) -> torch.Tensor:
+    """``q: [n_out, n_in]`` int8 as the bf16 kernel reads it: ``[n_out / 16, n_in / 2, 16, 2]``,
+    tiles of 16 outputs whose inputs come in pairs (``native/int8_bf16.cpp``)."""
+    n_out, n_in = q.shape
+    return q.reshape(n_out // 16, 16, n_in // 2, 2).permute(0, 2, 1, 3).contiguous()
+
+
+def _bf16_kernel(
+    scale_dtype: torch.dtype, group_size: int | None, n_out: int, n_in: int
+) -> Int8Linear | None:
+    """agentcore's bf16 int8 kernel where it serves a weight of this form (bf16 scales, one per
+    row, whole tiles, and a CPU with AVX512-BF16: :func:`native.int8_linear_bf16`), else None."""
+    if scale_dtype != torch.bfloat16 or group_size or n_out % 16 or n_in % 2:
+        return None
+    return native_module.int8_linear_bf16()
 
 
 def _native_kernel(x_dtype: torch.dtype, scale_dtype: torch.dtype) -> Int8Linear | None:
@@ -230,13 +284,13 @@ def _native_kernel(x_dtype: torch.dtype, scale_dtype: torch.dtype) -> Int8Linear
     the kernel built and checked on this machine: :mod:`agentcore.core.native`), else None."""
     if x_dtype != torch.float32 or scale_dtype != torch.float32:
         return None
-    return native.int8_linear()
+    return native_module.int8_linear()
 
 
 def int8_float32_available() -> bool:
     """Whether int8 weights run fast with float32 activations here (agentcore's native kernel:
     an x86 CPU with AVX2 and FMA and a C++ compiler; see :mod:`agentcore.core.native`)."""
-    return native.int8_linear() is not None
+    return native_module.int8_linear() is not None
 
 
 def _onednn_linear_runs(dtype: torch.dtype) -> bool:

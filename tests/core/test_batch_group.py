@@ -17,7 +17,7 @@ from agentcore.core.cache import DecodeGroup, DecodeRows, StreamingConfig
 from agentcore.core.engine import Engine
 from agentcore.core.infini import InfiniConfig
 from agentcore.core.llama import CoreModel
-from agentcore.core.quant import Int8Weight, linear
+from agentcore.core.quant import TILE_ROWS, Int8Weight, linear
 from agentcore.core.recall import RecallConfig
 from agentcore.core.session import Session, SessionConfig
 from tests.core.test_native import kernel
@@ -183,7 +183,10 @@ def test_int8_dense_rows_match_the_kernel(rows: int) -> None:
     ref = x.float() @ kernel.dequantize(torch.float32).t()
     got = linear(x, dense)
     assert got.dtype == torch.bfloat16 and got.shape == (rows, 96)
-    if rows < 8:  # below the threshold the kernel runs, and no bf16 copy is made
+    # agentcore's kernel on the int8 tiles (AVX512-BF16) takes up to TILE_ROWS rows whatever
+    # dense_rows says; PyTorch's kernel below dense_rows
+    on_tiles = dense.tiled and rows <= TILE_ROWS
+    if rows < 8 or on_tiles:  # the int8 kernel runs, and no bf16 copy is made
         assert torch.equal(got, linear(x, kernel)) and dense.dense_nbytes() == 0
     else:  # two bf16 roundings (the product, then the scale) instead of the kernel's one
         assert dense.dense_nbytes() == 96 * 64 * 2
@@ -200,8 +203,14 @@ def test_int8_dense_rows_need_bf16_scales_and_survive_an_adapter_merge(make_llam
     cache = [core.new_cache(SMALL) for _ in range(8)]
     for c in cache:
         core.forward(torch.tensor([[5, 6, 7, 8, 9]]), c)
-    decode_batch(core, list(range(10, 18)), cache)  # 8 rows: the bf16 copies are built
-    assert core.weight_bytes() > 2 * before
+    decode_batch(core, list(range(10, 18)), cache)  # 8 rows
+    if core.layers[0].w_qkv.tiled:  # AVX512-BF16: they ran on the int8 tiles, no copy made
+        layer = core.layers[0]
+        assert all(
+            w.dense_nbytes() == 0 for w in (layer.w_qkv, layer.w_o, layer.w_gate_up, layer.w_down)
+        )
+        core.forward(torch.arange(5, 5 + TILE_ROWS + 1)[None], core.new_cache(StreamingConfig()))
+    assert core.weight_bytes() > 2 * before  # 8 rows, or a prompt past TILE_ROWS: the bf16 copies
     assert core.weight_bytes(batch_copies=False) == before  # what one decode step reads
 
 
@@ -213,7 +222,9 @@ def test_batched_greedy_agrees_with_each_session_alone_on_real_weights(real_engi
     within 0.5 (measured with 4 sinks and 40-word texts: 311 of 320, gaps 0 to 0.25; 99.1% over
     16 x 128 steps of book text, gaps 0 to 0.375; bf16 logits step by 0.125 at their size).
     Where the model decodes on the native ops (float32, an AVX2 CPU) the rows step on them too
-    (:class:`DecodeRows`) and every step's logits must equal alone's bit for bit."""
+    (:class:`DecodeRows`), and where its int8 weights are held as tiles for agentcore's bf16
+    kernel (AVX512-BF16) every row's projections are summed as alone: in both cases every
+    step's logits must equal alone's bit for bit."""
     codec, core = real_engine.codec, real_engine.core
     words = [
         "river",
@@ -253,6 +264,10 @@ def test_batched_greedy_agrees_with_each_session_alone_on_real_weights(real_engi
     batched = [b for _, b in sessions]
     logits = torch.stack([b.next_logits for b in batched if b.next_logits is not None])
     exact = native.decode_ops() is not None and all(layer.native_decode() for layer in core.layers)
+    # on AVX512-BF16 every projection and the LM head run on agentcore's kernel over int8
+    # tiles, which computes each row as alone, and the rows attend on the native kernel
+    held = [vars(m)[n] for m in core.layers for n in core._PROJECTIONS] + [core.lm_head]
+    exact = exact or all(isinstance(w, Int8Weight) and w.tiled for w in held)
     agree, gaps = 0, []
     for step in range(40):
         ref = torch.stack([a[step] for a in alone_logits])  # [8, V]

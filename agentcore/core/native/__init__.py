@@ -1,13 +1,20 @@
 """Native CPU kernels agentcore compiles for itself: C++ built against the installed PyTorch.
 
-One extension module (``module.cpp`` binds the sources, ``native.h`` declares them), for
-float32 activations on x86 CPUs with AVX2 and FMA:
+One extension module (``module.cpp`` binds the sources, ``native.h`` declares them), for x86
+CPUs with AVX2 and FMA (float32 activations; one kernel for bf16 ones on AVX512-BF16):
 
 - :func:`int8_linear` (``int8_linear.cpp``): a linear layer whose weight is int8 with a float32
   scale per output row or per group of inputs. PyTorch's own int8 kernel is vectorized for bf16
   activations only, so a CPU without bf16 dot products (AVX2 only) ran its weights as float32,
   reading 4 bytes per weight per decode step; this one reads 1
   (``docs/benchmarks/dtype-avx2-native/``).
+- :func:`int8_linear_bf16` (``int8_bf16.cpp``, CPUs with AVX512-BF16): the same layer for bf16
+  activations and bf16 scales, the weight held in tiles of 16 outputs by 2 inputs
+  (:func:`agentcore.core.quant.int8_tiles`). One vdpbf16ps per row and pair of inputs, each
+  int8 weight widened and read once for up to 16 rows, every row summed as it would be alone:
+  SmolLM2's projections, 2 threads, 4.8 ms a pass at 1 row (PyTorch's int8 kernel 9.0) and
+  11.6 at 16 rows (PyTorch's 36.8, the bf16 copy batches ran on 17.7). Its functions carry
+  their own target attribute, so the module still builds with ``-mavx2`` and runs elsewhere.
 - :func:`decode_ops` (``decode.cpp``): one decode step of a Llama-family layer in four calls
   (norm + Q/K/V + rotation; storing the new key and value; attention over the cached keys;
   output projection + MLP with both residuals) instead of ~55 small PyTorch ops, most of a
@@ -55,6 +62,7 @@ __all__ = [
     "call",
     "decode_ops",
     "int8_linear",
+    "int8_linear_bf16",
     "status",
     "threads_used",
 ]
@@ -63,7 +71,9 @@ log = logging.getLogger(__name__)
 
 _HERE = Path(__file__).parent
 # the module's sources (module.cpp binds them); native.h is hashed with them
-SOURCES = tuple(_HERE / name for name in ("module.cpp", "int8_linear.cpp", "decode.cpp"))
+SOURCES = tuple(
+    _HERE / name for name in ("module.cpp", "int8_linear.cpp", "int8_bf16.cpp", "decode.cpp")
+)
 HEADERS = (_HERE / "native.h",)
 FLAGS = ("-O3", "-mavx2", "-mfma", "-fopenmp")
 ENV = "AGENTCORE_NATIVE"  # "0" turns the native kernels off
@@ -170,6 +180,41 @@ def int8_linear() -> Int8Linear | None:
     this machine cannot run it (:func:`status` says why). Built or loaded on the first call."""
     module = _load()[0]
     return None if module is None else module.int8_linear
+
+
+def _check_bf16(kernel: Int8Linear) -> str | None:
+    """None if the bf16 kernel agrees with a float32 PyTorch product rounded to bf16 (1-3 rows,
+    a block of 16 and the rows after it, several tiles), else why not."""
+    gen = torch.Generator().manual_seed(0)
+    for rows, n_out, n_in in ((1, 16, 2), (3, 48, 64), (17, 32, 130)):
+        x = torch.randn(rows, n_in, generator=gen).to(torch.bfloat16)
+        q = torch.randint(-127, 128, (n_out, n_in), generator=gen, dtype=torch.int8)
+        scale = (torch.rand(n_out, generator=gen) / 64).to(torch.bfloat16)
+        want = x.float() @ (q.float() * scale.float()[:, None]).T
+        tiles = q.reshape(n_out // 16, 16, n_in // 2, 2).permute(0, 2, 1, 3).contiguous()
+        got = kernel(x, tiles, scale)
+        if got.shape != want.shape or not torch.allclose(got.float(), want, rtol=1e-2, atol=1e-2):
+            worst = (
+                (got.float() - want).abs().max().item() if got.shape == want.shape else got.shape
+            )
+            return f"its bf16 result differs from PyTorch's ({rows}x{n_in} by {n_out}: {worst})"
+    return None
+
+
+@functools.cache
+def int8_linear_bf16() -> Int8Linear | None:
+    """``kernel(x, tiles, scale) -> x @ (q * scale[:, None]).T`` in bf16 for ``x: [rows, n_in]``
+    bf16, ``q: [n_out, n_in]`` int8 held as ``tiles`` (:func:`agentcore.core.quant.int8_tiles`)
+    and ``scale: [n_out]`` bf16, on CPUs with AVX512-BF16 (``int8_bf16.cpp``); None where the
+    module or the CPU cannot run it or its check failed (logged)."""
+    module = _load()[0]
+    if module is None or not module.int8_bf16_supported():
+        return None
+    wrong = _check_bf16(module.int8_linear_bf16)
+    if wrong is not None:
+        log.warning("agentcore's bf16 int8 kernel is not used: %s", wrong)
+        return None
+    return module.int8_linear_bf16
 
 
 def decode_ops() -> Any | None:

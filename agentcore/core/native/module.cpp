@@ -25,6 +25,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // it, a step of 16 sessions kept all of them waiting (py-spy: 70% of the GIL's time).
   const auto nogil = py::call_guard<py::gil_scoped_release>();
   m.def("int8_linear", &int8_linear, "x @ dequantized(q, scale).T for float32 x, int8 q", nogil);
+  m.def("int8_bf16_supported", &int8_bf16_supported, "whether this CPU runs int8_linear_bf16 (AVX512-BF16)");
+  m.def("int8_linear_bf16", &int8_linear_bf16, "x @ dequantized(q, scale).T for bf16 x, int8 tiles", nogil);
   m.def("decode_qkv", &decode_qkv,
         "RMS norm, int8 Q/K/V projection and rotary embedding of one token per row", nogil);
   m.def("decode_attention", &decode_attention, "one query position's attention over a window",

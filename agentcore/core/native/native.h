@@ -61,6 +61,12 @@ inline float horizontal_sum(__m256 v) {
 // of k / groups inputs (int8_linear.cpp).
 torch::Tensor int8_linear(const torch::Tensor& x, const torch::Tensor& q, const torch::Tensor& scale);
 
+// bf16 x [m, k] @ (q * scale).T -> bf16 [m, n] on AVX512-BF16, with q held in tiles
+// (agentcore.core.quant.int8_tiles) and one bf16 scale per output row (int8_bf16.cpp);
+// int8_bf16_supported() says whether the CPU runs it.
+bool int8_bf16_supported();
+torch::Tensor int8_linear_bf16(const torch::Tensor& x, const torch::Tensor& tiles, const torch::Tensor& scale);
+
 // One decode step's pieces of a Llama-family layer (decode.cpp).
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> decode_qkv(
     const torch::Tensor& x, const torch::Tensor& norm, double eps, const torch::Tensor& q,
