@@ -32,6 +32,7 @@ the attention kernel, the RMS norms, every other tensor op, and what no op accou
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import statistics
@@ -271,6 +272,7 @@ STEP_PARTS = {
         "aten::_weight_int4pack_mm_for_cpu",
         "aten::linear",
         "agentcore::int8_linear",  # the native kernel (a record_function while profiling)
+        "agentcore::int8_linear_bf16",  # its bf16 kernel on the int8 tiles (AVX512-BF16)
     ),
     NATIVE_PART: ("agentcore::decode_qkv", "agentcore::decode_mlp"),
     "attention kernel": ("aten::scaled_dot_product_attention", "agentcore::decode_attention"),
@@ -284,7 +286,10 @@ def profile_model(alias: str, args: argparse.Namespace) -> dict[str, Any]:
     engine = Engine.load(alias, threads=args.threads, weights=args.weights[0])
     out = profile_step(engine, book_tokens(engine.codec, min(args.contexts)), args.steps)
     out["alias"] = alias
-    out["kernels"] = kernel_rows(engine, args.steps)
+    # on the compute thread, with the engine's threads, as a decode step runs (another
+    # thread's PyTorch ops run on one: agentcore._compute)
+    out["kernels"] = compute.run(kernel_rows, engine, args.steps)
+    out["kernels_batch"] = compute.run(kernel_rows, engine, args.steps, batch=BATCH_ROWS)
     return out
 
 
@@ -351,16 +356,27 @@ def profile_step(engine: Engine, context: list[int], n: int) -> dict[str, Any]:
     }
 
 
-def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
-    """One row through every int8 weight of ``engine`` (its real shapes and values, in model
-    order, far more bytes than the caches hold), per kernel: PyTorch's int8 kernel (what a
-    decode step runs), the bf16 copy batches use, float32 dense weights, and fbgemm's dynamic
-    int8 linear (activations quantized per call, so not the same numbers), and where they run
-    agentcore's native int8 kernel (float32 activations, as a decode step runs with float32 int8
-    weights) and oneDNN-packed float32 weights (what auto holds on a CPU without bf16). Best of
-    ``rounds`` passes."""
+BATCH_ROWS = 16  # the kernel table's second pass: a decode step of 16 sessions batched
+
+
+def kernel_rows(engine: Engine, rounds: int, batch: int = 1) -> list[dict[str, Any]]:
+    """``batch`` rows (1: a session's decode step) through every int8 weight of ``engine`` (its
+    real shapes and values, in model order, far more bytes than the caches hold), per kernel:
+    PyTorch's int8 kernel, the bf16 copy batches used before the tiles, float32 dense weights,
+    and fbgemm's dynamic int8 linear (activations quantized per call, so not the same numbers),
+    and where they run agentcore's bf16 kernel on the int8 tiles (what a bf16 decode step runs
+    on AVX512-BF16), its native int8 kernel (float32 activations, as a decode step runs with
+    float32 int8 weights) and oneDNN-packed float32 weights (what auto holds on a CPU without
+    bf16). Best of ``rounds`` passes."""
     from agentcore.core import native
-    from agentcore.core.quant import Int8Weight, PackedWeight, _dense_linear, packed_float_available
+    from agentcore.core.quant import (
+        Int8Weight,
+        PackedWeight,
+        _dense_linear,
+        _pack_bf16,
+        int8_tiles,
+        packed_float_available,
+    )
 
     core = engine.core
     weights = [
@@ -372,7 +388,8 @@ def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
     if not weights:
         return []
     # PyTorch's int8 kernel and the bf16 copy run bf16 activations (as a bf16 engine does)
-    xs = {w.shape[1]: torch.randn(1, w.shape[1]).bfloat16() for w in weights}
+    xs = {w.shape[1]: torch.randn(batch, w.shape[1]).bfloat16() for w in weights}
+    plain = [w.q for w in weights]  # [n_out, n_in] (a weight held as tiles unpacks on each read)
     # one scale per row for PyTorch's kernels and fbgemm (weights held per group: their speed
     # on the same bytes, not the same numbers)
     row_scales = [w.scale.reshape(w.shape[0], -1)[:, 0].contiguous() for w in weights]
@@ -394,17 +411,34 @@ def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
             "bytes": int8_bytes,
             "s": best(
                 lambda: [
-                    torch._weight_int8pack_mm(xs[w.shape[1]], w.q, s)
-                    for w, s in zip(weights, scales, strict=True)
+                    torch._weight_int8pack_mm(xs[w.shape[1]], q, s)
+                    for w, q, s in zip(weights, plain, scales, strict=True)
                 ]
             ),
         }
     ]
-    packed = [Int8Weight(w.dequantize(torch.bfloat16))._dense_values() for w in weights]
+    tiles_kernel = native.int8_linear_bf16()
+    if tiles_kernel is not None:
+        # a weight that is no whole number of tiles runs on PyTorch's kernel, as in a step
+        calls = [
+            functools.partial(tiles_kernel, xs[w.shape[1]], int8_tiles(q), s)
+            if w.tiled
+            else functools.partial(torch._weight_int8pack_mm, xs[w.shape[1]], q, s)
+            for w, q, s in zip(weights, plain, scales, strict=True)
+        ]
+        rows.append(
+            {
+                "kernel": "agentcore bf16 on int8 tiles (AVX512-BF16; what a bf16 step runs)",
+                "bytes": int8_bytes,
+                "s": best(lambda: [call() for call in calls]),
+            }
+        )
+    packed = [_pack_bf16(q.to(torch.bfloat16)) for q in plain]
+    n_weights = sum(q.numel() for q in plain)
     rows.append(
         {
-            "kernel": "bf16 copy, oneDNN-packed (batches of 4+ rows)",
-            "bytes": 2 * sum(w.q.numel() for w in weights),
+            "kernel": "bf16 copy, oneDNN-packed (batches of 4+ rows before the tiles)",
+            "bytes": 2 * n_weights,
             "s": best(
                 lambda: [
                     _dense_linear(xs[w.shape[1]], p) for w, p in zip(weights, packed, strict=True)
@@ -417,7 +451,7 @@ def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
     rows.append(
         {
             "kernel": "float32 dense (`F.linear`)",
-            "bytes": 4 * sum(w.q.numel() for w in weights),
+            "bytes": 4 * n_weights,
             "s": best(lambda: [F.linear(xf[d.shape[1]], d) for d in dense]),
         }
     )
@@ -430,8 +464,8 @@ def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
                 "bytes": int8_bytes,
                 "s": best(
                     lambda: [
-                        kernel(xf[w.shape[1]], w.q, s)
-                        for w, s in zip(weights, fscales, strict=True)
+                        kernel(xf[w.shape[1]], q, s)
+                        for w, q, s in zip(weights, plain, fscales, strict=True)
                     ]
                 ),
             }
@@ -441,7 +475,7 @@ def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
         rows.append(
             {
                 "kernel": "float32 oneDNN-packed (`PackedWeight`)",
-                "bytes": 4 * sum(w.q.numel() for w in weights),
+                "bytes": 4 * n_weights,
                 "s": best(lambda: [p(xf[p.shape[1]]) for p in packed_f32]),
             }
         )
@@ -449,9 +483,9 @@ def kernel_rows(engine: Engine, rounds: int) -> list[dict[str, Any]]:
         packs = []
         with warnings.catch_warnings():  # PyTorch deprecates quantized tensors (kept to compare)
             warnings.simplefilter("ignore", UserWarning)
-            for w, s in zip(weights, row_scales, strict=True):
+            for w, q, s in zip(weights, plain, row_scales, strict=True):
                 zeros = torch.zeros(w.shape[0], dtype=torch.long)
-                qt = torch._make_per_channel_quantized_tensor(w.q, s.double(), zeros, 0)
+                qt = torch._make_per_channel_quantized_tensor(q, s.double(), zeros, 0)
                 packs.append(torch.ops.quantized.linear_prepack(qt, None))
         rows.append(
             {
@@ -526,15 +560,14 @@ def profile_report(raw: dict[str, Any]) -> str:
             markdown_table(["part", "ms per step", "share", "calls per step"], rows),
             "",
             "One row through every int8 weight of the model (real shapes and values), per "
-            "kernel; GB/s counts the bytes of the weights that kernel reads:",
+            "kernel, on the engine's compute thread and threads; GB/s counts the bytes of the "
+            "weights that kernel reads:",
             "",
-            markdown_table(
-                ["kernel", "ms per pass", "MiB read", "GB/s", "speed vs int8 kernel"],
-                [
-                    [k["kernel"], k["ms"], k["bytes"] / 2**20, k["gb_s"], k["vs_int8"]]
-                    for k in m["kernels"]
-                ],
-            ),
+            _kernel_table(m["kernels"]),
+            "",
+            f"The same with {BATCH_ROWS} rows (a decode step of {BATCH_ROWS} sessions batched):",
+            "",
+            _kernel_table(m.get("kernels_batch", [])),
             "",
             markdown_table(
                 ["op (most self time)", "self ms per step", "calls per step"],
@@ -542,6 +575,13 @@ def profile_report(raw: dict[str, Any]) -> str:
             ),
         ]
     return "\n".join(parts)
+
+
+def _kernel_table(kernels: list[dict[str, Any]]) -> str:
+    return markdown_table(
+        ["kernel", "ms per pass", "MiB read", "GB/s", "speed vs int8 kernel"],
+        [[k["kernel"], k["ms"], k["bytes"] / 2**20, k["gb_s"], k["vs_int8"]] for k in kernels],
+    )
 
 
 def cpu_summary() -> str:

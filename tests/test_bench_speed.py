@@ -6,6 +6,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 import pytest
+import torch
 
 from agentcore.core.engine import Engine
 
@@ -95,3 +96,24 @@ def test_the_report_has_a_table_per_weights_arm(speed: ModuleType) -> None:
     assert "## default (agentcore: window 2044, float32, int8 weights)" in text
     assert "| 18 | 20 | 80 | 0.25 | 100 | 200 | 0.50 | 5 |" in text
     assert "| 18 | 40 | 80 | 0.50 | 110 | 200 | 0.55 | 3 |" in text
+
+
+def test_the_bf16_kernel_on_int8_tiles_counts_as_a_weight_matmul(speed: ModuleType) -> None:
+    """A bf16 int8 engine on a CPU with AVX512-BF16 runs its projections on agentcore's kernel
+    over the int8 tiles: the profile counts every call as a weight matmul (the first version of
+    the part table left them in "other tensor ops"), and both kernel tables have its row."""
+    from agentcore import testing
+    from agentcore.core import native
+
+    if native.int8_linear_bf16() is None:
+        pytest.skip(f"the bf16 kernel does not run here: {native.status()}")
+    engine = testing.tiny_engine(model=testing.tiny_llama())
+    engine.core.to(dtype=torch.bfloat16)
+    engine.core.quantize_int8(dense_rows=4)
+    assert engine.core.layers[0].w_qkv.tiled
+    layers = engine.core.dims.n_layers
+    out = speed.profile_step(engine, list(range(5, 40)), 3)
+    assert out["parts"]["weight matmuls"]["calls"] == 4 * layers + 1
+    for batch in (1, speed.BATCH_ROWS):
+        kernels = [r["kernel"] for r in speed.kernel_rows(engine, 1, batch=batch)]
+        assert any(k.startswith("agentcore bf16 on int8 tiles") for k in kernels), kernels
