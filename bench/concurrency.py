@@ -31,7 +31,9 @@ on the same engine, three arms interleaved per round: ``as shipped``; ``rows off
 call over the rows' keys copied side by side, and on the native ops PyTorch's ops between the
 linears); and ``int8 kernel, each session attends alone`` (also
 ``group_keys=0`` and PyTorch's int8 kernel for every linear on bf16 CPUs: the batched step
-before the bf16 batch path and the grouped attention); ms per step and tok/s, the median of
+before the bf16 batch path and the grouped attention; where the int8 weights are held as tiles,
+on AVX512-BF16, every arm's linears run on agentcore's bf16 kernel, which ``dense_rows`` does
+not reach, so the arms differ in their attention only); ms per step and tok/s, the median of
 ``--rounds`` rounds of ``--steps`` steps.
 
 Then the long-prompt check: one session sends a ``--long``-token prompt (a book) and, while the
@@ -244,6 +246,28 @@ int8 values, the per-row scale applied after it (`Int8Weight(dense_rows=4)`, set
 `Engine.load` on CPUs with native bf16), and per layer one native call stores every row's key
 and value in its own bf16 cache and runs every row's attention over its own keys
 (`DecodeRows`; PyTorch rotates the rows between)."""
+_SHIPPED_TILES = """(a CPU with AVX512-BF16) every linear layer (the projections and the
+LM head) of a batch of up to 64 rows runs on agentcore's bf16 kernel over the int8 values held
+as tiles, each weight read once for up to 16 rows and every row summed as it would be alone
+(`docs/benchmarks/int8-tiles/`), and per layer one native call stores every row's key and value
+in its own bf16 cache and runs every row's attention over its own keys (`DecodeRows`; PyTorch
+rotates the rows between)."""
+_GREEDY_TILES = """Greedy results: every row of a batch is the session alone, bit for bit: its
+linears on the int8 tiles sum each row as alone, and its attention runs the same native kernel
+as a session alone (`DecodeRows`); `tests/core/test_batch_group.py` checks it on the real
+model over 8 sessions' 40 steps (slow). The arm `int8 kernel, each session attends alone`
+differs from `rows off` by its attention only here: the tiles run whatever `dense_rows`
+says."""
+_GREEDY_BF16 = """Greedy results: on a bf16 CPU a batch of 4 rows or more runs its linears as
+bf16 matmuls on a dense copy of the int8 weights, which round differently from the int8 kernel
+a session alone uses, so a batched session is not bitwise the session alone (its attention is: each row runs
+the same native kernel as a session alone, `DecodeRows`). Measured on SmolLM2 (2026-12-03, with the
+grouped attention of then): 16 sessions of book text, 128 teacher-forced steps each, the greedy
+token agreed on 99.1% of steps, every disagreement at a near tie of the alone logits (top-2 gap
+<= 0.375; bf16 logits step by 0.125 there). `tests/core/test_batch_group.py` checks >= 94% of
+8 sessions' 40 steps and gaps <= 0.5 on the real model (slow), and that the rows' attention
+and, on float32 with the native ops, every step's logits equal alone's. The int8 kernel alone
+(`dense_rows=None`) keeps a batched session bitwise the session alone."""
 _SHIPPED_NATIVE = """(float32 on an AVX2 CPU: int8 weights on agentcore's native
 decode ops) the step runs one session per row (`DecodeRows`): per layer one call for norm,
 Q/K/V and each row's rotation, one that stores every row's key and value in its own cache and
@@ -424,7 +448,11 @@ def main(argv: list[str] | None = None) -> int:
         ip[top]["as shipped"]["tok_s"] / ip[top]["int8 kernel, each session attends alone"]["tok_s"]
     )
     rows_gain = ip[top]["as shipped"]["tok_s"] / ip[top]["rows off"]["tok_s"]
-    shipped_md = _SHIPPED_BF16 if engine.core.dtype == torch.bfloat16 else _SHIPPED_NATIVE
+    tiled = all(w.tiled for w in _int8_weights(engine))
+    shipped_md = _SHIPPED_NATIVE
+    if engine.core.dtype == torch.bfloat16:
+        shipped_md = _SHIPPED_TILES if tiled else _SHIPPED_BF16
+    greedy_md = _GREEDY_TILES if tiled else _GREEDY_BF16
     raw["weight_mib"] = weight_mib
     raw["wall_s"] = time.perf_counter() - t_start
     info = engine.info()
@@ -474,16 +502,7 @@ At {levels[-1]} sessions as shipped is {speedup:.2f}x it. Weights held after the
 plus any copies for batches): {weight_mib:.0f} MiB. Load average (1, 5, 15 min) before the run
 {tuple(round(x, 2) for x in raw["load_before"])}, after {tuple(round(x, 2) for x in raw["load_after"])}.
 
-Greedy results: on a bf16 CPU a batch of 4 rows or more runs its linears as bf16 matmuls on
-a dense copy of the int8 weights, which round differently from the int8 kernel a session alone
-uses, so a batched session is not bitwise the session alone (its attention is: each row runs
-the same native kernel as a session alone, `DecodeRows`). Measured on SmolLM2 (2026-12-03, with the
-grouped attention of then): 16 sessions of book text, 128 teacher-forced steps each, the greedy
-token agreed on 99.1% of steps, every disagreement at a near tie of the alone logits (top-2 gap
-<= 0.375; bf16 logits step by 0.125 there). `tests/core/test_batch_group.py` checks >= 94% of
-8 sessions' 40 steps and gaps <= 0.5 on the real model (slow), and that the rows' attention
-and, on float32 with the native ops, every step's logits equal alone's. The int8 kernel alone
-(`dense_rows=None`) keeps a batched session bitwise the session alone.
+{greedy_md}
 {long_md}
 Whole run: {raw["wall_s"]:.0f} s. Command: `agentcore bench concurrency --model {args.model}
 --levels {args.levels} --max-tokens {args.max_tokens} --long {args.long} --clients {args.clients}{options}`.
