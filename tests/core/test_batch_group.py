@@ -21,6 +21,7 @@ from agentcore.core.quant import TILE_ROWS, Int8Weight, linear
 from agentcore.core.recall import RecallConfig
 from agentcore.core.session import Session, SessionConfig
 from tests.core.test_native import kernel
+from tests.core.test_native_bf16 import bf16_kernel
 
 SMALL = StreamingConfig(n_sink=4, window=28, chunk_size=8)
 
@@ -347,6 +348,41 @@ def test_bf16_sessions_step_together_on_the_native_attention_as_alone(
     assert planned == [len(configs)] * 40  # every step ran as one batch of rows
     assert commits == []  # never through the copied keys
     assert_same_states(alone, batched, _close(2e-2))
+
+
+@pytest.fixture(scope="module")
+def tiles_engine() -> Engine:
+    """A tiny bf16 engine whose int8 weights are held as tiles for agentcore's bf16 kernel (as
+    ``Engine.load`` holds a model on a CPU with AVX512-BF16); skips where the kernel does not
+    run. A vocabulary of 272 makes the LM head whole tiles too."""
+    bf16_kernel()
+    engine = testing.tiny_engine(
+        seed=13, hidden_size=128, num_attention_heads=4, head_dim=32, vocab_size=272
+    )
+    engine.core.to(dtype=torch.bfloat16)
+    engine.core.quantize_int8(dense_rows=4)
+    held = [vars(m)[n] for m in engine.core.layers for n in engine.core._PROJECTIONS]
+    assert all(w.tiled for w in [*held, engine.core.lm_head])
+    return engine
+
+
+def test_sessions_on_int8_tiles_step_together_bit_for_bit_as_alone(
+    tiles_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every kind of session (plain, past its window, recall, recall with read bias, in its
+    sinks) steps in one batch on the int8 tiles exactly as alone: every row's projections are
+    summed as alone, its attention is the kernel a session alone runs. Before the tiles a
+    batch of 4 rows or more ran on the bf16 copy and only came close."""
+    configs = [
+        *_every_kind(),
+        SessionConfig(streaming=SMALL),  # in its sinks: its first steps store sinks
+        SessionConfig(streaming=SMALL, recall=WEIGHED),
+    ]
+    alone, batched = _pairs(tiles_engine, configs, [9, 70, 40, 50, 90, 1, 80])
+    planned = _spy_rows(monkeypatch)
+    step_both(tiles_engine, alone, batched, 40, _equal)
+    assert planned == [len(configs)] * 40  # every step ran as one batch of rows
+    assert_same_states(alone, batched, _equal)  # left as stepping alone did, bit for bit
 
 
 def test_a_session_in_its_sinks_joins_the_native_rows(int8_engine: Engine) -> None:
