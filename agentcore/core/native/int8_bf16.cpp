@@ -4,13 +4,14 @@
 // agentcore.core.quant.Int8Weight with bf16 activations and one bf16 scale per output row, the
 // product PyTorch's _weight_int8pack_mm computes. That kernel reads the whole weight once per
 // row of activations, so a batch of 16 sessions' decode steps read it 16 times (SmolLM2's
-// projections, 2 threads: 34 ms against 10.7 for one row), and the bf16 copy the batches ran on
-// instead reads 2 bytes per weight (21 ms). This one reads each int8 weight once for up to 16
-// rows: the weight is held as tiles of 16 output rows by 2 inputs ([n / 16, k / 2, 16, 2], see
-// agentcore.core.quant.int8_tiles), 32 values are widened to bf16 in registers (exact: every
-// int8 value is a bf16 value), and one vdpbf16ps per row adds x[m, k..k+1] (broadcast) times
-// the tile's pair into 16 float32 sums, one per output. Every row's sums are formed alone, in the same order
-// whatever the number of rows, so a session's result does not depend on its batch mates.
+// projections and LM head, 2 threads: 41.6 ms a pass against 9.4 for one row), and the bf16
+// copy the batches ran on instead reads 2 bytes per weight (17.3 ms). This one reads each int8
+// weight once for up to 16 rows (12.6 ms; one row 4.2): the weight is held as tiles of 16
+// output rows by 2 inputs ([n / 16, k / 2, 16, 2], see agentcore.core.quant.int8_tiles), 32
+// values are widened to bf16 in registers (exact: every int8 value is a bf16 value), and one
+// vdpbf16ps per row adds x[m, k..k+1] (broadcast) times the tile's pair into 16 float32 sums,
+// one per output. Every row's sums are formed alone, in the same order whatever the number of
+// rows, so a session's result does not depend on its batch mates.
 //
 // The functions carry their own target attribute: the module is built with -mavx2 only, and
 // these run where int8_bf16_supported() says the CPU has AVX512-BF16.
@@ -74,8 +75,8 @@ constexpr std::array<TileRows, sizeof...(R)> tile_table(std::integer_sequence<in
 // tile_rows<r + 1> for r rows of a block
 const auto kTileRows = tile_table(std::make_integer_sequence<int, kRowBlock>());
 
-void multiply(const uint16_t* xp, int64_t m, int64_t k, const int8_t* tiles,
-                                    const uint16_t* scales, int64_t n, uint16_t* op) {
+void multiply(const uint16_t* xp, int64_t m, int64_t k, const int8_t* tiles, const uint16_t* scales, int64_t n,
+              uint16_t* op) {
   // grain: at least ~32K weights per task, so small layers are not split into tiny pieces
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(16 * k, 1));
   parallel_ranges(0, n / 16, grain, [&](int64_t t0, int64_t t1) {
@@ -92,9 +93,12 @@ void multiply(const uint16_t* xp, int64_t m, int64_t k, const int8_t* tiles,
 }  // namespace
 
 bool int8_bf16_supported() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+  static const bool supported = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+  }();
+  return supported;
 }
 
 torch::Tensor int8_linear_bf16(const torch::Tensor& x, const torch::Tensor& tiles, const torch::Tensor& scale) {
@@ -103,11 +107,12 @@ torch::Tensor int8_linear_bf16(const torch::Tensor& x, const torch::Tensor& tile
               "int8_linear_bf16: x must be a 2-D bf16 tensor, got ", x.sizes(), " ", x.scalar_type());
   TORCH_CHECK(tiles.dim() == 4 && tiles.scalar_type() == torch::kInt8 && tiles.is_contiguous() &&
                   tiles.size(2) == 16 && tiles.size(3) == 2,
-              "int8_linear_bf16: tiles must be a contiguous int8 [n / 16, k / 2, 16, 2] tensor (quant.int8_tiles), got ",
-              tiles.sizes());
+              "int8_linear_bf16: tiles must be a contiguous int8 [n / 16, k / 2, 16, 2] tensor "
+              "(quant.int8_tiles), got ", tiles.sizes());
   const int64_t n = tiles.size(0) * 16, k = tiles.size(1) * 2;
   TORCH_CHECK(x.size(1) == k, "int8_linear_bf16: x has ", x.size(1), " inputs, the weight ", k);
-  TORCH_CHECK(scale.dim() == 1 && scale.size(0) == n && scale.scalar_type() == torch::kBFloat16 && scale.is_contiguous(),
+  TORCH_CHECK(scale.dim() == 1 && scale.size(0) == n && scale.scalar_type() == torch::kBFloat16 &&
+                  scale.is_contiguous(),
               "int8_linear_bf16: scale must be a contiguous bf16 [", n, "] tensor, got ", scale.sizes(), " ",
               scale.scalar_type());
   TORCH_CHECK(x.device().is_cpu() && tiles.device().is_cpu() && scale.device().is_cpu(),
