@@ -418,7 +418,7 @@ def kernel_rows(engine: Engine, rounds: int, batch: int = 1) -> list[dict[str, A
         }
     ]
     tiles_kernel = native.int8_linear_bf16()
-    if tiles_kernel is not None:
+    if tiles_kernel is not None and any(w.tiled for w in weights):
         # a weight that is no whole number of tiles runs on PyTorch's kernel, as in a step
         calls = [
             functools.partial(tiles_kernel, xs[w.shape[1]], int8_tiles(q), s)
