@@ -176,9 +176,10 @@ class ModelService:
             top_p = 1.0  # top_p=0 keeps only the most likely token: greedy too
         penalties = (req.repetition_penalty, req.presence_penalty, req.frequency_penalty)
         if chat and all(p is None for p in penalties):  # the reply penalty, digits exempt
-            repetition = self.config.reply_penalty
-            scope = req.repetition_scope or "reply"
-            digits = req.penalize_digits is True
+            reply = SamplingParams.reply(repetition_penalty=self.config.reply_penalty)
+            repetition = reply.repetition_penalty
+            scope = req.repetition_scope or reply.repetition_scope
+            digits = reply.penalize_digits if req.penalize_digits is None else req.penalize_digits
         else:  # what the request names: OpenAI's and transformers' meaning
             repetition = req.repetition_penalty or 1.0
             scope = req.repetition_scope or "context"
