@@ -75,7 +75,7 @@ import torch
 import torch.nn.functional as F
 
 from agentcore.core import native as native_module
-from agentcore.core.native import Int8Linear
+from agentcore.core.native import Int8Linear, int8_tiles
 from agentcore.core.native import call as native_call
 
 __all__ = [
@@ -175,10 +175,15 @@ class Int8Weight:
         self.cast = kernel_dtype is not None
         self.dense_rows = dense_rows if self.scale.dtype == torch.bfloat16 else None
         # the int8 values: as tiles for agentcore's bf16 kernel where it runs them, else plain
-        self.tiled = _bf16_kernel(self.scale.dtype, group_size, n_out, n_in) is not None
+        self._tiles_kernel = _bf16_kernel(self.scale.dtype, group_size, n_out, n_in)
         self._q = int8_tiles(q) if self.tiled else q.contiguous()
         self._dense: torch.Tensor | None = None  # [n_out, n_in] bf16 int values, built on demand
         self._float: torch.Tensor | PackedWeight | None = None  # float32 weight, on demand
+
+    @property
+    def tiled(self) -> bool:
+        """Whether the int8 values are held as tiles for agentcore's bf16 kernel."""
+        return self._tiles_kernel is not None
 
     @property
     def q(self) -> torch.Tensor:
@@ -201,9 +206,8 @@ class Int8Weight:
         flat = x.reshape(-1, x.shape[-1])  # [rows, n_in]
         rows = flat.shape[0]
         native = _native_kernel(x.dtype, self.scale.dtype)
-        if self.tiled and rows <= TILE_ROWS and (self.cast or x.dtype == torch.bfloat16):
-            kernel = native_module.int8_linear_bf16()
-            assert kernel is not None  # held as tiles only where it runs
+        kernel = self._tiles_kernel
+        if kernel is not None and rows <= TILE_ROWS and (self.cast or x.dtype == torch.bfloat16):
             a = flat if x.dtype == torch.bfloat16 else flat.to(torch.bfloat16)
             out = native_call("int8_linear_bf16", kernel, a, self._q, self.scale)
             if x.dtype != torch.bfloat16:
@@ -260,13 +264,6 @@ class Int8Weight:
         return (0 if self._dense is None else self._q.numel() * 2) + (
             0 if self._float is None else self._q.numel() * 4
         )
-
-
-def int8_tiles(q: torch.Tensor) -> torch.Tensor:
-    """``q: [n_out, n_in]`` int8 as the bf16 kernel reads it: ``[n_out / 16, n_in / 2, 16, 2]``,
-    tiles of 16 outputs whose inputs come in pairs (``native/int8_bf16.cpp``)."""
-    n_out, n_in = q.shape
-    return q.reshape(n_out // 16, 16, n_in // 2, 2).permute(0, 2, 1, 3).contiguous()
 
 
 def _bf16_kernel(

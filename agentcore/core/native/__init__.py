@@ -10,7 +10,7 @@ CPUs with AVX2 and FMA (float32 activations; one kernel for bf16 ones on AVX512-
   (``docs/benchmarks/dtype-avx2-native/``).
 - :func:`int8_linear_bf16` (``int8_bf16.cpp``, CPUs with AVX512-BF16): the same layer for bf16
   activations and bf16 scales, the weight held in tiles of 16 outputs by 2 inputs
-  (:func:`agentcore.core.quant.int8_tiles`). One vdpbf16ps per row and pair of inputs, each
+  (:func:`int8_tiles`). One vdpbf16ps per row and pair of inputs, each
   int8 weight widened and read once for up to 16 rows, every row summed as it would be alone:
   SmolLM2's projections, 2 threads, 4.8 ms a pass at 1 row (PyTorch's int8 kernel 9.0) and
   11.6 at 16 rows (PyTorch's 36.8, the bf16 copy batches ran on 17.7). Its functions carry
@@ -63,6 +63,7 @@ __all__ = [
     "decode_ops",
     "int8_linear",
     "int8_linear_bf16",
+    "int8_tiles",
     "status",
     "threads_used",
 ]
@@ -182,6 +183,13 @@ def int8_linear() -> Int8Linear | None:
     return None if module is None else module.int8_linear
 
 
+def int8_tiles(q: torch.Tensor) -> torch.Tensor:
+    """``q: [n_out, n_in]`` int8 as :func:`int8_linear_bf16` reads it: ``[n_out / 16, n_in / 2,
+    16, 2]``, tiles of 16 outputs whose inputs come in pairs (``int8_bf16.cpp``)."""
+    n_out, n_in = q.shape
+    return q.reshape(n_out // 16, 16, n_in // 2, 2).permute(0, 2, 1, 3).contiguous()
+
+
 def _check_bf16(kernel: Int8Linear) -> str | None:
     """None if the bf16 kernel agrees with a float32 PyTorch product rounded to bf16 (1-3 rows,
     a block of 16 and the rows after it, several tiles), else why not."""
@@ -191,8 +199,7 @@ def _check_bf16(kernel: Int8Linear) -> str | None:
         q = torch.randint(-127, 128, (n_out, n_in), generator=gen, dtype=torch.int8)
         scale = (torch.rand(n_out, generator=gen) / 64).to(torch.bfloat16)
         want = x.float() @ (q.float() * scale.float()[:, None]).T
-        tiles = q.reshape(n_out // 16, 16, n_in // 2, 2).permute(0, 2, 1, 3).contiguous()
-        got = kernel(x, tiles, scale)
+        got = kernel(x, int8_tiles(q), scale)
         if got.shape != want.shape or not torch.allclose(got.float(), want, rtol=1e-2, atol=1e-2):
             worst = (
                 (got.float() - want).abs().max().item() if got.shape == want.shape else got.shape
@@ -204,7 +211,7 @@ def _check_bf16(kernel: Int8Linear) -> str | None:
 @functools.cache
 def int8_linear_bf16() -> Int8Linear | None:
     """``kernel(x, tiles, scale) -> x @ (q * scale[:, None]).T`` in bf16 for ``x: [rows, n_in]``
-    bf16, ``q: [n_out, n_in]`` int8 held as ``tiles`` (:func:`agentcore.core.quant.int8_tiles`)
+    bf16, ``q: [n_out, n_in]`` int8 held as ``tiles`` (:func:`int8_tiles`)
     and ``scale: [n_out]`` bf16, on CPUs with AVX512-BF16 (``int8_bf16.cpp``); None where the
     module or the CPU cannot run it or its check failed (logged)."""
     module = _load()[0]
