@@ -92,6 +92,40 @@ def test_the_kernels_leave_the_compute_threads_count_alone() -> None:
     assert out.stdout.split() == ["2", "2"]
 
 
+_THREADS_AFTER_LOADING = """
+import os, sys, torch
+from agentcore import _compute as compute
+from agentcore.core import native
+if sys.argv[1] == "main":
+    native.decode_ops(), native.int8_linear_bf16()  # loaded by the program's own thread
+else:
+    compute.run(native.decode_ops), compute.run(native.int8_linear_bf16)
+x = torch.randn(8, 4096)
+compute.run(lambda: (x @ x.T).sum())  # the compute thread's team, as a decode step starts it
+print(len(os.listdir("/proc/self/task")))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_loading_the_module_from_another_thread_starts_no_second_team() -> None:
+    """The module's load checks run its kernels in parallel; run by whichever thread loaded
+    it (a program's main thread, a test), they gave that thread an OpenMP team beside the
+    compute thread's: more OpenMP threads than CPUs, and libgomp woke its workers through the
+    kernel for every parallel region (decode steps 2.4x slower). Fresh processes: loaded from
+    the main thread, the process holds no more threads than loaded on the compute thread."""
+    kernel()
+    counts = [
+        int(
+            subprocess.run(
+                [sys.executable, "-c", _THREADS_AFTER_LOADING, where],
+                capture_output=True, text=True, check=True,
+            ).stdout.split()[-1]
+        )
+        for where in ("main", "compute")
+    ]  # fmt: skip
+    assert counts[0] == counts[1]
+
+
 def test_kernel_reads_a_strided_batch_and_rejects_bad_input() -> None:
     run = kernel()
     gen = torch.Generator().manual_seed(5)

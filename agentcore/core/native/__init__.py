@@ -54,6 +54,7 @@ from typing import Any
 
 import torch
 
+from agentcore import _compute as compute
 from agentcore.paths import cache_root
 
 __all__ = [
@@ -167,7 +168,12 @@ def _load() -> tuple[Any, str]:
         log.warning("agentcore's native kernels are unavailable (%s); using PyTorch's", first)
         log.debug("the native kernels' build failed", exc_info=True)
         return None, f"could not be built: {first}"
-    wrong = _check(module.int8_linear)
+    # the checks run the kernels in parallel: on the compute thread, whose OpenMP team runs
+    # every decode step (a team started by the thread that happened to load the module, a
+    # program's main thread, made the process hold more OpenMP threads than CPUs, and libgomp
+    # then woke its workers through the kernel for each parallel region: SmolLM2's decode
+    # steps took 29 ms instead of 12 after `native.decode_ops()` ran before `Engine.load`)
+    wrong = compute.run(_check, module.int8_linear)
     if wrong is not None:
         log.warning("agentcore's native kernels are not used: %s", wrong)
         return None, f"failed its check: {wrong}"
@@ -217,7 +223,7 @@ def int8_linear_bf16() -> Int8Linear | None:
     module = _load()[0]
     if module is None or not module.int8_bf16_supported():
         return None
-    wrong = _check_bf16(module.int8_linear_bf16)
+    wrong = compute.run(_check_bf16, module.int8_linear_bf16)  # on its thread, as _load's
     if wrong is not None:
         log.warning("agentcore's bf16 int8 kernel is not used: %s", wrong)
         return None
