@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,11 +23,20 @@ from agentcore.core.rope import Rotary
 from tests.core.test_native import kernel
 
 
-@pytest.fixture
-def ops() -> Any:
-    """The native module; on a machine that should have it, its absence is a failure."""
+@pytest.fixture(params=["avx2", "avx512"])
+def ops(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The native module, its attention on each kernel (AVX2; AVX512F where the CPU has it);
+    on a machine that should have the module, its absence is a failure."""
     kernel()  # skips where the module cannot run, fails where it should and does not
-    return native.decode_ops()
+    module = native.decode_ops()
+    wide = request.param == "avx512"
+    if wide and not module.attention_avx512_supported():
+        pytest.skip("this CPU has no AVX512F: decode steps run the AVX2 attention only")
+    before = module.use_avx512_attention(wide)
+    try:
+        yield module
+    finally:
+        module.use_avx512_attention(before)
 
 
 def reference_attention(
@@ -40,7 +50,9 @@ def reference_attention(
 
 
 @pytest.mark.parametrize("n", [1, 7, 18, 256, 257, 1000])
-@pytest.mark.parametrize("heads,groups,d", [(3, 3, 64), (2, 7, 64), (1, 2, 128), (2, 1, 24)])
+@pytest.mark.parametrize(
+    "heads,groups,d", [(3, 3, 64), (2, 7, 64), (1, 2, 128), (2, 1, 24), (1, 17, 64)]
+)
 def test_attention_equals_softmax_attention(
     ops: Any, n: int, heads: int, groups: int, d: int
 ) -> None:

@@ -28,12 +28,18 @@
 // values are widened to float32 as they are read, the softmax and sums are float32, and the
 // result is rounded to bf16 once. On a decode step the attention is bound by reading the cache,
 // which bf16 halves; PyTorch's two bf16 matmuls took 2.2x as long (SmolLM2, 2048 keys).
+//
+// The attention has two kernels: attend_range (AVX2, 8 floats a register) and, on CPUs with
+// AVX512F and head sizes 64 and 128, attend_range16 (16 a register, the scores of 16 keys
+// summed together, the rows asked for ahead): 1.15-1.45x attend_range's speed on 16 rows of
+// SmolLM2's shape (docs/benchmarks/attend_rows.md). A process runs one of them for every step.
 #include "native.h"
 
 #include <ATen/Parallel.h>
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -225,6 +231,174 @@ void attend_range(const float* qs, int64_t G, const T* k, const T* v, int64_t st
   }
 }
 
+#define AGENTCORE_AVX512_TARGET __attribute__((target("avx512f")))
+
+// Sixteen keys' or values' elements as floats (attend_range16).
+AGENTCORE_AVX512_TARGET inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+AGENTCORE_AVX512_TARGET inline __m512 load16(const c10::BFloat16* p) {
+  const __m256i half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
+}
+
+// attend_range on a CPU with AVX512F, for d = 16 * NC: the same three passes over the same
+// keys, each key row widened once for all G query heads (its scores) and each value row once
+// for up to kHeadGroup heads (their sums), 16 floats a register. Half the instructions of
+// attend_range per key (SmolLM2's G = 3, bf16: 16 rows of ~300 keys 16.9 -> 7 ms a step); the
+// sums run in another order, so results differ from attend_range in the last bits. Every
+// decode step of a process takes one of the two (use_avx512_attention), alone or batched.
+// Sixteen sums at once: lane i of the result is the sum of the 16 lanes of a[s(i)], where
+// s(4L + e) = L + 4e (its own inverse), so a caller that puts key i's products in a[s(i)] gets
+// key i's sum in lane i. Four rounds of halving: 15 shuffle pairs and adds for 16 sums, against
+// one reduce (~8 instructions) per sum.
+AGENTCORE_AVX512_TARGET inline __m512 sum16(__m512* a) {
+  __m512 z[8];
+  for (int i = 0; i < 8; i++)  // 256-bit halves: lanes 0-7 from a[2i], 8-15 from a[2i+1]
+    z[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  __m512 w[4];
+  for (int m = 0; m < 4; m++)  // 128-bit lane L: four sums of a[4m + L]
+    w[m] = _mm512_add_ps(_mm512_shuffle_f32x4(z[2 * m], z[2 * m + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(z[2 * m], z[2 * m + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  __m512 y[2];
+  for (int m = 0; m < 2; m++)  // lane L: two sums of a[8m + L], two of a[8m + 4 + L]
+    y[m] = _mm512_add_ps(_mm512_shuffle_ps(w[2 * m], w[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(w[2 * m], w[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  return _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_ps(y[0], y[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// Key (and value) rows attend_range16 asks for ahead of the one it reads (prefetch hints: a
+// hint past the cache's end is dropped, never a fault).
+constexpr int64_t kPrefetchKeys = 24;
+
+// Query heads attend_range16 takes (its per-head maxima live in registers); more: attend_range.
+constexpr int64_t kMaxGroup16 = 16;
+
+// attend_range on a CPU with AVX512F, for d = 16 * NC and G <= kMaxGroup16: the same three
+// passes over the same keys. Scores: blocks of 16 keys, each key row widened once into a
+// scratch block for all G query heads and the 16 products of a head summed together (sum16);
+// values: each row widened once for up to kHeadGroup heads, 16 floats a register. The sums run
+// in another order than attend_range's, so results differ from it in the last bits; every
+// decode step of a process takes the same kernel (use_avx512_attention), alone or batched.
+template <int NC, typename T>
+AGENTCORE_AVX512_TARGET void attend_range16(const float* qs, int64_t G, const T* k, const T* v, int64_t stride,
+                                            const KeySpans& spans, const float* mask, const HeadBias& hb,
+                                            float* scores, float* top, float* sum, float* acc) {
+  constexpr int64_t d = 16 * NC;
+  constexpr int64_t kHeadGroup = NC <= 4 ? 4 : 2;  // value sums held in registers: <= 16
+  const int64_t len = spans.keys;
+  alignas(64) float block[16 * d];  // a block's key rows as float32
+  __m512 best[kMaxGroup16];
+  for (int64_t g = 0; g < G; g++) best[g] = _mm512_set1_ps(-INFINITY);
+  for (int si = 0, base = 0; si < spans.count; base += spans.hi[si] - spans.lo[si], si++) {
+    const int64_t lo = spans.lo[si], hi = spans.hi[si];
+    for (int64_t j0 = lo; j0 < hi; j0 += 16) {
+      const int64_t count = std::min<int64_t>(16, hi - j0);
+      const __mmask16 in = static_cast<__mmask16>((1u << count) - 1);
+      uint32_t live = in;  // keys of the block that are read (a masked key is not: weight 0)
+      for (int64_t i = 0; i < count; i++) {
+        const T* ahead = k + (j0 + i + kPrefetchKeys) * stride;  // a window's keys stream in
+        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
+        if (d * sizeof(T) > 64) _mm_prefetch(reinterpret_cast<const char*>(ahead) + 64, _MM_HINT_T0);
+        if (mask && mask[j0 + i] == -INFINITY) {
+          live &= ~(1u << i);
+          continue;
+        }
+        const T* kj = k + (j0 + i) * stride;
+        for (int c = 0; c < NC; c++) _mm512_store_ps(block + i * d + 16 * c, load16(kj + 16 * c));
+      }
+      __m512 add = mask ? _mm512_maskz_loadu_ps(in, mask + j0) : _mm512_setzero_ps();
+      __mmask16 biased = 0;
+      if (hb.add)
+        for (int64_t i = 0; i < count; i++)
+          if (j0 + i >= hb.lo && j0 + i < hb.hi) biased |= static_cast<__mmask16>(1u << i);
+      for (int64_t g = 0; g < G; g++) {
+        const float* q = qs + g * d;
+        __m512 qv[NC];
+        for (int c = 0; c < NC; c++) qv[c] = _mm512_loadu_ps(q + 16 * c);
+        __m512 a[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) {
+          __m512 x = _mm512_setzero_ps();
+          if (live >> i & 1) {
+            const float* row = block + i * d;
+            x = _mm512_mul_ps(qv[0], _mm512_load_ps(row));
+            for (int c = 1; c < NC; c++) x = _mm512_fmadd_ps(qv[c], _mm512_load_ps(row + 16 * c), x);
+          }
+          a[(i & 3) * 4 + (i >> 2)] = x;
+        }
+        __m512 sc = _mm512_add_ps(sum16(a), add);  // a masked key: 0 + -inf
+        if (biased) sc = _mm512_mask_add_ps(sc, biased, sc, _mm512_set1_ps(hb.add[g]));
+        _mm512_mask_storeu_ps(scores + g * len + base + (j0 - lo), in, sc);
+        best[g] = _mm512_mask_max_ps(best[g], in, best[g], sc);
+      }
+    }
+  }
+  for (int64_t g = 0; g < G; g++) top[g] = _mm512_reduce_max_ps(best[g]);
+  for (int64_t g = 0; g < G; g++) {  // exps and their sum, as attend_range
+    float* sg = scores + g * len;
+    if (top[g] == -INFINITY) {
+      sum[g] = 0.f;
+      continue;
+    }
+    const __m256 t = _mm256_set1_ps(top[g]);
+    __m256 sv = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + 8 <= len; j += 8) {
+      const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sg + j), t));
+      _mm256_storeu_ps(sg + j, e);
+      sv = _mm256_add_ps(sv, e);
+    }
+    float total = horizontal_sum(sv);
+    for (; j < len; j++) {
+      sg[j] = exp1(sg[j] - top[g]);
+      total += sg[j];
+    }
+    sum[g] = total;
+  }
+  for (int64_t g0 = 0; g0 < G; g0 += kHeadGroup) {  // values: each row read once per group
+    const int64_t heads = std::min(kHeadGroup, G - g0);
+    __m512 r[kHeadGroup][NC];
+    for (int64_t h = 0; h < kHeadGroup; h++)
+      for (int c = 0; c < NC; c++) r[h][c] = _mm512_setzero_ps();
+    for (int si = 0, base = 0; si < spans.count; base += spans.hi[si] - spans.lo[si], si++) {
+      const int64_t lo = spans.lo[si], hi = spans.hi[si];
+      const float* s0 = scores + g0 * len + base - lo;
+      for (int64_t j = lo; j < hi; j++) {
+        const T* vj = v + j * stride;
+        const char* ahead = reinterpret_cast<const char*>(vj + kPrefetchKeys * stride);
+        _mm_prefetch(ahead, _MM_HINT_T0);
+        if (d * sizeof(T) > 64) _mm_prefetch(ahead + 64, _MM_HINT_T0);
+        __m512 vr[NC];
+        bool loaded = false;
+        for (int64_t h = 0; h < heads; h++) {
+          const float p = top[g0 + h] == -INFINITY ? 0.f : s0[h * len + j];
+          if (p == 0.f) continue;  // a masked key (or every key of the head masked)
+          if (!loaded) {
+            for (int c = 0; c < NC; c++) vr[c] = load16(vj + 16 * c);
+            loaded = true;
+          }
+          const __m512 pv = _mm512_set1_ps(p);
+          for (int c = 0; c < NC; c++) r[h][c] = _mm512_fmadd_ps(pv, vr[c], r[h][c]);
+        }
+      }
+    }
+    for (int64_t h = 0; h < heads; h++)
+      for (int c = 0; c < NC; c++) _mm512_storeu_ps(acc + (g0 + h) * d + 16 * c, r[h][c]);
+  }
+}
+
+// Whether this CPU runs attend_range16 (AVX512F), and whether decode steps use it (tests turn
+// it off to compare the two kernels).
+bool avx512_attention_supported() {
+  static const bool supported = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+  }();
+  return supported;
+}
+std::atomic<bool> g_avx512_attention{true};
+
 // `heads` rows of d elements from src (rows src_stride apart) to dst (rows dst_stride apart): one
 // token's key or value, head by head, into a cache slot.
 template <typename T>
@@ -321,6 +495,7 @@ void attend_heads(const std::vector<HeadTask<T>>& heads, int64_t g, int64_t d) {
   const int64_t n_tasks = static_cast<int64_t>(tasks.size());
   // per task and query head: top, sum, then d weighted values
   std::vector<float> parts(static_cast<size_t>(n_tasks * g * (d + 2)));
+  const bool wide = g_avx512_attention.load(std::memory_order_relaxed) && avx512_attention_supported();
   parallel_ranges(0, n_tasks, 1, [&](int64_t t0, int64_t t1) {
     std::vector<float> scores(static_cast<size_t>(g * kRange));
     std::vector<float> qs(static_cast<size_t>(g * d));
@@ -329,7 +504,9 @@ void attend_heads(const std::vector<HeadTask<T>>& heads, int64_t g, int64_t d) {
       const HeadTask<T>& head = heads[static_cast<size_t>(task.head)];
       for (int64_t i = 0; i < g * d; i++) qs[i] = head.q[i] * scale;
       float* part = parts.data() + t * g * (d + 2);
-      if (d == 64) attend_range<8>(qs.data(), g, head.k, head.v, head.stride, task.spans, d, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
+      if (wide && g <= kMaxGroup16 && d == 64) attend_range16<4>(qs.data(), g, head.k, head.v, head.stride, task.spans, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
+      else if (wide && g <= kMaxGroup16 && d == 128) attend_range16<8>(qs.data(), g, head.k, head.v, head.stride, task.spans, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
+      else if (d == 64) attend_range<8>(qs.data(), g, head.k, head.v, head.stride, task.spans, d, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
       else if (d == 128) attend_range<16>(qs.data(), g, head.k, head.v, head.stride, task.spans, d, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
       else attend_range<0>(qs.data(), g, head.k, head.v, head.stride, task.spans, d, head.mask, head.bias, scores.data(), part, part + g, part + 2 * g);
     }
@@ -461,6 +638,10 @@ void attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Te
 }
 
 }  // namespace
+
+bool attention_avx512_supported() { return avx512_attention_supported(); }
+
+bool use_avx512_attention(bool on) { return g_avx512_attention.exchange(on); }
 
 std::tuple<torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor, torch::Tensor> decode_qkv(
     const torch::Tensor& x, const torch::Tensor& norm, double eps, const torch::Tensor& q,

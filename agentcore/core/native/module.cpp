@@ -39,5 +39,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::arg("att_vs"), py::arg("masks"), py::arg("slots"), py::arg("layer"),
         py::arg("biases") = std::vector<torch::Tensor>(), nogil);
   m.def("decode_mlp", &decode_mlp, "output projection, residual, RMS norm, SwiGLU MLP, residual", nogil);
+  m.def("attention_avx512_supported", &attention_avx512_supported,
+        "whether this CPU runs the AVX512F attention kernel of decode steps");
+  m.def("use_avx512_attention", &use_avx512_attention,
+        "decode steps' attention on the AVX512F kernel (where supported) or not; the previous setting");
   m.def("threads_used", &threads_used, "threads taking part in a parallel_for over n items");
 }

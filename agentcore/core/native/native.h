@@ -82,6 +82,10 @@ void decode_store(const torch::Tensor& k, const torch::Tensor& k_rot, const torc
 // Several sessions' decode step of one layer: each row's new key and value stored into its own
 // cache, then each row's attention over its first keys (decode.cpp); biases: none, or one per
 // row (an empty tensor for none) over the keys that columns 3 and 4 of its slots bound.
+// Whether this CPU runs the AVX512F attention kernel, and whether decode steps use it (on by
+// default where supported; returns the previous setting): tests compare it with the AVX2 one.
+bool attention_avx512_supported();
+bool use_avx512_attention(bool on);
 torch::Tensor decode_attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& k_rot,
                                  const torch::Tensor& v, const std::vector<torch::Tensor>& raws,
                                  const std::vector<torch::Tensor>& att_ks, const std::vector<torch::Tensor>& att_vs,
