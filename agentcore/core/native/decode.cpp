@@ -129,6 +129,26 @@ inline __m256 load8(const c10::BFloat16* p) {
 constexpr int64_t kRange = 256;
 constexpr int64_t kBlock = 64;
 
+// One query head's scores sg[0..len) replaced by exp(score - top); their sum (0 where top is
+// -inf: every key of the task masked, none read).
+inline float exp_scores(float* sg, int64_t len, float top) {
+  if (top == -INFINITY) return 0.f;
+  const __m256 t = _mm256_set1_ps(top);
+  __m256 sv = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= len; j += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sg + j), t));
+    _mm256_storeu_ps(sg + j, e);
+    sv = _mm256_add_ps(sv, e);
+  }
+  float total = horizontal_sum(sv);
+  for (; j < len; j++) {
+    sg[j] = exp1(sg[j] - top);
+    total += sg[j];
+  }
+  return total;
+}
+
 // What some query heads add to the scores of keys lo..hi-1 (recalled text weighed up for the
 // heads that copy facts, StreamingCache._read_head_biases): add[g] for query head g of the
 // KV head's group, or add == nullptr for nothing.
@@ -186,27 +206,9 @@ void attend_range(const float* qs, int64_t G, const T* k, const T* v, int64_t st
     }
   }
   for (int64_t g = 0; g < G; g++) {  // exps and their sum
-    float* sg = scores + g * len;
     float* ag = acc + g * d;
     for (int64_t i = 0; i < d; i++) ag[i] = 0.f;
-    if (top[g] == -INFINITY) {  // every key of this task masked
-      sum[g] = 0.f;
-      continue;
-    }
-    const __m256 t = _mm256_set1_ps(top[g]);
-    __m256 sv = _mm256_setzero_ps();
-    int64_t j = 0;
-    for (; j + 8 <= len; j += 8) {
-      const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sg + j), t));
-      _mm256_storeu_ps(sg + j, e);
-      sv = _mm256_add_ps(sv, e);
-    }
-    float total = horizontal_sum(sv);
-    for (; j < len; j++) {
-      sg[j] = exp1(sg[j] - top[g]);
-      total += sg[j];
-    }
-    sum[g] = total;
+    sum[g] = exp_scores(scores + g * len, len, top[g]);
   }
   for (int si = 0, base = 0; si < spans.count; base += spans.hi[si] - spans.lo[si], si++) {
     const int64_t lo = spans.lo[si], hi = spans.hi[si];
@@ -335,27 +337,8 @@ AGENTCORE_AVX512_TARGET void attend_range16(const float* qs, int64_t G, const T*
     }
   }
   for (int64_t g = 0; g < G; g++) top[g] = _mm512_reduce_max_ps(best[g]);
-  for (int64_t g = 0; g < G; g++) {  // exps and their sum, as attend_range
-    float* sg = scores + g * len;
-    if (top[g] == -INFINITY) {
-      sum[g] = 0.f;
-      continue;
-    }
-    const __m256 t = _mm256_set1_ps(top[g]);
-    __m256 sv = _mm256_setzero_ps();
-    int64_t j = 0;
-    for (; j + 8 <= len; j += 8) {
-      const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sg + j), t));
-      _mm256_storeu_ps(sg + j, e);
-      sv = _mm256_add_ps(sv, e);
-    }
-    float total = horizontal_sum(sv);
-    for (; j < len; j++) {
-      sg[j] = exp1(sg[j] - top[g]);
-      total += sg[j];
-    }
-    sum[g] = total;
-  }
+  // exps and their sum, as attend_range
+  for (int64_t g = 0; g < G; g++) sum[g] = exp_scores(scores + g * len, len, top[g]);
   for (int64_t g0 = 0; g0 < G; g0 += kHeadGroup) {  // values: each row read once per group
     const int64_t heads = std::min(kHeadGroup, G - g0);
     __m512 r[kHeadGroup][NC];
