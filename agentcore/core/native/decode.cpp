@@ -242,12 +242,6 @@ AGENTCORE_AVX512_TARGET inline __m512 load16(const c10::BFloat16* p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
 }
 
-// attend_range on a CPU with AVX512F, for d = 16 * NC: the same three passes over the same
-// keys, each key row widened once for all G query heads (its scores) and each value row once
-// for up to kHeadGroup heads (their sums), 16 floats a register. Half the instructions of
-// attend_range per key (SmolLM2's G = 3, bf16: 16 rows of ~300 keys 16.9 -> 7 ms a step); the
-// sums run in another order, so results differ from attend_range in the last bits. Every
-// decode step of a process takes one of the two (use_avx512_attention), alone or batched.
 // Sixteen sums at once: lane i of the result is the sum of the 16 lanes of a[s(i)], where
 // s(4L + e) = L + 4e (its own inverse), so a caller that puts key i's products in a[s(i)] gets
 // key i's sum in lane i. Four rounds of halving: 15 shuffle pairs and adds for 16 sums, against
