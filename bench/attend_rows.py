@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     windows = [int(x) for x in args.windows.split(",")]
     names = kernels(ops)
     raw: dict[str, Any] = {"machine": machine(), "kernels": names, "levels": {}, "steps": {}}
-    step_rows = []  # first: the kernel table's big caches come and go after
+    step_rows = []
     if engine.default_recall is None:
         engine.default_recall = recall  # the sessions `agentcore serve` opens
     for tokens in (int(x) for x in args.steps_tokens.split(",") if x.strip()):
@@ -171,8 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             got = {}
             for arm, b in (("plain", 0), ("recall frame", budget)):
                 f = frames(level, layers, kv, d, n_sink, b, window, dtype)
-                # on the compute thread, where decode steps run their kernels (another
-                # thread's OpenMP team would spin beside its team through the steps below)
+                # on the compute thread, where decode steps run their kernels: a team of this
+                # thread's beside its team would make libgomp sleep between parallel regions
                 got[arm] = compute.run(time_rows, ops, f, q, k, layers, args.rounds)
                 del f
             raw["levels"][f"{level}x{window}"] = got

@@ -365,15 +365,8 @@ AGENTCORE_AVX512_TARGET void attend_range16(const float* qs, int64_t G, const T*
   }
 }
 
-// Whether this CPU runs attend_range16 (AVX512F), and whether decode steps use it (tests turn
-// it off to compare the two kernels).
-bool avx512_attention_supported() {
-  static const bool supported = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-  }();
-  return supported;
-}
+// Whether decode steps use attend_range16 where the CPU runs it (use_avx512_attention; tests
+// turn it off to compare the two kernels).
 std::atomic<bool> g_avx512_attention{true};
 
 // `heads` rows of d elements from src (rows src_stride apart) to dst (rows dst_stride apart): one
@@ -472,7 +465,7 @@ void attend_heads(const std::vector<HeadTask<T>>& heads, int64_t g, int64_t d) {
   const int64_t n_tasks = static_cast<int64_t>(tasks.size());
   // per task and query head: top, sum, then d weighted values
   std::vector<float> parts(static_cast<size_t>(n_tasks * g * (d + 2)));
-  const bool wide = g_avx512_attention.load(std::memory_order_relaxed) && avx512_attention_supported();
+  const bool wide = g_avx512_attention.load(std::memory_order_relaxed) && attention_avx512_supported();
   parallel_ranges(0, n_tasks, 1, [&](int64_t t0, int64_t t1) {
     std::vector<float> scores(static_cast<size_t>(g * kRange));
     std::vector<float> qs(static_cast<size_t>(g * d));
@@ -616,7 +609,13 @@ void attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Te
 
 }  // namespace
 
-bool attention_avx512_supported() { return avx512_attention_supported(); }
+bool attention_avx512_supported() {
+  static const bool supported = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+  }();
+  return supported;
+}
 
 bool use_avx512_attention(bool on) { return g_avx512_attention.exchange(on); }
 

@@ -7,7 +7,7 @@
 // projections and LM head, 2 threads: 41.6 ms a pass against 9.4 for one row), and the bf16
 // copy the batches ran on instead reads 2 bytes per weight (17.3 ms). This one reads each int8
 // weight once for up to 16 rows (12.6 ms; one row 4.2): the weight is held as tiles of 16
-// output rows by 2 inputs ([n / 16, k / 2, 16, 2], see agentcore.core.quant.int8_tiles), 32
+// output rows by 2 inputs ([n / 16, k / 2, 16, 2], see agentcore.core.native.int8_tiles), 32
 // values are widened to bf16 in registers (exact: every int8 value is a bf16 value), and one
 // vdpbf16ps per row adds x[m, k..k+1] (broadcast) times the tile's pair into 16 float32 sums,
 // one per output. Every row's sums are formed alone, in the same order whatever the number of
@@ -108,7 +108,7 @@ torch::Tensor int8_linear_bf16(const torch::Tensor& x, const torch::Tensor& tile
   TORCH_CHECK(tiles.dim() == 4 && tiles.scalar_type() == torch::kInt8 && tiles.is_contiguous() &&
                   tiles.size(2) == 16 && tiles.size(3) == 2,
               "int8_linear_bf16: tiles must be a contiguous int8 [n / 16, k / 2, 16, 2] tensor "
-              "(quant.int8_tiles), got ", tiles.sizes());
+              "(native.int8_tiles), got ", tiles.sizes());
   const int64_t n = tiles.size(0) * 16, k = tiles.size(1) * 2;
   TORCH_CHECK(x.size(1) == k, "int8_linear_bf16: x has ", x.size(1), " inputs, the weight ", k);
   TORCH_CHECK(scale.dim() == 1 && scale.size(0) == n && scale.scalar_type() == torch::kBFloat16 &&

@@ -62,7 +62,7 @@ inline float horizontal_sum(__m256 v) {
 torch::Tensor int8_linear(const torch::Tensor& x, const torch::Tensor& q, const torch::Tensor& scale);
 
 // bf16 x [m, k] @ (q * scale).T -> bf16 [m, n] on AVX512-BF16, with q held in tiles
-// (agentcore.core.quant.int8_tiles) and one bf16 scale per output row (int8_bf16.cpp);
+// (agentcore.core.native.int8_tiles) and one bf16 scale per output row (int8_bf16.cpp);
 // int8_bf16_supported() says whether the CPU runs it.
 bool int8_bf16_supported();
 torch::Tensor int8_linear_bf16(const torch::Tensor& x, const torch::Tensor& tiles, const torch::Tensor& scale);
@@ -79,13 +79,13 @@ torch::Tensor decode_attention(const torch::Tensor& q, const torch::Tensor& k, c
 void decode_store(const torch::Tensor& k, const torch::Tensor& k_rot, const torch::Tensor& v,
                   const torch::Tensor& raw, const torch::Tensor& att_k, const torch::Tensor& att_v,
                   int64_t layer, int64_t raw_slot, int64_t att_slot);
-// Several sessions' decode step of one layer: each row's new key and value stored into its own
-// cache, then each row's attention over its first keys (decode.cpp); biases: none, or one per
-// row (an empty tensor for none) over the keys that columns 3 and 4 of its slots bound.
 // Whether this CPU runs the AVX512F attention kernel, and whether decode steps use it (on by
 // default where supported; returns the previous setting): tests compare it with the AVX2 one.
 bool attention_avx512_supported();
 bool use_avx512_attention(bool on);
+// Several sessions' decode step of one layer: each row's new key and value stored into its own
+// cache, then each row's attention over its first keys (decode.cpp); biases: none, or one per
+// row (an empty tensor for none) over the keys that columns 3 and 4 of its slots bound.
 torch::Tensor decode_attend_rows(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& k_rot,
                                  const torch::Tensor& v, const std::vector<torch::Tensor>& raws,
                                  const std::vector<torch::Tensor>& att_ks, const std::vector<torch::Tensor>& att_vs,
