@@ -759,6 +759,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle-sessions", type=int, default=4, help="idle sessions for RSS (0: skip)")
     ap.add_argument("--save-every", type=int, default=50_000, help="tokens between growth saves")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument(
+        "--read-from",
+        type=int,
+        default=None,
+        help="RecallConfig.read_from of the recall arm (default: the model's)",
+    )
     ap.add_argument("--workdir", type=Path, default=None, help="sessions folder (default: /tmp)")
     ap.add_argument("--resume", action="store_true", help="continue the run in --workdir")
     ap.add_argument("--keep", action="store_true", help="keep the sessions folder at the end")
@@ -813,13 +819,16 @@ def main(argv: list[str] | None = None) -> int:
     info = engine.info()
     raw["model"] = f"{info.name} ({info.dtype}, {info.weights} weights)"
     raw["window"] = engine.default_streaming().budget
-    raw["recall"] = str(engine.recall_config())
+    recall = engine.recall_config(
+        **({} if args.read_from is None else {"read_from": args.read_from})
+    )
+    raw["recall"] = str(recall)
     backends: dict[str, LocalBackend] = {}
     saves: dict[str, Timed] = {}
     for arm in arms:
         config = engine.session_config()
         config = type(config)(
-            streaming=config.streaming, recall=engine.recall_config() if arm == "recall" else None
+            streaming=config.streaming, recall=recall if arm == "recall" else None
         )
         backends[arm] = LocalBackend(engine, sessions_dir=work / arm, session_config=config)
         saves[arm] = Timed(backends[arm])
@@ -872,6 +881,7 @@ def main(argv: list[str] | None = None) -> int:
             f"--byte-turns {args.byte_turns} --threads {args.threads}"
             + f" --idle-sessions {args.idle_sessions} --save-every {args.save_every}"
             + (" --profile" if args.profile else "")
+            + (f" --read-from {args.read_from}" if args.read_from is not None else "")
             + (f" --out {args.out}" if args.out != "long_session" else "")
         )
         note = (

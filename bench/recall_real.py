@@ -36,7 +36,10 @@ block with the queries: the selection before 2026-12-05, when a large store bega
 the blocks sharing the most rare words with the latest input, ``RecallConfig.shortlist``),
 ``unweighed`` (recalled text read as any other key in every head, ``read_bias=0``: before
 2026-12-06, when the default model's retrieval heads began reading it weighed up; ``--read-bias``
-and ``--read-heads`` set the weight and the heads of every recall arm),
+and ``--read-heads`` set the weight and the heads of every recall arm), ``every`` (a question
+reads what it recalled in every layer, ``read_from=0``, every model's default: beside
+``--read-from N``, which makes the other recall arms read it from layer N up, the layers
+below kept from the question's probe),
 ``window`` (sinks + window alone, recall off), ``near`` (the long document with its facts
 moved into the part the window still holds, recall off: the model's reading with a full window
 of other text around the facts, where ``inside`` has ~1.5K tokens; not for the chat family,
@@ -400,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         "--arms",
         default="inside,recall",
         help="inside,recall[,always,topk,block,plain,turns,attention,agnostic,stream,nearest,exact,"
-        "unweighed,window,near,near_recall,server,agent]",
+        "unweighed,every,window,near,near_recall,server,agent]",
     )
     ap.add_argument(
         "--window", type=int, default=None, help="sinks + window (default: the model's)"
@@ -436,6 +439,13 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=None,
         help="RecallConfig.read_bias of the recall arms (default: the model's)",
+    )
+    ap.add_argument(
+        "--read-from",
+        type=int,
+        default=None,
+        help="RecallConfig.read_from of the recall arms: the first layer where a question reads "
+        "what it recalled (default: the model's; the 'every' arm: 0)",
     )
     ap.add_argument(
         "--read-heads",
@@ -496,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         rc["probe_fractions"] = tuple(float(x) for x in args.probes.split(","))
     if args.read_bias is not None:
         rc["read_bias"] = args.read_bias
+    if args.read_from is not None:
+        rc["read_from"] = args.read_from
     if args.read_heads is not None:
         try:
             rc["read_heads"] = read_heads(args.read_heads)
@@ -525,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         "near": session(off=True),
         "near_recall": session(),
         "unweighed": session(read_bias=0.0),
+        "every": session(read_from=0),
     }
     arms = args.arms.split(",")
     codec = engine.codec

@@ -284,7 +284,7 @@ class StreamingCache:
         queries choose, so a question is read with the facts it asks about in view. Where a
         question may recall nothing (the recall gate, ``evidence_to_recall``), the probe reads
         sinks + window, as the question's forward then does, and that forward can keep the
-        probe's layers (:meth:`repeats_probe`); without a gate every question recalls, and the
+        probe's layers (:meth:`probe_kept`); without a gate every question recalls, and the
         probe reads the blocks the queries before it chose (:attr:`_probe_reads_window`).
         ``ids``: the ``[n_new]`` token ids read, for the recall store's words (its shortlist).
         """
@@ -367,6 +367,9 @@ class StreamingCache:
             plan.read_bias = self._read_bias if last and r else 0.0
             self._probed = probe
             plan.freqs_cache = self.rotary.freqs(self.cache_position(positions, r), self.device)
+            if r and plan.observed and self.recall is not None and self.recall.config.read_from:
+                plan.read_from = self.recall.config.read_from
+                plan.freqs_window = self.rotary.freqs(self.cache_position(positions), self.device)
             plan.n_old_sinks = self.n_sinks_filled
             if plan.n_old_sinks or r:
                 cf_pos = self._cf_positions(plan.n_old_sinks, r, lift)
@@ -530,20 +533,29 @@ class StreamingCache:
         for the change there; SmolLM2, gated, 6.0 and 5.7 of 18)."""
         return self.recall is not None and self.recall.config.evidence_to_recall is not None
 
-    def repeats_probe(self) -> bool:
-        """Whether the planned forward reads exactly what the probe of its chunk read: the
-        chunk was probed and recalls nothing (its queries point back at no evicted block,
-        :meth:`EvictedStore.points_back`), so each layer up to the probe's last computes what
-        the probe computed, and :meth:`store_probed` can take the probe's keys and values."""
+    def probe_kept(self) -> int:
+        """How many leading layers of the planned forward compute what the probe of its chunk
+        computed (they read what the probe read), so that :meth:`store_probed` can take the
+        probe's keys and values for them: every layer (``n_layers``) where the chunk recalls
+        nothing (its queries point back at no evicted block, :meth:`EvictedStore.points_back`);
+        the layers below ``RecallConfig.read_from`` where it recalls and the probe read sinks +
+        window (a recall gate, :attr:`_probe_reads_window`); else none."""
         plan = self._step
-        return plan is not None and not plan.decode and plan.observed and plan.n_recall == 0
+        if plan is None or plan.decode or not plan.observed:
+            return 0
+        if plan.n_recall == 0:
+            return self.n_layers
+        return plan.read_from if self._probe_reads_window else 0
 
     def store_probed(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> None:
         """Store one layer's keys and values ``[B,Hkv,T,D]`` of the planned chunk as its
-        forward would (:meth:`repeats_probe`: the probe computed them, and the layer's
-        attention output, reading the same keys)."""
+        forward would (:meth:`probe_kept`: the probe computed them, and the layer's
+        attention output, reading the same keys), and stage the layer's recalled blocks for
+        the reply, as the forward would."""
         plan = self._step
         assert plan is not None and not plan.decode and not plan.dry, "plan a chunk first"
+        if plan.n_recall:
+            self._load_recalled(layer, plan.blocks, plan.n_recall)
         self._store(layer, k, Rotary.rotate(k, plan.freqs_stream), v, plan)
 
     def step_freqs(self) -> torch.Tensor:
@@ -723,7 +735,10 @@ class StreamingCache:
         vals = torch.cat([self.att_v[layer, :, :, r0:filled], v], dim=2)
         qf = q_p.reshape(b, hkv, g * t, d)  # query heads of a KV group folded into the length
         out, lse = attention_with_lse(qf, keys, vals, plan.bias, scale)  # [B,Hkv,GT,D], [B,Hkv,GT]
-        n_old, r = plan.n_old_sinks, plan.n_recall
+        n_old, r, freqs_q = plan.n_old_sinks, plan.n_recall, plan.freqs_cache
+        if r and layer < plan.read_from:  # below read_from: staged for the reply, not read
+            self._load_recalled(layer, plan.blocks, r)
+            r, freqs_q = 0, plan.freqs_window
         if n_old or r:
             # sinks and recalled blocks live in the cache frame: score them with the query at
             # its cache position, then merge both softmax parts through their log-sum-exps
@@ -733,10 +748,10 @@ class StreamingCache:
             if r:
                 cf_v.append(self._load_recalled(layer, plan.blocks, r))
                 cf_raw.append(self.cf_k_raw[layer, :, :, ns : ns + r])
-            cf_k = Rotary.rotate(torch.cat(cf_raw, dim=2), plan.freqs_cf).float()
-            q_c = Rotary.rotate(q, plan.freqs_cache).reshape(b, hkv, g * t, d).float()
+            cf_k = Rotary.rotate(torch.cat(cf_raw, dim=2), plan.freqs_cf[: n_old + r]).float()
+            q_c = Rotary.rotate(q, freqs_q).reshape(b, hkv, g * t, d).float()
             s_cf = (q_c @ cf_k.transpose(-1, -2)) * scale  # [B,Hkv,GT,n]
-            bias = self._head_bias[layer] if plan.read_bias else None
+            bias = self._head_bias[layer] if plan.read_bias and r else None
             if bias is not None:  # rows are group-major: head (kv, g)'s T queries in a row
                 s_cf[..., n_old:] += bias[:, :, None].expand(hkv, g, t).reshape(hkv, g * t, 1)
             lse_total = torch.logaddexp(lse, torch.logsumexp(s_cf, dim=-1))
@@ -1205,6 +1220,10 @@ class _StepPlan:
     freqs_cache: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     n_old_sinks: int = 0
     n_recall: int = 0
+    # a chunk: the first layer that reads the recalled blocks (RecallConfig.read_from), and
+    # the rotation its queries get in the layers below it, which read sinks + window alone
+    read_from: int = 0
+    freqs_window: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     blocks: list[int] = dataclasses.field(default_factory=list)  # recalled blocks (all layers)
     dry: bool = False  # a probe: attend, let recall observe the queries, store nothing
     observed: bool = False  # recall already saw this chunk's queries (in its probe)

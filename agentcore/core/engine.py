@@ -238,8 +238,8 @@ class Engine:
         with the model card's ``recall_evidence`` (see :meth:`EvictedStore.points_back`),
         ``recall_margin`` (``evidence_margin``), ``recall_turns`` (``lexical_turns``),
         ``recall_best_nearest`` (``best_nearest``), ``recall_read_bias`` and
-        ``recall_read_heads`` (``read_bias``, ``read_heads``) and ``recall_top_k`` (``top_k``),
-        then ``changes``."""
+        ``recall_read_heads`` (``read_bias``, ``read_heads``), ``recall_read_from``
+        (``read_from``) and ``recall_top_k`` (``top_k``), then ``changes``."""
         card = self.source.card if self.source is not None else None
         per_model: dict[str, Any] = {
             "evidence_to_recall": card.recall_evidence if card is not None else None,
@@ -248,6 +248,7 @@ class Engine:
             "best_nearest": card.recall_best_nearest if card is not None else False,
             "read_bias": card.recall_read_bias if card is not None else 0.0,
             "read_heads": card.recall_read_heads if card is not None else (),
+            "read_from": card.recall_read_from if card is not None else 0,
         }
         if card is not None and card.recall_top_k is not None:
             per_model["top_k"] = card.recall_top_k

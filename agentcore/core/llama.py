@@ -211,13 +211,17 @@ class CoreLayer(nn.Module):
 @dataclasses.dataclass
 class ProbedChunk:
     """What a probe forward of a chunk computed (:meth:`CoreModel.probe`): each layer's keys
-    and values ``[B,Hkv,T,D]`` up to layer ``last``, and at ``last`` the residual stream ``x``
-    and the attention output ``a`` it stopped at."""
+    and values ``[B,Hkv,T,D]`` up to layer ``last``, at ``last`` the residual stream ``x``
+    and the attention output ``a`` it stopped at, and the residual stream ``x_in`` entering
+    layer ``resume`` (``RecallConfig.read_from``, where a question that recalls goes on from
+    the probe's layers below it)."""
 
     last: int
+    resume: int = 0
     kv: list[tuple[torch.Tensor, torch.Tensor]] = dataclasses.field(default_factory=list)
     x: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
     a: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
+    x_in: torch.Tensor = dataclasses.field(default_factory=lambda: torch.empty(0))
 
 
 class CoreModel(nn.Module):
@@ -230,8 +234,9 @@ class CoreModel(nn.Module):
     # (float32 or bf16 caches; :class:`~agentcore.core.cache.DecodeRows`); False: as without
     # the native module (benchmarks)
     native_rows: bool = True
-    # a chunk whose probe found nothing to recall keeps the probe's layers instead of computing
-    # them again (:meth:`StreamingCache.repeats_probe`); False: computes them (benchmarks)
+    # a chunk keeps the layers its probe computed (all where it recalls nothing, those below
+    # RecallConfig.read_from where it recalls) instead of computing them again
+    # (:meth:`StreamingCache.probe_kept`); False: computes them (benchmarks, tests)
     reuse_probe: bool = True
 
     def __init__(self, hf_model: Any) -> None:
@@ -573,7 +578,7 @@ class CoreModel(nn.Module):
         :meth:`StreamingCache.begin`). The forward of the same chunk should follow, given what
         this returns."""
         assert cache.recall is not None
-        probed = ProbedChunk(last=max(cache.recall.probes))
+        probed = ProbedChunk(last=max(cache.recall.probes), resume=cache.recall.config.read_from)
         self.forward_hidden(ids, cache, "none", probe_until=probed.last, probed=probed)
         return probed
 
@@ -588,10 +593,11 @@ class CoreModel(nn.Module):
         """The forward pass without the inference-mode guard (training wraps it with grads).
         ``probe_until``: a dry probe forward that stops after that layer (see :meth:`probe`),
         keeping each layer's keys and values and where it stopped in ``probed``. Without it,
-        ``probed`` is that probe of the same chunk: where the cache reads what the probe read
-        (:meth:`StreamingCache.repeats_probe`: the chunk recalls nothing), its layers up to
-        the probe's last are not computed again (the same ops on the same inputs: the result
-        is the same bit for bit); their keys and values are stored.
+        ``probed`` is that probe of the same chunk: the layers where the cache reads what the
+        probe read (:meth:`StreamingCache.probe_kept`: all up to the probe's last where the
+        chunk recalls nothing, those below ``RecallConfig.read_from`` where it recalls) are
+        not computed again (the same ops on the same inputs: the result is the same bit for
+        bit); their keys and values are stored.
         ``cache``: one cache for the whole batch, or one per row of ``ids`` (sessions of their
         own, batched: projections and MLP run on every row at once, attention row by row)."""
         eps = self.dims.rms_eps
@@ -617,25 +623,25 @@ class CoreModel(nn.Module):
         # several sessions' decode steps without the native attention: their keys side by side
         grouped = rows is None and len(caches) > 1 and probe_until is None and self.group_keys > 0
         group = DecodeGroup.plan(caches, self.group_keys) if grouped else None
-        reuse = (
-            probed
-            if probed is not None
-            and probe_until is None
-            and self.reuse_probe
-            and len(caches) == 1
-            and caches[0].repeats_probe()
-            else None
-        )
+        kept = 0  # leading layers taken from the probe of this chunk
+        if probed is not None and probe_until is None and self.reuse_probe and len(caches) == 1:
+            kept = min(caches[0].probe_kept(), probed.last + 1)
         keep = probed if probe_until is not None else None  # a probe keeps what it computes
         for i, layer in enumerate(layers):
             if attend is not None and freqs is not None and native_layers[i]:
                 x = layer.decode_native(ops, x, attend, i, freqs)
                 continue
-            if reuse is not None and i <= reuse.last:
-                caches[0].store_probed(i, *reuse.kv[i])
-                if i < reuse.last:
+            if keep is not None and i == keep.resume:
+                keep.x_in = x
+            if i < kept:
+                assert probed is not None
+                caches[0].store_probed(i, *probed.kv[i])
+                if i < probed.last and i + 1 < kept:
                     continue
-                x, a = reuse.x, reuse.a
+                if i < probed.last:  # the next layer reads the recalled blocks
+                    x = probed.x_in
+                    continue
+                x, a = probed.x, probed.a
             else:
                 a = self._attend_layer(layer, i, x, caches, rows or group, keep)
             if i == probe_until:

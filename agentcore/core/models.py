@@ -87,6 +87,10 @@ class ModelCard:
     # with its attention scores raised by read_bias (measured per model, docs/long-memory.md)
     recall_read_bias: float = 0.0
     recall_read_heads: tuple[tuple[int, int], ...] = ()
+    # RecallConfig.read_from of this model's sessions: a question reads what it recalled from
+    # this layer up (its reply in every layer), the layers below kept from its probe: faster,
+    # but it lost the default model answers at 17 (docs/benchmarks/recall_real-readfrom/)
+    recall_read_from: int = 0
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -181,6 +181,14 @@ class RecallConfig:
     # (ModelCard.recall_read_bias, recall_read_heads); 0: read as any other key
     read_bias: float = 0.0
     read_heads: tuple[tuple[int, int], ...] = ()
+    # the end of new input (the chunk its probe saw) reads its recalled blocks from this layer
+    # up; the layers below read sinks + window as its probe did, so where the probe reads the
+    # window (a recall gate, evidence_to_recall) the forward keeps the probe's layers below
+    # this one instead of computing them again: a question that recalls costs its probe and
+    # the layers from here, not its probe and a whole forward. Its reply reads the blocks in
+    # every layer. 0: every layer reads them. Per model (ModelCard.recall_read_from, at or
+    # below its lowest retrieval head); see StreamingCache.probe_kept
+    read_from: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -222,6 +230,8 @@ class RecallConfig:
             raise ValueError(
                 f"RecallConfig.contrast_unit must be 'token' or 'block', got {self.contrast_unit!r}"
             )
+        if self.read_from < 0:
+            raise ValueError(f"RecallConfig.read_from must be >= 0, got {self.read_from}")
         if not math.isfinite(self.read_bias):
             raise ValueError(
                 f"RecallConfig.read_bias must be a finite number, got {self.read_bias}"

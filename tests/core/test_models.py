@@ -137,6 +137,11 @@ def test_each_card_sets_its_sessions_recall() -> None:
         assert cfg.best_nearest == card.recall_best_nearest
         assert cfg.read_bias == card.recall_read_bias
         assert cfg.read_heads == card.recall_read_heads
+        assert cfg.read_from == card.recall_read_from
+    engine = SimpleNamespace(
+        source=SimpleNamespace(card=dataclasses.replace(SMOLLM2_135M, recall_read_from=17))
+    )
+    assert Engine.recall_config(engine).read_from == 17  # type: ignore[arg-type]
     assert QWEN25_CODER_05B.recall_turns and not SMOLLM2_135M.recall_turns
     assert SMOLLM2_135M.recall_margin == 1.0 and QWEN25_CODER_05B.recall_margin is None
     assert Engine.recall_config(SimpleNamespace(source=None)) == RecallConfig()  # type: ignore[arg-type]

@@ -207,14 +207,15 @@ def test_new_input_that_points_back_at_nothing_evicted_reads_the_window_alone(
         cache._step = None
         cache.begin(30, probe=True)  # the probe of its last chunk reads sinks + window
         assert cache._step is not None and cache._step.n_recall == 0
-        assert not cache.repeats_probe()  # a probe is not the forward that may repeat it
+        assert cache.probe_kept() == 0  # a probe is not the forward that may repeat it
         cache.end()
         cache.begin(30)  # the probed chunk: selects with its queries, then recalls or not
         assert store.evidence == pytest.approx(total / layers)
         assert store.points_back() is recalls
         assert cache._step is not None
         assert cache._step.n_recall == (cfg.recalled_tokens if recalls else 0)
-        assert cache.repeats_probe() is not recalls  # reads what its probe read, or not
+        # reads what its probe read in every layer, or (read_from=0) in none
+        assert cache.probe_kept() == (0 if recalls else cache.n_layers)
         cache._step = None
         assert cache._recall_tokens() == (cfg.recalled_tokens if recalls else 0)  # the reply
     store.evidence = None  # no contrast taken (e.g. no baseline yet): recall, as before
@@ -397,6 +398,78 @@ def test_a_question_that_recalls_nothing_keeps_its_probe_layers_bit_for_bit(
             strict=True,
         ):
             assert torch.equal(x, y)
+
+
+@pytest.fixture(scope="module")
+def four_layers() -> Engine:
+    """A tiny engine with 4 layers: its probes are layers 1, 2 and 3."""
+    from agentcore import testing
+
+    return testing.tiny_engine(num_hidden_layers=4)
+
+
+@pytest.mark.parametrize("read_from", [1, 2, 4])
+def test_a_question_that_recalls_keeps_the_probe_layers_below_read_from(
+    four_layers: Engine, monkeypatch: pytest.MonkeyPatch, read_from: int
+) -> None:
+    """``RecallConfig.read_from``: a question that recalls reads its recalled blocks from that
+    layer up; below it it reads sinks + window, as its gated probe did, so its forward takes
+    the probe's keys and values there and computes only the layers from ``read_from`` (``4``:
+    none, the whole question as the probe read it). The session ends up exactly as when every
+    layer is computed (logits, cache, the blocks staged in every layer for the reply), and
+    the blocks staged are those of a session that reads them in every layer, whose question
+    is read differently."""
+    engine = four_layers
+    model = engine.core
+    n = len(model.layers)
+    ids = torch.randint(0, 256, (400,), generator=torch.Generator().manual_seed(5)).tolist()
+    question = ids[40:64]  # words the evicted text holds
+    calls: list[int] = []
+    real = type(model.layers[0]).project_qkv
+
+    def counted(layer: Any, h: torch.Tensor) -> Any:
+        calls.append(h.shape[1])
+        return real(layer, h)
+
+    monkeypatch.setattr(type(model.layers[0]), "project_qkv", counted)
+
+    def ask(cfg: RecallConfig, reuse: bool) -> tuple[int, torch.Tensor, Any, torch.Tensor]:
+        monkeypatch.setattr(model, "reuse_probe", reuse)
+        s = engine.new_session(SessionConfig(streaming=STREAM, recall=cfg))
+        s.append_tokens(ids)
+        assert s.extensions["recall"].n_blocks > cfg.top_k  # the question is probed
+        calls.clear()
+        s.append_tokens(question)
+        r = s.cache.n_recalled
+        assert r == cfg.recalled_tokens  # it recalls
+        ns = STREAM.n_sink
+        staged = torch.cat(
+            [s.cache.cf_k_raw[:, :, :, ns : ns + r], s.cache.att_v[:, :, :, ns : ns + r]]
+        )
+        asked = s.next_logits
+        s.generate(SamplingParams(max_tokens=3))  # the reply reads the staged blocks
+        return sum(1 for t in calls if t == len(question)), asked, s, staged
+
+    cfg = dataclasses.replace(NEAR, evidence_to_recall=-1e9, read_from=read_from)
+    full, kept = ask(cfg, reuse=False), ask(cfg, reuse=True)
+    last = max(full[2].extensions["recall"].probes)
+    assert last == n - 1
+    assert full[0] == last + 1 + n  # the probe, then every layer again
+    assert kept[0] == last + 1 + n - min(read_from, last + 1)  # the probe's layers kept
+    assert torch.equal(full[1], kept[1]) and torch.equal(full[2].next_logits, kept[2].next_logits)
+    assert torch.equal(full[3], kept[3])
+    sa, sb = full[2].cache.state_dict(), kept[2].cache.state_dict()
+    for key, value in sa.items():
+        assert torch.equal(sb[key], value) if isinstance(value, torch.Tensor) else sb[key] == value
+    every = ask(dataclasses.replace(cfg, read_from=0), reuse=True)
+    assert every[0] == last + 1 + n  # reading them in every layer computes every layer
+    assert torch.equal(every[3], full[3])  # the same blocks staged in every layer
+    assert not torch.equal(every[1], full[1])  # the question read them in fewer layers
+
+
+def test_read_from_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="read_from must be >= 0, got -1"):
+        RecallConfig(read_from=-1)
 
 
 def _span_start(cache: Any, cfg: RecallConfig, *, probe_first: bool) -> int:
