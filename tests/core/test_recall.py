@@ -331,6 +331,20 @@ def test_best_nearest_lays_the_best_block_out_last(
     assert _layout([4, 3, 8], 5, 20, best_nearest=False) == [3, 4, 5, 8, 9]
 
 
+def _count_projections(model: CoreModel, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The tokens of every layer's query/key/value projection from now on (one entry per layer
+    computed), in a list that fills as the model runs."""
+    calls: list[int] = []
+    real = type(model.layers[0]).project_qkv
+
+    def counted(layer: Any, h: torch.Tensor) -> Any:
+        calls.append(h.shape[1])
+        return real(layer, h)
+
+    monkeypatch.setattr(type(model.layers[0]), "project_qkv", counted)
+    return calls
+
+
 @pytest.mark.parametrize("gate", ["shut", "open", "off"])
 def test_a_question_that_recalls_nothing_keeps_its_probe_layers_bit_for_bit(
     tiny_engine: Engine, monkeypatch: pytest.MonkeyPatch, gate: str
@@ -347,14 +361,7 @@ def test_a_question_that_recalls_nothing_keeps_its_probe_layers_bit_for_bit(
     model = tiny_engine.core
     ids = torch.randint(0, 256, (400,), generator=torch.Generator().manual_seed(5)).tolist()
     question = ids[40:64]  # words the evicted text holds
-    calls: list[int] = []
-    real = type(model.layers[0]).project_qkv
-
-    def counted(layer: Any, h: torch.Tensor) -> Any:
-        calls.append(h.shape[1])
-        return real(layer, h)
-
-    monkeypatch.setattr(type(model.layers[0]), "project_qkv", counted)
+    calls = _count_projections(model, monkeypatch)
     probes: list[int] = []  # the recalled tokens each probe reads
     real_begin = StreamingCache.begin
 
@@ -424,14 +431,7 @@ def test_a_question_that_recalls_keeps_the_probe_layers_below_read_from(
     n = len(model.layers)
     ids = torch.randint(0, 256, (400,), generator=torch.Generator().manual_seed(5)).tolist()
     question = ids[40:64]  # words the evicted text holds
-    calls: list[int] = []
-    real = type(model.layers[0]).project_qkv
-
-    def counted(layer: Any, h: torch.Tensor) -> Any:
-        calls.append(h.shape[1])
-        return real(layer, h)
-
-    monkeypatch.setattr(type(model.layers[0]), "project_qkv", counted)
+    calls = _count_projections(model, monkeypatch)
 
     def ask(cfg: RecallConfig, reuse: bool) -> tuple[int, torch.Tensor, Any, torch.Tensor]:
         monkeypatch.setattr(model, "reuse_probe", reuse)
