@@ -636,10 +636,9 @@ class CoreModel(nn.Module):
             if i < kept:
                 assert probed is not None
                 caches[0].store_probed(i, *probed.kv[i])
-                if i < probed.last and i + 1 < kept:
-                    continue
-                if i < probed.last:  # the next layer reads the recalled blocks
-                    x = probed.x_in
+                if i < probed.last:
+                    if i + 1 == kept:  # the next layer reads the recalled blocks
+                        x = probed.x_in
                     continue
                 x, a = probed.x, probed.a
             else:
